@@ -1,0 +1,44 @@
+# Two commands matter: `make demo` (the whole cycle, end to end) and `make test` (set-up plus every test).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup tools migrate demo up test test-fast bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install the pinned dependencies
+
+tools:  ## Debian tools the test suite uses (docker-compose to validate the compose file)
+	@command -v docker-compose >/dev/null || { echo "installing docker-compose (Debian package)"; \
+	  (apt-get install -y -q docker-compose >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q docker-compose >/dev/null)) \
+	  || echo "could not install docker-compose: the compose validation test will fail"; }
+
+migrate: setup  ## bring every service's database to the latest schema
+	$(PY) -m shared.migrate
+
+demo: setup  ## run a Thới Bình training cycle end to end over HTTP, print a summary, stop
+	$(PY) -m tools.demo
+
+up: setup migrate  ## start every process (4 × web, 4 × worker); Ctrl-C stops them all
+	$(PY) -m tools.stack check-broker
+	$(VENV)/bin/honcho start -f Procfile
+
+test: setup tools  ## set-up plus the whole test suite (needs RabbitMQ and PostgreSQL on localhost)
+	$(PY) -m pytest
+
+test-fast: setup  ## unit tests only: no broker, no database server
+	$(PY) -m pytest tests/unit
+
+bench: setup  ## drain-rate benchmark and complete→closed latency; prints figures
+	$(PY) -m tools.bench
+
+clean:
+	rm -rf var/*.db var/*.db-* var/demo var/test

@@ -1,0 +1,17 @@
+"""Flask app factory of the courses service (gunicorn target: services.courses.app:create_app())."""
+from flask import Flask
+
+import services.courses
+from services.courses import admin, api
+from services.courses.models import INBOX_TABLE, OUTBOX
+from services.courses.settings import get_settings
+from shared.config import Settings
+from shared.web import create_service_app
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the courses web app."""
+    return create_service_app(
+        settings or get_settings(), title="Course scheduling", outbox=OUTBOX, inbox=INBOX_TABLE,
+        description=services.courses.__doc__,
+        blueprints=[api.blp], admin_blueprints=[admin.blp])

@@ -1,0 +1,17 @@
+"""Flask app factory of the evaluation service (gunicorn target: services.evaluation.app:create_app())."""
+from flask import Flask
+
+import services.evaluation
+from services.evaluation import admin, api
+from services.evaluation.models import INBOX_TABLE, OUTBOX
+from services.evaluation.settings import get_settings
+from shared.config import Settings
+from shared.web import create_service_app
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the evaluation web app."""
+    return create_service_app(
+        settings or get_settings(), title="Evaluation", outbox=OUTBOX, inbox=INBOX_TABLE,
+        description=services.evaluation.__doc__,
+        blueprints=[api.blp], admin_blueprints=[admin.blp])

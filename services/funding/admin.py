@@ -1,0 +1,50 @@
+"""Operator endpoints and CLI of the funding service: load the labelled sample norms and budget lines."""
+from __future__ import annotations
+
+import sys
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from services.funding import usecases
+from shared.web import check_bearer, ctx
+
+blp = Blueprint("funding_admin", __name__, url_prefix="/admin/funding", description="Funding operator endpoints")
+COMMUNES = ["CM-THOIBINH", "CM-BIENBACH", "CM-TRIPHAI", "CM-TANLOC", "CM-HOTHIKY"]
+
+
+class SeedArgsSchema(Schema):
+    fiscal_year = fields.Integer(required=True, validate=validate.Range(min=2020, max=2100))
+    organizer_unit_code = fields.String(load_default="CM-THOIBINH")
+    communes = fields.List(fields.String(), load_default=lambda: list(COMMUNES))
+
+
+@blp.before_request
+def _auth():
+    check_bearer(ctx().settings.admin_token)
+
+
+@blp.route("/seed", methods=["POST"])
+@blp.arguments(SeedArgsSchema)
+@blp.doc(security=[{"bearerAuth": []}])
+def seed(args):
+    """Load the SAMPLE cost norms and sample budget lines for a fiscal year (idempotent)."""
+    with ctx().transaction() as session:
+        return usecases.seed_samples(session, args["fiscal_year"], args["organizer_unit_code"], args["communes"])
+
+
+def main(argv: list[str]) -> int:
+    """CLI: `python -m services.funding.admin seed <fiscal_year>`."""
+    from services.funding.settings import get_settings
+    from shared.db import make_engine, make_session_factory, transaction
+
+    if len(argv) != 2 or argv[0] != "seed":
+        print("usage: python -m services.funding.admin seed <fiscal_year>", file=sys.stderr)
+        return 2
+    with transaction(make_session_factory(make_engine(get_settings().database_url))) as session:
+        print(usecases.seed_samples(session, int(argv[1]), "CM-THOIBINH", COMMUNES))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

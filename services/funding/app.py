@@ -1,0 +1,17 @@
+"""Flask app factory of the funding service (gunicorn target: services.funding.app:create_app())."""
+from flask import Flask
+
+import services.funding
+from services.funding import admin, api
+from services.funding.models import INBOX_TABLE, OUTBOX
+from services.funding.settings import get_settings
+from shared.config import Settings
+from shared.web import create_service_app
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the funding web app."""
+    return create_service_app(
+        settings or get_settings(), title="Funding", outbox=OUTBOX, inbox=INBOX_TABLE,
+        description=services.funding.__doc__,
+        blueprints=[api.blp], admin_blueprints=[admin.blp])

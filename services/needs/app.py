@@ -1,0 +1,17 @@
+"""Flask app factory of the needs service (gunicorn target: services.needs.app:create_app())."""
+from flask import Flask
+
+import services.needs
+from services.needs import admin, api
+from services.needs.models import INBOX_TABLE, OUTBOX
+from services.needs.settings import get_settings
+from shared.config import Settings
+from shared.web import create_service_app
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the needs web app."""
+    return create_service_app(
+        settings or get_settings(), title="Needs assessment", outbox=OUTBOX, inbox=INBOX_TABLE,
+        description=services.needs.__doc__,
+        blueprints=[api.blp], admin_blueprints=[admin.blp])

@@ -1,0 +1,3 @@
+"""Inbound events of the needs service (none yet: later issues close the loop from courses and evaluation)."""
+
+HANDLERS: dict = {}

@@ -1,0 +1,109 @@
+"""Operator endpoints every service has, under /admin, behind the admin bearer token.
+
+Outbox backlog and oldest age, inbox counts, queue depths, dead-letter list, replay one or all, purge.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validates_schema, ValidationError
+
+from shared.bus import deadletters
+from shared.web import check_bearer, ctx
+
+
+class DeadLetterSelectSchema(Schema):
+    message_id = fields.String(load_default=None, metadata={"description": "one parked message"})
+    all = fields.Boolean(load_default=False, metadata={"description": "every parked message"})
+
+    @validates_schema
+    def _one_of(self, data, **_):
+        if not data.get("message_id") and not data.get("all"):
+            raise ValidationError("give message_id, or all=true", field_name="message_id")
+
+
+class PruneSchema(Schema):
+    older_than_days = fields.Integer(load_default=7, validate=lambda v: v >= 0)
+
+
+class DeadLetterListArgs(Schema):
+    limit = fields.Integer(load_default=100, validate=lambda v: 1 <= v <= 1000)
+
+
+def admin_blueprint() -> Blueprint:
+    blp = Blueprint("admin", __name__, url_prefix="/admin", description="Operator endpoints (admin token)")
+
+    @blp.before_request
+    def _auth():
+        check_bearer(ctx().settings.admin_token)
+
+    @blp.route("/outbox")
+    @blp.doc(security=[{"bearerAuth": []}])
+    def outbox_stats():
+        """Show the outbox backlog, its oldest age and failing rows."""
+        with ctx().transaction() as session:
+            return ctx().outbox.stats(session)
+
+    @blp.route("/outbox/retry", methods=["POST"])
+    @blp.doc(security=[{"bearerAuth": []}])
+    def outbox_retry():
+        """Make every pending outbox row due now."""
+        with ctx().transaction() as session:
+            return {"rescheduled": ctx().outbox.retry_now(session)}
+
+    @blp.route("/outbox/prune", methods=["POST"])
+    @blp.arguments(PruneSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def outbox_prune(args):
+        """Delete published outbox rows older than the given number of days."""
+        with ctx().transaction() as session:
+            return {"deleted": ctx().outbox.prune(session, timedelta(days=args["older_than_days"]))}
+
+    @blp.route("/inbox")
+    @blp.doc(security=[{"bearerAuth": []}])
+    def inbox_stats():
+        """Count consumed events by type."""
+        t = ctx().inbox
+        with ctx().transaction() as session:
+            rows = session.execute(sa.select(t.c.event_type, sa.func.count(), sa.func.max(t.c.received_at))
+                                   .group_by(t.c.event_type)).all()
+        return {
+            "total": sum(r[1] for r in rows),
+            "by_type": {r[0]: {"count": r[1], "last_received_at": r[2].isoformat() if r[2] else None} for r in rows},
+        }
+
+    @blp.route("/queues")
+    @blp.doc(security=[{"bearerAuth": []}])
+    def queues():
+        """Show message counts of this service's queues."""
+        return deadletters.queue_depths(ctx().settings)
+
+    @blp.route("/dead-letters")
+    @blp.arguments(DeadLetterListArgs, location="query")
+    @blp.doc(security=[{"bearerAuth": []}])
+    def dead_letters(args):
+        """List parked messages with the reason each was parked."""
+        items = deadletters.list_parked(ctx().settings, args["limit"])
+        return {"count": len(items), "items": items}
+
+    @blp.route("/dead-letters/replay", methods=["POST"])
+    @blp.arguments(DeadLetterSelectSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def replay(args):
+        """Send parked messages back to this service's queue."""
+        n = deadletters.replay(ctx().settings, None if args["all"] else args["message_id"])
+        if n == 0 and not args["all"]:
+            return {"code": 404, "status": "Not Found", "message": "Không tìm thấy thông điệp trong hàng đợi lỗi.",
+                    "errors": {"json": {"message_id": ["not parked"]}}}, 404
+        return {"replayed": n}
+
+    @blp.route("/dead-letters/purge", methods=["POST"])
+    @blp.arguments(DeadLetterSelectSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def purge(args):
+        """Delete parked messages for good."""
+        return {"purged": deadletters.purge(ctx().settings, None if args["all"] else args["message_id"])}
+
+    return blp

@@ -1,0 +1,233 @@
+"""The inbox consumer: batches deliveries, applies each event exactly once, acks only after commit.
+
+For each batch, in ONE transaction: insert (consumer, message id) into the inbox — a conflict means the
+event was already applied, so it is only acked — run the handler, let it add follow-up events to the
+outbox; commit; then ack. If any handler fails, the batch is rolled back and replayed one message per
+transaction so that only the failing message is retried or parked. Undecodable, invalid or unknown-version
+messages go straight to the dead-letter queue with the reason in headers; transient failures go through
+the delay queues with growing TTLs, then to the dead-letter queue.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import sqlalchemy as sa
+from kombu import Connection, Consumer
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.bus import topology
+from shared.bus.publisher import ConfirmingPublisher, Outgoing
+from shared.bus.relay import connect
+from shared.config import Settings
+from shared.db import insert_ignoring_conflicts, utcnow
+from shared.errors import DomainError, PermanentError
+from shared.events import Envelope, EventContractError, decode
+from shared.logs import reset_correlation_id, set_correlation_id
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Envelope, Session], None]
+
+
+@dataclass
+class _Delivery:
+    message: object  # kombu Message
+    envelope: Envelope | None = None
+    error: str | None = None
+
+
+class EventConsumer:
+    """Consumes one service's queue with the handlers of its HANDLERS table."""
+
+    def __init__(self, settings: Settings, session_factory: sessionmaker[Session], inbox: sa.Table,
+                 handlers: dict[str, Handler], on_commit: Callable[[], None] | None = None):
+        self.settings = settings
+        self.session_factory = session_factory
+        self.inbox = inbox
+        self.handlers = handlers
+        self.on_commit = on_commit or (lambda: None)
+        self.stop = threading.Event()
+        self._buffer: list[_Delivery] = []
+        self._publisher: ConfirmingPublisher | None = None
+        self._pub_conn: Connection | None = None
+        self.processed = 0
+
+    # --- the loop ----------------------------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        """Stop cleanly on SIGTERM/SIGINT: finish the batch in hand, then exit."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop.set())
+
+    def run(self) -> None:
+        """Consume until stopped, reconnecting with back-off when the broker goes away."""
+        backoff = 0.5
+        while not self.stop.is_set():
+            try:
+                self._consume()
+                backoff = 0.5
+            except Exception as exc:  # noqa: BLE001 - connection lost or broker restarting
+                if self.stop.is_set():
+                    break
+                log.warning("consumer connection lost; reconnecting", extra={"error": repr(exc), "wait": backoff})
+                self._close_publisher()
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, 10)
+        self._close_publisher()
+        log.info("consumer stopped", extra={"processed": self.processed})
+
+    def _consume(self) -> None:
+        with connect(self.settings) as conn:
+            channel = conn.channel()
+            queue = topology.declare(self.settings, channel, self.handlers)
+            channel.basic_qos(0, self.settings.prefetch, False)
+            consumer = Consumer(channel, queues=[queue], on_message=self._on_message, no_ack=False)
+            consumer.consume()
+            log.info("consuming", extra={"queue": self.settings.queue, "events": sorted(self.handlers)})
+            first_at = None
+            while not self.stop.is_set():
+                timeout = 0.02 if self._buffer else 1.0
+                try:
+                    conn.drain_events(timeout=timeout)
+                except socket.timeout:
+                    conn.heartbeat_check()
+                    if self._buffer:
+                        self.flush()
+                    continue
+                if self._buffer and first_at is None:
+                    first_at = time.monotonic()
+                if len(self._buffer) >= self.settings.batch_size or (
+                        first_at is not None and time.monotonic() - first_at > 0.2):
+                    self.flush()
+                    first_at = None
+                    conn.heartbeat_check()
+            self.flush()
+            try:
+                consumer.cancel()
+            except Exception:  # noqa: BLE001 - closing anyway
+                pass
+
+    def _on_message(self, message) -> None:
+        self._buffer.append(_Delivery(message))
+
+    # --- processing --------------------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Process the buffered deliveries, then ack them all."""
+        batch, self._buffer = self._buffer, []
+        if not batch:
+            return
+        for d in batch:
+            try:
+                d.envelope = decode(d.message.body)
+                if d.envelope.type not in self.handlers:
+                    d.error = f"no handler for {d.envelope.type}"
+            except EventContractError as exc:
+                d.error = f"{exc}: {exc.errors}" if exc.errors else str(exc)
+        good = [d for d in batch if d.error is None]
+        try:
+            self._apply(good)
+        except Exception:  # noqa: BLE001 - isolate the failing message: one transaction per message
+            log.warning("batch failed; retrying one message at a time", extra={"size": len(good)})
+            for d in good:
+                try:
+                    self._apply([d])
+                except (PermanentError, DomainError, EventContractError) as exc:
+                    d.error = f"permanent: {exc}"
+                except Exception as exc:  # noqa: BLE001 - transient by default: retry with delay
+                    log.exception("handler failed", extra={"message_id": d.envelope.id, "type": d.envelope.type})
+                    self._retry_or_park(d, repr(exc))
+        for d in batch:
+            if d.error is not None:
+                self._park(d.message, d.error)
+        # Everything in the batch is now committed, retried or parked: ack up to the last delivery.
+        last = batch[-1].message
+        last.channel.basic_ack(last.delivery_tag, multiple=True)
+        self.processed += len(batch)
+
+    def _apply(self, deliveries: list[_Delivery]) -> None:
+        if not deliveries:
+            return
+        emitted = False
+        with self.session_factory() as session, session.begin():
+            fresh = self._claim(session, deliveries)
+            for d in deliveries:
+                if d.envelope.id not in fresh:
+                    continue
+                fresh.discard(d.envelope.id)  # a copy twice in one batch is applied once
+                token = set_correlation_id(d.envelope.correlation_id)
+                try:
+                    self.handlers[d.envelope.type](d.envelope, session)
+                finally:
+                    reset_correlation_id(token)
+                emitted = True
+        if emitted:
+            self.on_commit()
+
+    def _claim(self, session: Session, deliveries: list[_Delivery]) -> set[str]:
+        """Insert inbox rows; return the message ids seen for the first time (the others are duplicates)."""
+        consumer = self.settings.service
+        now = utcnow()
+        rows, seen = [], set()
+        for d in deliveries:
+            if d.envelope.id not in seen:
+                seen.add(d.envelope.id)
+                rows.append({"consumer": consumer, "message_id": d.envelope.id, "event_type": d.envelope.type,
+                             "received_at": now})
+        stmt = insert_ignoring_conflicts(session, self.inbox).values(rows).returning(self.inbox.c.message_id)
+        return set(session.scalars(stmt))
+
+    # --- retry and dead-letter ---------------------------------------------------------------------------------
+
+    def _publisher_for(self) -> ConfirmingPublisher:
+        if self._publisher is None:
+            self._pub_conn = connect(self.settings)
+            self._publisher = ConfirmingPublisher(self._pub_conn, self.settings.confirm_timeout)
+        return self._publisher
+
+    def _close_publisher(self) -> None:
+        if self._pub_conn is not None:
+            try:
+                self._pub_conn.release()
+            except Exception:  # noqa: BLE001
+                pass
+        self._pub_conn = self._publisher = None
+
+    def _republish(self, message, queue: str, headers: dict) -> None:
+        props = message.properties
+        out = Outgoing(
+            message_id=props.get("message_id") or "", routing_key=queue, body=message.body, exchange="",
+            correlation_id=props.get("correlation_id"), event_type=props.get("type"),
+            headers={**(message.headers or {}), **headers},
+        )
+        try:
+            self._publisher_for().publish_one(out)
+        except Exception:
+            self._close_publisher()
+            raise
+
+    def _retry_or_park(self, d: _Delivery, error: str) -> None:
+        attempt = int((d.message.headers or {}).get("x-retry-count", 0)) + 1
+        if attempt > len(self.settings.retry_delays_ms):
+            d.error = f"gave up after {attempt - 1} retries: {error}"
+            return
+        self._republish(d.message, self.settings.retry_queue(attempt),
+                        {"x-retry-count": attempt, "x-last-error": error[:500]})
+        log.info("event scheduled for retry", extra={"message_id": d.envelope.id, "attempt": attempt})
+
+    def _park(self, message, reason: str) -> None:
+        """Move a message to the dead-letter queue with the reason in its headers."""
+        self._republish(message, self.settings.dead_letter_queue, {
+            "x-dead-letter-reason": reason[:1000],
+            "x-dead-lettered-at": utcnow().isoformat(),
+            "x-dead-lettered-by": self.settings.service,
+            "x-original-routing-key": (message.headers or {}).get("x-original-routing-key")
+            or message.delivery_info.get("routing_key", ""),
+        })
+        log.warning("event parked in dead-letter queue", extra={
+            "message_id": message.properties.get("message_id"), "reason": reason[:200]})

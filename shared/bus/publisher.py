@@ -1,0 +1,100 @@
+"""Publishing with publisher confirms: a batch is sent, then every confirm is awaited with a deadline.
+
+kombu's `confirm_publish` waits for each message in turn; sending a batch and then draining the broker's
+acks keeps the same guarantee at a fraction of the round trips. Every message is `mandatory`: an unroutable
+one comes back (basic.return) and counts as failed, so it stays in the outbox instead of vanishing.
+"""
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+
+import amqp
+from kombu import Connection
+
+
+class PublishError(Exception):
+    """The broker did not confirm a publish (nack, return, timeout or lost connection)."""
+
+
+@dataclass
+class Outgoing:
+    message_id: str
+    routing_key: str
+    body: bytes | str
+    exchange: str = ""
+    correlation_id: str | None = None
+    event_type: str | None = None
+    headers: dict = field(default_factory=dict)
+
+
+class ConfirmingPublisher:
+    """One confirm-mode channel on a connection the caller owns (one per thread: channels are not thread-safe)."""
+
+    def __init__(self, connection: Connection, confirm_timeout: float = 10.0):
+        self.connection = connection
+        self.confirm_timeout = confirm_timeout
+        self.channel = connection.channel()
+        self.channel.confirm_select()
+        self.channel.events["basic_ack"].add(self._on_ack)
+        self.channel.events["basic_nack"].add(self._on_nack)
+        self.channel.events["basic_return"].add(self._on_return)
+        self._next_tag = 1
+        self._pending: dict[int, str] = {}
+        self._results: dict[str, str | None] = {}
+        self._returned: dict[str, str] = {}
+
+    def _settle(self, tag: int, multiple: bool, error: str | None) -> None:
+        tags = [t for t in self._pending if t <= tag] if multiple else [tag]
+        for t in tags:
+            mid = self._pending.pop(t, None)
+            if mid is not None:
+                self._results[mid] = self._returned.pop(mid, None) or error
+
+    def _on_ack(self, delivery_tag, multiple):
+        self._settle(delivery_tag, multiple, None)
+
+    def _on_nack(self, delivery_tag, multiple):
+        self._settle(delivery_tag, multiple, "nacked by broker")
+
+    def _on_return(self, reply_code, reply_text, exchange, routing_key, message):
+        mid = message.properties.get("message_id")
+        if mid:
+            self._returned[mid] = f"returned {reply_code} {reply_text}: no queue bound for {routing_key!r}"
+
+    def publish(self, messages: list[Outgoing]) -> dict[str, str | None]:
+        """Publish `messages`; return message_id → None when confirmed, or the reason it was not."""
+        self._results = {}
+        self._returned = {}
+        for m in messages:
+            props = dict(message_id=m.message_id, content_type="application/json", content_encoding="utf-8",
+                         delivery_mode=2, application_headers=m.headers or None)
+            if m.correlation_id:
+                props["correlation_id"] = m.correlation_id
+            if m.event_type:
+                props["type"] = m.event_type
+            body = m.body.encode("utf-8") if isinstance(m.body, str) else m.body
+            self._pending[self._next_tag] = m.message_id
+            self._next_tag += 1
+            self.channel.basic_publish(amqp.Message(body, **props), exchange=m.exchange,
+                                       routing_key=m.routing_key, mandatory=True)
+        deadline = time.monotonic() + self.confirm_timeout
+        while self._pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                self.connection.drain_events(timeout=remaining)
+            except socket.timeout:
+                break
+        for mid in list(self._pending.values()):
+            self._results[mid] = "confirm timeout"
+        self._pending.clear()
+        return self._results
+
+    def publish_one(self, message: Outgoing) -> None:
+        """Publish one message and raise PublishError unless the broker confirmed it."""
+        error = self.publish([message]).get(message.message_id, "no confirm")
+        if error:
+            raise PublishError(error)

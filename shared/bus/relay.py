@@ -1,0 +1,93 @@
+"""The outbox relay: claims pending rows, publishes them with confirms, marks them sent in the same transaction."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from kombu import Connection
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.bus.publisher import ConfirmingPublisher, Outgoing
+from shared.config import Settings
+from shared.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+def connect(settings: Settings, **kwargs) -> Connection:
+    """Open a broker connection with a bounded retry policy (kombu retries forever by default)."""
+    conn = Connection(settings.amqp_url, heartbeat=kwargs.pop("heartbeat", 30), connect_timeout=5, **kwargs)
+    conn.ensure_connection(max_retries=3, interval_start=0.5, interval_step=1, interval_max=3)
+    return conn
+
+
+class OutboxRelay:
+    """Publishes one service's outbox. Safe to run several at once on PostgreSQL (SKIP LOCKED)."""
+
+    def __init__(self, settings: Settings, session_factory: sessionmaker[Session], outbox: Outbox):
+        self.settings = settings
+        self.session_factory = session_factory
+        self.outbox = outbox
+        self.wake = threading.Event()
+        self._conn: Connection | None = None
+        self._publisher: ConfirmingPublisher | None = None
+
+    def _ensure_publisher(self) -> ConfirmingPublisher:
+        if self._publisher is None:
+            self._conn = connect(self.settings)
+            self._publisher = ConfirmingPublisher(self._conn, self.settings.confirm_timeout)
+        return self._publisher
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.release()
+            except Exception:  # noqa: BLE001 - closing a dead connection may fail; nothing to do
+                pass
+        self._conn = self._publisher = None
+
+    def run_once(self) -> int:
+        """Publish one batch of due rows; return how many were confirmed."""
+        with self.session_factory() as session, session.begin():
+            rows = self.outbox.claim(session, self.settings.relay_batch_size)
+            if not rows:
+                return 0
+            try:
+                publisher = self._ensure_publisher()
+                results = publisher.publish([
+                    Outgoing(message_id=r.message_id, routing_key=r.routing_key, body=r.body,
+                             exchange=self.settings.exchange, correlation_id=r.correlation_id,
+                             event_type=r.event_type)
+                    for r in rows
+                ])
+            except Exception as exc:  # noqa: BLE001 - any broker failure: back off, keep the rows
+                log.warning("relay publish failed", extra={"error": repr(exc), "rows": len(rows)})
+                self.close()
+                results = {r.message_id: f"publish failed: {exc!r}" for r in rows}
+            ok = [r.seq for r in rows if results.get(r.message_id) is None and r.message_id in results]
+            failed = [(r, results.get(r.message_id) or "no confirm") for r in rows if r.seq not in set(ok)]
+            self.outbox.mark_published(session, ok)
+            if failed:
+                self.outbox.mark_failed(session, failed)
+                log.warning("relay: events not confirmed", extra={"failed": len(failed),
+                                                                   "reason": failed[0][1]})
+                if any("timeout" in reason for _, reason in failed):
+                    self.close()
+            return len(ok)
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until `stop` is set: drain the outbox, then wait for a wake-up or the poll interval."""
+        log.info("outbox relay started")
+        while not stop.is_set():
+            try:
+                published = self.run_once()
+            except Exception:  # noqa: BLE001 - the database may be briefly away; retry after a pause
+                log.exception("relay iteration failed")
+                self.close()
+                stop.wait(2.0)
+                continue
+            if published == 0:
+                self.wake.wait(self.settings.relay_poll_seconds)
+                self.wake.clear()
+        self.close()
+        log.info("outbox relay stopped")

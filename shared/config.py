@@ -1,0 +1,92 @@
+"""Settings read from the environment when called, with local defaults."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PORTS = {"needs": 8001, "courses": 8002, "evaluation": 8003, "funding": 8004}
+SERVICES = tuple(DEFAULT_PORTS)
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def var_dir() -> Path:
+    """Return the folder for local SQLite files and logs (created on demand)."""
+    path = Path(_env("VAR_DIR", str(PROJECT_ROOT / "var")))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a service process needs to know about its environment."""
+
+    service: str
+    database_url: str
+    amqp_url: str
+    exchange: str
+    queue_prefix: str
+    api_token: str
+    admin_token: str
+    http_host: str
+    http_port: int
+    log_level: str
+    prefetch: int
+    batch_size: int
+    relay_batch_size: int
+    relay_poll_seconds: float
+    confirm_timeout: float
+    retry_delays_ms: tuple[int, ...]
+    feedback_base_url: str
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def queue(self) -> str:
+        """Return this service's main queue name."""
+        return f"{self.queue_prefix}{self.service}"
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.queue}.dlq"
+
+    def retry_queue(self, tier: int) -> str:
+        return f"{self.queue}.retry.{tier}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(service: str, **overrides) -> Settings:
+    """Read the settings of `service` from the environment; keyword overrides win (tests use them)."""
+    if service not in DEFAULT_PORTS:
+        raise ValueError(f"unknown service {service!r}")
+    up = service.upper()
+    default_db = f"sqlite:///{var_dir() / (service + '.db')}"
+    delays = _env("RETRY_DELAYS_MS", "1000,5000,30000")
+    values = dict(
+        service=service,
+        database_url=_env(f"{up}_DATABASE_URL", default_db),
+        amqp_url=_env("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
+        exchange=_env("EVENT_EXCHANGE", "training.events"),
+        queue_prefix=_env("QUEUE_PREFIX", ""),
+        api_token=_env("API_TOKEN", "dev-api-token"),
+        admin_token=_env("ADMIN_TOKEN", "dev-admin-token"),
+        http_host=_env("HTTP_HOST", "127.0.0.1"),
+        http_port=int(_env(f"{up}_PORT", str(DEFAULT_PORTS[service]))),
+        log_level=_env("LOG_LEVEL", "INFO"),
+        prefetch=int(_env("WORKER_PREFETCH", "200")),
+        batch_size=int(_env("WORKER_BATCH_SIZE", "100")),
+        relay_batch_size=int(_env("RELAY_BATCH_SIZE", "500")),
+        relay_poll_seconds=float(_env("RELAY_POLL_SECONDS", "0.1")),
+        confirm_timeout=float(_env("CONFIRM_TIMEOUT_SECONDS", "10")),
+        retry_delays_ms=tuple(int(x) for x in delays.split(",") if x.strip()),
+        feedback_base_url=_env("FEEDBACK_BASE_URL", "http://127.0.0.1:8003"),
+    )
+    values.update(overrides)
+    return Settings(**values)

@@ -1,0 +1,118 @@
+"""Database plumbing: engines and sessions built on demand, SQLite tuned for several processes, UTC time."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime (stored as UTC everywhere)."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A timestamp stored in UTC and always returned timezone-aware (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use aware UTC datetimes")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+def make_engine(url: str, **kwargs) -> sa.Engine:
+    """Build an engine; on SQLite enable WAL, a busy timeout and real transactions (BEGIN IMMEDIATE)."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn, _record):
+            # pysqlite's own transaction handling breaks SAVEPOINT; we issue BEGIN ourselves.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            # IMMEDIATE takes the write lock up front, so two writers wait instead of deadlocking.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 5)
+    return sa.create_engine(url, **kwargs)
+
+
+def make_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
+    """Return the session factory every use case receives."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """Open a session, commit on success, roll back on error."""
+    with session_factory() as session:
+        with session.begin():
+            yield session
+
+
+def is_postgres(session_or_engine) -> bool:
+    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
+    return bind.dialect.name == "postgresql"
+
+
+def messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    """Define this service's outbox and inbox tables on its own metadata."""
+    outbox = sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+        sa.Column("message_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("event_type", sa.String(100), nullable=False),
+        sa.Column("routing_key", sa.String(200), nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("correlation_id", sa.String(64)),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("published_at", UTCDateTime),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_attempt_at", UTCDateTime),
+        sa.Column("last_error", sa.Text),
+        sa.Index("ix_outbox_pending", "seq", postgresql_where=sa.text("published_at IS NULL"),
+                 sqlite_where=sa.text("published_at IS NULL")),
+    )
+    inbox = sa.Table(
+        "inbox",
+        metadata,
+        sa.Column("consumer", sa.String(64), primary_key=True),
+        sa.Column("message_id", sa.String(64), primary_key=True),
+        sa.Column("event_type", sa.String(100), nullable=False),
+        sa.Column("received_at", UTCDateTime, nullable=False),
+    )
+    return outbox, inbox
+
+
+def insert_ignoring_conflicts(session: Session, table):
+    """Return an INSERT … ON CONFLICT DO NOTHING for the session's dialect (PostgreSQL or SQLite)."""
+    if is_postgres(session):
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()

@@ -1,0 +1,99 @@
+"""Outbox: events are rows written in the use case's own transaction; the relay publishes them later."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shared.db import is_postgres, utcnow
+from shared.events import Envelope, new_event
+
+
+@dataclass
+class Outbox:
+    """Writes validated events into one service's outbox table."""
+
+    service: str
+    table: sa.Table
+
+    def emit(self, session: Session, event_type: str, payload: dict, *, cause: Envelope | None = None) -> Envelope:
+        """Validate an event and add it to the outbox inside the caller's transaction."""
+        env, body = new_event(
+            event_type, payload, producer=self.service,
+            causation_id=cause.id if cause else None,
+            correlation_id=cause.correlation_id if cause else None,
+        )
+        session.execute(sa.insert(self.table), [{
+            "message_id": env.id, "event_type": env.type, "routing_key": env.routing_key, "body": body,
+            "correlation_id": env.correlation_id, "created_at": env.occurred_at, "attempts": 0,
+        }])
+        return env
+
+    # --- used by the relay and the admin endpoints ---------------------------------------------------------------
+
+    def claim(self, session: Session, limit: int) -> list[sa.Row]:
+        """Lock up to `limit` due rows (SKIP LOCKED on PostgreSQL so several relays share the work)."""
+        t = self.table
+        now = utcnow()
+        stmt = (
+            sa.select(t.c.seq, t.c.message_id, t.c.event_type, t.c.routing_key, t.c.body, t.c.correlation_id,
+                      t.c.attempts)
+            .where(t.c.published_at.is_(None))
+            .where(sa.or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now))
+            .order_by(t.c.seq)
+            .limit(limit)
+        )
+        if is_postgres(session):
+            stmt = stmt.with_for_update(skip_locked=True)
+        return list(session.execute(stmt))
+
+    def mark_published(self, session: Session, seqs: list[int]) -> None:
+        if seqs:
+            session.execute(sa.update(self.table).where(self.table.c.seq.in_(seqs)).values(
+                published_at=utcnow(), last_error=None))
+
+    def mark_failed(self, session: Session, failures: list[tuple[sa.Row, str]]) -> None:
+        """Back off failed rows; they stay pending and visible to operators, never dropped."""
+        now = utcnow()
+        for row, error in failures:
+            delay = min(2 ** row.attempts, 300)
+            session.execute(sa.update(self.table).where(self.table.c.seq == row.seq).values(
+                attempts=row.attempts + 1, next_attempt_at=now + timedelta(seconds=delay), last_error=error[:500]))
+
+    def stats(self, session: Session) -> dict:
+        """Return backlog size, oldest pending age and failing rows, for operators."""
+        t = self.table
+        pending, oldest, failing = session.execute(
+            sa.select(sa.func.count(), sa.func.min(t.c.created_at),
+                      sa.func.count().filter(t.c.attempts > 0))
+            .where(t.c.published_at.is_(None))
+        ).one()
+        published = session.scalar(sa.select(sa.func.count()).where(t.c.published_at.is_not(None)))
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=utcnow().tzinfo)
+        errors = [
+            {"message_id": r.message_id, "event_type": r.event_type, "attempts": r.attempts, "last_error": r.last_error}
+            for r in session.execute(sa.select(t).where(t.c.published_at.is_(None), t.c.attempts > 0)
+                                     .order_by(t.c.seq).limit(20))
+        ]
+        return {
+            "pending": pending,
+            "oldest_pending_age_seconds": round((utcnow() - oldest).total_seconds(), 3) if oldest else None,
+            "failing": failing,
+            "published": published,
+            "recent_errors": errors,
+        }
+
+    def retry_now(self, session: Session) -> int:
+        """Make every pending row due immediately (after an operator fixed the cause)."""
+        res = session.execute(sa.update(self.table).where(self.table.c.published_at.is_(None))
+                              .values(next_attempt_at=None))
+        return res.rowcount
+
+    def prune(self, session: Session, older_than: timedelta) -> int:
+        """Delete published rows older than the given age."""
+        res = session.execute(sa.delete(self.table).where(
+            self.table.c.published_at.is_not(None), self.table.c.published_at < utcnow() - older_than))
+        return res.rowcount

@@ -1,0 +1,204 @@
+"""HTTP plumbing shared by the four services: app factory base, JSON errors, bearer tokens, health, request logs."""
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import wraps
+from typing import Iterator
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g, jsonify, request
+from flask_smorest import Api, Blueprint
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import HTTPException, Unauthorized
+
+from shared.config import Settings
+from shared.db import make_engine, make_session_factory
+from shared.errors import DomainError
+from shared.logs import configure_logging, reset_correlation_id, set_correlation_id
+from shared.outbox import Outbox
+
+log = logging.getLogger("http")
+
+
+@dataclass
+class ServiceContext:
+    """What a running service holds: its settings, database and outbox (built in create_app, never at import)."""
+
+    settings: Settings
+    engine: sa.Engine
+    session_factory: sessionmaker[Session]
+    outbox: Outbox
+    inbox: sa.Table
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """Run one transaction on the request's session; the session stays open until the response is
+        serialised (teardown closes it), so lazy attributes still load after the commit."""
+        session = g.get("db_session")
+        if session is None:
+            session = g.db_session = self.session_factory()
+        with session.begin():
+            yield session
+
+
+def ctx() -> ServiceContext:
+    """Return the current app's service context."""
+    return current_app.extensions["service"]
+
+
+class JsonApi(Api):
+    """flask-smorest Api whose every error has one shape: {code, status, message, errors{location{field:[…]}}}."""
+
+    def handle_http_exception(self, error: HTTPException):
+        payload = {"code": error.code, "status": error.name, "message": error.description}
+        data = getattr(error, "data", None) or {}
+        if "message" in data:
+            payload["message"] = data["message"]
+        if "messages" in data:
+            payload["errors"] = data["messages"]
+            payload["message"] = "Dữ liệu không hợp lệ: " + ", ".join(_field_paths(data["messages"]))
+        headers = data.get("headers", {})
+        return jsonify(payload), error.code, headers
+
+
+def _field_paths(messages, prefix="") -> list[str]:
+    out = []
+    for key, value in (messages or {}).items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            out.extend(_field_paths(value, path))
+        else:
+            out.append(path)
+    return out
+
+
+def _domain_error(error: DomainError):
+    errors = {"json": {error.field: [error.message]}} if error.field else {}
+    status = {404: "Not Found", 409: "Conflict", 422: "Unprocessable Entity", 400: "Bad Request"}.get(
+        error.status, "Error")
+    return jsonify({"code": error.status, "status": status, "message": error.message, "errors": errors}), error.status
+
+
+def _internal_error(error: Exception):
+    log.exception("unhandled error", extra={"path": request.url_rule.rule if request.url_rule else None})
+    return jsonify({"code": 500, "status": "Internal Server Error", "message": "Lỗi hệ thống, vui lòng thử lại sau."}), 500
+
+
+def check_bearer(expected: str) -> None:
+    """Abort with 401 unless the request carries `Authorization: Bearer <expected>`."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token or not hmac.compare_digest(token.strip(), expected):
+        raise Unauthorized("Thiếu hoặc sai mã truy cập (Authorization: Bearer …).")
+
+
+def token_required(func):
+    """Protect a write endpoint with the service API token (documented in OpenAPI as bearerAuth)."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        check_bearer(ctx().settings.api_token)
+        return func(*args, **kwargs)
+
+    apidoc = wrapper.__dict__.setdefault("_apidoc", {})
+    apidoc.setdefault("manual_doc", {})["security"] = [{"bearerAuth": []}]
+    return wrapper
+
+
+def health_blueprint() -> Blueprint:
+    blp = Blueprint("health", __name__, url_prefix="/health", description="Liveness and readiness probes")
+
+    @blp.route("/live")
+    def live():
+        """Report that the process is up."""
+        return {"status": "ok"}
+
+    @blp.route("/ready")
+    def ready():
+        """Report whether the database and the broker are reachable."""
+        from shared.bus.relay import connect
+        checks = {}
+        try:
+            with ctx().engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["database"] = f"error: {exc.__class__.__name__}"
+        try:
+            conn = connect(ctx().settings, heartbeat=0)
+            conn.release()
+            checks["broker"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["broker"] = f"error: {exc.__class__.__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503
+
+    return blp
+
+
+def create_service_app(settings: Settings, *, title: str, description: str, outbox: Outbox, inbox: sa.Table,
+                       blueprints: list[Blueprint], admin_blueprints: list[Blueprint] = (),
+                       engine: sa.Engine | None = None) -> Flask:
+    """Build a service's Flask app: database, OpenAPI at /openapi.json (docs at /docs), errors, health, admin."""
+    from shared.admin import admin_blueprint
+
+    configure_logging(settings.service, settings.log_level)
+    app = Flask(settings.service)
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.config.update(
+        API_TITLE=title,
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        API_SPEC_OPTIONS={
+            "info": {"description": description},
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+        },
+    )
+    engine = engine or make_engine(settings.database_url)
+    app.extensions["service"] = ServiceContext(settings, engine, make_session_factory(engine), outbox, inbox)
+    api = JsonApi(app)
+    api.register_blueprint(health_blueprint())
+    api.register_blueprint(admin_blueprint())
+    for blp in admin_blueprints:
+        api.register_blueprint(blp)
+    for blp in blueprints:
+        api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
+    app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(Exception, _internal_error)
+
+    @app.before_request
+    def _start():
+        g.t0 = time.perf_counter()
+        cid = request.headers.get("X-Correlation-ID") or str(uuid.uuid4())
+        g.correlation_id = cid
+        g.cid_token = set_correlation_id(cid)
+
+    @app.after_request
+    def _finish(response):
+        response.headers["X-Correlation-ID"] = g.get("correlation_id", "")
+        # The rule template, never the concrete path: paths carry ids and feedback tokens.
+        log.info("request", extra={
+            "method": request.method, "route": request.url_rule.rule if request.url_rule else "<unmatched>",
+            "status": response.status_code, "ms": round((time.perf_counter() - g.get("t0", 0)) * 1000, 1)})
+        return response
+
+    @app.teardown_request
+    def _reset(_exc):
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+        token = g.pop("cid_token", None)
+        if token is not None:
+            reset_correlation_id(token)
+
+    return app

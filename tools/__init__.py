@@ -1,0 +1,1 @@
+"""Developer and operator tooling: process stack, demo, benchmark."""
