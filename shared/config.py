@@ -67,11 +67,11 @@ def load_settings(service: str, **overrides) -> Settings:
     if service not in DEFAULT_PORTS:
         raise ValueError(f"unknown service {service!r}")
     up = service.upper()
-    default_db = f"sqlite:///{var_dir() / (service + '.db')}"
+    database_url = os.environ.get(f"{up}_DATABASE_URL") or f"sqlite:///{var_dir() / (service + '.db')}"
     delays = _env("RETRY_DELAYS_MS", "1000,5000,30000")
     values = dict(
         service=service,
-        database_url=_env(f"{up}_DATABASE_URL", default_db),
+        database_url=database_url,
         amqp_url=_env("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
         exchange=_env("EVENT_EXCHANGE", "training.events"),
         queue_prefix=_env("QUEUE_PREFIX", ""),
@@ -80,8 +80,8 @@ def load_settings(service: str, **overrides) -> Settings:
         http_host=_env("HTTP_HOST", "127.0.0.1"),
         http_port=int(_env(f"{up}_PORT", str(DEFAULT_PORTS[service]))),
         log_level=_env("LOG_LEVEL", "INFO"),
-        prefetch=int(_env("WORKER_PREFETCH", "200")),
-        batch_size=int(_env("WORKER_BATCH_SIZE", "100")),
+        prefetch=int(_env("WORKER_PREFETCH", "400")),
+        batch_size=int(_env("WORKER_BATCH_SIZE", "200")),
         relay_batch_size=int(_env("RELAY_BATCH_SIZE", "500")),
         relay_poll_seconds=float(_env("RELAY_POLL_SECONDS", "0.1")),
         confirm_timeout=float(_env("CONFIRM_TIMEOUT_SECONDS", "10")),

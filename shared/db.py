@@ -57,7 +57,6 @@ def make_engine(url: str, **kwargs) -> sa.Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 5)
     return sa.create_engine(url, **kwargs)
 
 
@@ -116,3 +115,20 @@ def insert_ignoring_conflicts(session: Session, table):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(table).on_conflict_do_nothing()
+
+
+def bulk_insert(session: Session, table: sa.Table, rows: list[dict]) -> None:
+    """Insert many rows in the session's transaction: COPY on PostgreSQL (several times faster than
+    executemany for thousands of rows), a plain executemany elsewhere. Values must already be final
+    (no column defaults or type hooks are applied on the COPY path)."""
+    if not rows:
+        return
+    if is_postgres(session):
+        cols = list(rows[0])
+        raw = session.connection().connection.driver_connection
+        with raw.cursor() as cur:
+            with cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in cols])
+    else:
+        session.execute(sa.insert(table), rows)

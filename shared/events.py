@@ -16,6 +16,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from shared.db import utcnow
+from shared.fastload import fast_load
 from shared.logs import get_correlation_id
 
 
@@ -171,8 +172,8 @@ def decode(body: bytes | str) -> Envelope:
     if not isinstance(raw, dict):
         raise EventContractError("envelope is not a JSON object")
     try:
-        data = _ENVELOPE.load(raw)
-        payload = payload_schema(data["type"], data["version"]).load(data["payload"])
+        data = fast_load(_ENVELOPE, raw)
+        payload = fast_load(payload_schema(data["type"], data["version"]), data["payload"])
     except ValidationError as exc:
         raise EventContractError("envelope or payload invalid", exc.messages) from None
     data["payload"] = payload

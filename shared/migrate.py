@@ -30,7 +30,7 @@ def run_env(context, target_metadata) -> None:
     url = context.config.attributes.get("url")
     connectable = context.config.attributes.get("connection")
     if connectable is None:
-        engine = make_engine(url, poolclass=sa.pool.NullPool) if not url.startswith("sqlite") else make_engine(url)
+        engine = make_engine(url, poolclass=sa.pool.NullPool)
         with engine.connect() as connection:
             _run(context, connection, target_metadata)
         engine.dispose()

@@ -20,16 +20,24 @@ class Outbox:
 
     def emit(self, session: Session, event_type: str, payload: dict, *, cause: Envelope | None = None) -> Envelope:
         """Validate an event and add it to the outbox inside the caller's transaction."""
-        env, body = new_event(
-            event_type, payload, producer=self.service,
-            causation_id=cause.id if cause else None,
-            correlation_id=cause.correlation_id if cause else None,
-        )
-        session.execute(sa.insert(self.table), [{
-            "message_id": env.id, "event_type": env.type, "routing_key": env.routing_key, "body": body,
-            "correlation_id": env.correlation_id, "created_at": env.occurred_at, "attempts": 0,
-        }])
-        return env
+        return self.emit_many(session, [(event_type, payload, cause)])[0]
+
+    def emit_many(self, session: Session, events: list[tuple[str, dict, Envelope | None]]) -> list[Envelope]:
+        """Validate several events (type, payload, cause) and add them with one INSERT."""
+        rows, envelopes = [], []
+        for event_type, payload, cause in events:
+            env, body = new_event(
+                event_type, payload, producer=self.service,
+                causation_id=cause.id if cause else None,
+                correlation_id=cause.correlation_id if cause else None,
+            )
+            envelopes.append(env)
+            rows.append({"message_id": env.id, "event_type": env.type, "routing_key": env.routing_key,
+                         "body": body, "correlation_id": env.correlation_id, "created_at": env.occurred_at,
+                         "attempts": 0})
+        if rows:
+            session.execute(sa.insert(self.table), rows)
+        return envelopes
 
     # --- used by the relay and the admin endpoints ---------------------------------------------------------------
 

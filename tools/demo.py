@@ -86,7 +86,7 @@ def run_cycle(stack: Stack) -> None:
     call("POST", f"{funding}/admin/funding/seed", json={"fiscal_year": today.year}, headers=ADMIN)
 
     trainees = wait_for("courses to receive the 111 civil servants", lambda: (
-        lambda t: t if len(t) >= 111 else None)(call("GET", f"{courses}/api/v1/trainees")), timeout=60)
+        lambda t: t if len(t) >= 111 else None)(call("GET", f"{courses}/api/v1/trainees", headers=API)), timeout=60)
     print(f"   Dịch vụ lớp học đã nhận {len(trainees)} công chức qua sự kiện needs.civil_servant_registered")
 
     print("2. Lớp học: mở lớp chuyên đề, xếp 6 buổi (3 ngày), ghi danh học viên từ 5 xã")

@@ -5,5 +5,5 @@ and a local copy of the civil servants it may enroll (built from needs events; n
 Publishes: courses.course_completed.
 Consumes: needs.civil_servant_registered, evaluation.feedback_requested, funding.course_settled
 (a completed course is closed once feedback has been requested and the settlement is posted).
-HTTP: /api/v1/lecturers, /api/v1/courses, /api/v1/trainees; operators: /admin.
+HTTP: /api/v1/lecturers, /api/v1/courses, /api/v1/trainees; operators: /admin, /admin/courses/unclosed.
 """

@@ -26,10 +26,11 @@ def list_lecturers():
 
 
 @blp.route("/trainees")
+@token_required
 @blp.arguments(schemas.TraineeQueryArgsSchema, location="query")
 @blp.response(200, schemas.TraineeSchema(many=True))
 def list_trainees(args):
-    """List the civil servants known to courses (synchronised from needs), optionally by commune."""
+    """List the civil servants known to courses (synchronised from needs); per-person data: token required."""
     with ctx().transaction() as session:
         return usecases.list_trainees(session, args["commune_code"])
 

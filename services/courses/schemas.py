@@ -6,7 +6,7 @@ from services.courses.domain import BUOI
 
 class LecturerCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    tier = fields.Integer(required=True, validate=validate.Range(min=1, max=10),
+    tier = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10),
                           metadata={"description": "fee tier per the provincial resolution; 1 is the highest"})
 
 
@@ -17,7 +17,8 @@ class LecturerSchema(LecturerCreateSchema):
 class SessionCreateSchema(Schema):
     date = fields.Date(required=True)
     buoi = fields.String(required=True, validate=validate.OneOf(BUOI), metadata={"description": "half-day"})
-    periods = fields.Integer(load_default=4, validate=validate.Range(min=1, max=6), metadata={"description": "tiết"})
+    periods = fields.Integer(load_default=4, strict=True, validate=validate.Range(min=1, max=6),
+                             metadata={"description": "tiết"})
     lecturer_id = fields.String(required=True)
 
 

@@ -5,5 +5,5 @@ responses (kept anonymous in every report) and course feedback summaries scored 
 Publishes: evaluation.feedback_requested.
 Consumes: courses.course_completed.
 HTTP: /api/v1/feedback/<token>, /api/v1/courses/<id>/feedback-requests, /api/v1/courses/<id>/feedback-summary;
-operators: /admin.
+operators: /admin, /admin/evaluation/progress.
 """

@@ -24,7 +24,7 @@ def progress():
     with ctx().transaction() as session:
         rows = session.execute(
             sa.select(EvaluatedCourse.course_id, EvaluatedCourse.code, EvaluatedCourse.feedback_deadline,
-                      sa.func.count(r.id), sa.func.count(r.submitted_at))
+                      sa.func.count(r.token), sa.func.count(r.submitted_at))
             .join(r, r.course_id == EvaluatedCourse.course_id, isouter=True)
             .group_by(EvaluatedCourse.course_id, EvaluatedCourse.code, EvaluatedCourse.feedback_deadline)
             .order_by(EvaluatedCourse.feedback_deadline.desc()).limit(200)).all()

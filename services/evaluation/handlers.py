@@ -2,11 +2,13 @@
 from sqlalchemy.orm import Session
 
 from services.evaluation import usecases
+from shared.bus.consumer import batch_handler
 from shared.events import Envelope
 
 
-def on_course_completed(envelope: Envelope, session: Session) -> None:
-    usecases.open_feedback(session, envelope)
+@batch_handler
+def on_course_completed(envelopes: list[Envelope], session: Session) -> None:
+    usecases.open_feedback(session, envelopes)
 
 
 HANDLERS = {

@@ -32,14 +32,15 @@ class EvaluatedCourse(Base):
 
 
 class FeedbackRequest(Base):
+    """One per attending trainee and course (the primary key makes a second one impossible).
+
+    Deadline and creation time are the course's (feedback_deadline, opened_at): kept once, not per row.
+    """
+
     __tablename__ = "feedback_requests"
-    __table_args__ = (sa.UniqueConstraint("course_id", "civil_servant_id"),)
-    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    course_id: Mapped[str] = mapped_column(sa.ForeignKey("evaluated_courses.course_id"), primary_key=True)
+    civil_servant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     token: Mapped[str] = mapped_column(sa.String(64), unique=True)  # the trainee's capability to answer
-    course_id: Mapped[str] = mapped_column(sa.ForeignKey("evaluated_courses.course_id"), index=True)
-    civil_servant_id: Mapped[str] = mapped_column(sa.String(36))
-    deadline: Mapped[datetime] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

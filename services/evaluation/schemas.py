@@ -1,7 +1,7 @@
 """HTTP contract of the evaluation service."""
 from marshmallow import Schema, fields, validate
 
-_score = dict(load_default=None, allow_none=True, validate=validate.Range(min=1, max=10))
+_score = dict(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=10))
 
 
 class ScoresSchema(Schema):
@@ -39,7 +39,6 @@ class FeedbackFormSchema(Schema):
 
 
 class FeedbackRequestSchema(Schema):
-    id = fields.String()
     civil_servant_id = fields.String()
     token = fields.String()
     deadline = fields.AwareDateTime()

@@ -11,46 +11,55 @@ from sqlalchemy.orm import Session
 from services.evaluation import domain
 from services.evaluation.models import OUTBOX, EvaluatedCourse, FeedbackRequest, FeedbackResponse
 from services.evaluation.settings import feedback_window_days
-from shared.db import insert_ignoring_conflicts, utcnow
+from shared.db import bulk_insert, insert_ignoring_conflicts, utcnow
 from shared.errors import DomainError, NotFound
 from shared.events import Envelope
 
 
-def open_feedback(session: Session, envelope: Envelope) -> int:
-    """Create one feedback request per participant who attended, then publish evaluation.feedback_requested.
+def open_feedback(session: Session, envelopes: list[Envelope]) -> int:
+    """For each completed course, one feedback request per participant who attended; publish
+    evaluation.feedback_requested per course. Multi-row statements: this runs for a whole batch of events.
 
-    Returns how many requests were created; 0 when the course was already opened (a second guard behind
-    the inbox, so a replayed event under a new id cannot open the course twice).
+    Returns how many requests were created. A course already opened is skipped (a second guard behind the
+    inbox, so a replayed event under a new id cannot open the course twice).
     """
-    p = envelope.payload
     now = utcnow()
     deadline = now + timedelta(days=feedback_window_days())
-    attendees = [x["civil_servant_id"] for x in p["participants"] if x["sessions_attended"] > 0]
-    opened = session.scalar(
-        insert_ignoring_conflicts(session, EvaluatedCourse.__table__).values(
-            course_id=p["course_id"], code=p["code"], title=p["title"], completed_at=p["completed_at"],
-            feedback_deadline=deadline, participants=len(attendees), opened_at=now,
-        ).returning(EvaluatedCourse.course_id))
-    if opened is None:
-        return 0
-    if attendees:
-        session.execute(sa.insert(FeedbackRequest.__table__), [
-            {"id": str(uuid.uuid4()), "token": secrets.token_urlsafe(32), "course_id": p["course_id"],
-             "civil_servant_id": cs_id, "deadline": deadline, "created_at": now, "submitted_at": None}
-            for cs_id in attendees
-        ])
-    OUTBOX.emit(session, "evaluation.feedback_requested", {
-        "course_id": p["course_id"], "request_count": len(attendees), "deadline": deadline,
-    }, cause=envelope)
-    return len(attendees)
+    courses = {}
+    for env in envelopes:
+        p = env.payload
+        courses.setdefault(p["course_id"], (env, [x["civil_servant_id"] for x in p["participants"]
+                                                  if x["sessions_attended"] > 0]))
+    opened = set(session.scalars(
+        insert_ignoring_conflicts(session, EvaluatedCourse.__table__).returning(EvaluatedCourse.course_id), [
+            {"course_id": cid, "code": env.payload["code"], "title": env.payload["title"],
+             "completed_at": env.payload["completed_at"], "feedback_deadline": deadline,
+             "participants": len(attendees), "opened_at": now}
+            for cid, (env, attendees) in courses.items()
+        ]))
+    rows, events = [], []
+    for cid, (env, attendees) in courses.items():
+        if cid not in opened:
+            continue
+        # 24 random bytes (192 bits) from the OS CSPRNG: unguessable, and short enough for a link.
+        rows += [{"course_id": cid, "civil_servant_id": cs_id, "token": secrets.token_urlsafe(24)}
+                 for cs_id in attendees]
+        events.append(("evaluation.feedback_requested",
+                       {"course_id": cid, "request_count": len(attendees), "deadline": deadline}, env))
+    bulk_insert(session, FeedbackRequest.__table__, rows)
+    OUTBOX.emit_many(session, events)
+    return len(rows)
 
 
-def list_requests(session: Session, course_id: str) -> list[FeedbackRequest]:
+def list_requests(session: Session, course_id: str) -> list[dict]:
     """Return a course's feedback requests (officers hand the links out)."""
-    if session.get(EvaluatedCourse, course_id) is None:
+    course = session.get(EvaluatedCourse, course_id)
+    if course is None:
         raise NotFound("Lớp học chưa được mở đánh giá.", field="course_id")
-    return list(session.scalars(sa.select(FeedbackRequest).where(FeedbackRequest.course_id == course_id)
-                                .order_by(FeedbackRequest.created_at, FeedbackRequest.id)))
+    reqs = session.scalars(sa.select(FeedbackRequest).where(FeedbackRequest.course_id == course_id)
+                           .order_by(FeedbackRequest.civil_servant_id))
+    return [{"civil_servant_id": r.civil_servant_id, "token": r.token, "deadline": course.feedback_deadline,
+             "submitted_at": r.submitted_at} for r in reqs]
 
 
 def _request_by_token(session: Session, token: str) -> FeedbackRequest:
@@ -64,8 +73,9 @@ def feedback_form(session: Session, token: str) -> dict:
     """Describe the form behind a token: course, criteria, deadline and whether it can still be answered."""
     req = _request_by_token(session, token)
     course = session.get(EvaluatedCourse, req.course_id)
-    state = "submitted" if req.submitted_at else ("expired" if utcnow() > req.deadline else "open")
-    return {"course_code": course.code, "course_title": course.title, "deadline": req.deadline, "state": state,
+    state = "submitted" if req.submitted_at else ("expired" if utcnow() > course.feedback_deadline else "open")
+    return {"course_code": course.code, "course_title": course.title, "deadline": course.feedback_deadline,
+            "state": state,
             "criteria": [{"code": c, "label": domain.CRITERIA_LABELS[c]} for c in domain.CRITERIA]}
 
 
@@ -73,11 +83,11 @@ def submit_feedback(session: Session, token: str, scores: dict, comment: str | N
     """Record one answer per token; refuse an expired or already used token."""
     req = _request_by_token(session, token)
     now = utcnow()
-    if now > req.deadline:
+    if now > session.get(EvaluatedCourse, req.course_id).feedback_deadline:
         raise DomainError("Đã hết hạn gửi đánh giá.", field="token", status=410)
     # Conditional update: of two concurrent submissions only one finds submitted_at still empty.
     claimed = session.execute(sa.update(FeedbackRequest).where(
-        FeedbackRequest.id == req.id, FeedbackRequest.submitted_at.is_(None)).values(submitted_at=now)).rowcount
+        FeedbackRequest.token == token, FeedbackRequest.submitted_at.is_(None)).values(submitted_at=now)).rowcount
     if claimed != 1:
         raise DomainError("Phiếu đánh giá này đã được gửi.", field="token")
     answers = {c: scores.get(c) for c in domain.CRITERIA}

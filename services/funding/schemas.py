@@ -7,7 +7,7 @@ _vnd = dict(strict=True, validate=validate.Range(min=0, max=10**15))
 
 
 class BudgetLineCreateSchema(Schema):
-    fiscal_year = fields.Integer(required=True, validate=validate.Range(min=2020, max=2100))
+    fiscal_year = fields.Integer(required=True, strict=True, validate=validate.Range(min=2020, max=2100))
     source = fields.String(required=True, validate=validate.OneOf(SOURCES))
     owner_unit_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
     allocated = fields.Integer(required=True, **_vnd)
@@ -29,7 +29,8 @@ class BudgetLineQueryArgsSchema(Schema):
 class CostNormCreateSchema(Schema):
     item = fields.String(required=True, validate=validate.Length(min=1, max=40))
     unit = fields.String(required=True, validate=validate.OneOf(["per_buoi", "per_day", "per_km", "per_person"]))
-    lecturer_tier = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=10))
+    lecturer_tier = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                   validate=validate.Range(min=1, max=10))
     province_code = fields.String(required=True, validate=validate.Length(min=1, max=20))
     amount = fields.Integer(required=True, **_vnd)
     legal_basis = fields.String(required=True, validate=validate.Length(min=1, max=300))

@@ -38,7 +38,7 @@ class CivilServantCreateSchema(Schema):
     code = fields.String(required=True, validate=validate.Length(min=1, max=40))
     full_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     gender = fields.String(required=True, validate=validate.OneOf(["female", "male"]))
-    birth_year = fields.Integer(required=True, validate=validate.Range(min=1940, max=2010))
+    birth_year = fields.Integer(required=True, strict=True, validate=validate.Range(min=1940, max=2010))
     ethnicity = fields.String(required=True, validate=validate.Length(min=1, max=60))
     unit_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
     position_code = fields.String(required=True, validate=validate.Length(min=1, max=40))

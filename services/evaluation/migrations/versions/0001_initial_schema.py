@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 15:15:03.412455
+Create Date: 2026-11-26 15:20:47.920061
 """
 from alembic import op
 import sqlalchemy as sa
@@ -53,21 +53,14 @@ def upgrade() -> None:
         batch_op.create_index('ix_outbox_pending', ['seq'], unique=False, postgresql_where=sa.text('published_at IS NULL'), sqlite_where=sa.text('published_at IS NULL'))
 
     op.create_table('feedback_requests',
-    sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('token', sa.String(length=64), nullable=False),
     sa.Column('course_id', sa.String(length=36), nullable=False),
     sa.Column('civil_servant_id', sa.String(length=36), nullable=False),
-    sa.Column('deadline', shared.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('created_at', shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('token', sa.String(length=64), nullable=False),
     sa.Column('submitted_at', shared.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['course_id'], ['evaluated_courses.course_id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('course_id', 'civil_servant_id'),
+    sa.PrimaryKeyConstraint('course_id', 'civil_servant_id'),
     sa.UniqueConstraint('token')
     )
-    with op.batch_alter_table('feedback_requests', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_feedback_requests_course_id'), ['course_id'], unique=False)
-
     op.create_table('feedback_responses',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('course_id', sa.String(length=36), nullable=False),
@@ -90,9 +83,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_feedback_responses_course_id'))
 
     op.drop_table('feedback_responses')
-    with op.batch_alter_table('feedback_requests', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_feedback_requests_course_id'))
-
     op.drop_table('feedback_requests')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_pending', postgresql_where=sa.text('published_at IS NULL'), sqlite_where=sa.text('published_at IS NULL'))
