@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validates_schema, ValidationError
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.bus import deadletters
 from shared.web import check_bearer, ctx
@@ -25,11 +25,11 @@ class DeadLetterSelectSchema(Schema):
 
 
 class PruneSchema(Schema):
-    older_than_days = fields.Integer(load_default=7, validate=lambda v: v >= 0)
+    older_than_days = fields.Integer(load_default=7, strict=True, validate=validate.Range(min=0, max=36_500))
 
 
 class DeadLetterListArgs(Schema):
-    limit = fields.Integer(load_default=100, validate=lambda v: 1 <= v <= 1000)
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
 def admin_blueprint() -> Blueprint:

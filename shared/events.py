@@ -150,7 +150,10 @@ def new_event(event_type: str, payload: dict, *, producer: str, causation_id: st
     """Build and validate an event; return it with its JSON body, ready for the outbox."""
     version = version or LATEST.get(event_type, 0)
     schema = payload_schema(event_type, version)
-    wire_payload = schema.dump(payload)
+    try:
+        wire_payload = schema.dump(payload)
+    except (TypeError, ValueError, AttributeError) as exc:  # e.g. a date given as a string
+        raise EventContractError(f"{event_type} v{version} payload cannot be serialised: {exc}") from None
     errors = schema.validate(wire_payload)
     if errors:
         raise EventContractError(f"{event_type} v{version} payload invalid", errors)

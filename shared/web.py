@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import logging
 import time
 import uuid
@@ -15,6 +16,7 @@ from flask import Flask, current_app, g, jsonify, request
 from flask_smorest import Api, Blueprint
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException, Unauthorized
+from werkzeug.http import HTTP_STATUS_CODES
 
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
@@ -23,6 +25,7 @@ from shared.logs import configure_logging, reset_correlation_id, set_correlation
 from shared.outbox import Outbox
 
 log = logging.getLogger("http")
+_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 @dataclass
@@ -79,8 +82,7 @@ def _field_paths(messages, prefix="") -> list[str]:
 
 def _domain_error(error: DomainError):
     errors = {"json": {error.field: [error.message]}} if error.field else {}
-    status = {404: "Not Found", 409: "Conflict", 422: "Unprocessable Entity", 400: "Bad Request"}.get(
-        error.status, "Error")
+    status = HTTP_STATUS_CODES.get(error.status, "Error")
     return jsonify({"code": error.status, "status": status, "message": error.message, "errors": errors}), error.status
 
 
@@ -179,7 +181,9 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
     @app.before_request
     def _start():
         g.t0 = time.perf_counter()
-        cid = request.headers.get("X-Correlation-ID") or str(uuid.uuid4())
+        cid = request.headers.get("X-Correlation-ID", "")
+        if not _CORRELATION_ID.fullmatch(cid):  # untrusted header: keep it only if short and plain
+            cid = str(uuid.uuid4())
         g.correlation_id = cid
         g.cid_token = set_correlation_id(cid)
 

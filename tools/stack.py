@@ -66,12 +66,16 @@ class Stack:
         subprocess.run([sys.executable, "-m", "shared.migrate"], env=self.env, check=True, cwd=PROJECT_ROOT,
                        stdout=subprocess.DEVNULL)
 
-    def start(self, names: list[str] | None = None) -> None:
-        """Start the named processes (all by default), each logging to <log_dir>/<name>.log."""
+    def start(self, names: list[str] | None = None, replica: int = 1) -> None:
+        """Start the named Procfile processes (all by default), each logging to <log_dir>/<name>.log.
+
+        `replica` > 1 starts another copy of an already running process type (key "<name>.<replica>").
+        """
         for name in names or list(self.commands):
-            log = open(self.log_dir / f"{name}.log", "ab")
-            self.procs[name] = subprocess.Popen(shlex.split(self.commands[name]), env=self.env, cwd=PROJECT_ROOT,
-                                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            key = name if replica == 1 else f"{name}.{replica}"
+            log = open(self.log_dir / f"{key}.log", "ab")
+            self.procs[key] = subprocess.Popen(shlex.split(self.commands[name]), env=self.env, cwd=PROJECT_ROOT,
+                                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def start_honcho(self) -> None:
         """Start everything exactly as `make up` does (honcho with the Procfile)."""

@@ -34,14 +34,17 @@ class PositionSchema(Schema):
     legacy = fields.Boolean()
 
 
+_not_blank = validate.Regexp(r".*\S", error="Must not be blank.")
+
+
 class CivilServantCreateSchema(Schema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    full_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    code = fields.String(required=True, validate=[validate.Length(min=1, max=40), _not_blank])
+    full_name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _not_blank])
     gender = fields.String(required=True, validate=validate.OneOf(["female", "male"]))
     birth_year = fields.Integer(required=True, strict=True, validate=validate.Range(min=1940, max=2010))
-    ethnicity = fields.String(required=True, validate=validate.Length(min=1, max=60))
-    unit_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    position_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    ethnicity = fields.String(required=True, validate=[validate.Length(min=1, max=60), _not_blank])
+    unit_code = fields.String(required=True, validate=[validate.Length(min=1, max=40), _not_blank])
+    position_code = fields.String(required=True, validate=[validate.Length(min=1, max=40), _not_blank])
     hard_area = fields.Boolean(load_default=False)
     child_under_36_months = fields.Boolean(load_default=False)
 

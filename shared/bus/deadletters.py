@@ -15,12 +15,19 @@ import pika
 from shared.config import Settings
 
 
+def _parameters(amqp_url: str) -> pika.ConnectionParameters:
+    """pika parameters from our AMQP_URL, read the way kombu reads it ("…//" is the vhost "/")."""
+    from kombu import Connection
+    info = Connection(amqp_url)
+    return pika.ConnectionParameters(
+        host=info.hostname, port=info.port or 5672, virtual_host=info.virtual_host or "/",
+        credentials=pika.PlainCredentials(info.userid, info.password),
+        socket_timeout=5, blocked_connection_timeout=10)
+
+
 @contextmanager
 def _channel(settings: Settings):
-    params = pika.URLParameters(settings.amqp_url)
-    params.socket_timeout = 5
-    params.blocked_connection_timeout = 10
-    conn = pika.BlockingConnection(params)
+    conn = pika.BlockingConnection(_parameters(settings.amqp_url))
     try:
         yield conn.channel()
     finally:

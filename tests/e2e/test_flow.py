@@ -1,0 +1,108 @@
+"""The heart of the system end to end: processes started as `make up` starts them (honcho + Procfile),
+a training cycle over HTTP, and `make demo` itself."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from shared.config import PROJECT_ROOT, SERVICES
+from tests.helpers import wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.broker]
+API = {"Authorization": "Bearer e2e-api"}
+ADMIN = {"Authorization": "Bearer e2e-admin"}
+
+
+def ok(resp, status=200):
+    assert resp.status_code == status, f"{resp.request.method} {resp.url} → {resp.status_code} {resp.text[:300]}"
+    return resp.json()
+
+
+def test_completing_a_course_triggers_feedback_collection_and_settlement_then_closes_it(stack_factory):
+    stack = stack_factory({})  # SQLite files under a private VAR_DIR, as `make up` uses by default
+    stack.migrate()
+    stack.start_honcho()
+    stack.wait_ready()
+    needs, courses, evaluation, funding = (stack.url(s) for s in SERVICES)
+
+    ok(requests.post(f"{needs}/admin/needs/seed", json={"civil_servants": 30}, headers=ADMIN))
+    ok(requests.post(f"{funding}/admin/funding/seed", json={"fiscal_year": 2026}, headers=ADMIN))
+    trainees = wait_until(lambda: (lambda t: t if len(t) == 30 else None)(
+        ok(requests.get(f"{courses}/api/v1/trainees", headers=API))), timeout=30, what="trainees synced from needs")
+    communes = {t["commune_code"] for t in trainees}
+    assert len(communes) == 5  # the 12 former units arrive as today's 5 communes
+
+    lecturer = ok(requests.post(f"{courses}/api/v1/lecturers", json={"name": "GV A", "tier": 2}, headers=API), 201)
+    course = ok(requests.post(f"{courses}/api/v1/courses", headers=API, json={
+        "code": "E2E-1", "title": "Kỹ năng giao tiếp", "organizer_unit_code": "CM-THOIBINH",
+        "sessions": [{"date": d, "buoi": b, "lecturer_id": lecturer["id"]}
+                     for d in ("2026-03-02", "2026-03-03") for b in ("morning", "afternoon")]}), 201)
+    chosen = [t["civil_servant_id"] for t in trainees[:10]]
+    ok(requests.post(f"{courses}/api/v1/courses/{course['id']}/enrollments", json={"civil_servant_ids": chosen},
+                     headers=API), 201)
+    sessions = course["sessions"]
+    # trainee 0 never comes; trainee 1 misses the whole second day; everyone else attends all four buổi
+    records = [{"session_id": s["id"], "civil_servant_id": cs,
+                "present": not (i == 0 or (i == 1 and s["date"] == "2026-03-03"))}
+               for i, cs in enumerate(chosen) for s in sessions]
+    ok(requests.post(f"{courses}/api/v1/courses/{course['id']}/attendance", json={"records": records},
+                     headers=API), 201)
+    done = ok(requests.post(f"{courses}/api/v1/courses/{course['id']}/complete", headers=API))
+    assert done["status"] == "completed"
+    again = requests.post(f"{courses}/api/v1/courses/{course['id']}/complete", headers=API)
+    assert again.status_code == 409  # completing twice is refused: one course_completed per course
+
+    closed = wait_until(lambda: (lambda c: c if c["status"] == "closed" else None)(
+        ok(requests.get(f"{courses}/api/v1/courses/{course['id']}"))), timeout=60, what="the course to close")
+    assert closed["closing"]["state"] == "closed"
+    assert closed["closing"]["feedback_request_count"] == 9  # the trainee who never came is not asked
+
+    settlement = ok(requests.get(f"{funding}/api/v1/settlements/{course['id']}"))
+    # sample norms in force on 2026-03-02: tier 2 = 2,000,000/buổi; learner support 150,000/day attended
+    assert settlement["lecturer_fees"] == 4 * 2_000_000
+    assert settlement["learner_support"] == (8 * 2 + 1 * 1) * 150_000
+    assert closed["closing"]["settlement_total"] == settlement["total"] == 8_000_000 + 17 * 150_000
+    lines = ok(requests.get(f"{funding}/api/v1/budget-lines", params={"fiscal_year": 2026}))
+    assert sum(b["spent"] for b in lines) == settlement["total"]
+    assert all(b["balance"] == b["allocated"] - b["spent"] for b in lines)
+
+    reqs = ok(requests.get(f"{evaluation}/api/v1/courses/{course['id']}/feedback-requests", headers=API))
+    assert len(reqs) == 9 and len({r["token"] for r in reqs}) == 9
+    for r in reqs[:4]:
+        ok(requests.post(f"{evaluation}/api/v1/feedback/{r['token']}", json={"scores": {
+            "content": 8, "methods": 8, "lecturer": 9, "organisation": 7, "applicability": 8}}), 201)
+    assert requests.post(f"{evaluation}/api/v1/feedback/{reqs[0]['token']}",
+                         json={"scores": {"content": 1}}).status_code == 409
+    summary = ok(requests.get(f"{evaluation}/api/v1/courses/{course['id']}/feedback-summary"))
+    assert (summary["responses"], summary["index"], summary["band"]) == (4, 8.0, "excellent")
+
+    for svc in SERVICES:
+        outbox = ok(requests.get(f"{stack.url(svc)}/admin/outbox", headers=ADMIN))
+        assert outbox["pending"] == 0, (svc, outbox)
+    codes = stack.stop()
+    assert codes == {"honcho": 143}  # honcho's own exit code after SIGTERM (130 after Ctrl-C)
+    log = (stack.log_dir / "honcho.log").read_text()
+    for svc in SERVICES:  # each worker finished its batch and exited through its own shutdown path
+        assert f'"service": "{svc}", "logger": "shared.worker", "msg": "worker stopped"' in log, svc
+
+
+def test_make_demo_runs_the_cycle_and_exits_zero():
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    run = subprocess.run([sys.executable, "-m", "tools.demo"], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "TÓM TẮT KHÓA HỌC" in run.stdout and "closed" in run.stdout
+
+
+def test_make_demo_says_how_to_start_rabbitmq_when_it_is_unreachable():
+    env = {**os.environ, "AMQP_URL": "amqp://guest:guest@127.0.0.1:1//",
+           "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    run = subprocess.run([sys.executable, "-m", "tools.demo"], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode != 0
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "RabbitMQ is not reachable" in lines[0] and "rabbitmq-server -detached" in lines[0]
