@@ -32,6 +32,12 @@ class DeadLetterListArgs(Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
+def _pct(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    return round(sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))], 1)
+
+
 def admin_blueprint() -> Blueprint:
     blp = Blueprint("admin", __name__, url_prefix="/admin", description="Operator endpoints (admin token)")
 
@@ -64,14 +70,19 @@ def admin_blueprint() -> Blueprint:
     @blp.route("/inbox")
     @blp.doc(security=[{"bearerAuth": []}])
     def inbox_stats():
-        """Count consumed events by type."""
+        """Count consumed events by type, with the delivery lag (produced → applied) of the latest 1,000."""
         t = ctx().inbox
         with ctx().transaction() as session:
             rows = session.execute(sa.select(t.c.event_type, sa.func.count(), sa.func.max(t.c.received_at))
                                    .group_by(t.c.event_type)).all()
+            recent = session.execute(sa.select(t.c.received_at, t.c.occurred_at)
+                                     .where(t.c.occurred_at.is_not(None))
+                                     .order_by(t.c.received_at.desc()).limit(1000)).all()
+        lags = sorted((r.received_at - r.occurred_at).total_seconds() * 1000 for r in recent)
         return {
             "total": sum(r[1] for r in rows),
             "by_type": {r[0]: {"count": r[1], "last_received_at": r[2].isoformat() if r[2] else None} for r in rows},
+            "lag_ms": {"n": len(lags), "p50": _pct(lags, 0.5), "p95": _pct(lags, 0.95), "max": _pct(lags, 1.0)},
         }
 
     @blp.route("/queues")

@@ -103,7 +103,9 @@ def messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
         sa.Column("consumer", sa.String(64), primary_key=True),
         sa.Column("message_id", sa.String(64), primary_key=True),
         sa.Column("event_type", sa.String(100), nullable=False),
+        sa.Column("occurred_at", UTCDateTime),  # when the producer committed it: received − occurred = lag
         sa.Column("received_at", UTCDateTime, nullable=False),
+        sa.Index("ix_inbox_received_at", "received_at"),
     )
     return outbox, inbox
 

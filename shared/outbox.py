@@ -37,7 +37,15 @@ class Outbox:
                          "attempts": 0})
         if rows:
             session.execute(sa.insert(self.table), rows)
+            if is_postgres(session):
+                # Delivered at commit, coalesced per transaction: wakes the relay without waiting for its poll.
+                session.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": self.channel})
         return envelopes
+
+    @property
+    def channel(self) -> str:
+        """The PostgreSQL NOTIFY channel the relay listens on."""
+        return f"outbox_{self.service}"
 
     # --- used by the relay and the admin endpoints ---------------------------------------------------------------
 

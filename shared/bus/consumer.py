@@ -100,7 +100,7 @@ class EventConsumer:
             log.info("consuming", extra={"queue": self.settings.queue, "events": sorted(self.handlers)})
             first_at = None
             while not self.stop.is_set():
-                timeout = 0.02 if self._buffer else 1.0
+                timeout = 0.002 if self._buffer else 1.0  # linger briefly for more, then flush
                 try:
                     conn.drain_events(timeout=timeout)
                 except socket.timeout:
@@ -195,7 +195,7 @@ class EventConsumer:
             if d.envelope.id not in seen:
                 seen.add(d.envelope.id)
                 rows.append({"consumer": consumer, "message_id": d.envelope.id, "event_type": d.envelope.type,
-                             "received_at": now})
+                             "occurred_at": d.envelope.occurred_at, "received_at": now})
         # executemany with RETURNING ("insertmanyvalues"): one cached statement, only new rows come back.
         stmt = insert_ignoring_conflicts(session, self.inbox).returning(self.inbox.c.message_id)
         return set(session.scalars(stmt, rows))

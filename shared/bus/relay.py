@@ -75,9 +75,30 @@ class OutboxRelay:
                     self.close()
             return len(ok)
 
+    def listen(self, stop: threading.Event) -> None:
+        """On PostgreSQL, LISTEN for the outbox's NOTIFY (sent at commit by any process) and wake the relay."""
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.settings.database_url)
+        conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while not stop.is_set():
+            try:
+                with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f'LISTEN "{self.outbox.channel}"')
+                    self.wake.set()  # rows may have been committed while we were not listening
+                    while not stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self.wake.set()
+            except Exception as exc:  # noqa: BLE001 - the relay still polls; retry listening after a pause
+                log.warning("outbox listener lost its connection", extra={"error": repr(exc)})
+                stop.wait(2.0)
+
     def run(self, stop: threading.Event) -> None:
         """Loop until `stop` is set: drain the outbox, then wait for a wake-up or the poll interval."""
         log.info("outbox relay started")
+        if not self.settings.is_sqlite:
+            threading.Thread(target=self.listen, args=(stop,), name="outbox-listener", daemon=True).start()
         while not stop.is_set():
             try:
                 published = self.run_once()

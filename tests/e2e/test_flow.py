@@ -9,6 +9,7 @@ import sys
 import pytest
 import requests
 
+from services.needs.seed import synthetic_civil_servants
 from shared.config import PROJECT_ROOT, SERVICES
 from tests.helpers import wait_until
 
@@ -88,6 +89,9 @@ def test_completing_a_course_triggers_feedback_collection_and_settlement_then_cl
     log = (stack.log_dir / "honcho.log").read_text()
     for svc in SERVICES:  # each worker finished its batch and exited through its own shutdown path
         assert f'"service": "{svc}", "logger": "shared.worker", "msg": "worker stopped"' in log, svc
+    # Personal data never reaches the logs: no name of the seeded civil servants in any process's output.
+    leaked = [p["full_name"] for p in synthetic_civil_servants(30) if p["full_name"] in log]
+    assert leaked == []
 
 
 def test_make_demo_runs_the_cycle_and_exits_zero():

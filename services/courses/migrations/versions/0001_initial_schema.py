@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 15:15:03.012456
+Create Date: 2026-11-26 15:29:23.936742
 """
 from alembic import op
 import sqlalchemy as sa
@@ -37,9 +37,13 @@ def upgrade() -> None:
     sa.Column('consumer', sa.String(length=64), nullable=False),
     sa.Column('message_id', sa.String(length=64), nullable=False),
     sa.Column('event_type', sa.String(length=100), nullable=False),
+    sa.Column('occurred_at', shared.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('received_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('consumer', 'message_id')
     )
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.create_index('ix_inbox_received_at', ['received_at'], unique=False)
+
     op.create_table('lecturers',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -132,6 +136,9 @@ def downgrade() -> None:
 
     op.drop_table('outbox')
     op.drop_table('lecturers')
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_inbox_received_at')
+
     op.drop_table('inbox')
     op.drop_table('courses')
     # ### end Alembic commands ###

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 15:15:03.834362
+Create Date: 2026-11-26 15:29:24.801801
 """
 from alembic import op
 import sqlalchemy as sa
@@ -46,9 +46,13 @@ def upgrade() -> None:
     sa.Column('consumer', sa.String(length=64), nullable=False),
     sa.Column('message_id', sa.String(length=64), nullable=False),
     sa.Column('event_type', sa.String(length=100), nullable=False),
+    sa.Column('occurred_at', shared.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('received_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('consumer', 'message_id')
     )
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.create_index('ix_inbox_received_at', ['received_at'], unique=False)
+
     op.create_table('ledger_entries',
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('journal_id', sa.String(length=36), nullable=False),
@@ -138,6 +142,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_ledger_entries_account'))
 
     op.drop_table('ledger_entries')
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_inbox_received_at')
+
     op.drop_table('inbox')
     op.drop_table('cost_norms')
     op.drop_table('budget_lines')

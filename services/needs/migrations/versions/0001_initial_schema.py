@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 15:12:51.346058
+Create Date: 2026-11-26 15:29:23.513245
 """
 from alembic import op
 import sqlalchemy as sa
@@ -21,9 +21,13 @@ def upgrade() -> None:
     sa.Column('consumer', sa.String(length=64), nullable=False),
     sa.Column('message_id', sa.String(length=64), nullable=False),
     sa.Column('event_type', sa.String(length=100), nullable=False),
+    sa.Column('occurred_at', shared.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('received_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('consumer', 'message_id')
     )
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.create_index('ix_inbox_received_at', ['received_at'], unique=False)
+
     op.create_table('outbox',
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('message_id', sa.String(length=36), nullable=False),
@@ -104,5 +108,8 @@ def downgrade() -> None:
         batch_op.drop_index('ix_outbox_pending', postgresql_where=sa.text('published_at IS NULL'), sqlite_where=sa.text('published_at IS NULL'))
 
     op.drop_table('outbox')
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_inbox_received_at')
+
     op.drop_table('inbox')
     # ### end Alembic commands ###
