@@ -12,8 +12,10 @@ blp = Blueprint("evaluation", __name__, url_prefix="", description="Phiếu lấ
 @blp.response(200, schemas.FeedbackRequestSchema(many=True))
 def list_requests(course_id):
     """List a course's feedback requests with their tokens (officers hand the links to trainees)."""
+    base = ctx().settings.feedback_base_url.rstrip("/")
     with ctx().transaction() as session:
-        return usecases.list_requests(session, course_id)
+        return [{**r, "link": f"{base}/api/v1/feedback/{r['token']}"}
+                for r in usecases.list_requests(session, course_id)]
 
 
 @blp.route("/courses/<course_id>/feedback-summary")

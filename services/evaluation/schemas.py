@@ -41,6 +41,7 @@ class FeedbackFormSchema(Schema):
 class FeedbackRequestSchema(Schema):
     civil_servant_id = fields.String()
     token = fields.String()
+    link = fields.String(metadata={"description": "the trainee's link (FEEDBACK_BASE_URL + path)"})
     deadline = fields.AwareDateTime()
     submitted_at = fields.AwareDateTime(allow_none=True)
 

@@ -235,8 +235,14 @@ class EventConsumer:
             d.error = f"gave up after {attempt - 1} retries: {error}"
             return
         self._republish(d.message, self.settings.retry_queue(attempt),
-                        {"x-retry-count": attempt, "x-last-error": error[:500]})
+                        {"x-retry-count": attempt, "x-last-error": error[:500],
+                         "x-original-routing-key": self._original_routing_key(d.message)})
         log.info("event scheduled for retry", extra={"message_id": d.envelope.id, "attempt": attempt})
+
+    @staticmethod
+    def _original_routing_key(message) -> str:
+        """The event type it was first routed by (after a delay queue the routing key is the queue's name)."""
+        return (message.headers or {}).get("x-original-routing-key") or message.delivery_info.get("routing_key", "")
 
     def _park(self, message, reason: str) -> None:
         """Move a message to the dead-letter queue with the reason in its headers."""
@@ -244,8 +250,7 @@ class EventConsumer:
             "x-dead-letter-reason": reason[:1000],
             "x-dead-lettered-at": utcnow().isoformat(),
             "x-dead-lettered-by": self.settings.service,
-            "x-original-routing-key": (message.headers or {}).get("x-original-routing-key")
-            or message.delivery_info.get("routing_key", ""),
+            "x-original-routing-key": self._original_routing_key(message),
         })
         log.warning("event parked in dead-letter queue", extra={
             "message_id": message.properties.get("message_id"), "reason": reason[:200]})

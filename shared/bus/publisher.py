@@ -58,10 +58,12 @@ class ConfirmingPublisher:
     def _on_nack(self, delivery_tag, multiple):
         self._settle(delivery_tag, multiple, "nacked by broker")
 
-    def _on_return(self, reply_code, reply_text, exchange, routing_key, message):
+    def _on_return(self, exc, exchange, routing_key, message):
+        # py-amqp calls basic_return handlers with the channel error it built from reply code and text.
         mid = message.properties.get("message_id")
         if mid:
-            self._returned[mid] = f"returned {reply_code} {reply_text}: no queue bound for {routing_key!r}"
+            code, text = getattr(exc, "reply_code", "?"), getattr(exc, "reply_text", str(exc))
+            self._returned[mid] = f"returned {code} {text}: no queue bound for {routing_key!r}"
 
     def publish(self, messages: list[Outgoing]) -> dict[str, str | None]:
         """Publish `messages`; return message_id → None when confirmed, or the reason it was not."""

@@ -59,8 +59,13 @@ def retry_queues(settings: Settings) -> list[Queue]:
     ]
 
 
+PARKED_DELIVERY_LIMIT = 1_000_000  # listing a DLQ returns its messages; RabbitMQ 4 would drop them after 20
+
+
 def dead_letter_queue(settings: Settings) -> Queue:
-    return Queue(settings.dead_letter_queue, durable=True, queue_arguments=_quorum_args())
+    """The parking lot: no dead-letter exchange, and a delivery limit no operator will reach by listing."""
+    return Queue(settings.dead_letter_queue, durable=True,
+                 queue_arguments=_quorum_args(**{"x-delivery-limit": PARKED_DELIVERY_LIMIT}))
 
 
 def declare(settings: Settings, channel, routing_keys) -> Queue:

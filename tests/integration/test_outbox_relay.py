@@ -1,0 +1,192 @@
+"""The outbox relay against the real broker and a migrated service database (SQLite and PostgreSQL)."""
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+
+from services.funding.models import OUTBOX, OUTBOX_TABLE
+from shared.db import transaction, utcnow
+from shared.logs import reset_correlation_id, set_correlation_id
+from tests.helpers import wait_until
+from tests.integration.conftest import envelope_of
+
+SETTLED = "funding.course_settled"
+UNBOUND = "evaluation.feedback_requested"  # a catalogue event no test queue is bound to, unless a test binds it
+
+
+def settled_payload(**overrides) -> dict:
+    return {"course_id": str(uuid.uuid4()), "settlement_id": str(uuid.uuid4()), "lecturer_fees": 4_000_000,
+            "learner_support": 450_000, "total_amount": 4_450_000, "settled_at": utcnow(), **overrides}
+
+
+def feedback_payload() -> dict:
+    return {"course_id": str(uuid.uuid4()), "request_count": 2, "deadline": utcnow()}
+
+
+def outbox_row(db, message_id: str):
+    return db.rows(sa.select(OUTBOX_TABLE).where(OUTBOX_TABLE.c.message_id == message_id))[0]
+
+
+def test_relay_publishes_committed_rows_with_the_wire_contract_and_marks_them_published(
+        bus, broker, service_db, make_relay):
+    db = service_db("funding")
+    settings = bus.settings("funding", database_url=db.url)
+    queue = broker.capture(SETTLED)
+    token = set_correlation_id("corr-wire-contract")
+    try:
+        with transaction(db.session_factory) as s:
+            envs = [OUTBOX.emit(s, SETTLED, settled_payload(total_amount=i)) for i in range(3)]
+    finally:
+        reset_correlation_id(token)
+
+    relay = make_relay(settings, db.session_factory, OUTBOX)
+    assert relay.run_once() == 3
+
+    received = {props.message_id: (method, props, body) for method, props, body in broker.take(queue, 3)}
+    assert set(received) == {e.id for e in envs}
+    for env in envs:
+        method, props, body = received[env.id]
+        row = outbox_row(db, env.id)
+        assert method.exchange == settings.exchange
+        assert method.routing_key == SETTLED == env.type
+        assert props.message_id == env.id
+        assert props.correlation_id == "corr-wire-contract" == env.correlation_id
+        assert props.content_type == "application/json"
+        assert props.delivery_mode == 2
+        assert body.decode("utf-8") == row.body
+        wire = envelope_of(body)
+        assert set(wire) == {"id", "type", "version", "occurred_at", "producer", "correlation_id", "causation_id",
+                             "payload"}
+        assert wire["id"] == env.id and wire["type"] == SETTLED and wire["version"] == 1
+        assert wire["producer"] == "funding" and wire["causation_id"] is None
+        assert wire["correlation_id"] == "corr-wire-contract"
+        assert datetime.fromisoformat(wire["occurred_at"]) == env.occurred_at
+        assert wire["payload"] == env.payload
+        assert row.published_at is not None and row.attempts == 0 and row.last_error is None
+
+    assert relay.run_once() == 0, "published rows must not be published again"
+    assert broker.depth(queue) == 0
+
+
+def test_relay_publishes_nothing_from_a_rolled_back_transaction(bus, broker, service_db, make_relay):
+    db = service_db("funding")
+    settings = bus.settings("funding", database_url=db.url)
+    queue = broker.capture(SETTLED)
+    with pytest.raises(RuntimeError, match="use case failed"):
+        with transaction(db.session_factory) as s:
+            OUTBOX.emit(s, SETTLED, settled_payload())
+            raise RuntimeError("use case failed")
+    assert db.count(OUTBOX_TABLE) == 0
+    with transaction(db.session_factory) as s:
+        marker = OUTBOX.emit(s, SETTLED, settled_payload())
+
+    relay = make_relay(settings, db.session_factory, OUTBOX)
+    assert relay.run_once() == 1
+
+    [(_, props, _)] = broker.take(queue, 1)
+    assert props.message_id == marker.id
+    assert broker.depth(queue) == 0
+
+
+def test_relay_keeps_an_unroutable_event_pending_until_a_queue_is_bound_and_retry_now(
+        bus, broker, service_db, make_relay):
+    db = service_db("funding")
+    settings = bus.settings("funding", database_url=db.url)
+    queue = broker.capture(SETTLED)  # the exchange exists, but nothing is bound to UNBOUND
+    with transaction(db.session_factory) as s:
+        env = OUTBOX.emit(s, UNBOUND, feedback_payload())
+    relay = make_relay(settings, db.session_factory, OUTBOX)
+
+    before = utcnow()
+    assert relay.run_once() == 0
+    row = outbox_row(db, env.id)
+    assert row.published_at is None
+    assert row.attempts == 1
+    assert "return" in row.last_error.lower(), row.last_error
+    assert "NO_ROUTE" in row.last_error or "312" in row.last_error, row.last_error
+    assert row.next_attempt_at > before
+    assert relay.run_once() == 0, "a backed-off row is not due yet"
+    assert outbox_row(db, env.id).attempts == 1
+
+    broker.bind(queue, UNBOUND)
+    with transaction(db.session_factory) as s:
+        assert OUTBOX.retry_now(s) == 1
+    assert relay.run_once() == 1
+
+    [(method, props, _)] = broker.take(queue, 1)
+    assert props.message_id == env.id and method.routing_key == UNBOUND
+    row = outbox_row(db, env.id)
+    assert row.published_at is not None and row.last_error is None
+
+
+def test_relay_marks_routable_events_published_when_one_event_of_the_batch_is_unroutable(
+        bus, broker, service_db, make_relay):
+    db = service_db("funding")
+    settings = bus.settings("funding", database_url=db.url)
+    queue = broker.capture(SETTLED)
+    with transaction(db.session_factory) as s:
+        first = OUTBOX.emit(s, SETTLED, settled_payload())
+        lost = OUTBOX.emit(s, UNBOUND, feedback_payload())
+        last = OUTBOX.emit(s, SETTLED, settled_payload())
+    relay = make_relay(settings, db.session_factory, OUTBOX)
+
+    assert relay.run_once() == 2
+    assert outbox_row(db, first.id).published_at is not None
+    assert outbox_row(db, last.id).published_at is not None
+    assert outbox_row(db, lost.id).published_at is None and outbox_row(db, lost.id).attempts == 1
+
+    broker.bind(queue, UNBOUND)
+    with transaction(db.session_factory) as s:
+        OUTBOX.retry_now(s)
+    assert relay.run_once() == 1
+
+    ids = Counter(props.message_id for _, props, _ in broker.take(queue, 3))
+    assert broker.depth(queue) == 0, "a routable event of the batch was published twice"
+    assert ids == Counter({first.id: 1, lost.id: 1, last.id: 1})
+
+
+def test_relay_loop_publishes_rows_committed_while_it_runs(bus, broker, service_db, run_relay):
+    db = service_db("funding")
+    settings = bus.settings("funding", database_url=db.url, relay_poll_seconds=0.05)
+    queue = broker.capture(SETTLED)
+    relay = run_relay(settings, db.session_factory, OUTBOX)
+    emitted = []
+    for _ in range(3):
+        with transaction(db.session_factory) as s:
+            emitted.append(OUTBOX.emit(s, SETTLED, settled_payload()).id)
+        relay.wake.set()
+    got = [props.message_id for _, props, _ in broker.take(queue, 3)]
+    assert sorted(got) == sorted(emitted)
+    wait_until(lambda: db.count(OUTBOX_TABLE, OUTBOX_TABLE.c.published_at.is_(None)) == 0, timeout=10,
+               what="every row marked published")
+
+
+def test_two_concurrent_relays_publish_each_of_500_rows_exactly_once(bus, broker, service_db, run_relay):
+    db = service_db("funding")
+    # Small batches so that both relays claim rows while the other holds its own locked batch.
+    settings = bus.settings("funding", database_url=db.url, relay_batch_size=20, relay_poll_seconds=0.05)
+    queue = broker.capture(SETTLED)
+    emitted = []
+    for _ in range(5):
+        with transaction(db.session_factory) as s:
+            emitted += [OUTBOX.emit(s, SETTLED, settled_payload()).id for _ in range(100)]
+
+    barrier = threading.Barrier(2)
+    relays = [run_relay(settings, db.session_factory, OUTBOX, start_barrier=barrier) for _ in range(2)]
+    wait_until(lambda: db.count(OUTBOX_TABLE, OUTBOX_TABLE.c.published_at.is_(None)) == 0, timeout=60,
+               what="all 500 rows marked published")
+
+    # Every publish was confirmed before its row was marked, so every copy is in the queue by now.
+    received = Counter(props.message_id for _, props, _ in broker.take(queue, 500, timeout=30))
+    assert broker.depth(queue) == 0, "some rows were published more than once"
+    assert set(received) == set(emitted)
+    assert set(received.values()) == {1}
+    assert sum(r.published for r in relays) == 500
+    if db.url.startswith("postgresql"):
+        # SKIP LOCKED lets both work at once; on SQLite BEGIN IMMEDIATE serialises them (one may get all).
+        assert all(r.published > 0 for r in relays), [r.published for r in relays]
