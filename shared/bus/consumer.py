@@ -32,6 +32,9 @@ from shared.logs import reset_correlation_id, set_correlation_id
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Envelope, Session], None]
+# Errors of the database connection itself (server away, SQLite locked too long, deadlock): no message is to
+# blame, so none is retried or parked — the batch stays unacked and the worker reconnects with back-off.
+INFRASTRUCTURE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
 
 
 def batch_handler(func):
@@ -91,6 +94,7 @@ class EventConsumer:
         log.info("consumer stopped", extra={"processed": self.processed})
 
     def _consume(self) -> None:
+        self._buffer = []  # deliveries of a lost connection cannot be acked on a new one
         with connect(self.settings) as conn:
             channel = conn.channel()
             queue = topology.declare(self.settings, channel, self.handlers)
@@ -141,11 +145,15 @@ class EventConsumer:
         good = [d for d in batch if d.error is None]
         try:
             self._apply(good)
+        except INFRASTRUCTURE_ERRORS:
+            raise  # the database is away: nothing acked; run() backs off, the broker redelivers the batch
         except Exception:  # noqa: BLE001 - isolate the failing message: one transaction per message
             log.warning("batch failed; retrying one message at a time", extra={"size": len(good)})
             for d in good:
                 try:
                     self._apply([d])
+                except INFRASTRUCTURE_ERRORS:
+                    raise
                 except (PermanentError, DomainError, EventContractError) as exc:
                     d.error = f"permanent: {exc}"
                 except Exception as exc:  # noqa: BLE001 - transient by default: retry with delay

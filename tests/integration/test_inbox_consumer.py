@@ -236,6 +236,29 @@ def test_a_handler_failing_once_is_applied_once_by_the_one_message_replay(bus, b
     assert broker.depth(settings.dead_letter_queue) == 0
 
 
+def test_a_database_outage_is_neither_retried_nor_parked_and_the_event_applies_once_when_it_is_back(
+        bus, broker, test_db, run_consumer):
+    settings = consumer_settings(bus, test_db)
+    record = write_effect(test_db)
+    calls = Counter()
+
+    def database_away(env, session):
+        calls[env.id] += 1
+        if calls[env.id] <= 3:  # the connection error of a database that is down or restarting
+            raise sa.exc.OperationalError("INSERT …", {}, Exception("server closed the connection unexpectedly"))
+        record(env, session)
+
+    consumer = run_consumer(settings, test_db.session_factory, test_db.tables["inbox"], {EVENT: database_away})
+    env, body = feedback_requested()
+    broker.publish_event(env, body)
+    wait_until(lambda: effects_of(test_db, env.id) == 1, timeout=30, what="the event applied once the db is back")
+    assert calls[env.id] == 4
+    # redelivered by the broker after each reconnect — never sent to a delay queue, never parked
+    assert set(consumer.deliveries_of(env.id)) == {0}  # every delivery had retry count 0
+    assert broker.depth(settings.dead_letter_queue) == 0
+    assert all(broker.depth(settings.retry_queue(i + 1)) == 0 for i in range(len(RETRY_DELAYS_MS)))
+
+
 def test_a_handler_that_always_raises_ends_in_the_dead_letter_queue_after_every_retry(
         bus, broker, test_db, run_consumer):
     settings = consumer_settings(bus, test_db)
