@@ -38,12 +38,20 @@ def _pct(sorted_values: list[float], q: float) -> float | None:
     return round(sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))], 1)
 
 
-def admin_blueprint() -> Blueprint:
-    blp = Blueprint("admin", __name__, url_prefix="/admin", description="Operator endpoints (admin token)")
+def operator_blueprint(name: str, import_name: str, url_prefix: str, description: str) -> Blueprint:
+    """A blueprint of operator endpoints: every route needs the admin bearer token."""
+    blp = Blueprint(name, import_name, url_prefix=url_prefix, description=description)
 
     @blp.before_request
     def _auth():
         check_bearer(ctx().settings.admin_token)
+
+    return blp
+
+
+def admin_blueprint() -> Blueprint:
+    """The operator endpoints every service has."""
+    blp = operator_blueprint("admin", __name__, "/admin", "Operator endpoints (admin token)")
 
     @blp.route("/outbox")
     @blp.doc(security=[{"bearerAuth": []}])

@@ -27,6 +27,16 @@ class ServiceApplication(BaseApplication):
                 self.cfg.set(key, value)
         self.cfg.set("bind", [f"{settings.http_host}:{settings.http_port}"])
         self.cfg.set("proc_name", f"{self.service}-web")
+        # gunicorn's own lines (start, workers booting, timeouts) as JSON too, like the app's.
+        json_handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+        self.cfg.set("logconfig_dict", {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"json": {"()": "shared.logs.JsonFormatter", "service": self.service}},
+            "handlers": {"console": json_handler, "error_console": json_handler},
+            "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False,
+                                           "qualname": "gunicorn.error"}},
+        })
 
     def load(self):
         return importlib.import_module(f"services.{self.service}.app").create_app()

@@ -29,7 +29,7 @@ from shared.bus import topology
 from shared.bus.publisher import ConfirmingPublisher, Outgoing
 from shared.config import PROJECT_ROOT, SERVICES, load_settings
 from shared.events import new_event
-from tests.helpers import AMQP_URL, create_pg_database, drop_pg_database, new_namespace
+from tools.isolation import AMQP_URL, create_pg_database, drop_pg_database, new_namespace, wait_until
 
 PARTICIPANTS = 40
 
@@ -65,19 +65,9 @@ def queue_depth(name: str) -> int:
         return conn.channel().queue_declare(name, passive=True).message_count
 
 
-def wait(check, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(what)
-
-
 def bench_worker(events: int) -> dict:
     """Drain `events` course_completed events with evaluation's real worker on PostgreSQL."""
-    ns = new_namespace()
+    ns = new_namespace("bench")
     url = create_pg_database("bench_eval")
     try:
         from shared.migrate import upgrade
@@ -93,13 +83,13 @@ def bench_worker(events: int) -> dict:
                   durable=True, queue_arguments={"x-queue-type": "quorum"})(ch).declare()
         print(f"  publishing a backlog of {events:,} courses.course_completed × {PARTICIPANTS} participants…")
         publish_backlog(ns.exchange, "courses.course_completed", [completed_event(i) for i in range(events)])
-        wait(lambda: queue_depth(settings.queue) == events, 60, "backlog to settle")
+        wait_until(lambda: queue_depth(settings.queue) == events, 60, what="backlog to settle")
         env = {**os.environ, **ns.env(), "EVALUATION_DATABASE_URL": url, "LOG_LEVEL": "WARNING",
                "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
         t0 = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "services.evaluation.worker"], env=env, cwd=PROJECT_ROOT)
         try:
-            wait(lambda: queue_depth(sink) >= events, 600, "follow-ups to be relayed", interval=0.1)
+            wait_until(lambda: queue_depth(sink) >= events, 600, what="follow-ups to be relayed", interval=0.1)
             wall = time.monotonic() - t0
         finally:
             proc.terminate()
@@ -141,7 +131,7 @@ def bare_consumer(queue: str, sink: str, expected: int) -> None:
 
 
 def bench_bare(events: int) -> dict:
-    ns = new_namespace()
+    ns = new_namespace("bench")
     queue, sink = f"{ns.queue_prefix}bare", f"{ns.queue_prefix}bare.sink"
     try:
         with Connection(AMQP_URL) as conn:
@@ -152,11 +142,11 @@ def bench_bare(events: int) -> dict:
                   queue_arguments={"x-queue-type": "quorum"})(ch).declare()
             Queue(sink, durable=True, queue_arguments={"x-queue-type": "quorum"})(ch).declare()
         publish_backlog(ns.exchange, "courses.course_completed", [completed_event(i) for i in range(events)])
-        wait(lambda: queue_depth(queue) == events, 60, "backlog to settle")
+        wait_until(lambda: queue_depth(queue) == events, 60, what="backlog to settle")
         t0 = time.monotonic()
         subprocess.run([sys.executable, "-m", "tools.bench", "--bare-consumer", queue, sink, str(events)],
                        check=True, cwd=PROJECT_ROOT)
-        wait(lambda: queue_depth(sink) >= events, 60, "bare sink")
+        wait_until(lambda: queue_depth(sink) >= events, 60, what="bare sink")
         drain = time.monotonic() - t0
         return {"events": events, "drain_s": drain, "rate": events / drain}
     finally:
@@ -164,13 +154,13 @@ def bench_bare(events: int) -> dict:
             ch = conn.channel()
             ch.queue_delete(queue)
             ch.queue_delete(sink)
-            ch.exchange_delete(ns.exchange)
+        ns.delete()
 
 
 def bench_latency(courses: int) -> dict:
     """p50/p95 from POST …/complete to the course being closed, one course at a time, whole stack on PostgreSQL."""
     from tools.stack import Stack
-    ns = new_namespace()
+    ns = new_namespace("bench")
     urls = {svc: create_pg_database(f"bench_{svc}") for svc in SERVICES}
     env = {**ns.env(), "API_TOKEN": "b", "ADMIN_TOKEN": "b", "LOG_LEVEL": "WARNING", "WEB_WORKERS": "1"}
     for i, svc in enumerate(SERVICES):
@@ -185,8 +175,8 @@ def bench_latency(courses: int) -> dict:
         needs, crs, _, funding = (stack.url(s) for s in SERVICES)
         requests.post(f"{needs}/admin/needs/seed", json={"civil_servants": 40}, headers=h).raise_for_status()
         requests.post(f"{funding}/admin/funding/seed", json={"fiscal_year": 2026}, headers=h).raise_for_status()
-        trainees = wait(lambda: (lambda t: t if len(t) >= 40 else None)(requests.get(f"{crs}/api/v1/trainees", headers=h).json()),
-                        60, "trainees")
+        trainees = wait_until(lambda: (lambda t: t if len(t) >= 40 else None)(
+            requests.get(f"{crs}/api/v1/trainees", headers=h).json()), 60, what="trainees")
         lect = requests.post(f"{crs}/api/v1/lecturers", json={"name": "GV", "tier": 2}, headers=h).json()
         samples = []
         for i in range(courses):
@@ -202,8 +192,8 @@ def bench_latency(courses: int) -> dict:
                 for s in c["sessions"] for cs in ids]}).raise_for_status()
             t0 = time.monotonic()
             requests.post(f"{crs}/api/v1/courses/{c['id']}/complete", headers=h).raise_for_status()
-            wait(lambda: requests.get(f"{crs}/api/v1/courses/{c['id']}").json()["status"] == "closed", 30,
-                 "closed", interval=0.005)
+            wait_until(lambda: requests.get(f"{crs}/api/v1/courses/{c['id']}").json()["status"] == "closed", 30,
+                       what="closed", interval=0.005)
             samples.append(time.monotonic() - t0)
         q = statistics.quantiles(samples, n=20)
         return {"n": len(samples), "p50_ms": statistics.median(samples) * 1000, "p95_ms": q[18] * 1000,

@@ -7,16 +7,16 @@ ports 8101–8104) so that it never disturbs a `make up` running beside it.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import time
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import requests
 
 from shared.config import PROJECT_ROOT, SERVICES
+from tools.isolation import AMQP_URL, BusNamespace, wait_until
 from tools.stack import BROKER_HINT, Stack, broker_error
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -39,38 +39,17 @@ def call(method: str, url: str, expect: int = 200, **kwargs):
     return r.json()
 
 
-def wait_for(what: str, check, timeout: float = 60, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out waiting for {what}")
+DEMO_BUS = BusNamespace(exchange="demo.training.events", queue_prefix="demo.")
 
 
 def demo_env() -> dict[str, str]:
     var = PROJECT_ROOT / "var" / "demo"
-    env = {"VAR_DIR": str(var), "EVENT_EXCHANGE": "demo.training.events", "QUEUE_PREFIX": "demo.",
-           "API_TOKEN": "demo-api-token", "ADMIN_TOKEN": "demo-admin-token", "LOG_LEVEL": "WARNING",
+    env = {"VAR_DIR": str(var), **DEMO_BUS.env(), "API_TOKEN": "demo-api-token", "ADMIN_TOKEN": "demo-admin-token", "LOG_LEVEL": "WARNING",
            "WEB_WORKERS": "1"}
     for i, svc in enumerate(SERVICES):
         env[f"{svc.upper()}_PORT"] = str(8101 + i)
         env[f"{svc.upper()}_DATABASE_URL"] = f"sqlite:///{var / (svc + '.db')}"
     return env
-
-
-def reset_broker(env: dict[str, str]) -> None:
-    """Delete the demo's queues and exchange so that every demo starts from nothing."""
-    from kombu import Connection
-    from shared.config import load_settings
-    with Connection(os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")) as conn:
-        ch = conn.channel()
-        for svc in SERVICES:
-            s = load_settings(svc, queue_prefix=env["QUEUE_PREFIX"])
-            for q in [s.queue, s.dead_letter_queue, *(s.retry_queue(i + 1) for i in range(len(s.retry_delays_ms)))]:
-                ch.queue_delete(q)
-        ch.exchange_delete(env["EVENT_EXCHANGE"])
 
 
 def run_cycle(stack: Stack) -> None:
@@ -85,8 +64,8 @@ def run_cycle(stack: Stack) -> None:
           f"{seeded['civil_servants']} công chức được ghi nhận")
     call("POST", f"{funding}/admin/funding/seed", json={"fiscal_year": today.year}, headers=ADMIN)
 
-    trainees = wait_for("courses to receive the 111 civil servants", lambda: (
-        lambda t: t if len(t) >= 111 else None)(call("GET", f"{courses}/api/v1/trainees", headers=API)), timeout=60)
+    trainees = wait_until(lambda: (lambda t: t if len(t) >= 111 else None)(
+        call("GET", f"{courses}/api/v1/trainees", headers=API)), 60, what="courses to receive the 111 civil servants")
     print(f"   Dịch vụ lớp học đã nhận {len(trainees)} công chức qua sự kiện needs.civil_servant_registered")
 
     print("2. Lớp học: mở lớp chuyên đề, xếp 6 buổi (3 ngày), ghi danh học viên từ 5 xã")
@@ -123,8 +102,8 @@ def run_cycle(stack: Stack) -> None:
     print("4. Kết thúc lớp → sự kiện courses.course_completed → lấy ý kiến học viên + quyết toán kinh phí")
     t0 = time.monotonic()
     call("POST", f"{courses}/api/v1/courses/{course['id']}/complete", headers=API)
-    closed = wait_for("the course to close", lambda: (lambda c: c if c["status"] == "closed" else None)(
-        call("GET", f"{courses}/api/v1/courses/{course['id']}")), timeout=60)
+    closed = wait_until(lambda: (lambda c: c if c["status"] == "closed" else None)(
+        call("GET", f"{courses}/api/v1/courses/{course['id']}")), 60, what="the course to close")
     print(f"   Lớp đóng sau {time.monotonic() - t0:.2f} s: đã gửi {closed['closing']['feedback_request_count']} "
           f"phiếu lấy ý kiến lúc {local(closed['closing']['feedback_requested_at'])}, "
           f"quyết toán {vnd(closed['closing']['settlement_total'])} lúc {local(closed['closing']['settled_at'])}")
@@ -174,14 +153,14 @@ def print_summary(course, closed, summary, settlement, lines) -> None:
 
 
 def main() -> int:
-    url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    url = AMQP_URL
     err = broker_error(url)
     if err:
         print(f"RabbitMQ is not reachable at {url} ({err}); {BROKER_HINT}.", file=sys.stderr)
         return 1
     env = demo_env()
     shutil.rmtree(env["VAR_DIR"], ignore_errors=True)
-    reset_broker(env)
+    DEMO_BUS.delete()  # every demo starts from empty queues
     stack = Stack(env, PROJECT_ROOT / "var" / "demo" / "logs")
     print("Khởi tạo cơ sở dữ liệu và khởi động 8 tiến trình (4 web gunicorn + 4 worker)…")
     stack.migrate()

@@ -139,7 +139,7 @@ class Stack:
 
 def main(argv: list[str]) -> int:
     if argv == ["check-broker"]:
-        url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+        from tools.isolation import AMQP_URL as url
         err = broker_error(url)
         if err:
             print(f"RabbitMQ is not reachable at {url} ({err}); {BROKER_HINT}.", file=sys.stderr)

@@ -2,19 +2,14 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask_smorest import Blueprint
 
 from services.courses import domain
 from services.courses.models import Course
 from shared.db import utcnow
-from shared.web import check_bearer, ctx
+from shared.admin import operator_blueprint
+from shared.web import ctx
 
-blp = Blueprint("courses_admin", __name__, url_prefix="/admin/courses", description="Courses operator endpoints")
-
-
-@blp.before_request
-def _auth():
-    check_bearer(ctx().settings.admin_token)
+blp = operator_blueprint("courses_admin", __name__, "/admin/courses", "Courses operator endpoints")
 
 
 @blp.route("/unclosed")

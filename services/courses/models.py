@@ -1,7 +1,8 @@
 """Tables owned by the courses service."""
 from __future__ import annotations
 
-from datetime import date, datetime
+import datetime as dt
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -64,7 +65,7 @@ class CourseSession(Base):
     __table_args__ = (sa.UniqueConstraint("course_id", "date", "buoi"),)
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     course_id: Mapped[str] = mapped_column(sa.ForeignKey("courses.id"), index=True)
-    date: Mapped[date] = mapped_column(sa.Date)
+    date: Mapped[dt.date] = mapped_column(sa.Date)
     buoi: Mapped[str] = mapped_column(sa.String(10))
     periods: Mapped[int] = mapped_column(sa.Integer, default=4)  # tiết per buổi (4 in recent norms) [C]
     lecturer_id: Mapped[str] = mapped_column(sa.ForeignKey("lecturers.id"))

@@ -2,18 +2,12 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask_smorest import Blueprint
 
 from services.evaluation.models import EvaluatedCourse, FeedbackRequest
-from shared.web import check_bearer, ctx
+from shared.admin import operator_blueprint
+from shared.web import ctx
 
-blp = Blueprint("evaluation_admin", __name__, url_prefix="/admin/evaluation",
-                description="Evaluation operator endpoints")
-
-
-@blp.before_request
-def _auth():
-    check_bearer(ctx().settings.admin_token)
+blp = operator_blueprint("evaluation_admin", __name__, "/admin/evaluation", "Evaluation operator endpoints")
 
 
 @blp.route("/progress")

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import sys
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from services.funding import usecases
-from shared.web import check_bearer, ctx
+from shared.admin import operator_blueprint
+from shared.web import ctx
 
-blp = Blueprint("funding_admin", __name__, url_prefix="/admin/funding", description="Funding operator endpoints")
+blp = operator_blueprint("funding_admin", __name__, "/admin/funding", "Funding operator endpoints")
 COMMUNES = ["CM-THOIBINH", "CM-BIENBACH", "CM-TRIPHAI", "CM-TANLOC", "CM-HOTHIKY"]
 
 
@@ -17,11 +17,6 @@ class SeedArgsSchema(Schema):
     fiscal_year = fields.Integer(required=True, validate=validate.Range(min=2020, max=2100))
     organizer_unit_code = fields.String(load_default="CM-THOIBINH")
     communes = fields.List(fields.String(), load_default=lambda: list(COMMUNES))
-
-
-@blp.before_request
-def _auth():
-    check_bearer(ctx().settings.admin_token)
 
 
 @blp.route("/seed", methods=["POST"])

@@ -3,22 +3,17 @@ from __future__ import annotations
 
 import sys
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from services.needs import usecases
-from shared.web import check_bearer, ctx
+from shared.admin import operator_blueprint
+from shared.web import ctx
 
-blp = Blueprint("needs_admin", __name__, url_prefix="/admin/needs", description="Needs operator endpoints")
+blp = operator_blueprint("needs_admin", __name__, "/admin/needs", "Needs operator endpoints")
 
 
 class SeedArgsSchema(Schema):
     civil_servants = fields.Integer(load_default=111, validate=validate.Range(min=0, max=100_000))
-
-
-@blp.before_request
-def _auth():
-    check_bearer(ctx().settings.admin_token)
 
 
 @blp.route("/seed", methods=["POST"])

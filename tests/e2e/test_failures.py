@@ -4,11 +4,9 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
-from datetime import date
 
 import pytest
 import requests
-import sqlalchemy as sa
 from kombu import Connection, Queue
 
 from services.courses.models import OUTBOX as COURSES_OUTBOX
@@ -47,6 +45,17 @@ def queue_ready(name: str) -> int:
         return conn.channel().queue_declare(name, passive=True).message_count
 
 
+def funding_under_test(stack_factory, pg_url_factory, bus, **env):
+    """A funding database with the sample norms, its queue declared and a stand-in for courses bound."""
+    url = pg_url_factory("e2e_fund")
+    stack = stack_factory({"funding": url}, **env)
+    stack.migrate()
+    seed_norms(url)
+    declare_queue(bus, "funding", FUNDING_HANDLERS)
+    sink(bus)
+    return stack, url
+
+
 def settled_counts(url: str) -> dict[str, int]:
     return count_by(url, "SELECT course_id, count(*) FROM settlements GROUP BY course_id")
 
@@ -65,12 +74,7 @@ def assert_each_settled_once(url: str, course_ids: list[str]) -> None:
 
 def test_same_event_delivered_many_times_to_two_funding_workers_settles_each_course_once(
         stack_factory, pg_url_factory, bus):
-    url = pg_url_factory("e2e_fund")
-    stack = stack_factory({"funding": url}, WORKER_PREFETCH="8", WORKER_BATCH_SIZE="4")
-    stack.migrate()
-    seed_norms(url)
-    declare_queue(bus, "funding", FUNDING_HANDLERS)
-    sink(bus)
+    stack, url = funding_under_test(stack_factory, pg_url_factory, bus, WORKER_PREFETCH="8", WORKER_BATCH_SIZE="4")
     events = [make_course_completed() for _ in range(40)]
     messages = [(mid, body) for _ in range(5) for mid, body, _ in events]
     # The same course again under a new message id (a producer retry): only the business guard stops it.
@@ -95,12 +99,7 @@ def test_same_event_delivered_many_times_to_two_funding_workers_settles_each_cou
 
 def test_funding_worker_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(
         stack_factory, pg_url_factory, bus):
-    url = pg_url_factory("e2e_fund")
-    stack = stack_factory({"funding": url}, WORKER_PREFETCH="20", WORKER_BATCH_SIZE="10")
-    stack.migrate()
-    seed_norms(url)
-    declare_queue(bus, "funding", FUNDING_HANDLERS)
-    sink(bus)
+    stack, url = funding_under_test(stack_factory, pg_url_factory, bus, WORKER_PREFETCH="20", WORKER_BATCH_SIZE="10")
     events = [make_course_completed(participants=10) for _ in range(300)]
     publish(bus, "courses.course_completed", [(mid, body) for mid, body, _ in events])
 
@@ -163,12 +162,7 @@ def _has_consumer(queue: str) -> bool:
 
 def test_poison_message_parks_in_dead_letter_queue_while_later_events_flow_then_replays_once(
         stack_factory, pg_url_factory, bus):
-    url = pg_url_factory("e2e_fund")
-    stack = stack_factory({"funding": url})
-    stack.migrate()
-    seed_norms(url)
-    declare_queue(bus, "funding", FUNDING_HANDLERS)
-    sink(bus)
+    stack, url = funding_under_test(stack_factory, pg_url_factory, bus)
     stack.start(["funding-web", "funding-worker"])
     base = stack.url("funding")
     wait_until(lambda: _ready(base), timeout=30, what="funding web")
