@@ -27,9 +27,8 @@ migrate: setup  ## bring every service's database to the latest schema
 demo: setup  ## run a Thới Bình training cycle end to end over HTTP, print a summary, stop
 	$(PY) -m tools.demo
 
-up: setup migrate  ## start every process (4 × web, 4 × worker); Ctrl-C stops them all
-	$(PY) -m tools.stack check-broker
-	$(VENV)/bin/honcho start -f Procfile
+up: setup migrate  ## start every process (4 × web, 4 × worker) from the Procfile; Ctrl-C stops them all
+	$(PY) -m tools.stack up
 
 test: setup tools  ## set-up plus the whole test suite (needs RabbitMQ and PostgreSQL on localhost)
 	$(PY) -m pytest

@@ -1,7 +1,8 @@
 """Run the Procfile's eight processes as local processes: start, wait until ready, kill one, stop all.
 
-`make up` runs the same Procfile with honcho; the demo, the end-to-end tests and the benchmark use this
-module so that they can also kill and restart single processes.
+`make up` is `python -m tools.stack up`; the demo, the end-to-end tests and the benchmark use the same
+Stack, so what they test is what operators run. Each process is started directly (no shell in between),
+so its own exit code is what we report after a stop.
 """
 from __future__ import annotations
 
@@ -46,15 +47,16 @@ def broker_error(amqp_url: str) -> str | None:
 class Stack:
     """The eight processes with one environment (database URLs, ports, exchange, queue prefix)."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path):
+    def __init__(self, env: dict[str, str], log_dir: Path | None):
+        """`log_dir` None: every process writes to this terminal (its JSON lines name the service)."""
         self.env = {**os.environ, **env}
         self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         self.log_dir = log_dir
-        log_dir.mkdir(parents=True, exist_ok=True)
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
         self.commands = procfile_commands()
         self.procs: dict[str, subprocess.Popen] = {}
-        self._honcho: subprocess.Popen | None = None
 
     def port(self, service: str) -> int:
         return int(self.env.get(f"{service.upper()}_PORT") or DEFAULT_PORTS[service])
@@ -73,16 +75,11 @@ class Stack:
         """
         for name in names or list(self.commands):
             key = name if replica == 1 else f"{name}.{replica}"
-            log = open(self.log_dir / f"{key}.log", "ab")
+            out = open(self.log_dir / f"{key}.log", "ab") if self.log_dir is not None else None
+            # Own session: a Ctrl-C reaches only the supervisor, which then stops each process in order.
             self.procs[key] = subprocess.Popen(shlex.split(self.commands[name]), env=self.env, cwd=PROJECT_ROOT,
-                                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def start_honcho(self) -> None:
-        """Start everything exactly as `make up` does (honcho with the Procfile)."""
-        log = open(self.log_dir / "honcho.log", "ab")
-        honcho = Path(sys.executable).parent / "honcho"
-        self._honcho = subprocess.Popen([str(honcho), "start", "-f", str(PROCFILE)], env=self.env, cwd=PROJECT_ROOT,
-                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                               stdout=out, stderr=subprocess.STDOUT if out else None,
+                                               start_new_session=True)
 
     def wait_ready(self, timeout: float = 90) -> None:
         """Wait until every web process answers /health/ready (database and broker reachable)."""
@@ -101,12 +98,14 @@ class Stack:
         if pending:
             raise TimeoutError(f"not ready after {timeout}s: {sorted(pending)} (logs in {self.log_dir})")
 
+    def exited(self) -> dict[str, int]:
+        """Processes that have ended on their own, with their exit codes."""
+        return {name: proc.returncode for name, proc in self.procs.items() if proc.poll() is not None}
+
     def _check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.log_dir / (name + '.log')}")
-        if self._honcho is not None and self._honcho.poll() is not None:
-            raise RuntimeError(f"honcho exited with {self._honcho.returncode}; see {self.log_dir / 'honcho.log'}")
+        for name, code in self.exited().items():
+            where = f"; see {self.log_dir / (name + '.log')}" if self.log_dir else ""
+            raise RuntimeError(f"{name} exited with {code}{where}")
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Send `sig` to one process and wait for it to end."""
@@ -117,8 +116,6 @@ class Stack:
     def stop(self, timeout: float = 30) -> dict[str, int]:
         """SIGTERM every process (they finish the message in hand), wait, then SIGKILL stragglers."""
         targets = dict(self.procs)
-        if self._honcho is not None:
-            targets["honcho"] = self._honcho
         for proc in targets.values():
             if proc.poll() is None:
                 try:
@@ -133,11 +130,37 @@ class Stack:
                 os.killpg(proc.pid, signal.SIGKILL)
                 codes[name] = proc.wait()
         self.procs.clear()
-        self._honcho = None
         return codes
 
 
+def up() -> int:
+    """`make up`: start the eight processes, show their logs here, stop them all on Ctrl-C or SIGTERM."""
+    from tools.isolation import AMQP_URL
+
+    err = broker_error(AMQP_URL)
+    if err:
+        print(f"RabbitMQ is not reachable at {AMQP_URL} ({err}); {BROKER_HINT}.", file=sys.stderr)
+        return 1
+    stop = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: stop.append(signum))
+    stack = Stack({}, log_dir=None)
+    stack.start()
+    print(f"started {', '.join(stack.procs)}; web on ports "
+          f"{', '.join(str(stack.port(s)) for s in SERVICES)}; Ctrl-C stops everything", file=sys.stderr, flush=True)
+    while not stop and not stack.exited():
+        time.sleep(0.2)
+    died = stack.exited()
+    if died:
+        print(f"stopping everything: {died} exited on its own", file=sys.stderr)
+    codes = stack.stop()
+    print("stopped: " + ", ".join(f"{n} rc={c}" for n, c in codes.items()), file=sys.stderr)
+    return 0 if not died and all(c == 0 for c in codes.values()) else 1
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["up"]:
+        return up()
     if argv == ["check-broker"]:
         from tools.isolation import AMQP_URL as url
         err = broker_error(url)
@@ -145,7 +168,7 @@ def main(argv: list[str]) -> int:
             print(f"RabbitMQ is not reachable at {url} ({err}); {BROKER_HINT}.", file=sys.stderr)
             return 1
         return 0
-    print("usage: python -m tools.stack check-broker", file=sys.stderr)
+    print("usage: python -m tools.stack up | check-broker", file=sys.stderr)
     return 2
 
 
