@@ -35,7 +35,12 @@ class UTCDateTime(sa.types.TypeDecorator):
 
 
 def make_engine(url: str, **kwargs) -> sa.Engine:
-    """Build an engine; on SQLite enable WAL, a busy timeout and real transactions (BEGIN IMMEDIATE)."""
+    """Build an engine; on SQLite enable WAL, a busy timeout and real transactions (BEGIN IMMEDIATE).
+
+    Statement parameters are hidden from error messages: a logged IntegrityError would otherwise print the
+    row's values — names and birth years of civil servants.
+    """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
