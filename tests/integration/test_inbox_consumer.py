@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections import Counter
 
+import pytest
 import sqlalchemy as sa
 
 from services.funding import usecases as funding_usecases
@@ -399,3 +400,38 @@ def test_funding_settles_a_completed_course_exactly_once_and_publishes_course_se
     wait_until(lambda: db.count(FUNDING_OUTBOX_TABLE, FUNDING_OUTBOX_TABLE.c.published_at.is_(None)) == 0,
                timeout=10, what="course_settled marked published")
     assert broker.depth(settings.dead_letter_queue) == 0
+
+
+# --- the relay dies after the broker confirmed, before the rows were marked sent ----------------------------------
+
+class _DiesAfterConfirm(Outbox):
+    """The relay process is killed between the broker's confirms and the commit that marks the rows sent."""
+
+    def mark_published(self, session, seqs):
+        raise SystemExit("relay killed after confirm")
+
+
+def test_events_republished_after_a_relay_died_between_confirm_and_mark_sent_are_applied_once(
+        bus, broker, service_db, test_db, make_relay, run_consumer):
+    producer = service_db("funding")
+    relay_settings = bus.settings("funding", database_url=producer.url)
+    consumer = run_consumer(consumer_settings(bus, test_db), test_db.session_factory, test_db.tables["inbox"],
+                            {FOLLOW_UP: write_effect(test_db)})
+    with transaction(producer.session_factory) as s:
+        envs = [FUNDING_OUTBOX.emit(s, FOLLOW_UP, {
+            "course_id": str(uuid.uuid4()), "settlement_id": str(uuid.uuid4()), "lecturer_fees": 1, "learner_support": 2,
+            "total_amount": 3, "settled_at": utcnow()}) for _ in range(5)]
+
+    dying = make_relay(relay_settings, producer.session_factory, _DiesAfterConfirm("funding", FUNDING_OUTBOX_TABLE))
+    with pytest.raises(SystemExit):
+        dying.run_once()  # published and confirmed, but the marking transaction never commits
+    pending = sa.select(sa.func.count()).select_from(FUNDING_OUTBOX_TABLE).where(
+        FUNDING_OUTBOX_TABLE.c.published_at.is_(None))
+    assert producer.scalar(pending) == 5
+
+    relay = make_relay(relay_settings, producer.session_factory, FUNDING_OUTBOX)  # the restarted relay
+    assert relay.run_once() == 5
+    assert producer.scalar(pending) == 0
+    wait_until(lambda: consumer.processed == 10, timeout=15, what="both copies of each event delivered")
+    assert [effects_of(test_db, e.id) for e in envs] == [1] * 5
+    assert test_db.count(test_db.tables["inbox"]) == 5
