@@ -73,6 +73,15 @@ def enroll(data, course_id):
         return {"count": usecases.enroll(session, course_id, data["civil_servant_ids"])}
 
 
+@blp.route("/courses/<course_id>/enrollments")
+@token_required
+@blp.response(200, schemas.EnrollmentSchema(many=True))
+def list_enrollments(course_id):
+    """List a course's trainees with their attendance so far (per-person data: token required)."""
+    with ctx().transaction() as session:
+        return usecases.list_enrollments(session, course_id)
+
+
 @blp.route("/courses/<course_id>/attendance", methods=["POST"])
 @token_required
 @blp.arguments(schemas.AttendanceCreateSchema)

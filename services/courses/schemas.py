@@ -82,6 +82,16 @@ class AttendanceCreateSchema(Schema):
                           validate=validate.Length(min=1, max=20_000))
 
 
+class EnrollmentSchema(Schema):
+    civil_servant_id = fields.String()
+    code = fields.String()
+    unit_code = fields.String()
+    commune_code = fields.String()
+    sessions_attended = fields.Integer()
+    days_attended = fields.Integer()
+    completed = fields.Boolean(metadata={"description": "full attendance so far"})
+
+
 class CountSchema(Schema):
     count = fields.Integer()
 

@@ -128,22 +128,9 @@ def complete_course(session: Session, course_id: str) -> Course:
     course = _course(session, course_id, lock=True)
     if course.status != "scheduled":
         raise DomainError("Lớp đã được kết thúc trước đó.", field="course_id")
-    enrolled = list(session.scalars(sa.select(Trainee).join(Enrollment, Enrollment.civil_servant_id ==
-                                                            Trainee.civil_servant_id)
-                                    .where(Enrollment.course_id == course_id).order_by(Trainee.code)))
-    if not enrolled:
+    participants = _participant_results(session, course)
+    if not participants:
         raise DomainError("Lớp chưa có học viên.", field="course_id")
-    slots = [domain.SessionSlot(s.id, s.date, s.buoi) for s in course.sessions]
-    present = {}
-    for a in session.scalars(sa.select(Attendance).join(CourseSession).where(CourseSession.course_id == course_id,
-                                                                               Attendance.present.is_(True))):
-        present.setdefault(a.civil_servant_id, set()).add(a.session_id)
-    participants = []
-    for t in enrolled:
-        res = domain.attendance_result(slots, present.get(t.civil_servant_id, set()))
-        participants.append({"civil_servant_id": t.civil_servant_id, "commune_code": t.commune_code,
-                             "sessions_attended": res.sessions_attended, "days_attended": res.days_attended,
-                             "completed": res.completed})
     course.status = "completed"
     course.completed_at = utcnow()
     OUTBOX.emit(session, "courses.course_completed", {
@@ -153,9 +140,33 @@ def complete_course(session: Session, course_id: str) -> Course:
         "completed_at": course.completed_at, "total_sessions": len(course.sessions),
         "sessions": [{"session_id": s.id, "date": s.date, "buoi": s.buoi, "lecturer_id": s.lecturer_id,
                       "lecturer_tier": s.lecturer.tier} for s in course.sessions],
-        "participants": participants,
+        "participants": participants,  # the catalogue schema keeps only its own fields on the wire
     })
     return course
+
+
+def _participant_results(session: Session, course: Course) -> list[dict]:
+    """Each enrolled trainee with the sessions and days attended so far and whether that completes the course."""
+    enrolled = list(session.scalars(sa.select(Trainee).join(Enrollment, Enrollment.civil_servant_id ==
+                                                            Trainee.civil_servant_id)
+                                    .where(Enrollment.course_id == course.id).order_by(Trainee.code)))
+    slots = [domain.SessionSlot(s.id, s.date, s.buoi) for s in course.sessions]
+    present: dict[str, set[str]] = {}
+    for a in session.scalars(sa.select(Attendance).join(CourseSession).where(CourseSession.course_id == course.id,
+                                                                               Attendance.present.is_(True))):
+        present.setdefault(a.civil_servant_id, set()).add(a.session_id)
+    out = []
+    for t in enrolled:
+        res = domain.attendance_result(slots, present.get(t.civil_servant_id, set()))
+        out.append({"civil_servant_id": t.civil_servant_id, "code": t.code, "unit_code": t.unit_code,
+                    "commune_code": t.commune_code, "sessions_attended": res.sessions_attended,
+                    "days_attended": res.days_attended, "completed": res.completed})
+    return out
+
+
+def list_enrollments(session: Session, course_id: str) -> list[dict]:
+    """Return a course's trainees with their attendance so far."""
+    return _participant_results(session, _course(session, course_id))
 
 
 # --- closing: evaluation and funding report back ---------------------------------------------------------------

@@ -52,6 +52,10 @@ def test_completing_a_course_triggers_feedback_collection_and_settlement_then_cl
                for i, cs in enumerate(chosen) for s in sessions]
     ok(requests.post(f"{courses}/api/v1/courses/{course['id']}/attendance", json={"records": records},
                      headers=API), 201)
+    roster = {r["civil_servant_id"]: r for r in ok(requests.get(
+        f"{courses}/api/v1/courses/{course['id']}/enrollments", headers=API))}
+    assert [(roster[cs]["sessions_attended"], roster[cs]["days_attended"]) for cs in chosen[:3]] == [
+        (0, 0), (2, 1), (4, 2)]
     done = ok(requests.post(f"{courses}/api/v1/courses/{course['id']}/complete", headers=API))
     assert done["status"] == "completed"
     again = requests.post(f"{courses}/api/v1/courses/{course['id']}/complete", headers=API)
