@@ -56,8 +56,8 @@ class BusNamespace:
     queue_prefix: str
 
     def settings(self, service: str, **overrides) -> Settings:
-        return load_settings(service, exchange=self.exchange, queue_prefix=self.queue_prefix,
-                             amqp_url=AMQP_URL, **overrides)
+        return load_settings(service, **{"exchange": self.exchange, "queue_prefix": self.queue_prefix,
+                                         "amqp_url": AMQP_URL, **overrides})
 
     def env(self) -> dict[str, str]:
         return {"EVENT_EXCHANGE": self.exchange, "QUEUE_PREFIX": self.queue_prefix, "AMQP_URL": AMQP_URL}

@@ -83,10 +83,11 @@ class EventConsumer:
             try:
                 self._consume()
                 backoff = 0.5
-            except Exception as exc:  # noqa: BLE001 - connection lost or broker restarting
+            except Exception as exc:  # noqa: BLE001 - broker connection lost, or the database away
                 if self.stop.is_set():
                     break
-                log.warning("consumer connection lost; reconnecting", extra={"error": repr(exc), "wait": backoff})
+                log.warning("consumer interrupted; reconnecting after a pause",
+                            extra={"error": repr(exc)[:300], "wait": backoff})
                 self._close_publisher()
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 10)
@@ -111,6 +112,7 @@ class EventConsumer:
                     conn.heartbeat_check()
                     if self._buffer:
                         self.flush()
+                    first_at = None
                     continue
                 if self._buffer and first_at is None:
                     first_at = time.monotonic()

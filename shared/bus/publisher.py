@@ -14,6 +14,9 @@ import amqp
 from kombu import Connection
 
 
+CONFIRM_TIMEOUT = "confirm timeout"
+
+
 class PublishError(Exception):
     """The broker did not confirm a publish (nack, return, timeout or lost connection)."""
 
@@ -91,7 +94,7 @@ class ConfirmingPublisher:
             except socket.timeout:
                 break
         for mid in list(self._pending.values()):
-            self._results[mid] = "confirm timeout"
+            self._results[mid] = CONFIRM_TIMEOUT
         self._pending.clear()
         return self._results
 

@@ -7,11 +7,15 @@ import threading
 from kombu import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.bus.publisher import ConfirmingPublisher, Outgoing
+from shared.bus.publisher import CONFIRM_TIMEOUT, ConfirmingPublisher, Outgoing
 from shared.config import Settings
 from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(Exception):
+    """The broker could not be reached or did not confirm in time; the rows stay due."""
 
 
 def connect(settings: Settings, **kwargs) -> Connection:
@@ -47,7 +51,14 @@ class OutboxRelay:
         self._conn = self._publisher = None
 
     def run_once(self) -> int:
-        """Publish one batch of due rows; return how many were confirmed."""
+        """Publish one batch of due rows; return how many were confirmed.
+
+        A message the broker refuses (returned as unroutable, or nacked) backs off on its own row and stays
+        visible to operators. A broker that cannot be reached, or that does not confirm in time, is not the
+        rows' fault: they stay due, untouched, and BrokerUnavailable tells the loop to back off as a whole —
+        so after an outage of any length the backlog goes out as soon as the broker is back.
+        """
+        unavailable = None
         with self.session_factory() as session, session.begin():
             rows = self.outbox.claim(session, self.settings.relay_batch_size)
             if not rows:
@@ -60,20 +71,53 @@ class OutboxRelay:
                              event_type=r.event_type)
                     for r in rows
                 ])
-            except Exception as exc:  # noqa: BLE001 - any broker failure: back off, keep the rows
-                log.warning("relay publish failed", extra={"error": repr(exc), "rows": len(rows)})
+            except Exception as exc:  # noqa: BLE001 - connection refused, lost, closed by the broker…
                 self.close()
-                results = {r.message_id: f"publish failed: {exc!r}" for r in rows}
-            ok = [r.seq for r in rows if results.get(r.message_id) is None and r.message_id in results]
-            failed = [(r, results.get(r.message_id) or "no confirm") for r in rows if r.seq not in set(ok)]
+                raise BrokerUnavailable(repr(exc)) from exc
+            ok, refused = [], []
+            for r in rows:
+                error = results.get(r.message_id, "no confirm")
+                if error is None:
+                    ok.append(r.seq)
+                elif error == CONFIRM_TIMEOUT:
+                    unavailable = f"{CONFIRM_TIMEOUT} after {self.settings.confirm_timeout}s"
+                else:
+                    refused.append((r, error))
             self.outbox.mark_published(session, ok)
-            if failed:
-                self.outbox.mark_failed(session, failed)
-                log.warning("relay: events not confirmed", extra={"failed": len(failed),
-                                                                   "reason": failed[0][1]})
-                if any("timeout" in reason for _, reason in failed):
-                    self.close()
-            return len(ok)
+            if refused:
+                self.outbox.mark_failed(session, refused)
+                log.warning("relay: events refused by the broker", extra={"refused": len(refused),
+                                                                         "reason": refused[0][1]})
+        if unavailable:
+            self.close()
+            raise BrokerUnavailable(unavailable)
+        return len(ok)
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until `stop` is set: drain the outbox, then wait for a wake-up or the poll interval."""
+        log.info("outbox relay started")
+        if not self.settings.is_sqlite:
+            threading.Thread(target=self.listen, args=(stop,), name="outbox-listener", daemon=True).start()
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                published = self.run_once()
+                backoff = 0.5
+            except BrokerUnavailable as exc:
+                log.warning("relay: broker unavailable; backing off", extra={"error": str(exc)[:300], "wait": backoff})
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 10)
+                continue
+            except Exception:  # noqa: BLE001 - the database may be briefly away; retry after a pause
+                log.exception("relay iteration failed")
+                self.close()
+                stop.wait(2.0)
+                continue
+            if published == 0:
+                self.wake.wait(self.settings.relay_poll_seconds)
+                self.wake.clear()
+        self.close()
+        log.info("outbox relay stopped")
 
     def listen(self, stop: threading.Event) -> None:
         """On PostgreSQL, LISTEN for the outbox's NOTIFY (sent at commit by any process) and wake the relay."""
@@ -94,21 +138,3 @@ class OutboxRelay:
                 log.warning("outbox listener lost its connection", extra={"error": repr(exc)})
                 stop.wait(2.0)
 
-    def run(self, stop: threading.Event) -> None:
-        """Loop until `stop` is set: drain the outbox, then wait for a wake-up or the poll interval."""
-        log.info("outbox relay started")
-        if not self.settings.is_sqlite:
-            threading.Thread(target=self.listen, args=(stop,), name="outbox-listener", daemon=True).start()
-        while not stop.is_set():
-            try:
-                published = self.run_once()
-            except Exception:  # noqa: BLE001 - the database may be briefly away; retry after a pause
-                log.exception("relay iteration failed")
-                self.close()
-                stop.wait(2.0)
-                continue
-            if published == 0:
-                self.wake.wait(self.settings.relay_poll_seconds)
-                self.wake.clear()
-        self.close()
-        log.info("outbox relay stopped")

@@ -190,3 +190,23 @@ def test_two_concurrent_relays_publish_each_of_500_rows_exactly_once(bus, broker
     if db.url.startswith("postgresql"):
         # SKIP LOCKED lets both work at once; on SQLite BEGIN IMMEDIATE serialises them (one may get all).
         assert all(r.published > 0 for r in relays), [r.published for r in relays]
+
+
+def test_an_unreachable_broker_leaves_rows_due_and_untouched_so_they_go_out_as_soon_as_it_is_back(
+        bus, broker, service_db, make_relay):
+    from shared.bus.relay import BrokerUnavailable
+
+    db = service_db("funding")
+    queue = broker.capture(SETTLED)
+    with transaction(db.session_factory) as s:
+        env = OUTBOX.emit(s, SETTLED, settled_payload())
+    away = make_relay(bus.settings("funding", database_url=db.url, amqp_url="amqp://guest:guest@127.0.0.1:1//"),
+                      db.session_factory, OUTBOX)
+    with pytest.raises(BrokerUnavailable):
+        away.run_once()
+    row = outbox_row(db, env.id)
+    assert (row.published_at, row.attempts, row.next_attempt_at) == (None, 0, None)  # not the row's fault
+
+    back = make_relay(bus.settings("funding", database_url=db.url), db.session_factory, OUTBOX)
+    assert back.run_once() == 1  # due at once: no per-row back-off accumulated during the outage
+    assert [props.message_id for _, props, _ in broker.take(queue, 1)] == [env.id]
