@@ -124,13 +124,18 @@ def run_cycle(stack: Stack) -> None:
     summary = call("GET", f"{evaluation}/api/v1/courses/{course['id']}/feedback-summary")
     settlement = call("GET", f"{funding}/api/v1/settlements/{course['id']}")
     lines = call("GET", f"{funding}/api/v1/budget-lines", params={"fiscal_year": start.year})
-    print_summary(course, closed, summary, settlement, lines)
+    names = {x["id"]: x["name"] for x in (lect_a, lect_b)} | {u["code"]: u["name"] for u in units_now}
+    print_summary(course, closed, summary, settlement, lines, names)
 
 
-def print_summary(course, closed, summary, settlement, lines) -> None:
+STATUS_VI = {"scheduled": "đã xếp lịch", "completed": "đã kết thúc, chờ đóng", "closed": "đã đóng"}
+
+
+def print_summary(course, closed, summary, settlement, lines, names) -> None:
     bar = "─" * 78
     print(f"\n{bar}\nTÓM TẮT KHÓA HỌC {course['code']} — {course['title']}\n{bar}")
-    print(f"Trạng thái lớp           : {closed['status']} (đóng lúc {local(closed['closing']['closed_at'])})")
+    print(f"Trạng thái lớp           : {STATUS_VI[closed['status']]} ({closed['status']}) "
+          f"lúc {local(closed['closing']['closed_at'])}")
     print(f"Phiếu lấy ý kiến         : {summary['requests']} gửi, {summary['responses']} trả lời "
           f"({summary['response_rate'] * 100:.0f} %), {summary['valid_responses']} hợp lệ")
     for code, label in summary["criteria_labels"].items():
@@ -141,13 +146,14 @@ def print_summary(course, closed, summary, settlement, lines) -> None:
           f"hỗ trợ học viên {vnd(settlement['learner_support'])})")
     fees = [x for x in settlement["lines"] if x["item"] == "lecturer_fee"]
     for x in fees:
-        print(f"   Giảng viên {x['payee_ref'][:8]}…: {x['quantity']} buổi × {vnd(x['unit_amount'])} = {vnd(x['amount'])}")
+        print(f"   {names.get(x['payee_ref'], x['payee_ref']):<26}: {x['quantity']} buổi × {vnd(x['unit_amount'])}"
+              f" = {vnd(x['amount'])}")
     support = [x for x in settlement["lines"] if x["item"] == "learner_support"]
     print(f"   Hỗ trợ {len(support)} học viên theo số ngày thực học ({sum(x['quantity'] for x in support)} ngày), "
           f"chi từ kinh phí thường xuyên của xã cử đi học")
     print("Số dư dự toán (từ sổ cái):")
     for b in lines:
-        print(f"   {b['fiscal_year']} {b['source_label'][:44]:<44} {b['owner_unit_code']:<12} "
+        print(f"   {b['fiscal_year']} {b['source_label'][:44]:<44} {names.get(b['owner_unit_code'], b['owner_unit_code']):<15} "
               f"đã chi {vnd(b['spent']):>14}  còn {vnd(b['balance']):>16}")
     print(bar)
 
