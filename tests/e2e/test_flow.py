@@ -23,8 +23,12 @@ def ok(resp, status=200):
     return resp.json()
 
 
-def test_completing_a_course_triggers_feedback_collection_and_settlement_then_closes_it(stack_factory):
-    stack = stack_factory({})  # SQLite files under a private VAR_DIR, as `make up` uses by default
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_completing_a_course_triggers_feedback_collection_and_settlement_then_closes_it(
+        backend, stack_factory, pg_url_factory):
+    # SQLite files under a private VAR_DIR, as `make up` uses by default; or one PostgreSQL database per service
+    urls = {svc: pg_url_factory(f"e2e_{svc}") for svc in SERVICES} if backend == "postgresql" else {}
+    stack = stack_factory(urls)
     stack.migrate()
     stack.start()
     stack.wait_ready()
