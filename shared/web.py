@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import hmac
-import re
 import logging
+import re
 import time
 import uuid
 from contextlib import contextmanager
@@ -54,11 +54,27 @@ def ctx() -> ServiceContext:
     return current_app.extensions["service"]
 
 
+# User-facing messages are Vietnamese; werkzeug's default descriptions are English.
+MESSAGES_VI = {
+    400: "Yêu cầu không hợp lệ.",
+    403: "Không có quyền thực hiện thao tác này.",
+    404: "Không tìm thấy địa chỉ hoặc đối tượng được yêu cầu.",
+    405: "Phương thức không được hỗ trợ cho địa chỉ này.",
+    406: "Định dạng phản hồi được yêu cầu không được hỗ trợ.",
+    413: "Dữ liệu gửi lên quá lớn.",
+    415: "Kiểu dữ liệu gửi lên không được hỗ trợ (hãy gửi JSON).",
+    422: "Dữ liệu không hợp lệ.",
+    429: "Quá nhiều yêu cầu, vui lòng thử lại sau.",
+}
+
+
 class JsonApi(Api):
     """flask-smorest Api whose every error has one shape: {code, status, message, errors{location{field:[…]}}}."""
 
     def handle_http_exception(self, error: HTTPException):
-        payload = {"code": error.code, "status": error.name, "message": error.description}
+        described = error.description != type(error).description  # a message given when raising, not the default
+        message = error.description if described else MESSAGES_VI.get(error.code, error.description)
+        payload = {"code": error.code, "status": error.name, "message": message}
         data = getattr(error, "data", None) or {}
         if "message" in data:
             payload["message"] = data["message"]
