@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.bus import deadletters
+from shared.db import utcnow
 from shared.web import check_bearer, ctx
 
 
@@ -26,6 +27,11 @@ class DeadLetterSelectSchema(Schema):
 
 class PruneSchema(Schema):
     older_than_days = fields.Integer(load_default=7, strict=True, validate=validate.Range(min=0, max=36_500))
+
+
+class InboxPruneSchema(Schema):
+    # The inbox is the duplicate filter: keep it well beyond any redelivery or replay window.
+    older_than_days = fields.Integer(load_default=90, strict=True, validate=validate.Range(min=30, max=36_500))
 
 
 class DeadLetterListArgs(Schema):
@@ -92,6 +98,16 @@ def admin_blueprint() -> Blueprint:
             "by_type": {r[0]: {"count": r[1], "last_received_at": r[2].isoformat() if r[2] else None} for r in rows},
             "lag_ms": {"n": len(lags), "p50": _pct(lags, 0.5), "p95": _pct(lags, 0.95), "max": _pct(lags, 1.0)},
         }
+
+    @blp.route("/inbox/prune", methods=["POST"])
+    @blp.arguments(InboxPruneSchema)
+    @blp.doc(security=[{"bearerAuth": []}])
+    def inbox_prune(args):
+        """Delete inbox rows older than the given number of days (at least 30: they filter duplicates)."""
+        t = ctx().inbox
+        cutoff = utcnow() - timedelta(days=args["older_than_days"])
+        with ctx().transaction() as session:
+            return {"deleted": session.execute(sa.delete(t).where(t.c.received_at < cutoff)).rowcount}
 
     @blp.route("/queues")
     @blp.doc(security=[{"bearerAuth": []}])
