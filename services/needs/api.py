@@ -45,8 +45,7 @@ def list_positions():
 def create_civil_servant(data):
     """Register a civil servant."""
     with ctx().transaction() as session:
-        cs = usecases.register_civil_servant(session, data)
-        return _cs_out(cs, usecases.commune_of(session, cs.unit_code))
+        return _cs_out(*usecases.register_civil_servant(session, data))
 
 
 @blp.route("/civil-servants")

@@ -55,16 +55,22 @@ def seed_reference_data(session: Session) -> dict:
 def seed_civil_servants(session: Session, count: int = 111) -> int:
     """Register the deterministic synthetic civil servants not registered yet; return how many were added."""
     have = set(session.scalars(sa.select(CivilServant.code)))
+    history = successions(session)
     added = 0
     for person in seed.synthetic_civil_servants(count):
         if person["code"] not in have:
-            register_civil_servant(session, person)
+            register_civil_servant(session, person, history)
             added += 1
     return added
 
 
-def register_civil_servant(session: Session, data: dict) -> CivilServant:
-    """Add a civil servant to the registry and publish needs.civil_servant_registered."""
+def register_civil_servant(session: Session, data: dict,
+                           history: list[domain.Succession] | None = None) -> tuple[CivilServant, str]:
+    """Add a civil servant to the registry and publish needs.civil_servant_registered.
+
+    Returns the civil servant and today's commune. `history` (the merger history) may be passed in by a
+    caller registering many at once, so it is read once.
+    """
     if session.get(Unit, data["unit_code"]) is None:
         raise DomainError("Đơn vị không tồn tại.", field="unit_code", status=422)
     if session.get(Position, data["position_code"]) is None:
@@ -74,18 +80,19 @@ def register_civil_servant(session: Session, data: dict) -> CivilServant:
     cs = CivilServant(id=str(uuid.uuid4()), created_at=utcnow(), **data)
     session.add(cs)
     session.flush()
+    commune = domain.unit_on(cs.unit_code, _today(), successions(session) if history is None else history)
     OUTBOX.emit(session, "needs.civil_servant_registered", {
         "civil_servant_id": cs.id,
         "code": cs.code,
         "unit_code": cs.unit_code,
-        "commune_code": commune_of(session, cs.unit_code),
+        "commune_code": commune,
         "position_code": cs.position_code,
         "female": cs.gender == "female",
         "ethnic_minority": cs.ethnic_minority,
         "hard_area": cs.hard_area,
         "child_under_36_months": cs.child_under_36_months,
     })
-    return cs
+    return cs, commune
 
 
 def commune_of(session: Session, unit_code: str, on: date | None = None) -> str:
