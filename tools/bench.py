@@ -74,7 +74,7 @@ def bench_worker(events: int) -> dict:
         upgrade("evaluation", url)
         settings = load_settings("evaluation", exchange=ns.exchange, queue_prefix=ns.queue_prefix,
                                  amqp_url=AMQP_URL, database_url=url)
-        sink = f"{ns.queue_prefix}sink"
+        sink = ns.queue("sink")
         from services.evaluation.handlers import HANDLERS
         with Connection(AMQP_URL) as conn:
             ch = conn.channel()
@@ -136,7 +136,7 @@ def bare_consumer(queue: str, sink: str, expected: int) -> None:
 
 def bench_bare(events: int) -> dict:
     ns = new_namespace("bench")
-    queue, sink = f"{ns.queue_prefix}bare", f"{ns.queue_prefix}bare.sink"
+    queue, sink = ns.queue("bare"), ns.queue("bare.sink")
     try:
         with Connection(AMQP_URL) as conn:
             ch = conn.channel()
@@ -155,10 +155,6 @@ def bench_bare(events: int) -> dict:
         drain = json.loads(run.stdout.strip().splitlines()[-1])["drain_s"]
         return {"events": events, "drain_s": drain, "wall_s": wall, "rate": events / drain}
     finally:
-        with Connection(AMQP_URL) as conn:
-            ch = conn.channel()
-            ch.queue_delete(queue)
-            ch.queue_delete(sink)
         ns.delete()
 
 

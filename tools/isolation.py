@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -54,6 +54,13 @@ class BusNamespace:
 
     exchange: str
     queue_prefix: str
+    extra_queues: list[str] = field(default_factory=list)
+
+    def queue(self, name: str) -> str:
+        """Name a queue of this namespace that is not a service's (a capture or sink); delete() removes it too."""
+        full = f"{self.queue_prefix}{name}"
+        self.extra_queues.append(full)
+        return full
 
     def settings(self, service: str, **overrides) -> Settings:
         return load_settings(service, **{"exchange": self.exchange, "queue_prefix": self.queue_prefix,
@@ -70,6 +77,8 @@ class BusNamespace:
                 s = self.settings(svc)
                 for q in [s.queue, s.dead_letter_queue, *(s.retry_queue(i + 1) for i in range(len(s.retry_delays_ms)))]:
                     ch.queue_delete(q)
+            for q in self.extra_queues:
+                ch.queue_delete(q)
             ch.exchange_delete(self.exchange)
 
 

@@ -33,7 +33,7 @@ def seed_norms(url: str) -> None:
 
 def sink(bus) -> str:
     """Bind a queue to funding.course_settled, standing in for courses, and return its name."""
-    name = f"{bus.queue_prefix}sink"
+    name = bus.queue("sink")
     with Connection(AMQP_URL) as conn:
         Queue(name, exchange=topology.event_exchange(bus.settings("funding")), routing_key="funding.course_settled",
               durable=True, queue_arguments={"x-queue-type": "quorum"})(conn.channel()).declare()
