@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,6 @@ class Settings:
     confirm_timeout: float
     retry_delays_ms: tuple[int, ...]
     feedback_base_url: str
-    extra: dict = field(default_factory=dict)
 
     @property
     def queue(self) -> str:

@@ -139,7 +139,7 @@ def health_blueprint() -> Blueprint:
     @blp.route("/ready")
     def ready():
         """Report whether the database and the broker are reachable."""
-        from shared.bus.relay import connect
+        from shared.bus.publisher import connect
         checks = {}
         try:
             with ctx().engine.connect() as conn:

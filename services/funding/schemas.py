@@ -1,7 +1,7 @@
 """HTTP contract of the funding service. Amounts are whole VND (integers)."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.funding.domain import SOURCES
+from services.funding.domain import ITEM_LABELS, SOURCES
 
 _vnd = dict(strict=True, validate=validate.Range(min=0, max=10**15))
 
@@ -55,6 +55,7 @@ class CostNormQueryArgsSchema(Schema):
 
 class SettlementLineSchema(Schema):
     item = fields.String()
+    item_label = fields.Function(lambda line: ITEM_LABELS.get(line.item, line.item))
     payee_kind = fields.String()
     payee_ref = fields.String()
     source = fields.String()

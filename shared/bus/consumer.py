@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 import sqlalchemy as sa
-from kombu import Connection, Consumer
+from kombu import Consumer
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.bus import topology
-from shared.bus.publisher import ConfirmingPublisher, Outgoing
-from shared.bus.relay import connect
+from shared.bus.publisher import LazyPublisher, Outgoing, connect
 from shared.config import Settings
 from shared.db import insert_ignoring_conflicts, utcnow
 from shared.errors import DomainError, PermanentError
@@ -65,8 +64,7 @@ class EventConsumer:
         self.on_commit = on_commit or (lambda: None)
         self.stop = threading.Event()
         self._buffer: list[_Delivery] = []
-        self._publisher: ConfirmingPublisher | None = None
-        self._pub_conn: Connection | None = None
+        self._publisher = LazyPublisher(settings)  # for delay and dead-letter queues, apart from consuming
         self.processed = 0
 
     # --- the loop ----------------------------------------------------------------------------------------------
@@ -88,10 +86,10 @@ class EventConsumer:
                     break
                 log.warning("consumer interrupted; reconnecting after a pause",
                             extra={"error": repr(exc)[:300], "wait": backoff})
-                self._close_publisher()
+                self._publisher.close()
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 10)
-        self._close_publisher()
+        self._publisher.close()
         log.info("consumer stopped", extra={"processed": self.processed})
 
     def _consume(self) -> None:
@@ -212,20 +210,6 @@ class EventConsumer:
 
     # --- retry and dead-letter ---------------------------------------------------------------------------------
 
-    def _publisher_for(self) -> ConfirmingPublisher:
-        if self._publisher is None:
-            self._pub_conn = connect(self.settings)
-            self._publisher = ConfirmingPublisher(self._pub_conn, self.settings.confirm_timeout)
-        return self._publisher
-
-    def _close_publisher(self) -> None:
-        if self._pub_conn is not None:
-            try:
-                self._pub_conn.release()
-            except Exception:  # noqa: BLE001
-                pass
-        self._pub_conn = self._publisher = None
-
     def _republish(self, message, queue: str, headers: dict) -> None:
         props = message.properties
         out = Outgoing(
@@ -234,9 +218,9 @@ class EventConsumer:
             headers={**(message.headers or {}), **headers},
         )
         try:
-            self._publisher_for().publish_one(out)
+            self._publisher.get().publish_one(out)
         except Exception:
-            self._close_publisher()
+            self._publisher.close()
             raise
 
     def _retry_or_park(self, d: _Delivery, error: str) -> None:

@@ -127,11 +127,17 @@ def queue_depths(settings: Settings) -> dict:
     names = [settings.queue, *(settings.retry_queue(i + 1) for i in range(len(settings.retry_delays_ms))),
              settings.dead_letter_queue]
     out = {}
-    for name in names:
-        try:
-            with _channel(settings) as ch:
+    conn = pika.BlockingConnection(_parameters(settings.amqp_url))
+    try:
+        for name in names:
+            ch = conn.channel()  # a passive declare of a missing queue closes its channel, not the connection
+            try:
                 res = ch.queue_declare(name, passive=True)
                 out[name] = {"messages": res.method.message_count, "consumers": res.method.consumer_count}
-        except pika.exceptions.ChannelClosedByBroker:
-            out[name] = None
+                ch.close()
+            except pika.exceptions.ChannelClosedByBroker:
+                out[name] = None
+    finally:
+        if conn.is_open:
+            conn.close()
     return out

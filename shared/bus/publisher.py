@@ -13,8 +13,17 @@ from dataclasses import dataclass, field
 import amqp
 from kombu import Connection
 
+from shared.config import Settings
+
 
 CONFIRM_TIMEOUT = "confirm timeout"
+
+
+def connect(settings: Settings, **kwargs) -> Connection:
+    """Open a broker connection with a bounded retry policy (kombu retries forever by default)."""
+    conn = Connection(settings.amqp_url, heartbeat=kwargs.pop("heartbeat", 30), connect_timeout=5, **kwargs)
+    conn.ensure_connection(max_retries=3, interval_start=0.5, interval_step=1, interval_max=3)
+    return conn
 
 
 class PublishError(Exception):
@@ -103,3 +112,26 @@ class ConfirmingPublisher:
         error = self.publish([message]).get(message.message_id, "no confirm")
         if error:
             raise PublishError(error)
+
+
+class LazyPublisher:
+    """A ConfirmingPublisher on its own connection, opened on first use and dropped after a failure."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._conn: Connection | None = None
+        self._publisher: ConfirmingPublisher | None = None
+
+    def get(self) -> ConfirmingPublisher:
+        if self._publisher is None:
+            self._conn = connect(self.settings)
+            self._publisher = ConfirmingPublisher(self._conn, self.settings.confirm_timeout)
+        return self._publisher
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.release()
+            except Exception:  # noqa: BLE001 - closing a dead connection may fail; nothing to do
+                pass
+        self._conn = self._publisher = None

@@ -4,10 +4,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from kombu import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.bus.publisher import CONFIRM_TIMEOUT, ConfirmingPublisher, Outgoing
+from shared.bus.publisher import CONFIRM_TIMEOUT, LazyPublisher, Outgoing
 from shared.config import Settings
 from shared.outbox import Outbox
 
@@ -18,13 +17,6 @@ class BrokerUnavailable(Exception):
     """The broker could not be reached or did not confirm in time; the rows stay due."""
 
 
-def connect(settings: Settings, **kwargs) -> Connection:
-    """Open a broker connection with a bounded retry policy (kombu retries forever by default)."""
-    conn = Connection(settings.amqp_url, heartbeat=kwargs.pop("heartbeat", 30), connect_timeout=5, **kwargs)
-    conn.ensure_connection(max_retries=3, interval_start=0.5, interval_step=1, interval_max=3)
-    return conn
-
-
 class OutboxRelay:
     """Publishes one service's outbox. Safe to run several at once on PostgreSQL (SKIP LOCKED)."""
 
@@ -33,22 +25,10 @@ class OutboxRelay:
         self.session_factory = session_factory
         self.outbox = outbox
         self.wake = threading.Event()
-        self._conn: Connection | None = None
-        self._publisher: ConfirmingPublisher | None = None
-
-    def _ensure_publisher(self) -> ConfirmingPublisher:
-        if self._publisher is None:
-            self._conn = connect(self.settings)
-            self._publisher = ConfirmingPublisher(self._conn, self.settings.confirm_timeout)
-        return self._publisher
+        self._publisher = LazyPublisher(settings)
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.release()
-            except Exception:  # noqa: BLE001 - closing a dead connection may fail; nothing to do
-                pass
-        self._conn = self._publisher = None
+        self._publisher.close()
 
     def run_once(self) -> int:
         """Publish one batch of due rows; return how many were confirmed.
@@ -64,7 +44,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             try:
-                publisher = self._ensure_publisher()
+                publisher = self._publisher.get()
                 results = publisher.publish([
                     Outgoing(message_id=r.message_id, routing_key=r.routing_key, body=r.body,
                              exchange=self.settings.exchange, correlation_id=r.correlation_id,
