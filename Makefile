@@ -16,10 +16,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)  ## create .venv and install the pinned dependencies
 
-tools:  ## Debian tools the test suite uses (docker-compose to validate the compose file)
-	@command -v docker-compose >/dev/null || { echo "installing docker-compose (Debian package)"; \
-	  (apt-get install -y -q docker-compose >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q docker-compose >/dev/null)) \
-	  || echo "could not install docker-compose: the compose validation test will fail"; }
+tools:  ## Debian tools the test suite uses: docker-compose (compose validation), chromium + chromedriver (browser test)
+	@command -v docker-compose >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "installing docker-compose, chromium, chromium-driver (Debian packages)"; \
+	  (apt-get install -y -q docker-compose chromium chromium-driver >/dev/null 2>&1 || (apt-get update -q >/dev/null && \
+	   apt-get install -y -q docker-compose chromium chromium-driver >/dev/null)) \
+	  || echo "could not install the Debian tools: the compose and browser tests will fail"; }
 
 migrate: setup  ## bring every service's database to the latest schema
 	$(PY) -m shared.migrate

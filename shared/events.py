@@ -49,12 +49,102 @@ class CivilServantRegisteredV1(_EventSchema):
     child_under_36_months = fields.Boolean(required=True)
 
 
+class CivilServantUpdatedV1(CivilServantRegisteredV1):
+    """needs.civil_servant_updated v1: the full current state of the shareable fields after a change."""
+
+    employment_status = fields.String(required=True, validate=validate.OneOf(["active", "on_leave", "left"]))
+    changed_fields = fields.List(fields.String(), load_default=list)
+
+
+class CivilServantLeftV1(_EventSchema):
+    """needs.civil_servant_left v1: employment ended; funding opens repayment receivables (NĐ 171/2025)."""
+
+    civil_servant_id = fields.String(required=True)
+    code = fields.String(required=True)
+    unit_code = fields.String(required=True)
+    commune_code = fields.String(required=True)
+    left_on = fields.Date(required=True)
+    reason = fields.String(required=True, validate=validate.OneOf(
+        ["retired", "resigned", "transferred", "dismissed", "deceased", "other"]))
+
+
+class UnitRefV1(_EventSchema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    unit_type = fields.String(required=True, validate=validate.OneOf(["xa", "phuong", "thi_tran", "tinh", "huyen"]))
+    parent_code = fields.String(allow_none=True, load_default=None)
+    valid_from = fields.Date(required=True)
+
+
+class SuccessionV1(_EventSchema):
+    predecessor_code = fields.String(required=True)
+    successor_code = fields.String(required=True)
+
+
+class UnitsReorganisedV1(_EventSchema):
+    """needs.units_reorganised v1: units merged/split on a date; consumers remap commune codes from it."""
+
+    reorganisation_id = fields.String(required=True)
+    effective_date = fields.Date(required=True)
+    decision_no = fields.String(required=True)
+    new_units = fields.List(fields.Nested(UnitRefV1), required=True)
+    successions = fields.List(fields.Nested(SuccessionV1), required=True)
+
+
+class PlanCandidateV1(_EventSchema):
+    civil_servant_id = fields.String(required=True)
+    commune_code = fields.String(required=True)
+    priority_score = fields.Float(required=True)
+    need_ids = fields.List(fields.String(), load_default=list)
+
+
+class PlanLineV1(_EventSchema):
+    line_id = fields.String(required=True)
+    topic_code = fields.String(required=True)  # shared topic code list, e.g. KN-CNTT (see DEVELOPERS.md)
+    competency_codes = fields.List(fields.String(), load_default=list)
+    unit_code = fields.String(required=True)  # today's commune
+    position_code = fields.String(allow_none=True, load_default=None)
+    headcount = fields.Integer(required=True, validate=validate.Range(min=0))
+    quarter = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=1, max=4))
+    candidates = fields.List(fields.Nested(PlanCandidateV1), required=True)
+
+
+class PlanApprovedV1(_EventSchema):
+    """needs.plan_approved v1: an approved yearly plan; courses proposes one class per line from it."""
+
+    plan_id = fields.String(required=True)
+    year = fields.Integer(required=True)
+    scheme_code = fields.String(required=True)
+    approved_at = fields.AwareDateTime(required=True)
+    lines = fields.List(fields.Nested(PlanLineV1), required=True)
+
+
 class SessionRefV1(_EventSchema):
     session_id = fields.String(required=True)
     date = fields.Date(required=True)
     buoi = fields.String(required=True, validate=validate.OneOf(["morning", "afternoon"]))
     lecturer_id = fields.String(required=True)
     lecturer_tier = fields.Integer(required=True, validate=validate.Range(min=1))
+    periods = fields.Integer(allow_none=True, load_default=None)  # tiết
+    venue_id = fields.String(allow_none=True, load_default=None)
+
+
+class VenueDistanceV1(_EventSchema):
+    commune_code = fields.String(required=True)
+    km = fields.Integer(required=True, validate=validate.Range(min=0))  # whole km, one way
+
+
+class VenueRefV1(_EventSchema):
+    venue_id = fields.String(required=True)
+    name = fields.String(required=True)
+    province_code = fields.String(load_default="CM")
+    distances = fields.List(fields.Nested(VenueDistanceV1), load_default=list)
+
+
+class TestScoreV1(_EventSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(["pre", "post", "module"]))
+    competency_code = fields.String(allow_none=True, load_default=None)
+    score = fields.Float(required=True, validate=validate.Range(min=0, max=10))
 
 
 class ParticipantResultV1(_EventSchema):
@@ -63,6 +153,15 @@ class ParticipantResultV1(_EventSchema):
     sessions_attended = fields.Integer(required=True, validate=validate.Range(min=0))
     days_attended = fields.Integer(required=True, validate=validate.Range(min=0))
     completed = fields.Boolean(required=True)
+    # Added fields (optional, so v1 producers and readers stay compatible):
+    certified = fields.Boolean(allow_none=True, load_default=None)  # None = same as completed
+    certificate_no = fields.String(allow_none=True, load_default=None)
+    excused_sessions = fields.Integer(load_default=0)
+    female = fields.Boolean(load_default=False)
+    ethnic_minority = fields.Boolean(load_default=False)
+    child_under_36_months = fields.Boolean(load_default=False)
+    need_ids = fields.List(fields.String(), load_default=list)
+    tests = fields.List(fields.Nested(TestScoreV1), load_default=list)
 
 
 class CourseCompletedV1(_EventSchema):
@@ -76,12 +175,144 @@ class CourseCompletedV1(_EventSchema):
     total_sessions = fields.Integer(required=True, validate=validate.Range(min=1))
     sessions = fields.List(fields.Nested(SessionRefV1), required=True)
     participants = fields.List(fields.Nested(ParticipantResultV1), required=True)
+    # Added fields (optional):
+    topic_code = fields.String(allow_none=True, load_default=None)
+    competency_codes = fields.List(fields.String(), load_default=list)
+    fostering_type = fields.String(allow_none=True, load_default=None)
+    form = fields.String(allow_none=True, load_default=None)
+    venue = fields.Nested(VenueRefV1, allow_none=True, load_default=None)
+    plan_line_id = fields.String(allow_none=True, load_default=None)
+
+
+class PlannedTraineeV1(_EventSchema):
+    civil_servant_id = fields.String(required=True)
+    commune_code = fields.String(required=True)
+    female = fields.Boolean(load_default=False)
+    ethnic_minority = fields.Boolean(load_default=False)
+    child_under_36_months = fields.Boolean(load_default=False)
+
+
+class CourseScheduledV1(_EventSchema):
+    """courses.course_scheduled v1: the cost drivers funding estimates and reserves from."""
+
+    course_id = fields.String(required=True)
+    revision = fields.Integer(required=True, validate=validate.Range(min=1))  # grows on each re-schedule
+    code = fields.String(required=True)
+    title = fields.String(required=True)
+    topic_code = fields.String(allow_none=True, load_default=None)
+    fostering_type = fields.String(allow_none=True, load_default=None)
+    form = fields.String(required=True, validate=validate.OneOf(["in_person", "online", "blended", "field_trip"]))
+    organizer_unit_code = fields.String(required=True)
+    start_date = fields.Date(required=True)
+    end_date = fields.Date(required=True)
+    venue = fields.Nested(VenueRefV1, allow_none=True, load_default=None)
+    sessions = fields.List(fields.Nested(SessionRefV1), required=True)
+    planned_trainees = fields.List(fields.Nested(PlannedTraineeV1), required=True)
+
+
+class CourseCancelledV1(_EventSchema):
+    """courses.course_cancelled v1: funding releases the reservation."""
+
+    course_id = fields.String(required=True)
+    reason = fields.String(required=True)
+    cancelled_at = fields.AwareDateTime(required=True)
 
 
 class FeedbackRequestedV1(_EventSchema):
     course_id = fields.String(required=True)
     request_count = fields.Integer(required=True, validate=validate.Range(min=0))
     deadline = fields.AwareDateTime(required=True)
+
+
+BANDS = ["poor", "weak", "average", "good", "excellent"]
+
+
+class LecturerScoreV1(_EventSchema):
+    lecturer_id = fields.String(required=True)
+    mean = fields.Float(required=True)  # 1–10 scale, TT 10/2017
+    band = fields.String(required=True, validate=validate.OneOf(BANDS))
+    responses = fields.Integer(load_default=0)
+
+
+class LearningGainV1(_EventSchema):
+    competency_code = fields.String(allow_none=True, load_default=None)  # None = the course as a whole
+    pre_mean = fields.Float(allow_none=True, load_default=None)
+    post_mean = fields.Float(allow_none=True, load_default=None)
+    gain = fields.Float(allow_none=True, load_default=None)
+
+
+class LearnerRefV1(_EventSchema):
+    civil_servant_id = fields.String(required=True)
+    commune_code = fields.String(required=True)
+
+
+class AssessedLevelV1(_EventSchema):
+    civil_servant_id = fields.String(required=True)
+    competency_code = fields.String(required=True)
+    level = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+
+
+class CourseEvaluatedV1(_EventSchema):
+    """evaluation.course_evaluated v1: the course's L1/L2 results once the feedback window has closed."""
+
+    course_id = fields.String(required=True)
+    evaluated_at = fields.AwareDateTime(required=True)
+    topic_code = fields.String(allow_none=True, load_default=None)
+    request_count = fields.Integer(required=True)
+    valid_responses = fields.Integer(required=True)
+    response_rate = fields.Float(required=True)  # 0–1
+    general_index = fields.Float(allow_none=True, required=True)  # None when no valid form came back
+    band = fields.String(allow_none=True, required=True, validate=validate.OneOf(BANDS))
+    object_scores = fields.Dict(keys=fields.String(), values=fields.Float(), load_default=dict)
+    lecturer_scores = fields.List(fields.Nested(LecturerScoreV1), load_default=list)
+    learning_gain = fields.List(fields.Nested(LearningGainV1), load_default=list)
+    excellent_learners = fields.List(fields.Nested(LearnerRefV1), load_default=list)
+    assessed_levels = fields.List(fields.Nested(AssessedLevelV1), load_default=list)
+
+
+class FeedbackReminderIssuedV1(_EventSchema):
+    """evaluation.feedback_reminder_issued v1: a reminder to a non-respondent (a notification gateway may send it)."""
+
+    course_id = fields.String(required=True)
+    notification_id = fields.String(required=True)
+    civil_servant_id = fields.String(required=True)
+    link = fields.String(required=True)
+    deadline = fields.AwareDateTime(required=True)
+
+
+class ReservedLineV1(_EventSchema):
+    budget_line_id = fields.String(required=True)
+    source = fields.String(required=True)
+    owner_unit_code = fields.String(required=True)
+    amount = fields.Integer(required=True)  # whole VND
+
+
+class BudgetReservedV1(_EventSchema):
+    """funding.budget_reserved v1: the estimate is covered; courses confirms the course."""
+
+    course_id = fields.String(required=True)
+    revision = fields.Integer(required=True)
+    reservation_id = fields.String(required=True)
+    estimate_total = fields.Integer(required=True)
+    lines = fields.List(fields.Nested(ReservedLineV1), required=True)
+
+
+class ShortLineV1(_EventSchema):
+    budget_line_id = fields.String(allow_none=True, load_default=None)  # None: no line exists for that need
+    source = fields.String(required=True)
+    owner_unit_code = fields.String(required=True)
+    required = fields.Integer(required=True)
+    available = fields.Integer(required=True)
+
+
+class ReservationRejectedV1(_EventSchema):
+    """funding.reservation_rejected v1: not enough money; the reason names the short line(s)."""
+
+    course_id = fields.String(required=True)
+    revision = fields.Integer(required=True)
+    reason = fields.String(required=True)  # Vietnamese, shown to officers
+    estimate_total = fields.Integer(required=True)
+    short_lines = fields.List(fields.Nested(ShortLineV1), required=True)
 
 
 class CourseSettledV1(_EventSchema):
@@ -91,12 +322,26 @@ class CourseSettledV1(_EventSchema):
     learner_support = fields.Integer(required=True)
     total_amount = fields.Integer(required=True)  # whole VND
     settled_at = fields.AwareDateTime(required=True)
+    # Added fields (optional):
+    estimate_total = fields.Integer(allow_none=True, load_default=None)
+    variance = fields.Integer(allow_none=True, load_default=None)  # actual − estimate
+    released = fields.Integer(allow_none=True, load_default=None)  # reserved and not spent, given back
 
 
 CATALOGUE: dict[tuple[str, int], type[Schema]] = {
     ("needs.civil_servant_registered", 1): CivilServantRegisteredV1,
+    ("needs.civil_servant_updated", 1): CivilServantUpdatedV1,
+    ("needs.civil_servant_left", 1): CivilServantLeftV1,
+    ("needs.units_reorganised", 1): UnitsReorganisedV1,
+    ("needs.plan_approved", 1): PlanApprovedV1,
+    ("courses.course_scheduled", 1): CourseScheduledV1,
+    ("courses.course_cancelled", 1): CourseCancelledV1,
     ("courses.course_completed", 1): CourseCompletedV1,
     ("evaluation.feedback_requested", 1): FeedbackRequestedV1,
+    ("evaluation.feedback_reminder_issued", 1): FeedbackReminderIssuedV1,
+    ("evaluation.course_evaluated", 1): CourseEvaluatedV1,
+    ("funding.budget_reserved", 1): BudgetReservedV1,
+    ("funding.reservation_rejected", 1): ReservationRejectedV1,
     ("funding.course_settled", 1): CourseSettledV1,
 }
 LATEST = {etype: max(v for t, v in CATALOGUE if t == etype) for etype, _ in CATALOGUE}
