@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup tools migrate demo up test test-fast bench clean
+.PHONY: setup tools migrate demo up test test-fast bench bench-needs bench-courses bench-funding bench-all clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,17 @@ test-fast: setup  ## unit tests only: no broker, no database server
 
 bench: setup  ## drain-rate benchmark and complete→closed latency; prints figures
 	$(PY) -m tools.bench
+
+bench-needs: setup  ## national-size registry (212,606 × 7): needs aggregation per province / country, 10,000-row CSV import
+	$(PY) -m tools.bench_needs
+
+bench-courses: setup  ## scheduling 2,000 sessions for 5,000 trainees with conflict checks
+	$(PY) -m tools.bench_courses
+
+bench-funding: setup  ## settling 10,000 completed courses × 40 trainees from a backlog
+	$(PY) -m tools.bench_funding
+
+bench-all: bench bench-needs bench-courses bench-funding  ## every benchmark, one after another
 
 clean:
 	rm -rf var/*.db var/*.db-* var/demo var/test

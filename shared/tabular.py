@@ -30,6 +30,7 @@ class Column:
     parse: Callable[[str], Any] | None = None  # reading: str → value; raise ValueError with a Vietnamese reason
     required: bool = False
     width: int = 16  # XLSX column width, in characters
+    default: Any = None  # the value of an empty cell (e.g. False for a yes/no column)
 
 
 @dataclass
@@ -128,7 +129,7 @@ def read_table(data: bytes, filename: str, columns: Sequence[Column], *, max_row
             if text == "":
                 if column.required:
                     problems.append({"line": line, "field": column.key, "message": f"«{column.header}» không được để trống."})
-                record[column.key] = None
+                record[column.key] = column.default
                 continue
             try:
                 record[column.key] = column.parse(text) if column.parse else text
