@@ -1,8 +1,9 @@
-"""Operator endpoints and CLI of the funding service: load the labelled sample norms and budget lines."""
+"""Operator endpoints and CLI of the funding service: sample norms and budget lines, ledger verification."""
 from __future__ import annotations
 
 import sys
 
+from flask import jsonify
 from marshmallow import Schema, fields, validate
 
 from services.funding import usecases
@@ -10,22 +11,33 @@ from shared.admin import operator_blueprint
 from shared.web import ctx
 
 blp = operator_blueprint("funding_admin", __name__, "/admin/funding", "Funding operator endpoints")
-COMMUNES = ["CM-THOIBINH", "CM-BIENBACH", "CM-TRIPHAI", "CM-TANLOC", "CM-HOTHIKY"]
+COMMUNES = usecases.COMMUNES
 
 
 class SeedArgsSchema(Schema):
     fiscal_year = fields.Integer(required=True, validate=validate.Range(min=2020, max=2100))
-    organizer_unit_code = fields.String(load_default="CM-THOIBINH")
-    communes = fields.List(fields.String(), load_default=lambda: list(COMMUNES))
+    organizer_unit_code = fields.String(load_default="CM-THOIBINH", validate=validate.Length(min=1, max=40))
+    communes = fields.List(fields.String(validate=validate.Length(min=1, max=40)), load_default=lambda: list(COMMUNES))
 
 
 @blp.route("/seed", methods=["POST"])
 @blp.arguments(SeedArgsSchema)
 @blp.doc(security=[{"bearerAuth": []}])
 def seed(args):
-    """Load the SAMPLE cost norms and sample budget lines for a fiscal year (idempotent)."""
+    """Load the SAMPLE cost norms and ample sample budget lines for 2025–2030 and the fiscal year (idempotent)."""
     with ctx().transaction() as session:
         return usecases.seed_samples(session, args["fiscal_year"], args["organizer_unit_code"], args["communes"])
+
+
+@blp.route("/verify")
+@blp.doc(security=[{"bearerAuth": []}])
+def verify():
+    """Check every budget line's kept totals against the ledger and the trial balance; lists disagreements."""
+    with ctx().transaction() as session:
+        bad = usecases.verify_balances(session)
+        tb = usecases.trial_balance(session)
+    return jsonify({"consistent": not bad and tb["total_debit"] == tb["total_credit"], "inconsistent_lines": bad,
+                    "total_debit": tb["total_debit"], "total_credit": tb["total_credit"]})
 
 
 def main(argv: list[str]) -> int:

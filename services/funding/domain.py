@@ -1,22 +1,64 @@
-"""Pure funding rules: choosing the cost norm in force, and computing a course settlement in whole VND."""
+"""Pure funding rules: the cost norm in force, estimate and settlement lines, caps, reservations, repayments.
+
+Rounding rules (money is whole VND, integers only, never floats):
+- R1 every cost line is quantity × a whole-VND rate from a norm: exact, no rounding arises;
+- R2 a cap lowers a rate to the whole-VND amount left under the cap: exact, no rounding arises;
+- R3 totals are sums of line amounts (per item, per source, per budget line): exact;
+- R4 the only division is the degree-training repayment S = F / T1 × (T1 − T2), computed as one integer
+  division of F × (T1 − T2) by T1 and rounded half up to the whole VND (`round_half_up`).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
-SOURCES = ("dtbd_state", "unit_regular", "individual", "sponsorship", "programme")
+SOURCES = ("state_dtbd", "unit_regular", "individual", "sponsorship", "programme")
+# The walking skeleton spelled the state line "dtbd_state"; still accepted on input, stored as "state_dtbd".
+LEGACY_SOURCES = {"dtbd_state": "state_dtbd"}
 SOURCE_LABELS = {
-    "dtbd_state": "Ngân sách nhà nước – kinh phí ĐT-BD",
+    "state_dtbd": "Ngân sách nhà nước – kinh phí ĐT-BD",
     "unit_regular": "Kinh phí thường xuyên của cơ quan cử đi học",
     "individual": "Cá nhân",
     "sponsorship": "Tài trợ",
     "programme": "Chương trình, đề án",
 }
-ITEM_LABELS = {"lecturer_fee": "Thù lao giảng viên", "learner_support": "Hỗ trợ tiền ăn học viên"}
+UNITS = ("per_buoi", "per_day", "per_km", "per_person", "per_person_day", "per_course", "per_night",
+         "cap_per_person_day", "cap_per_person", "threshold_km", "factor")
+ITEM_LABELS = {
+    "lecturer_fee": "Thù lao giảng viên",
+    "materials": "Tài liệu học tập",
+    "hall_rental": "Thuê hội trường, thiết bị",
+    "opening_closing": "Khai giảng, bế giảng",
+    "certificate": "In cấp chứng chỉ",
+    "water_stationery": "Nước uống, văn phòng phẩm",
+    "class_management": "Quản lý lớp",
+    "learner_support": "Hỗ trợ tiền ăn học viên",
+    "support_female": "Hỗ trợ thêm học viên nữ",
+    "support_ethnic_minority": "Hỗ trợ thêm học viên người dân tộc thiểu số",
+    "support_child_u36": "Hỗ trợ thêm học viên nuôi con dưới 36 tháng",
+    "travel": "Hỗ trợ tiền đi lại",
+    "lodging": "Hỗ trợ tiền nghỉ",
+    "reward_excellent": "Khen thưởng học viên xuất sắc",
+    # norms that are limits, thresholds or factors rather than amounts paid
+    "support_cap_per_day": "Mức trần hỗ trợ học viên/ngày (chế độ công tác phí)",
+    "reward_cap": "Mức trần khen thưởng/học viên",
+    "lodging_min_km": "Khoảng cách tối thiểu được hỗ trợ tiền nghỉ (km)",
+    "commitment_multiplier": "Hệ số thời gian cam kết phục vụ sau đào tạo",
+}
+CLASS_ITEMS = ("lecturer_fee", "materials", "hall_rental", "opening_closing", "certificate", "water_stationery",
+               "class_management")
+# Per-day support items, in the order a cap is applied (meals first, then the extras).
+DAILY_SUPPORT_ITEMS = ("learner_support", "support_ethnic_minority", "support_child_u36", "support_female")
+DAILY_SUPPORT_FLAGS = {"support_ethnic_minority": "ethnic_minority", "support_child_u36": "child_under_36_months",
+                       "support_female": "female"}
+LEARNER_ITEMS = DAILY_SUPPORT_ITEMS + ("travel", "lodging")
+LECTURER_ITEMS = ("lecturer_fee",)
+REPORT_GROUPS = ("source", "item", "commune", "course", "year")
+IN_PERSON_FORMS = ("in_person", "blended", "field_trip", None)
 
 
 class NormNotFound(Exception):
-    """No cost norm in force for an item on a date: the settlement cannot be computed."""
+    """No cost norm in force for an item on a date: the amount cannot be computed."""
 
 
 @dataclass(frozen=True)
@@ -24,7 +66,7 @@ class Norm:
     id: str
     item: str
     unit: str
-    amount: int  # whole VND
+    amount: int  # whole VND (or km / factor for threshold and factor norms)
     valid_from: date
     valid_to: date | None
     lecturer_tier: int | None = None
@@ -41,54 +83,261 @@ def select_norm(norms: list[Norm], item: str, day: date, tier: int | None = None
     return max(candidates, key=lambda n: n.valid_from)
 
 
+def optional_norm(norms: list[Norm], item: str, day: date, tier: int | None = None) -> Norm | None:
+    """The norm in force, or None when the province defines none for that item (the item is then not paid)."""
+    try:
+        return select_norm(norms, item, day, tier)
+    except NormNotFound:
+        return None
+
+
+def round_half_up(numerator: int, denominator: int) -> int:
+    """Integer numerator / denominator rounded half up to a whole number (R4); both non-negative, d > 0."""
+    if denominator <= 0 or numerator < 0:
+        raise ValueError("round_half_up needs numerator >= 0 and denominator > 0")
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
 @dataclass(frozen=True)
 class Line:
     item: str
-    payee_kind: str  # lecturer | trainee
+    payee_kind: str  # lecturer | trainee | organiser
     payee_ref: str
     source: str
     owner_unit_code: str  # whose budget line pays
     quantity: int
     unit_amount: int
     norm_id: str
+    cap_norm_id: str | None = None  # the cap that lowered unit_amount, if any
+    detail: str = ""
 
     @property
     def amount(self) -> int:
-        return self.quantity * self.unit_amount  # integers: no rounding arises
+        return self.quantity * self.unit_amount  # R1: integers, no rounding arises
 
 
-def settlement_lines(course: dict, norms: list[Norm]) -> list[Line]:
-    """Compute a completed course's actual costs from actual attendance.
+def course_days(sessions: list[dict]) -> int:
+    """Number of distinct days with at least one session."""
+    return len({s["date"] for s in sessions})
 
-    - Lecturer fee per buổi taught, by lecturer tier, from the ĐT-BD line of the organiser (TT 36/2018/TT-BTC).
-    - Learner support per day actually attended, charged to the sending commune's regular budget
-      (MoF answer citing TT 36/2018 Art. 4: paid by the sending unit, for days attended).
-    The norm applied is the one in force on the course's first day.
+
+def venue_km(venue: dict | None) -> dict[str, int]:
+    """One-way whole km from the venue to each commune."""
+    return {d["commune_code"]: int(d["km"]) for d in (venue or {}).get("distances", [])}
+
+
+def cost_lines(course: dict, participants: list[dict], norms: list[Norm]) -> list[Line]:
+    """Compute a course's cost lines, used both for the estimate (planned) and the settlement (actual).
+
+    `participants`: civil_servant_id, commune_code, days_attended, certified, female, ethnic_minority,
+    child_under_36_months. The norms in force on the course's first day apply to the whole course.
+    - Class costs → the organiser's ĐT-BD line (TT 36/2018/TT-BTC, TT 100/2025/TT-BTC): lecturer fee per buổi by
+      tier; materials and certificates per trainee; hall rental and class management per course day;
+      opening/closing per course; water/stationery per trainee-day attended.
+    - Learner support → the sending commune's regular budget (MoF answer citing TT 36/2018 Art. 4), only for days
+      attended: meals per day; extra support per day for the flags the norms define; everything per day capped by
+      the work-trip regime (TT 40/2017/TT-BTC); travel per km both ways; lodging per night only from the
+      threshold distance.
     """
     day = course["start_date"]
+    org = course["organizer_unit_code"]
+    form = course.get("form")
     lines: list[Line] = []
+
     taught: dict[tuple[str, int], int] = {}
     for s in course["sessions"]:
         key = (s["lecturer_id"], s["lecturer_tier"])
         taught[key] = taught.get(key, 0) + 1
     for (lecturer_id, tier), buoi in sorted(taught.items()):
         norm = select_norm(norms, "lecturer_fee", day, tier)
-        lines.append(Line("lecturer_fee", "lecturer", lecturer_id, "dtbd_state", course["organizer_unit_code"],
-                          buoi, norm.amount, norm.id))
-    support = None
-    for p in course["participants"]:
-        if p["days_attended"] <= 0:
-            continue
-        support = support or select_norm(norms, "learner_support", day)
-        lines.append(Line("learner_support", "trainee", p["civil_servant_id"], "unit_regular", p["commune_code"],
-                          p["days_attended"], support.amount, support.id))
+        lines.append(Line("lecturer_fee", "lecturer", lecturer_id, "state_dtbd", org, buoi, norm.amount, norm.id,
+                          detail=f"hạng {tier}: {buoi} buổi"))
+
+    attending = [p for p in participants if p["days_attended"] > 0]
+    days = course_days(course["sessions"])
+    in_person = form in IN_PERSON_FORMS
+
+    def class_line(item: str, quantity: int, detail: str) -> None:
+        norm = optional_norm(norms, item, day)
+        if norm is not None and quantity > 0:
+            lines.append(Line(item, "organiser", org, "state_dtbd", org, quantity, norm.amount, norm.id,
+                              detail=detail))
+
+    class_line("materials", len(attending), f"{len(attending)} học viên")
+    certified = sum(1 for p in attending if p.get("certified", p.get("completed", True)) is not False)
+    class_line("certificate", certified, f"{certified} chứng chỉ")
+    class_line("opening_closing", 1, "1 lớp")
+    class_line("class_management", days, f"{days} ngày")
+    if in_person:
+        class_line("hall_rental", days, f"{days} ngày")
+        trainee_days = sum(p["days_attended"] for p in attending)
+        class_line("water_stationery", trainee_days, f"{trainee_days} lượt người-ngày")
+
+    if not attending:
+        return lines
+    meal = select_norm(norms, "learner_support", day)  # the one support item every province defines
+    daily = {meal.item: meal}
+    for item in DAILY_SUPPORT_ITEMS[1:]:
+        norm = optional_norm(norms, item, day)
+        if norm is not None:
+            daily[item] = norm
+    cap = optional_norm(norms, "support_cap_per_day", day)
+    travel = optional_norm(norms, "travel", day) if in_person else None
+    lodging = optional_norm(norms, "lodging", day) if in_person else None
+    threshold = optional_norm(norms, "lodging_min_km", day)
+    km_of = venue_km(course.get("venue"))
+    for p in attending:
+        cs, commune, n = p["civil_servant_id"], p["commune_code"], p["days_attended"]
+        left = cap.amount if cap else None
+        for item in DAILY_SUPPORT_ITEMS:
+            norm = daily.get(item)
+            if norm is None or (item in DAILY_SUPPORT_FLAGS and not p.get(DAILY_SUPPORT_FLAGS[item])):
+                continue
+            rate, capped = norm.amount, None
+            if left is not None and rate > left:  # R2: the work-trip cap lowers the rate to what is left
+                rate, capped = left, cap.id
+            if left is not None:
+                left -= rate
+            if rate > 0:
+                lines.append(Line(item, "trainee", cs, "unit_regular", commune, n, rate, norm.id, capped,
+                                  detail=f"{n} ngày"))
+        km = km_of.get(commune, 0)
+        lodged = bool(lodging and threshold and km >= threshold.amount and n > 1)
+        if lodged:
+            nights = n - 1  # arrives on the first day, goes home after the last
+            lines.append(Line("lodging", "trainee", cs, "unit_regular", commune, nights, lodging.amount, lodging.id,
+                              threshold.id, detail=f"{nights} đêm, cách {km} km"))
+        if travel and km > 0:
+            trips = 1 if lodged else n  # one round trip when lodged; otherwise every day attended
+            lines.append(Line("travel", "trainee", cs, "unit_regular", commune, km * 2 * trips, travel.amount,
+                              travel.id, detail=f"{km} km × 2 chiều × {trips} lượt"))
     return lines
 
 
+def settlement_lines(course: dict, norms: list[Norm]) -> list[Line]:
+    """Actual costs of a completed course from its participants' actual attendance."""
+    return cost_lines(course, course["participants"], norms)
+
+
+def planned_participants(planned_trainees: list[dict], sessions: list[dict]) -> list[dict]:
+    """The estimate assumes every planned trainee attends every course day and is certified."""
+    days = course_days(sessions)
+    return [{**t, "days_attended": days, "certified": True} for t in planned_trainees]
+
+
 def totals(lines: list[Line]) -> dict[str, int]:
-    """Sum the lines per item and overall."""
-    out = {"lecturer_fee": 0, "learner_support": 0}
+    """Sum the lines per item, per group (lecturer fees, learner support, class costs) and overall (R3)."""
+    out: dict[str, int] = {"lecturer_fee": 0, "learner_support": 0}
     for line in lines:
         out[line.item] = out.get(line.item, 0) + line.amount
+    out["lecturer_fees"] = sum(x.amount for x in lines if x.item in LECTURER_ITEMS)
+    out["learner_support_total"] = sum(x.amount for x in lines if x.item in LEARNER_ITEMS)
+    out["class_costs"] = sum(x.amount for x in lines if x.item in CLASS_ITEMS and x.item not in LECTURER_ITEMS)
     out["total"] = sum(line.amount for line in lines)
     return out
+
+
+def needs_by_budget(lines: list[Line]) -> dict[tuple[str, str], int]:
+    """Sum the lines per (source, owner unit): what each budget line must cover."""
+    out: dict[tuple[str, str], int] = {}
+    for line in lines:
+        key = (line.source, line.owner_unit_code)
+        out[key] = out.get(key, 0) + line.amount
+    return out
+
+
+@dataclass(frozen=True)
+class Short:
+    source: str
+    owner_unit_code: str
+    budget_line_id: str | None
+    required: int
+    available: int
+
+
+def check_cover(needs: dict[tuple[str, str], int], available: dict[tuple[str, str], tuple[str, int]]) -> list[Short]:
+    """Return the lines that cannot cover their need (available maps key → (line id, money free for this course))."""
+    shorts = []
+    for key, required in sorted(needs.items()):
+        if required <= 0:
+            continue
+        line_id, free = available.get(key, (None, 0))
+        if free < required:
+            shorts.append(Short(key[0], key[1], line_id, required, free))
+    return shorts
+
+
+def vnd(amount: int) -> str:
+    """Whole VND written the Vietnamese way: 1.500.000."""
+    return f"{amount:,}".replace(",", ".")
+
+
+def rejection_reason(shorts: list[Short], year: int) -> str:
+    """Vietnamese reason naming each short line, shown to the officers."""
+    parts = []
+    for s in shorts:
+        name = f"{SOURCE_LABELS.get(s.source, s.source)} của {s.owner_unit_code} năm {year}"
+        if s.budget_line_id is None:
+            parts.append(f"chưa có dòng dự toán {name} (cần {vnd(s.required)} đồng)")
+        else:
+            parts.append(f"dòng {name} còn {vnd(s.available)} đồng, cần {vnd(s.required)} đồng")
+    return "Không đủ kinh phí để giữ chỗ: " + "; ".join(parts) + "."
+
+
+@dataclass(frozen=True)
+class LineSettlement:
+    consumed: int  # taken from the course's reservation
+    extra: int  # taken from the line's free balance beyond the reservation
+    unfunded: int  # owed but not covered by the line: booked as unfunded, to be covered by an amendment
+    released: int  # reserved and not spent, given back to the line
+
+
+def settle_against(actual: int, reserved: int, free: int) -> LineSettlement:
+    """Split an actual amount over the reservation, then the free balance; release what was reserved and unused."""
+    consumed = min(actual, reserved)
+    extra = min(actual - consumed, max(free, 0))
+    return LineSettlement(consumed, extra, actual - consumed - extra, reserved - consumed)
+
+
+def reward_amount(norms: list[Norm], day: date) -> tuple[int, str, str | None]:
+    """Reward per excellent learner from the norms, capped by the reward cap (≤ 200,000 VND in the sample)."""
+    reward = select_norm(norms, "reward_excellent", day)
+    cap = optional_norm(norms, "reward_cap", day)
+    if cap is not None and reward.amount > cap.amount:
+        return cap.amount, reward.id, cap.id
+    return reward.amount, reward.id, None
+
+
+def whole_months_between(start: date, end: date) -> int:
+    """Whole calendar months from start to end (a month counts once its day-of-month is reached)."""
+    if end <= start:
+        return 0
+    months = (end.year - start.year) * 12 + (end.month - start.month)
+    if end.day < start.day:
+        months -= 1
+    return max(months, 0)
+
+
+def repayment(cost: int, committed_months: int, served_months: int) -> int:
+    """S = F / T1 × (T1 − T2) in whole VND, rounded half up (R4); 0 once the committed time is served."""
+    if committed_months <= 0:
+        raise ValueError("committed_months must be positive")
+    remaining = committed_months - max(served_months, 0)
+    if remaining <= 0:
+        return 0
+    return round_half_up(cost * remaining, committed_months)
+
+
+@dataclass
+class BurnSeries:
+    """Cumulative spending per month (1–12) of one source: the budget-burn chart."""
+
+    source: str
+    monthly: list[int] = field(default_factory=lambda: [0] * 12)
+
+    def cumulative(self) -> list[int]:
+        out, run = [], 0
+        for v in self.monthly:
+            run += v
+            out.append(run)
+        return out

@@ -25,7 +25,11 @@ class BudgetLine(Base):
     fiscal_year: Mapped[int] = mapped_column(sa.Integer)
     source: Mapped[str] = mapped_column(sa.String(20))
     owner_unit_code: Mapped[str] = mapped_column(sa.String(40))
-    allocated: Mapped[int] = mapped_column(sa.BigInteger)
+    allocated: Mapped[int] = mapped_column(sa.BigInteger)  # original allocation + amendments
+    # Kept in step with the ledger in the same transaction (checked by verify_balances):
+    # balance = allocated − reserved − spent.
+    reserved: Mapped[int] = mapped_column(sa.BigInteger, server_default="0", default=0)
+    spent: Mapped[int] = mapped_column(sa.BigInteger, server_default="0", default=0)
     decision_no: Mapped[str] = mapped_column(sa.String(100))
     decision_date: Mapped[date] = mapped_column(sa.Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -59,6 +63,11 @@ class Settlement(Base):
     lecturer_fees: Mapped[int] = mapped_column(sa.BigInteger)
     learner_support: Mapped[int] = mapped_column(sa.BigInteger)
     total: Mapped[int] = mapped_column(sa.BigInteger)
+    reservation_id: Mapped[str | None] = mapped_column(sa.String(36))
+    estimate_total: Mapped[int | None] = mapped_column(sa.BigInteger)
+    variance: Mapped[int | None] = mapped_column(sa.BigInteger)  # actual − estimate
+    released: Mapped[int | None] = mapped_column(sa.BigInteger)
+    unfunded: Mapped[int | None] = mapped_column(sa.BigInteger)
     lines: Mapped[list["SettlementLine"]] = relationship(order_by="SettlementLine.seq")
 
 
@@ -77,6 +86,151 @@ class SettlementLine(Base):
     amount: Mapped[int] = mapped_column(sa.BigInteger)
     norm_id: Mapped[str] = mapped_column(sa.ForeignKey("cost_norms.id"))
     budget_line_id: Mapped[str | None] = mapped_column(sa.ForeignKey("budget_lines.id"))
+    cap_norm_id: Mapped[str | None] = mapped_column(sa.String(36))
+    detail: Mapped[str | None] = mapped_column(sa.String(200))
+
+
+class BudgetAmendment(Base):
+    """A change to a line's allocation by a decision (positive adds money, negative withdraws it)."""
+
+    __tablename__ = "budget_amendments"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    budget_line_id: Mapped[str] = mapped_column(sa.ForeignKey("budget_lines.id"), index=True)
+    delta: Mapped[int] = mapped_column(sa.BigInteger)
+    decision_no: Mapped[str] = mapped_column(sa.String(100))
+    decision_date: Mapped[date] = mapped_column(sa.Date)
+    reason: Mapped[str] = mapped_column(sa.String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FundingCourse(Base):
+    """What funding knows of a course: the latest schedule revision it acted on, and the venue."""
+
+    __tablename__ = "funding_courses"
+    course_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    # None while funding only knows the course from a cancellation that overtook its schedule
+    code: Mapped[str | None] = mapped_column(sa.String(40))
+    organizer_unit_code: Mapped[str | None] = mapped_column(sa.String(40))
+    start_date: Mapped[date | None] = mapped_column(sa.Date)
+    revision: Mapped[int] = mapped_column(sa.Integer)  # 0: no schedule revision seen yet
+    status: Mapped[str] = mapped_column(sa.String(20))  # new | scheduled | cancelled | completed
+    form: Mapped[str | None] = mapped_column(sa.String(20))
+    venue_json: Mapped[str | None] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CivilServantRef(Base):
+    """A civil servant's staff code, to print on payee lists; funding keeps no names (they stay in needs)."""
+
+    __tablename__ = "civil_servant_refs"
+    civil_servant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(40))
+    commune_code: Mapped[str] = mapped_column(sa.String(40))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Reservation(Base):
+    """The estimate of one schedule revision, and the money it holds on budget lines while active."""
+
+    __tablename__ = "reservations"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    course_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    revision: Mapped[int] = mapped_column(sa.Integer)
+    fiscal_year: Mapped[int] = mapped_column(sa.Integer)
+    status: Mapped[str] = mapped_column(sa.String(20))  # active | rejected | superseded | released | settled
+    estimate_total: Mapped[int] = mapped_column(sa.BigInteger)
+    reason: Mapped[str | None] = mapped_column(sa.String(1000))
+    source_event_id: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lines: Mapped[list["ReservationLine"]] = relationship(order_by="ReservationLine.budget_line_id")
+    estimate: Mapped[list["EstimateLine"]] = relationship(order_by="EstimateLine.seq")
+
+
+class ReservationLine(Base):
+    __tablename__ = "reservation_lines"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    reservation_id: Mapped[str] = mapped_column(sa.ForeignKey("reservations.id"), index=True)
+    budget_line_id: Mapped[str] = mapped_column(sa.ForeignKey("budget_lines.id"))
+    source: Mapped[str] = mapped_column(sa.String(20))
+    owner_unit_code: Mapped[str] = mapped_column(sa.String(40))
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class EstimateLine(Base):
+    """One estimated cost line (planned trainees, full attendance), with the norm it used."""
+
+    __tablename__ = "estimate_lines"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    reservation_id: Mapped[str] = mapped_column(sa.ForeignKey("reservations.id"), index=True)
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    item: Mapped[str] = mapped_column(sa.String(40))
+    payee_kind: Mapped[str] = mapped_column(sa.String(20))
+    payee_ref: Mapped[str] = mapped_column(sa.String(40))
+    source: Mapped[str] = mapped_column(sa.String(20))
+    owner_unit_code: Mapped[str] = mapped_column(sa.String(40))
+    quantity: Mapped[int] = mapped_column(sa.Integer)
+    unit_amount: Mapped[int] = mapped_column(sa.BigInteger)
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    norm_id: Mapped[str] = mapped_column(sa.String(36))
+    cap_norm_id: Mapped[str | None] = mapped_column(sa.String(36))
+    detail: Mapped[str | None] = mapped_column(sa.String(200))
+
+
+class IncentivePayment(Base):
+    """A reward to an excellent learner: at most one per course, learner and item."""
+
+    __tablename__ = "incentive_payments"
+    __table_args__ = (sa.UniqueConstraint("course_id", "civil_servant_id", "item"),)
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    course_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    civil_servant_id: Mapped[str] = mapped_column(sa.String(36))
+    commune_code: Mapped[str] = mapped_column(sa.String(40))
+    item: Mapped[str] = mapped_column(sa.String(40))
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    norm_id: Mapped[str] = mapped_column(sa.String(36))
+    cap_norm_id: Mapped[str | None] = mapped_column(sa.String(36))
+    source: Mapped[str] = mapped_column(sa.String(20))
+    owner_unit_code: Mapped[str] = mapped_column(sa.String(40))
+    budget_line_id: Mapped[str | None] = mapped_column(sa.ForeignKey("budget_lines.id"))
+    fiscal_year: Mapped[int] = mapped_column(sa.Integer)
+    source_event_id: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DegreeCommitment(Base):
+    """A degree-training commitment to serve for a time after training (NĐ 171/2025: ≥ 3× the training time)."""
+
+    __tablename__ = "degree_commitments"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    civil_servant_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    programme: Mapped[str] = mapped_column(sa.String(200))
+    decision_no: Mapped[str] = mapped_column(sa.String(100))
+    training_cost: Mapped[int] = mapped_column(sa.BigInteger)  # F, whole VND
+    training_months: Mapped[int] = mapped_column(sa.Integer)
+    committed_months: Mapped[int] = mapped_column(sa.Integer)  # T1
+    multiplier_norm_id: Mapped[str | None] = mapped_column(sa.String(36))
+    service_start: Mapped[date] = mapped_column(sa.Date)  # the day after training ended
+    status: Mapped[str] = mapped_column(sa.String(20))  # open | repayable | waived
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Receivable(Base):
+    """Money owed back by a civil servant who left before serving the committed time: S = F / T1 × (T1 − T2)."""
+
+    __tablename__ = "receivables"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    commitment_id: Mapped[str] = mapped_column(sa.ForeignKey("degree_commitments.id"), unique=True)
+    civil_servant_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    training_cost: Mapped[int] = mapped_column(sa.BigInteger)
+    committed_months: Mapped[int] = mapped_column(sa.Integer)
+    served_months: Mapped[int] = mapped_column(sa.Integer)
+    left_on: Mapped[date] = mapped_column(sa.Date)
+    reason: Mapped[str] = mapped_column(sa.String(20))
+    status: Mapped[str] = mapped_column(sa.String(20))  # open | waived
+    source_event_id: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class LedgerEntry(Base):
@@ -91,5 +245,6 @@ class LedgerEntry(Base):
     credit: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     course_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     cause: Mapped[str] = mapped_column(sa.String(120))  # "event:<id>" or "request:<correlation id>"
+    reverses: Mapped[str | None] = mapped_column(sa.String(36), index=True)  # the journal this one reverses
     memo: Mapped[str] = mapped_column(sa.String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,14 +1,17 @@
 """HTTP contract of the funding service. Amounts are whole VND (integers)."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.funding.domain import ITEM_LABELS, SOURCES
+from services.funding.domain import ITEM_LABELS, LEGACY_SOURCES, REPORT_GROUPS, SOURCES, UNITS
 
 _vnd = dict(strict=True, validate=validate.Range(min=0, max=10**15))
+FORMAT = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "xlsx"]),
+                       metadata={"description": "json | csv | xlsx"})
 
 
 class BudgetLineCreateSchema(Schema):
     fiscal_year = fields.Integer(required=True, strict=True, validate=validate.Range(min=2020, max=2100))
-    source = fields.String(required=True, validate=validate.OneOf(SOURCES))
+    # "dtbd_state" (the skeleton's spelling) is still accepted and stored as "state_dtbd"
+    source = fields.String(required=True, validate=validate.OneOf(SOURCES + tuple(LEGACY_SOURCES)))
     owner_unit_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
     allocated = fields.Integer(required=True, **_vnd)
     decision_no = fields.String(required=True, validate=validate.Length(min=1, max=100))
@@ -18,8 +21,28 @@ class BudgetLineCreateSchema(Schema):
 class BudgetLineSchema(BudgetLineCreateSchema):
     id = fields.String()
     source_label = fields.String()
+    reserved = fields.Integer()
     spent = fields.Integer()
-    balance = fields.Integer()
+    balance = fields.Integer(metadata={"description": "allocated − reserved − spent, from the ledger"})
+    ledger_consistent = fields.Boolean()
+
+
+class BudgetAmendmentCreateSchema(Schema):
+    delta = fields.Integer(required=True, strict=True, validate=validate.Range(min=-10**15, max=10**15),
+                           metadata={"description": "VND added (positive) or withdrawn (negative)"})
+    decision_no = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    decision_date = fields.Date(required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=300))
+
+
+class BudgetAmendmentSchema(BudgetAmendmentCreateSchema):
+    id = fields.String()
+    budget_line_id = fields.String()
+    created_at = fields.AwareDateTime()
+
+
+class BudgetLineDetailSchema(BudgetLineSchema):
+    amendments = fields.List(fields.Nested(BudgetAmendmentSchema))
 
 
 class BudgetLineQueryArgsSchema(Schema):
@@ -28,7 +51,7 @@ class BudgetLineQueryArgsSchema(Schema):
 
 class CostNormCreateSchema(Schema):
     item = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    unit = fields.String(required=True, validate=validate.OneOf(["per_buoi", "per_day", "per_km", "per_person"]))
+    unit = fields.String(required=True, validate=validate.OneOf(UNITS))
     lecturer_tier = fields.Integer(load_default=None, allow_none=True, strict=True,
                                    validate=validate.Range(min=1, max=10))
     province_code = fields.String(required=True, validate=validate.Length(min=1, max=20))
@@ -46,6 +69,7 @@ class CostNormCreateSchema(Schema):
 
 class CostNormSchema(CostNormCreateSchema):
     id = fields.String()
+    item_label = fields.Function(lambda n: ITEM_LABELS.get(n.item, n.item))
 
 
 class CostNormQueryArgsSchema(Schema):
@@ -53,7 +77,11 @@ class CostNormQueryArgsSchema(Schema):
     on = fields.Date(load_default=None, metadata={"description": "norms in force on this day"})
 
 
-class SettlementLineSchema(Schema):
+class ExportArgsSchema(Schema):
+    format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "xlsx"]))
+
+
+class _CostLineSchema(Schema):
     item = fields.String()
     item_label = fields.Function(lambda line: ITEM_LABELS.get(line.item, line.item))
     payee_kind = fields.String()
@@ -64,6 +92,29 @@ class SettlementLineSchema(Schema):
     unit_amount = fields.Integer()
     amount = fields.Integer()
     norm_id = fields.String()
+    cap_norm_id = fields.String(allow_none=True)
+    detail = fields.String(allow_none=True)
+
+
+def _sums(lines, key) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in lines:
+        k = key(line)
+        out[k] = out.get(k, 0) + line.amount
+    return out
+
+
+def by_item(attr: str):
+    """Totals per item of a list of cost lines (whole VND)."""
+    return fields.Function(lambda obj: _sums(getattr(obj, attr), lambda x: x.item))
+
+
+def by_source(attr: str):
+    """Totals per "source/owner unit" of a list of cost lines (whole VND)."""
+    return fields.Function(lambda obj: _sums(getattr(obj, attr), lambda x: f"{x.source}/{x.owner_unit_code}"))
+
+
+class SettlementLineSchema(_CostLineSchema):
     budget_line_id = fields.String(allow_none=True)
 
 
@@ -76,7 +127,40 @@ class SettlementSchema(Schema):
     lecturer_fees = fields.Integer()
     learner_support = fields.Integer()
     total = fields.Integer()
+    reservation_id = fields.String(allow_none=True)
+    estimate_total = fields.Integer(allow_none=True)
+    variance = fields.Integer(allow_none=True, metadata={"description": "actual − estimate"})
+    released = fields.Integer(allow_none=True)
+    unfunded = fields.Integer(allow_none=True)
+    by_item = by_item("lines")
+    by_source = by_source("lines")
     lines = fields.List(fields.Nested(SettlementLineSchema))
+
+
+class ReservationLineSchema(Schema):
+    budget_line_id = fields.String()
+    source = fields.String()
+    owner_unit_code = fields.String()
+    amount = fields.Integer()
+
+
+class EstimateSchema(Schema):
+    reservation_id = fields.String(attribute="id")
+    course_id = fields.String()
+    revision = fields.Integer()
+    fiscal_year = fields.Integer()
+    status = fields.String(metadata={"description": "active | rejected | superseded | released | settled"})
+    reason = fields.String(allow_none=True)
+    estimate_total = fields.Integer()
+    created_at = fields.AwareDateTime()
+    by_item = by_item("estimate")
+    by_source = by_source("estimate")
+    reserved_lines = fields.List(fields.Nested(ReservationLineSchema), attribute="lines")
+    lines = fields.List(fields.Nested(_CostLineSchema), attribute="estimate")
+
+
+class PayeeArgsSchema(Schema):
+    format = FORMAT
 
 
 class LedgerEntrySchema(Schema):
@@ -88,6 +172,7 @@ class LedgerEntrySchema(Schema):
     course_id = fields.String(allow_none=True)
     cause = fields.String()
     memo = fields.String()
+    reverses = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
 
 
@@ -95,3 +180,82 @@ class LedgerQueryArgsSchema(Schema):
     course_id = fields.String(load_default=None)
     account = fields.String(load_default=None)
     limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=5000))
+
+
+class ReverseJournalSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class IncentiveSchema(Schema):
+    id = fields.String()
+    course_id = fields.String()
+    civil_servant_id = fields.String()
+    commune_code = fields.String()
+    item = fields.String()
+    amount = fields.Integer()
+    norm_id = fields.String()
+    cap_norm_id = fields.String(allow_none=True)
+    source = fields.String()
+    owner_unit_code = fields.String()
+    budget_line_id = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class CourseArgsSchema(Schema):
+    course_id = fields.String(load_default=None)
+
+
+class CivilServantArgsSchema(Schema):
+    civil_servant_id = fields.String(load_default=None)
+
+
+class CommitmentCreateSchema(Schema):
+    civil_servant_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    programme = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    decision_no = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    training_cost = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10**13),
+                                   metadata={"description": "F: the training cost paid, whole VND"})
+    training_months = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=120))
+    training_end = fields.Date(required=True)
+    committed_months = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                      validate=validate.Range(min=1, max=600),
+                                      metadata={"description": "T1; default: the multiplier norm × training"})
+
+
+class CommitmentSchema(CommitmentCreateSchema):
+    id = fields.String()
+    multiplier_norm_id = fields.String(allow_none=True)
+    service_start = fields.Date()
+    status = fields.String()
+    created_at = fields.AwareDateTime()
+
+
+class ReceivableSchema(Schema):
+    id = fields.String()
+    commitment_id = fields.String()
+    civil_servant_id = fields.String()
+    amount = fields.Integer(metadata={"description": "S = F / T1 × (T1 − T2), rounded half up to whole VND"})
+    training_cost = fields.Integer()
+    committed_months = fields.Integer()
+    served_months = fields.Integer()
+    left_on = fields.Date()
+    reason = fields.String()
+    status = fields.String()
+    created_at = fields.AwareDateTime()
+
+
+class SpendingArgsSchema(Schema):
+    group_by = fields.String(load_default="source", validate=validate.OneOf(REPORT_GROUPS))
+    fiscal_year = fields.Integer(load_default=None)
+    format = FORMAT
+
+
+class PlanArgsSchema(Schema):
+    fiscal_year = fields.Integer(required=True, validate=validate.Range(min=2020, max=2100))
+    format = FORMAT
+
+
+class BurnArgsSchema(Schema):
+    fiscal_year = fields.Integer(required=True, validate=validate.Range(min=2020, max=2100))
+    format = fields.String(load_default="svg", validate=validate.OneOf(["json", "svg", "png", "xlsx"]),
+                           metadata={"description": "json | svg | png (chart) | xlsx (table with a line chart)"})

@@ -121,7 +121,7 @@ def test_lecturer_fee_is_per_buoi_by_tier_aggregated_per_lecturer():
 def test_lecturer_fee_is_paid_from_the_organisers_dtbd_line():
     for line in settlement_lines(make_course(), sample_norms()):
         if line.item == "lecturer_fee":
-            assert (line.payee_kind, line.source, line.owner_unit_code) == ("lecturer", "dtbd_state", "CM-THOIBINH")
+            assert (line.payee_kind, line.source, line.owner_unit_code) == ("lecturer", "state_dtbd", "CM-THOIBINH")
 
 
 def test_learner_support_per_day_attended_charged_to_the_trainees_commune_regular_budget():
@@ -187,12 +187,14 @@ def test_raises_norm_not_found_for_a_lecturer_tier_without_a_norm():
 
 def test_totals_sum_per_item_and_overall_worked_by_hand():
     # fees 3 × 2,000,000 + 1 × 1,400,000; support (2 + 1) × 100,000
-    assert totals(settlement_lines(make_course(), sample_norms())) == {
-        "lecturer_fee": 7_400_000, "learner_support": 300_000, "total": 7_700_000}
+    out = totals(settlement_lines(make_course(), sample_norms()))
+    assert (out["lecturer_fee"], out["learner_support"], out["total"]) == (7_400_000, 300_000, 7_700_000)
+    assert (out["lecturer_fees"], out["learner_support_total"], out["class_costs"]) == (7_400_000, 300_000, 0)
 
 
 def test_totals_of_no_lines_are_zero():
-    assert totals([]) == {"lecturer_fee": 0, "learner_support": 0, "total": 0}
+    assert totals([]) == {"lecturer_fee": 0, "learner_support": 0, "lecturer_fees": 0, "learner_support_total": 0,
+                          "class_costs": 0, "total": 0}
 
 
 def test_line_amount_is_quantity_times_unit_amount():
@@ -202,4 +204,5 @@ def test_line_amount_is_quantity_times_unit_amount():
 
 def test_every_source_and_item_has_a_vietnamese_label():
     assert set(SOURCE_LABELS) == set(SOURCES)
-    assert set(ITEM_LABELS) == {"lecturer_fee", "learner_support"}
+    from services.funding.usecases import SAMPLE_NORMS
+    assert {n[0] for n in SAMPLE_NORMS} <= set(ITEM_LABELS)
