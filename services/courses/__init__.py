@@ -1,9 +1,15 @@
 """Course scheduling service.
 
-Owns: lecturers (with fee tier), courses, sessions (date, buổi, lecturer), enrollment, attendance, completion,
-and a local copy of the civil servants it may enroll (built from needs events; never reads needs' database).
-Publishes: courses.course_completed.
-Consumes: needs.civil_servant_registered, evaluation.feedback_requested, funding.course_settled
-(a completed course is closed once feedback has been requested and the settlement is posted).
-HTTP: /api/v1/lecturers, /api/v1/courses, /api/v1/trainees; operators: /admin, /admin/courses/unclosed.
+Owns: topics ("chuyên đề"), versioned length caps and lecturer standards, lecturers (tier, qualifications, ratings),
+venues (capacity, distance per commune), courses and their lifecycle (draft → scheduled → confirmed → in progress →
+completed → closed, or cancelled / awaiting funds), sessions (date, buổi, tiết, lecturer, venue, UTC times),
+conflict checks (trainee, lecturer, venue, commune on-duty share), enrollment with waitlist, attendance (list or QR
+check-in), test results, certificates, and a local copy of the civil servants it may enroll (from needs' events).
+Publishes: courses.course_scheduled, courses.course_cancelled, courses.course_completed.
+Consumes: needs.civil_servant_registered/updated/left, needs.units_reorganised, needs.plan_approved,
+funding.budget_reserved/reservation_rejected, evaluation.feedback_requested, funding.course_settled,
+evaluation.course_evaluated (a completed course is closed once feedback has been requested and the settlement is
+posted).
+HTTP: /api/v1/topics, /lecturers, /venues, /courses, /calendar, /trainees; /checkin/<token> (HTML form);
+operators: /admin, /admin/courses/*.
 """

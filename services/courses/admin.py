@@ -1,9 +1,10 @@
-"""Operator endpoints of the courses service: completed courses still waiting to close."""
+"""Operator endpoints of the courses service: unclosed courses and the configurable rules (length caps, on-duty
+share per commune, buổi times)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from services.courses import domain
+from services.courses import domain, schemas, usecases
 from services.courses.models import Course
 from shared.db import utcnow
 from shared.admin import operator_blueprint
@@ -25,3 +26,60 @@ def unclosed():
             "waiting": domain.closing_state(c.feedback_requested_at is not None, c.settled_at is not None),
             "completed_seconds_ago": round((now - c.completed_at).total_seconds(), 1),
         } for c in rows]}
+
+
+@blp.route("/length-rules")
+@blp.doc(security=[{"bearerAuth": []}])
+@blp.response(200, schemas.LengthRuleSchema(many=True))
+def list_length_rules():
+    """List every version of the length caps per fostering type."""
+    with ctx().transaction() as session:
+        return usecases.list_length_rules(session)
+
+
+@blp.route("/length-rules", methods=["POST"])
+@blp.doc(security=[{"bearerAuth": []}])
+@blp.arguments(schemas.LengthRuleCreateSchema)
+@blp.response(201, schemas.LengthRuleSchema)
+def add_length_rule(data):
+    """Add a version of a length cap (legal basis, valid from/to; versions must not overlap)."""
+    with ctx().transaction() as session:
+        return usecases.add_length_rule(session, data)
+
+
+@blp.route("/duty-rules")
+@blp.doc(security=[{"bearerAuth": []}])
+@blp.response(200, schemas.DutyRuleSchema(many=True))
+def list_duty_rules():
+    """List the most each commune may send away on one day ('*' is the default)."""
+    with ctx().transaction() as session:
+        return usecases.list_duty_rules(session)
+
+
+@blp.route("/duty-rules", methods=["POST"])
+@blp.doc(security=[{"bearerAuth": []}])
+@blp.arguments(schemas.DutyRuleSchema)
+@blp.response(200, schemas.DutyRuleSchema)
+def set_duty_rule(data):
+    """Set a commune's (or the default '*') maximum share of staff away on one day."""
+    with ctx().transaction() as session:
+        return usecases.set_duty_rule(session, data)
+
+
+@blp.route("/buoi-times")
+@blp.doc(security=[{"bearerAuth": []}])
+@blp.response(200, schemas.BuoiTimeSchema(many=True))
+def list_buoi_times():
+    """List the local start and end of each buổi."""
+    with ctx().transaction() as session:
+        return usecases.list_buoi_times(session)
+
+
+@blp.route("/buoi-times", methods=["POST"])
+@blp.doc(security=[{"bearerAuth": []}])
+@blp.arguments(schemas.BuoiTimeSchema)
+@blp.response(200, schemas.BuoiTimeSchema)
+def set_buoi_time(data):
+    """Change a buổi's local times (used by sessions created afterwards)."""
+    with ctx().transaction() as session:
+        return usecases.set_buoi_time(session, data)

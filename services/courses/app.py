@@ -10,8 +10,10 @@ from shared.web import create_service_app
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the courses web app."""
-    return create_service_app(
+    """Build the courses web app (JSON API, admin, and the HTML check-in page outside /api/v1)."""
+    app = create_service_app(
         settings or get_settings(), title="Course scheduling", outbox=OUTBOX, inbox=INBOX_TABLE,
         description=services.courses.__doc__,
         blueprints=[api.blp], admin_blueprints=[admin.blp])
+    app.register_blueprint(api.pages)
+    return app

@@ -1,11 +1,75 @@
-"""Pure rules of course scheduling: attendance totals, completion and the closing state."""
+"""Pure rules of course scheduling: session times, length caps, conflicts, enrollment order, completion, closing."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 BUOI = ("morning", "afternoon")  # a day has 2 buổi (half-days) [S, domain.md §4]
+BUOI_VI = {"morning": "sáng", "afternoon": "chiều"}
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+FOSTERING_TYPES = ("job_position", "commune_title", "rank", "leadership")
+FORMS = ("in_person", "online", "blended", "field_trip")
+FORMS_NEEDING_VENUE = ("in_person", "blended", "field_trip")
+STATUSES = ("draft", "scheduled", "awaiting_funds", "confirmed", "in_progress", "completed", "closed", "cancelled")
+# Courses whose sessions book people, lecturers and rooms: a draft books nothing, a cancelled course frees all.
+BOOKING_STATUSES = ("scheduled", "awaiting_funds", "confirmed", "in_progress")
+SCHEDULABLE = ("draft", "scheduled", "awaiting_funds", "confirmed")
+ENROLLABLE = ("draft", "scheduled", "awaiting_funds", "confirmed", "in_progress")
+CANCELLABLE = ("draft", "scheduled", "awaiting_funds", "confirmed", "in_progress")
+COMPLETABLE = ("confirmed", "in_progress")
+DEGREES = ("college", "bachelor", "master", "doctor", "associate_professor", "professor")
+PASS_SCORE = 5.0  # TT 01/2018: every test ≥ 5/10 for a certificate
+CERTIFYING_TEST_KINDS = ("post", "module")  # a pre-test only measures the starting point
 
+
+def vn_date(d: date) -> str:
+    return d.strftime("%d/%m/%Y")
+
+
+# --- session times -----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BuoiTimes:
+    """Local start/end of each buổi (configurable data; morning 07:30–11:30, afternoon 13:30–17:00 by default)."""
+
+    times: dict[str, tuple[time, time]]
+
+    def default(self, buoi: str) -> tuple[time, time]:
+        return self.times[buoi]
+
+
+def parse_hhmm(text: str) -> time:
+    """Parse 'HH:MM' into a time; raise ValueError with a Vietnamese message."""
+    try:
+        hh, mm = text.split(":")
+        return time(int(hh), int(mm))
+    except (ValueError, AttributeError):
+        raise ValueError(f"«{text}» không phải giờ hợp lệ (HH:MM).") from None
+
+
+def session_bounds(day: date, buoi: str, times: BuoiTimes, start: time | None = None,
+                   end: time | None = None) -> tuple[datetime, datetime]:
+    """Return a session's (start, end) in UTC from its local date, buổi and optional own times.
+
+    A session lies inside one local day: an end at or before the start would cross midnight, which is refused;
+    a morning session starts before noon and an afternoon session at or after noon.
+    """
+    if buoi not in BUOI:
+        raise ValueError(f"Buổi «{buoi}» không hợp lệ.")
+    d_start, d_end = times.default(buoi)
+    start, end = start or d_start, end or d_end
+    if end <= start:
+        raise ValueError(f"Buổi học không thể kéo qua nửa đêm: giờ kết thúc {end:%H:%M} không sau giờ bắt đầu "
+                         f"{start:%H:%M}.")
+    if (buoi == "morning") != (start < time(12, 0)):
+        raise ValueError(f"Giờ bắt đầu {start:%H:%M} không thuộc buổi {BUOI_VI[buoi]}.")
+    to_utc = lambda t: datetime.combine(day, t, LOCAL_TZ).astimezone(timezone.utc)  # noqa: E731
+    return to_utc(start), to_utc(end)
+
+
+# --- attendance and completion ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class SessionSlot:
@@ -24,7 +88,7 @@ class AttendanceResult:
 def attendance_result(sessions: list[SessionSlot], attended_ids: set[str]) -> AttendanceResult:
     """Count sessions and distinct days attended; completion needs full attendance.
 
-    TT 01/2018: a certificate requires full attendance (tests ≥ 5/10 come with the results module).
+    TT 01/2018: a certificate requires full attendance (tests ≥ 5/10 are checked by `participant_outcome`).
     Learner support is paid per day actually attended, so a day counts when at least one buổi was attended.
     """
     attended = [s for s in sessions if s.session_id in attended_ids]
@@ -33,6 +97,65 @@ def attendance_result(sessions: list[SessionSlot], attended_ids: set[str]) -> At
         days_attended=len({s.date for s in attended}),
         completed=bool(sessions) and len(attended) == len(sessions),
     )
+
+
+def allowed_excused(total_sessions: int, excused_max_percent: int) -> int:
+    """How many excused absences still count as full attendance: floor(total × percent / 100).
+
+    The policy is the organiser's (configurable per course); 0 % means TT 01/2018's strict full attendance.
+    """
+    return math.floor(total_sessions * excused_max_percent / 100)
+
+
+@dataclass(frozen=True)
+class Score:
+    kind: str
+    competency_code: str | None
+    score: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    sessions_attended: int
+    days_attended: int
+    excused_sessions: int
+    completed: bool  # the attendance rule is met
+    certified: bool  # attendance rule, every required test ≥ 5/10
+    reasons: tuple[str, ...] = ()
+
+
+def participant_outcome(sessions: list[SessionSlot], present_ids: set[str], excused_ids: set[str],
+                        excused_max_percent: int, scores: list[Score],
+                        required_tests: set[tuple[str, str | None]]) -> Outcome:
+    """Apply the certificate rule: full attendance (excused absences within the course policy), every test ≥ 5/10.
+
+    `required_tests` are the certifying tests (post/module per competency) the course held: a participant missing
+    one of them has no score ≥ 5 for it and is not certified.
+    """
+    base = attendance_result(sessions, present_ids)
+    session_ids = {s.session_id for s in sessions}
+    excused = len((excused_ids - present_ids) & session_ids)
+    missed = len(sessions) - base.sessions_attended
+    reasons = []
+    completed = bool(sessions) and (missed == 0 or (missed == excused and excused <= allowed_excused(
+        len(sessions), excused_max_percent)))
+    if not sessions:
+        reasons.append("Lớp không có buổi học.")
+    elif not completed:
+        reasons.append(f"Vắng {missed} buổi ({excused} có phép), không đủ điều kiện chuyên cần.")
+    by_test = {(s.kind, s.competency_code): s.score for s in scores if s.kind in CERTIFYING_TEST_KINDS}
+    for kind, comp in sorted(required_tests, key=lambda k: (k[0], k[1] or "")):
+        score = by_test.get((kind, comp))
+        label = f"bài kiểm tra {kind}{' ' + comp if comp else ''}"
+        if score is None:
+            reasons.append(f"Thiếu điểm {label}.")
+        elif score < PASS_SCORE:
+            reasons.append(f"Điểm {label} {score:g} < {PASS_SCORE:g}.")
+    for (kind, comp), score in by_test.items():
+        if (kind, comp) not in required_tests and score < PASS_SCORE:
+            reasons.append(f"Điểm bài kiểm tra {kind} {score:g} < {PASS_SCORE:g}.")
+    return Outcome(base.sessions_attended, base.days_attended, excused, completed,
+                   completed and len(reasons) == 0, tuple(reasons))
 
 
 def duplicate_slots(sessions: list[SessionSlot]) -> list[tuple[date, str]]:
@@ -46,6 +169,171 @@ def duplicate_slots(sessions: list[SessionSlot]) -> list[tuple[date, str]]:
     return dup
 
 
+# --- length caps (versioned rules) --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LengthRule:
+    fostering_type: str
+    variant: str | None
+    max_days: int | None  # training days (dates with at least one buổi)
+    max_block_working_days: int | None  # consecutive working days without a break
+    legal_basis: str
+
+
+def working_day_blocks(days: list[date]) -> list[list[date]]:
+    """Group training dates into blocks of consecutive working days (a weekend between Friday and Monday does not
+    break a block; a working day without sessions does)."""
+    out: list[list[date]] = []
+    for d in sorted(set(days)):
+        if out:
+            prev = out[-1][-1]
+            gap = prev + timedelta(days=1)
+            while gap.weekday() >= 5:
+                gap += timedelta(days=1)
+            if d <= gap:
+                out[-1].append(d)
+                continue
+        out.append([d])
+    return out
+
+
+def length_problems(days: list[date], rule: LengthRule | None) -> list[str]:
+    """Check a course's dates against its fostering type's length cap and block rule; return the problems."""
+    if rule is None or not days:
+        return []
+    problems = []
+    n = len(set(days))
+    if rule.max_days is not None and n > rule.max_days:
+        problems.append(f"Lớp có {n} ngày học, vượt mức tối đa {rule.max_days} ngày cho loại bồi dưỡng này "
+                        f"({rule.legal_basis}).")
+    if rule.max_block_working_days is not None:
+        for block in working_day_blocks(days):
+            if len(block) > rule.max_block_working_days:
+                problems.append(f"Đợt học từ {vn_date(block[0])} đến {vn_date(block[-1])} dài {len(block)} ngày làm "
+                                f"việc liên tục, vượt {rule.max_block_working_days} ngày ({rule.legal_basis}).")
+    return problems
+
+
+# --- lecturer standards -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LecturerStandard:
+    min_degree: str
+    require_pedagogy: bool
+    min_years_experience: int
+    legal_basis: str
+
+
+def lecturer_problems(degree: str | None, pedagogy: bool, years: int | None, topic_codes: list[str],
+                      topic_code: str | None, standard: LecturerStandard | None) -> list[str]:
+    """Check a lecturer against the standard in force (seed §5.1: lecturers' qualifications) and the topic."""
+    problems = []
+    if standard is not None:
+        if degree is None or DEGREES.index(degree) < DEGREES.index(standard.min_degree):
+            problems.append(f"trình độ chưa đạt tối thiểu «{standard.min_degree}»")
+        if standard.require_pedagogy and not pedagogy:
+            problems.append("chưa có chứng chỉ nghiệp vụ sư phạm")
+        if (years or 0) < standard.min_years_experience:
+            problems.append(f"chưa đủ {standard.min_years_experience} năm kinh nghiệm")
+    if topic_code and topic_codes and topic_code not in topic_codes:
+        problems.append(f"không đăng ký giảng chuyên đề {topic_code}")
+    return problems
+
+
+# --- conflicts ----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Booking:
+    """A session already booked elsewhere, as conflict messages name it."""
+
+    session_id: str
+    course_id: str
+    course_code: str
+    date: date
+    buoi: str
+
+    def label(self) -> str:
+        return f"buổi {BUOI_VI[self.buoi]} {vn_date(self.date)} của lớp {self.course_code} (mã buổi {self.session_id})"
+
+
+@dataclass(frozen=True)
+class Conflict:
+    kind: str  # trainee | lecturer | venue | commune_share | duplicate
+    message: str
+    session_id: str | None = None  # the session of the course being checked
+    other_session_id: str | None = None
+    ref: str | None = None  # the trainee, lecturer, venue or commune concerned
+
+
+@dataclass
+class ConflictIndex:
+    """In-memory indexes of existing bookings by (resource, date, buổi): one lookup per new session, no pair loops."""
+
+    lecturer: dict[tuple[str, date, str], Booking] = field(default_factory=dict)
+    venue: dict[tuple[str, date, str], Booking] = field(default_factory=dict)
+    trainee: dict[tuple[str, date, str], Booking] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewSession:
+    session_id: str
+    date: date
+    buoi: str
+    lecturer_id: str | None
+    venue_id: str | None
+
+
+def find_conflicts(sessions: list[NewSession], trainee_ids: list[str], index: ConflictIndex,
+                   labels: dict[str, str] | None = None) -> list[Conflict]:
+    """Find double bookings of a lecturer, a venue or a trainee for the given sessions against the index."""
+    labels = labels or {}
+    out: list[Conflict] = []
+    for s in sessions:
+        slot = (s.date, s.buoi)
+        where = f"buổi {BUOI_VI[s.buoi]} {vn_date(s.date)}"
+        if s.lecturer_id and (b := index.lecturer.get((s.lecturer_id, *slot))):
+            out.append(Conflict("lecturer", f"Giảng viên {labels.get(s.lecturer_id, s.lecturer_id)} đã có lịch "
+                                f"{b.label()} trùng với {where}.", s.session_id, b.session_id, s.lecturer_id))
+        if s.venue_id and (b := index.venue.get((s.venue_id, *slot))):
+            out.append(Conflict("venue", f"Địa điểm {labels.get(s.venue_id, s.venue_id)} đã được dùng cho "
+                                f"{b.label()} trùng với {where}.", s.session_id, b.session_id, s.venue_id))
+        for t in trainee_ids:
+            if b := index.trainee.get((t, *slot)):
+                out.append(Conflict("trainee", f"Học viên {labels.get(t, t)} đã học {b.label()} trùng với {where}.",
+                                    s.session_id, b.session_id, t))
+    return out
+
+
+def commune_share_conflicts(absent: dict[tuple[date, str], int], staff: dict[str, int],
+                            max_percent: dict[str, int], first_session: dict[date, str]) -> list[Conflict]:
+    """Find days on which a commune would send more than its allowed share of staff away.
+
+    `absent` counts distinct trainees away per (date, commune) including the course being checked. The commune must
+    keep enough people on duty to serve citizens [C: the share is configurable per commune].
+    """
+    out = []
+    for (day, commune), n in sorted(absent.items()):
+        total = staff.get(commune, 0)
+        pct = max_percent.get(commune)
+        if pct is None or total == 0:
+            continue
+        allowed = math.floor(total * pct / 100)
+        if n > allowed:
+            out.append(Conflict("commune_share", f"Ngày {vn_date(day)} xã {commune} có {n}/{total} công chức đi học, "
+                                f"vượt tỷ lệ tối đa {pct} % ({allowed} người); xã cần giữ người tiếp dân.",
+                                first_session.get(day), None, commune))
+    return out
+
+
+# --- waitlist -----------------------------------------------------------------------------------------------------
+
+def waitlist_order(entries: list[tuple[str, float, datetime]]) -> list[str]:
+    """Order waitlisted trainees: higher priority (from the needs that proposed them) first, then first come."""
+    return [cs for cs, _, _ in sorted(entries, key=lambda e: (-(e[1] or 0.0), e[2], e[0]))]
+
+
+# --- closing ------------------------------------------------------------------------------------------------------
+
 def closing_state(feedback_requested: bool, settled: bool) -> str:
     """A completed course is closed when both feedback collection and the settlement have happened."""
     if feedback_requested and settled:
@@ -55,3 +343,13 @@ def closing_state(feedback_requested: bool, settled: bool) -> str:
     if settled:
         return "awaiting_feedback"
     return "awaiting_feedback_and_settlement"
+
+
+def checkin_open(now: datetime, starts_at: datetime, ends_at: datetime, early_minutes: int = 60) -> bool:
+    """A QR check-in is accepted from an hour before the session starts until it ends."""
+    return starts_at - timedelta(minutes=early_minutes) <= now <= ends_at
+
+
+def certificate_number(year: int, seq: int, prefix: str = "GCN") -> str:
+    """Format a certificate number: <prefix>-<year>-<seq 5 digits>, issued once from a per-year counter."""
+    return f"{prefix}-{year}-{seq:05d}"

@@ -1,25 +1,159 @@
 """HTTP contract of the courses service."""
 from marshmallow import Schema, fields, validate
 
-from services.courses.domain import BUOI
+from services.courses.domain import BUOI, DEGREES, FORMS, FOSTERING_TYPES, LOCAL_TZ, STATUSES
 
+HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Giờ phải có dạng HH:MM.")
+HHMM_LENGTH = validate.Length(min=4, max=5)  # the time itself is parsed by the use case (422 naming the field)
+RANK_VARIANTS = ("chuyen_vien", "chinh", "cao_cap")
+
+
+# --- reference data ------------------------------------------------------------------------------------------------
+
+class TopicSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    content_area = fields.String()
+    competency_codes = fields.List(fields.String())
+    fostering_types = fields.List(fields.String())
+
+
+class LengthRuleCreateSchema(Schema):
+    fostering_type = fields.String(required=True, validate=validate.OneOf(FOSTERING_TYPES))
+    variant = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(RANK_VARIANTS))
+    max_days = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=400),
+                              metadata={"description": "most training days (dates with at least one buổi)"})
+    max_block_working_days = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                            validate=validate.Range(min=1, max=60))
+    legal_basis = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    valid_from = fields.Date(required=True)
+    valid_to = fields.Date(load_default=None, allow_none=True)
+
+
+class LengthRuleSchema(LengthRuleCreateSchema):
+    id = fields.String()
+    is_sample = fields.Boolean()
+
+
+class DutyRuleSchema(Schema):
+    commune_code = fields.String(required=True, validate=validate.Length(min=1, max=40),
+                                 metadata={"description": "a commune code, or * for the default"})
+    max_absent_percent = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100))
+    note = fields.String(load_default="", validate=validate.Length(max=300))
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class BuoiTimeSchema(Schema):
+    buoi = fields.String(required=True, validate=validate.OneOf(BUOI))
+    start_local = fields.String(required=True, validate=HHMM)
+    end_local = fields.String(required=True, validate=HHMM)
+
+
+# --- lecturers and venues -----------------------------------------------------------------------------------------
 
 class LecturerCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     tier = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10),
                           metadata={"description": "fee tier per the provincial resolution; 1 is the highest"})
+    degree = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(DEGREES))
+    pedagogy_certificate = fields.Boolean(load_default=False, metadata={"description": "nghiệp vụ sư phạm"})
+    years_experience = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                      validate=validate.Range(min=0, max=70))
+    organisation = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    qualifications = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+    topic_codes = fields.List(fields.String(validate=validate.Length(min=1, max=40)), load_default=list,
+                              validate=validate.Length(max=30), metadata={"description": "topics taught; empty = any"})
+
+
+class RatingSchema(Schema):
+    course_id = fields.String()
+    mean = fields.Float()
+    band = fields.String()
+    responses = fields.Integer()
+    evaluated_at = fields.AwareDateTime()
 
 
 class LecturerSchema(LecturerCreateSchema):
     id = fields.String()
+    average_rating = fields.Float(allow_none=True, metadata={"description": "mean of evaluated courses, 1–10"})
+    rating_count = fields.Integer()
+    meets_standard = fields.Boolean()
+    standard_problems = fields.List(fields.String())
+    available = fields.Boolean(allow_none=True, metadata={"description": "free on the date asked (if any)"})
 
+
+class LecturerDetailSchema(LecturerSchema):
+    ratings = fields.List(fields.Nested(RatingSchema))
+
+
+class LecturerRefSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    tier = fields.Integer()
+
+
+class LecturerQueryArgsSchema(Schema):
+    topic = fields.String(load_default=None, validate=validate.Length(max=40))
+    date = fields.Date(load_default=None)
+    buoi = fields.String(load_default=None, validate=validate.OneOf(BUOI))
+
+
+class DistanceSchema(Schema):
+    commune_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    km = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=2000),
+                        metadata={"description": "one way, whole km"})
+
+
+class VenueCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    address = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    capacity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5000))
+    province_code = fields.String(load_default="CM", validate=validate.Length(min=1, max=20))
+    facilities = fields.List(fields.String(validate=validate.Length(min=1, max=100)), load_default=list,
+                             validate=validate.Length(max=30))
+    distances = fields.List(fields.Nested(DistanceSchema), load_default=list, validate=validate.Length(max=200))
+
+
+class VenueSchema(VenueCreateSchema):
+    id = fields.String()
+
+
+class VenueQueryArgsSchema(Schema):
+    min_capacity = fields.Integer(load_default=None, validate=validate.Range(min=1))
+
+
+# --- courses ------------------------------------------------------------------------------------------------------
 
 class SessionCreateSchema(Schema):
     date = fields.Date(required=True)
     buoi = fields.String(required=True, validate=validate.OneOf(BUOI), metadata={"description": "half-day"})
     periods = fields.Integer(load_default=4, strict=True, validate=validate.Range(min=1, max=6),
                              metadata={"description": "tiết"})
-    lecturer_id = fields.String(required=True)
+    lecturer_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    venue_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=36),
+                             metadata={"description": "defaults to the course's venue"})
+    start_time = fields.String(load_default=None, allow_none=True, validate=HHMM_LENGTH,
+                               metadata={"description": "local HH:MM; defaults to the buổi's start"})
+    end_time = fields.String(load_default=None, allow_none=True, validate=HHMM_LENGTH,
+                             metadata={"description": "local HH:MM; a session never spans midnight"})
+
+
+class SessionUpdateSchema(Schema):
+    date = fields.Date()
+    buoi = fields.String(validate=validate.OneOf(BUOI))
+    periods = fields.Integer(strict=True, validate=validate.Range(min=1, max=6))
+    lecturer_id = fields.String(validate=validate.Length(min=1, max=36))
+    venue_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=36))
+    start_time = fields.String(allow_none=True, validate=HHMM_LENGTH)
+    end_time = fields.String(allow_none=True, validate=HHMM_LENGTH)
+
+
+class SessionsAddSchema(Schema):
+    sessions = fields.List(fields.Nested(SessionCreateSchema), required=True, validate=validate.Length(min=1, max=200))
+
+
+def _local(value):
+    return value.astimezone(LOCAL_TZ).strftime("%H:%M") if value else None
 
 
 class SessionSchema(Schema):
@@ -27,14 +161,43 @@ class SessionSchema(Schema):
     date = fields.Date()
     buoi = fields.String()
     periods = fields.Integer()
-    lecturer = fields.Nested(LecturerSchema)
+    lecturer = fields.Nested(LecturerRefSchema)
+    venue_id = fields.String(allow_none=True)
+    starts_at = fields.AwareDateTime(allow_none=True)
+    ends_at = fields.AwareDateTime(allow_none=True)
+    local_time = fields.Function(lambda s: f"{_local(s.starts_at)}–{_local(s.ends_at)}" if s.starts_at else None,
+                                 metadata={"description": "Asia/Ho_Chi_Minh"})
 
 
-class CourseCreateSchema(Schema):
+class CourseFieldsSchema(Schema):
+    topic_code = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=40))
+    fostering_type = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(FOSTERING_TYPES))
+    fostering_variant = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(RANK_VARIANTS),
+                                      metadata={"description": "rank level (rank courses): length cap 4/6/8 weeks"})
+    form = fields.String(load_default="in_person", validate=validate.OneOf(FORMS))
+    venue_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=36))
+    capacity = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=2000))
+    excused_max_percent = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=100),
+                                         metadata={"description": "excused absences still counted as full attendance"})
+
+
+class CourseCreateSchema(CourseFieldsSchema):
     code = fields.String(required=True, validate=validate.Length(min=1, max=40))
     title = fields.String(required=True, validate=validate.Length(min=1, max=300))
     organizer_unit_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    sessions = fields.List(fields.Nested(SessionCreateSchema), required=True, validate=validate.Length(min=1, max=200))
+    sessions = fields.List(fields.Nested(SessionCreateSchema), load_default=list, validate=validate.Length(max=200))
+
+
+class CourseUpdateSchema(Schema):
+    title = fields.String(validate=validate.Length(min=1, max=300))
+    organizer_unit_code = fields.String(validate=validate.Length(min=1, max=40))
+    topic_code = fields.String(allow_none=True, validate=validate.Length(min=1, max=40))
+    fostering_type = fields.String(allow_none=True, validate=validate.OneOf(FOSTERING_TYPES))
+    fostering_variant = fields.String(allow_none=True, validate=validate.OneOf(RANK_VARIANTS))
+    form = fields.String(validate=validate.OneOf(FORMS))
+    venue_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=36))
+    capacity = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=2000))
+    excused_max_percent = fields.Integer(strict=True, validate=validate.Range(min=0, max=100))
 
 
 class ClosingSchema(Schema):
@@ -51,30 +214,98 @@ class CourseSummarySchema(Schema):
     code = fields.String()
     title = fields.String()
     organizer_unit_code = fields.String()
-    status = fields.String()
+    status = fields.String(metadata={"description": " → ".join(STATUSES)})
+    status_reason = fields.String(allow_none=True, metadata={"description": "e.g. why funds are awaited"})
+    topic_code = fields.String(allow_none=True)
+    fostering_type = fields.String(allow_none=True)
+    form = fields.String()
+    revision = fields.Integer()
+    plan_line_id = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
     completed_at = fields.AwareDateTime(allow_none=True)
 
 
 class CourseSchema(CourseSummarySchema):
+    fostering_variant = fields.String(allow_none=True)
+    venue = fields.Nested(VenueSchema, allow_none=True)
+    capacity = fields.Integer(allow_none=True)
+    excused_max_percent = fields.Integer()
+    plan_id = fields.String(allow_none=True)
+    scheduled_at = fields.AwareDateTime(allow_none=True)
+    confirmed_at = fields.AwareDateTime(allow_none=True)
+    cancelled_at = fields.AwareDateTime(allow_none=True)
+    reservation_id = fields.String(allow_none=True)
+    estimate_total = fields.Integer(allow_none=True, metadata={"description": "whole VND, from funding"})
     sessions = fields.List(fields.Nested(SessionSchema))
     enrolled = fields.Integer()
+    waitlisted = fields.Integer()
+    withdrawn = fields.Integer()
     closing = fields.Nested(ClosingSchema, allow_none=True)
 
 
 class CourseQueryArgsSchema(Schema):
-    status = fields.String(load_default=None, validate=validate.OneOf(["scheduled", "completed", "closed"]))
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+    topic_code = fields.String(load_default=None, validate=validate.Length(max=40))
 
+
+class ScheduleManySchema(Schema):
+    course_ids = fields.List(fields.String(validate=validate.Length(min=1, max=36)), required=True,
+                             validate=validate.Length(min=1, max=1000))
+
+
+class CancelSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class ConflictSchema(Schema):
+    kind = fields.String(metadata={"description": "trainee | lecturer | venue | commune_share"})
+    message = fields.String()
+    session_id = fields.String(allow_none=True)
+    other_session_id = fields.String(allow_none=True)
+    ref = fields.String(allow_none=True)
+
+
+class CandidateSchema(Schema):
+    civil_servant_id = fields.String()
+    commune_code = fields.String()
+    priority_score = fields.Float()
+    need_ids = fields.List(fields.String())
+    rank = fields.Integer()
+
+
+# --- enrollment, attendance, results --------------------------------------------------------------------------------
 
 class EnrollmentCreateSchema(Schema):
     civil_servant_ids = fields.List(fields.String(validate=validate.Length(min=1, max=36)), required=True,
                                     validate=validate.Length(min=1, max=500))
 
 
+class EnrollResultSchema(Schema):
+    count = fields.Integer(metadata={"description": "trainees added (enrolled + waitlisted)"})
+    enrolled = fields.Integer()
+    waitlisted = fields.Integer()
+
+
+class WithdrawSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class PromotionSchema(Schema):
+    civil_servant_id = fields.String()
+    promoted = fields.Boolean()
+    reason = fields.String()
+
+
+class WithdrawResultSchema(Schema):
+    withdrawn = fields.String()
+    promotions = fields.List(fields.Nested(PromotionSchema))
+
+
 class AttendanceRecordSchema(Schema):
-    session_id = fields.String(required=True)
-    civil_servant_id = fields.String(required=True)
+    session_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    civil_servant_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
     present = fields.Boolean(required=True)
+    excused = fields.Boolean(load_default=False, metadata={"description": "absent with permission"})
 
 
 class AttendanceCreateSchema(Schema):
@@ -82,19 +313,70 @@ class AttendanceCreateSchema(Schema):
                           validate=validate.Length(min=1, max=20_000))
 
 
+class ScoreSchema(Schema):
+    civil_servant_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    kind = fields.String(required=True, validate=validate.OneOf(["pre", "post", "module"]))
+    competency_code = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=40))
+    score = fields.Float(required=True, validate=validate.Range(min=0, max=10), metadata={"description": "0–10"})
+
+
+class ResultsCreateSchema(Schema):
+    scores = fields.List(fields.Nested(ScoreSchema), required=True, validate=validate.Length(min=1, max=20_000))
+
+
+class TestOutSchema(Schema):
+    kind = fields.String()
+    competency_code = fields.String(allow_none=True)
+    score = fields.Float()
+
+
 class EnrollmentSchema(Schema):
     civil_servant_id = fields.String()
     code = fields.String()
     unit_code = fields.String()
     commune_code = fields.String()
+    status = fields.String(metadata={"description": "enrolled | waitlisted | withdrawn"})
+    status_reason = fields.String(allow_none=True)
+    priority_score = fields.Float(allow_none=True)
+    need_ids = fields.List(fields.String())
     sessions_attended = fields.Integer()
     days_attended = fields.Integer()
-    completed = fields.Boolean(metadata={"description": "full attendance so far"})
+    excused_sessions = fields.Integer()
+    completed = fields.Boolean(metadata={"description": "attendance rule met so far"})
+    certified = fields.Boolean(metadata={"description": "attendance and every test ≥ 5/10"})
+    outcome_reasons = fields.List(fields.String())
+    certificate_no = fields.String(allow_none=True)
+    tests = fields.List(fields.Nested(TestOutSchema))
+
+
+class EnrollmentQueryArgsSchema(Schema):
+    status = fields.String(load_default=None, validate=validate.OneOf(["enrolled", "waitlisted", "withdrawn"]))
+
+
+class CertificateSchema(Schema):
+    civil_servant_id = fields.String()
+    code = fields.String()
+    commune_code = fields.String()
+    certificate_no = fields.String()
+    course_code = fields.String()
+    course_title = fields.String()
 
 
 class CountSchema(Schema):
     count = fields.Integer()
 
+
+class CheckinLinkSchema(Schema):
+    session_id = fields.String()
+    url = fields.String()
+    qr_svg = fields.String(metadata={"description": "URL of the QR image (SVG); add ?format=png for PNG"})
+
+
+class QrArgsSchema(Schema):
+    format = fields.String(load_default="svg", validate=validate.OneOf(["svg", "png"]))
+
+
+# --- trainees, calendar, documents ----------------------------------------------------------------------------------
 
 class TraineeSchema(Schema):
     civil_servant_id = fields.String()
@@ -102,7 +384,38 @@ class TraineeSchema(Schema):
     unit_code = fields.String()
     commune_code = fields.String()
     position_code = fields.String()
+    employment_status = fields.String()
 
 
 class TraineeQueryArgsSchema(Schema):
     commune_code = fields.String(load_default=None)
+
+
+class CalendarArgsSchema(Schema):
+    start = fields.Date(load_default=None, data_key="from")
+    end = fields.Date(load_default=None, data_key="to")
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "ics"]))
+
+
+class CalendarEntrySchema(Schema):
+    session_id = fields.String()
+    course_id = fields.String()
+    course_code = fields.String()
+    title = fields.String()
+    status = fields.String()
+    date = fields.Date()
+    buoi = fields.String()
+    periods = fields.Integer()
+    starts_at = fields.AwareDateTime(allow_none=True)
+    ends_at = fields.AwareDateTime(allow_none=True)
+    lecturer_id = fields.String()
+    lecturer_name = fields.String()
+    venue_id = fields.String(allow_none=True)
+    venue_name = fields.String(allow_none=True)
+    venue_address = fields.String(allow_none=True)
+    form = fields.String()
+    trainees_from_commune = fields.Integer(allow_none=True)
+
+
+class DocumentArgsSchema(Schema):
+    format = fields.String(load_default="xlsx", validate=validate.OneOf(["csv", "xlsx"]))

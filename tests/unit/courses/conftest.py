@@ -1,0 +1,20 @@
+"""Fixtures of the courses unit tests: a courses app on its own SQLite file."""
+import pytest
+
+from tests.unit.apps import ADMIN_AUTH
+
+
+@pytest.fixture
+def client(make_client):
+    """A courses app whose on-duty share allows whole communes away (tests of the share set their own rule)."""
+    c = make_client("courses")
+    resp = c.post("/admin/courses/duty-rules", json={"commune_code": "*", "max_absent_percent": 100,
+                                                    "note": "tests"}, headers=ADMIN_AUTH)
+    assert resp.status_code == 200, resp.data
+    return c
+
+
+@pytest.fixture
+def strict_client(make_client):
+    """A courses app with the shipped default on-duty share (30 %)."""
+    return make_client("courses")

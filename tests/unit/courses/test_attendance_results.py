@@ -1,0 +1,239 @@
+"""Attendance by list and by QR check-in link, excused absences, test results, the certificate rule, certificate
+numbers issued once, and what courses.course_completed carries."""
+
+import io
+import re
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from services.courses import usecases
+from services.courses.models import Enrollment
+from tests.unit.courses.factories import API_AUTH, confirmed_course, ok, outbox
+
+
+def attend(client, course, ids, absent=(), excused=()):
+    records = []
+    for cs in ids:
+        for s in course["sessions"]:
+            key = (cs, s["id"])
+            records.append({"session_id": s["id"], "civil_servant_id": cs,
+                            "present": key not in absent and key not in excused, "excused": key in excused})
+    return ok(client.post(f"/api/v1/courses/{course['id']}/attendance", json={"records": records},
+                          headers=API_AUTH), 201)
+
+
+def scores(client, course, rows):
+    return ok(client.post(f"/api/v1/courses/{course['id']}/results", headers=API_AUTH, json={"scores": [
+        {"civil_servant_id": cs, "kind": kind, "competency_code": comp, "score": score}
+        for cs, kind, comp, score in rows]}), 201)
+
+
+def complete(client, course):
+    ok(client.post(f"/api/v1/courses/{course['id']}/complete", headers=API_AUTH))
+    [payload] = [p for p in outbox(client, "courses.course_completed") if p["course_id"] == course["id"]]
+    return {p["civil_servant_id"]: p for p in payload["participants"]}, payload
+
+
+def test_certificate_needs_full_attendance_and_every_test_at_least_five(client):
+    course, (good, low, absent) = confirmed_course(client, 3)
+    attend(client, course, [good, low, absent], absent={(absent, course["sessions"][-1]["id"])})
+    scores(client, course, [(good, "pre", "CM06", 3), (good, "post", "CM06", 8),
+                            (low, "pre", "CM06", 4), (low, "post", "CM06", 4.5),
+                            (absent, "post", "CM06", 9)])
+    parts, payload = complete(client, course)
+    assert (parts[good]["certified"], parts[low]["certified"], parts[absent]["certified"]) == (True, False, False)
+    assert (parts[low]["completed"], parts[absent]["completed"]) == (True, False)
+    assert parts[good]["certificate_no"].startswith("GCN-") and parts[low]["certificate_no"] is None
+    assert parts[good]["tests"] == [{"kind": "pre", "competency_code": "CM06", "score": 3.0},
+                                    {"kind": "post", "competency_code": "CM06", "score": 8.0}]
+    assert (payload["topic_code"], payload["competency_codes"], payload["form"]) == ("KN-CNTT", ["CM06"],
+                                                                                   "in_person")
+    assert payload["venue"]["distances"] and payload["fostering_type"] == "job_position"
+    assert all(s["venue_id"] and s["periods"] == 4 for s in payload["sessions"])
+
+
+def test_excused_absence_counts_per_the_course_policy(client):
+    course, (a, b) = confirmed_course(client, 2, excused_max_percent=25)
+    last = course["sessions"][-1]["id"]
+    attend(client, course, [a, b], excused={(a, last)}, absent={(b, last)})
+    parts, _ = complete(client, course)
+    assert (parts[a]["certified"], parts[a]["excused_sessions"]) == (True, 1)
+    assert parts[b]["certified"] is False
+
+
+def test_excused_absence_without_a_policy_does_not_certify(client):
+    course, (a,) = confirmed_course(client, 1)
+    attend(client, course, [a], excused={(a, course["sessions"][0]["id"])})
+    parts, _ = complete(client, course)
+    assert (parts[a]["completed"], parts[a]["excused_sessions"], parts[a]["sessions_attended"]) == (False, 1, 3)
+
+
+def test_present_and_excused_together_is_422_naming_excused(client):
+    course, (a,) = confirmed_course(client, 1)
+    resp = client.post(f"/api/v1/courses/{course['id']}/attendance", headers=API_AUTH, json={"records": [
+        {"session_id": course["sessions"][0]["id"], "civil_servant_id": a, "present": True, "excused": True}]})
+    assert resp.status_code == 422 and "records.0.excused" in resp.get_json()["errors"]["json"]
+
+
+def test_certificate_numbers_are_issued_once_and_never_reused(client):
+    first, ids1 = confirmed_course(client, 2)
+    attend(client, first, ids1)
+    parts1, _ = complete(client, first)
+    second, ids2 = confirmed_course(client, 1, start=datetime(2026, 4, 6).date())
+    attend(client, second, ids2)
+    parts2, _ = complete(client, second)
+    numbers = [p["certificate_no"] for p in (*parts1.values(), *parts2.values())]
+    assert len(set(numbers)) == 3 and all(re.fullmatch(r"GCN-\d{4}-\d{5}", n) for n in numbers)
+    certs = ok(client.get(f"/api/v1/courses/{first['id']}/certificates", headers=API_AUTH))
+    assert sorted(c["certificate_no"] for c in certs) == sorted(p["certificate_no"] for p in parts1.values())
+
+
+def test_score_out_of_range_is_422(client):
+    course, (a,) = confirmed_course(client, 1)
+    resp = client.post(f"/api/v1/courses/{course['id']}/results", headers=API_AUTH,
+                       json={"scores": [{"civil_servant_id": a, "kind": "post", "score": 10.5}]})
+    assert resp.status_code == 422
+
+
+# --- QR check-in ---------------------------------------------------------------------------------------------------
+
+def checkin_url(client, course, index=0) -> str:
+    link = ok(client.get(f"/api/v1/courses/{course['id']}/sessions/{course['sessions'][index]['id']}/checkin",
+                         headers=API_AUTH))
+    assert len(link["url"].rsplit("/", 1)[1]) >= 32  # unguessable
+    return "/" + link["url"].split("/", 3)[3]
+
+
+def at_session(monkeypatch, course, index=0):
+    """Freeze the check-in clock 10 minutes into a session."""
+    start = datetime.fromisoformat(course["sessions"][index]["starts_at"])
+    real = usecases.check_in
+
+    def frozen(session, token, code, enrollment_token, now=None):
+        return real(session, token, code, enrollment_token, now=start + timedelta(minutes=10))
+    monkeypatch.setattr(usecases, "check_in", frozen)
+
+
+def test_checkin_form_is_plain_html_without_javascript(client):
+    course, _ = confirmed_course(client, 1)
+    resp = client.get(checkin_url(client, course))
+    assert resp.status_code == 200 and resp.mimetype == "text/html"
+    page = resp.get_data(as_text=True)
+    assert '<form method="post">' in page and "<script" not in page and course["code"] in page
+
+
+def test_trainee_checks_in_with_their_civil_servant_code(client, monkeypatch):
+    course, (a,) = confirmed_course(client, 1)
+    code = ok(client.get("/api/v1/trainees", headers=API_AUTH))[0]["code"]
+    at_session(monkeypatch, course)
+    resp = client.post(checkin_url(client, course), data={"code": code})
+    assert resp.status_code == 201 and "Đã ghi nhận có mặt" in resp.get_data(as_text=True)
+    [row] = ok(client.get(f"/api/v1/courses/{course['id']}/enrollments", headers=API_AUTH))
+    assert row["sessions_attended"] == 1
+    assert ok(client.get(f"/api/v1/courses/{course['id']}"))["status"] == "in_progress"
+
+
+def test_trainee_checks_in_with_their_enrollment_token(client, monkeypatch):
+    course, (a,) = confirmed_course(client, 1)
+    engine = client.application.extensions["service"].engine
+    with engine.connect() as conn:
+        token = conn.execute(sa.select(Enrollment.token).where(Enrollment.civil_servant_id == a)).scalar()
+    at_session(monkeypatch, course)
+    url = checkin_url(client, course)
+    assert f'value="{token}"' in client.get(url, query_string={"t": token}).get_data(as_text=True)
+    assert client.post(url, data={"t": token}).status_code == 201
+
+
+def test_unknown_code_is_refused_on_the_page(client, monkeypatch):
+    course, _ = confirmed_course(client, 1)
+    at_session(monkeypatch, course)
+    resp = client.post(checkin_url(client, course), data={"code": "NOPE"})
+    assert resp.status_code == 422 and "Không tìm thấy học viên" in resp.get_data(as_text=True)
+
+
+def test_checkin_outside_the_session_window_is_refused(client):
+    course, _ = confirmed_course(client, 1)
+    code = ok(client.get("/api/v1/trainees", headers=API_AUTH))[0]["code"]
+    resp = client.post(checkin_url(client, course), data={"code": code})  # the real clock: not in March 2026
+    assert resp.status_code == 422 and "Ngoài giờ điểm danh" in resp.get_data(as_text=True)
+
+
+def test_unknown_checkin_token_is_404(client):
+    assert client.get("/checkin/not-a-token").status_code == 404
+
+
+def test_qr_code_is_served_as_svg_and_png(client):
+    course, _ = confirmed_course(client, 1)
+    base = f"/api/v1/courses/{course['id']}/sessions/{course['sessions'][0]['id']}/qr"
+    svg = client.get(base, headers=API_AUTH)
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
+    png = client.get(base, query_string={"format": "png"}, headers=API_AUTH)
+    assert png.status_code == 200 and png.data.startswith(b"\x89PNG")
+
+
+# --- the printed attendance sheet, filled in and uploaded back --------------------------------------------------------
+
+def sheet(client, course, fmt="csv") -> bytes:
+    resp = client.get(f"/api/v1/courses/{course['id']}/attendance-sheet", query_string={"format": fmt},
+                      headers=API_AUTH)
+    assert resp.status_code == 200
+    return resp.data
+
+
+def upload(client, course, data: bytes, name="diem-danh.csv"):
+    return client.post(f"/api/v1/courses/{course['id']}/attendance-sheet", headers=API_AUTH,
+                       data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+
+
+def test_a_filled_in_csv_sheet_is_read_back_into_attendance(client):
+    course, (a, b) = confirmed_course(client, 2)
+    lines = sheet(client, course).decode("utf-8-sig").splitlines()
+    filled = [lines[0]] + [line + ",x,x,P,x" if i == 0 else line + ",x,v,,x"
+                           for i, line in enumerate(l.rstrip(",") for l in lines[1:])]
+    resp = upload(client, course, ("\ufeff" + "\n".join(filled)).encode())
+    assert resp.status_code == 201, resp.data
+    assert resp.get_json() == {"count": 7}  # the blank cell is left as it was
+    rows = {r["code"]: r for r in ok(client.get(f"/api/v1/courses/{course['id']}/enrollments", headers=API_AUTH))}
+    first, second = (rows[line.split(",")[1]] for line in filled[1:])
+    assert (first["sessions_attended"], first["excused_sessions"]) == (3, 1)
+    assert (second["sessions_attended"], second["excused_sessions"]) == (2, 0)
+
+
+def test_a_filled_in_xlsx_sheet_is_read_back(client):
+    from openpyxl import load_workbook
+    course, _ = confirmed_course(client, 1)
+    book = load_workbook(io.BytesIO(sheet(client, course, "xlsx")))
+    ws = book.active
+    header_row = next(r for r in range(1, 6) if ws.cell(row=r, column=1).value == "STT")
+    for col in range(6, 10):
+        ws.cell(row=header_row + 1, column=col, value="x")
+    out = io.BytesIO()
+    book.save(out)
+    resp = upload(client, course, out.getvalue(), "diem-danh.xlsx")
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json() == {"count": 4}
+
+
+def test_a_sheet_with_a_bad_mark_is_refused_whole_naming_line_and_column(client):
+    course, (a, b) = confirmed_course(client, 2)
+    lines = sheet(client, course).decode("utf-8-sig").splitlines()
+    filled = [lines[0], lines[1].rstrip(",") + ",x,x,x,x", lines[2].rstrip(",") + ",x,?,x,x"]
+    resp = upload(client, course, "\n".join(filled).encode())
+    body = resp.get_json()
+    assert resp.status_code == 422 and "file" in body["errors"]["json"] and "dòng 3" in body["message"]
+    assert all(r["sessions_attended"] == 0 for r in ok(client.get(f"/api/v1/courses/{course['id']}/enrollments",
+                                                                   headers=API_AUTH)))
+
+
+def test_a_sheet_naming_someone_outside_the_course_is_refused(client):
+    course, _ = confirmed_course(client, 1)
+    lines = sheet(client, course).decode("utf-8-sig").splitlines()
+    resp = upload(client, course, "\n".join([lines[0], "9,TB-NOBODY,x,x,x,x,x,x,x,x"]).encode())
+    assert resp.status_code == 422 and "TB-NOBODY" in resp.get_json()["message"]
+
+
+def test_an_upload_without_a_file_is_422_naming_file(client):
+    course, _ = confirmed_course(client, 1)
+    resp = client.post(f"/api/v1/courses/{course['id']}/attendance-sheet", headers=API_AUTH)
+    assert resp.status_code == 422 and "file" in resp.get_json()["errors"]["json"]
