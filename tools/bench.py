@@ -178,16 +178,27 @@ def bench_latency(courses: int) -> dict:
         requests.post(f"{funding}/admin/funding/seed", json={"fiscal_year": 2026}, headers=h).raise_for_status()
         trainees = wait_until(lambda: (lambda t: t if len(t) >= 40 else None)(
             requests.get(f"{crs}/api/v1/trainees", headers=h).json()), 60, what="trainees")
-        lect = requests.post(f"{crs}/api/v1/lecturers", json={"name": "GV", "tier": 2}, headers=h).json()
+        requests.post(f"{crs}/admin/courses/duty-rules", json={"commune_code": "*", "max_absent_percent": 100,
+                                                              "note": "bench"}, headers=h).raise_for_status()
+        lect = requests.post(f"{crs}/api/v1/lecturers", json={"name": "GV", "tier": 2, "degree": "master",
+                                                              "pedagogy_certificate": True, "years_experience": 5},
+                             headers=h).json()
+        venue = requests.post(f"{crs}/api/v1/venues", json={"name": "Hội trường", "address": "Thới Bình",
+                                                            "capacity": 40}, headers=h).json()
         samples = []
         for i in range(courses):
             c = requests.post(f"{crs}/api/v1/courses", headers=h, json={
                 "code": f"LAT-{i}", "title": "Latency", "organizer_unit_code": "CM-THOIBINH",
+                "venue_id": venue["id"],
                 "sessions": [{"date": "2026-03-02", "buoi": "morning", "lecturer_id": lect["id"]},
                              {"date": "2026-03-02", "buoi": "afternoon", "lecturer_id": lect["id"]}]}).json()
             ids = [t["civil_servant_id"] for t in trainees[:10]]
             requests.post(f"{crs}/api/v1/courses/{c['id']}/enrollments", json={"civil_servant_ids": ids},
                           headers=h).raise_for_status()
+            # draft → scheduled; funding's reservation confirms it (the previous course is closed: nothing clashes)
+            requests.post(f"{crs}/api/v1/courses/{c['id']}/schedule", headers=h).raise_for_status()
+            wait_until(lambda: requests.get(f"{crs}/api/v1/courses/{c['id']}").json()["status"] == "confirmed", 30,
+                       what="confirmed", interval=0.005)
             requests.post(f"{crs}/api/v1/courses/{c['id']}/attendance", headers=h, json={"records": [
                 {"session_id": s["id"], "civil_servant_id": cs, "present": True}
                 for s in c["sessions"] for cs in ids]}).raise_for_status()

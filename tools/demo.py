@@ -1,6 +1,7 @@
 """`make demo`: a Thới Bình training cycle end to end over HTTP, against real RabbitMQ and local SQLite files.
 
-Seeds the district, schedules a course, enrolls trainees from several communes, records attendance,
+Seeds the district, drafts a course, enrolls trainees from several communes, schedules it (funding reserves the
+budget and the course is confirmed), records attendance,
 completes the course, waits for the feedback requests and the settlement, submits feedback, prints a
 summary, stops every process, exits 0. Runs in its own corner (var/demo, demo.* exchange and queues,
 ports 8101–8104) so that it never disturbs a `make up` running beside it.
@@ -68,11 +69,17 @@ def run_cycle(stack: Stack) -> None:
         call("GET", f"{courses}/api/v1/trainees", headers=API)), 60, what="courses to receive the 111 civil servants")
     print(f"   Dịch vụ lớp học đã nhận {len(trainees)} công chức qua sự kiện needs.civil_servant_registered")
 
-    print("2. Lớp học: mở lớp chuyên đề, xếp 6 buổi (3 ngày), ghi danh học viên từ 5 xã")
-    lect_a = call("POST", f"{courses}/api/v1/lecturers", 201, json={"name": "TS. Lê Minh Khoa", "tier": 3},
-                  headers=API)
-    lect_b = call("POST", f"{courses}/api/v1/lecturers", 201, json={"name": "ThS. Trần Thu Hà", "tier": 4},
-                  headers=API)
+    print("2. Lớp học: mở lớp chuyên đề, xếp 6 buổi (3 ngày), ghi danh học viên từ 5 xã, xếp lịch → giữ kinh phí")
+    lect_a = call("POST", f"{courses}/api/v1/lecturers", 201, json={
+        "name": "TS. Lê Minh Khoa", "tier": 3, "degree": "doctor", "pedagogy_certificate": True,
+        "years_experience": 12, "topic_codes": ["KN-VANBAN"]}, headers=API)
+    lect_b = call("POST", f"{courses}/api/v1/lecturers", 201, json={
+        "name": "ThS. Trần Thu Hà", "tier": 4, "degree": "master", "pedagogy_certificate": True,
+        "years_experience": 6, "topic_codes": ["KN-VANBAN", "KN-CNTT"]}, headers=API)
+    venue = call("POST", f"{courses}/api/v1/venues", 201, headers=API, json={
+        "name": "Hội trường UBND xã Thới Bình", "address": "Khóm 1, xã Thới Bình, tỉnh Cà Mau", "capacity": 60,
+        "distances": [{"commune_code": c, "km": km} for c, km in (
+            ("CM-THOIBINH", 0), ("CM-BIENBACH", 14), ("CM-TRIPHAI", 11), ("CM-TANLOC", 18), ("CM-HOTHIKY", 22))]})
     start = today - timedelta(days=today.weekday() + 7)  # Monday of last week: the course has taken place
     sessions = []
     for d in range(3):
@@ -81,15 +88,25 @@ def run_cycle(stack: Stack) -> None:
                              "lecturer_id": (lect_a if d < 2 else lect_b)["id"]})
     course = call("POST", f"{courses}/api/v1/courses", 201, headers=API, json={
         "code": f"TB-{today.year}-VB01", "title": "Kỹ năng soạn thảo văn bản hành chính",
-        "organizer_unit_code": "CM-THOIBINH", "sessions": sessions})
+        "organizer_unit_code": "CM-THOIBINH", "topic_code": "KN-VANBAN", "venue_id": venue["id"],
+        "sessions": sessions})
     by_commune: dict[str, list[str]] = {}
     for t in trainees:
         by_commune.setdefault(t["commune_code"], []).append(t["civil_servant_id"])
-    chosen = [cs for commune in sorted(by_commune) for cs in by_commune[commune][:5]]
+    # at most 5 per commune and never more than 30 % of its staff on one day (the commune must still serve citizens)
+    chosen = [cs for commune in sorted(by_commune)
+              for cs in by_commune[commune][:min(5, len(by_commune[commune]) * 30 // 100)]]
     call("POST", f"{courses}/api/v1/courses/{course['id']}/enrollments", 201, headers=API,
          json={"civil_servant_ids": chosen})
     print(f"   Lớp {course['code']} «{course['title']}»: {len(course['sessions'])} buổi, "
-          f"{len(chosen)} học viên từ {len(by_commune)} xã")
+          f"{len(chosen)} học viên từ {len(by_commune)} xã (bản nháp)")
+    call("POST", f"{courses}/api/v1/courses/{course['id']}/schedule", headers=API)
+    confirmed = wait_until(lambda: (lambda c: c if c["status"] in ("confirmed", "awaiting_funds") else None)(
+        call("GET", f"{courses}/api/v1/courses/{course['id']}")), 60, what="funding to answer the schedule")
+    if confirmed["status"] != "confirmed":
+        raise RuntimeError(f"course waits for funds: {confirmed['status_reason']}")
+    print(f"   Xếp lịch không xung đột → courses.course_scheduled; kinh phí dự toán "
+          f"{vnd(confirmed['estimate_total'] or 0)} đã được giữ → lớp được xác nhận ({confirmed['status']})")
 
     print("3. Điểm danh: đa số đủ buổi, vài người vắng một buổi hoặc một ngày, một người vắng cả khóa")
     records = []
@@ -128,7 +145,9 @@ def run_cycle(stack: Stack) -> None:
     print_summary(course, closed, summary, settlement, lines, names)
 
 
-STATUS_VI = {"scheduled": "đã xếp lịch", "completed": "đã kết thúc, chờ đóng", "closed": "đã đóng"}
+STATUS_VI = {"draft": "bản nháp", "scheduled": "đã xếp lịch, chờ kinh phí", "awaiting_funds": "chờ kinh phí",
+             "confirmed": "đã xác nhận", "in_progress": "đang học", "completed": "đã kết thúc, chờ đóng",
+             "closed": "đã đóng", "cancelled": "đã hủy"}
 
 
 def print_summary(course, closed, summary, settlement, lines, names) -> None:

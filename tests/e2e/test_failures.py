@@ -203,7 +203,10 @@ def test_poison_message_parks_in_dead_letter_queue_while_later_events_flow_then_
     assert scalar(url, "SELECT count(*) FROM inbox") == 22  # 20 later + poison + sentinel; the copy was dropped
     assert_each_settled_once(url, [p["course_id"] for _, _, p in later] + [poison["course_id"], sentinel["course_id"]])
     settlement_total = scalar(url, f"SELECT total FROM settlements WHERE course_id = '{poison['course_id']}'")
-    assert settlement_total == 4 * 300_000 + 5 * 2 * 150_000  # 4 buổi at the new tier-9 norm + support
+    # 4 buổi at the tier-9 norm + support 150,000 × 2 days × 5 + sample class costs on 2026-03-02 (materials
+    # 5 × 60,000, certificates 5 × 25,000, opening/closing 1,200,000, management 2 × 250,000, hall 2 × 1,200,000,
+    # water 10 × 25,000)
+    assert settlement_total == 4 * 300_000 + 5 * 2 * 150_000 + 4_775_000
 
 
 def _ready(base: str) -> bool:

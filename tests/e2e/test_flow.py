@@ -41,14 +41,29 @@ def test_completing_a_course_triggers_feedback_collection_and_settlement_then_cl
     communes = {t["commune_code"] for t in trainees}
     assert len(communes) == 5  # the 12 former units arrive as today's 5 communes
 
-    lecturer = ok(requests.post(f"{courses}/api/v1/lecturers", json={"name": "GV A", "tier": 2}, headers=API), 201)
+    # 10 of 30 people would take more than the default 30 % of a small commune's staff on one day: this cycle is
+    # about closing, the on-duty share is tested in tests/unit/courses.
+    ok(requests.post(f"{courses}/admin/courses/duty-rules", json={"commune_code": "*", "max_absent_percent": 100,
+                                                                 "note": "e2e"}, headers=ADMIN))
+    lecturer = ok(requests.post(f"{courses}/api/v1/lecturers", json={
+        "name": "GV A", "tier": 2, "degree": "master", "pedagogy_certificate": True, "years_experience": 5},
+        headers=API), 201)
+    venue = ok(requests.post(f"{courses}/api/v1/venues", json={
+        "name": "Hội trường xã Thới Bình", "address": "Thới Bình, Cà Mau", "capacity": 40,
+        "distances": [{"commune_code": c, "km": 0} for c in sorted(communes)]}, headers=API), 201)
     course = ok(requests.post(f"{courses}/api/v1/courses", headers=API, json={
         "code": "E2E-1", "title": "Kỹ năng giao tiếp", "organizer_unit_code": "CM-THOIBINH",
+        "topic_code": "KN-GIAOTIEP", "venue_id": venue["id"],
         "sessions": [{"date": d, "buoi": b, "lecturer_id": lecturer["id"]}
                      for d in ("2026-03-02", "2026-03-03") for b in ("morning", "afternoon")]}), 201)
+    assert course["status"] == "draft"
     chosen = [t["civil_servant_id"] for t in trainees[:10]]
     ok(requests.post(f"{courses}/api/v1/courses/{course['id']}/enrollments", json={"civil_servant_ids": chosen},
                      headers=API), 201)
+    # scheduling publishes courses.course_scheduled; funding's worker reserves the budget and confirms the course
+    assert ok(requests.post(f"{courses}/api/v1/courses/{course['id']}/schedule", headers=API))["revision"] == 1
+    wait_until(lambda: ok(requests.get(f"{courses}/api/v1/courses/{course['id']}"))["status"] == "confirmed",
+               timeout=30, what="funding to reserve the budget and confirm the course")
     sessions = course["sessions"]
     # trainee 0 never comes; trainee 1 misses the whole second day; everyone else attends all four buổi
     records = [{"session_id": s["id"], "civil_servant_id": cs,
@@ -73,8 +88,10 @@ def test_completing_a_course_triggers_feedback_collection_and_settlement_then_cl
     settlement = ok(requests.get(f"{funding}/api/v1/settlements/{course['id']}"))
     # sample norms in force on 2026-03-02: tier 2 = 2,000,000/buổi; learner support 150,000/day attended
     assert settlement["lecturer_fees"] == 4 * 2_000_000
-    assert settlement["learner_support"] == (8 * 2 + 1 * 1) * 150_000
-    assert closed["closing"]["settlement_total"] == settlement["total"] == 8_000_000 + 17 * 150_000
+    # meals are paid per day attended: 8 people × 2 days + 1 person × 1 day (TT 36/2018 Art. 4)
+    meals = [x for x in settlement["lines"] if x["item"] == "learner_support"]
+    assert sum(x["quantity"] for x in meals) == 8 * 2 + 1 * 1 and {x["unit_amount"] for x in meals} == {150_000}
+    assert closed["closing"]["settlement_total"] == settlement["total"] == sum(x["amount"] for x in settlement["lines"])
     lines = ok(requests.get(f"{funding}/api/v1/budget-lines", params={"fiscal_year": 2026}))
     assert sum(b["spent"] for b in lines) == settlement["total"]
     assert all(b["balance"] == b["allocated"] - b["spent"] for b in lines)

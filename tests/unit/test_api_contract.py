@@ -502,9 +502,9 @@ def schedule(client, **overrides) -> dict:
     return resp.get_json()
 
 
-def test_scheduling_a_course_returns_it_with_its_sessions(courses_client):
+def test_creating_a_course_returns_a_draft_with_its_sessions(courses_client):
     course = schedule(courses_client)
-    assert course["status"] == "scheduled"
+    assert course["status"] == "draft"  # POST /courses/<id>/schedule books it; funding's reply confirms it
     assert [(s["date"], s["buoi"], s["periods"]) for s in course["sessions"]] == [
         ("2025-08-04", "morning", 4), ("2025-08-04", "afternoon", 4)]
 
@@ -561,9 +561,23 @@ def test_enrolled_trainee_can_be_completed_and_course_completed_is_in_the_outbox
         "position_code": "VHXH", "female": True, "ethnic_minority": False, "hard_area": True,
         "child_under_36_months": False}, producer="needs")
     deliver(courses_client.application, wire)
-    course = schedule(courses_client)
+    # the only civil servant of her commune: allow the whole commune away (the on-duty share has its own tests)
+    share = {"commune_code": "*", "max_absent_percent": 100, "note": "test"}
+    assert courses_client.post("/admin/courses/duty-rules", json=share, headers=ADMIN_AUTH).status_code == 200
+    lecturer = courses_client.post("/api/v1/lecturers", json={
+        "name": "TS. Trần Văn An", "tier": 2, "degree": "doctor", "pedagogy_certificate": True,
+        "years_experience": 10}, headers=API_AUTH).get_json()["id"]
+    resp = courses_client.post("/api/v1/courses", json=make_course_body(lecturer, form="online"), headers=API_AUTH)
+    assert resp.status_code == 201, resp.data
+    course = resp.get_json()
     assert courses_client.post(f"/api/v1/courses/{course['id']}/enrollments",
-                               json={"civil_servant_ids": [cs_id]}, headers=API_AUTH).get_json() == {"count": 1}
+                               json={"civil_servant_ids": [cs_id]}, headers=API_AUTH).get_json()["count"] == 1
+    scheduled = courses_client.post(f"/api/v1/courses/{course['id']}/schedule", headers=API_AUTH)
+    assert scheduled.status_code == 200, scheduled.data
+    _, reply = new_event("funding.budget_reserved", {
+        "course_id": course["id"], "revision": scheduled.get_json()["revision"], "reservation_id": str(uuid.uuid4()),
+        "estimate_total": 4_000_000, "lines": []}, producer="funding")
+    deliver(courses_client.application, reply)
     morning = course["sessions"][0]["id"]
     resp = courses_client.post(f"/api/v1/courses/{course['id']}/attendance", json={"records": [
         {"session_id": morning, "civil_servant_id": cs_id, "present": True}]}, headers=API_AUTH)
