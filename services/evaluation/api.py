@@ -1,35 +1,96 @@
 """Public HTTP API of the evaluation service (/api/v1)."""
+from datetime import date, datetime
+
+from flask import jsonify, request
 from flask_smorest import Blueprint
 
-from services.evaluation import schemas, usecases
+from services.evaluation import reports, schemas, usecases
+from shared import tabular
+from shared.errors import DomainError
 from shared.web import ctx, token_required
 
 blp = Blueprint("evaluation", __name__, url_prefix="", description="Phiếu lấy ý kiến học viên và tổng hợp đánh giá")
 
 
+def _base() -> str:
+    return ctx().settings.feedback_base_url
+
+
+def _plain(value):
+    """JSON-ready copy: dates as ISO strings (Flask would print them as HTTP dates)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+def _table_or_json(rows, columns, fmt, filename, heading):
+    if fmt == "xlsx":
+        return tabular.download(rows, columns, fmt, filename, heading=heading)
+    if fmt == "csv":
+        return tabular.download(rows, columns, fmt, filename)
+    return jsonify({"items": _plain(rows)})
+
+
+def _upload() -> tuple[bytes, str]:
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise DomainError("Hãy gửi tệp .csv hoặc .xlsx trong trường «file» (multipart/form-data).", field="file",
+                          status=422)
+    return upload.read(), upload.filename
+
+
+def _table_error(exc: tabular.TableError):
+    return jsonify({"code": 422, "status": "Unprocessable Entity", "message": exc.message,
+                    "errors": {"file": {f"line {p['line']}.{p['field']}": [p["message"]] for p in exc.problems}}}), 422
+
+
+# --- feedback collection ---------------------------------------------------------------------------------------
+
 @blp.route("/courses/<course_id>/feedback-requests")
 @token_required
 @blp.response(200, schemas.FeedbackRequestSchema(many=True))
 def list_requests(course_id):
-    """List a course's feedback requests with their tokens (officers hand the links to trainees)."""
-    base = ctx().settings.feedback_base_url.rstrip("/")
+    """List a course's feedback requests with their links (officers hand the links to trainees)."""
     with ctx().transaction() as session:
-        return [{**r, "link": f"{base}/api/v1/feedback/{r['token']}"}
+        return [{**r, "link": usecases.feedback_link(_base(), r["token"])}
                 for r in usecases.list_requests(session, course_id)]
 
 
 @blp.route("/courses/<course_id>/feedback-summary")
 @blp.response(200, schemas.FeedbackSummarySchema)
 def summary(course_id):
-    """Show a course's anonymous feedback summary: response rate, means per criterion, index and band."""
+    """Show a course's anonymous feedback summary: response rate, means, index, band, lecturers, learning gain."""
     with ctx().transaction() as session:
         return usecases.course_summary(session, course_id)
+
+
+@blp.route("/courses/<course_id>/close-feedback", methods=["POST"])
+@token_required
+@blp.response(200, schemas.FeedbackSummarySchema)
+def close(course_id):
+    """Close the feedback window early (officer): score the course and publish evaluation.course_evaluated."""
+    with ctx().transaction() as session:
+        usecases.close_feedback(session, course_id)
+        return usecases.course_summary(session, course_id)
+
+
+@blp.route("/courses/<course_id>/reminders", methods=["POST"])
+@token_required
+@blp.response(200, schemas.CountSchema)
+def remind(course_id):
+    """Remind every trainee who has not answered yet (one notification record and event each)."""
+    with ctx().transaction() as session:
+        return {"count": usecases.send_reminders(session, course_id, _base())}
 
 
 @blp.route("/feedback/<token>")
 @blp.response(200, schemas.FeedbackFormSchema)
 def form(token):
-    """Show the feedback form behind a token."""
+    """Show the feedback form behind a token (JSON; trainees open the HTML page /feedback/<token>)."""
     with ctx().transaction() as session:
         return usecases.feedback_form(session, token)
 
@@ -40,4 +101,287 @@ def form(token):
 def submit(data, token):
     """Submit feedback once; the unguessable token in the path is the trainee's credential."""
     with ctx().transaction() as session:
-        return usecases.submit_feedback(session, token, data["scores"], data["comment"])
+        return usecases.submit_feedback(session, token, data["scores"], data["comment"], answers=data["answers"],
+                                        lecturer_answers=data["lecturers"], texts=data["texts"])
+
+
+@blp.route("/notifications")
+@token_required
+@blp.arguments(schemas.NotificationArgs, location="query")
+@blp.response(200, schemas.NotificationSchema(many=True))
+def notifications(args):
+    """List notification records (reminders, follow-up invitations): the inspectable record of each message."""
+    with ctx().transaction() as session:
+        return usecases.list_notifications(session, args["course_id"], args["kind"], args["limit"])
+
+
+# --- L3/L4 follow-up -------------------------------------------------------------------------------------------
+
+@blp.route("/courses/<course_id>/followup-requests")
+@token_required
+@blp.response(200, schemas.FollowupRequestSchema(many=True))
+def followup_requests(course_id):
+    """List the follow-up survey links (trainee and direct supervisor per trainee)."""
+    with ctx().transaction() as session:
+        return usecases.list_followup_requests(session, course_id, _base())
+
+
+@blp.route("/courses/<course_id>/followup", methods=["POST"])
+@token_required
+@blp.doc(responses={"200": {"description": "the follow-up job is due now"}})
+def followup_now(course_id):
+    """Start the course's follow-up survey now instead of after the configured delay."""
+    with ctx().transaction() as session:
+        return usecases.schedule_followup_now(session, course_id)
+
+
+@blp.route("/courses/<course_id>/followup-summary")
+def followup_summary(course_id):
+    """L3/L4 of a course: follow-up answers by respondent and unit indicators before/after."""
+    with ctx().transaction() as session:
+        return jsonify(_plain(usecases.followup_summary(session, course_id)))
+
+
+# --- L2 test scores --------------------------------------------------------------------------------------------
+
+@blp.route("/courses/<course_id>/test-scores")
+@token_required
+@blp.response(200, schemas.TestScoreSchema(many=True))
+def test_scores(course_id):
+    """List a course's pre/post test scores per trainee (officers only)."""
+    with ctx().transaction() as session:
+        return usecases.list_test_scores(session, course_id)
+
+
+@blp.route("/courses/<course_id>/test-scores", methods=["POST"])
+@token_required
+@blp.arguments(schemas.TestScoresInSchema)
+@blp.response(201, schemas.CountSchema)
+def add_test_scores(data, course_id):
+    """Enter pre/post test scores (0–10) for trainees of the course; a score given again replaces the old one."""
+    with ctx().transaction() as session:
+        return {"count": usecases.record_test_scores(session, course_id, data["scores"], "api")}
+
+
+@blp.route("/courses/<course_id>/test-scores/import", methods=["POST"])
+@token_required
+@blp.doc(description="multipart/form-data, field «file»: CSV or XLSX with columns " +
+         ", ".join(c.header for c in reports.TEST_SCORE_COLUMNS))
+def import_test_scores(course_id):
+    """Import pre/post test scores from a CSV/XLSX file; a file with any bad line writes nothing."""
+    with ctx().transaction() as session:
+        usecases.list_test_scores(session, course_id)  # 404 before looking at the file
+        data, name = _upload()
+        try:
+            rows = tabular.read_table(data, name, reports.TEST_SCORE_COLUMNS)
+        except tabular.TableError as exc:
+            return _table_error(exc)
+        return {"count": usecases.record_test_scores(session, course_id, rows, "import")}, 201
+
+
+# --- L4 unit indicators ----------------------------------------------------------------------------------------
+
+@blp.route("/unit-indicators")
+@blp.arguments(schemas.IndicatorArgs, location="query")
+def list_indicators(args):
+    """List unit indicator values per commune and period (?format=csv|xlsx to download)."""
+    with ctx().transaction() as session:
+        rows = usecases.list_indicators(session, args["commune_code"], args["indicator_code"])
+    return _table_or_json(rows, reports.INDICATOR_COLUMNS, args["format"], "chi-so-don-vi",
+                          "Chỉ số kết quả công việc của đơn vị")
+
+
+@blp.route("/unit-indicators", methods=["POST"])
+@token_required
+@blp.arguments(schemas.IndicatorsInSchema)
+@blp.response(201, schemas.CountSchema)
+def add_indicators(data):
+    """Enter unit indicator values (commune, indicator, period YYYY-MM or YYYY-Qn, value %); replaces the same."""
+    with ctx().transaction() as session:
+        return {"count": usecases.upsert_indicators(session, data["items"], "api")}
+
+
+@blp.route("/unit-indicators/<indicator_id>", methods=["DELETE"])
+@token_required
+@blp.response(204)
+def delete_indicator(indicator_id):
+    """Delete one unit indicator value."""
+    with ctx().transaction() as session:
+        usecases.delete_indicator(session, indicator_id)
+
+
+@blp.route("/unit-indicators/import", methods=["POST"])
+@token_required
+@blp.doc(description="multipart/form-data, field «file»: CSV or XLSX with columns " +
+         ", ".join(c.header for c in reports.INDICATOR_COLUMNS[:4]))
+def import_indicators():
+    """Import unit indicator values from a CSV/XLSX file; a file with any bad line writes nothing."""
+    data, name = _upload()
+    try:
+        rows = tabular.read_table(data, name, reports.INDICATOR_COLUMNS[:4])
+    except tabular.TableError as exc:
+        return _table_error(exc)
+    with ctx().transaction() as session:
+        return {"count": usecases.upsert_indicators(session, rows, "import", field_prefix="")}, 201
+
+
+@blp.route("/courses/<course_id>/unit-indicators")
+@blp.arguments(schemas.FormatArgs, location="query")
+def course_indicators(args, course_id):
+    """Before/after comparison of unit indicators around a course, per commune of its trainees."""
+    with ctx().transaction() as session:
+        rows = usecases.indicator_comparison(session, course_id)
+    return _table_or_json(rows, reports.COMPARISON_COLUMNS, args["format"], "so-sanh-truoc-sau",
+                          "So sánh chỉ số đơn vị trước và sau khóa học")
+
+
+# --- versioned rules, question bank, templates -----------------------------------------------------------------
+
+@blp.route("/rules")
+@blp.arguments(schemas.RuleListArgs, location="query")
+@blp.response(200, schemas.RuleSchema(many=True))
+def rules(args):
+    """List the rule versions (scoring, window, follow-up delay, level mapping, excellence, privacy …)."""
+    with ctx().transaction() as session:
+        return usecases.list_rules(session, args["code"])
+
+
+@blp.route("/rules", methods=["POST"])
+@token_required
+@blp.arguments(schemas.RuleInSchema)
+@blp.response(201, schemas.RuleSchema)
+def add_rule(data):
+    """Add a new version of a rule from a date (the previous open-ended version ends the day before)."""
+    with ctx().transaction() as session:
+        return usecases.add_rule_version(session, data)
+
+
+@blp.route("/question-bank")
+@blp.arguments(schemas.BankArgs, location="query")
+@blp.response(200, schemas.QuestionSchema(many=True))
+def bank(args):
+    """List the question bank per evaluated object."""
+    with ctx().transaction() as session:
+        return usecases.list_bank(session, args["purpose"])
+
+
+@blp.route("/question-bank", methods=["POST"])
+@token_required
+@blp.arguments(schemas.QuestionSchema)
+@blp.response(201, schemas.QuestionSchema)
+def add_question(data):
+    """Add a question to the bank."""
+    with ctx().transaction() as session:
+        return usecases.add_bank_item(session, data)
+
+
+@blp.route("/form-templates")
+@blp.response(200, schemas.TemplateSchema(many=True))
+def templates():
+    """List every form template version."""
+    with ctx().transaction() as session:
+        return usecases.list_templates(session)
+
+
+@blp.route("/form-templates", methods=["POST"])
+@token_required
+@blp.arguments(schemas.TemplateInSchema)
+@blp.response(201, schemas.TemplateSchema)
+def add_template(data):
+    """Create the next version of a form template from question-bank items."""
+    with ctx().transaction() as session:
+        return usecases.create_template_version(session, data)
+
+
+# --- reports and charts ----------------------------------------------------------------------------------------
+
+@blp.route("/reports/courses/<course_id>")
+@blp.arguments(schemas.FormatArgs, location="query")
+def report_course(args, course_id):
+    """The full report of one course (L1–L4) as JSON, or ?format=csv|xlsx."""
+    with ctx().transaction() as session:
+        data = reports.course_report(session, course_id)
+    if args["format"] == "json":
+        return jsonify(_plain(data))
+    return tabular.download(data["lines"], reports.LINE_COLUMNS, args["format"], f"bao-cao-{data['course_code']}",
+                            **({"heading": f"Báo cáo đánh giá khóa học {data['course_code']}"}
+                               if args["format"] == "xlsx" else {}))
+
+
+def _report(fn, key, args, columns, filename, heading):
+    with ctx().transaction() as session:
+        rows = fn(session, args["year"]) if key != "years" else fn(session)
+    return _table_or_json(rows, columns, args["format"], filename, heading)
+
+
+@blp.route("/reports/courses")
+@blp.arguments(schemas.ReportArgs, location="query")
+def report_courses(args):
+    """Evaluated courses of a year (and topic): index, band, response rate, gain."""
+    with ctx().transaction() as session:
+        rows = usecases.report_courses(session, args["year"], args["topic_code"])
+    return _table_or_json(rows, reports.COURSE_COLUMNS, args["format"], "khoa-hoc", "Kết quả đánh giá các khóa học")
+
+
+@blp.route("/reports/topics")
+@blp.arguments(schemas.ReportArgs, location="query")
+def report_topics(args):
+    """Per topic (chuyên đề): index, band, response rate, gain."""
+    return _report(usecases.report_topics, "topics", args, reports.group_columns("topic_code", "Chuyên đề"),
+                   "chuyen-de", "Kết quả đánh giá theo chuyên đề")
+
+
+@blp.route("/reports/years")
+@blp.arguments(schemas.ReportArgs, location="query")
+def report_years(args):
+    """Per year: index, band, response rate, gain."""
+    return _report(usecases.report_years, "years", args, reports.group_columns("year", "Năm"), "theo-nam",
+                   "Kết quả đánh giá theo năm")
+
+
+@blp.route("/reports/lecturers")
+@blp.arguments(schemas.ReportArgs, location="query")
+def report_lecturers(args):
+    """Per lecturer: mean and band over the year's forms (hidden under the privacy threshold)."""
+    return _report(usecases.report_lecturers, "lecturers", args, reports.LECTURER_COLUMNS, "giang-vien",
+                   "Kết quả đánh giá giảng viên")
+
+
+@blp.route("/reports/communes")
+@blp.arguments(schemas.ReportArgs, location="query")
+def report_communes(args):
+    """Per sending commune: response rate, satisfaction (hidden under the privacy threshold), gain, excellence."""
+    return _report(usecases.report_communes, "communes", args, reports.COMMUNE_COLUMNS, "xa",
+                   "Kết quả đánh giá theo xã")
+
+
+@blp.route("/reports/courses/<course_id>/charts/criteria")
+@blp.arguments(schemas.ChartArgs, location="query")
+def chart_criteria(args, course_id):
+    """Chart: satisfaction by criterion (and by object) of one course, SVG or PNG."""
+    with ctx().transaction() as session:
+        return reports.chart_criteria(session, course_id, args["format"])
+
+
+@blp.route("/reports/courses/<course_id>/charts/gain")
+@blp.arguments(schemas.ChartArgs, location="query")
+def chart_gain(args, course_id):
+    """Chart: pre-test vs post-test means per competency of one course, SVG or PNG."""
+    with ctx().transaction() as session:
+        return reports.chart_gain(session, course_id, args["format"])
+
+
+@blp.route("/reports/charts/response-rates")
+@blp.arguments(schemas.ChartArgs, location="query")
+def chart_response_rates(args):
+    """Chart: response rate per course of a year, SVG or PNG."""
+    with ctx().transaction() as session:
+        return reports.chart_response_rates(session, args["year"], args["format"])
+
+
+@blp.route("/reports/charts/topics")
+@blp.arguments(schemas.ChartArgs, location="query")
+def chart_topics(args):
+    """Chart: general index and learning gain per topic of a year, SVG or PNG."""
+    with ctx().transaction() as session:
+        return reports.chart_topics(session, args["year"], args["format"])

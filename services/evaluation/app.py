@@ -2,7 +2,7 @@
 from flask import Flask
 
 import services.evaluation
-from services.evaluation import admin, api
+from services.evaluation import admin, api, web
 from services.evaluation.models import INBOX_TABLE, OUTBOX
 from services.evaluation.settings import get_settings
 from shared.config import Settings
@@ -10,8 +10,10 @@ from shared.web import create_service_app
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the evaluation web app."""
-    return create_service_app(
+    """Build the evaluation web app: the JSON API, the operator endpoints and the trainees' HTML form."""
+    app = create_service_app(
         settings or get_settings(), title="Evaluation", outbox=OUTBOX, inbox=INBOX_TABLE,
         description=services.evaluation.__doc__,
         blueprints=[api.blp], admin_blueprints=[admin.blp])
+    app.register_blueprint(web.bp)
+    return app

@@ -1,10 +1,18 @@
-"""Pure scoring rules of course feedback (TT 10/2017/TT-BNV)."""
+"""Pure rules of course evaluation: TT 10/2017/TT-BNV scoring (L1), test gains (L2), levels and excellence, L3/L4.
+
+No framework imports. Every value a regulation or the client sets (the 5 % rule, the bands, the level mapping, the
+excellence rule, the window, the follow-up delay, the privacy threshold) arrives as a parameter read from the
+versioned `rule_versions` table; the defaults below equal the seeded 2017 values and exist for the pure tests.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from statistics import fmean
 
-# Course survey dimensions commonly used with TT 10/2017 forms; each scored 1–10.
+# Course survey dimensions commonly used with TT 10/2017 forms; each scored 1–10. They are the indicators of the
+# seeded default course template KH-CHUNG v1 (the JSON API's `scores` object).
 CRITERIA = ("content", "methods", "lecturer", "organisation", "applicability")
 CRITERIA_LABELS = {
     "content": "Nội dung chương trình",
@@ -13,28 +21,72 @@ CRITERIA_LABELS = {
     "organisation": "Tổ chức lớp học",
     "applicability": "Khả năng áp dụng vào công việc",
 }
+# TT 10/2017 Art. 4: the six objects evaluated.
+OBJECTS = ("programme", "learners", "lecturers", "facilities", "organisation", "effectiveness")
+OBJECT_LABELS = {
+    "programme": "Chương trình và tài liệu",
+    "learners": "Học viên",
+    "lecturers": "Giảng viên",
+    "facilities": "Cơ sở vật chất, phục vụ",
+    "organisation": "Tổ chức khóa học",
+    "effectiveness": "Hiệu quả sau khóa học",
+}
+PURPOSES = ("course", "lecturer", "followup_trainee", "followup_supervisor")
 MAX_UNANSWERED_SHARE = 0.05  # TT 10/2017: a form with > 5 % of indicators unanswered is invalid
 # TT 10/2017 bands on the 10-point index: [0,2) poor, [2,4) weak, [4,6) average, [6,8) good, [8,10] excellent
 BANDS = ((8.0, "excellent", "Xuất sắc"), (6.0, "good", "Tốt"), (4.0, "average", "Trung bình"),
          (2.0, "weak", "Yếu"), (0.0, "poor", "Kém"))
+BAND_CODES = ("poor", "weak", "average", "good", "excellent")
 
 
-def form_is_valid(scores: dict[str, int | None], indicators=CRITERIA) -> bool:
-    """A form is valid unless more than 5 % of its indicators are unanswered."""
+class RuleError(ValueError):
+    """Rule parameters that cannot be applied; `field` names the offending key."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
+# --- L1: forms -------------------------------------------------------------------------------------------------
+
+def form_is_valid(scores: dict[str, int | None], indicators=CRITERIA,
+                  max_unanswered_share: float = MAX_UNANSWERED_SHARE) -> bool:
+    """A form is valid unless more than 5 % of its indicators are unanswered (an empty indicator list is invalid)."""
+    indicators = tuple(indicators)
+    if not indicators:
+        return False
     unanswered = sum(1 for i in indicators if scores.get(i) is None)
-    return unanswered <= MAX_UNANSWERED_SHARE * len(indicators)
+    # Integer comparison (unanswered × 100 ≤ share% × n) so that 1 of 20 is exactly 5 % and still valid.
+    return unanswered * 10_000 <= round(max_unanswered_share * 10_000) * len(indicators)
 
 
-def band(index: float) -> tuple[str, str]:
-    """Return (code, Vietnamese label) of the band an index falls in."""
-    for floor, code, label in BANDS:
+def band(index: float, bands=BANDS) -> tuple[str, str]:
+    """Return (code, Vietnamese label) of the band an index falls in (bands: (floor, code, label), high first)."""
+    ordered = sorted(bands, key=lambda b: -b[0])
+    for floor, code, label in ordered:
         if index >= floor:
             return code, label
-    return BANDS[-1][1], BANDS[-1][2]
+    return ordered[-1][1], ordered[-1][2]
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(fmean(values), 2) if values else None
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One scored item of a form: its code and where it belongs (object → criterion)."""
+
+    code: str
+    object: str
+    criterion: str
 
 
 @dataclass(frozen=True)
 class Summary:
+    """The anonymous aggregate of a set of forms."""
+
     requests: int
     responses: int
     valid_responses: int
@@ -43,17 +95,207 @@ class Summary:
     index: float | None
     band: str | None
     band_label: str | None
+    criterion_means: dict[str, float | None] = field(default_factory=dict)
+    object_means: dict[str, float | None] = field(default_factory=dict)
 
 
-def summarise(requests: int, forms: list[dict[str, int | None]], indicators=CRITERIA) -> Summary:
-    """Means per indicator over valid forms, the general index (mean of indicator means) and its band."""
-    valid = [f for f in forms if form_is_valid(f, indicators)]
-    means = {}
-    for i in indicators:
-        answered = [f[i] for f in valid if f.get(i) is not None]
-        means[i] = round(fmean(answered), 2) if answered else None
-    present = [m for m in means.values() if m is not None]
-    index = round(fmean(present), 2) if present else None
-    code, label = band(index) if index is not None else (None, None)
+def summarise(requests: int, forms: list[dict[str, int | None]], indicators=CRITERIA, *,
+              structure: list[Indicator] | None = None, max_unanswered_share: float = MAX_UNANSWERED_SHARE,
+              bands=BANDS, index_method: str = "indicator_mean") -> Summary:
+    """Means per indicator over valid forms, then per criterion and object, the general index and its band.
+
+    index_method "indicator_mean" (seeded default): the index is the mean of the indicator means, so every
+    indicator weighs the same whatever the grouping; "object_mean": the mean of the object means.
+    """
+    if structure is not None:
+        indicators = tuple(i.code for i in structure)
+    valid = [f for f in forms if form_is_valid(f, indicators, max_unanswered_share)]
+    means = {i: _mean(f.get(i) for f in valid) for i in indicators}
+    criterion_means: dict[str, float | None] = {}
+    object_means: dict[str, float | None] = {}
+    if structure is not None:
+        by_criterion: dict[tuple[str, str], list] = {}
+        for ind in structure:
+            by_criterion.setdefault((ind.object, ind.criterion), []).append(means[ind.code])
+        for (_, crit), vals in by_criterion.items():
+            criterion_means[crit] = _mean(vals)
+        by_object: dict[str, list] = {}
+        for (obj, crit), _ in by_criterion.items():
+            by_object.setdefault(obj, []).append(criterion_means[crit])
+        object_means = {obj: _mean(vals) for obj, vals in by_object.items()}
+    if index_method == "object_mean" and object_means:
+        index = _mean(object_means.values())
+    else:
+        index = _mean(means.values())
+    code, label = band(index, bands) if index is not None else (None, None)
     return Summary(requests, len(forms), len(valid), round(len(forms) / requests, 4) if requests else 0.0,
-                   means, index, code, label)
+                   means, index, code, label, criterion_means, object_means)
+
+
+def lecturer_scores(forms: list[tuple[str, dict[str, int | None]]], indicators: tuple[str, ...], *,
+                    max_unanswered_share: float = MAX_UNANSWERED_SHARE, bands=BANDS) -> list[dict]:
+    """Per lecturer: mean over that lecturer's valid forms of all indicator means, its band and form count.
+
+    forms: (lecturer_id, answers) for each lecturer form a trainee filled (a lecturer section left wholly empty
+    is not a form and is not passed here).
+    """
+    by_lecturer: dict[str, list[dict]] = {}
+    for lecturer_id, answers in forms:
+        by_lecturer.setdefault(lecturer_id, []).append(answers)
+    out = []
+    for lecturer_id in sorted(by_lecturer):
+        s = summarise(len(by_lecturer[lecturer_id]), by_lecturer[lecturer_id], indicators,
+                      max_unanswered_share=max_unanswered_share, bands=bands)
+        if s.index is None:
+            continue
+        out.append({"lecturer_id": lecturer_id, "mean": s.index, "band": s.band, "responses": s.valid_responses,
+                    "means": s.means})
+    return out
+
+
+def suppress_small(groups: list[dict], count_key: str, min_group_size: int, value_keys: tuple[str, ...]) -> list[dict]:
+    """Blank the values of groups with fewer than `min_group_size` answers, so that nobody can be singled out."""
+    out = []
+    for g in groups:
+        if g.get(count_key, 0) < min_group_size:
+            g = {**g, **{k: None for k in value_keys}, "suppressed": True}
+        else:
+            g = {**g, "suppressed": False}
+        out.append(g)
+    return out
+
+
+# --- L2: tests, gains, levels, excellence ----------------------------------------------------------------------
+
+def learning_gain(scores: list[dict]) -> list[dict]:
+    """Pre/post means and gain per competency (None = the course as a whole), over trainees who took both tests.
+
+    scores: [{civil_servant_id, competency_code, kind 'pre'|'post', score}]. The gain only counts trainees with a
+    pre and a post score for that competency, so that dropping out does not fake a gain; means over all who took
+    each test are reported beside it.
+    """
+    table: dict[str | None, dict[str, dict[str, float]]] = {}
+    for s in scores:
+        if s["kind"] not in ("pre", "post"):
+            continue
+        table.setdefault(s["competency_code"] or None, {}).setdefault(s["civil_servant_id"], {})[s["kind"]] = \
+            float(s["score"])
+    out = []
+    for comp in sorted(table, key=lambda c: (c is not None, c or "")):
+        people = table[comp]
+        pre_all = [p["pre"] for p in people.values() if "pre" in p]
+        post_all = [p["post"] for p in people.values() if "post" in p]
+        paired = [p["post"] - p["pre"] for p in people.values() if "pre" in p and "post" in p]
+        out.append({"competency_code": comp, "pre_mean": _mean(pre_all), "post_mean": _mean(post_all),
+                    "gain": _mean(paired), "paired": len(paired)})
+    return out
+
+
+def validate_level_mapping(params: dict) -> list[tuple[float, int]]:
+    """Check a level mapping {"thresholds": [[min_score, level], …]} and return it sorted high first."""
+    raw = params.get("thresholds")
+    if not isinstance(raw, list) or not raw:
+        raise RuleError("Cần danh sách ngưỡng [[điểm tối thiểu, cấp độ], …].", "params.thresholds")
+    out = []
+    for item in raw:
+        if (not isinstance(item, (list, tuple)) or len(item) != 2 or not isinstance(item[0], (int, float))
+                or isinstance(item[0], bool) or not isinstance(item[1], int) or isinstance(item[1], bool)
+                or not 0 <= item[0] <= 10 or not 1 <= item[1] <= 5):
+            raise RuleError("Mỗi ngưỡng là [điểm 0–10, cấp độ 1–5].", "params.thresholds")
+        out.append((float(item[0]), item[1]))
+    out.sort(key=lambda t: -t[0])
+    if out[-1][0] != 0:
+        raise RuleError("Ngưỡng thấp nhất phải là 0 để mọi điểm đều có cấp độ.", "params.thresholds")
+    levels = [lvl for _, lvl in out]
+    if levels != sorted(levels, reverse=True) or len(set(t for t, _ in out)) != len(out):
+        raise RuleError("Điểm cao hơn không được cho cấp độ thấp hơn.", "params.thresholds")
+    return out
+
+
+def level_for(score: float, thresholds: list[tuple[float, int]]) -> int:
+    """The competency level (1–5) a post-test score maps to: the level of the highest threshold reached."""
+    for floor, level in thresholds:
+        if score >= floor:
+            return level
+    return thresholds[-1][1]
+
+
+def assessed_levels(scores: list[dict], thresholds: list[tuple[float, int]]) -> list[dict]:
+    """One level per trainee and competency, from the mean of that trainee's post-test scores in it."""
+    posts: dict[tuple[str, str], list[float]] = {}
+    for s in scores:
+        if s["kind"] == "post" and s["competency_code"]:
+            posts.setdefault((s["civil_servant_id"], s["competency_code"]), []).append(float(s["score"]))
+    return [{"civil_servant_id": cs, "competency_code": comp, "level": level_for(fmean(v), thresholds)}
+            for (cs, comp), v in sorted(posts.items())]
+
+
+def excellent_learners(trainees: list[dict], scores: list[dict], rule: dict) -> list[dict]:
+    """Trainees graded excellent by the rule {"require_certified": bool, "min_post_mean": float}.
+
+    trainees: [{civil_servant_id, commune_code, certified}]; the post mean is over all the trainee's post tests.
+    A trainee without any post test is never excellent (nothing shows it).
+    """
+    minimum = float(rule.get("min_post_mean", 9.0))
+    need_cert = bool(rule.get("require_certified", True))
+    posts: dict[str, list[float]] = {}
+    for s in scores:
+        if s["kind"] == "post":
+            posts.setdefault(s["civil_servant_id"], []).append(float(s["score"]))
+    out = []
+    for t in sorted(trainees, key=lambda t: t["civil_servant_id"]):
+        mine = posts.get(t["civil_servant_id"])
+        if not mine or (need_cert and not t.get("certified")):
+            continue
+        # Compare in hundredths so 8.995 rounding noise cannot push a 9.0 mean either way.
+        if math.floor(fmean(mine) * 100 + 1e-6) >= round(minimum * 100):
+            out.append({"civil_servant_id": t["civil_servant_id"], "commune_code": t["commune_code"]})
+    return out
+
+
+# --- window and jobs -------------------------------------------------------------------------------------------
+
+def reminder_due(deadline, opened_at, days_before: int):
+    """When to remind non-respondents: `days_before` the deadline, but never before the window opened."""
+    due = deadline - timedelta(days=days_before)
+    return max(due, opened_at)
+
+
+# --- L4: unit indicators ---------------------------------------------------------------------------------------
+
+def parse_period(text: str) -> tuple[date, date]:
+    """Parse a period 'YYYY-MM' (month) or 'YYYY-Qn' (quarter) into its first and last day."""
+    text = (text or "").strip().upper()
+    try:
+        year_s, rest = text.split("-", 1)
+        year = int(year_s)
+        if rest.startswith("Q"):
+            q = int(rest[1:])
+            if not 1 <= q <= 4:
+                raise ValueError
+            first_month, last_month = 3 * q - 2, 3 * q
+        else:
+            first_month = last_month = int(rest)
+            if len(rest) != 2 or not 1 <= first_month <= 12:
+                raise ValueError
+        if not 2000 <= year <= 2100:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"«{text}» không phải kỳ hợp lệ (YYYY-MM hoặc YYYY-Qn).") from None
+    start = date(year, first_month, 1)
+    end = (date(year + (last_month == 12), last_month % 12 + 1, 1)) - timedelta(days=1)
+    return start, end
+
+
+def before_after(periods: list[dict], start: date, end: date, delay_days: int) -> dict:
+    """Pick the last period ending before the course started and the first starting on/after end + delay.
+
+    periods: [{period, period_start, period_end, value}] of one commune and indicator. Returns
+    {before, after, change} (each period with its value; change = after − before, or None).
+    """
+    after_from = end + timedelta(days=delay_days)
+    before = max((p for p in periods if p["period_end"] < start), key=lambda p: p["period_end"], default=None)
+    after = min((p for p in periods if p["period_start"] >= after_from), key=lambda p: p["period_start"],
+                default=None)
+    change = round(after["value"] - before["value"], 2) if before and after else None
+    return {"before": before, "after": after, "change": change}

@@ -8,6 +8,7 @@ from shared.events import Envelope
 
 @batch_handler
 def on_course_completed(envelopes: list[Envelope], session: Session) -> None:
+    """Open the feedback window of each completed course (a whole batch in a few statements)."""
     usecases.open_feedback(session, envelopes)
 
 

@@ -1,7 +1,10 @@
 """HTTP contract of the evaluation service."""
 from marshmallow import Schema, fields, validate
 
+from services.evaluation import domain
+
 _score = dict(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=10))
+_code = dict(required=True, validate=validate.Length(min=1, max=40))
 
 
 class ScoresSchema(Schema):
@@ -14,8 +17,20 @@ class ScoresSchema(Schema):
     applicability = fields.Integer(**_score)
 
 
+_one_to_ten = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=10))
+
+
 class FeedbackSubmitSchema(Schema):
-    scores = fields.Nested(ScoresSchema, required=True)
+    scores = fields.Nested(ScoresSchema, load_default=dict, metadata={
+        "description": "the five common dimensions (template KH-CHUNG)"})
+    answers = fields.Dict(keys=fields.String(validate=validate.Length(max=40)), values=_one_to_ten,
+                          load_default=dict, metadata={"description": "{indicator code: 1–10} for any template"})
+    lecturers = fields.Dict(keys=fields.String(validate=validate.Length(max=36)),
+                            values=fields.Dict(keys=fields.String(validate=validate.Length(max=40)),
+                                               values=_one_to_ten),
+                            load_default=dict, metadata={"description": "{lecturer_id: {indicator: 1–10}}"})
+    texts = fields.Dict(keys=fields.String(validate=validate.Length(max=40)),
+                        values=fields.String(validate=validate.Length(max=2000)), load_default=dict)
     comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
@@ -31,32 +46,202 @@ class CriterionSchema(Schema):
 
 
 class FeedbackFormSchema(Schema):
+    kind = fields.String(metadata={"description": "course | trainee | supervisor (follow-up)"})
+    title = fields.String()
     course_code = fields.String()
     course_title = fields.String()
     deadline = fields.AwareDateTime()
     state = fields.String(metadata={"description": "open | submitted | expired"})
     criteria = fields.List(fields.Nested(CriterionSchema))
+    sections = fields.List(fields.Dict())
+    lecturers = fields.List(fields.Dict())
 
 
 class FeedbackRequestSchema(Schema):
     civil_servant_id = fields.String()
     token = fields.String()
-    link = fields.String(metadata={"description": "the trainee's link (FEEDBACK_BASE_URL + path)"})
+    link = fields.String(metadata={"description": "the trainee's link (FEEDBACK_BASE_URL + /feedback/<token>)"})
     deadline = fields.AwareDateTime()
     submitted_at = fields.AwareDateTime(allow_none=True)
+    reminders = fields.Integer()
+
+
+class FollowupRequestSchema(Schema):
+    civil_servant_id = fields.String()
+    respondent = fields.String()
+    token = fields.String()
+    link = fields.String()
+    deadline = fields.AwareDateTime()
+    submitted_at = fields.AwareDateTime(allow_none=True)
+
+
+class LecturerScoreSchema(Schema):
+    lecturer_id = fields.String()
+    mean = fields.Float(allow_none=True)
+    band = fields.String(allow_none=True)
+    responses = fields.Integer()
+    suppressed = fields.Boolean()
+
+
+class GainSchema(Schema):
+    competency_code = fields.String(allow_none=True)
+    pre_mean = fields.Float(allow_none=True)
+    post_mean = fields.Float(allow_none=True)
+    gain = fields.Float(allow_none=True)
+    paired = fields.Integer()
 
 
 class FeedbackSummarySchema(Schema):
     course_id = fields.String()
     course_code = fields.String()
     course_title = fields.String()
+    topic_code = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "open | closed"})
+    closed_at = fields.AwareDateTime(allow_none=True)
     feedback_deadline = fields.AwareDateTime()
     requests = fields.Integer()
     responses = fields.Integer()
     valid_responses = fields.Integer()
     response_rate = fields.Float()
     means = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
+    criterion_means = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
+    object_scores = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
     index = fields.Float(allow_none=True)
     band = fields.String(allow_none=True)
     band_label = fields.String(allow_none=True)
     criteria_labels = fields.Dict(keys=fields.String(), values=fields.String())
+    object_labels = fields.Dict(keys=fields.String(), values=fields.String())
+    lecturer_scores = fields.List(fields.Nested(LecturerScoreSchema))
+    learning_gain = fields.List(fields.Nested(GainSchema))
+    excellent_learner_count = fields.Integer()
+    comments = fields.List(fields.String(), metadata={"description": "free texts, only with enough answers"})
+
+
+class RuleInSchema(Schema):
+    code = fields.String(required=True, validate=validate.OneOf(
+        ["scoring", "feedback_window", "followup", "level_mapping", "excellent_learner", "report_privacy",
+         "templates", "unit_indicators"]))
+    valid_from = fields.Date(required=True)
+    valid_to = fields.Date(load_default=None, allow_none=True)
+    legal_basis = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    params = fields.Dict(required=True)
+    is_sample = fields.Boolean(load_default=False)
+
+
+class RuleSchema(Schema):
+    id = fields.String()
+    code = fields.String()
+    valid_from = fields.Date()
+    valid_to = fields.Date(allow_none=True)
+    legal_basis = fields.String()
+    params = fields.Dict()
+    is_sample = fields.Boolean()
+
+
+class RuleListArgs(Schema):
+    code = fields.String(load_default=None)
+
+
+class QuestionSchema(Schema):
+    code = fields.String(**_code)
+    object_code = fields.String(required=True, validate=validate.OneOf(domain.OBJECTS))
+    criterion_code = fields.String(**_code)
+    label = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    kind = fields.String(required=True, validate=validate.OneOf(["score", "text"]))
+    purpose = fields.String(required=True, validate=validate.OneOf(domain.PURPOSES))
+
+
+class BankArgs(Schema):
+    purpose = fields.String(load_default=None, validate=validate.OneOf(domain.PURPOSES))
+
+
+class TemplateInSchema(Schema):
+    code = fields.String(**_code)
+    purpose = fields.String(required=True, validate=validate.OneOf(domain.PURPOSES))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    item_codes = fields.List(fields.String(validate=validate.Length(min=1, max=40)), required=True,
+                             validate=validate.Length(min=1, max=100))
+
+
+class TemplateSchema(Schema):
+    id = fields.String()
+    code = fields.String()
+    version = fields.Integer()
+    purpose = fields.String()
+    title = fields.String()
+    items = fields.List(fields.Dict())
+    created_at = fields.AwareDateTime()
+
+
+class TestScoreInSchema(Schema):
+    civil_servant_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    kind = fields.String(required=True, validate=validate.OneOf(["pre", "post"]))
+    competency_code = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=20))
+    score = fields.Float(required=True, validate=validate.Range(min=0, max=10))
+
+
+class TestScoresInSchema(Schema):
+    scores = fields.List(fields.Nested(TestScoreInSchema), required=True, validate=validate.Length(min=1, max=5000))
+
+
+class TestScoreSchema(Schema):
+    civil_servant_id = fields.String()
+    kind = fields.String()
+    competency_code = fields.String(allow_none=True)
+    score = fields.Float()
+    source = fields.String()
+
+
+class CountSchema(Schema):
+    count = fields.Integer()
+
+
+class IndicatorInSchema(Schema):
+    commune_code = fields.String(**_code)
+    indicator_code = fields.String(**_code)
+    period = fields.String(required=True, validate=validate.Length(min=6, max=10),
+                           metadata={"description": "YYYY-MM or YYYY-Qn"})
+    value = fields.Float(required=True, validate=validate.Range(min=0, max=100))
+
+
+class IndicatorsInSchema(Schema):
+    items = fields.List(fields.Nested(IndicatorInSchema), required=True, validate=validate.Length(min=1, max=5000))
+
+
+class IndicatorArgs(Schema):
+    commune_code = fields.String(load_default=None)
+    indicator_code = fields.String(load_default=None)
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "xlsx"]))
+
+
+class ReportArgs(Schema):
+    year = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100))
+    topic_code = fields.String(load_default=None)
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "xlsx"]))
+
+
+class FormatArgs(Schema):
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "xlsx"]))
+
+
+class ChartArgs(Schema):
+    year = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100))
+    format = fields.String(load_default="svg", validate=validate.OneOf(["svg", "png"]))
+
+
+class NotificationArgs(Schema):
+    course_id = fields.String(load_default=None)
+    kind = fields.String(load_default=None)
+    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=2000))
+
+
+class NotificationSchema(Schema):
+    id = fields.String()
+    course_id = fields.String()
+    civil_servant_id = fields.String()
+    kind = fields.String()
+    channel = fields.String()
+    link = fields.String()
+    deadline = fields.AwareDateTime()
+    message = fields.String()
+    created_at = fields.AwareDateTime()

@@ -1,0 +1,143 @@
+"""The trainee's feedback page /feedback/<token>: server-rendered Vietnamese HTML, no JavaScript, one POST.
+
+Works on a phone over a slow link: one small page (inline CSS, radio buttons 1–10), form-encoded POST, clear
+messages for an unknown, expired or already used link. The JSON API beside it stays for programs.
+"""
+from __future__ import annotations
+
+import gzip
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, make_response, render_template, request
+
+from services.evaluation import usecases
+from shared.errors import DomainError, NotFound
+from shared.web import ctx
+
+bp = Blueprint("feedback_page", __name__, template_folder="templates")
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+TITLES = {"course": "Phiếu lấy ý kiến học viên", "trainee": "Khảo sát hiệu quả sau khóa học",
+          "supervisor": "Khảo sát hiệu quả sau khóa học (thủ trưởng)"}
+STATE_MESSAGES = {
+    "submitted": ("Phiếu này đã được gửi trước đó. Mỗi đường dẫn chỉ gửi được một lần — cảm ơn anh/chị.", 409),
+    "expired": ("Đã hết hạn gửi phiếu cho khóa học này. Cảm ơn anh/chị đã quan tâm.", 410),
+}
+
+
+def _render(context: dict | None, status: int, message: str = "", message_class: str = "", answers=None,
+            show_form: bool = False):
+    context = context or {}
+    deadline = context.get("deadline")
+    html = render_template(
+        "feedback.html", page_title=context.get("title") or "Phiếu lấy ý kiến", message=message,
+        message_class=message_class, show_form=show_form, answers=answers or {},
+        deadline_vi=deadline.astimezone(LOCAL_TZ).strftime("%H:%M ngày %d/%m/%Y") if deadline else "",
+        **{k: v for k, v in context.items() if k != "deadline"})
+    body = html.encode("utf-8")
+    response = make_response(body, status)
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        # Radio rows repeat: gzip makes a 12–16 KB page 2–3 KB on a slow mobile link.
+        response.set_data(gzip.compress(body, 6))
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["Content-Type"] = "text/html; charset=utf-8"
+    response.headers["Cache-Control"] = "no-store"  # the page carries a personal link
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _context(token: str):
+    """The form's context with short field names (q1…, g1_1…, t1…) that keep the page small on a slow link."""
+    with ctx().transaction() as session:
+        context = usecases.form_context(session, token)
+    fields, n = {}, 0
+    for section in context["sections"]:
+        for item in section["items"]:
+            n += 1
+            item["field"] = f"{'q' if item['kind'] == 'score' else 't'}{n}"
+            fields[item["field"]] = ("answer" if item["kind"] == "score" else "text", None, item["code"])
+    lecturers = []
+    for g, lecturer in enumerate(context["lecturers"], start=1):
+        items = [{**item, "field": f"g{g}_{k}"} for k, item in enumerate(lecturer["items"], start=1)]
+        fields.update({i["field"]: ("lecturer", lecturer["lecturer_id"], i["code"]) for i in items})
+        lecturers.append({**lecturer, "items": items})
+    context["lecturers"] = lecturers
+    context["fields"] = fields
+    return context
+
+
+@bp.route("/feedback/<token>", methods=["GET"])
+def show(token):
+    """The form, or a clear message when the link is unknown, expired or already used."""
+    try:
+        context = _context(token)
+    except NotFound:
+        return _render(None, 404, "Đường dẫn không hợp lệ. Hãy kiểm tra lại đường dẫn cán bộ quản lý lớp đã gửi.",
+                       "er")
+    if context["state"] in STATE_MESSAGES:
+        message, status = STATE_MESSAGES[context["state"]]
+        return _render(context, status, message, "ok" if status == 409 else "er")
+    return _render(context, 200, show_form=True)
+
+
+def _parse(form, fields: dict) -> tuple[dict, dict, dict, str | None, list[str]]:
+    answers, lecturers, texts, problems = {}, {}, {}, []
+    for key, raw in form.items():
+        value = raw.strip()
+        if key == "comment":
+            continue
+        if key not in fields:
+            problems.append(key)
+            continue
+        kind, lecturer_id, code = fields[key]
+        if kind == "text":
+            if len(value) > 2000:
+                problems.append(key)
+            elif value:
+                texts[code] = value
+            continue
+        if not value:
+            continue
+        if not value.isdigit() or not 1 <= int(value) <= 10:
+            problems.append(key)
+        elif kind == "answer":
+            answers[code] = int(value)
+        else:
+            lecturers.setdefault(lecturer_id, {})[code] = int(value)
+    comment = (form.get("comment") or "").strip() or None
+    if comment and len(comment) > 2000:
+        problems.append("comment")
+    return answers, lecturers, texts, comment, problems
+
+
+@bp.route("/feedback/<token>", methods=["POST"])
+def submit(token):
+    """Take a form-encoded submission once; answer with a confirmation page or a clear refusal."""
+    try:
+        context = _context(token)
+    except NotFound:
+        return _render(None, 404, "Đường dẫn không hợp lệ.", "er")
+    if context["state"] in STATE_MESSAGES:
+        message, status = STATE_MESSAGES[context["state"]]
+        return _render(context, status, message, "er")
+    answers, lecturers, texts, comment, problems = _parse(request.form, context["fields"])
+    if problems:
+        return _render(context, 422, "Có câu trả lời không hợp lệ; hãy chọn điểm từ 1 đến 10.", "er",
+                       answers=request.form, show_form=True)
+    try:
+        with ctx().transaction() as session:
+            resp = usecases.submit_feedback(session, token, {}, comment, answers=answers,
+                                            lecturer_answers=lecturers, texts=texts)
+            valid = resp.valid
+    except DomainError as exc:
+        if exc.status == 410:
+            return _render(context, 410, STATE_MESSAGES["expired"][0], "er")
+        if exc.status == 409:
+            return _render(context, 409, STATE_MESSAGES["submitted"][0], "er")
+        if exc.status == 422 and exc.field == "scores":
+            return _render(context, 422, exc.message, "er", answers=request.form, show_form=True)
+        return _render(context, exc.status, f"Không gửi được phiếu: {exc.message}", "er", answers=request.form,
+                       show_form=True)
+    note = "" if valid else (" Lưu ý: phiếu bỏ trống quá 5 % số câu nên không được tính vào điểm trung bình "
+                             "(vẫn được tính là đã trả lời).")
+    return _render(context, 200, "Cảm ơn anh/chị! Phiếu đã được ghi nhận." + note, "ok")

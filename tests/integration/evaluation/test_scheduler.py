@@ -1,0 +1,133 @@
+"""The evaluation scheduler on real databases: jobs survive restarts, a job held by a killed worker is due again,
+SKIP LOCKED shares jobs between workers, and the real worker process closes a window and publishes the result."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from services.evaluation import usecases
+from services.evaluation.models import OUTBOX_TABLE, FeedbackRequest, ScheduledJob
+from services.evaluation.scheduler import run_due_jobs
+from shared.config import PROJECT_ROOT, load_settings
+from shared.db import transaction, utcnow
+from shared.events import decode
+from tests.helpers import wait_until
+from tests.integration.conftest import declare_topology
+from tests.unit.evaluation.factories import course_completed, scores, trainee
+
+pytestmark = [pytest.mark.postgres]
+BASE = "http://127.0.0.1:8003"
+LATER = utcnow() + timedelta(days=30)  # every job of a just-opened course is due by then (but the follow-up)
+
+
+def open_courses(db, n: int = 1, people: int = 2) -> list[str]:
+    envs = [decode(course_completed([trainee() for _ in range(people)])[1]) for _ in range(n)]
+    with transaction(db.session_factory) as s:
+        usecases.open_feedback(s, envs)
+    return [e.payload["course_id"] for e in envs]
+
+
+def evaluated(db) -> list[str]:
+    bodies = db.rows(sa.select(OUTBOX_TABLE.c.body).where(OUTBOX_TABLE.c.event_type == "evaluation.course_evaluated"))
+    return [json.loads(b)["payload"]["course_id"] for (b,) in bodies]
+
+
+DYING_WORKER = textwrap.dedent("""
+    import sys, time
+    from datetime import datetime
+    from services.evaluation import usecases
+    from shared.db import make_engine, make_session_factory
+    session = make_session_factory(make_engine(sys.argv[1]))()
+    session.begin()
+    job = usecases.claim_due_job(session, datetime.fromisoformat(sys.argv[2]))
+    usecases.run_job(session, job, "http://x", datetime.fromisoformat(sys.argv[2]))
+    session.flush()
+    print(job.kind, flush=True)
+    time.sleep(120)  # killed here, mid-transaction
+""")
+
+
+def test_a_job_held_by_a_killed_worker_is_due_again_and_runs_once(service_db):
+    db = service_db("evaluation")
+    [course_id] = open_courses(db)
+    proc = subprocess.Popen([sys.executable, "-c", DYING_WORKER, db.url, LATER.isoformat()], cwd=PROJECT_ROOT,
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "LOG_LEVEL": "WARNING"})
+    try:
+        assert proc.stdout.readline().strip() == "window"  # it holds the window job, uncommitted
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    pending = db.rows(sa.select(ScheduledJob.kind, ScheduledJob.status).where(ScheduledJob.course_id == course_id))
+    assert pending == [("window", "pending")]  # the row survived, nothing done
+    assert run_due_jobs(db.session_factory, BASE, now=LATER) == 1
+    assert evaluated(db) == [course_id]
+    assert run_due_jobs(db.session_factory, BASE, now=LATER) == 0
+
+
+def test_skip_locked_gives_each_worker_a_different_job(service_db, db_url_factory):
+    if db_url_factory.backend != "postgresql":
+        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite serialises writers with BEGIN IMMEDIATE")
+    db = service_db("evaluation")
+    open_courses(db, 2)
+    a, b = db.session_factory(), db.session_factory()
+    try:
+        a.begin()
+        b.begin()
+        first = usecases.claim_due_job(a, LATER)
+        second = usecases.claim_due_job(b, LATER)
+        assert first is not None and second is not None and first.id != second.id
+    finally:
+        a.rollback(), b.rollback(), a.close(), b.close()
+
+
+def test_two_scheduler_threads_run_every_job_exactly_once(service_db, db_url_factory):
+    db = service_db("evaluation")
+    course_ids = open_courses(db, 6)
+    threads = [threading.Thread(target=run_due_jobs, args=(db.session_factory, BASE), kwargs={"now": LATER})
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(evaluated(db)) == sorted(course_ids)
+    assert db.count(ScheduledJob.__table__, ScheduledJob.status == "done") == 6
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+def test_the_worker_process_closes_a_fully_answered_window_and_publishes_course_evaluated(service_db, bus, broker):
+    db = service_db("evaluation")
+    settings = load_settings("evaluation", database_url=db.url, exchange=bus.exchange,
+                             queue_prefix=bus.queue_prefix)
+    from services.evaluation.handlers import HANDLERS
+    declare_topology(settings, HANDLERS)
+    capture = broker.capture("evaluation.course_evaluated")
+    env = {**os.environ, **bus.env(), "EVALUATION_DATABASE_URL": db.url, "LOG_LEVEL": "WARNING",
+           "EVALUATION_SCHEDULER_POLL_SECONDS": "0.2"}
+    worker = subprocess.Popen([sys.executable, "-m", "services.evaluation.worker"], cwd=PROJECT_ROOT, env=env)
+    try:
+        course_id, body = course_completed([trainee(), trainee()])
+        broker.publish_event(decode(body), body)
+        wait_until(lambda: db.count(FeedbackRequest.__table__, FeedbackRequest.course_id == course_id) == 2, 30,
+                   what="feedback requests")
+        worker.send_signal(signal.SIGTERM)  # a restart between opening and answering
+        assert worker.wait(30) == 0
+        with transaction(db.session_factory) as s:
+            for token in s.scalars(sa.select(FeedbackRequest.token).where(FeedbackRequest.course_id == course_id)):
+                usecases.submit_feedback(s, token, scores(9), None)
+        worker = subprocess.Popen([sys.executable, "-m", "services.evaluation.worker"], cwd=PROJECT_ROOT, env=env)
+        [message] = broker.take(capture, 1, timeout=30)
+        payload = json.loads(message[2])["payload"]
+        assert (payload["course_id"], payload["general_index"], payload["band"]) == (course_id, 9.0, "excellent")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)

@@ -1,0 +1,77 @@
+"""Factories for evaluation tests: course_completed events, a migrated app, answers."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+
+from shared.db import utcnow
+from shared.events import decode, new_event
+from tests.unit.apps import API_AUTH, deliver
+
+# Courses end yesterday, so their 3-month follow-up is still in the future.
+START = date.today() - timedelta(days=2)
+LECTURERS = ("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222")
+
+
+def trainee(commune: str = "CM-TANLOC", *, pre: float | None = None, post: float | None = None,
+            competency: str | None = "CM06", certified: bool | None = True, attended: int = 4) -> dict:
+    """One participant of a course_completed payload, with optional pre/post test scores."""
+    tests = []
+    if pre is not None:
+        tests.append({"kind": "pre", "competency_code": competency, "score": pre})
+    if post is not None:
+        tests.append({"kind": "post", "competency_code": competency, "score": post})
+    return {"civil_servant_id": str(uuid.uuid4()), "commune_code": commune, "sessions_attended": attended,
+            "days_attended": 2, "completed": attended > 0, "certified": certified, "tests": tests}
+
+
+def course_completed(participants: list[dict], *, course_id: str | None = None, topic: str = "KN-CNTT",
+                     start: date = START, code: str | None = None) -> tuple[str, str]:
+    """A courses.course_completed event (wire body) with two lecturers over four sessions."""
+    course_id = course_id or str(uuid.uuid4())
+    sessions = [{"session_id": str(uuid.uuid4()), "date": start + timedelta(days=d // 2),
+                 "buoi": ("morning", "afternoon")[d % 2], "lecturer_id": LECTURERS[d // 2], "lecturer_tier": 2}
+                for d in range(4)]
+    _, body = new_event("courses.course_completed", {
+        "course_id": course_id, "code": code or f"K-{course_id[:6]}", "title": "Kỹ năng sử dụng công nghệ số",
+        "organizer_unit_code": "CM-THOIBINH", "start_date": start, "end_date": start + timedelta(days=1),
+        "completed_at": utcnow(), "total_sessions": 4, "sessions": sessions, "participants": participants,
+        "topic_code": topic, "competency_codes": ["CM06"]}, producer="courses")
+    return course_id, body
+
+
+def open_course(client, participants: list[dict], **kw) -> tuple[str, list[dict]]:
+    """Deliver a course_completed event to the app; return the course id and its feedback requests."""
+    course_id, body = course_completed(participants, **kw)
+    deliver(client.application, body)
+    resp = client.get(f"/api/v1/courses/{course_id}/feedback-requests", headers=API_AUTH)
+    assert resp.status_code == 200, resp.data
+    return course_id, resp.get_json()
+
+
+def scores(value: int | None = 8, **overrides) -> dict:
+    """The five common dimensions, each `value` unless overridden."""
+    from services.evaluation.domain import CRITERIA
+    return {**{c: value for c in CRITERIA}, **overrides}
+
+
+def lecturer_form(value: int | None = 9, **overrides) -> dict:
+    """One lecturer's answers to the GV-TT10 form."""
+    codes = ("lec_knowledge", "lec_ethics", "lec_responsibility", "lec_methods", "lec_testing")
+    return {**{c: value for c in codes}, **overrides}
+
+
+def outbox_events(app, event_type: str) -> list[dict]:
+    """Payloads of the app's outbox rows of one type, oldest first."""
+    service = app.extensions["service"]
+    t = service.outbox.table
+    with service.engine.connect() as conn:
+        bodies = conn.execute(sa.select(t.c.body).where(t.c.event_type == event_type).order_by(t.c.seq)).scalars()
+        return [decode(b).payload for b in bodies]
+
+
+def session_factory(client):
+    """The app's session factory (for running use cases and the scheduler directly)."""
+    return client.application.extensions["service"].session_factory

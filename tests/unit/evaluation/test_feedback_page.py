@@ -1,0 +1,114 @@
+"""The trainees' HTML form /feedback/<token>: Vietnamese, small, no JavaScript, one form-encoded submission."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.unit.apps import API_AUTH
+from tests.unit.evaluation.factories import open_course, trainee
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client("evaluation")
+
+
+# Field names of the default form KH-CHUNG v1: q1…q5 the five dimensions (content, methods, lecturer,
+# organisation, applicability), t6/t7 the free texts, gN_K item K of lecturer N's form.
+def answers(value: int = 8, lecturer_value: int | None = 9) -> dict:
+    form = {f"q{n}": str(value) for n in range(1, 6)}
+    if lecturer_value is not None:
+        form.update({f"g1_{k}": str(lecturer_value) for k in range(1, 6)})
+    return form
+
+
+def test_the_page_is_small_vietnamese_html_for_phones_without_scripts(client):
+    _, reqs = open_course(client, [trainee()])
+    resp = client.get(f"/feedback/{reqs[0]['token']}")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and resp.mimetype == "text/html"
+    assert '<html lang="vi">' in html and 'name="viewport"' in html
+    assert "<script" not in html.lower() and "http" not in html.split("<body>")[0].split("<title>")[0]
+    assert len(resp.data) < 15_000, len(resp.data)
+    assert "Phiếu lấy ý kiến học viên" in html and "Gửi phiếu" in html and "ẩn danh" in html
+    assert html.count("type=radio name=q1 ") == 10
+    assert "Giảng viên 1 (dạy buổi" in html and "Giảng viên 2" in html  # one section per lecturer
+    assert html.count("name=g2_2 ") == 10
+    assert "name=t7 " in html and resp.headers["Cache-Control"] == "no-store"
+
+
+def test_the_page_is_sent_gzipped_to_browsers_that_accept_it(client):
+    import gzip
+    _, reqs = open_course(client, [trainee()])
+    plain = client.get(f"/feedback/{reqs[0]['token']}")
+    packed = client.get(f"/feedback/{reqs[0]['token']}", headers={"Accept-Encoding": "gzip, deflate"})
+    assert packed.headers["Content-Encoding"] == "gzip" and len(packed.data) < 4_000
+    assert gzip.decompress(packed.data) == plain.data
+
+
+def test_a_form_encoded_submission_is_confirmed_then_refused_the_second_time(client):
+    course_id, reqs = open_course(client, [trainee(), trainee()])
+    token = reqs[0]["token"]
+    resp = client.post(f"/feedback/{token}", data={**answers(), "t6": "Thực hành", "comment": "Tốt"})
+    assert resp.status_code == 200
+    assert "Cảm ơn anh/chị! Phiếu đã được ghi nhận." in resp.get_data(as_text=True)
+    again = client.post(f"/feedback/{token}", data=answers(1))
+    assert again.status_code == 409 and "đã được gửi" in again.get_data(as_text=True)
+    page = client.get(f"/feedback/{token}")
+    assert page.status_code == 409 and "<form" not in page.get_data(as_text=True)
+    summary = client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()
+    assert (summary["responses"], summary["index"]) == (1, 8.0)
+    assert [x["responses"] for x in summary["lecturer_scores"]] == [1]
+
+
+def test_a_form_missing_an_answer_is_taken_but_not_counted(client):
+    course_id, reqs = open_course(client, [trainee()])
+    form = answers()
+    del form["q2"]
+    resp = client.post(f"/feedback/{reqs[0]['token']}", data=form)
+    assert resp.status_code == 200 and "không được tính" in resp.get_data(as_text=True)
+    summary = client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()
+    assert (summary["responses"], summary["valid_responses"]) == (1, 0)
+
+
+def test_an_out_of_range_value_redisplays_the_form_with_the_answers_kept(client):
+    _, reqs = open_course(client, [trainee()])
+    resp = client.post(f"/feedback/{reqs[0]['token']}", data={**answers(), "q1": "11"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "từ 1 đến 10" in html
+    assert re.search(r"name=q2 value=8 checked", html)
+    assert client.get(f"/feedback/{reqs[0]['token']}").status_code == 200  # still open
+
+
+def test_an_empty_submission_keeps_the_link_usable(client):
+    _, reqs = open_course(client, [trainee()])
+    resp = client.post(f"/feedback/{reqs[0]['token']}", data={"t6": "chưa chấm"})
+    assert resp.status_code == 422 and "chưa có câu trả lời" in resp.get_data(as_text=True)
+    assert "chưa chấm" in resp.get_data(as_text=True)  # what was typed is kept
+    assert client.get(f"/feedback/{reqs[0]['token']}").status_code == 200
+
+
+def test_unknown_and_expired_links_get_clear_messages(client, monkeypatch):
+    resp = client.get("/feedback/not-a-real-token")
+    assert resp.status_code == 404 and "Đường dẫn không hợp lệ" in resp.get_data(as_text=True)
+    assert client.post("/feedback/not-a-real-token", data=answers()).status_code == 404
+    monkeypatch.setenv("FEEDBACK_WINDOW_DAYS", "-1")
+    _, reqs = open_course(client, [trainee()])
+    for resp in (client.get(f"/feedback/{reqs[0]['token']}"), client.post(f"/feedback/{reqs[0]['token']}",
+                                                                           data=answers())):
+        assert resp.status_code == 410 and "hết hạn" in resp.get_data(as_text=True)
+
+
+def test_the_supervisor_follow_up_link_opens_its_own_form(client):
+    course_id, _ = open_course(client, [trainee()])
+    client.post(f"/api/v1/courses/{course_id}/close-feedback", headers=API_AUTH)
+    client.post(f"/api/v1/courses/{course_id}/followup", headers=API_AUTH)
+    from services.evaluation.scheduler import run_due_jobs
+    run_due_jobs(client.application.extensions["service"].session_factory, "http://x")
+    links = client.get(f"/api/v1/courses/{course_id}/followup-requests", headers=API_AUTH).get_json()
+    sup = next(x for x in links if x["respondent"] == "supervisor")
+    html = client.get(f"/feedback/{sup['token']}").get_data(as_text=True)
+    assert "thủ trưởng trực tiếp" in html and "Giảng viên 1" not in html and 'name="comment"' not in html
+    resp = client.post(f"/feedback/{sup['token']}", data={"q1": "8", "q2": "7", "q3": "9", "t4": "Tiến bộ"})
+    assert resp.status_code == 200 and "Cảm ơn" in resp.get_data(as_text=True)
