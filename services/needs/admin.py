@@ -1,11 +1,11 @@
-"""Operator endpoints and CLI of the needs service: seed the Thới Bình reference data and civil servants."""
+"""Operator endpoints and CLI of the needs service: seed, reorganise administrative units, versioned rules."""
 from __future__ import annotations
 
 import sys
 
 from marshmallow import Schema, fields, validate
 
-from services.needs import usecases
+from services.needs import schemas, usecases
 from shared.admin import operator_blueprint
 from shared.web import ctx
 
@@ -14,29 +14,67 @@ blp = operator_blueprint("needs_admin", __name__, "/admin/needs", "Needs operato
 
 class SeedArgsSchema(Schema):
     civil_servants = fields.Integer(load_default=111, validate=validate.Range(min=0, max=100_000))
+    survey_year = fields.Integer(load_default=None, strict=True, validate=validate.Range(min=2025, max=2030),
+                                 metadata={"description": "also open that year's sample campaign with every "
+                                                          "answer filled (left open, to be closed)"})
 
 
 @blp.route("/seed", methods=["POST"])
 @blp.arguments(SeedArgsSchema)
 @blp.doc(security=[{"bearerAuth": []}])
 def seed(args):
-    """Seed units, the 2025 merger, positions and the synthetic civil servants (idempotent)."""
+    """Seed units, the 2025 merger, positions, framework, rules, synthetic civil servants (idempotent)."""
     with ctx().transaction() as session:
         added = usecases.seed_reference_data(session)
         added["civil_servants"] = usecases.seed_civil_servants(session, args["civil_servants"])
+        if args["survey_year"]:
+            added["survey"] = usecases.seed_survey(session, args["survey_year"])
     return added
 
 
+@blp.route("/reorganisations", methods=["POST"])
+@blp.arguments(schemas.ReorganisationSchema)
+@blp.response(201, schemas.ReorganisationOutSchema)
+@blp.doc(security=[{"bearerAuth": []}])
+def reorganise(data):
+    """Apply a merger/split decision of administrative units; publishes needs.units_reorganised."""
+    with ctx().transaction() as session:
+        return usecases.reorganise_units(session, data)
+
+
+@blp.route("/rules")
+@blp.response(200, schemas.RuleSchema(many=True))
+@blp.doc(security=[{"bearerAuth": []}])
+def list_rules():
+    """List every version of the configurable rules (combination, priority weights, standards)."""
+    with ctx().transaction() as session:
+        return usecases.list_rules(session)
+
+
+@blp.route("/rules", methods=["POST"])
+@blp.arguments(schemas.RuleSchema)
+@blp.response(201, schemas.RuleSchema)
+@blp.doc(security=[{"bearerAuth": []}])
+def set_rule(data):
+    """Add a new version of a rule from a date (the version in force is closed the day before)."""
+    with ctx().transaction() as session:
+        return usecases.set_rule(session, data)
+
+
 def main(argv: list[str]) -> int:
-    """CLI: `python -m services.needs.admin seed [count]`."""
+    """CLI: `python -m services.needs.admin seed [count]` or `… close-campaign <id>` (a national campaign takes
+    minutes to close, longer than an HTTP request may)."""
     from services.needs.settings import get_settings
     from shared.db import make_engine, make_session_factory, transaction
 
-    if not argv or argv[0] != "seed":
-        print("usage: python -m services.needs.admin seed [count]", file=sys.stderr)
+    if not argv or argv[0] not in ("seed", "close-campaign") or (argv[0] == "close-campaign" and len(argv) < 2):
+        print("usage: python -m services.needs.admin seed [count] | close-campaign <campaign_id>", file=sys.stderr)
         return 2
     engine = make_engine(get_settings().database_url)
     with transaction(make_session_factory(engine)) as session:
+        if argv[0] == "close-campaign":
+            print(usecases.close_campaign(session, argv[1]))
+            return 0
         added = usecases.seed_reference_data(session)
         added["civil_servants"] = usecases.seed_civil_servants(session, int(argv[1]) if len(argv) > 1 else 111)
     print(added)

@@ -1,10 +1,15 @@
 """Public HTTP API of the needs service (/api/v1)."""
+from datetime import date
+
+from flask import jsonify
 from flask_smorest import Blueprint
 
 from services.needs import schemas, usecases
+from shared import charts, tabular
 from shared.web import ctx, token_required
 
-blp = Blueprint("needs", __name__, url_prefix="", description="Đơn vị hành chính, vị trí việc làm, công chức")
+blp = Blueprint("needs", __name__, url_prefix="",
+                description="Đơn vị hành chính, vị trí việc làm, công chức, khung năng lực, khảo sát, nhu cầu, kế hoạch")
 
 
 def _cs_out(cs, commune_code: str) -> dict:
@@ -13,13 +18,21 @@ def _cs_out(cs, commune_code: str) -> dict:
     return data
 
 
+def _table_error(error: tabular.TableError):
+    """422 in the one error shape, listing every bad row: errors.file = [{line, field, message}]."""
+    return jsonify({"code": 422, "status": "Unprocessable Entity", "message": error.message,
+                    "errors": {"file": error.problems}}), 422
+
+
+# --- units and positions ---------------------------------------------------------------------------------------------
+
 @blp.route("/units")
 @blp.arguments(schemas.UnitQueryArgsSchema, location="query")
 @blp.response(200, schemas.UnitSchema(many=True))
 def list_units(args):
     """List administrative units, optionally those in force on a given day."""
     with ctx().transaction() as session:
-        return usecases.list_units(session, args["as_of"])
+        return usecases.list_units(session, args["as_of"], args["kind"], args["parent_code"])
 
 
 @blp.route("/units/<code>")
@@ -37,6 +50,28 @@ def list_positions():
     with ctx().transaction() as session:
         return usecases.list_positions(session)
 
+
+@blp.route("/positions", methods=["POST"])
+@token_required
+@blp.arguments(schemas.PositionCreateSchema)
+@blp.response(201, schemas.PositionSchema)
+def create_position(data):
+    """Add a job position to the catalogue."""
+    with ctx().transaction() as session:
+        return usecases.create_position(session, data)
+
+
+@blp.route("/positions/<code>", methods=["PATCH"])
+@token_required
+@blp.arguments(schemas.PositionUpdateSchema)
+@blp.response(200, schemas.PositionSchema)
+def update_position(data, code):
+    """Rename, regroup or retire a job position."""
+    with ctx().transaction() as session:
+        return usecases.update_position(session, code, data)
+
+
+# --- civil servants --------------------------------------------------------------------------------------------------
 
 @blp.route("/civil-servants", methods=["POST"])
 @token_required
@@ -61,6 +96,35 @@ def list_civil_servants(args):
                 "items": [_cs_out(r, communes[r.unit_code]) for r in rows]}
 
 
+@blp.route("/civil-servants/export")
+@token_required
+@blp.arguments(schemas.RegistryExportArgsSchema, location="query")
+def export_civil_servants(args):
+    """Download the registry as CSV or XLSX (the columns the import reads back)."""
+    fmt = args.pop("format")
+    args.pop("page"), args.pop("page_size")
+    with ctx().transaction() as session:
+        rows = usecases.export_registry(session, **args)
+    return tabular.download(rows, usecases.REGISTRY_COLUMNS, fmt, "danh-sach-cong-chuc",
+                            title="Công chức", heading="DANH SÁCH CÔNG CHỨC CẤP XÃ")
+
+
+@blp.route("/civil-servants/import", methods=["POST"])
+@token_required
+@blp.arguments(schemas.UploadSchema, location="files")
+@blp.response(200, schemas.ImportResultSchema)
+def import_civil_servants(files):
+    """Import the registry from CSV/XLSX, all or nothing: every bad row is reported with its line and field."""
+    upload = files["file"]
+    data = upload.read()
+    with ctx().transaction() as session:
+        try:
+            return usecases.import_registry(session, data, upload.filename or "")
+        except tabular.TableError as error:
+            session.rollback()
+            return _table_error(error)
+
+
 @blp.route("/civil-servants/<cs_id>")
 @token_required
 @blp.response(200, schemas.CivilServantSchema)
@@ -69,3 +133,304 @@ def get_civil_servant(cs_id):
     with ctx().transaction() as session:
         cs, commune = usecases.get_civil_servant(session, cs_id)
         return _cs_out(cs, commune)
+
+
+@blp.route("/civil-servants/<cs_id>", methods=["PATCH"])
+@token_required
+@blp.arguments(schemas.CivilServantUpdateSchema)
+@blp.response(200, schemas.CivilServantSchema)
+def update_civil_servant(data, cs_id):
+    """Change registry fields (unit, position, qualifications, flags, status); publishes civil_servant_updated."""
+    with ctx().transaction() as session:
+        return _cs_out(*usecases.update_civil_servant(session, cs_id, data))
+
+
+@blp.route("/civil-servants/<cs_id>/leave", methods=["POST"])
+@token_required
+@blp.arguments(schemas.CivilServantLeaveSchema)
+@blp.response(200, schemas.CivilServantSchema)
+def leave_civil_servant(data, cs_id):
+    """Record that a civil servant left (retired, resigned, …); publishes civil_servant_left."""
+    with ctx().transaction() as session:
+        return _cs_out(*usecases.leave_civil_servant(session, cs_id, data))
+
+
+@blp.route("/civil-servants/<cs_id>/competencies")
+@token_required
+@blp.response(200, schemas.ProfileSchema)
+def competency_profile(cs_id):
+    """Show a civil servant's current level per competency against the position, and the full history."""
+    with ctx().transaction() as session:
+        return usecases.competency_profile(session, cs_id)
+
+
+# --- competency framework --------------------------------------------------------------------------------------------
+
+@blp.route("/frameworks")
+@blp.response(200, schemas.FrameworkSchema(many=True))
+def list_frameworks():
+    """List the competency framework versions."""
+    with ctx().transaction() as session:
+        return usecases.list_frameworks(session)
+
+
+@blp.route("/frameworks", methods=["POST"])
+@token_required
+@blp.arguments(schemas.FrameworkCreateSchema)
+@blp.response(201, schemas.FrameworkSchema)
+def create_framework(data):
+    """Create a new framework version (copy one, change competencies or required levels); old ones stay."""
+    with ctx().transaction() as session:
+        return usecases.create_framework_version(session, data)
+
+
+@blp.route("/frameworks/<int:framework_id>")
+@blp.response(200, schemas.FrameworkDetailSchema)
+def get_framework(framework_id):
+    """Show a framework version: competencies with their 5 levels and the required level per position."""
+    with ctx().transaction() as session:
+        return usecases.get_framework(session, framework_id)
+
+
+# --- survey campaigns ------------------------------------------------------------------------------------------------
+
+@blp.route("/campaigns", methods=["POST"])
+@token_required
+@blp.arguments(schemas.CampaignCreateSchema)
+@blp.response(201, schemas.CampaignSchema)
+def open_campaign(data):
+    """Open a survey campaign (year, communes, deadline) over the current framework."""
+    with ctx().transaction() as session:
+        return usecases.open_campaign(session, data)
+
+
+@blp.route("/campaigns")
+@blp.response(200, schemas.CampaignSchema(many=True))
+def list_campaigns():
+    """List survey campaigns, newest first."""
+    with ctx().transaction() as session:
+        return usecases.list_campaigns(session)
+
+
+@blp.route("/campaigns/<campaign_id>")
+@blp.response(200, schemas.CampaignSchema)
+def get_campaign(campaign_id):
+    """Show one survey campaign."""
+    with ctx().transaction() as session:
+        return usecases.get_campaign(session, campaign_id)
+
+
+@blp.route("/campaigns/<campaign_id>/responses", methods=["POST"])
+@token_required
+@blp.arguments(schemas.ResponseCreateSchema)
+@blp.response(200, schemas.ResponseSchema)
+def submit_response(data, campaign_id):
+    """Submit a self-assessment (with wishes) or a supervisor assessment for one civil servant."""
+    with ctx().transaction() as session:
+        return usecases.submit_response(session, campaign_id, data)
+
+
+@blp.route("/campaigns/<campaign_id>/progress")
+@token_required
+@blp.response(200, schemas.ProgressSchema)
+def campaign_progress(campaign_id):
+    """Progress per commune and who has not answered yet (personal data: token required)."""
+    with ctx().transaction() as session:
+        return usecases.campaign_progress(session, campaign_id)
+
+
+@blp.route("/campaigns/<campaign_id>/close", methods=["POST"])
+@token_required
+@blp.response(200, schemas.CloseResultSchema)
+def close_campaign(campaign_id):
+    """Close a campaign: combine assessments by the rule in force and compute the needs."""
+    with ctx().transaction() as session:
+        return usecases.close_campaign(session, campaign_id)
+
+
+# --- needs -----------------------------------------------------------------------------------------------------------
+
+@blp.route("/needs")
+@token_required
+@blp.arguments(schemas.NeedQueryArgsSchema, location="query")
+@blp.response(200, schemas.NeedPageSchema)
+def list_needs(args):
+    """List needs (highest priority first) with the reasons of each priority score."""
+    page, page_size = args.pop("page"), args.pop("page_size")
+    with ctx().transaction() as session:
+        rows, total = usecases.list_needs(session, page=page, page_size=page_size, **args)
+        return {"total": total, "page": page, "page_size": page_size, "items": rows}
+
+
+# --- plans -----------------------------------------------------------------------------------------------------------
+
+@blp.route("/plans", methods=["POST"])
+@token_required
+@blp.arguments(schemas.PlanCreateSchema)
+@blp.response(201, schemas.PlanDetailSchema)
+def create_plan(data):
+    """Draft a yearly plan of the 2025–2030 scheme, its lines drafted from the open needs."""
+    with ctx().transaction() as session:
+        plan = usecases.create_plan(session, data)
+        return usecases.get_plan(session, plan.id)
+
+
+@blp.route("/plans")
+@blp.arguments(schemas.PlanQueryArgsSchema, location="query")
+@blp.response(200, schemas.PlanSchema(many=True))
+def list_plans(args):
+    """List plans, newest first."""
+    with ctx().transaction() as session:
+        return usecases.list_plans(session, args["year"])
+
+
+@blp.route("/plans/<plan_id>")
+@token_required
+@blp.response(200, schemas.PlanDetailSchema)
+def get_plan(plan_id):
+    """Show a plan with its lines, named candidates and targets."""
+    with ctx().transaction() as session:
+        return usecases.get_plan(session, plan_id)
+
+
+@blp.route("/plans/<plan_id>/lines", methods=["POST"])
+@token_required
+@blp.arguments(schemas.PlanLineCreateSchema)
+@blp.response(201, schemas.PlanLineSchema)
+def add_plan_line(data, plan_id):
+    """Add a line (topic × commune × position, head-count, named civil servants) to a draft plan."""
+    with ctx().transaction() as session:
+        return usecases.add_plan_line(session, plan_id, data)
+
+
+@blp.route("/plans/<plan_id>/targets", methods=["POST"])
+@token_required
+@blp.arguments(schemas.TargetsSchema)
+@blp.response(200, schemas.PlanDetailSchema)
+def set_plan_targets(data, plan_id):
+    """Replace the per-commune targets (share of civil servants trained) of a draft plan."""
+    with ctx().transaction() as session:
+        usecases.set_plan_targets(session, plan_id, data["targets"])
+        return usecases.get_plan(session, plan_id)
+
+
+@blp.route("/plans/<plan_id>/submit", methods=["POST"])
+@token_required
+@blp.response(200, schemas.PlanSchema)
+def submit_plan(plan_id):
+    """Submit a draft plan for approval."""
+    with ctx().transaction() as session:
+        return usecases.transition_plan(session, plan_id, "submit")
+
+
+@blp.route("/plans/<plan_id>/approve", methods=["POST"])
+@token_required
+@blp.arguments(schemas.ApproveSchema)
+@blp.response(200, schemas.PlanSchema)
+def approve_plan(data, plan_id):
+    """Approve a submitted plan; publishes needs.plan_approved (courses proposes classes from it)."""
+    with ctx().transaction() as session:
+        return usecases.transition_plan(session, plan_id, "approve", data)
+
+
+@blp.route("/plans/<plan_id>/return", methods=["POST"])
+@token_required
+@blp.arguments(schemas.ReturnSchema)
+@blp.response(200, schemas.PlanSchema)
+def return_plan(data, plan_id):
+    """Send a submitted plan back to draft with the reason."""
+    with ctx().transaction() as session:
+        return usecases.transition_plan(session, plan_id, "return", data)
+
+
+# --- reports ---------------------------------------------------------------------------------------------------------
+
+def _report(rows: list[dict], columns: list[tabular.Column], fmt: str, filename: str, heading: str):
+    if fmt == "json":
+        return jsonify([{k: v.isoformat() if isinstance(v, date) else v for k, v in r.items()} for r in rows])
+    return tabular.download(rows, columns, fmt, filename, title=heading[:31], heading=heading)
+
+
+ROLLUP_COLUMNS = {
+    "province_code": tabular.Column("province_code", "Tỉnh"),
+    "topic_code": tabular.Column("topic_code", "Chuyên đề"),
+    "commune_code": tabular.Column("commune_code", "Xã"),
+    "position_code": tabular.Column("position_code", "Vị trí việc làm"),
+}
+ROLLUP_FIGURES = [tabular.Column("needs", "Số nhu cầu"), tabular.Column("mandatory", "Bắt buộc (tiêu chuẩn)"),
+                  tabular.Column("planned", "Đã đưa vào kế hoạch"), tabular.Column("mean_priority", "Điểm ưu tiên TB"),
+                  tabular.Column("max_priority", "Điểm ưu tiên cao nhất")]
+
+
+@blp.route("/reports/needs")
+@blp.arguments(schemas.RollupArgsSchema, location="query")
+def report_needs(args):
+    """Needs by topic / commune / position (/ province): counts, mandatory, mean priority; JSON, CSV or XLSX."""
+    with ctx().transaction() as session:
+        rows = usecases.needs_rollup(session, group_by=args["group_by"], province_code=args["province_code"],
+                                     commune_code=args["commune_code"], topic_code=args["topic_code"],
+                                     statuses=tuple(args["status"]))
+    keys = [k for k in usecases.ROLLUP_KEYS if k in args["group_by"]] or ["topic_code"]
+    return _report(rows, [ROLLUP_COLUMNS[k] for k in keys] + ROLLUP_FIGURES, args["format"], "nhu-cau-boi-duong",
+                   "TỔNG HỢP NHU CẦU BỒI DƯỠNG")
+
+
+@blp.route("/reports/needs/chart")
+@blp.arguments(schemas.NeedsChartArgsSchema, location="query")
+def chart_needs(args):
+    """Bar chart of open and planned needs per topic, as SVG or PNG."""
+    with ctx().transaction() as session:
+        rows = usecases.needs_rollup(session, group_by=["topic_code"], province_code=args["province_code"],
+                                     commune_code=args["commune_code"])
+    labels = [r["topic_code"] for r in rows]
+    body = charts.bar_chart(labels, {"Số nhu cầu": [r["needs"] for r in rows]},
+                            title="Nhu cầu bồi dưỡng theo chuyên đề (đang mở và đã đưa vào kế hoạch)",
+                            ylabel="Số nhu cầu", fmt=args["format"], horizontal=True)
+    return charts.chart_response(body, args["format"])
+
+
+@blp.route("/reports/plan-coverage/chart")
+@blp.arguments(schemas.CoverageChartArgsSchema, location="query")
+def chart_plan_coverage(args):
+    """Bar chart per commune of the plan's target, planned and trained people, as SVG or PNG."""
+    with ctx().transaction() as session:
+        rows = usecases.plan_coverage(session, args["plan_id"])
+    body = charts.bar_chart([r["commune_code"] for r in rows], {
+        "Chỉ tiêu": [r["target"] or 0 for r in rows], "Kế hoạch": [r["planned"] for r in rows],
+        "Đã bồi dưỡng": [r["trained"] for r in rows]}, title="Thực hiện kế hoạch bồi dưỡng theo xã",
+        ylabel="Người", fmt=args["format"])
+    return charts.chart_response(body, args["format"])
+
+
+COVERAGE_COLUMNS = [tabular.Column("commune_code", "Xã"), tabular.Column("active", "Số công chức"),
+                    tabular.Column("planned", "Kế hoạch (lượt)"), tabular.Column("trained", "Đã bồi dưỡng (người)"),
+                    tabular.Column("target_share", "Chỉ tiêu (tỷ lệ)"), tabular.Column("target", "Chỉ tiêu (người)"),
+                    tabular.Column("trained_share", "Tỷ lệ đã bồi dưỡng"), tabular.Column("target_met", "Đạt chỉ tiêu")]
+
+
+@blp.route("/reports/plan-coverage")
+@blp.arguments(schemas.CoverageArgsSchema, location="query")
+def report_plan_coverage(args):
+    """Coverage of a plan per commune: planned vs trained vs target; JSON, CSV or XLSX."""
+    with ctx().transaction() as session:
+        rows = usecases.plan_coverage(session, args["plan_id"])
+    return _report(rows, COVERAGE_COLUMNS, args["format"], "bao-phu-ke-hoach", "MỨC ĐỘ THỰC HIỆN KẾ HOẠCH")
+
+
+BELOW_COLUMNS = [tabular.Column("code", "Mã công chức"), tabular.Column("full_name", "Họ và tên", width=28),
+                 tabular.Column("unit_code", "Đơn vị (cũ)", width=20), tabular.Column("commune_code", "Xã hiện nay"),
+                 tabular.Column("position_code", "Vị trí việc làm"),
+                 tabular.Column("unmet_standards", "Tiêu chuẩn chưa đạt", width=28),
+                 tabular.Column("deadline", "Hạn hoàn thành"),
+                 tabular.Column("competencies_below", "Năng lực dưới yêu cầu", width=28)]
+
+
+@blp.route("/reports/below-standard")
+@token_required
+@blp.arguments(schemas.BelowStandardArgsSchema, location="query")
+def report_below_standard(args):
+    """Civil servants not meeting their position's standard (personal data: token required); JSON, CSV or XLSX."""
+    with ctx().transaction() as session:
+        rows = usecases.below_standard(session, args["commune_code"])
+    return _report(rows, BELOW_COLUMNS, args["format"], "cong-chuc-chua-dat-chuan",
+                   "CÔNG CHỨC CHƯA ĐẠT TIÊU CHUẨN VỊ TRÍ VIỆC LÀM")

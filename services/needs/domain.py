@@ -1,15 +1,19 @@
-"""Pure rules of the needs service: units over time and the commune a unit belongs to today."""
+"""Pure rules of the needs service: units over time, combining assessments, gaps, standards, priority, plans."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import math
+from dataclasses import dataclass, field
 from datetime import date
 
+
+# --- administrative units over time ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Unit:
     code: str
     name: str
-    kind: str  # xa | phuong | thi_tran
+    kind: str  # xa | phuong | thi_tran (commune level); tinh | huyen above it
     valid_from: date
     valid_to: date | None  # last day of validity; None = still valid
 
@@ -28,7 +32,7 @@ class Succession:
 
 def unit_on(unit_code: str, day: date, successions: list[Succession]) -> str:
     """Follow the merger history from `unit_code` to the unit that carries it on `day`."""
-    by_pred = {}
+    by_pred: dict[str, list[Succession]] = {}
     for s in successions:
         by_pred.setdefault(s.predecessor, []).append(s)
     current, seen = unit_code, set()
@@ -37,10 +41,363 @@ def unit_on(unit_code: str, day: date, successions: list[Succession]) -> str:
         nxt = [s for s in by_pred.get(current, []) if s.effective <= day]
         if not nxt:
             return current
-        current = max(nxt, key=lambda s: s.effective).successor
+        # A split hands a unit to several successors on one day; the first by code carries its people by default.
+        current = min(nxt, key=lambda s: (-s.effective.toordinal(), s.successor)).successor
     raise ValueError(f"cycle in the merger history at {current}")
 
 
 def units_valid_on(units: list[Unit], day: date) -> list[Unit]:
     """Return the units in force on `day`."""
     return [u for u in units if u.valid_on(day)]
+
+
+def check_reorganisation(effective: date, predecessors: dict[str, Unit | None], new_codes: set[str],
+                         existing_codes: set[str], successor_codes: set[str]) -> list[tuple[str, str]]:
+    """Return (field, message) problems of a reorganisation; empty when it can be applied.
+
+    A predecessor must exist and be in force the day before `effective` (it is closed then); a successor is either
+    a new unit of the same decision or a unit already in force on `effective`.
+    """
+    problems = []
+    for code, unit in predecessors.items():
+        if unit is None:
+            problems.append(("successions", f"Đơn vị «{code}» không tồn tại."))
+        elif not unit.valid_on(date.fromordinal(effective.toordinal() - 1)):
+            problems.append(("successions", f"Đơn vị «{code}» không còn hiệu lực trước ngày sắp xếp."))
+    for code in new_codes & existing_codes:
+        problems.append(("new_units", f"Mã đơn vị «{code}» đã tồn tại."))
+    for code in successor_codes - new_codes - existing_codes:
+        problems.append(("successions", f"Đơn vị kế thừa «{code}» không tồn tại."))
+    return problems
+
+
+# --- combining self and supervisor assessment --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CombinationRule:
+    """How one assessed level comes out of a self-assessment and a supervisor assessment (rule as data).
+
+    method "supervisor_else_self": the supervisor's level when given, else the self-assessment.
+    method "weighted": (w_self·self + w_sup·supervisor) / (w_self + w_sup) over the levels present, rounded
+    half-up to a whole level (2.5 → 3).
+    method "minimum": the lower of the two (the conservative reading).
+    """
+
+    method: str = "supervisor_else_self"
+    self_weight: float = 0.3
+    supervisor_weight: float = 0.7
+
+    @classmethod
+    def from_data(cls, data: dict) -> "CombinationRule":
+        return cls(method=data.get("method", "supervisor_else_self"),
+                   self_weight=float(data.get("self_weight", 0.3)),
+                   supervisor_weight=float(data.get("supervisor_weight", 0.7)))
+
+
+def combine(self_level: int | None, supervisor_level: int | None, rule: CombinationRule) -> int | None:
+    """Return the assessed level (1–5) by the rule, or None when neither assessment was given."""
+    if self_level is None and supervisor_level is None:
+        return None
+    if rule.method == "supervisor_else_self":
+        return supervisor_level if supervisor_level is not None else self_level
+    if rule.method == "minimum":
+        return min(v for v in (self_level, supervisor_level) if v is not None)
+    if rule.method == "weighted":
+        pairs = [(v, w) for v, w in ((self_level, rule.self_weight), (supervisor_level, rule.supervisor_weight))
+                 if v is not None and w > 0]
+        if not pairs:
+            return None
+        mean = sum(v * w for v, w in pairs) / sum(w for _, w in pairs)
+        return max(1, min(5, math.floor(mean + 0.5)))  # explicit half-up rounding
+    raise ValueError(f"unknown combination method {rule.method}")
+
+
+def gap(required: int | None, assessed: int | None) -> int:
+    """Gap = required − assessed (never negative; nothing required or nothing assessed means no measured gap)."""
+    if not required or assessed is None:
+        return 0
+    return max(0, required - assessed)
+
+
+# --- position standards (mandatory needs) ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StandardRule:
+    """A qualification a position's standard requires (data with a legal basis, not a constant).
+
+    `field` names a qualification of the civil servant, `scale` orders its values, `minimum` is the lowest
+    acceptable value; `hard_area_only` limits the rule to hard-area staff, who get `deadline_years` from
+    `employed_from` to obtain it; `positions` (empty = all) limits it to some positions.
+    """
+
+    code: str
+    label: str
+    field: str
+    scale: tuple[str, ...]
+    minimum: str
+    topic_code: str
+    basis: str = ""
+    hard_area_only: bool = False
+    deadline_years: int | None = None
+    positions: tuple[str, ...] = ()
+    exempt_hard_area: bool = False  # the rule for other staff: hard-area staff get the deadline rule instead
+
+    @classmethod
+    def from_data(cls, data: dict) -> "StandardRule":
+        return cls(code=data["code"], label=data["label"], field=data["field"], scale=tuple(data["scale"]),
+                   minimum=data["minimum"], topic_code=data["topic_code"], basis=data.get("basis", ""),
+                   hard_area_only=bool(data.get("hard_area_only", False)),
+                   deadline_years=data.get("deadline_years"), positions=tuple(data.get("positions") or ()),
+                   exempt_hard_area=bool(data.get("exempt_hard_area", False)))
+
+
+@dataclass(frozen=True)
+class Person:
+    """What the needs rules read about one civil servant (no names)."""
+
+    id: str
+    position_code: str
+    leadership: bool = False
+    hard_area: bool = False
+    ethnic_minority: bool = False
+    qualifications: dict = field(default_factory=dict)  # field → value, e.g. {"llct_level": "none"}
+    employed_from: date | None = None
+
+
+@dataclass(frozen=True)
+class UnmetStandard:
+    rule: StandardRule
+    current: str | None
+    deadline: date | None
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def unmet_standards(person: Person, rules: list[StandardRule]) -> list[UnmetStandard]:
+    """Return the standards the person's position requires that their qualifications do not meet."""
+    out = []
+    for rule in rules:
+        if rule.positions and person.position_code not in rule.positions:
+            continue
+        if rule.hard_area_only and not person.hard_area:
+            continue
+        if rule.exempt_hard_area and person.hard_area:
+            continue
+        current = person.qualifications.get(rule.field)
+        rank = rule.scale.index(current) if current in rule.scale else -1
+        if rank >= rule.scale.index(rule.minimum):
+            continue
+        deadline = None
+        if rule.deadline_years and person.employed_from:
+            deadline = _add_years(person.employed_from, int(rule.deadline_years))
+        out.append(UnmetStandard(rule, current, deadline))
+    return out
+
+
+# --- priority ----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PriorityWeights:
+    """Points of each reason in the priority score (weights as data; see the service card)."""
+
+    per_gap_level: float = 10
+    mandatory: float = 30
+    leadership: float = 10
+    hard_area: float = 8
+    ethnic_minority: float = 5
+    deadline_within_12_months: float = 20
+    deadline_within_24_months: float = 10
+    deadline_passed: float = 25
+    wished: float = 5
+
+    @classmethod
+    def from_data(cls, data: dict) -> "PriorityWeights":
+        return cls(**{k: float(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+REASON_LABELS = {
+    "gap": "Thiếu hụt {n} mức năng lực so với yêu cầu vị trí",
+    "mandatory": "Chưa đạt tiêu chuẩn bắt buộc của vị trí",
+    "leadership": "Vị trí lãnh đạo, quản lý",
+    "hard_area": "Công tác tại vùng khó khăn",
+    "ethnic_minority": "Công chức người dân tộc thiểu số",
+    "deadline_passed": "Đã quá hạn hoàn thành tiêu chuẩn",
+    "deadline_within_12_months": "Hạn hoàn thành tiêu chuẩn trong vòng 12 tháng",
+    "deadline_within_24_months": "Hạn hoàn thành tiêu chuẩn trong vòng 24 tháng",
+    "wished": "Công chức đăng ký nguyện vọng chuyên đề này",
+}
+
+
+def _deadline_reason(deadline: date | None, today: date) -> str | None:
+    if deadline is None:
+        return None
+    days = (deadline - today).days
+    if days < 0:
+        return "deadline_passed"
+    if days <= 365:
+        return "deadline_within_12_months"
+    if days <= 730:
+        return "deadline_within_24_months"
+    return None
+
+
+def priority(person: Person, weights: PriorityWeights, today: date, *, gap_levels: int = 0,
+             mandatory: bool = False, deadline: date | None = None, wished: bool = False) -> tuple[float, list[dict]]:
+    """Return (score, reasons): the score is the sum of the points of every reason that applies.
+
+    The result depends only on a few flags, so it is memoised: a national campaign scores ~10⁶ needs from a few
+    hundred distinct combinations (callers must not mutate the returned reasons).
+    """
+    return _priority(weights, gap_levels, mandatory, person.leadership, person.hard_area, person.ethnic_minority,
+                     _deadline_reason(deadline, today), wished)
+
+
+@functools.lru_cache(maxsize=4096)
+def _priority(weights: PriorityWeights, gap_levels: int, mandatory: bool, leadership: bool, hard_area: bool,
+              ethnic_minority: bool, deadline_reason: str | None, wished: bool) -> tuple[float, list[dict]]:
+    reasons: list[dict] = []
+
+    def add(code: str, points: float, **fmt) -> None:
+        if points:
+            reasons.append({"code": code, "label": REASON_LABELS[code].format(**fmt), "points": round(points, 2)})
+
+    if gap_levels > 0:
+        add("gap", weights.per_gap_level * gap_levels, n=gap_levels)
+    if mandatory:
+        add("mandatory", weights.mandatory)
+    if leadership:
+        add("leadership", weights.leadership)
+    if hard_area:
+        add("hard_area", weights.hard_area)
+    if ethnic_minority:
+        add("ethnic_minority", weights.ethnic_minority)
+    if deadline_reason:
+        add(deadline_reason, getattr(weights, deadline_reason))
+    if wished:
+        add("wished", weights.wished)
+    return round(sum(r["points"] for r in reasons), 2), reasons
+
+
+# --- needs of one civil servant ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NeedDraft:
+    kind: str  # competency_gap | standard
+    topic_code: str
+    competency_code: str | None
+    standard_code: str | None
+    required_level: int | None
+    assessed_level: int | None
+    gap: int
+    deadline: date | None
+    priority_score: float
+    reasons: list
+
+
+def needs_of(person: Person, required: dict[str, int], assessed: dict[str, int | None],
+             competency_topics: dict[str, str], standards: list[StandardRule], weights: PriorityWeights,
+             today: date, wished_topics: set[str] = frozenset()) -> list[NeedDraft]:
+    """Return the person's needs: one per competency below the position's required level, one per unmet standard."""
+    out = []
+    for code in sorted(required):
+        level = assessed.get(code)
+        size = gap(required[code], level)
+        if size <= 0:
+            continue
+        topic = competency_topics.get(code)
+        if topic is None:
+            continue
+        score, reasons = priority(person, weights, today, gap_levels=size, wished=topic in wished_topics)
+        out.append(NeedDraft("competency_gap", topic, code, None, required[code], level, size, None, score, reasons))
+    for unmet in unmet_standards(person, standards):
+        score, reasons = priority(person, weights, today, mandatory=True, deadline=unmet.deadline,
+                                  wished=unmet.rule.topic_code in wished_topics)
+        out.append(NeedDraft("standard", unmet.rule.topic_code, None, unmet.rule.code, None, None, 0,
+                             unmet.deadline, score, reasons))
+    return out
+
+
+# --- plans ---------------------------------------------------------------------------------------------------------
+
+PLAN_TRANSITIONS = {"submit": ("draft", "submitted"), "approve": ("submitted", "approved"),
+                    "return": ("submitted", "draft")}
+
+
+def next_status(current: str, action: str) -> str:
+    """Return the plan status after `action` (draft → submitted → approved; submitted → draft when returned)."""
+    source, target = PLAN_TRANSITIONS[action]
+    if current != source:
+        raise ValueError(f"cannot {action} a plan that is {current}")
+    return target
+
+
+@dataclass(frozen=True)
+class OpenNeed:
+    id: str
+    civil_servant_id: str
+    topic_code: str
+    competency_code: str | None
+    commune_code: str
+    position_code: str
+    priority_score: float
+
+
+@dataclass
+class LineDraft:
+    topic_code: str
+    commune_code: str
+    position_code: str | None
+    competency_codes: list[str]
+    quarter: int
+    candidates: list[dict]  # {civil_servant_id, commune_code, priority_score, need_ids}
+
+    @property
+    def headcount(self) -> int:
+        return len(self.candidates)
+
+
+def draft_lines(needs: list[OpenNeed], *, class_size: int = 40, by_position: bool = False) -> list[LineDraft]:
+    """Group open needs into plan lines topic × commune (× position), one candidate per civil servant.
+
+    A candidate's score is the highest of their needs in the line; a group larger than `class_size` is split into
+    several lines. Lines are spread over the four quarters by priority: the most urgent lines come first.
+    """
+    groups: dict[tuple, dict[str, dict]] = {}
+    comps: dict[tuple, set[str]] = {}
+    for need in needs:
+        key = (need.topic_code, need.commune_code, need.position_code if by_position else None)
+        people = groups.setdefault(key, {})
+        cand = people.setdefault(need.civil_servant_id, {"civil_servant_id": need.civil_servant_id,
+                                                         "commune_code": need.commune_code,
+                                                         "priority_score": 0.0, "need_ids": []})
+        cand["priority_score"] = max(cand["priority_score"], need.priority_score)
+        cand["need_ids"].append(need.id)
+        if need.competency_code:
+            comps.setdefault(key, set()).add(need.competency_code)
+    lines = []
+    for key, people in groups.items():
+        ranked = sorted(people.values(), key=lambda c: (-c["priority_score"], c["civil_servant_id"]))
+        for start in range(0, len(ranked), max(1, class_size)):
+            chunk = ranked[start:start + class_size]
+            lines.append(LineDraft(key[0], key[1], key[2], sorted(comps.get(key, ())), 0, chunk))
+    lines.sort(key=lambda line: (-sum(c["priority_score"] for c in line.candidates) / len(line.candidates),
+                                 line.topic_code, line.commune_code, line.position_code or ""))
+    for index, line in enumerate(lines):
+        line.quarter = 1 + index * 4 // len(lines)
+    return lines
+
+
+def coverage(active: int, planned: int, trained: int, target_share: float | None) -> dict:
+    """Coverage of one commune: planned vs trained vs the target (a share of its active civil servants)."""
+    target = math.ceil(active * target_share) if target_share is not None else None  # a person is not divisible
+    return {
+        "active": active, "planned": planned, "trained": trained, "target_share": target_share,
+        "target": target,
+        "trained_share": round(trained / active, 4) if active else None,
+        "target_met": (trained >= target) if target is not None else None,
+    }

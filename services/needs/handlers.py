@@ -1,3 +1,21 @@
-"""Inbound events of the needs service (none yet: later issues close the loop from courses and evaluation)."""
+"""Inbound events of the needs service: closing the loop from courses and evaluation (HANDLERS binds the queue)."""
+from sqlalchemy.orm import Session
 
-HANDLERS: dict = {}
+from services.needs import usecases
+from shared.events import Envelope
+
+
+def on_course_completed(envelope: Envelope, session: Session) -> None:
+    """A certified participant's matching needs become met (by need_ids, else by topic)."""
+    usecases.record_course_completed(session, envelope)
+
+
+def on_course_evaluated(envelope: Envelope, session: Session) -> None:
+    """Assessed levels after training are appended to the competency record."""
+    usecases.record_assessed_levels(session, envelope)
+
+
+HANDLERS = {
+    "courses.course_completed": on_course_completed,
+    "evaluation.course_evaluated": on_course_evaluated,
+}

@@ -26,6 +26,15 @@ class Unit(Base):
     province_code: Mapped[str] = mapped_column(sa.String(20), default="CM")
     valid_from: Mapped[date] = mapped_column(sa.Date)
     valid_to: Mapped[date | None] = mapped_column(sa.Date)
+    parent_code: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+
+
+class Reorganisation(Base):
+    __tablename__ = "reorganisations"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    decision_no: Mapped[str] = mapped_column(sa.String(200))
+    effective_date: Mapped[date] = mapped_column(sa.Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class UnitSuccession(Base):
@@ -34,6 +43,7 @@ class UnitSuccession(Base):
     successor_code: Mapped[str] = mapped_column(sa.ForeignKey("units.code"), primary_key=True)
     effective_date: Mapped[date] = mapped_column(sa.Date)
     legal_basis: Mapped[str] = mapped_column(sa.String(300))
+    reorganisation_id: Mapped[str | None] = mapped_column(sa.String(36))
 
 
 class Position(Base):
@@ -41,6 +51,12 @@ class Position(Base):
     code: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(300))
     legacy: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    category: Mapped[str] = mapped_column(sa.String(20), default="professional", server_default="professional")
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
+
+    @property
+    def leadership(self) -> bool:
+        return self.category == "leadership"
 
 
 class CivilServant(Base):
@@ -56,7 +72,189 @@ class CivilServant(Base):
     hard_area: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     child_under_36_months: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rank: Mapped[str | None] = mapped_column(sa.String(60))  # ngạch, e.g. chuyên viên
+    degree_level: Mapped[str | None] = mapped_column(sa.String(20))
+    major: Mapped[str | None] = mapped_column(sa.String(200))
+    llct_level: Mapped[str | None] = mapped_column(sa.String(20))
+    qlnn_level: Mapped[str | None] = mapped_column(sa.String(30))
+    it_level: Mapped[str | None] = mapped_column(sa.String(30))
+    foreign_language_level: Mapped[str | None] = mapped_column(sa.String(30))
+    employment_status: Mapped[str] = mapped_column(sa.String(20), default="active", server_default="active")
+    employed_from: Mapped[date | None] = mapped_column(sa.Date)
+    status_since: Mapped[date | None] = mapped_column(sa.Date)
+    left_on: Mapped[date | None] = mapped_column(sa.Date)
+    left_reason: Mapped[str | None] = mapped_column(sa.String(20))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def ethnic_minority(self) -> bool:
         return self.ethnicity.strip().lower() != "kinh"
+
+
+class Rule(Base):
+    """Configurable rules as versioned data: combination of assessments, priority weights, position standards."""
+
+    __tablename__ = "rules"
+    code: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    valid_from: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    valid_to: Mapped[date | None] = mapped_column(sa.Date)
+    value: Mapped[dict] = mapped_column(sa.JSON)
+    legal_basis: Mapped[str] = mapped_column(sa.String(300))
+    sample: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+
+
+class FrameworkVersion(Base):
+    __tablename__ = "framework_versions"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(300))
+    valid_from: Mapped[date] = mapped_column(sa.Date)
+    legal_basis: Mapped[str] = mapped_column(sa.String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Competency(Base):
+    __tablename__ = "competencies"
+    framework_id: Mapped[int] = mapped_column(sa.ForeignKey("framework_versions.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(300))
+    category: Mapped[str] = mapped_column(sa.String(20))  # common | professional | leadership
+    topic_code: Mapped[str] = mapped_column(sa.String(40))
+    levels: Mapped[list] = mapped_column(sa.JSON)  # 5 descriptions, level 1 first
+
+
+class PositionRequirement(Base):
+    __tablename__ = "position_requirements"
+    framework_id: Mapped[int] = mapped_column(sa.ForeignKey("framework_versions.id"), primary_key=True)
+    position_code: Mapped[str] = mapped_column(sa.ForeignKey("positions.code"), primary_key=True)
+    competency_code: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    required_level: Mapped[int] = mapped_column(sa.Integer)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    year: Mapped[int] = mapped_column(sa.Integer)
+    title: Mapped[str] = mapped_column(sa.String(300))
+    unit_codes: Mapped[list] = mapped_column(sa.JSON)  # today's communes surveyed
+    deadline: Mapped[date] = mapped_column(sa.Date)
+    framework_id: Mapped[int] = mapped_column(sa.ForeignKey("framework_versions.id"))
+    status: Mapped[str] = mapped_column(sa.String(20))  # open | closed
+    combination: Mapped[dict | None] = mapped_column(sa.JSON)  # the rule used at closing (kept for audit)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SurveyResponse(Base):
+    """One civil servant in a campaign: who answered, and their wishes (nguyện vọng)."""
+
+    __tablename__ = "survey_responses"
+    campaign_id: Mapped[str] = mapped_column(sa.ForeignKey("campaigns.id"), primary_key=True)
+    civil_servant_id: Mapped[str] = mapped_column(sa.ForeignKey("civil_servants.id"), primary_key=True)
+    commune_code: Mapped[str] = mapped_column(sa.String(40), index=True)
+    self_submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    supervisor_submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    wished_topics: Mapped[list | None] = mapped_column(sa.JSON)
+    wish_text: Mapped[str | None] = mapped_column(sa.Text)
+    preferred_form: Mapped[str | None] = mapped_column(sa.String(20))
+    preferred_time: Mapped[str | None] = mapped_column(sa.String(100))
+
+
+class Assessment(Base):
+    __tablename__ = "assessments"
+    campaign_id: Mapped[str] = mapped_column(sa.ForeignKey("campaigns.id"), primary_key=True)
+    civil_servant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    competency_code: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    self_level: Mapped[int | None] = mapped_column(sa.Integer)
+    supervisor_level: Mapped[int | None] = mapped_column(sa.Integer)
+
+
+class CompetencyRecord(Base):
+    """Append-only history of a civil servant's level per competency; the current level is the latest row."""
+
+    __tablename__ = "competency_records"
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    civil_servant_id: Mapped[str] = mapped_column(sa.String(36))
+    competency_code: Mapped[str] = mapped_column(sa.String(20))
+    level: Mapped[int] = mapped_column(sa.Integer)
+    source: Mapped[str] = mapped_column(sa.String(20))  # survey | evaluation
+    source_ref: Mapped[str] = mapped_column(sa.String(64))
+    assessed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (sa.Index("ix_competency_records_person", "civil_servant_id", "competency_code", "assessed_at"),)
+
+
+class Need(Base):
+    """A measured or mandatory training need, denormalised (commune, province, position) for fast roll-ups."""
+
+    __tablename__ = "needs"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    civil_servant_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    campaign_id: Mapped[str | None] = mapped_column(sa.String(36))
+    year: Mapped[int] = mapped_column(sa.Integer)
+    kind: Mapped[str] = mapped_column(sa.String(20))  # competency_gap | standard
+    topic_code: Mapped[str] = mapped_column(sa.String(40))
+    competency_code: Mapped[str | None] = mapped_column(sa.String(20))
+    standard_code: Mapped[str | None] = mapped_column(sa.String(40))
+    required_level: Mapped[int | None] = mapped_column(sa.Integer)
+    assessed_level: Mapped[int | None] = mapped_column(sa.Integer)
+    gap: Mapped[int] = mapped_column(sa.Integer)
+    deadline: Mapped[date | None] = mapped_column(sa.Date)
+    priority_score: Mapped[float] = mapped_column(sa.Float)
+    reasons: Mapped[list] = mapped_column(sa.JSON)
+    status: Mapped[str] = mapped_column(sa.String(10))  # open | planned | met
+    unit_code: Mapped[str] = mapped_column(sa.String(40))  # the registry unit (may be a former unit)
+    commune_code: Mapped[str] = mapped_column(sa.String(40))  # today's commune at compute time
+    province_code: Mapped[str] = mapped_column(sa.String(20))
+    position_code: Mapped[str] = mapped_column(sa.String(40))
+    plan_line_id: Mapped[str | None] = mapped_column(sa.String(36))
+    met_by: Mapped[str | None] = mapped_column(sa.String(64))  # course id
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    met_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        sa.Index("ix_needs_rollup", "province_code", "status", "topic_code", "commune_code", "position_code"),
+        sa.Index("ix_needs_person_topic", "civil_servant_id", "topic_code"),
+    )
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    year: Mapped[int] = mapped_column(sa.Integer)
+    scheme_code: Mapped[str] = mapped_column(sa.String(40))
+    title: Mapped[str] = mapped_column(sa.String(300))
+    status: Mapped[str] = mapped_column(sa.String(20))  # draft | submitted | approved
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_no: Mapped[str | None] = mapped_column(sa.String(200))
+    return_reason: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class PlanLine(Base):
+    __tablename__ = "plan_lines"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(sa.ForeignKey("plans.id"), index=True)
+    topic_code: Mapped[str] = mapped_column(sa.String(40))
+    competency_codes: Mapped[list] = mapped_column(sa.JSON)
+    unit_code: Mapped[str] = mapped_column(sa.String(40))  # today's commune
+    position_code: Mapped[str | None] = mapped_column(sa.String(40))
+    headcount: Mapped[int] = mapped_column(sa.Integer)
+    quarter: Mapped[int | None] = mapped_column(sa.Integer)
+
+
+class PlanCandidate(Base):
+    __tablename__ = "plan_candidates"
+    line_id: Mapped[str] = mapped_column(sa.ForeignKey("plan_lines.id"), primary_key=True)
+    civil_servant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    commune_code: Mapped[str] = mapped_column(sa.String(40))
+    priority_score: Mapped[float] = mapped_column(sa.Float)
+    need_ids: Mapped[list] = mapped_column(sa.JSON)
+
+
+class PlanTarget(Base):
+    __tablename__ = "plan_targets"
+    plan_id: Mapped[str] = mapped_column(sa.ForeignKey("plans.id"), primary_key=True)
+    commune_code: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    target_share: Mapped[float] = mapped_column(sa.Float)  # share of active civil servants to be trained

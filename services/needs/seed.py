@@ -49,7 +49,13 @@ POSITIONS = [
     ("VHXH-CV", "Chuyên viên văn hóa – xã hội (Phòng Văn hóa – Xã hội)", False),
     ("TP-HT", "Chuyên viên tư pháp – hộ tịch", False),
     ("HCC-MC", "Chuyên viên một cửa (Trung tâm phục vụ hành chính công)", False),
+    ("LD-CT-UBND", "Chủ tịch Ủy ban nhân dân xã", False),
+    ("LD-PCT-UBND", "Phó Chủ tịch Ủy ban nhân dân xã", False),
+    ("LD-TP", "Trưởng phòng chuyên môn thuộc UBND xã", False),
 ]
+LEADERSHIP_POSITIONS = {"LD-CT-UBND", "LD-PCT-UBND", "LD-TP"}  # leadership group of CV 7415/BNV-CCVC [S]
+PROVINCE = ("CM", "Tỉnh Cà Mau", "tinh")  # parent of the 5 communes (districts abolished 2025-07-01) [S]
+DISTRICT = ("TB-HUYEN", "Huyện Thới Bình", "huyen")  # parent of the 12 former units until 2025-06-30 [V]
 LEGACY_TITLES = [p[0] for p in POSITIONS if p[2]]
 
 _FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Huỳnh", "Võ", "Đặng", "Bùi", "Đỗ", "Ngô", "Dương", "Lý", "Trương", "Lâm"]
@@ -83,3 +89,95 @@ def synthetic_civil_servants(count: int = 111, seed: int = 2025) -> list[dict]:
             "child_under_36_months": rng.random() < 0.08,
         })
     return people
+
+
+# --- competency framework, requirements and rules (SAMPLE DATA: the national framework is a 2026 draft [S]) -------
+
+FRAMEWORK = ("KNL-2025", "Khung năng lực chung công chức cấp xã (mẫu, theo dự thảo 2025)", date(2025, 7, 1),
+             "Dự thảo khung năng lực công chức (Bộ Nội vụ, dự kiến 2026) [S] — dữ liệu mẫu")
+_LEVELS = ["Mức 1: biết, cần hướng dẫn", "Mức 2: làm được việc đơn giản", "Mức 3: thành thạo công việc thường xuyên",
+           "Mức 4: xử lý được việc phức tạp, hướng dẫn người khác", "Mức 5: chuyên gia, dẫn dắt đổi mới"]
+# (code, name, topic) — the seven common competencies of domain.md §3, each mapped to its topic (DEVELOPERS.md)
+COMPETENCIES = [
+    ("CM01", "Đạo đức công vụ, bản lĩnh chính trị", "KN-DAODUC"),
+    ("CM02", "Tổ chức thực hiện công việc", "KN-TOCHUC"),
+    ("CM03", "Soạn thảo văn bản hành chính", "KN-VANBAN"),
+    ("CM04", "Giao tiếp, ứng xử", "KN-GIAOTIEP"),
+    ("CM05", "Phối hợp công tác", "KN-PHOIHOP"),
+    ("CM06", "Sử dụng công nghệ thông tin", "KN-CNTT"),
+    ("CM07", "Sử dụng ngoại ngữ", "KN-NGOAINGU"),
+]
+# Required level per competency: professional positions 3 (CM07: 2), leadership one level higher (sample data)
+BASE_REQUIREMENT = {"CM01": 3, "CM02": 3, "CM03": 3, "CM04": 3, "CM05": 3, "CM06": 3, "CM07": 2}
+SPECIFIC_REQUIREMENT = {"VPTK": {"CM03": 4, "CM06": 4}, "VP-TONGHOP": {"CM03": 4, "CM06": 4},
+                        "HCC-MC": {"CM04": 4, "CM06": 4}, "TCKT": {"CM06": 4}, "KT-TCKT": {"CM06": 4}}
+
+
+def requirements_for(position_code: str) -> dict[str, int]:
+    """Sample required levels of a position (leadership +1, capped at 5)."""
+    req = {**BASE_REQUIREMENT, **SPECIFIC_REQUIREMENT.get(position_code, {})}
+    if position_code in LEADERSHIP_POSITIONS:
+        req = {k: min(5, v + 1) for k, v in req.items()}
+    return req
+
+
+DEGREE_SCALE = ["none", "intermediate", "college", "bachelor", "master", "doctor"]
+LLCT_SCALE = ["none", "so_cap", "trung_cap", "cao_cap"]
+QLNN_SCALE = ["none", "chuyen_vien", "chuyen_vien_chinh", "chuyen_vien_cao_cap"]
+IT_SCALE = ["none", "basic", "advanced"]
+LANGUAGE_SCALE = ["none", "A1", "A2", "B1", "B2", "C1", "C2"]
+RULES_FROM = date(2025, 7, 1)
+# (code, value, legal basis) — every rule is data, valid from RULES_FROM, clearly sample where not verified
+RULES = [
+    ("combination", {"method": "supervisor_else_self", "self_weight": 0.3, "supervisor_weight": 0.7},
+     "Quy tắc kết hợp tự đánh giá và đánh giá của cấp trên (cấu hình của huyện, dữ liệu mẫu) [C]"),
+    ("priority_weights", {"per_gap_level": 10, "mandatory": 30, "leadership": 10, "hard_area": 8,
+                          "ethnic_minority": 5, "deadline_passed": 25, "deadline_within_12_months": 20,
+                          "deadline_within_24_months": 10, "wished": 5},
+     "Trọng số điểm ưu tiên (cấu hình của huyện, dữ liệu mẫu) [C]"),
+    ("standards", {"rules": [
+        {"code": "STD-LLCT", "label": "Chưa có chứng chỉ lý luận chính trị sơ cấp", "field": "llct_level",
+         "scale": LLCT_SCALE, "minimum": "so_cap", "topic_code": "LLCT-SOCAP",
+         "basis": "Tiêu chuẩn công chức cấp xã, NĐ 33/2023/NĐ-CP Điều 10 [S]"},
+        {"code": "STD-QLNN", "label": "Chưa có chứng chỉ bồi dưỡng QLNN ngạch chuyên viên", "field": "qlnn_level",
+         "scale": QLNN_SCALE, "minimum": "chuyen_vien", "topic_code": "QLNN-CV",
+         "basis": "Tiêu chuẩn ngạch chuyên viên, TT 2/2021/TT-BNV [S]"},
+        {"code": "STD-DEGREE", "label": "Chưa có trình độ đại học theo tiêu chuẩn vị trí", "field": "degree_level",
+         "scale": DEGREE_SCALE, "minimum": "bachelor", "topic_code": "VTVL-CHUYENMON",
+         "basis": "NĐ 33/2023/NĐ-CP Điều 10 [S]", "exempt_hard_area": True},
+        {"code": "STD-DEGREE-HARD", "label": "Vùng khó khăn: phải đạt trình độ đại học trong thời hạn",
+         "field": "degree_level", "scale": DEGREE_SCALE, "minimum": "bachelor", "topic_code": "VTVL-CHUYENMON",
+         "basis": "NĐ 33/2023/NĐ-CP: vùng khó khăn được tuyển trình độ trung cấp, hoàn thiện trong 5 năm [S]",
+         "hard_area_only": True, "deadline_years": 5},
+    ]}, "Tiêu chuẩn vị trí/chức danh công chức cấp xã (dữ liệu mẫu) [S]"),
+]
+
+
+def synthetic_qualifications(code: str, seed: int = 2025) -> dict:
+    """Deterministic qualifications and recruitment date of one synthetic civil servant (own stream per code)."""
+    rng = random.Random(f"{seed}:{code}:qual")
+    return {
+        "rank": rng.choice(["Chuyên viên", "Chuyên viên", "Cán sự", "Chuyên viên chính"]),
+        "degree_level": rng.choices(["intermediate", "college", "bachelor", "master"], [15, 10, 65, 10])[0],
+        "llct_level": rng.choices(["none", "so_cap", "trung_cap"], [25, 30, 45])[0],
+        "qlnn_level": rng.choices(["none", "chuyen_vien", "chuyen_vien_chinh"], [30, 60, 10])[0],
+        "it_level": rng.choice(["basic", "basic", "advanced", "none"]),
+        "foreign_language_level": rng.choice(["none", "A2", "B1", "B1"]),
+        "employed_from": date(rng.randint(2008, 2024), rng.randint(1, 12), 1),
+    }
+
+
+def synthetic_levels(code: str, competency: str, seed: int = 2025) -> tuple[int, int]:
+    """Deterministic (self, supervisor) levels 1–5 of one synthetic civil servant for one competency."""
+    rng = random.Random(f"{seed}:{code}:{competency}")
+    supervisor = rng.choices([1, 2, 3, 4, 5], [5, 25, 40, 25, 5])[0]
+    self_level = max(1, min(5, supervisor + rng.choice([-1, 0, 0, 1, 1])))  # people rate themselves a little higher
+    return self_level, supervisor
+
+
+def synthetic_wishes(code: str, seed: int = 2025) -> dict:
+    """Deterministic wishes (nguyện vọng) of one synthetic civil servant."""
+    rng = random.Random(f"{seed}:{code}:wish")
+    return {"wished_topics": rng.sample([t for _, _, t in COMPETENCIES], 2),
+            "preferred_form": rng.choice(["in_person", "online", "blended"]),
+            "preferred_time": rng.choice(["Quý II", "Quý III", "Cuối tuần", "Buổi chiều"])}

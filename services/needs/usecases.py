@@ -1,16 +1,27 @@
 """Use cases of the needs service: each takes a session inside the caller's transaction."""
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import date
+from collections import defaultdict
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.needs import domain, seed
-from services.needs.models import OUTBOX, CivilServant, Position, Unit, UnitSuccession
-from shared.db import utcnow
+from services.needs.models import (
+    OUTBOX, Assessment, Campaign, CivilServant, Competency, CompetencyRecord, FrameworkVersion, Need, Plan,
+    PlanCandidate, PlanLine, PlanTarget, Position, PositionRequirement, Reorganisation, Rule, SurveyResponse, Unit,
+    UnitSuccession,
+)
+from shared import tabular
+from shared.db import bulk_insert, is_postgres, utcnow
 from shared.errors import DomainError, NotFound
+
+COMMUNE_KINDS = ("xa", "phuong", "thi_tran")
+SCHEME_CODE = "DA-2025-2030"  # the district's 2025–2030 training scheme the yearly plans sit in
+OPEN_STATUSES = ("open", "planned")
 
 
 def _today() -> date:
@@ -19,22 +30,96 @@ def _today() -> date:
 
 
 def successions(session: Session) -> list[domain.Succession]:
+    """Return the whole merger history."""
     return [domain.Succession(s.predecessor_code, s.successor_code, s.effective_date)
             for s in session.scalars(sa.select(UnitSuccession))]
 
 
+def _commune_map(session: Session, day: date | None = None) -> dict[str, str]:
+    """Map every unit code to the commune that carries it on `day` (today by default)."""
+    day, succ = day or _today(), successions(session)
+    return {code: domain.unit_on(code, day, succ) for code in session.scalars(sa.select(Unit.code))}
+
+
+def _bulk(session: Session, table, rows: list[dict], json_columns: tuple[str, ...] = ()) -> None:
+    """bulk_insert with JSON columns encoded for COPY on PostgreSQL (SQLAlchemy encodes them elsewhere)."""
+    if rows and json_columns and is_postgres(session):
+        encoded: dict[int, str] = {}  # values are often shared objects (memoised reasons): encode each once
+
+        def enc(value) -> str:
+            key = id(value)
+            if key not in encoded:
+                encoded[key] = json.dumps(value, ensure_ascii=False)
+            return encoded[key]
+        rows = [{**r, **{c: enc(r[c]) for c in json_columns}} for r in rows]
+    bulk_insert(session, table, rows)
+
+
+# --- rules as data -----------------------------------------------------------------------------------------------
+
+def rule_value(session: Session, code: str, day: date | None = None) -> dict:
+    """Return the value of the rule `code` in force on `day`."""
+    day = day or _today()
+    rule = session.scalar(sa.select(Rule).where(
+        Rule.code == code, Rule.valid_from <= day, sa.or_(Rule.valid_to.is_(None), Rule.valid_to >= day))
+        .order_by(Rule.valid_from.desc()).limit(1))
+    if rule is None:
+        raise DomainError(f"Chưa cấu hình quy tắc «{code}» có hiệu lực.", field="rules", status=409)
+    return rule.value
+
+
+def list_rules(session: Session) -> list[Rule]:
+    """Return every version of every rule."""
+    return list(session.scalars(sa.select(Rule).order_by(Rule.code, Rule.valid_from)))
+
+
+def set_rule(session: Session, data: dict) -> Rule:
+    """Add a new version of a rule from `valid_from`, closing the version in force the day before."""
+    code, valid_from, value = data["code"], data["valid_from"], data["value"]
+    try:
+        if code == "combination":
+            domain.combine(3, 3, domain.CombinationRule.from_data(value))
+        elif code == "priority_weights":
+            domain.PriorityWeights.from_data(value)
+        elif code == "standards":
+            [domain.StandardRule.from_data(r) for r in value["rules"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DomainError(f"Giá trị quy tắc không hợp lệ ({exc.__class__.__name__}: {exc}).", field="value",
+                          status=422) from None
+    if session.get(Rule, (code, valid_from)) is not None:
+        raise DomainError("Đã có phiên bản quy tắc từ ngày này.", field="valid_from")
+    day_before = date.fromordinal(valid_from.toordinal() - 1)
+    for old in session.scalars(sa.select(Rule).where(Rule.code == code, Rule.valid_from < valid_from,
+                                                     sa.or_(Rule.valid_to.is_(None), Rule.valid_to >= valid_from))):
+        old.valid_to = day_before
+    later = session.scalar(sa.select(sa.func.min(Rule.valid_from)).where(Rule.code == code,
+                                                                        Rule.valid_from > valid_from))
+    rule = Rule(code=code, valid_from=valid_from, valid_to=date.fromordinal(later.toordinal() - 1) if later else None,
+                value=value, legal_basis=data["legal_basis"], sample=data.get("sample", False))
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def _standards(session: Session, day: date | None = None) -> list[domain.StandardRule]:
+    return [domain.StandardRule.from_data(r) for r in rule_value(session, "standards", day)["rules"]]
+
+
+# --- seed --------------------------------------------------------------------------------------------------------
+
 def seed_reference_data(session: Session) -> dict:
-    """Insert the Thới Bình units, the 2025 merger and the position catalogue; skip what exists."""
-    added = {"units": 0, "successions": 0, "positions": 0}
+    """Insert the Thới Bình units, the 2025 merger, positions, the sample framework and rules; skip what exists."""
+    added = {"units": 0, "successions": 0, "positions": 0, "frameworks": 0, "rules": 0}
     existing = set(session.scalars(sa.select(Unit.code)))
-    for code, name, kind in seed.COMMUNES:
-        if code not in existing:
-            session.add(Unit(code=code, name=name, kind=kind, valid_from=seed.MERGER_DATE, valid_to=None))
-            added["units"] += 1
     last_day = date.fromordinal(seed.MERGER_DATE.toordinal() - 1)
-    for code, name, kind, _ in seed.FORMER_UNITS:
+    wanted = [(seed.PROVINCE, seed.BEFORE_RECORDS, None, None), (seed.DISTRICT, seed.BEFORE_RECORDS, last_day, "CM")]
+    wanted += [((code, name, kind), seed.MERGER_DATE, None, "CM") for code, name, kind in seed.COMMUNES]
+    wanted += [((code, name, kind), seed.BEFORE_RECORDS, last_day, seed.DISTRICT[0])
+               for code, name, kind, _ in seed.FORMER_UNITS]
+    for (code, name, kind), start, end, parent in wanted:
         if code not in existing:
-            session.add(Unit(code=code, name=name, kind=kind, valid_from=seed.BEFORE_RECORDS, valid_to=last_day))
+            session.add(Unit(code=code, name=name, kind=kind, province_code="CM", valid_from=start, valid_to=end,
+                             parent_code=parent))
             added["units"] += 1
     session.flush()
     known = {(s.predecessor, s.successor) for s in successions(session)}
@@ -46,8 +131,24 @@ def seed_reference_data(session: Session) -> dict:
     have = set(session.scalars(sa.select(Position.code)))
     for code, name, legacy in seed.POSITIONS:
         if code not in have:
-            session.add(Position(code=code, name=name, legacy=legacy))
+            session.add(Position(code=code, name=name, legacy=legacy, active=True,
+                                 category="leadership" if code in seed.LEADERSHIP_POSITIONS else "professional"))
             added["positions"] += 1
+    session.flush()
+    fw_code, fw_name, fw_from, fw_basis = seed.FRAMEWORK
+    if session.scalar(sa.select(FrameworkVersion.id).where(FrameworkVersion.code == fw_code)) is None:
+        create_framework_version(session, {
+            "code": fw_code, "name": fw_name, "valid_from": fw_from, "legal_basis": fw_basis,
+            "competencies": [{"code": c, "name": n, "category": "common", "topic_code": t, "levels": seed._LEVELS}
+                             for c, n, t in seed.COMPETENCIES],
+            "requirements": [{"position_code": p, "competency_code": c, "required_level": lvl}
+                             for p, _, _ in seed.POSITIONS for c, lvl in seed.requirements_for(p).items()]})
+        added["frameworks"] += 1
+    for code, value, basis in seed.RULES:
+        if session.get(Rule, (code, seed.RULES_FROM)) is None:
+            session.add(Rule(code=code, valid_from=seed.RULES_FROM, valid_to=None, value=value, legal_basis=basis,
+                             sample=True))
+            added["rules"] += 1
     session.flush()
     return added
 
@@ -59,50 +160,54 @@ def seed_civil_servants(session: Session, count: int = 111) -> int:
     added = 0
     for person in seed.synthetic_civil_servants(count):
         if person["code"] not in have:
-            register_civil_servant(session, person, history)
+            register_civil_servant(session, {**person, **seed.synthetic_qualifications(person["code"])}, history)
             added += 1
     return added
 
 
-def register_civil_servant(session: Session, data: dict,
-                           history: list[domain.Succession] | None = None) -> tuple[CivilServant, str]:
-    """Add a civil servant to the registry and publish needs.civil_servant_registered.
+def seed_survey(session: Session, year: int) -> dict:
+    """Open the sample campaign of `year` over the 5 communes and fill every answer deterministically.
 
-    Returns the civil servant and today's commune. `history` (the merger history) may be passed in by a
-    caller registering many at once, so it is read once.
+    Idempotent: a campaign with the sample title of that year is reused. The campaign is left open so the
+    closing (which computes needs) can be shown.
     """
-    if session.get(Unit, data["unit_code"]) is None:
-        raise DomainError("Đơn vị không tồn tại.", field="unit_code", status=422)
-    if session.get(Position, data["position_code"]) is None:
-        raise DomainError("Vị trí việc làm không có trong danh mục.", field="position_code", status=422)
-    if session.scalar(sa.select(CivilServant.id).where(CivilServant.code == data["code"])):
-        raise DomainError("Mã công chức đã tồn tại.", field="code")
-    cs = CivilServant(id=str(uuid.uuid4()), created_at=utcnow(), **data)
-    session.add(cs)
-    session.flush()
-    commune = domain.unit_on(cs.unit_code, _today(), successions(session) if history is None else history)
-    OUTBOX.emit(session, "needs.civil_servant_registered", {
-        "civil_servant_id": cs.id,
-        "code": cs.code,
-        "unit_code": cs.unit_code,
-        "commune_code": commune,
-        "position_code": cs.position_code,
-        "female": cs.gender == "female",
-        "ethnic_minority": cs.ethnic_minority,
-        "hard_area": cs.hard_area,
-        "child_under_36_months": cs.child_under_36_months,
-    })
-    return cs, commune
+    title = f"Khảo sát nhu cầu bồi dưỡng năm {year} (dữ liệu mẫu)"
+    campaign = session.scalar(sa.select(Campaign).where(Campaign.year == year, Campaign.title == title))
+    if campaign is None:
+        campaign = open_campaign(session, {"year": year, "title": title, "unit_codes": [c for c, _, _ in seed.COMMUNES],
+                                           "deadline": date(year, 12, 31)})
+    answered = 0
+    if campaign.status == "open":
+        people = session.execute(sa.select(CivilServant.id, CivilServant.code).join(
+            SurveyResponse, SurveyResponse.civil_servant_id == CivilServant.id).where(
+            SurveyResponse.campaign_id == campaign.id, SurveyResponse.supervisor_submitted_at.is_(None))).all()
+        codes = [c for c, _, _ in seed.COMPETENCIES]
+        for cs_id, code in people:
+            levels = {c: seed.synthetic_levels(code, c) for c in codes}
+            submit_response(session, campaign.id, {"civil_servant_id": cs_id, "role": "self",
+                                                   "levels": {c: s for c, (s, _) in levels.items()},
+                                                   **seed.synthetic_wishes(code)})
+            submit_response(session, campaign.id, {"civil_servant_id": cs_id, "role": "supervisor",
+                                                   "levels": {c: p for c, (_, p) in levels.items()}})
+            answered += 1
+    return {"campaign_id": campaign.id, "answered": answered, "status": campaign.status}
 
+
+# --- administrative units -----------------------------------------------------------------------------------------
 
 def commune_of(session: Session, unit_code: str, on: date | None = None) -> str:
     """Return the commune that carries `unit_code` on the given day (today by default)."""
     return domain.unit_on(unit_code, on or _today(), successions(session))
 
 
-def list_units(session: Session, as_of: date | None) -> list[Unit]:
-    """Return units in force on `as_of` (all units when not given)."""
+def list_units(session: Session, as_of: date | None, kind: str | None = None,
+               parent_code: str | None = None) -> list[Unit]:
+    """Return commune-level units (or units of `kind`, or every level with kind=all) in force on `as_of`."""
     stmt = sa.select(Unit).order_by(Unit.valid_from.desc(), Unit.code)
+    if kind != "all":
+        stmt = stmt.where(Unit.kind.in_(COMMUNE_KINDS) if kind is None else Unit.kind == kind)
+    if parent_code:
+        stmt = stmt.where(Unit.parent_code == parent_code)
     if as_of:
         stmt = stmt.where(Unit.valid_from <= as_of,
                           sa.or_(Unit.valid_to.is_(None), Unit.valid_to >= as_of))
@@ -123,32 +228,948 @@ def get_unit(session: Session, code: str) -> dict:
     }
 
 
-def list_positions(session: Session) -> list[Position]:
-    return list(session.scalars(sa.select(Position).order_by(Position.legacy.desc(), Position.code)))
+def reorganise_units(session: Session, data: dict) -> Reorganisation:
+    """Apply a merger/split decision: add new units, close predecessors the day before, publish the event."""
+    effective = data["effective_date"]
+    new_units = data.get("new_units", [])
+    pairs = [(s["predecessor_code"], s["successor_code"]) for s in data["successions"]]
+    new_codes = {u["code"] for u in new_units}
+    if len(new_codes) != len(new_units):
+        raise DomainError("Mã đơn vị mới bị trùng.", field="new_units", status=422)
+    preds = {p for p, _ in pairs}
+    found = {u.code: u for u in session.scalars(sa.select(Unit).where(Unit.code.in_(preds | {s for _, s in pairs})))}
+    pred_units = {p: (domain.Unit(u.code, u.name, u.kind, u.valid_from, u.valid_to) if (u := found.get(p)) else None)
+                  for p in preds}
+    existing = set(session.scalars(sa.select(Unit.code).where(Unit.code.in_(new_codes | {s for _, s in pairs}))))
+    problems = domain.check_reorganisation(effective, pred_units, new_codes, existing, {s for _, s in pairs})
+    if any(p == s for p, s in pairs):
+        problems.append(("successions", "Một đơn vị không thể kế thừa chính nó."))
+    for unit in new_units:
+        if unit.get("parent_code") and unit["parent_code"] not in existing and session.get(Unit, unit["parent_code"]) is None:
+            problems.append(("new_units", f"Đơn vị cấp trên «{unit['parent_code']}» không tồn tại."))
+    if problems:
+        raise DomainError(problems[0][1], field=problems[0][0], status=422)
+    reorg = Reorganisation(id=str(uuid.uuid4()), decision_no=data["decision_no"], effective_date=effective,
+                           created_at=utcnow())
+    session.add(reorg)
+    for unit in new_units:
+        parent = session.get(Unit, unit["parent_code"]) if unit.get("parent_code") else None
+        session.add(Unit(code=unit["code"], name=unit["name"], kind=unit["kind"], valid_from=effective,
+                         valid_to=None, parent_code=unit.get("parent_code"),
+                         province_code=unit.get("province_code") or (parent.province_code if parent else "CM")))
+    session.flush()
+    day_before = date.fromordinal(effective.toordinal() - 1)
+    for code in preds:
+        # Every predecessor ends the day before; a split hands its people to the first successor by code
+        # (domain.unit_on) until the registry moves them.
+        found[code].valid_to = day_before
+    for pred, succ in pairs:
+        session.add(UnitSuccession(predecessor_code=pred, successor_code=succ, effective_date=effective,
+                                   legal_basis=data["decision_no"], reorganisation_id=reorg.id))
+    session.flush()
+    OUTBOX.emit(session, "needs.units_reorganised", {
+        "reorganisation_id": reorg.id, "effective_date": effective, "decision_no": data["decision_no"],
+        "new_units": [{"code": u["code"], "name": u["name"], "unit_type": u["kind"],
+                       "parent_code": u.get("parent_code"), "valid_from": effective} for u in new_units],
+        "successions": [{"predecessor_code": p, "successor_code": s} for p, s in pairs],
+    })
+    return reorg
+
+
+# --- positions ------------------------------------------------------------------------------------------------------
+
+def list_positions(session: Session, include_inactive: bool = True) -> list[Position]:
+    """Return the job-position catalogue (legacy titles first)."""
+    stmt = sa.select(Position).order_by(Position.legacy.desc(), Position.code)
+    if not include_inactive:
+        stmt = stmt.where(Position.active.is_(True))
+    return list(session.scalars(stmt))
+
+
+def create_position(session: Session, data: dict) -> Position:
+    """Add a job position to the catalogue."""
+    if session.get(Position, data["code"]) is not None:
+        raise DomainError("Mã vị trí việc làm đã tồn tại.", field="code")
+    position = Position(code=data["code"], name=data["name"], legacy=data.get("legacy", False),
+                        category=data.get("category", "professional"), active=True)
+    session.add(position)
+    session.flush()
+    return position
+
+
+def update_position(session: Session, code: str, data: dict) -> Position:
+    """Rename, regroup or retire a job position (codes never change: the registry and needs refer to them)."""
+    position = session.get(Position, code)
+    if position is None:
+        raise NotFound("Không tìm thấy vị trí việc làm.", field="code")
+    for key in ("name", "category", "active", "legacy"):
+        if key in data:
+            setattr(position, key, data[key])
+    session.flush()
+    return position
+
+
+# --- civil servants -------------------------------------------------------------------------------------------------
+
+REGISTRY_FIELDS = ("full_name", "gender", "birth_year", "ethnicity", "unit_code", "position_code", "hard_area",
+                   "child_under_36_months", "rank", "degree_level", "major", "llct_level", "qlnn_level", "it_level",
+                   "foreign_language_level", "employed_from", "employment_status")
+SHARED_FIELDS = {"unit_code", "position_code", "gender", "ethnicity", "hard_area", "child_under_36_months",
+                 "employment_status"}  # the fields whose change other services hear about
+
+
+def _cs_payload(cs: CivilServant, commune: str) -> dict:
+    return {"civil_servant_id": cs.id, "code": cs.code, "unit_code": cs.unit_code, "commune_code": commune,
+            "position_code": cs.position_code, "female": cs.gender == "female",
+            "ethnic_minority": cs.ethnic_minority, "hard_area": cs.hard_area,
+            "child_under_36_months": cs.child_under_36_months}
+
+
+def _check_refs(session: Session, data: dict) -> None:
+    if "unit_code" in data and session.get(Unit, data["unit_code"]) is None:
+        raise DomainError("Đơn vị không tồn tại.", field="unit_code", status=422)
+    if "position_code" in data and session.get(Position, data["position_code"]) is None:
+        raise DomainError("Vị trí việc làm không có trong danh mục.", field="position_code", status=422)
+
+
+def register_civil_servant(session: Session, data: dict,
+                           history: list[domain.Succession] | None = None) -> tuple[CivilServant, str]:
+    """Add a civil servant to the registry and publish needs.civil_servant_registered.
+
+    Returns the civil servant and today's commune. `history` (the merger history) may be passed in by a
+    caller registering many at once, so it is read once.
+    """
+    _check_refs(session, data)
+    if session.scalar(sa.select(CivilServant.id).where(CivilServant.code == data["code"])):
+        raise DomainError("Mã công chức đã tồn tại.", field="code")
+    now = utcnow()
+    cs = CivilServant(id=str(uuid.uuid4()), created_at=now, updated_at=now,
+                      **{"employment_status": "active", **data})
+    cs.status_since = cs.employed_from
+    session.add(cs)
+    session.flush()
+    commune = domain.unit_on(cs.unit_code, _today(), successions(session) if history is None else history)
+    OUTBOX.emit(session, "needs.civil_servant_registered", _cs_payload(cs, commune))
+    return cs, commune
+
+
+def update_civil_servant(session: Session, cs_id: str, changes: dict) -> tuple[CivilServant, str]:
+    """Change registry fields of a civil servant; publish needs.civil_servant_updated when something changed."""
+    cs = session.get(CivilServant, cs_id)
+    if cs is None:
+        raise NotFound("Không tìm thấy công chức.", field="id")
+    if cs.employment_status == "left":
+        raise DomainError("Công chức đã nghỉ việc; không sửa được hồ sơ.", field="employment_status")
+    if changes.get("employment_status") == "left":
+        raise DomainError("Dùng thao tác «nghỉ việc» để ghi nhận công chức thôi việc.", field="employment_status",
+                          status=422)
+    _check_refs(session, changes)
+    since = changes.pop("status_since", None)
+    changed = sorted(k for k, v in changes.items() if getattr(cs, k) != v)
+    for key in changed:
+        setattr(cs, key, changes[key])
+    commune = commune_of(session, cs.unit_code)
+    if changed:
+        if "employment_status" in changed:
+            cs.status_since = since or _today()
+        cs.updated_at = utcnow()
+        session.flush()
+        OUTBOX.emit(session, "needs.civil_servant_updated", {
+            **_cs_payload(cs, commune), "employment_status": cs.employment_status, "changed_fields": changed})
+    return cs, commune
+
+
+def leave_civil_servant(session: Session, cs_id: str, data: dict) -> tuple[CivilServant, str]:
+    """Record that a civil servant left; publish needs.civil_servant_left (funding opens receivables)."""
+    cs = session.get(CivilServant, cs_id)
+    if cs is None:
+        raise NotFound("Không tìm thấy công chức.", field="id")
+    if cs.employment_status == "left":
+        raise DomainError("Công chức đã được ghi nhận nghỉ việc.", field="employment_status")
+    if cs.employed_from and data["left_on"] < cs.employed_from:
+        raise DomainError("Ngày nghỉ việc trước ngày tuyển dụng.", field="left_on", status=422)
+    cs.employment_status, cs.left_on, cs.left_reason = "left", data["left_on"], data["reason"]
+    cs.status_since, cs.updated_at = data["left_on"], utcnow()
+    # Open needs of someone who left will never be trained: they leave the roll-ups (those named in a plan line
+    # stay for the record; approval skips people who left).
+    session.execute(sa.delete(Need).where(Need.civil_servant_id == cs.id, Need.status == "open",
+                                          Need.plan_line_id.is_(None)))
+    commune = commune_of(session, cs.unit_code)
+    OUTBOX.emit(session, "needs.civil_servant_left", {
+        "civil_servant_id": cs.id, "code": cs.code, "unit_code": cs.unit_code, "commune_code": commune,
+        "left_on": data["left_on"], "reason": data["reason"]})
+    return cs, commune
 
 
 def list_civil_servants(session: Session, *, unit_code=None, commune_code=None, position_code=None,
-                        page: int = 1, page_size: int = 50) -> tuple[list[CivilServant], int, dict[str, str]]:
+                        employment_status=None, page: int = 1,
+                        page_size: int = 50) -> tuple[list[CivilServant], int, dict[str, str]]:
     """Return one page of civil servants, the total and each one's commune today."""
+    stmt = _registry_query(session, unit_code, commune_code, position_code, employment_status)
+    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
+    rows = list(session.scalars(stmt.order_by(CivilServant.code).offset((page - 1) * page_size).limit(page_size)))
+    communes = _commune_map(session)
+    return rows, total, communes
+
+
+def _registry_query(session, unit_code, commune_code, position_code, employment_status):
     stmt = sa.select(CivilServant)
     if unit_code:
         stmt = stmt.where(CivilServant.unit_code == unit_code)
     if position_code:
         stmt = stmt.where(CivilServant.position_code == position_code)
-    succ = successions(session)
-    today = _today()
+    if employment_status:
+        stmt = stmt.where(CivilServant.employment_status == employment_status)
     if commune_code:
-        units = [u for u in session.scalars(sa.select(Unit.code))
-                 if domain.unit_on(u, today, succ) == commune_code]
+        units = [u for u, c in _commune_map(session).items() if c == commune_code]
         stmt = stmt.where(CivilServant.unit_code.in_(units))
-    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
-    rows = list(session.scalars(stmt.order_by(CivilServant.code).offset((page - 1) * page_size).limit(page_size)))
-    communes = {u: domain.unit_on(u, today, succ) for u in {r.unit_code for r in rows}}
-    return rows, total, communes
+    return stmt
 
 
 def get_civil_servant(session: Session, cs_id: str) -> tuple[CivilServant, str]:
+    """Return one civil servant and today's commune."""
     cs = session.get(CivilServant, cs_id)
     if cs is None:
         raise NotFound("Không tìm thấy công chức.", field="id")
     return cs, commune_of(session, cs.unit_code)
+
+
+_GENDERS = {"nam": "male", "male": "male", "nữ": "female", "nu": "female", "female": "female"}
+
+
+def _gender(text: str) -> str:
+    value = _GENDERS.get(text.strip().lower())
+    if value is None:
+        raise ValueError(f"«{text}» phải là Nam hoặc Nữ.")
+    return value
+
+
+def _year(text: str) -> int:
+    value = tabular.parse_int(text)
+    if not 1940 <= value <= 2010:
+        raise ValueError(f"Năm sinh «{text}» ngoài khoảng 1940–2010.")
+    return value
+
+
+def _max_len(n: int):
+    def parse(text: str) -> str:
+        if len(text) > n:
+            raise ValueError(f"Dài quá {n} ký tự.")
+        return text
+    return parse
+
+
+REGISTRY_COLUMNS = [
+    tabular.Column("code", "Mã công chức", _max_len(40), required=True),
+    tabular.Column("full_name", "Họ và tên", _max_len(200), required=True, width=28),
+    tabular.Column("gender", "Giới tính", _gender, required=True, width=10),
+    tabular.Column("birth_year", "Năm sinh", _year, required=True, width=10),
+    tabular.Column("ethnicity", "Dân tộc", _max_len(60), required=True, width=12),
+    tabular.Column("unit_code", "Mã đơn vị", _max_len(40), required=True, width=20),
+    tabular.Column("commune_code", "Xã hiện nay", width=16),  # export only: today's commune
+    tabular.Column("position_code", "Mã vị trí việc làm", _max_len(40), required=True, width=16),
+    tabular.Column("rank", "Ngạch", _max_len(60)),
+    tabular.Column("degree_level", "Trình độ chuyên môn", tabular.one_of(seed.DEGREE_SCALE)),
+    tabular.Column("major", "Chuyên ngành", _max_len(200)),
+    tabular.Column("llct_level", "Lý luận chính trị", tabular.one_of(seed.LLCT_SCALE)),
+    tabular.Column("qlnn_level", "Quản lý nhà nước", tabular.one_of(seed.QLNN_SCALE)),
+    tabular.Column("it_level", "Tin học", tabular.one_of(seed.IT_SCALE)),
+    tabular.Column("foreign_language_level", "Ngoại ngữ", tabular.one_of(seed.LANGUAGE_SCALE)),
+    tabular.Column("hard_area", "Vùng khó khăn", tabular.parse_bool, width=10),
+    tabular.Column("child_under_36_months", "Nuôi con dưới 36 tháng", tabular.parse_bool, width=12),
+    tabular.Column("employment_status", "Tình trạng", tabular.one_of(["active", "on_leave"]), width=10),
+    tabular.Column("employed_from", "Ngày tuyển dụng", tabular.parse_date, width=12),
+]
+
+
+def import_registry(session: Session, data: bytes, filename: str) -> dict:
+    """Import a CSV/XLSX registry all-or-nothing: new codes register, known codes update; publish each change.
+
+    Raises tabular.TableError listing every bad row (line, field, message) before anything is written.
+    """
+    rows = tabular.read_table(data, filename, REGISTRY_COLUMNS)
+    units = set(session.scalars(sa.select(Unit.code)))
+    positions = set(session.scalars(sa.select(Position.code)))
+    problems, seen = [], {}
+    for row in rows:
+        if row["unit_code"] and row["unit_code"] not in units:
+            problems.append({"line": row["_line"], "field": "unit_code", "message": "Đơn vị không tồn tại."})
+        if row["position_code"] and row["position_code"] not in positions:
+            problems.append({"line": row["_line"], "field": "position_code",
+                             "message": "Vị trí việc làm không có trong danh mục."})
+        if row["code"] in seen:
+            problems.append({"line": row["_line"], "field": "code",
+                             "message": f"Mã công chức trùng với dòng {seen[row['code']]}."})
+        seen.setdefault(row["code"], row["_line"])
+    if problems:
+        raise tabular.TableError(problems)
+    codes, existing = list(seen), {}
+    for start in range(0, len(codes), 5000):  # bounded IN lists
+        existing.update({cs.code: cs for cs in session.scalars(
+            sa.select(CivilServant).where(CivilServant.code.in_(codes[start:start + 5000])))})
+    for cs in existing.values():
+        if cs.employment_status == "left":
+            line = seen[cs.code]
+            raise tabular.TableError([{"line": line, "field": "code", "message": "Công chức đã nghỉ việc."}])
+    communes = _commune_map(session)
+    now, new_rows, events, updated = utcnow(), [], [], 0
+    for row in rows:
+        values = {k: row.get(k) for k in REGISTRY_FIELDS}
+        values["hard_area"] = bool(values["hard_area"])
+        values["child_under_36_months"] = bool(values["child_under_36_months"])
+        values["employment_status"] = values["employment_status"] or "active"
+        cs = existing.get(row["code"])
+        if cs is None:
+            record = {"id": str(uuid.uuid4()), "code": row["code"], **values, "created_at": now, "updated_at": now,
+                      "status_since": values["employed_from"], "left_on": None, "left_reason": None}
+            new_rows.append(record)
+            shown = CivilServant(**record)
+            events.append(("needs.civil_servant_registered", _cs_payload(shown, communes[shown.unit_code]), None))
+            continue
+        changed = sorted(k for k, v in values.items() if getattr(cs, k) != v)
+        if not changed:
+            continue
+        for key in changed:
+            setattr(cs, key, values[key])
+        cs.updated_at = now
+        updated += 1
+        events.append(("needs.civil_servant_updated", {**_cs_payload(cs, communes[cs.unit_code]),
+                                                       "employment_status": cs.employment_status,
+                                                       "changed_fields": changed}, None))
+    session.flush()
+    _bulk(session, CivilServant.__table__, new_rows)
+    for start in range(0, len(events), 1000):
+        OUTBOX.emit_many(session, events[start:start + 1000])
+    return {"rows": len(rows), "registered": len(new_rows), "updated": updated,
+            "unchanged": len(rows) - len(new_rows) - updated}
+
+
+def export_registry(session: Session, *, unit_code=None, commune_code=None, position_code=None,
+                    employment_status=None) -> list[dict]:
+    """Return the registry as rows of REGISTRY_COLUMNS (with today's commune), ordered by code."""
+    communes = _commune_map(session)
+    stmt = _registry_query(session, unit_code, commune_code, position_code, employment_status)
+    return [{**{c.key: getattr(cs, c.key, None) for c in REGISTRY_COLUMNS}, "commune_code": communes[cs.unit_code]}
+            for cs in session.scalars(stmt.order_by(CivilServant.code))]
+
+
+# --- competency framework --------------------------------------------------------------------------------------------
+
+def current_framework(session: Session, day: date | None = None) -> FrameworkVersion:
+    """Return the framework version in force on `day` (the latest started)."""
+    fw = session.scalar(sa.select(FrameworkVersion).where(FrameworkVersion.valid_from <= (day or _today()))
+                        .order_by(FrameworkVersion.valid_from.desc(), FrameworkVersion.id.desc()).limit(1))
+    if fw is None:
+        raise DomainError("Chưa có khung năng lực có hiệu lực.", field="framework_id")
+    return fw
+
+
+def list_frameworks(session: Session) -> list[FrameworkVersion]:
+    """Return every framework version."""
+    return list(session.scalars(sa.select(FrameworkVersion).order_by(FrameworkVersion.valid_from)))
+
+
+def get_framework(session: Session, framework_id: int) -> dict:
+    """Return one framework version with its competencies and required levels per position."""
+    fw = session.get(FrameworkVersion, framework_id)
+    if fw is None:
+        raise NotFound("Không tìm thấy phiên bản khung năng lực.", field="framework_id")
+    comps = list(session.scalars(sa.select(Competency).where(Competency.framework_id == fw.id)
+                                 .order_by(Competency.code)))
+    reqs = list(session.scalars(sa.select(PositionRequirement).where(PositionRequirement.framework_id == fw.id)
+                                .order_by(PositionRequirement.position_code, PositionRequirement.competency_code)))
+    return {"framework": fw, "competencies": comps, "requirements": reqs}
+
+
+def create_framework_version(session: Session, data: dict) -> FrameworkVersion:
+    """Create a new framework version (optionally copied from another, then changed); past ones stay as they were.
+
+    Assessments and needs keep the version they were made with, so a change never rewrites them.
+    """
+    if session.scalar(sa.select(FrameworkVersion.id).where(FrameworkVersion.code == data["code"])):
+        raise DomainError("Mã phiên bản khung năng lực đã tồn tại.", field="code")
+    comps = {c["code"]: dict(c) for c in _copied(session, data.get("copy_from"), Competency,
+                                                 ("code", "name", "category", "topic_code", "levels"))}
+    reqs = {(r["position_code"], r["competency_code"]): dict(r) for r in _copied(
+        session, data.get("copy_from"), PositionRequirement, ("position_code", "competency_code", "required_level"))}
+    for c in data.get("competencies", []):
+        comps[c["code"]] = dict(c)
+    for r in data.get("requirements", []):
+        reqs[(r["position_code"], r["competency_code"])] = dict(r)
+    if not comps:
+        raise DomainError("Khung năng lực phải có ít nhất một năng lực.", field="competencies", status=422)
+    for c in comps.values():
+        if len(c["levels"]) != 5:
+            raise DomainError("Mỗi năng lực có đúng 5 mức.", field="competencies", status=422)
+    positions = set(session.scalars(sa.select(Position.code)))
+    for (pos, comp), r in reqs.items():
+        if pos not in positions:
+            raise DomainError(f"Vị trí «{pos}» không có trong danh mục.", field="requirements", status=422)
+        if comp not in comps:
+            raise DomainError(f"Năng lực «{comp}» không có trong khung.", field="requirements", status=422)
+    fw = FrameworkVersion(code=data["code"], name=data["name"], valid_from=data["valid_from"],
+                          legal_basis=data["legal_basis"], created_at=utcnow())
+    session.add(fw)
+    session.flush()
+    session.add_all([Competency(framework_id=fw.id, **c) for c in comps.values()])
+    session.add_all([PositionRequirement(framework_id=fw.id, **r) for r in reqs.values()])
+    session.flush()
+    return fw
+
+
+def _copied(session: Session, framework_id: int | None, model, keys: tuple[str, ...]) -> list[dict]:
+    if framework_id is None:
+        return []
+    if session.get(FrameworkVersion, framework_id) is None:
+        raise DomainError("Không tìm thấy phiên bản khung năng lực để sao chép.", field="copy_from", status=422)
+    return [{k: getattr(row, k) for k in keys}
+            for row in session.scalars(sa.select(model).where(model.framework_id == framework_id))]
+
+
+def _requirements(session: Session, framework_id: int) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for r in session.scalars(sa.select(PositionRequirement).where(PositionRequirement.framework_id == framework_id)):
+        out[r.position_code][r.competency_code] = r.required_level
+    return out
+
+
+def _competency_topics(session: Session, framework_id: int) -> dict[str, str]:
+    return dict(session.execute(sa.select(Competency.code, Competency.topic_code)
+                                .where(Competency.framework_id == framework_id)).all())
+
+
+# --- survey campaigns ---------------------------------------------------------------------------------------------------
+
+def open_campaign(session: Session, data: dict) -> Campaign:
+    """Open a survey campaign over today's communes: every active civil servant there is expected to answer."""
+    communes = {c.code for c in list_units(session, _today())}
+    unknown = [c for c in data["unit_codes"] if c not in communes]
+    if unknown:
+        raise DomainError(f"Không phải xã đang có hiệu lực: {', '.join(unknown)}.", field="unit_codes", status=422)
+    fw = session.get(FrameworkVersion, data["framework_id"]) if data.get("framework_id") else current_framework(session)
+    if fw is None:
+        raise DomainError("Không tìm thấy phiên bản khung năng lực.", field="framework_id", status=422)
+    campaign = Campaign(id=str(uuid.uuid4()), year=data["year"], title=data["title"],
+                        unit_codes=sorted(set(data["unit_codes"])), deadline=data["deadline"], framework_id=fw.id,
+                        status="open", created_at=utcnow())
+    session.add(campaign)
+    session.flush()
+    wanted = set(campaign.unit_codes)
+    communes_of = _commune_map(session)
+    rows = [{"campaign_id": campaign.id, "civil_servant_id": cs_id, "commune_code": communes_of[unit]}
+            for cs_id, unit in session.execute(sa.select(CivilServant.id, CivilServant.unit_code)
+                                               .where(CivilServant.employment_status == "active"))
+            if communes_of[unit] in wanted]
+    _bulk(session, SurveyResponse.__table__, rows)
+    return campaign
+
+
+def _campaign(session: Session, campaign_id: str) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound("Không tìm thấy đợt khảo sát.", field="campaign_id")
+    return campaign
+
+
+def list_campaigns(session: Session) -> list[Campaign]:
+    """Return every campaign, newest first."""
+    return list(session.scalars(sa.select(Campaign).order_by(Campaign.created_at.desc())))
+
+
+def get_campaign(session: Session, campaign_id: str) -> Campaign:
+    """Return one campaign."""
+    return _campaign(session, campaign_id)
+
+
+def submit_response(session: Session, campaign_id: str, data: dict) -> SurveyResponse:
+    """Record a self- or supervisor assessment (levels per competency) and, from the person, their wishes."""
+    campaign = _campaign(session, campaign_id)
+    if campaign.status != "open":
+        raise DomainError("Đợt khảo sát đã đóng.", field="campaign_id")
+    response = session.get(SurveyResponse, (campaign_id, data["civil_servant_id"]))
+    if response is None:
+        raise DomainError("Công chức không thuộc đợt khảo sát này.", field="civil_servant_id", status=422)
+    competencies = set(_competency_topics(session, campaign.framework_id))
+    unknown = sorted(set(data["levels"]) - competencies)
+    if unknown:
+        raise DomainError(f"Năng lực không có trong khung: {', '.join(unknown)}.", field="levels", status=422)
+    if not data["levels"]:
+        raise DomainError("Cần ít nhất một mức năng lực.", field="levels", status=422)
+    role = data["role"]
+    current = {a.competency_code: a for a in session.scalars(sa.select(Assessment).where(
+        Assessment.campaign_id == campaign_id, Assessment.civil_servant_id == data["civil_servant_id"]))}
+    for code, level in data["levels"].items():
+        row = current.get(code)
+        if row is None:
+            row = Assessment(campaign_id=campaign_id, civil_servant_id=data["civil_servant_id"], competency_code=code)
+            session.add(row)
+        setattr(row, "self_level" if role == "self" else "supervisor_level", level)
+    now = utcnow()
+    if role == "self":
+        response.self_submitted_at = now
+        for key in ("wished_topics", "wish_text", "preferred_form", "preferred_time"):
+            if data.get(key) is not None:
+                setattr(response, key, data[key])
+    else:
+        response.supervisor_submitted_at = now
+    session.flush()
+    return response
+
+
+def campaign_progress(session: Session, campaign_id: str) -> dict:
+    """Return answered / missing counts per commune and who has not answered yet."""
+    campaign = _campaign(session, campaign_id)
+    rows = session.execute(sa.select(SurveyResponse.commune_code, SurveyResponse.civil_servant_id,
+                                     SurveyResponse.self_submitted_at, SurveyResponse.supervisor_submitted_at,
+                                     CivilServant.code, CivilServant.full_name)
+                           .join(CivilServant, CivilServant.id == SurveyResponse.civil_servant_id)
+                           .where(SurveyResponse.campaign_id == campaign_id)
+                           .order_by(SurveyResponse.commune_code, CivilServant.code)).all()
+    units: dict[str, dict] = {}
+    for commune, cs_id, self_at, sup_at, code, name in rows:
+        u = units.setdefault(commune, {"commune_code": commune, "expected": 0, "self_done": 0, "supervisor_done": 0,
+                                       "complete": 0, "missing": []})
+        u["expected"] += 1
+        u["self_done"] += self_at is not None
+        u["supervisor_done"] += sup_at is not None
+        if self_at is not None and sup_at is not None:
+            u["complete"] += 1
+        else:
+            u["missing"].append({"civil_servant_id": cs_id, "code": code, "full_name": name,
+                                 "self_missing": self_at is None, "supervisor_missing": sup_at is None})
+    for u in units.values():
+        u["complete_share"] = round(u["complete"] / u["expected"], 4) if u["expected"] else None
+    return {"campaign_id": campaign.id, "status": campaign.status, "deadline": campaign.deadline,
+            "units": list(units.values())}
+
+
+def _person(cs, position_leadership: dict[str, bool]) -> domain.Person:
+    return domain.Person(
+        id=cs.id, position_code=cs.position_code, leadership=position_leadership.get(cs.position_code, False),
+        hard_area=bool(cs.hard_area), ethnic_minority=(cs.ethnicity or "").strip().lower() != "kinh",
+        qualifications={"degree_level": cs.degree_level, "llct_level": cs.llct_level, "qlnn_level": cs.qlnn_level,
+                        "it_level": cs.it_level, "foreign_language_level": cs.foreign_language_level},
+        employed_from=cs.employed_from)
+
+
+def close_campaign(session: Session, campaign_id: str, chunk: int = 20_000) -> dict:
+    """Close a campaign: combine the assessments by the rule in force, record levels, compute and store needs.
+
+    Open needs of the surveyed people are replaced by the new measurement; planned and met needs stay, and no new
+    need is made for a (person, topic) that is already planned.
+    """
+    campaign = _campaign(session, campaign_id)
+    if campaign.status != "open":
+        raise DomainError("Đợt khảo sát đã đóng.", field="campaign_id")
+    today, now = _today(), utcnow()
+    rule_data = rule_value(session, "combination", today)
+    rule = domain.CombinationRule.from_data(rule_data)
+    weights = domain.PriorityWeights.from_data(rule_value(session, "priority_weights", today))
+    standards = _standards(session, today)
+    required = _requirements(session, campaign.framework_id)
+    topics = _competency_topics(session, campaign.framework_id)
+    leadership = {p.code: p.leadership for p in session.scalars(sa.select(Position))}
+    communes = _commune_map(session)
+    provinces = dict(session.execute(sa.select(Unit.code, Unit.province_code)).all())
+    campaign.status, campaign.closed_at, campaign.combination = "closed", now, rule_data
+    surveyed = sa.select(SurveyResponse.civil_servant_id).where(SurveyResponse.campaign_id == campaign_id)
+    # Needs not yet in any plan are replaced by the new measurement; those in a plan line (draft or approved) stay.
+    session.execute(sa.delete(Need).where(Need.status == "open", Need.plan_line_id.is_(None),
+                                          Need.civil_servant_id.in_(surveyed)))
+    planned = set(session.execute(sa.select(Need.civil_servant_id, Need.topic_code).where(
+        Need.status.in_(OPEN_STATUSES), Need.civil_servant_id.in_(surveyed))).all())
+    counts = {"people": 0, "needs": 0, "competency_gap": 0, "standard": 0}
+    last_id = ""
+    while True:  # people in keyset pages, so a national campaign never sits in memory at once
+        people = session.execute(
+            sa.select(CivilServant.id, CivilServant.unit_code, CivilServant.position_code, CivilServant.hard_area,
+                      CivilServant.ethnicity, CivilServant.degree_level, CivilServant.llct_level,
+                      CivilServant.qlnn_level, CivilServant.it_level, CivilServant.foreign_language_level,
+                      CivilServant.employed_from, SurveyResponse.wished_topics)
+            .join(SurveyResponse, SurveyResponse.civil_servant_id == CivilServant.id)
+            .where(SurveyResponse.campaign_id == campaign_id, SurveyResponse.civil_servant_id > last_id,
+                   CivilServant.employment_status != "left")  # left since the campaign opened: no need
+            .order_by(SurveyResponse.civil_servant_id).limit(chunk)).all()
+        if not people:
+            break
+        last_id = people[-1].id
+        assessed: dict[str, dict[str, int | None]] = defaultdict(dict)
+        records: list[dict] = []
+        for cs_id, code, self_level, sup_level in session.execute(
+                sa.select(Assessment.civil_servant_id, Assessment.competency_code, Assessment.self_level,
+                          Assessment.supervisor_level).where(
+                    Assessment.campaign_id == campaign_id,
+                    Assessment.civil_servant_id.between(people[0].id, last_id))):
+            level = domain.combine(self_level, sup_level, rule)
+            assessed[cs_id][code] = level
+            if level is not None:
+                records.append({"civil_servant_id": cs_id, "competency_code": code, "level": level,
+                                "source": "survey", "source_ref": campaign_id, "assessed_at": now, "recorded_at": now})
+        _bulk(session, CompetencyRecord.__table__, records)
+        batch = []
+        for row in people:
+            person = _person(row, leadership)
+            commune = communes[row.unit_code]
+            for draft in domain.needs_of(person, required.get(row.position_code, {}), assessed.get(row.id, {}),
+                                         topics, standards, weights, today, set(row.wished_topics or ())):
+                if (row.id, draft.topic_code) in planned:
+                    continue
+                batch.append({"id": str(uuid.uuid4()), "civil_servant_id": row.id, "campaign_id": campaign_id,
+                              "year": campaign.year, "kind": draft.kind, "topic_code": draft.topic_code,
+                              "competency_code": draft.competency_code, "standard_code": draft.standard_code,
+                              "required_level": draft.required_level, "assessed_level": draft.assessed_level,
+                              "gap": draft.gap, "deadline": draft.deadline, "priority_score": draft.priority_score,
+                              "reasons": draft.reasons, "status": "open", "unit_code": row.unit_code,
+                              "commune_code": commune, "province_code": provinces.get(commune, "CM"),
+                              "position_code": row.position_code, "plan_line_id": None, "met_by": None,
+                              "created_at": now, "met_at": None})
+                counts[draft.kind] += 1
+        _bulk(session, Need.__table__, batch, ("reasons",))
+        counts["needs"] += len(batch)
+        counts["people"] += len(people)
+    return {"campaign_id": campaign_id, "status": "closed", "combination": rule_data, **counts}
+
+
+# --- competency record --------------------------------------------------------------------------------------------------
+
+def competency_profile(session: Session, cs_id: str) -> dict:
+    """Return a civil servant's current level per competency (the latest record) and the full history."""
+    cs, commune = get_civil_servant(session, cs_id)
+    history = list(session.scalars(sa.select(CompetencyRecord).where(CompetencyRecord.civil_servant_id == cs_id)
+                                   .order_by(CompetencyRecord.assessed_at, CompetencyRecord.id)))
+    current: dict[str, CompetencyRecord] = {}
+    for rec in history:
+        current[rec.competency_code] = rec  # ordered by assessment time: the last one wins
+    fw = current_framework(session)
+    required = _requirements(session, fw.id).get(cs.position_code, {})
+    return {"civil_servant_id": cs.id, "commune_code": commune, "position_code": cs.position_code,
+            "current": [{"competency_code": c, "level": r.level, "required_level": required.get(c),
+                         "gap": domain.gap(required.get(c), r.level), "source": r.source, "assessed_at": r.assessed_at}
+                        for c, r in sorted(current.items())],
+            "history": history}
+
+
+def record_assessed_levels(session: Session, envelope) -> int:
+    """evaluation.course_evaluated: append the post-training levels to the competency record; close gaps reached.
+
+    History rows are append-only and ordered by the evaluation time, so an older evaluation arriving late never
+    becomes the current level.
+    """
+    payload = envelope.payload
+    at = payload["evaluated_at"]
+    at = at if isinstance(at, datetime) else datetime.fromisoformat(at)
+    known = set(session.scalars(sa.select(CivilServant.id).where(
+        CivilServant.id.in_({a["civil_servant_id"] for a in payload.get("assessed_levels", [])}))))
+    added = 0
+    for item in payload.get("assessed_levels", []):
+        if item["civil_servant_id"] not in known:
+            continue  # not a civil servant of this registry (e.g. a guest trainee)
+        session.add(CompetencyRecord(civil_servant_id=item["civil_servant_id"], competency_code=item["competency_code"],
+                                     level=item["level"], source="evaluation", source_ref=payload["course_id"],
+                                     assessed_at=at, recorded_at=utcnow()))
+        added += 1
+        latest = session.scalar(sa.select(sa.func.max(CompetencyRecord.assessed_at)).where(
+            CompetencyRecord.civil_servant_id == item["civil_servant_id"],
+            CompetencyRecord.competency_code == item["competency_code"]))
+        if latest is not None and latest > at:
+            continue  # a newer level is already current
+        for need in session.scalars(sa.select(Need).where(
+                Need.civil_servant_id == item["civil_servant_id"], Need.competency_code == item["competency_code"],
+                Need.kind == "competency_gap", Need.status.in_(OPEN_STATUSES))):
+            if need.required_level is not None and item["level"] >= need.required_level:
+                need.status, need.met_at, need.met_by = "met", utcnow(), payload["course_id"]
+    session.flush()
+    return added
+
+
+def record_course_completed(session: Session, envelope) -> int:
+    """courses.course_completed: a certified participant's matching needs become met (by need_ids, else topic)."""
+    payload = envelope.payload
+    met = 0
+    now = utcnow()
+    for p in payload["participants"]:
+        certified = p.get("certified")
+        if not (p["completed"] if certified is None else certified):
+            continue
+        stmt = sa.select(Need).where(Need.civil_servant_id == p["civil_servant_id"], Need.status.in_(OPEN_STATUSES))
+        if p.get("need_ids"):
+            matching = list(session.scalars(stmt.where(Need.id.in_(p["need_ids"]))))
+        else:
+            # The plan line the course came from names the needs best; the topic is the fallback.
+            matching = list(session.scalars(stmt.where(Need.plan_line_id == payload["plan_line_id"]))) \
+                if payload.get("plan_line_id") else []
+            if not matching and payload.get("topic_code"):
+                matching = list(session.scalars(stmt.where(Need.topic_code == payload["topic_code"])))
+        for need in matching:
+            need.status, need.met_at, need.met_by = "met", now, payload["course_id"]
+            met += 1
+    session.flush()
+    return met
+
+
+# --- needs ------------------------------------------------------------------------------------------------------------
+
+def list_needs(session: Session, *, civil_servant_id=None, commune_code=None, topic_code=None, position_code=None,
+               status=None, kind=None, page: int = 1, page_size: int = 50) -> tuple[list[Need], int]:
+    """Return one page of needs, highest priority first."""
+    stmt = sa.select(Need)
+    for column, value in ((Need.civil_servant_id, civil_servant_id), (Need.commune_code, commune_code),
+                          (Need.topic_code, topic_code), (Need.position_code, position_code),
+                          (Need.status, status), (Need.kind, kind)):
+        if value:
+            stmt = stmt.where(column == value)
+    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
+    rows = list(session.scalars(stmt.order_by(Need.priority_score.desc(), Need.id)
+                                .offset((page - 1) * page_size).limit(page_size)))
+    return rows, total
+
+
+ROLLUP_KEYS = ("topic_code", "commune_code", "position_code", "province_code")
+
+
+def needs_rollup(session: Session, *, group_by: list[str], province_code=None, commune_code=None, topic_code=None,
+                 statuses: tuple[str, ...] = OPEN_STATUSES) -> list[dict]:
+    """Aggregate needs by any of topic / commune / position / province: counts, mandatory ones, mean priority."""
+    keys = [k for k in ROLLUP_KEYS if k in group_by] or ["topic_code"]
+    cols = [getattr(Need, k) for k in keys]
+    stmt = sa.select(*cols, sa.func.count().label("needs"),
+                     sa.func.sum(sa.case((Need.kind == "standard", 1), else_=0)).label("mandatory"),
+                     sa.func.sum(sa.case((Need.status == "planned", 1), else_=0)).label("planned"),
+                     sa.func.avg(Need.priority_score).label("mean_priority"),
+                     sa.func.max(Need.priority_score).label("max_priority")).group_by(*cols).order_by(*cols)
+    stmt = stmt.where(Need.status.in_(statuses))
+    if province_code:
+        stmt = stmt.where(Need.province_code == province_code)
+    if commune_code:
+        stmt = stmt.where(Need.commune_code == commune_code)
+    if topic_code:
+        stmt = stmt.where(Need.topic_code == topic_code)
+    if is_postgres(session):
+        # A country-wide roll-up groups ~10⁶ needs: give the hash aggregate room instead of spilling to disk.
+        session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
+    names = (*keys, "needs", "mandatory", "planned", "mean_priority", "max_priority")
+    n = len(keys)
+    return [dict(zip(names, (*r[:n], r[n], int(r[n + 1] or 0), int(r[n + 2] or 0), round(float(r[n + 3] or 0), 2),
+                             float(r[n + 4] or 0)))) for r in session.execute(stmt)]
+
+
+def below_standard(session: Session, commune_code: str | None = None) -> list[dict]:
+    """Civil servants not meeting their position's standard: unmet qualifications and competencies below required."""
+    standards = _standards(session)
+    fw = current_framework(session)
+    required = _requirements(session, fw.id)
+    leadership = {p.code: p.leadership for p in session.scalars(sa.select(Position))}
+    communes = _commune_map(session)
+    current: dict[str, dict[str, tuple]] = defaultdict(dict)
+    for rec in session.scalars(sa.select(CompetencyRecord).order_by(CompetencyRecord.assessed_at, CompetencyRecord.id)):
+        current[rec.civil_servant_id][rec.competency_code] = rec.level
+    out = []
+    for cs in session.scalars(sa.select(CivilServant).where(CivilServant.employment_status != "left")
+                              .order_by(CivilServant.code)):
+        commune = communes[cs.unit_code]
+        if commune_code and commune != commune_code:
+            continue
+        unmet = domain.unmet_standards(_person(cs, leadership), standards)
+        below = [c for c, lvl in sorted(required.get(cs.position_code, {}).items())
+                 if (have := current[cs.id].get(c)) is not None and have < lvl]
+        if unmet or below:
+            out.append({"civil_servant_id": cs.id, "code": cs.code, "full_name": cs.full_name,
+                        "unit_code": cs.unit_code, "commune_code": commune, "position_code": cs.position_code,
+                        "unmet_standards": ", ".join(u.rule.code for u in unmet),
+                        "deadline": min((u.deadline for u in unmet if u.deadline), default=None),
+                        "competencies_below": ", ".join(below)})
+    return out
+
+
+# --- plans ---------------------------------------------------------------------------------------------------------------
+
+def _plan(session: Session, plan_id: str) -> Plan:
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise NotFound("Không tìm thấy kế hoạch.", field="plan_id")
+    return plan
+
+
+def create_plan(session: Session, data: dict) -> Plan:
+    """Draft a yearly plan; with from_needs, lines topic × commune × position are drafted from the open needs."""
+    if not 2025 <= data["year"] <= 2030:
+        raise DomainError("Năm kế hoạch phải trong giai đoạn đề án 2025–2030.", field="year", status=422)
+    plan = Plan(id=str(uuid.uuid4()), year=data["year"], scheme_code=SCHEME_CODE, title=data["title"],
+                status="draft", created_at=utcnow())
+    session.add(plan)
+    session.flush()
+    if data.get("from_needs", True):
+        stmt = sa.select(Need).where(Need.status == "open", Need.priority_score >= data.get("min_priority", 0))
+        if data.get("commune_codes"):
+            stmt = stmt.where(Need.commune_code.in_(data["commune_codes"]))
+        if data.get("topic_codes"):
+            stmt = stmt.where(Need.topic_code.in_(data["topic_codes"]))
+        # A need already in another plan's line is not drafted again.
+        stmt = stmt.where(Need.plan_line_id.is_(None))
+        needs = [domain.OpenNeed(n.id, n.civil_servant_id, n.topic_code, n.competency_code, n.commune_code,
+                                 n.position_code, n.priority_score) for n in session.scalars(stmt)]
+        for line in domain.draft_lines(needs, class_size=data.get("class_size", 40),
+                                       by_position=data.get("by_position", False)):
+            _add_line(session, plan, line.topic_code, line.competency_codes, line.commune_code, line.position_code,
+                      line.quarter, line.candidates)
+    for target in data.get("targets", []):
+        session.merge(PlanTarget(plan_id=plan.id, commune_code=target["commune_code"],
+                                 target_share=target["target_share"]))
+    session.flush()
+    return plan
+
+
+def _add_line(session, plan, topic_code, competency_codes, commune_code, position_code, quarter, candidates,
+              headcount=None) -> PlanLine:
+    line = PlanLine(id=str(uuid.uuid4()), plan_id=plan.id, topic_code=topic_code, competency_codes=competency_codes,
+                    unit_code=commune_code, position_code=position_code,
+                    headcount=len(candidates) if headcount is None else headcount, quarter=quarter)
+    session.add(line)
+    session.flush()
+    for c in candidates:
+        session.add(PlanCandidate(line_id=line.id, civil_servant_id=c["civil_servant_id"],
+                                  commune_code=c["commune_code"], priority_score=c["priority_score"],
+                                  need_ids=list(c["need_ids"])))
+    if candidates:
+        need_ids = [n for c in candidates for n in c["need_ids"]]
+        for start in range(0, len(need_ids), 500):
+            session.execute(sa.update(Need).where(Need.id.in_(need_ids[start:start + 500]))
+                            .values(plan_line_id=line.id))
+    return line
+
+
+def add_plan_line(session: Session, plan_id: str, data: dict) -> PlanLine:
+    """Add a line by hand: topic × commune (× position), named civil servants and/or a head-count."""
+    plan = _plan(session, plan_id)
+    if plan.status != "draft":
+        raise DomainError("Chỉ sửa được kế hoạch ở trạng thái dự thảo.", field="status")
+    communes = _commune_map(session)
+    if data["unit_code"] not in set(communes.values()):
+        raise DomainError("Không phải xã đang có hiệu lực.", field="unit_code", status=422)
+    candidates = []
+    for cs_id in data.get("civil_servant_ids", []):
+        cs = session.get(CivilServant, cs_id)
+        if cs is None or cs.employment_status == "left":
+            raise DomainError(f"Không tìm thấy công chức đang làm việc «{cs_id}».", field="civil_servant_ids",
+                              status=422)
+        needs = list(session.scalars(sa.select(Need).where(Need.civil_servant_id == cs_id,
+                                                           Need.topic_code == data["topic_code"],
+                                                           Need.status == "open")))
+        candidates.append({"civil_servant_id": cs_id, "commune_code": communes[cs.unit_code],
+                           "priority_score": max((n.priority_score for n in needs), default=0.0),
+                           "need_ids": [n.id for n in needs]})
+    headcount = max(data.get("headcount") or 0, len(candidates))
+    if headcount == 0:
+        raise DomainError("Dòng kế hoạch phải có số lượng hoặc danh sách công chức.", field="headcount", status=422)
+    return _add_line(session, plan, data["topic_code"], data.get("competency_codes", []), data["unit_code"],
+                     data.get("position_code"), data.get("quarter"), candidates, headcount)
+
+
+def set_plan_targets(session: Session, plan_id: str, targets: list[dict]) -> Plan:
+    """Set the per-commune targets (share of active civil servants trained) of a draft plan."""
+    plan = _plan(session, plan_id)
+    if plan.status != "draft":
+        raise DomainError("Chỉ sửa được kế hoạch ở trạng thái dự thảo.", field="status")
+    communes = set(_commune_map(session).values())
+    for t in targets:
+        if t["commune_code"] not in communes:
+            raise DomainError(f"Không phải xã đang có hiệu lực: {t['commune_code']}.", field="targets", status=422)
+    session.execute(sa.delete(PlanTarget).where(PlanTarget.plan_id == plan_id))
+    session.add_all([PlanTarget(plan_id=plan_id, commune_code=t["commune_code"], target_share=t["target_share"])
+                     for t in targets])
+    session.flush()
+    return plan
+
+
+def transition_plan(session: Session, plan_id: str, action: str, data: dict | None = None) -> Plan:
+    """Move a plan through draft → submitted → approved (or back to draft); approval publishes needs.plan_approved."""
+    plan = _plan(session, plan_id)
+    data = data or {}
+    try:
+        target = domain.next_status(plan.status, action)
+    except ValueError:
+        raise DomainError(f"Kế hoạch đang ở trạng thái «{plan.status}», không thể thực hiện.", field="status") from None
+    lines = list(session.scalars(sa.select(PlanLine).where(PlanLine.plan_id == plan_id).order_by(PlanLine.id)))
+    if action == "submit" and not lines:
+        raise DomainError("Kế hoạch chưa có dòng nào.", field="lines")
+    now = utcnow()
+    plan.status = target
+    if action == "submit":
+        plan.submitted_at, plan.return_reason = now, None
+    elif action == "return":
+        plan.return_reason = data.get("reason")
+    elif action == "approve":
+        plan.approved_at, plan.decision_no = now, data.get("decision_no")
+        candidates, left = defaultdict(list), defaultdict(int)
+        gone = set(session.scalars(sa.select(CivilServant.id).where(CivilServant.employment_status == "left")))
+        for c in session.scalars(sa.select(PlanCandidate).where(PlanCandidate.line_id.in_([ln.id for ln in lines]))):
+            if c.civil_servant_id in gone:
+                left[c.line_id] += 1  # left since drafting: no longer trained under this plan
+                session.delete(c)
+            else:
+                candidates[c.line_id].append(c)
+        for ln in lines:
+            ln.headcount = max(len(candidates[ln.id]), ln.headcount - left[ln.id])
+        need_ids = [n for cs in candidates.values() for c in cs for n in c.need_ids]
+        for start in range(0, len(need_ids), 500):
+            session.execute(sa.update(Need).where(Need.id.in_(need_ids[start:start + 500]), Need.status == "open")
+                            .values(status="planned"))
+        OUTBOX.emit(session, "needs.plan_approved", {
+            "plan_id": plan.id, "year": plan.year, "scheme_code": plan.scheme_code, "approved_at": now,
+            "lines": [{"line_id": ln.id, "topic_code": ln.topic_code, "competency_codes": ln.competency_codes or [],
+                       "unit_code": ln.unit_code, "position_code": ln.position_code, "headcount": ln.headcount,
+                       "quarter": ln.quarter,
+                       "candidates": [{"civil_servant_id": c.civil_servant_id, "commune_code": c.commune_code,
+                                       "priority_score": c.priority_score, "need_ids": c.need_ids or []}
+                                      for c in sorted(candidates[ln.id], key=lambda c: -c.priority_score)]}
+                      for ln in lines]})
+    session.flush()
+    return plan
+
+
+def get_plan(session: Session, plan_id: str) -> dict:
+    """Return a plan with its lines (and named candidates) and targets."""
+    plan = _plan(session, plan_id)
+    lines = list(session.scalars(sa.select(PlanLine).where(PlanLine.plan_id == plan_id)
+                                 .order_by(PlanLine.quarter, PlanLine.topic_code, PlanLine.unit_code)))
+    cands = defaultdict(list)
+    for c in session.scalars(sa.select(PlanCandidate).where(PlanCandidate.line_id.in_([ln.id for ln in lines]))):
+        cands[c.line_id].append(c)
+    targets = list(session.scalars(sa.select(PlanTarget).where(PlanTarget.plan_id == plan_id)))
+    return {"plan": plan, "targets": targets,
+            "lines": [{"line": ln, "candidates": sorted(cands[ln.id], key=lambda c: -c.priority_score)}
+                      for ln in lines]}
+
+
+def list_plans(session: Session, year: int | None = None) -> list[Plan]:
+    """Return plans, newest first."""
+    stmt = sa.select(Plan).order_by(Plan.year.desc(), Plan.created_at.desc())
+    if year:
+        stmt = stmt.where(Plan.year == year)
+    return list(session.scalars(stmt))
+
+
+def plan_coverage(session: Session, plan_id: str) -> list[dict]:
+    """Coverage per commune: planned head-count vs people trained (needs of the plan met) vs the target share."""
+    plan = _plan(session, plan_id)
+    communes = _commune_map(session)
+    active: dict[str, int] = defaultdict(int)
+    for unit, n in session.execute(sa.select(CivilServant.unit_code, sa.func.count())
+                                   .where(CivilServant.employment_status == "active").group_by(CivilServant.unit_code)):
+        active[communes[unit]] += n
+    planned: dict[str, int] = defaultdict(int)
+    line_ids = []
+    for line in session.scalars(sa.select(PlanLine).where(PlanLine.plan_id == plan.id)):
+        planned[line.unit_code] += line.headcount
+        line_ids.append(line.id)
+    trained: dict[str, int] = defaultdict(int)
+    if line_ids:
+        for commune, n in session.execute(
+                sa.select(Need.commune_code, sa.func.count(sa.distinct(Need.civil_servant_id)))
+                .where(Need.plan_line_id.in_(line_ids), Need.status == "met").group_by(Need.commune_code)):
+            trained[commune] += n
+    targets = {t.commune_code: t.target_share for t in
+               session.scalars(sa.select(PlanTarget).where(PlanTarget.plan_id == plan.id))}
+    codes = sorted(set(planned) | set(targets) | {c for c in trained})
+    return [{"commune_code": c, **domain.coverage(active.get(c, 0), planned.get(c, 0), trained.get(c, 0),
+                                                  targets.get(c))} for c in codes]

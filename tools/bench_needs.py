@@ -1,0 +1,186 @@
+"""National-scale benchmark of the needs service on PostgreSQL: `python -m tools.bench_needs [--people N]`.
+
+Builds a throw-away database with a generated registry (212,606 commune civil servants [S] across 34 provinces and
+3,321 communes, the post-2025 map), a survey campaign with a self and a supervisor level for each of the 7 common
+competencies, closes it through the real use case (which computes and stores the needs), then times:
+- the needs aggregation of the API report (topic × commune × position) for one province and for the whole country;
+- importing a 10,000-row CSV through the real registry import use case.
+The targets (issue 3) are < 2 s per aggregation and < 30 s for the import. The database is dropped at the end.
+All people are SYNTHETIC (no names of real people).
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import date
+
+import sqlalchemy as sa
+
+from services.needs import seed, usecases
+from services.needs.models import Assessment, CivilServant, Unit
+from shared.db import bulk_insert, make_engine, make_session_factory, transaction, utcnow
+from shared.migrate import upgrade
+from tools.isolation import create_pg_database, drop_pg_database
+
+NATIONAL_PEOPLE = 212_606  # commune civil servants at end-2024 [S]
+PROVINCES = 34  # after the 2025 reorganisation (63 → 34)
+COMMUNES = 3_321  # commune-level units after 2025-07-01
+IMPORT_ROWS = 10_000
+AGG_TARGET_S, IMPORT_TARGET_S = 2.0, 30.0
+
+
+def _province_code(i: int) -> str:
+    return f"P{i:02d}"
+
+
+def generate(session, people: int, rng: random.Random) -> tuple[list[str], list[str]]:
+    """Insert provinces, communes, civil servants (COPY); return the commune codes and the person ids."""
+    start = date(2025, 7, 1)
+    units = [{"code": _province_code(p), "name": f"Tỉnh mẫu {p}", "kind": "tinh", "province_code": _province_code(p),
+              "valid_from": start, "valid_to": None, "parent_code": None} for p in range(PROVINCES)]
+    communes = []
+    for c in range(COMMUNES):
+        province = _province_code(c % PROVINCES)
+        code = f"X-{province}-{c:04d}"
+        communes.append(code)
+        units.append({"code": code, "name": f"Xã mẫu {c}", "kind": "xa" if c % 7 else "phuong",
+                      "province_code": province, "valid_from": start, "valid_to": None, "parent_code": province})
+    bulk_insert(session, Unit.__table__, units)
+    positions = [p for p, _, _ in seed.POSITIONS]
+    now = utcnow()
+    rows, ids = [], []
+    for i in range(people):
+        cs_id = str(uuid.UUID(int=rng.getrandbits(128)))
+        ids.append(cs_id)
+        rows.append({
+            "id": cs_id, "code": f"N-{i:07d}", "full_name": f"Công chức mẫu {i}",
+            "gender": "female" if rng.random() < 0.45 else "male", "birth_year": rng.randint(1965, 2000),
+            "ethnicity": "Kinh" if rng.random() < 0.85 else "Khmer", "unit_code": communes[i % COMMUNES],
+            "position_code": positions[rng.randrange(len(positions))], "hard_area": rng.random() < 0.2,
+            "child_under_36_months": rng.random() < 0.05, "created_at": now, "updated_at": now,
+            "rank": "Chuyên viên", "major": None,
+            "degree_level": rng.choices(["intermediate", "college", "bachelor", "master"], [10, 10, 70, 10])[0],
+            "llct_level": rng.choices(["none", "so_cap", "trung_cap"], [20, 30, 50])[0],
+            "qlnn_level": rng.choices(["none", "chuyen_vien", "chuyen_vien_chinh"], [25, 65, 10])[0],
+            "it_level": "basic", "foreign_language_level": "B1", "employment_status": "active",
+            "employed_from": date(rng.randint(2005, 2024), rng.randint(1, 12), 1), "status_since": None,
+            "left_on": None, "left_reason": None,
+        })
+    for chunk in range(0, len(rows), 50_000):
+        bulk_insert(session, CivilServant.__table__, rows[chunk:chunk + 50_000])
+    return communes, ids
+
+
+def assessments(session, campaign_id: str, ids: list[str], rng: random.Random) -> int:
+    """COPY a self and a supervisor level per person per competency."""
+    codes = [c for c, _, _ in seed.COMPETENCIES]
+    weights = [5, 20, 40, 28, 7]
+    batch, total = [], 0
+    for cs_id in ids:
+        for code in codes:
+            sup = rng.choices((1, 2, 3, 4, 5), weights)[0]
+            batch.append({"campaign_id": campaign_id, "civil_servant_id": cs_id, "competency_code": code,
+                          "self_level": min(5, sup + rng.randint(0, 1)), "supervisor_level": sup})
+        if len(batch) >= 200_000:
+            bulk_insert(session, Assessment.__table__, batch)
+            total += len(batch)
+            batch = []
+    bulk_insert(session, Assessment.__table__, batch)
+    return total + len(batch)
+
+
+def import_csv(communes: list[str], rows: int, rng: random.Random) -> bytes:
+    """A registry CSV of `rows` new civil servants in the district officers' column headers."""
+    header = [c.header for c in usecases.REGISTRY_COLUMNS if c.key != "commune_code"]
+    lines = [",".join(header)]
+    positions = [p for p, _, _ in seed.POSITIONS]
+    for i in range(rows):
+        lines.append(",".join([
+            f"IMP-{i:06d}", f"Người nhập mẫu {i}", rng.choice(["Nam", "Nữ"]), str(rng.randint(1970, 2000)), "Kinh",
+            communes[rng.randrange(len(communes))], rng.choice(positions), "Chuyên viên", "bachelor", "Luật",
+            "so_cap", "chuyen_vien", "basic", "B1", rng.choice(["x", ""]), "", "active", "01/03/2020"]))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def timed(fn, repeat: int = 3) -> tuple[float, object]:
+    """Run fn `repeat` times; return the median seconds and the last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; exit 1 when a target is missed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=NATIONAL_PEOPLE)
+    parser.add_argument("--import-rows", type=int, default=IMPORT_ROWS)
+    args = parser.parse_args(argv)
+    rng = random.Random(2025)
+    url = create_pg_database("bench_needs")
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    ok = True
+    try:
+        upgrade("needs", url)
+        print(f"needs benchmark on PostgreSQL: {args.people:,} civil servants × 7 competencies, "
+              f"{PROVINCES} provinces, {COMMUNES:,} communes")
+        t0 = time.perf_counter()
+        with transaction(sessions) as session:
+            usecases.seed_reference_data(session)
+            communes, ids = generate(session, args.people, rng)
+        with transaction(sessions) as session:
+            campaign = usecases.open_campaign(session, {"year": 2026, "title": "Khảo sát toàn quốc (mẫu)",
+                                                        "unit_codes": communes, "deadline": date(2026, 6, 30)})
+            n_assess = assessments(session, campaign.id, ids, rng)
+            campaign_id = campaign.id
+        print(f"  generated {len(ids):,} civil servants and {n_assess:,} assessments in "
+              f"{time.perf_counter() - t0:.1f} s")
+        t0 = time.perf_counter()
+        with transaction(sessions) as session:
+            closed = usecases.close_campaign(session, campaign_id)
+        print(f"  closing the campaign (combine, record levels, compute needs): {closed['needs']:,} needs "
+              f"({closed['competency_gap']:,} gaps, {closed['standard']:,} mandatory) in {time.perf_counter() - t0:.1f} s")
+        with engine.connect() as conn:
+            conn.execute(sa.text("ANALYZE"))  # what autovacuum does after a bulk load
+            conn.commit()
+
+        def rollup(group, province=None):
+            with transaction(sessions) as session:
+                return usecases.needs_rollup(session, group_by=group, province_code=province)
+
+        # GET /api/v1/reports/needs?province_code=P07&group_by=commune_code,topic_code,position_code
+        one, rows_one = timed(lambda: rollup(["commune_code", "topic_code", "position_code"], "P07"))
+        print(f"  needs aggregation, one province (P07) by commune × topic × position: {len(rows_one):,} rows over "
+              f"{sum(r['needs'] for r in rows_one):,} needs in {one:.3f} s (median of 3; target < {AGG_TARGET_S} s)")
+        # GET /api/v1/reports/needs?group_by=province_code,topic_code,position_code
+        whole, rows_all = timed(lambda: rollup(["province_code", "topic_code", "position_code"]))
+        print(f"  needs aggregation, whole country by province × topic × position: {len(rows_all):,} rows over "
+              f"{sum(r['needs'] for r in rows_all):,} needs in {whole:.3f} s (median of 3; target < {AGG_TARGET_S} s)")
+        finest, rows_finest = timed(lambda: rollup(["commune_code", "topic_code", "position_code"]), repeat=1)
+        print(f"  (for reference) whole country by commune × topic × position: {len(rows_finest):,} rows in "
+              f"{finest:.3f} s")
+
+        data = import_csv(communes, args.import_rows, rng)
+        t0 = time.perf_counter()
+        with transaction(sessions) as session:
+            result = usecases.import_registry(session, data, "import.csv")
+        took = time.perf_counter() - t0
+        print(f"  CSV import of {result['rows']:,} rows ({len(data) / 1e6:.1f} MB): {result['registered']:,} "
+              f"registered with their events in {took:.1f} s (target < {IMPORT_TARGET_S:.0f} s)")
+        ok = one < AGG_TARGET_S and whole < AGG_TARGET_S and took < IMPORT_TARGET_S
+        print("  RESULT:", "all targets met" if ok else "A TARGET WAS MISSED")
+    finally:
+        engine.dispose()
+        drop_pg_database(url)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
