@@ -1,9 +1,10 @@
 """`make demo`: a Thới Bình training cycle end to end over HTTP, against real RabbitMQ and local SQLite files.
 
-Seeds the district, drafts a course, enrolls trainees from several communes, schedules it (funding reserves the
-budget and the course is confirmed), records attendance,
-completes the course, waits for the feedback requests and the settlement, submits feedback, prints a
-summary, stops every process, exits 0. Runs in its own corner (var/demo, demo.* exchange and queues,
+Needs → plan → course → funds → learning → feedback → settlement → closing the loop: seeds the district and a
+survey campaign, closes it into needs, approves a yearly plan; courses proposes classes from the plan lines, one is
+scheduled and funding reserves its estimate (confirmed); attendance and tests, completion; feedback through the web
+form and the API, the report with its index and band; the settlement with its payee list and the ledger balances;
+needs met, lecturer ratings and rewards. Prints a summary, stops every process, exits 0. Runs in its own corner (var/demo, demo.* exchange and queues,
 ports 8101–8104) so that it never disturbs a `make up` running beside it.
 """
 from __future__ import annotations
@@ -53,127 +54,236 @@ def demo_env() -> dict[str, str]:
     return env
 
 
+def until(fetch, ready, timeout: float, what: str):
+    """Poll fetch() until ready(result) holds; return the result."""
+    return wait_until(lambda: (lambda r: r if ready(r) else None)(fetch()), timeout, what=what)
+
+
 def run_cycle(stack: Stack) -> None:
     needs, courses, evaluation, funding = (stack.url(s) for s in SERVICES)
     today = datetime.now(VN).date()
+    year = min(max(today.year, 2025), 2030)  # inside the 2025–2030 scheme
+    out = PROJECT_ROOT / "var" / "demo" / "out"
+    out.mkdir(parents=True, exist_ok=True)
 
-    print("1. Nhu cầu: nạp đơn vị hành chính, sáp nhập 01/07/2025 và 111 công chức (dữ liệu tổng hợp)")
-    seeded = call("POST", f"{needs}/admin/needs/seed", json={}, headers=ADMIN)
+    print("1. Nhu cầu: đơn vị hành chính, sáp nhập 01/07/2025, 111 công chức và đợt khảo sát năng lực năm "
+          f"{year} (dữ liệu tổng hợp)")
+    seeded = call("POST", f"{needs}/admin/needs/seed", json={"survey_year": year}, headers=ADMIN)
     units_now = call("GET", f"{needs}/api/v1/units", params={"as_of": today.isoformat()})
     units_old = call("GET", f"{needs}/api/v1/units", params={"as_of": "2025-06-30"})
     print(f"   {len(units_old)} đơn vị cấp xã trước 01/07/2025 → {len(units_now)} xã hiện nay; "
           f"{seeded['civil_servants']} công chức được ghi nhận")
-    call("POST", f"{funding}/admin/funding/seed", json={"fiscal_year": today.year}, headers=ADMIN)
+    framework = call("GET", f"{needs}/api/v1/frameworks")[0]
+    framework = call("GET", f"{needs}/api/v1/frameworks/{framework['id']}")
+    print(f"   Khung năng lực {framework['framework']['code']}: {len(framework['competencies'])} năng lực × 5 mức, "
+          f"{len(framework['requirements'])} yêu cầu theo vị trí việc làm")
+    campaign_id = seeded["survey"]["campaign_id"]
+    progress = call("GET", f"{needs}/api/v1/campaigns/{campaign_id}/progress", headers=API)
+    print("   Tiến độ khảo sát (tự đánh giá + cấp trên đánh giá): " + ", ".join(
+        f"{names_of(units_now).get(u['commune_code'], u['commune_code'])} {u['complete']}/{u['expected']}"
+        for u in progress["units"]))
+    closed_campaign = call("POST", f"{needs}/api/v1/campaigns/{campaign_id}/close", headers=API)
+    print(f"   Đóng đợt khảo sát → {closed_campaign['needs']} nhu cầu: {closed_campaign['competency_gap']} do thiếu hụt "
+          f"năng lực (yêu cầu − đánh giá), {closed_campaign['standard']} bắt buộc theo tiêu chuẩn vị trí")
+    by_topic = call("GET", f"{needs}/api/v1/reports/needs", params={"group_by": "topic_code"})
+    for row in sorted(by_topic, key=lambda r: -r["needs"])[:5]:
+        print(f"     {row['topic_code']:<16} {row['needs']:>4} nhu cầu ({row['mandatory']} bắt buộc)")
+    top = call("GET", f"{needs}/api/v1/needs", params={"page_size": 1}, headers=API)["items"][0]
+    print(f"   Nhu cầu ưu tiên nhất: {top['topic_code']}, điểm {top['priority_score']} = "
+          + " + ".join(f"{r['label']} ({r['points']})" for r in top["reasons"]))
 
-    trainees = wait_until(lambda: (lambda t: t if len(t) >= 111 else None)(
-        call("GET", f"{courses}/api/v1/trainees", headers=API)), 60, what="courses to receive the 111 civil servants")
-    print(f"   Dịch vụ lớp học đã nhận {len(trainees)} công chức qua sự kiện needs.civil_servant_registered")
+    print(f"2. Kế hoạch năm {year}: lập từ nhu cầu chuyên đề KN-CNTT, trình, phê duyệt → needs.plan_approved")
+    plan = call("POST", f"{needs}/api/v1/plans", 201, headers=API, json={
+        "year": year, "title": f"Kế hoạch bồi dưỡng năm {year}", "topic_codes": ["KN-CNTT"],
+        "targets": [{"commune_code": u["code"], "target_share": 0.3} for u in units_now]})
+    plan_lines = [x["line"] for x in plan["lines"]]
+    plan = plan["plan"]
+    for line in plan_lines:
+        print(f"     {line['topic_code']} · {names_of(units_now).get(line['unit_code'], line['unit_code']):<12} "
+              f"{line['headcount']:>3} người, quý {line['quarter']}")
+    call("POST", f"{needs}/api/v1/plans/{plan['id']}/submit", headers=API)
+    approved = call("POST", f"{needs}/api/v1/plans/{plan['id']}/approve", headers=API,
+                    json={"decision_no": f"QĐ 01/QĐ-UBND-{year}"})
+    print(f"   Kế hoạch {approved['plan']['status'] if 'plan' in approved else approved['status']} ({len(plan_lines)} dòng, "
+          f"{sum(x['headcount'] for x in plan_lines)} lượt người)")
+    call("POST", f"{funding}/admin/funding/seed", json={"fiscal_year": year}, headers=ADMIN)
 
-    print("2. Lớp học: mở lớp chuyên đề, xếp 6 buổi (3 ngày), ghi danh học viên từ 5 xã, xếp lịch → giữ kinh phí")
+    trainees = until(lambda: call("GET", f"{courses}/api/v1/trainees", headers=API), lambda t: len(t) >= 111, 60,
+                     "courses to receive the 111 civil servants")
+    drafts = until(lambda: call("GET", f"{courses}/api/v1/courses", params={"status": "draft"}),
+                   lambda c: len([x for x in c if x.get("plan_line_id")]) >= len(plan_lines), 60,
+                   "courses to propose one class per plan line")
+    print(f"3. Lớp học: đã nhận {len(trainees)} công chức; {len(drafts)} lớp được đề xuất từ các dòng kế hoạch")
+    line = max(plan_lines, key=lambda x: x["headcount"])
+    course = next(c for c in drafts if c["plan_line_id"] == line["id"])
+    candidates = call("GET", f"{courses}/api/v1/courses/{course['id']}/candidates", headers=API)
+    print(f"   Dòng kế hoạch {names_of(units_now).get(line['unit_code'])} → lớp nháp {course['code']} "
+          f"«{course['title']}», {len(candidates)} ứng viên xếp theo điểm ưu tiên "
+          f"(cao nhất {candidates[0]['priority_score'] if candidates else '—'})")
     lect_a = call("POST", f"{courses}/api/v1/lecturers", 201, json={
         "name": "TS. Lê Minh Khoa", "tier": 3, "degree": "doctor", "pedagogy_certificate": True,
-        "years_experience": 12, "topic_codes": ["KN-VANBAN"]}, headers=API)
+        "years_experience": 12, "topic_codes": ["KN-CNTT"]}, headers=API)
     lect_b = call("POST", f"{courses}/api/v1/lecturers", 201, json={
         "name": "ThS. Trần Thu Hà", "tier": 4, "degree": "master", "pedagogy_certificate": True,
-        "years_experience": 6, "topic_codes": ["KN-VANBAN", "KN-CNTT"]}, headers=API)
+        "years_experience": 6, "topic_codes": ["KN-CNTT"]}, headers=API)
     venue = call("POST", f"{courses}/api/v1/venues", 201, headers=API, json={
         "name": "Hội trường UBND xã Thới Bình", "address": "Khóm 1, xã Thới Bình, tỉnh Cà Mau", "capacity": 60,
         "distances": [{"commune_code": c, "km": km} for c, km in (
             ("CM-THOIBINH", 0), ("CM-BIENBACH", 14), ("CM-TRIPHAI", 11), ("CM-TANLOC", 18), ("CM-HOTHIKY", 22))]})
-    start = today - timedelta(days=today.weekday() + 7)  # Monday of last week: the course has taken place
-    sessions = []
-    for d in range(3):
-        for buoi in ("morning", "afternoon"):
-            sessions.append({"date": (start + timedelta(days=d)).isoformat(), "buoi": buoi,
-                             "lecturer_id": (lect_a if d < 2 else lect_b)["id"]})
-    course = call("POST", f"{courses}/api/v1/courses", 201, headers=API, json={
-        "code": f"TB-{today.year}-VB01", "title": "Kỹ năng soạn thảo văn bản hành chính",
-        "organizer_unit_code": "CM-THOIBINH", "topic_code": "KN-VANBAN", "venue_id": venue["id"],
-        "sessions": sessions})
-    by_commune: dict[str, list[str]] = {}
-    for t in trainees:
-        by_commune.setdefault(t["commune_code"], []).append(t["civil_servant_id"])
-    # at most 5 per commune and never more than 30 % of its staff on one day (the commune must still serve citizens)
-    chosen = [cs for commune in sorted(by_commune)
-              for cs in by_commune[commune][:min(5, len(by_commune[commune]) * 30 // 100)]]
-    call("POST", f"{courses}/api/v1/courses/{course['id']}/enrollments", 201, headers=API,
-         json={"civil_servant_ids": chosen})
-    print(f"   Lớp {course['code']} «{course['title']}»: {len(course['sessions'])} buổi, "
-          f"{len(chosen)} học viên từ {len(by_commune)} xã (bản nháp)")
+    # The course has taken place already: it starts on the Monday of last week and lasts 2 days (4 buổi).
+    start = today - timedelta(days=today.weekday() + 7)
+    call("PATCH", f"{courses}/api/v1/courses/{course['id']}", headers=API,
+         json={"venue_id": venue["id"], "title": "Ứng dụng công nghệ thông tin, chuyển đổi số trong công vụ"})
+    sessions = [{"date": (start + timedelta(days=d)).isoformat(), "buoi": buoi, "periods": 4,
+                 "lecturer_id": (lect_a if d == 0 else lect_b)["id"]}
+                for d in range(2) for buoi in ("morning", "afternoon")]
+    call("POST", f"{courses}/api/v1/courses/{course['id']}/sessions", 201, headers=API, json={"sessions": sessions})
+    conflicts = call("GET", f"{courses}/api/v1/courses/{course['id']}/conflicts", headers=API)
+    print(f"   Xếp 4 buổi (2 ngày) tại {venue['name']}; kiểm tra xung đột: "
+          + ("không có" if not conflicts else conflicts[0]["message"]))
+    moved = 0
+    while any(c["kind"] == "commune_share" for c in conflicts):
+        # The commune must keep enough people at work: the lowest-priority candidates move to a later class.
+        roster = call("GET", f"{courses}/api/v1/courses/{course['id']}/enrollments", headers=API,
+                      params={"status": "enrolled"})
+        last = min(roster, key=lambda e: (e["priority_score"] or 0))
+        call("POST", f"{courses}/api/v1/courses/{course['id']}/enrollments/{last['civil_servant_id']}/withdraw",
+             headers=API, json={"reason": "Chuyển sang lớp sau để xã đủ người tiếp dân"})
+        moved += 1
+        conflicts = call("GET", f"{courses}/api/v1/courses/{course['id']}/conflicts", headers=API)
+    if moved:
+        print(f"   Chuyển {moved} người có điểm ưu tiên thấp nhất sang lớp sau → không còn xung đột")
     call("POST", f"{courses}/api/v1/courses/{course['id']}/schedule", headers=API)
-    confirmed = wait_until(lambda: (lambda c: c if c["status"] in ("confirmed", "awaiting_funds") else None)(
-        call("GET", f"{courses}/api/v1/courses/{course['id']}")), 60, what="funding to answer the schedule")
-    if confirmed["status"] != "confirmed":
-        raise RuntimeError(f"course waits for funds: {confirmed['status_reason']}")
-    print(f"   Xếp lịch không xung đột → courses.course_scheduled; kinh phí dự toán "
-          f"{vnd(confirmed['estimate_total'] or 0)} đã được giữ → lớp được xác nhận ({confirmed['status']})")
+    course = until(lambda: call("GET", f"{courses}/api/v1/courses/{course['id']}"),
+                   lambda c: c["status"] in ("confirmed", "awaiting_funds"), 60, "funding to answer the schedule")
+    if course["status"] != "confirmed":
+        raise RuntimeError(f"course waits for funds: {course['status_reason']}")
+    estimate = call("GET", f"{funding}/api/v1/courses/{course['id']}/estimate")
+    print(f"4. Kinh phí: dự toán {vnd(estimate['estimate_total'])} — "
+          + ", ".join(f"{SOURCE_VI.get(k.split('/')[0], k)} {k.split('/')[1]} {vnd(v)}"
+                      for k, v in sorted(estimate["by_source"].items())))
+    print(f"   Đã giữ kinh phí trên {len(estimate['reserved_lines'])} dòng dự toán → lớp {STATUS_VI[course['status']]}")
 
-    print("3. Điểm danh: đa số đủ buổi, vài người vắng một buổi hoặc một ngày, một người vắng cả khóa")
-    records = []
+    print("5. Học tập: điểm danh, kiểm tra đầu vào/đầu ra năng lực CM06, kết thúc lớp → courses.course_completed")
+    roster = call("GET", f"{courses}/api/v1/courses/{course['id']}/enrollments", headers=API,
+                  params={"status": "enrolled"})
+    chosen = [e["civil_servant_id"] for e in roster]
+    records, scores = [], []
     for i, cs in enumerate(chosen):
         for j, s in enumerate(course["sessions"]):
-            absent = (i == 0) or (i in (1, 2) and j == 5) or (i == 3 and s["date"] == course["sessions"][0]["date"])
+            absent = (i == 0) or (i == 1 and j == 3)  # one never came, one missed the last buổi
             records.append({"session_id": s["id"], "civil_servant_id": cs, "present": not absent})
+        if i:
+            scores += [{"civil_servant_id": cs, "kind": "pre", "competency_code": "CM06", "score": 4.0 + i % 4},
+                       {"civil_servant_id": cs, "kind": "post", "competency_code": "CM06",
+                        "score": min(10.0, 7.0 + i % 4)}]
     call("POST", f"{courses}/api/v1/courses/{course['id']}/attendance", 201, headers=API, json={"records": records})
-
-    print("4. Kết thúc lớp → sự kiện courses.course_completed → lấy ý kiến học viên + quyết toán kinh phí")
+    call("POST", f"{courses}/api/v1/courses/{course['id']}/results", 201, headers=API, json={"scores": scores})
     t0 = time.monotonic()
     call("POST", f"{courses}/api/v1/courses/{course['id']}/complete", headers=API)
-    closed = wait_until(lambda: (lambda c: c if c["status"] == "closed" else None)(
-        call("GET", f"{courses}/api/v1/courses/{course['id']}")), 60, what="the course to close")
-    print(f"   Lớp đóng sau {time.monotonic() - t0:.2f} s: đã gửi {closed['closing']['feedback_request_count']} "
-          f"phiếu lấy ý kiến lúc {local(closed['closing']['feedback_requested_at'])}, "
-          f"quyết toán {vnd(closed['closing']['settlement_total'])} lúc {local(closed['closing']['settled_at'])}")
+    certificates = call("GET", f"{courses}/api/v1/courses/{course['id']}/certificates", headers=API)
+    closed = until(lambda: call("GET", f"{courses}/api/v1/courses/{course['id']}"),
+                   lambda c: c["status"] == "closed", 60, "the course to close")
+    print(f"   {len(chosen)} học viên, {len(certificates)} chứng chỉ ({certificates[0]['certificate_no'] if certificates else '—'} …); "
+          f"lớp đóng sau {time.monotonic() - t0:.2f} s: {closed['closing']['feedback_request_count']} phiếu lấy ý kiến, "
+          f"quyết toán {vnd(closed['closing']['settlement_total'])}")
 
-    print("5. Học viên gửi phiếu đánh giá (thang 1–10)")
-    requests_ = call("GET", f"{evaluation}/api/v1/courses/{course['id']}/feedback-requests", headers=API)
-    patterns = [(9, 8, 9, 8, 9), (8, 8, 9, 7, 8), (10, 9, 9, 9, 8), (7, 7, 8, 8, 6), (9, 9, 10, 8, 9),
-                (8, 7, 9, 8, 7), (6, 7, 8, 7, 6), (9, 8, 9, 9, 9), (8, 9, 9, 8, 8), (9, 9, 9, 9, 10),
-                (7, 8, 8, 8, 7), (8, None, 9, None, 8)]  # the last leaves 2 of 5 unanswered: invalid (> 5 %)
-    for req, p in zip(requests_, patterns):
+    print("6. Đánh giá: học viên trả lời phiếu (thang 1–10) qua trang web và API; nhắc người chưa trả lời")
+    links = call("GET", f"{evaluation}/api/v1/courses/{course['id']}/feedback-requests", headers=API)
+    page = requests.post(f"{evaluation}/feedback/{links[0]['token']}", timeout=10, data={
+        "q1": 9, "q2": 8, "q3": 9, "q4": 8, "q5": 9})
+    print(f"   Trang /feedback/<mã> (HTML, không cần JavaScript): HTTP {page.status_code}"
+          f"{' — «Phiếu đã được ghi nhận»' if 'ghi nhận' in page.text else ''}")
+    patterns = [(8, 8, 9, 7, 8), (10, 9, 9, 9, 8), (7, 7, 8, 8, 6), (9, 9, 10, 8, 9), (8, 7, 9, 8, 7),
+                (9, 8, 9, 9, 9)][:max(0, len(links) - 3)]
+    patterns.append((8, None, 9, None, 8))  # leaves 2 of 5 unanswered: invalid (> 5 %, TT 10/2017)
+    lecturer_ids = [lect_a["id"], lect_b["id"]]
+    for req, p in zip(links[1:], patterns):  # the last trainee does not answer and gets a reminder
         scores = dict(zip(("content", "methods", "lecturer", "organisation", "applicability"), p))
-        call("POST", f"{evaluation}/api/v1/feedback/{req['token']}", 201,
-             json={"scores": scores, "comment": "Nội dung thiết thực, cần thêm bài tập thực hành."})
-    again = requests.post(f"{evaluation}/api/v1/feedback/{requests_[0]['token']}", timeout=10,
-                          json={"scores": {"content": 1}})
-    print(f"   {len(patterns)} phiếu đã gửi; gửi lại cùng đường dẫn bị từ chối (HTTP {again.status_code})")
+        call("POST", f"{evaluation}/api/v1/feedback/{req['token']}", 201, json={
+            "scores": scores, "comment": "Nội dung thiết thực, cần thêm bài tập thực hành.",
+            "lecturers": {lid: {"lec_knowledge": 9, "lec_ethics": 9, "lec_responsibility": 9, "lec_methods": 8,
+                                "lec_testing": 8} for lid in lecturer_ids}})
+    again = requests.post(f"{evaluation}/api/v1/feedback/{links[0]['token']}", timeout=10, json={"scores": {"content": 1}})
+    reminded = call("POST", f"{evaluation}/api/v1/courses/{course['id']}/reminders", headers=API)
+    print(f"   {1 + len(patterns)}/{len(links)} phiếu đã gửi; gửi lại cùng đường dẫn bị từ chối (HTTP {again.status_code}); "
+          f"đã tạo {reminded['count']} thông báo nhắc (evaluation.feedback_reminder_issued)")
+    evaluated = call("POST", f"{evaluation}/api/v1/courses/{course['id']}/close-feedback", headers=API)
+    report = call("GET", f"{evaluation}/api/v1/reports/courses/{course['id']}")
+    for fmt, path in (("svg", "charts/criteria"), ("png", "charts/gain")):
+        chart = requests.get(f"{evaluation}/api/v1/reports/courses/{course['id']}/{path}", params={"format": fmt}, timeout=30)
+        (out / f"{path.split('/')[-1]}.{fmt}").write_bytes(chart.content)
+    print(f"   Đóng đợt lấy ý kiến → evaluation.course_evaluated: chỉ số chung {evaluated['index']} / 10, "
+          f"xếp loại {evaluated['band_label']}, tỉ lệ phản hồi {evaluated['response_rate'] * 100:.0f} %")
 
-    summary = call("GET", f"{evaluation}/api/v1/courses/{course['id']}/feedback-summary")
+    print("7. Khép vòng: nhu cầu được đáp ứng, điểm giảng viên, khen thưởng học viên xuất sắc")
+    coverage = until(lambda: call("GET", f"{needs}/api/v1/reports/plan-coverage", params={"plan_id": plan["id"]}),
+                     lambda c: sum(r.get("trained") or 0 for r in c) > 0, 60, "needs to mark trained people")
+    for row in coverage:
+        print(f"     {names_of(units_now).get(row['commune_code'], row['commune_code']):<12} kế hoạch {row['planned']:>3}, "
+              f"đã học {row['trained']:>3}, mục tiêu {row['target']}")
+    rated = until(lambda: call("GET", f"{courses}/api/v1/lecturers/{lect_b['id']}"),
+                  lambda x: x.get("rating_count", 0) > 0 or x.get("ratings"), 60, "courses to record lecturer ratings")
+    print(f"   Giảng viên {lect_b['name']}: điểm đánh giá trung bình {rated.get('average_rating')}")
+    incentives = until(lambda: call("GET", f"{funding}/api/v1/incentives", params={"course_id": course["id"]}),
+                       lambda x: True, 30, "funding incentives")
+    print(f"   Khen thưởng học viên xuất sắc: {len(incentives)} người, "
+          f"{vnd(sum(x['amount'] for x in incentives))}")
+
     settlement = call("GET", f"{funding}/api/v1/settlements/{course['id']}")
+    payees = call("GET", f"{funding}/api/v1/settlements/{course['id']}/payees", params={"format": "json"})
+    xlsx = requests.get(f"{funding}/api/v1/settlements/{course['id']}/payees", params={"format": "xlsx"}, timeout=30)
+    (out / "danh-sach-ky-nhan.xlsx").write_bytes(xlsx.content)
     lines = call("GET", f"{funding}/api/v1/budget-lines", params={"fiscal_year": start.year})
-    names = {x["id"]: x["name"] for x in (lect_a, lect_b)} | {u["code"]: u["name"] for u in units_now}
-    print_summary(course, closed, summary, settlement, lines, names)
+    verify = call("GET", f"{funding}/admin/funding/verify", headers=ADMIN)
+    names = {x["id"]: x["name"] for x in (lect_a, lect_b)} | names_of(units_now)
+    print_summary(closed, report, evaluated, settlement, payees, lines, verify, names, out)
 
 
+SOURCE_VI = {"state_dtbd": "ngân sách ĐT-BD", "unit_regular": "kinh phí thường xuyên của xã cử đi học",
+             "individual": "cá nhân", "sponsorship": "tài trợ", "programme": "chương trình, đề án"}
+OBJECT_VI = {"programme": "Chương trình, tài liệu", "learners": "Người học", "lecturers": "Giảng viên",
+             "facilities": "Cơ sở vật chất, phục vụ", "organisation": "Tổ chức lớp học",
+             "effectiveness": "Hiệu quả sau khóa học"}
+BAND_VI = {"poor": "kém", "weak": "yếu", "average": "trung bình", "good": "khá", "excellent": "xuất sắc"}
 STATUS_VI = {"draft": "bản nháp", "scheduled": "đã xếp lịch, chờ kinh phí", "awaiting_funds": "chờ kinh phí",
              "confirmed": "đã xác nhận", "in_progress": "đang học", "completed": "đã kết thúc, chờ đóng",
              "closed": "đã đóng", "cancelled": "đã hủy"}
 
 
-def print_summary(course, closed, summary, settlement, lines, names) -> None:
+def names_of(units: list[dict]) -> dict[str, str]:
+    return {u["code"]: u["name"] for u in units}
+
+
+def print_summary(course, report, evaluated, settlement, payees, lines, verify, names, out) -> None:
     bar = "─" * 78
     print(f"\n{bar}\nTÓM TẮT KHÓA HỌC {course['code']} — {course['title']}\n{bar}")
-    print(f"Trạng thái lớp           : {STATUS_VI[closed['status']]} ({closed['status']}) "
-          f"lúc {local(closed['closing']['closed_at'])}")
-    print(f"Phiếu lấy ý kiến         : {summary['requests']} gửi, {summary['responses']} trả lời "
-          f"({summary['response_rate'] * 100:.0f} %), {summary['valid_responses']} hợp lệ")
-    for code, label in summary["criteria_labels"].items():
-        mean = summary["means"].get(code)
-        print(f"   {label:<36}: {mean if mean is not None else '—'}")
-    print(f"Chỉ số chung             : {summary['index']} / 10 → xếp loại {summary['band_label']}")
-    print(f"Quyết toán               : {vnd(settlement['total'])} (thù lao giảng viên {vnd(settlement['lecturer_fees'])}, "
-          f"hỗ trợ học viên {vnd(settlement['learner_support'])})")
-    fees = [x for x in settlement["lines"] if x["item"] == "lecturer_fee"]
-    for x in fees:
-        print(f"   {names.get(x['payee_ref'], x['payee_ref']):<26}: {x['quantity']} buổi × {vnd(x['unit_amount'])}"
-              f" = {vnd(x['amount'])}")
-    support = [x for x in settlement["lines"] if x["item"] == "learner_support"]
-    print(f"   Hỗ trợ {len(support)} học viên theo số ngày thực học ({sum(x['quantity'] for x in support)} ngày), "
-          f"chi từ kinh phí thường xuyên của xã cử đi học")
-    print("Số dư dự toán (từ sổ cái):")
+    print(f"Trạng thái lớp           : {STATUS_VI[course['status']]} ({course['status']}) "
+          f"lúc {local(course['closing']['closed_at'])}")
+    print(f"Phiếu lấy ý kiến         : {report['requests']} gửi, {report['responses']} trả lời, "
+          f"{report['valid_responses']} hợp lệ (phiếu bỏ trống > 5 % chỉ tiêu bị loại, TT 10/2017)")
+    for code, mean in (report.get("object_scores") or {}).items():
+        print(f"   {OBJECT_VI.get(code, code):<36}: {mean}")
+    for lec in report.get("lecturer_scores") or []:
+        print(f"   Giảng viên {names.get(lec['lecturer_id'], lec['lecturer_id']):<25}: {lec['mean']} "
+              f"({BAND_VI.get(lec['band'], lec['band'])})")
+    print(f"Chỉ số chung             : {evaluated['index']} / 10 → xếp loại {evaluated['band_label']}")
+    for gain in report.get("learning_gain") or []:
+        print(f"Kết quả học tập {gain.get('competency_code') or '':<8} : trước {gain['pre_mean']} → sau {gain['post_mean']} "
+              f"(tăng {gain['gain']})")
+    print(f"Quyết toán               : {vnd(settlement['total'])} (dự toán {vnd(settlement['estimate_total'] or 0)}, "
+          f"chênh lệch {vnd(settlement['variance'] or 0)}, hoàn trả phần giữ chưa chi {vnd(settlement['released'] or 0)})")
+    for item, amount in settlement["by_item"].items():
+        label = next((x["item_label"] for x in settlement["lines"] if x["item"] == item), item)
+        print(f"   {label[:44]:<44}: {vnd(amount):>14}")
+    print(f"Danh sách ký nhận        : {len(payees['payees'])} người nhận, tổng {vnd(payees['total'])} "
+          f"→ {out / 'danh-sach-ky-nhan.xlsx'}")
+    print("Số dư dự toán (tái lập từ sổ cái: " + ("khớp" if verify.get("consistent") else "KHÔNG khớp") + "):")
     for b in lines:
-        print(f"   {b['fiscal_year']} {b['source_label'][:44]:<44} {names.get(b['owner_unit_code'], b['owner_unit_code']):<15} "
-              f"đã chi {vnd(b['spent']):>14}  còn {vnd(b['balance']):>16}")
+        if b["spent"] or b["reserved"]:
+            print(f"   {b['fiscal_year']} {b['source_label'][:44]:<44} {names.get(b['owner_unit_code'], b['owner_unit_code']):<12} "
+                  f"đã chi {vnd(b['spent']):>13}  còn {vnd(b['balance']):>16}")
+    print(f"Biểu đồ                  : {out / 'criteria.svg'}, {out / 'gain.png'}")
     print(bar)
 
 
