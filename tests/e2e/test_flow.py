@@ -123,6 +123,12 @@ def test_make_demo_runs_the_cycle_and_exits_zero():
                          text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "TÓM TẮT KHÓA HỌC" in run.stdout and "closed" in run.stdout
+    # the story the issues ask the demo to show: needs → plan, plan line → course, funds reserved, confirmed,
+    # feedback and the report's index and band, the settlement's payee list, the ledger balance
+    for step in ("Đóng đợt khảo sát →", "Kế hoạch approved", "lớp được đề xuất từ các dòng kế hoạch",
+                 "Đã giữ kinh phí", "lớp đã xác nhận", "«Phiếu đã được ghi nhận»", "Chỉ số chung", "xếp loại",
+                 "Danh sách ký nhận", "tái lập từ sổ cái: khớp", "Khen thưởng học viên xuất sắc"):
+        assert step in run.stdout, step
 
 
 def test_make_demo_says_how_to_start_rabbitmq_when_it_is_unreachable():
