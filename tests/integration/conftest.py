@@ -327,9 +327,11 @@ def course_completed(course_id: str | None = None, start: date = date(2025, 11, 
     }, producer="courses", **kw)
 
 
-# Sample norms in force on 2025-11-03 (services.funding.usecases.SAMPLE_NORMS): tier 2 = 2,000,000 per buổi,
-# learner support 150,000 per day.
-COURSE_COMPLETED_TOTAL = 2 * 2_000_000 + 3 * 150_000
+# Sample norms in force on 2025-11-03 (services.funding SAMPLE norms): tier 2 = 2,000,000 per buổi, learner support
+# 150,000 per day attended, and the class costs: materials 2 × 60,000, one certificate 25,000, opening/closing
+# 1,200,000, class management 2 days × 250,000, hall 2 days × 1,200,000, water 3 person-days × 25,000.
+COURSE_COMPLETED_TOTAL = (2 * 2_000_000 + 3 * 150_000
+                          + 2 * 60_000 + 25_000 + 1_200_000 + 2 * 250_000 + 2 * 1_200_000 + 3 * 25_000)
 
 
 def envelope_of(body: bytes | str) -> dict:
