@@ -23,6 +23,7 @@ from shared.db import make_engine, make_session_factory
 from shared.errors import DomainError
 from shared.logs import configure_logging, reset_correlation_id, set_correlation_id
 from shared.outbox import Outbox
+from shared.tabular import TableError
 
 log = logging.getLogger("http")
 _CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -100,6 +101,17 @@ def _domain_error(error: DomainError):
     errors = {"json": {error.field: [error.message]}} if error.field else {}
     status = HTTP_STATUS_CODES.get(error.status, "Error")
     return jsonify({"code": error.status, "status": status, "message": error.message, "errors": errors}), error.status
+
+
+def _table_error(error: TableError):
+    """422 for an uploaded file refused as a whole, in the one error shape: errors.files.file lists every bad cell
+    as "Dòng N, «field»: message", and `problems` repeats them as {line, field, message} for programs."""
+    shown = "; ".join(f"dòng {p['line']}, «{p['field']}»: {p['message']}" for p in error.problems[:3])
+    more = f" (và {len(error.problems) - 3} lỗi khác)" if len(error.problems) > 3 else ""
+    return jsonify({"code": 422, "status": "Unprocessable Entity", "message": f"{error.message} {shown}{more}".strip(),
+                    "errors": {"files": {"file": [f"Dòng {p['line']}, «{p['field']}»: {p['message']}"
+                                                  for p in error.problems]}},
+                    "problems": error.problems}), 422
 
 
 def _internal_error(error: Exception):
@@ -192,6 +204,7 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
     for blp in blueprints:
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
     app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(TableError, _table_error)  # raised by shared.tabular.read_table and use cases
     app.register_error_handler(Exception, _internal_error)
 
     @app.before_request

@@ -104,7 +104,8 @@ def run_cycle(stack: Stack) -> None:
     call("POST", f"{needs}/api/v1/plans/{plan['id']}/submit", headers=API)
     approved = call("POST", f"{needs}/api/v1/plans/{plan['id']}/approve", headers=API,
                     json={"decision_no": f"QĐ 01/QĐ-UBND-{year}"})
-    print(f"   Kế hoạch {approved['plan']['status'] if 'plan' in approved else approved['status']} ({len(plan_lines)} dòng, "
+    status = (approved.get("plan") or approved)["status"]
+    print(f"   Kế hoạch {PLAN_STATUS_VI.get(status, status)} ({len(plan_lines)} dòng, "
           f"{sum(x['headcount'] for x in plan_lines)} lượt người)")
     call("POST", f"{funding}/admin/funding/seed", json={"fiscal_year": year}, headers=ADMIN)
 
@@ -246,6 +247,7 @@ OBJECT_VI = {"programme": "Chương trình, tài liệu", "learners": "Người 
              "facilities": "Cơ sở vật chất, phục vụ", "organisation": "Tổ chức lớp học",
              "effectiveness": "Hiệu quả sau khóa học"}
 BAND_VI = {"poor": "kém", "weak": "yếu", "average": "trung bình", "good": "khá", "excellent": "xuất sắc"}
+PLAN_STATUS_VI = {"draft": "dự thảo", "submitted": "đã trình", "approved": "đã được phê duyệt"}
 STATUS_VI = {"draft": "bản nháp", "scheduled": "đã xếp lịch, chờ kinh phí", "awaiting_funds": "chờ kinh phí",
              "confirmed": "đã xác nhận", "in_progress": "đang học", "completed": "đã kết thúc, chờ đóng",
              "closed": "đã đóng", "cancelled": "đã hủy"}

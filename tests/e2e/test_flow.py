@@ -125,7 +125,7 @@ def test_make_demo_runs_the_cycle_and_exits_zero():
     assert "TÓM TẮT KHÓA HỌC" in run.stdout and "closed" in run.stdout
     # the story the issues ask the demo to show: needs → plan, plan line → course, funds reserved, confirmed,
     # feedback and the report's index and band, the settlement's payee list, the ledger balance
-    for step in ("Đóng đợt khảo sát →", "Kế hoạch approved", "lớp được đề xuất từ các dòng kế hoạch",
+    for step in ("Đóng đợt khảo sát →", "Kế hoạch đã được phê duyệt", "lớp được đề xuất từ các dòng kế hoạch",
                  "Đã giữ kinh phí", "lớp đã xác nhận", "«Phiếu đã được ghi nhận»", "Chỉ số chung", "xếp loại",
                  "Danh sách ký nhận", "tái lập từ sổ cái: khớp", "Khen thưởng học viên xuất sắc"):
         assert step in run.stdout, step
