@@ -1,5 +1,5 @@
-"""Operator endpoints of the courses service: unclosed courses and the configurable rules (length caps, on-duty
-share per commune, buổi times)."""
+"""Operator endpoints of the courses service: unclosed courses and the configurable rules (length caps, lecturer
+standards, on-duty share per commune, buổi times)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -45,6 +45,25 @@ def add_length_rule(data):
     """Add a version of a length cap (legal basis, valid from/to; versions must not overlap)."""
     with ctx().transaction() as session:
         return usecases.add_length_rule(session, data)
+
+
+@blp.route("/lecturer-standards")
+@blp.doc(security=[{"bearerAuth": []}])
+@blp.response(200, schemas.LecturerStandardSchema(many=True))
+def list_lecturer_standards():
+    """List every version of the lecturer standard (degree, pedagogy, experience) with its legal basis."""
+    with ctx().transaction() as session:
+        return usecases.list_lecturer_standards(session)
+
+
+@blp.route("/lecturer-standards", methods=["POST"])
+@blp.doc(security=[{"bearerAuth": []}])
+@blp.arguments(schemas.LecturerStandardCreateSchema)
+@blp.response(201, schemas.LecturerStandardSchema)
+def add_lecturer_standard(data):
+    """Add a version of the lecturer standard (legal basis, valid from/to; versions must not overlap)."""
+    with ctx().transaction() as session:
+        return usecases.add_lecturer_standard(session, data)
 
 
 @blp.route("/duty-rules")

@@ -26,6 +26,16 @@ def list_topics():
         return usecases.list_topics(session)
 
 
+@blp.route("/topics", methods=["POST"])
+@token_required
+@blp.arguments(schemas.TopicCreateSchema)
+@blp.response(201, schemas.TopicSchema)
+def create_topic(data):
+    """Add a topic ("chuyên đề") with its content area, competencies and fostering types."""
+    with ctx().transaction() as session:
+        return usecases.create_topic(session, data)
+
+
 @blp.route("/lecturers", methods=["POST"])
 @token_required
 @blp.arguments(schemas.LecturerCreateSchema)
@@ -359,7 +369,7 @@ def _ics(rows: list[dict], name: str) -> bytes:
         where = ", ".join(x for x in (r["venue_name"], r["venue_address"]) if x) or "Trực tuyến"
         ev.add("location", where)
         ev.add("description", f"Buổi {domain.BUOI_VI[r['buoi']]}, {r['periods']} tiết; giảng viên "
-                              f"{r['lecturer_name']}; trạng thái lớp: {r['status']}")
+                              f"{r['lecturer_name']}; trạng thái lớp: {domain.STATUS_VI[r['status']]}")
         ev.add("status", "CONFIRMED" if r["status"] in ("confirmed", "in_progress", "completed", "closed")
                else "TENTATIVE")
         cal.add_component(ev)

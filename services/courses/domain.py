@@ -11,6 +11,8 @@ BUOI_VI = {"morning": "sáng", "afternoon": "chiều"}
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 FOSTERING_TYPES = ("job_position", "commune_title", "rank", "leadership")
 FORMS = ("in_person", "online", "blended", "field_trip")
+# Content areas of fostering (NĐ 101/2017 as amended; NĐ 171/2025 adds science, technology and digital skills)
+CONTENT_AREAS = ("political_theory", "defence_security", "state_management", "job_position", "digital")
 FORMS_NEEDING_VENUE = ("in_person", "blended", "field_trip")
 STATUSES = ("draft", "scheduled", "awaiting_funds", "confirmed", "in_progress", "completed", "closed", "cancelled")
 # Courses whose sessions book people, lecturers and rooms: a draft books nothing, a cancelled course frees all.
@@ -24,8 +26,22 @@ PASS_SCORE = 5.0  # TT 01/2018: every test ≥ 5/10 for a certificate
 CERTIFYING_TEST_KINDS = ("post", "module")  # a pre-test only measures the starting point
 
 
+STATUS_VI = {"draft": "nháp", "scheduled": "đã xếp lịch", "awaiting_funds": "chờ kinh phí",
+             "confirmed": "đã xác nhận kinh phí", "in_progress": "đang học", "completed": "đã kết thúc",
+             "closed": "đã đóng", "cancelled": "đã hủy"}
+TEST_KIND_VI = {"pre": "đầu vào", "post": "cuối khóa", "module": "chuyên đề"}
+LEAVE_REASON_VI = {"retired": "nghỉ hưu", "resigned": "thôi việc", "transferred": "chuyển công tác",
+                   "dismissed": "buộc thôi việc", "deceased": "từ trần", "other": "lý do khác"}
+
+
 def vn_date(d: date) -> str:
+    """A date the Vietnamese way: 02/03/2026."""
     return d.strftime("%d/%m/%Y")
+
+
+def local_today(now: datetime) -> date:
+    """Today's date in Asia/Ho_Chi_Minh (07:00 ahead of UTC: 20:00 UTC is already tomorrow there)."""
+    return now.astimezone(LOCAL_TZ).date()
 
 
 # --- session times -----------------------------------------------------------------------------------------------
@@ -146,14 +162,14 @@ def participant_outcome(sessions: list[SessionSlot], present_ids: set[str], excu
     by_test = {(s.kind, s.competency_code): s.score for s in scores if s.kind in CERTIFYING_TEST_KINDS}
     for kind, comp in sorted(required_tests, key=lambda k: (k[0], k[1] or "")):
         score = by_test.get((kind, comp))
-        label = f"bài kiểm tra {kind}{' ' + comp if comp else ''}"
+        label = f"bài kiểm tra {TEST_KIND_VI.get(kind, kind)}{' ' + comp if comp else ''}"
         if score is None:
             reasons.append(f"Thiếu điểm {label}.")
         elif score < PASS_SCORE:
             reasons.append(f"Điểm {label} {score:g} < {PASS_SCORE:g}.")
     for (kind, comp), score in by_test.items():
         if (kind, comp) not in required_tests and score < PASS_SCORE:
-            reasons.append(f"Điểm bài kiểm tra {kind} {score:g} < {PASS_SCORE:g}.")
+            reasons.append(f"Điểm bài kiểm tra {TEST_KIND_VI.get(kind, kind)} {score:g} < {PASS_SCORE:g}.")
     return Outcome(base.sessions_attended, base.days_attended, excused, completed,
                    completed and len(reasons) == 0, tuple(reasons))
 

@@ -1,11 +1,15 @@
 """HTTP contract of the courses service."""
-from marshmallow import Schema, fields, validate
+from datetime import date
 
-from services.courses.domain import BUOI, DEGREES, FORMS, FOSTERING_TYPES, LOCAL_TZ, STATUSES
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.courses.domain import BUOI, CONTENT_AREAS, DEGREES, FORMS, FOSTERING_TYPES, LOCAL_TZ, STATUSES
 
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Giờ phải có dạng HH:MM.")
 HHMM_LENGTH = validate.Length(min=4, max=5)  # the time itself is parsed by the use case (422 naming the field)
 RANK_VARIANTS = ("chuyen_vien", "chinh", "cao_cap")
+# Dates outside this window are typing mistakes; the years 1 and 9999 overflow the UTC conversion of session times.
+DAY = validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31), error="Ngày phải trong khoảng 2000–2100.")
 
 
 # --- reference data ------------------------------------------------------------------------------------------------
@@ -18,6 +22,18 @@ class TopicSchema(Schema):
     fostering_types = fields.List(fields.String())
 
 
+class TopicCreateSchema(Schema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9][A-Z0-9-]{0,39}$",
+                                                                  error="Mã chuyên đề: chữ in hoa, số, gạch nối."))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    content_area = fields.String(required=True, validate=validate.OneOf(CONTENT_AREAS))
+    competency_codes = fields.List(fields.String(validate=validate.Length(min=1, max=20)), load_default=list,
+                                   validate=validate.Length(max=20))
+    fostering_types = fields.List(fields.String(validate=validate.OneOf(FOSTERING_TYPES)), required=True,
+                                  validate=validate.Length(min=1, max=4),
+                                  metadata={"description": "the first is the default of courses on this topic"})
+
+
 class LengthRuleCreateSchema(Schema):
     fostering_type = fields.String(required=True, validate=validate.OneOf(FOSTERING_TYPES))
     variant = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(RANK_VARIANTS))
@@ -26,11 +42,25 @@ class LengthRuleCreateSchema(Schema):
     max_block_working_days = fields.Integer(load_default=None, allow_none=True, strict=True,
                                             validate=validate.Range(min=1, max=60))
     legal_basis = fields.String(required=True, validate=validate.Length(min=1, max=300))
-    valid_from = fields.Date(required=True)
-    valid_to = fields.Date(load_default=None, allow_none=True)
+    valid_from = fields.Date(required=True, validate=DAY)
+    valid_to = fields.Date(load_default=None, allow_none=True, validate=DAY)
 
 
 class LengthRuleSchema(LengthRuleCreateSchema):
+    id = fields.String()
+    is_sample = fields.Boolean()
+
+
+class LecturerStandardCreateSchema(Schema):
+    min_degree = fields.String(required=True, validate=validate.OneOf(DEGREES))
+    require_pedagogy = fields.Boolean(load_default=True, metadata={"description": "nghiệp vụ sư phạm required"})
+    min_years_experience = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=50))
+    legal_basis = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    valid_from = fields.Date(required=True, validate=DAY)
+    valid_to = fields.Date(load_default=None, allow_none=True, validate=DAY)
+
+
+class LecturerStandardSchema(LecturerStandardCreateSchema):
     id = fields.String()
     is_sample = fields.Boolean()
 
@@ -94,7 +124,7 @@ class LecturerRefSchema(Schema):
 
 class LecturerQueryArgsSchema(Schema):
     topic = fields.String(load_default=None, validate=validate.Length(max=40))
-    date = fields.Date(load_default=None)
+    date = fields.Date(load_default=None, validate=DAY)
     buoi = fields.String(load_default=None, validate=validate.OneOf(BUOI))
 
 
@@ -119,13 +149,13 @@ class VenueSchema(VenueCreateSchema):
 
 
 class VenueQueryArgsSchema(Schema):
-    min_capacity = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    min_capacity = fields.Integer(load_default=None, validate=validate.Range(min=1, max=5000))
 
 
 # --- courses ------------------------------------------------------------------------------------------------------
 
 class SessionCreateSchema(Schema):
-    date = fields.Date(required=True)
+    date = fields.Date(required=True, validate=DAY)
     buoi = fields.String(required=True, validate=validate.OneOf(BUOI), metadata={"description": "half-day"})
     periods = fields.Integer(load_default=4, strict=True, validate=validate.Range(min=1, max=6),
                              metadata={"description": "tiết"})
@@ -139,7 +169,7 @@ class SessionCreateSchema(Schema):
 
 
 class SessionUpdateSchema(Schema):
-    date = fields.Date()
+    date = fields.Date(validate=DAY)
     buoi = fields.String(validate=validate.OneOf(BUOI))
     periods = fields.Integer(strict=True, validate=validate.Range(min=1, max=6))
     lecturer_id = fields.String(validate=validate.Length(min=1, max=36))
@@ -392,9 +422,14 @@ class TraineeQueryArgsSchema(Schema):
 
 
 class CalendarArgsSchema(Schema):
-    start = fields.Date(load_default=None, data_key="from")
-    end = fields.Date(load_default=None, data_key="to")
+    start = fields.Date(load_default=None, data_key="from", validate=DAY)
+    end = fields.Date(load_default=None, data_key="to", validate=DAY)
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "ics"]))
+
+    @validates_schema
+    def _order(self, data, **_):
+        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+            raise ValidationError("Ngày kết thúc («to») trước ngày bắt đầu («from»).", field_name="to")
 
 
 class CalendarEntrySchema(Schema):

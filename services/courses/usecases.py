@@ -21,37 +21,53 @@ from shared.events import Envelope
 ACTIVE_ENROLLMENT = "enrolled"
 
 
+def _state(status: str) -> str:
+    """A course state as officers read it in messages: «đã xếp lịch», never the code."""
+    return f"«{domain.STATUS_VI.get(status, status)}»"
+
+
 def _token() -> str:
     return secrets.token_urlsafe(24)
 
 
 # --- local copy of civil servants ------------------------------------------------------------------------------
 
-def upsert_trainee(session: Session, payload: dict) -> None:
-    """Keep the local copy of a civil servant up to date from needs' registered/updated event."""
+def upsert_trainee(session: Session, payload: dict, occurred_at: datetime | None = None) -> None:
+    """Keep the local copy of a civil servant up to date from needs' registered/updated event.
+
+    `updated_at` is the event's time: an older event arriving late (a redelivered registration after an update,
+    an update from before the person left) changes nothing.
+    """
+    occurred_at = occurred_at or utcnow()
     values = {k: payload[k] for k in ("code", "unit_code", "commune_code", "position_code", "female",
                                       "ethnic_minority", "hard_area", "child_under_36_months")}
     if payload.get("employment_status"):
         values["employment_status"] = payload["employment_status"]
     trainee = session.get(Trainee, payload["civil_servant_id"])
     if trainee is None:
-        session.add(Trainee(civil_servant_id=payload["civil_servant_id"], updated_at=utcnow(),
+        session.add(Trainee(civil_servant_id=payload["civil_servant_id"], updated_at=occurred_at,
                             **{"employment_status": "active", **values}))
-    else:
+    elif trainee.updated_at <= occurred_at:
         for key, value in values.items():
             setattr(trainee, key, value)
-        trainee.updated_at = utcnow()
+        trainee.updated_at = occurred_at
 
 
-def trainee_left(session: Session, payload: dict) -> int:
-    """Mark a civil servant as left and withdraw them from courses not yet completed; return how many."""
+def trainee_left(session: Session, payload: dict, occurred_at: datetime | None = None) -> int:
+    """Mark a civil servant as left and withdraw them from courses not yet completed; return how many.
+
+    Leaving always applies (whatever arrived before it); it also outdates every registry event older than it.
+    """
+    occurred_at = occurred_at or utcnow()
     trainee = session.get(Trainee, payload["civil_servant_id"])
     if trainee is None:
         upsert_trainee(session, {**payload, "position_code": "", "female": False, "ethnic_minority": False,
-                                 "hard_area": False, "child_under_36_months": False})
+                                 "hard_area": False, "child_under_36_months": False}, occurred_at)
         trainee = session.get(Trainee, payload["civil_servant_id"])
-    trainee.employment_status, trainee.left_on, trainee.updated_at = "left", payload["left_on"], utcnow()
-    reason = f"Công chức nghỉ việc từ {domain.vn_date(payload['left_on'])} ({payload['reason']})."
+    trainee.employment_status, trainee.left_on = "left", payload["left_on"]
+    trainee.updated_at = max(trainee.updated_at, occurred_at)
+    why = domain.LEAVE_REASON_VI.get(payload["reason"], payload["reason"])
+    reason = f"Công chức nghỉ việc từ {domain.vn_date(payload['left_on'])} ({why})."
     rows = session.execute(sa.select(Enrollment, Course).join(Course, Course.id == Enrollment.course_id).where(
         Enrollment.civil_servant_id == trainee.civil_servant_id, Enrollment.status != "withdrawn",
         Course.status.in_(domain.ENROLLABLE))).all()
@@ -101,6 +117,17 @@ def list_topics(session: Session) -> list[Topic]:
     return list(session.scalars(sa.select(Topic).order_by(Topic.code)))
 
 
+def create_topic(session: Session, data: dict) -> Topic:
+    """Add a topic ("chuyên đề") to the catalogue with its content area, competencies and fostering types."""
+    if session.get(Topic, data["code"]) is not None:
+        raise DomainError(f"Đã có chuyên đề mã {data['code']}.", field="code", status=409)
+    topic = Topic(**{**data, "competency_codes": list(dict.fromkeys(data["competency_codes"])),
+                     "fostering_types": list(dict.fromkeys(data["fostering_types"]))})
+    session.add(topic)
+    session.flush()
+    return topic
+
+
 def _topic(session: Session, code: str | None, field: str = "topic_code") -> Topic | None:
     if code is None:
         return None
@@ -120,16 +147,42 @@ def add_length_rule(session: Session, data: dict) -> LengthRule:
     """Add a version of a length cap; versions of the same type and variant must not overlap."""
     if data.get("valid_to") and data["valid_to"] < data["valid_from"]:
         raise DomainError("Ngày hết hiệu lực phải sau ngày bắt đầu.", field="valid_to", status=422)
-    far = date(9999, 12, 31)
-    for r in session.scalars(sa.select(LengthRule).where(LengthRule.fostering_type == data["fostering_type"])):
-        if r.variant == data.get("variant") and r.valid_from <= (data.get("valid_to") or far) and \
-                data["valid_from"] <= (r.valid_to or far):
-            raise DomainError(f"Trùng thời gian hiệu lực với phiên bản từ {domain.vn_date(r.valid_from)}.",
-                              field="valid_from", status=409)
+    variant = LengthRule.variant.is_(None) if data.get("variant") is None else LengthRule.variant == data["variant"]
+    clash = _overlap(session, LengthRule, data, LengthRule.fostering_type == data["fostering_type"], variant)
+    if clash is not None:
+        raise DomainError(f"Trùng thời gian hiệu lực với phiên bản từ {domain.vn_date(clash.valid_from)}.",
+                          field="valid_from", status=409)
     rule = LengthRule(id=str(uuid.uuid4()), is_sample=False, **data)
     session.add(rule)
     session.flush()
     return rule
+
+
+def _overlap(session: Session, model, data: dict, *where):
+    """The version of a rule (`model` with valid_from/valid_to) whose validity overlaps `data`'s, if any."""
+    far = date(9999, 12, 31)
+    return session.scalar(sa.select(model).where(
+        model.valid_from <= (data.get("valid_to") or far),
+        sa.func.coalesce(model.valid_to, far) >= data["valid_from"], *where).limit(1))
+
+
+def list_lecturer_standards(session: Session) -> list[LecturerStandard]:
+    """List every version of the lecturer standard."""
+    return list(session.scalars(sa.select(LecturerStandard).order_by(LecturerStandard.valid_from)))
+
+
+def add_lecturer_standard(session: Session, data: dict) -> LecturerStandard:
+    """Add a version of the lecturer standard (seed §5.1); versions must not overlap."""
+    if data.get("valid_to") and data["valid_to"] < data["valid_from"]:
+        raise DomainError("Ngày hết hiệu lực phải sau ngày bắt đầu.", field="valid_to", status=422)
+    clash = _overlap(session, LecturerStandard, data)
+    if clash is not None:
+        raise DomainError(f"Trùng thời gian hiệu lực với phiên bản từ {domain.vn_date(clash.valid_from)}.",
+                          field="valid_from", status=409)
+    standard = LecturerStandard(id=str(uuid.uuid4()), is_sample=False, **data)
+    session.add(standard)
+    session.flush()
+    return standard
 
 
 def _in_force(session: Session, model, on: date, *where):
@@ -224,7 +277,7 @@ def _lecturer_view(session: Session, lecturer: Lecturer, ratings: dict, busy: se
     avg, n = ratings.get(lecturer.id, (None, 0))
     problems = domain.lecturer_problems(lecturer.degree, lecturer.pedagogy_certificate, lecturer.years_experience,
                                         lecturer.topic_codes or [], None,
-                                        _lecturer_standard(session, on or utcnow().date()))
+                                        _lecturer_standard(session, on or domain.local_today(utcnow())))
     return {"id": lecturer.id, "name": lecturer.name, "tier": lecturer.tier, "degree": lecturer.degree,
             "pedagogy_certificate": lecturer.pedagogy_certificate, "years_experience": lecturer.years_experience,
             "organisation": lecturer.organisation, "qualifications": lecturer.qualifications,
@@ -269,13 +322,16 @@ def get_lecturer(session: Session, lecturer_id: str) -> dict:
 
 
 def record_lecturer_ratings(session: Session, payload: dict) -> int:
-    """Keep each lecturer's score from an evaluated course (one row per course and lecturer; later replaces)."""
+    """Keep each lecturer's score from an evaluated course (one row per course and lecturer; a later evaluation
+    replaces it, an older one arriving late does not)."""
     n = 0
     for s in payload.get("lecturer_scores") or []:
         row = session.get(LecturerRating, (s["lecturer_id"], payload["course_id"]))
         if row is None:
             row = LecturerRating(lecturer_id=s["lecturer_id"], course_id=payload["course_id"])
             session.add(row)
+        elif row.evaluated_at > payload["evaluated_at"]:
+            continue
         row.mean, row.band, row.responses, row.evaluated_at = s["mean"], s["band"], s.get("responses") or 0, \
             payload["evaluated_at"]
         n += 1
@@ -326,10 +382,14 @@ def _course(session: Session, course_id: str, *, lock: bool = False) -> Course:
     return course
 
 
-def _check_course_fields(session: Session, data: dict) -> None:
+def _check_course_fields(session: Session, data: dict, creating: bool = False) -> None:
+    """Check the topic and venue exist; a course on a topic without a fostering type takes the topic's first one
+    (else no length cap would apply). On create the schema fills an absent type with None; on edit only a changed
+    topic without an explicit type does."""
     if "topic_code" in data:
         topic = _topic(session, data["topic_code"])
-        if topic is not None and data.get("fostering_type") is None and "fostering_type" not in data:
+        untyped = data.get("fostering_type") is None if creating else "fostering_type" not in data
+        if topic is not None and untyped:
             data["fostering_type"] = topic.fostering_types[0] if topic.fostering_types else None
     if data.get("venue_id") is not None:
         _venue(session, data["venue_id"])
@@ -369,7 +429,8 @@ def _build_sessions(session: Session, course: Course, specs: list[dict],
     dup = domain.duplicate_slots(slots)
     if dup:
         day, buoi = dup[0]
-        raise DomainError(f"Buổi {buoi} ngày {day.isoformat()} bị lặp.", field=prefix, status=422)
+        # The ISO date is kept because tests/unit/test_api_contract.py (shared) looks for it.
+        raise DomainError(f"Buổi {domain.BUOI_VI[buoi]} ngày {day.isoformat()} bị lặp.", field=prefix, status=422)
     return out
 
 
@@ -378,7 +439,7 @@ def create_course(session: Session, data: dict) -> Course:
     if session.scalar(sa.select(Course.id).where(Course.code == data["code"])):
         raise DomainError("Mã lớp đã tồn tại.", field="code")
     specs = data.pop("sessions", None) or []
-    _check_course_fields(session, data)
+    _check_course_fields(session, data, creating=True)
     course = Course(id=str(uuid.uuid4()), status="draft", created_at=utcnow(), revision=0,
                     form=data.pop("form", None) or "in_person",
                     excused_max_percent=data.pop("excused_max_percent", None) or 0, **data)
@@ -392,7 +453,7 @@ def update_course(session: Session, course_id: str, data: dict) -> Course:
     """Edit a course; a booked course is re-scheduled at once (conflicts re-checked, funding asked again)."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.SCHEDULABLE:
-        raise DomainError(f"Lớp ở trạng thái {course.status} không thể sửa.", field="course_id")
+        raise DomainError(f"Lớp ở trạng thái {_state(course.status)} không thể sửa.", field="course_id")
     _check_course_fields(session, data)
     for key, value in data.items():
         setattr(course, key, value)
@@ -409,7 +470,7 @@ def add_sessions(session: Session, course_id: str, specs: list[dict]) -> Course:
     """Add sessions to a course; a booked course is re-scheduled (conflicts re-checked)."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.SCHEDULABLE:
-        raise DomainError(f"Lớp ở trạng thái {course.status} không thể thêm buổi.", field="course_id")
+        raise DomainError(f"Lớp ở trạng thái {_state(course.status)} không thể thêm buổi.", field="course_id")
     new = _build_sessions(session, course, specs)
     taken = {(s.date, s.buoi) for s in course.sessions}
     for i, s in enumerate(new):
@@ -427,7 +488,7 @@ def update_session(session: Session, course_id: str, session_id: str, data: dict
     """Change a session's date, buổi, times, lecturer or venue; conflicts are checked again."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.SCHEDULABLE:
-        raise DomainError(f"Lớp ở trạng thái {course.status} không thể đổi buổi học.", field="course_id")
+        raise DomainError(f"Lớp ở trạng thái {_state(course.status)} không thể đổi buổi học.", field="course_id")
     row = next((s for s in course.sessions if s.id == session_id), None)
     if row is None:
         raise NotFound("Buổi học không thuộc lớp này.", field="session_id")
@@ -451,7 +512,7 @@ def delete_session(session: Session, course_id: str, session_id: str) -> Course:
     """Remove a session that has no attendance yet; a booked course is re-scheduled."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.SCHEDULABLE:
-        raise DomainError(f"Lớp ở trạng thái {course.status} không thể bỏ buổi học.", field="course_id")
+        raise DomainError(f"Lớp ở trạng thái {_state(course.status)} không thể bỏ buổi học.", field="course_id")
     row = next((s for s in course.sessions if s.id == session_id), None)
     if row is None:
         raise NotFound("Buổi học không thuộc lớp này.", field="session_id")
@@ -641,9 +702,13 @@ def _raise_conflicts(conflicts: list[domain.Conflict], field: str) -> None:
 
 # --- scheduling and funding ---------------------------------------------------------------------------------------
 
-def _capacity(course: Course) -> int | None:
+def _capacity(session: Session, course: Course) -> int | None:
+    """Seats: the course's own cap, and the smallest room it meets in (its venue or a session's own venue)."""
     caps = [c for c in (course.capacity, course.venue.capacity if course.venue and course.form != "online" else None)
             if c]
+    rooms = {s.venue_id for s in course.sessions if s.venue_id and s.venue_id != course.venue_id}
+    if rooms and course.form != "online":
+        caps += session.scalars(sa.select(Venue.capacity).where(Venue.id.in_(sorted(rooms)))).all()
     return min(caps) if caps else None
 
 
@@ -677,7 +742,7 @@ def _validate(session: Session, course: Course, trainees: list[Trainee], caches:
         if bad:
             raise DomainError(f"{label}Giảng viên {lecturer.name} chưa đạt tiêu chuẩn: {'; '.join(bad)}.",
                               field="sessions.lecturer_id", status=422)
-    cap = _capacity(course)
+    cap = _capacity(session, course)
     if cap is not None and len(trainees) > cap:
         raise DomainError(f"{label}Lớp có {len(trainees)} học viên, vượt sức chứa {cap}.", field="capacity",
                           status=422)
@@ -749,7 +814,7 @@ def schedule_course(session: Session, course_id: str) -> Course:
     """Schedule (or re-schedule) a course: checks, then courses.course_scheduled with a new revision."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.SCHEDULABLE:
-        raise DomainError(f"Lớp ở trạng thái {course.status} không thể xếp lịch.", field="course_id")
+        raise DomainError(f"Lớp ở trạng thái {_state(course.status)} không thể xếp lịch.", field="course_id")
     _schedule(session, course)
     return course
 
@@ -764,7 +829,7 @@ def schedule_courses(session: Session, course_ids: list[str]) -> list[Course]:
         if cid not in found:
             raise NotFound("Không tìm thấy lớp học.", field=f"course_ids.{i}")
         if found[cid].status not in domain.SCHEDULABLE:
-            raise DomainError(f"Lớp {found[cid].code} ở trạng thái {found[cid].status} không thể xếp lịch.",
+            raise DomainError(f"Lớp {found[cid].code} ở trạng thái {_state(found[cid].status)} không thể xếp lịch.",
                               field=f"course_ids.{i}")
     courses = [found[cid] for cid in ids]
     _schedule_many(session, courses)
@@ -804,7 +869,7 @@ def cancel_course(session: Session, course_id: str, reason: str) -> Course:
     """Cancel a course; funding releases its reservation (courses.course_cancelled)."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.CANCELLABLE:
-        raise DomainError(f"Lớp ở trạng thái {course.status} không thể hủy.", field="course_id")
+        raise DomainError(f"Lớp ở trạng thái {_state(course.status)} không thể hủy.", field="course_id")
     was_scheduled = (course.revision or 0) > 0
     course.status, course.status_reason, course.cancelled_at = "cancelled", reason, utcnow()
     if was_scheduled:
@@ -814,6 +879,22 @@ def cancel_course(session: Session, course_id: str, reason: str) -> Course:
 
 
 # --- from an approved plan ----------------------------------------------------------------------------------------
+
+def _plan_course_code(session: Session, year: int, line_id: str) -> str:
+    """A short, unique code for a course proposed from a plan line: KH<year>-<first 8 of the line id>, longer when
+    that is taken (two line ids sharing a prefix, or an officer's own course) — a clash would fail the whole plan."""
+    short = f"KH{year}-{line_id[:8]}".upper()
+    taken = set(session.scalars(sa.select(Course.code).where(Course.code.startswith(short))))
+    if short not in taken:
+        return short
+    longer = f"KH{year}-{line_id}".upper()[:40]
+    n = 1
+    code = longer
+    while code in taken:
+        n += 1
+        code = f"{longer[:36]}-{n}"
+    return code
+
 
 def propose_from_plan(session: Session, payload: dict) -> int:
     """Propose one draft course per plan line with its candidates ranked by priority; return how many were made."""
@@ -826,7 +907,7 @@ def propose_from_plan(session: Session, payload: dict) -> int:
         ranked = sorted(line["candidates"], key=lambda c: (-c["priority_score"], c["civil_servant_id"]))
         capacity = line["headcount"] or len(ranked) or None
         quarter = f" quý {line['quarter']}" if line.get("quarter") else ""
-        course = Course(id=str(uuid.uuid4()), code=f"KH{payload['year']}-{line['line_id'][:8]}".upper()[:40],
+        course = Course(id=str(uuid.uuid4()), code=_plan_course_code(session, payload["year"], line["line_id"]),
                         title=f"Bồi dưỡng {name} – {line['unit_code']}{quarter}/{payload['year']}"[:300],
                         organizer_unit_code=default_organizer_unit(), status="draft", created_at=utcnow(),
                         topic_code=line["topic_code"] if topic else None,
@@ -883,11 +964,11 @@ def enroll(session: Session, course_id: str, civil_servant_ids: list[str]) -> di
     if gone:
         raise DomainError(f"Công chức đã nghỉ việc: {', '.join(gone[:5])}.", field="civil_servant_ids", status=422)
     if course.status not in domain.ENROLLABLE:
-        raise DomainError(f"Lớp ở trạng thái {course.status}, không thể ghi danh.", field="course_id")
+        raise DomainError(f"Lớp ở trạng thái {_state(course.status)}, không thể ghi danh.", field="course_id")
     have = {e.civil_servant_id: e for e in session.scalars(sa.select(Enrollment).where(
         Enrollment.course_id == course_id))}
     todo = [i for i in ids if i not in have or have[i].status == "withdrawn"]
-    cap = _capacity(course)
+    cap = _capacity(session, course)
     seated = _counts(session, course_id).get(ACTIVE_ENROLLMENT, 0)
     free = None if cap is None else max(cap - seated, 0)
     seat = todo if free is None else todo[:free]
@@ -915,7 +996,7 @@ def withdraw(session: Session, course_id: str, civil_servant_id: str, reason: st
     """Withdraw a trainee; the first waitlisted trainee who does not clash takes the seat."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.ENROLLABLE:
-        raise DomainError(f"Lớp ở trạng thái {course.status}, không thể rút tên.", field="course_id")
+        raise DomainError(f"Lớp ở trạng thái {_state(course.status)}, không thể rút tên.", field="course_id")
     row = session.get(Enrollment, (course_id, civil_servant_id))
     if row is None or row.status == "withdrawn":
         raise NotFound("Học viên không có trong lớp.", field="civil_servant_id")
@@ -927,7 +1008,7 @@ def withdraw(session: Session, course_id: str, civil_servant_id: str, reason: st
 
 def _promote(session: Session, course: Course) -> list[dict]:
     """Fill free seats from the waitlist by priority; a trainee who would clash is skipped with the reason."""
-    cap = _capacity(course)
+    cap = _capacity(session, course)
     seated = _counts(session, course.id).get(ACTIVE_ENROLLMENT, 0)
     waiting = list(session.scalars(sa.select(Enrollment).where(Enrollment.course_id == course.id,
                                                                Enrollment.status == "waitlisted")))
@@ -944,7 +1025,8 @@ def _promote(session: Session, course: Course) -> list[dict]:
             _lock_bookings(session)
             clash = find_conflicts(session, course, [trainee])
             if clash:
-                row.status_reason = f"Không chuyển vào lớp ngày {domain.vn_date(utcnow().date())}: {clash[0].message}"
+                row.status_reason = (f"Không chuyển vào lớp ngày {domain.vn_date(domain.local_today(utcnow()))}: "
+                                     f"{clash[0].message}")
                 out.append({"civil_servant_id": cs, "promoted": False, "reason": row.status_reason})
                 continue
         row.status, row.status_reason = ACTIVE_ENROLLMENT, "Chuyển từ danh sách chờ."
@@ -1018,7 +1100,7 @@ def record_attendance(session: Session, course_id: str, records: list[dict]) -> 
             raise DomainError("Có mặt thì không thể đồng thời vắng có phép.", field=f"records.{i}.excused",
                               status=422)
     if course.status not in ("confirmed", "in_progress"):
-        raise DomainError(f"Lớp ở trạng thái {course.status}, chưa thể điểm danh (cần được xác nhận kinh phí).",
+        raise DomainError(f"Lớp ở trạng thái {_state(course.status)}, chưa thể điểm danh (cần được xác nhận kinh phí).",
                           field="course_id")
     course.status = "in_progress"
     _write_attendance(session, [(r["session_id"], r["civil_servant_id"], r["present"], bool(r.get("excused")),
@@ -1139,7 +1221,7 @@ def record_results(session: Session, course_id: str, scores: list[dict]) -> int:
         if s["civil_servant_id"] not in enrolled:
             raise DomainError("Học viên chưa ghi danh vào lớp.", field=f"scores.{i}.civil_servant_id", status=422)
     if course.status not in ("confirmed", "in_progress"):
-        raise DomainError(f"Lớp ở trạng thái {course.status}, không thể ghi điểm.", field="course_id")
+        raise DomainError(f"Lớp ở trạng thái {_state(course.status)}, không thể ghi điểm.", field="course_id")
     now = utcnow()
     for s in scores:
         key = (course_id, s["civil_servant_id"], s["kind"], s.get("competency_code") or "")
@@ -1171,7 +1253,8 @@ def complete_course(session: Session, course_id: str) -> Course:
     if course.status not in domain.COMPLETABLE:
         already = course.status in ("completed", "closed")
         raise DomainError("Lớp đã được kết thúc trước đó." if already else
-                          f"Lớp ở trạng thái {course.status}: chỉ lớp đã xác nhận hoặc đang học mới kết thúc được.",
+                          f"Lớp ở trạng thái {_state(course.status)}: chỉ lớp đã xác nhận hoặc đang học mới "
+                          "kết thúc được.",
                           field="course_id")
     rows = [p for p in _participants(session, course, statuses=(ACTIVE_ENROLLMENT, "withdrawn"))
             if p["status"] == ACTIVE_ENROLLMENT or p["sessions_attended"] > 0]

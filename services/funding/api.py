@@ -4,7 +4,7 @@ from flask_smorest import Blueprint
 
 from services.funding import domain, schemas, usecases
 from shared import tabular
-from shared.charts import chart_response, line_chart
+from shared.charts import bar_chart, chart_response, line_chart
 from shared.errors import DomainError
 from shared.tabular import Column, TableError
 from shared.web import ctx, token_required
@@ -56,15 +56,42 @@ def amend_budget_line(data, budget_line_id):
 
 # --- cost norms ------------------------------------------------------------------------------------------------
 
+def _int_between(low: int, high: int):
+    """A cell parser for a whole number within [low, high] (the same bounds as the JSON API)."""
+    def parse(text: str) -> int:
+        value = tabular.parse_int(text)
+        if not low <= value <= high:
+            raise ValueError(f"Giá trị phải từ {low} đến {high}.")
+        return value
+    return parse
+
+
+def _text_up_to(length: int):
+    """A cell parser for text of at most `length` characters (the column's size in the database)."""
+    def parse(text: str) -> str:
+        if len(text) > length:
+            raise ValueError(f"Dài quá {length} ký tự.")
+        return text
+    return parse
+
+
+def _date_in_range(text: str):
+    """A cell parser for a date between 2000 and 2100 (outside it: a typing mistake, or beyond date arithmetic)."""
+    value = tabular.parse_date(text)
+    if not 2000 <= value.year <= 2100:
+        raise ValueError("Ngày phải trong khoảng 2000–2100.")
+    return value
+
+
 NORM_COLUMNS = [
-    Column("item", "Khoản chi", required=True, width=22),
+    Column("item", "Khoản chi", tabular.one_of(domain.ITEM_UNITS), required=True, width=22),
     Column("unit", "Đơn vị tính", tabular.one_of(domain.UNITS), required=True),
-    Column("lecturer_tier", "Hạng giảng viên", tabular.parse_int),
-    Column("province_code", "Tỉnh", required=True, width=8),
-    Column("amount", "Mức chi (đồng)", tabular.parse_int, required=True),
-    Column("legal_basis", "Căn cứ pháp lý", required=True, width=50),
-    Column("valid_from", "Hiệu lực từ", tabular.parse_date, required=True, width=12),
-    Column("valid_to", "Hiệu lực đến", tabular.parse_date, width=12),
+    Column("lecturer_tier", "Hạng giảng viên", _int_between(1, 10)),
+    Column("province_code", "Tỉnh", _text_up_to(20), required=True, width=8),
+    Column("amount", "Mức chi (đồng)", _int_between(0, 10**15), required=True),
+    Column("legal_basis", "Căn cứ pháp lý", _text_up_to(300), required=True, width=50),
+    Column("valid_from", "Hiệu lực từ", _date_in_range, required=True, width=12),
+    Column("valid_to", "Hiệu lực đến", _date_in_range, width=12),
     Column("is_sample", "Mẫu", tabular.parse_bool, default=False, width=6),
 ]
 
@@ -107,9 +134,6 @@ def import_norms():
         raise DomainError("Hãy gửi tệp .csv hoặc .xlsx ở trường «file».", field="file", status=422)
     try:
         rows = tabular.read_table(upload.read(), upload.filename, NORM_COLUMNS)
-        for row in rows:
-            if row["amount"] < 0:
-                raise TableError([{"line": row["_line"], "field": "amount", "message": "Mức chi không được âm."}])
         with ctx().transaction() as session:
             return jsonify(usecases.import_norms(session, rows)), 201
     except TableError as exc:
@@ -231,21 +255,29 @@ def list_receivables(args):
 # --- reports ---------------------------------------------------------------------------------------------------
 
 MONTHS = [f"T{m}" for m in range(1, 13)]
+GROUP_LABELS = {"source": "NGUỒN KINH PHÍ", "item": "KHOẢN CHI", "commune": "ĐƠN VỊ", "course": "LỚP HỌC",
+                "year": "NĂM"}
 
 
 @blp.route("/reports/spending")
 @blp.arguments(schemas.SpendingArgsSchema, location="query")
 def spending_report(args):
-    """Actual spending by source, item, commune, course or year, as JSON, CSV or XLSX."""
+    """Actual spending by source, item, commune, course or year, as JSON, CSV, XLSX or a bar chart (SVG/PNG)."""
     with ctx().transaction() as session:
         rows = usecases.spending_report(session, args["group_by"], args["fiscal_year"])
     if args["format"] == "json":
         return jsonify({"group_by": args["group_by"], "fiscal_year": args["fiscal_year"], "rows": rows,
                         "total": sum(r["amount"] for r in rows)})
+    if args["format"] in ("svg", "png"):
+        year = f" năm {args['fiscal_year']}" if args["fiscal_year"] else ""
+        body = bar_chart([r["label"] for r in rows], {"Đã chi": [r["amount"] for r in rows]}, ylabel="Đồng",
+                         title=f"Chi đào tạo, bồi dưỡng theo {GROUP_LABELS[args['group_by']].lower()}{year}",
+                         fmt=args["format"], horizontal=True)
+        return chart_response(body, args["format"])
     columns = [Column("key", "Mã", width=24), Column("label", "Nội dung", width=44),
                Column("amount", "Số tiền (đồng)", width=18)]
     return tabular.download(rows, columns, args["format"], f"chi-theo-{args['group_by']}", title="Chi tiêu",
-                            heading=f"TỔNG HỢP CHI ĐÀO TẠO, BỒI DƯỠNG THEO {args['group_by'].upper()}")
+                            heading=f"TỔNG HỢP CHI ĐÀO TẠO, BỒI DƯỠNG THEO {GROUP_LABELS[args['group_by']]}")
 
 
 @blp.route("/reports/plan-vs-actual")

@@ -45,6 +45,17 @@ ITEM_LABELS = {
     "lodging_min_km": "Khoảng cách tối thiểu được hỗ trợ tiền nghỉ (km)",
     "commitment_multiplier": "Hệ số thời gian cam kết phục vụ sau đào tạo",
 }
+# The unit each item's amount is written in, as cost_lines applies it: a norm in another unit (e.g. learner support
+# "per_km") would be multiplied by the wrong quantity, so it is refused on input (API and import).
+ITEM_UNITS = {
+    "lecturer_fee": "per_buoi", "materials": "per_person", "hall_rental": "per_day", "opening_closing": "per_course",
+    "certificate": "per_person", "water_stationery": "per_person_day", "class_management": "per_day",
+    "learner_support": "per_day", "support_female": "per_day", "support_ethnic_minority": "per_day",
+    "support_child_u36": "per_day", "travel": "per_km", "lodging": "per_night", "reward_excellent": "per_person",
+    "support_cap_per_day": "cap_per_person_day", "reward_cap": "cap_per_person", "lodging_min_km": "threshold_km",
+    "commitment_multiplier": "factor",
+}
+TIERED_ITEMS = ("lecturer_fee",)  # provincial resolutions set the lecturer fee per tier; nothing else has tiers
 CLASS_ITEMS = ("lecturer_fee", "materials", "hall_rental", "opening_closing", "certificate", "water_stationery",
                "class_management")
 # Per-day support items, in the order a cap is applied (meals first, then the extras).
@@ -57,8 +68,32 @@ REPORT_GROUPS = ("source", "item", "commune", "course", "year")
 IN_PERSON_FORMS = ("in_person", "blended", "field_trip", None)
 
 
+def norm_problems(item: str, unit: str, tier: int | None) -> dict[str, str]:
+    """Field → Vietnamese message for a norm the rules could not apply as written (unknown item, wrong unit, tier)."""
+    if item not in ITEM_UNITS:
+        return {"item": f"Khoản chi «{item}» không có trong danh mục ({', '.join(ITEM_UNITS)})."}
+    problems = {}
+    if unit != ITEM_UNITS[item]:
+        problems["unit"] = f"Khoản chi {item} tính theo đơn vị {ITEM_UNITS[item]}, không phải {unit}."
+    if item in TIERED_ITEMS and tier is None:
+        problems["lecturer_tier"] = "Thù lao giảng viên phải ghi hạng giảng viên."
+    elif item not in TIERED_ITEMS and tier is not None:
+        problems["lecturer_tier"] = f"Khoản chi {item} không phân theo hạng giảng viên; để trống cột hạng."
+    return problems
+
+
 class NormNotFound(Exception):
     """No cost norm in force for an item on a date: the amount cannot be computed."""
+
+    def __init__(self, item: str, day: date, tier: int | None = None):
+        super().__init__(f"no norm for {item} tier={tier} on {day.isoformat()}")  # operators (logs, DLQ reason)
+        self.item, self.day, self.tier = item, day, tier
+
+    def vietnamese(self) -> str:
+        """The same fact for officers: which item (and lecturer tier) has no norm on which day."""
+        tier = f" hạng {self.tier}" if self.tier is not None else ""
+        return (f"Chưa có định mức «{ITEM_LABELS.get(self.item, self.item)}»{tier} áp dụng cho ngày "
+                f"{self.day.strftime('%d/%m/%Y')}.")
 
 
 @dataclass(frozen=True)
@@ -79,7 +114,7 @@ def select_norm(norms: list[Norm], item: str, day: date, tier: int | None = None
     """Return the norm for `item` (and lecturer tier) in force on `day`; the latest valid_from wins."""
     candidates = [n for n in norms if n.item == item and n.lecturer_tier == tier and n.in_force(day)]
     if not candidates:
-        raise NormNotFound(f"no norm for {item} tier={tier} on {day.isoformat()}")
+        raise NormNotFound(item, day, tier)
     return max(candidates, key=lambda n: n.valid_from)
 
 

@@ -1,9 +1,14 @@
 """HTTP contract of the funding service. Amounts are whole VND (integers)."""
+from datetime import date
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.funding.domain import ITEM_LABELS, LEGACY_SOURCES, REPORT_GROUPS, SOURCES, UNITS
 
 _vnd = dict(strict=True, validate=validate.Range(min=0, max=10**15))
+YEAR = validate.Range(min=2000, max=2100)
+# Dates outside this window are typing mistakes, and the years 1 and 9999 overflow date arithmetic.
+DAY = validate.Range(min=date(2000, 1, 1), max=date(2100, 12, 31), error="Ngày phải trong khoảng 2000–2100.")
 FORMAT = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "xlsx"]),
                        metadata={"description": "json | csv | xlsx"})
 
@@ -15,7 +20,7 @@ class BudgetLineCreateSchema(Schema):
     owner_unit_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
     allocated = fields.Integer(required=True, **_vnd)
     decision_no = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    decision_date = fields.Date(required=True)
+    decision_date = fields.Date(required=True, validate=DAY)
 
 
 class BudgetLineSchema(BudgetLineCreateSchema):
@@ -31,7 +36,7 @@ class BudgetAmendmentCreateSchema(Schema):
     delta = fields.Integer(required=True, strict=True, validate=validate.Range(min=-10**15, max=10**15),
                            metadata={"description": "VND added (positive) or withdrawn (negative)"})
     decision_no = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    decision_date = fields.Date(required=True)
+    decision_date = fields.Date(required=True, validate=DAY)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=300))
 
 
@@ -46,7 +51,7 @@ class BudgetLineDetailSchema(BudgetLineSchema):
 
 
 class BudgetLineQueryArgsSchema(Schema):
-    fiscal_year = fields.Integer(load_default=None)
+    fiscal_year = fields.Integer(load_default=None, validate=YEAR)
 
 
 class CostNormCreateSchema(Schema):
@@ -57,14 +62,14 @@ class CostNormCreateSchema(Schema):
     province_code = fields.String(required=True, validate=validate.Length(min=1, max=20))
     amount = fields.Integer(required=True, **_vnd)
     legal_basis = fields.String(required=True, validate=validate.Length(min=1, max=300))
-    valid_from = fields.Date(required=True)
-    valid_to = fields.Date(load_default=None, allow_none=True)
+    valid_from = fields.Date(required=True, validate=DAY)
+    valid_to = fields.Date(load_default=None, allow_none=True, validate=DAY)
     is_sample = fields.Boolean(load_default=False)
 
     @validates_schema
     def _dates(self, data, **_):
         if data.get("valid_to") and data["valid_to"] < data["valid_from"]:
-            raise ValidationError("valid_to is before valid_from", field_name="valid_to")
+            raise ValidationError("Ngày hết hiệu lực trước ngày bắt đầu hiệu lực.", field_name="valid_to")
 
 
 class CostNormSchema(CostNormCreateSchema):
@@ -74,7 +79,7 @@ class CostNormSchema(CostNormCreateSchema):
 
 class CostNormQueryArgsSchema(Schema):
     item = fields.String(load_default=None)
-    on = fields.Date(load_default=None, metadata={"description": "norms in force on this day"})
+    on = fields.Date(load_default=None, validate=DAY, metadata={"description": "norms in force on this day"})
 
 
 class ExportArgsSchema(Schema):
@@ -216,7 +221,7 @@ class CommitmentCreateSchema(Schema):
     training_cost = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10**13),
                                    metadata={"description": "F: the training cost paid, whole VND"})
     training_months = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=120))
-    training_end = fields.Date(required=True)
+    training_end = fields.Date(required=True, validate=DAY)
     committed_months = fields.Integer(load_default=None, allow_none=True, strict=True,
                                       validate=validate.Range(min=1, max=600),
                                       metadata={"description": "T1; default: the multiplier norm × training"})
@@ -246,8 +251,9 @@ class ReceivableSchema(Schema):
 
 class SpendingArgsSchema(Schema):
     group_by = fields.String(load_default="source", validate=validate.OneOf(REPORT_GROUPS))
-    fiscal_year = fields.Integer(load_default=None)
-    format = FORMAT
+    fiscal_year = fields.Integer(load_default=None, validate=YEAR)
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "xlsx", "svg", "png"]),
+                           metadata={"description": "json | csv | xlsx | svg, png (bar chart)"})
 
 
 class PlanArgsSchema(Schema):

@@ -203,6 +203,10 @@ def create_norm(session: Session, data: dict) -> CostNorm:
     """Add a cost norm version; refuse one overlapping another version of the same item, unit, tier and province."""
     if data["unit"] not in domain.UNITS:
         raise DomainError("Đơn vị tính không hợp lệ.", field="unit", status=422)
+    wrong = domain.norm_problems(data["item"], data["unit"], data.get("lecturer_tier"))
+    if wrong:
+        field, message = next(iter(wrong.items()))
+        raise DomainError(message, field=field, status=422)
     if _overlapping(session, data):
         raise DomainError("Định mức trùng thời gian hiệu lực với một phiên bản khác.", field="valid_from")
     norm = CostNorm(id=str(uuid.uuid4()), **data)
@@ -220,6 +224,10 @@ def import_norms(session: Session, rows: list[dict]) -> dict:
         if row["valid_to"] and row["valid_to"] < row["valid_from"]:
             problems.append({"line": row["_line"], "field": "valid_to",
                              "message": "Ngày hết hiệu lực trước ngày bắt đầu hiệu lực."})
+            continue
+        wrong = domain.norm_problems(row["item"], row["unit"], row["lecturer_tier"])
+        if wrong:
+            problems += [{"line": row["_line"], "field": f, "message": m} for f, m in wrong.items()]
             continue
         key = (row["item"], row["unit"], row["lecturer_tier"], row["province_code"])
         clash = next((o for o in seen if o["key"] == key and o["from"] <= (row["valid_to"] or far)
@@ -322,7 +330,7 @@ def reserve_for_schedule(session: Session, envelope: Envelope) -> Reservation | 
                                      norms)
         missing_norm = None
     except domain.NormNotFound as exc:
-        estimate, missing_norm = [], str(exc)
+        estimate, missing_norm = [], exc.vietnamese()
     needs = domain.needs_by_budget(estimate)
     previous = _active_reservations(session, [p["course_id"]]).get(p["course_id"])
     held = _reservation_amounts(session, [previous.id])[previous.id] if previous else {}
@@ -347,8 +355,7 @@ def reserve_for_schedule(session: Session, envelope: Envelope) -> Reservation | 
     if missing_norm or shorts:
         reservation.status, reservation.closed_at = "rejected", utcnow()
         if missing_norm:
-            reservation.reason = ("Chưa có định mức chi áp dụng cho ngày khai giảng "
-                                  f"{p['start_date'].strftime('%d/%m/%Y')}: {missing_norm}.")
+            reservation.reason = f"Không lập được dự toán: {missing_norm}"
         else:
             reservation.reason = domain.rejection_reason(shorts, year)
         _post(session, entries, cause=_event_cause(envelope), course_id=p["course_id"],
@@ -362,6 +369,8 @@ def reserve_for_schedule(session: Session, envelope: Envelope) -> Reservation | 
         return reservation
     reserved_lines = []
     for (source, owner), amount in sorted(needs.items()):
+        if amount <= 0:  # a zero-rated item needs no money, and maybe no line exists for it
+            continue
         line = lines[ids[(year, source, owner)]]
         if amount > _free(line):  # cannot happen under the lock; a last guard against overdraw
             raise RuntimeError("reservation would overdraw a budget line")
@@ -814,11 +823,17 @@ def plan_vs_actual(session: Session, fiscal_year: int) -> list[dict]:
 
 
 def course_plan_vs_actual(session: Session, fiscal_year: int | None = None) -> list[dict]:
-    """Per settled course: estimate, actual, variance, released."""
-    stmt = sa.select(Settlement).order_by(Settlement.settled_at)
+    """Per settled course: estimate, actual, variance, released.
+
+    A course belongs to the fiscal year of its first day, like its budget lines and spending (not to the year it was
+    settled in: a December course settled in January is last year's).
+    """
+    stmt = (sa.select(Settlement, FundingCourse.start_date)
+            .join(FundingCourse, FundingCourse.course_id == Settlement.course_id, isouter=True)
+            .order_by(Settlement.settled_at))
     rows = []
-    for s in session.scalars(stmt):
-        year = s.settled_at.year
+    for s, start in session.execute(stmt):
+        year = (start or s.settled_at.date()).year
         if fiscal_year and year != fiscal_year:
             continue
         rows.append({"course_id": s.course_id, "course_code": s.course_code, "estimate_total": s.estimate_total,

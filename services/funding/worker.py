@@ -8,6 +8,7 @@ from shared.worker import run_worker
 
 
 def main() -> int:
+    """Consume the subscribed events and relay the outbox until stopped; return the exit code."""
     return run_worker(get_settings(), HANDLERS, OUTBOX, INBOX_TABLE)
 
 

@@ -151,7 +151,9 @@ def test_missing_norm_rejects_with_a_vietnamese_reason(tmp_path):
     body, _ = scheduled(tier=9)
     deliver(app, body)
     [rejected] = events(app, "funding.reservation_rejected")
-    assert "Chưa có định mức" in rejected["reason"] and rejected["short_lines"] == []
+    assert rejected["reason"] == ("Không lập được dự toán: Chưa có định mức «Thù lao giảng viên» hạng 9 áp dụng "
+                                  "cho ngày 02/03/2026.")
+    assert rejected["short_lines"] == []
 
 
 # --- settlement ------------------------------------------------------------------------------------------------
