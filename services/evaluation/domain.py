@@ -32,6 +32,9 @@ OBJECT_LABELS = {
     "effectiveness": "Hiệu quả sau khóa học",
 }
 PURPOSES = ("course", "lecturer", "followup_trainee", "followup_supervisor")
+# TT 10/2017 (object 6, effectiveness after the course; domain.md §5): measured 3–6 months after the course, in
+# days as the `followup` rule's delay_days and the earliest an officer may start the survey by hand.
+FOLLOWUP_DELAY_DAYS = (89, 184)
 MAX_UNANSWERED_SHARE = 0.05  # TT 10/2017: a form with > 5 % of indicators unanswered is invalid
 # TT 10/2017 bands on the 10-point index: [0,2) poor, [2,4) weak, [4,6) average, [6,8) good, [8,10] excellent
 BANDS = ((8.0, "excellent", "Xuất sắc"), (6.0, "good", "Tốt"), (4.0, "average", "Trung bình"),
@@ -74,6 +77,15 @@ def _mean(values) -> float | None:
     return round(fmean(values), 2) if values else None
 
 
+def _raw_mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return fmean(values) if values else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
 @dataclass(frozen=True)
 class Indicator:
     """One scored item of a form: its code and where it belongs (object → criterion)."""
@@ -101,35 +113,46 @@ class Summary:
 
 def summarise(requests: int, forms: list[dict[str, int | None]], indicators=CRITERIA, *,
               structure: list[Indicator] | None = None, max_unanswered_share: float = MAX_UNANSWERED_SHARE,
-              bands=BANDS, index_method: str = "indicator_mean") -> Summary:
+              bands=BANDS, index_method: str = "object_mean") -> Summary:
     """Means per indicator over valid forms, then per criterion and object, the general index and its band.
 
-    index_method "indicator_mean" (seeded default): the index is the mean of the indicator means, so every
-    indicator weighs the same whatever the grouping; "object_mean": the mean of the object means.
+    index_method "object_mean" (seeded default, TT 10/2017: indicator → criterion → object → general index): the
+    index is the mean of the object means, each the mean of its criterion means; "indicator_mean": the mean of the
+    indicator means, so every indicator weighs the same whatever the grouping. Without a structure both are the
+    mean of the indicator means.
+
+    Every level is computed from unrounded values and rounded to 2 decimals only for display, and the band is
+    taken from the unrounded index: 7.996 is "good" (shown 8.0), never lifted into "excellent" by rounding.
     """
     if structure is not None:
         indicators = tuple(i.code for i in structure)
     valid = [f for f in forms if form_is_valid(f, indicators, max_unanswered_share)]
-    means = {i: _mean(f.get(i) for f in valid) for i in indicators}
+    raw = {i: _raw_mean(f.get(i) for f in valid) for i in indicators}
+    criterion_raw: dict[tuple[str, str], float | None] = {}
+    object_raw: dict[str, float | None] = {}
     criterion_means: dict[str, float | None] = {}
-    object_means: dict[str, float | None] = {}
     if structure is not None:
+        # Keyed by (object, criterion): the same criterion code under two objects stays two criteria.
         by_criterion: dict[tuple[str, str], list] = {}
         for ind in structure:
-            by_criterion.setdefault((ind.object, ind.criterion), []).append(means[ind.code])
-        for (_, crit), vals in by_criterion.items():
-            criterion_means[crit] = _mean(vals)
+            by_criterion.setdefault((ind.object, ind.criterion), []).append(raw[ind.code])
+        criterion_raw = {key: _raw_mean(vals) for key, vals in by_criterion.items()}
         by_object: dict[str, list] = {}
-        for (obj, crit), _ in by_criterion.items():
-            by_object.setdefault(obj, []).append(criterion_means[crit])
-        object_means = {obj: _mean(vals) for obj, vals in by_object.items()}
-    if index_method == "object_mean" and object_means:
-        index = _mean(object_means.values())
+        for (obj, _), value in criterion_raw.items():
+            by_object.setdefault(obj, []).append(value)
+        object_raw = {obj: _raw_mean(vals) for obj, vals in by_object.items()}
+        shared = {crit for (_, crit) in criterion_raw
+                  if sum(1 for (_, c) in criterion_raw if c == crit) > 1}
+        criterion_means = {(f"{obj}.{crit}" if crit in shared else crit): _round(v)
+                           for (obj, crit), v in criterion_raw.items()}
+    if index_method == "object_mean" and object_raw:
+        index_raw = _raw_mean(object_raw.values())
     else:
-        index = _mean(means.values())
-    code, label = band(index, bands) if index is not None else (None, None)
+        index_raw = _raw_mean(raw.values())
+    code, label = band(index_raw, bands) if index_raw is not None else (None, None)
     return Summary(requests, len(forms), len(valid), round(len(forms) / requests, 4) if requests else 0.0,
-                   means, index, code, label, criterion_means, object_means)
+                   {k: _round(v) for k, v in raw.items()}, _round(index_raw), code, label, criterion_means,
+                   {k: _round(v) for k, v in object_raw.items()})
 
 
 def lecturer_scores(forms: list[tuple[str, dict[str, int | None]]], indicators: tuple[str, ...], *,
@@ -153,8 +176,15 @@ def lecturer_scores(forms: list[tuple[str, dict[str, int | None]]], indicators: 
     return out
 
 
-def suppress_small(groups: list[dict], count_key: str, min_group_size: int, value_keys: tuple[str, ...]) -> list[dict]:
-    """Blank the values of groups with fewer than `min_group_size` answers, so that nobody can be singled out."""
+def suppress_small(groups: list[dict], count_key: str, min_group_size: int, value_keys: tuple[str, ...],
+                   complement: bool = False) -> list[dict]:
+    """Blank the values of groups with fewer than `min_group_size` answers, so that nobody can be singled out.
+
+    complement=True for groups published beside their total (communes, topics or courses of a year whose index
+    is in the year report): a single hidden group, or hidden groups holding fewer than `min_group_size` answers
+    together, would come back by subtraction from the total, so the smallest shown groups are hidden too until
+    that is impossible (secondary suppression).
+    """
     out = []
     for g in groups:
         if g.get(count_key, 0) < min_group_size:
@@ -162,7 +192,20 @@ def suppress_small(groups: list[dict], count_key: str, min_group_size: int, valu
         else:
             g = {**g, "suppressed": False}
         out.append(g)
-    return out
+    return hide_complements(out, count_key, min_group_size, value_keys) if complement else out
+
+
+def hide_complements(rows: list[dict], count_key: str, min_group_size: int, value_keys: tuple[str, ...],
+                     members=None) -> list[dict]:
+    """Secondary suppression among rows already flagged `suppressed` (in place; `members`: the indexes of one
+    group that adds up to a published total, all rows by default)."""
+    members = list(range(len(rows))) if members is None else list(members)
+    while True:
+        hidden = [rows[n] for n in members if rows[n]["suppressed"] and rows[n].get(count_key, 0) > 0]
+        shown = sorted((n for n in members if not rows[n]["suppressed"]), key=lambda n: rows[n][count_key])
+        if not hidden or not shown or (len(hidden) > 1 and sum(g[count_key] for g in hidden) >= min_group_size):
+            return rows
+        rows[shown[0]] = {**rows[shown[0]], **{k: None for k in value_keys}, "suppressed": True}
 
 
 # --- L2: tests, gains, levels, excellence ----------------------------------------------------------------------

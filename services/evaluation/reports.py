@@ -62,7 +62,7 @@ COURSE_COLUMNS = [
     Column("responses", "Phiếu thu", width=10), Column("valid_responses", "Phiếu hợp lệ", width=10),
     Column("response_rate", "Tỷ lệ phản hồi", width=10), Column("index", "Chỉ số chung", width=10),
     Column("band", "Xếp loại", width=12), Column("gain", "Tiến bộ (điểm)", width=10),
-    Column("excellent_learners", "Học viên xuất sắc", width=10),
+    Column("excellent_learners", "Học viên xuất sắc", width=10), Column("suppressed", "Ẩn (ít phiếu)", width=10),
 ]
 LECTURER_COLUMNS = [
     Column("lecturer_id", "Mã giảng viên", width=38), Column("courses", "Số lớp", width=8),
@@ -85,7 +85,8 @@ def group_columns(key: str, header: str) -> list[Column]:
     return [Column(key, header), Column("courses", "Số lớp", width=8), Column("requests", "Phiếu phát", width=10),
             Column("responses", "Phiếu thu", width=10), Column("response_rate", "Tỷ lệ phản hồi", width=10),
             Column("index", "Chỉ số chung", width=10), Column("band", "Xếp loại", width=12),
-            Column("gain", "Tiến bộ (điểm)", width=10), Column("excellent_learners", "Học viên xuất sắc", width=10)]
+            Column("gain", "Tiến bộ (điểm)", width=10), Column("excellent_learners", "Học viên xuất sắc", width=10),
+            Column("suppressed", "Ẩn (ít phiếu)", width=10)]
 
 
 BAND_VI = {code: label for _, code, label in domain.BANDS}
@@ -128,8 +129,9 @@ def chart_criteria(session: Session, course_id: str, fmt: str):
     s = usecases.course_summary(session, course_id)
     labels = [s["criteria_labels"].get(k, k) for k in s["means"]]
     values = [v or 0.0 for v in s["means"].values()]
+    hidden = " (ẩn: chưa đủ phiếu hợp lệ)" if s["suppressed"] else ""
     body = charts.bar_chart(labels, {"Điểm bình quân": values}, horizontal=True, ylim=(0, 10), fmt=fmt,
-                            title=f"Mức hài lòng theo tiêu chí — {s['course_code']}", ylabel="Điểm (1–10)")
+                            title=f"Mức hài lòng theo tiêu chí — {s['course_code']}{hidden}", ylabel="Điểm (1–10)")
     return charts.chart_response(body, fmt)
 
 

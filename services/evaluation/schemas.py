@@ -103,6 +103,8 @@ class FeedbackSummarySchema(Schema):
     responses = fields.Integer()
     valid_responses = fields.Integer()
     response_rate = fields.Float()
+    suppressed = fields.Boolean(metadata={
+        "description": "fewer valid forms than the privacy threshold: means, index, band and comments hidden"})
     means = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
     criterion_means = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
     object_scores = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))

@@ -88,16 +88,15 @@ def _check_rule_params(session: Session, code: str, params: dict) -> None:
             if params.get("index_method") not in ("indicator_mean", "object_mean"):
                 raise DomainError("index_method: indicator_mean | object_mean.", field="params.index_method",
                                   status=422)
-            bands = params.get("bands")
-            if (not isinstance(bands, list) or sorted(b[1] for b in bands if isinstance(b, list) and len(b) == 3)
-                    != sorted(domain.BAND_CODES) or not any(b[0] == 0 for b in bands)):
-                raise DomainError("Cần đủ 5 mức [ngưỡng, mã, nhãn], mức thấp nhất từ 0.", field="params.bands",
-                                  status=422)
+            _check_bands(params.get("bands"))
         elif code == "feedback_window":
             need_number("days", 1, 90, True)
             need_number("reminder_days_before", 0, 60, True)
+            if not isinstance(params.get("close_when_all_answered", True), bool):  # "no" would read as true
+                raise DomainError("close_when_all_answered: true | false.", field="params.close_when_all_answered",
+                                  status=422)
         elif code == "followup":
-            need_number("delay_days", 30, 730, True)
+            need_number("delay_days", *domain.FOLLOWUP_DELAY_DAYS, True)  # TT 10/2017: 3–6 months after
             need_number("answer_days", 1, 90, True)
         elif code == "level_mapping":
             domain.validate_level_mapping(params)
@@ -117,10 +116,30 @@ def _check_rule_params(session: Session, code: str, params: dict) -> None:
         elif code == "unit_indicators":
             ind = params.get("indicators")
             if not isinstance(ind, dict) or not ind or not all(
-                    isinstance(k, str) and isinstance(v, str) and k and v for k, v in ind.items()):
-                raise DomainError("indicators: {mã: nhãn}.", field="params.indicators", status=422)
+                    isinstance(k, str) and isinstance(v, str) and k and v and len(k) <= 40 and len(v) <= 200
+                    for k, v in ind.items()):
+                # 40: the width of unit_indicators.indicator_code (a longer code could never be stored)
+                raise DomainError("indicators: {mã (tối đa 40 ký tự): nhãn}.", field="params.indicators", status=422)
     except domain.RuleError as exc:
         raise DomainError(str(exc), field=exc.field, status=422) from None
+
+
+def _check_bands(bands) -> None:
+    """TT 10/2017 bands: exactly the five codes, each [floor 0–10, code, Vietnamese label], floors rising from 0
+    in the order poor < weak < average < good < excellent (anything else would make band() wrong or crash)."""
+    message = "Cần đủ 5 mức [ngưỡng 0–10, mã, nhãn], ngưỡng tăng dần từ 0: poor < weak < average < good < excellent."
+    if not isinstance(bands, list) or len(bands) != len(domain.BAND_CODES):
+        raise DomainError(message, field="params.bands", status=422)
+    floors = {}
+    for n, b in enumerate(bands):
+        if (not isinstance(b, list) or len(b) != 3 or isinstance(b[0], bool) or not isinstance(b[0], (int, float))
+                or not 0 <= b[0] <= 10 or b[1] not in domain.BAND_CODES or not isinstance(b[2], str)
+                or not b[2].strip() or len(b[2]) > 40):
+            raise DomainError(message, field=f"params.bands.{n}", status=422)
+        floors[b[1]] = b[0]
+    ordered = [floors.get(code) for code in domain.BAND_CODES]
+    if None in ordered or ordered[0] != 0 or any(a >= b for a, b in zip(ordered, ordered[1:])):
+        raise DomainError(message, field="params.bands", status=422)
 
 
 def add_rule_version(session: Session, data: dict) -> dict:
@@ -309,7 +328,11 @@ def open_feedback(session: Session, envelopes: list[Envelope]) -> int:
 def _course(session: Session, course_id: str, lock: bool = False) -> EvaluatedCourse:
     stmt = sa.select(EvaluatedCourse).where(EvaluatedCourse.course_id == course_id)
     if lock and is_postgres(session):
-        stmt = stmt.with_for_update()
+        # populate_existing: a caller may have loaded the row before waiting for the lock (the scheduler's run_job
+        # does); without it the stale "open" status would be trusted and the course closed — and published — twice.
+        # NO KEY UPDATE: it does not wait for the KEY SHARE locks of answers being inserted (their foreign key),
+        # but it does wait for submit_feedback's SHARE lock, so an answer is either counted or refused.
+        stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
     course = session.scalar(stmt)
     if course is None:
         raise NotFound("Lớp học chưa được mở đánh giá.", field="course_id")
@@ -409,7 +432,12 @@ def submit_feedback(session: Session, token: str, scores: dict, comment: str | N
     """
     kind, req = _lookup_token(session, token)
     now = utcnow()
-    course = session.get(EvaluatedCourse, req.course_id)
+    stmt = sa.select(EvaluatedCourse).where(EvaluatedCourse.course_id == req.course_id)
+    if kind == "course" and is_postgres(session):
+        # SHARE: answers go on side by side, but closing (NO KEY UPDATE) waits for this one to commit and counts
+        # it, or this one waits for the close and sees the window closed.
+        stmt = stmt.with_for_update(read=True).execution_options(populate_existing=True)
+    course = session.scalar(stmt)
     merged = {k: v for k, v in (scores or {}).items() if v is not None}
     for k, v in (answers or {}).items():
         if v is not None:
@@ -463,10 +491,13 @@ def submit_feedback(session: Session, token: str, scores: dict, comment: str | N
     rule = active_rule(session, "scoring", now.astimezone(LOCAL_TZ).date())
     valid = domain.form_is_valid(full, tuple(full), rule["max_unanswered_share"])
     clean_texts = {k: v.strip() for k, v in (texts or {}).items() if v and v.strip()} or None
+    # The answer keeps only the day: with the request's exact submitted_at beside it, equal timestamps would
+    # join every answer back to its trainee.
+    answered_on = now.replace(hour=0, minute=0, second=0, microsecond=0)
     if kind == "course":
         commune = _commune_of(course.roster).get(req.civil_servant_id)
         resp = FeedbackResponse(id=str(uuid.uuid4()), course_id=req.course_id, scores=full, comment=comment,
-                                valid=valid, submitted_at=now, lecturer_scores=lect or None, texts=clean_texts,
+                                valid=valid, submitted_at=answered_on, lecturer_scores=lect or None, texts=clean_texts,
                                 commune_code=commune)
         session.add(resp)
         session.flush()
@@ -475,13 +506,20 @@ def submit_feedback(session: Session, token: str, scores: dict, comment: str | N
                 sa.select(sa.func.count()).where(FeedbackRequest.course_id == req.course_id,
                                                  FeedbackRequest.submitted_at.is_(None))) == 0:
             # Everyone answered: the window closes now (the scheduler runs the close job on its next tick).
-            session.execute(sa.update(ScheduledJob).where(
+            # SKIP LOCKED: a job the scheduler holds is running right now and will see this answer; waiting for it
+            # would deadlock (it waits for this answer's SHARE lock on the course to close).
+            job_ids = sa.select(ScheduledJob.id).where(
                 ScheduledJob.kind == "window", ScheduledJob.course_id == req.course_id,
-                ScheduledJob.status == "pending").values(due_at=now))
+                ScheduledJob.status == "pending")
+            if is_postgres(session):
+                job_ids = job_ids.with_for_update(skip_locked=True)
+            ids = list(session.scalars(job_ids))
+            if ids:
+                session.execute(sa.update(ScheduledJob).where(ScheduledJob.id.in_(ids)).values(due_at=now))
     else:
         resp = FollowupResponse(id=str(uuid.uuid4()), course_id=req.course_id, respondent=req.respondent,
                                 commune_code=req.commune_code, scores=full, texts=clean_texts, valid=valid,
-                                submitted_at=now)
+                                submitted_at=answered_on)
         session.add(resp)
         session.flush()
     return resp
@@ -562,7 +600,7 @@ def compute_result(session: Session, course: EvaluatedCourse, on: date | None = 
     requests = session.scalar(sa.select(sa.func.count()).where(FeedbackRequest.course_id == course.course_id))
     s = domain.summarise(requests, [r.scores for r in responses], structure=structure,
                          max_unanswered_share=rule["max_unanswered_share"], bands=bands,
-                         index_method=rule.get("index_method", "indicator_mean"))
+                         index_method=rule.get("index_method", "object_mean"))
     lt = session.get(FormTemplate, course.lecturer_template_id) if course.lecturer_template_id else None
     lcodes = tuple(i["code"] for i in lt.items if i["kind"] == "score") if lt else ()
     lforms = [(lid, ans) for r in responses for lid, ans in (r.lecturer_scores or {}).items()]
@@ -591,6 +629,11 @@ def _followup_due(course: EvaluatedCourse, delay_days: int) -> datetime:
 def close_feedback(session: Session, course_id: str) -> dict:
     """Close the feedback window: score the course, publish evaluation.course_evaluated once, schedule the
     follow-up survey. Closing a closed course returns its result unchanged."""
+    if is_postgres(session):
+        # Lock order job → course, the scheduler's order (it claims the window job, then closes): an officer's
+        # close racing the scheduler then waits instead of deadlocking into a 500.
+        session.execute(sa.select(ScheduledJob.id).where(ScheduledJob.kind == "window",
+                                                         ScheduledJob.course_id == course_id).with_for_update())
     course = _course(session, course_id, lock=True)
     if course.status == "closed":
         return course.result
@@ -649,10 +692,16 @@ def list_followup_requests(session: Session, course_id: str, base_url: str) -> l
 
 
 def schedule_followup_now(session: Session, course_id: str) -> dict:
-    """Officer action: make the course's follow-up survey due now (e.g. a 4-month survey started by hand)."""
+    """Officer action: make the course's follow-up survey due now, once 3 months have passed (e.g. the job
+    failed for good, or the rule's delay was longer than this course needs)."""
     course = _course(session, course_id)
     if course.status != "closed":
         raise DomainError("Lớp chưa kết thúc lấy ý kiến.", field="course_id")
+    end = course.end_date or course.completed_at.astimezone(LOCAL_TZ).date()
+    earliest = end + timedelta(days=domain.FOLLOWUP_DELAY_DAYS[0])
+    if _local_today() < earliest:  # TT 10/2017: effectiveness is measured 3–6 months after the course
+        raise DomainError(f"Khảo sát hiệu quả sau khóa học chỉ bắt đầu từ ngày {earliest.strftime('%d/%m/%Y')} "
+                          "(3–6 tháng sau khóa học).", field="course_id")
     n = session.execute(sa.update(ScheduledJob).where(ScheduledJob.kind == "followup",
                                                       ScheduledJob.course_id == course_id,
                                                       ScheduledJob.status == "pending")
@@ -743,8 +792,11 @@ def record_test_scores(session: Session, course_id: str, rows: list[dict], sourc
     _course(session, course_id)
     trainees = {t["civil_servant_id"] for t in _trainees(session, course_id)}
     for n, r in enumerate(rows):
+        where = f"line {r['_line']}" if "_line" in r else f"scores.{n}"  # a file names its line
         if r["civil_servant_id"] not in trainees:
-            raise DomainError("Công chức không tham dự lớp này.", field=f"scores.{n}.civil_servant_id", status=422)
+            raise DomainError("Công chức không tham dự lớp này.", field=f"{where}.civil_servant_id", status=422)
+        if len(r.get("competency_code") or "") > 20:  # the column's width: a file is not checked by the schema
+            raise DomainError("Mã năng lực tối đa 20 ký tự.", field=f"{where}.competency_code", status=422)
     now = utcnow()
     keyed = {}
     for r in rows:
@@ -780,7 +832,9 @@ def upsert_indicators(session: Session, rows: list[dict], source: str, field_pre
     now = utcnow()
     prepared = {}
     for n, r in enumerate(rows):
-        where = f"{field_prefix}.{n}" if field_prefix else str(r.get("_line", n))
+        where = f"{field_prefix}.{n}" if field_prefix else f"line {r.get('_line', n)}"
+        if not 1 <= len(r["commune_code"] or "") <= 40:  # the column's width (a file is not checked by the schema)
+            raise DomainError("Mã xã từ 1 đến 40 ký tự.", field=f"{where}.commune_code", status=422)
         if r["indicator_code"] not in catalogue:
             raise DomainError(f"Chỉ số «{r['indicator_code']}» không có trong danh mục.",
                               field=f"{where}.indicator_code", status=422)
@@ -790,7 +844,9 @@ def upsert_indicators(session: Session, rows: list[dict], source: str, field_pre
             raise DomainError(str(exc), field=f"{where}.period", status=422) from None
         if not 0 <= r["value"] <= 100:
             raise DomainError("Giá trị phải trong khoảng 0–100 (%).", field=f"{where}.value", status=422)
-        period = r["period"].strip().upper()
+        # One spelling per period ("2025-q1", "2025-Q01" → "2025-Q1"): the unique key must not hold it twice.
+        period = (f"{start.year}-Q{(start.month + 2) // 3}" if end.month - start.month == 2
+                  else f"{start.year}-{start.month:02d}")
         prepared[(r["commune_code"], r["indicator_code"], period)] = (start, end, float(r["value"]))
     for (commune, ind, period), (start, end, value) in prepared.items():
         u = UnitIndicator
@@ -870,13 +926,19 @@ def course_summary(session: Session, course_id: str) -> dict:
     lecturers = domain.suppress_small(
         [{k: v for k, v in lec.items() if k != "means"} for lec in result["lecturer_scores"]],
         "responses", minimum, ("mean", "band"))
+    # Under the privacy threshold the means ARE someone's answers (one form of two: that trainee's scores, and
+    # the officers' request list says who answered): show counts only.
+    hidden = result["valid_responses"] < minimum
     return {"course_id": course_id, "course_code": course.code, "course_title": course.title,
             "topic_code": course.topic_code, "status": course.status, "closed_at": course.closed_at,
             "feedback_deadline": course.feedback_deadline, "requests": result["request_count"],
             "responses": result["responses"], "valid_responses": result["valid_responses"],
-            "response_rate": result["response_rate"], "means": result["means"],
-            "criterion_means": result["criterion_means"], "object_scores": result["object_scores"],
-            "index": result["general_index"], "band": result["band"], "band_label": result["band_label"],
+            "response_rate": result["response_rate"], "suppressed": hidden,
+            "means": {k: None for k in result["means"]} if hidden else result["means"],
+            "criterion_means": {} if hidden else result["criterion_means"],
+            "object_scores": {} if hidden else result["object_scores"],
+            "index": None if hidden else result["general_index"], "band": None if hidden else result["band"],
+            "band_label": None if hidden else result["band_label"],
             "criteria_labels": labels, "object_labels": domain.OBJECT_LABELS, "lecturer_scores": lecturers,
             "learning_gain": result["learning_gain"], "excellent_learner_count": len(result["excellent_learners"]),
             "comments": _comments(session, course_id, minimum)}
@@ -915,7 +977,23 @@ def _gain_of(result: dict) -> float | None:
 
 
 def report_courses(session: Session, year: int | None = None, topic_code: str | None = None) -> list[dict]:
-    """One row per evaluated course: index, band, response rate, learning gain."""
+    """One row per evaluated course: index, band, response rate, learning gain (index and band hidden for a
+    course with fewer valid forms than the privacy threshold)."""
+    minimum, keys = _privacy(session), ("index", "band")
+    rows = domain.suppress_small(_course_rows(session, year, topic_code), "valid_responses", minimum, keys)
+    # The courses of a topic add up to the topic's row, all of them to the year's: a hidden course must not come
+    # back by subtraction from either (secondary suppression).
+    groups = [[n for n, r in enumerate(rows) if (r["topic_code"] or "") == t] for t in sorted({r["topic_code"] or "" for r in rows})]
+    groups.append(list(range(len(rows))))
+    hidden = -1
+    while hidden != (hidden := sum(r["suppressed"] for r in rows)):  # hiding in one group may expose another
+        for members in groups:
+            domain.hide_complements(rows, "valid_responses", minimum, keys, members)
+    return rows
+
+
+def _course_rows(session: Session, year: int | None = None, topic_code: str | None = None) -> list[dict]:
+    """The per-course rows before suppression (grouped reports aggregate these, then suppress the groups)."""
     out = []
     for c in _closed_courses(session, year):
         if topic_code and c.topic_code != topic_code:
@@ -938,6 +1016,7 @@ def _group(rows: list[dict], key: str, session: Session) -> list[dict]:
     for r in rows:
         groups.setdefault(r[key], []).append(r)
     bands = _bands(session)
+    minimum = _privacy(session)
     out = []
     for k in sorted(groups, key=lambda x: (x is None, str(x))):
         g = groups[k]
@@ -949,17 +1028,18 @@ def _group(rows: list[dict], key: str, session: Session) -> list[dict]:
                     "index": index, "band": domain.band(index, bands)[0] if index is not None else None,
                     "gain": _wmean((r["gain"], 1) for r in g),
                     "excellent_learners": sum(r["excellent_learners"] for r in g)})
-    return out
+    # Topics add up to the year: hide complements too. Years are not summed anywhere, so no complement there.
+    return domain.suppress_small(out, "valid_responses", minimum, ("index", "band"), complement=key != "year")
 
 
 def report_topics(session: Session, year: int | None = None) -> list[dict]:
     """Per topic: courses, responses, index (weighted by valid forms) and band, mean learning gain."""
-    return _group(report_courses(session, year), "topic_code", session)
+    return _group(_course_rows(session, year), "topic_code", session)
 
 
 def report_years(session: Session) -> list[dict]:
     """Per year of the course end."""
-    rows = [{**r, "year": (r["end_date"].year if r["end_date"] else None)} for r in report_courses(session)]
+    rows = [{**r, "year": (r["end_date"].year if r["end_date"] else None)} for r in _course_rows(session)]
     return _group(rows, "year", session)
 
 
@@ -971,12 +1051,20 @@ def report_lecturers(session: Session, year: int | None = None) -> list[dict]:
         for lec in c.result["lecturer_scores"]:
             acc.setdefault(lec["lecturer_id"], []).append(lec)
     bands = _bands(session)
+    minimum = _privacy(session)
     rows = []
     for lid in sorted(acc):
         mean = _wmean((x["mean"], x["responses"]) for x in acc[lid])
         rows.append({"lecturer_id": lid, "courses": len(acc[lid]), "responses": sum(x["responses"] for x in acc[lid]),
                      "mean": mean, "band": domain.band(mean, bands)[0] if mean is not None else None})
-    return domain.suppress_small(rows, "responses", _privacy(session), ("mean", "band"))
+    rows = domain.suppress_small(rows, "responses", minimum, ("mean", "band"))
+    for row in rows:
+        # The course summaries show this lecturer's mean per course except where hidden: if the hidden courses
+        # hold fewer than `minimum` forms together, the year's mean gives them back by subtraction.
+        hidden = sum(x["responses"] for x in acc[row["lecturer_id"]] if x["responses"] < minimum)
+        if not row["suppressed"] and 0 < hidden < minimum:
+            row.update(mean=None, band=None, suppressed=True)
+    return rows
 
 
 def report_communes(session: Session, year: int | None = None) -> list[dict]:
@@ -1025,7 +1113,8 @@ def report_communes(session: Session, year: int | None = None) -> list[dict]:
                      "satisfaction": mean, "band": domain.band(mean, bands)[0] if mean is not None else None,
                      "gain": round(sum(g) / len(g), 2) if g else None,
                      "excellent_learners": excellent.get(commune, 0)})
-    return domain.suppress_small(rows, "valid_responses", _privacy(session), ("satisfaction", "band"))
+    return domain.suppress_small(rows, "valid_responses", _privacy(session), ("satisfaction", "band"),
+                                 complement=True)
 
 
 def followup_summary(session: Session, course_id: str) -> dict:

@@ -98,7 +98,8 @@ def _parse(form, fields: dict) -> tuple[dict, dict, dict, str | None, list[str]]
             continue
         if not value:
             continue
-        if not value.isdigit() or not 1 <= int(value) <= 10:
+        # isascii: "²" or "٣" pass isdigit() but int() refuses them (a 500 before this check).
+        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 10:
             problems.append(key)
         elif kind == "answer":
             answers[code] = int(value)
@@ -108,6 +109,20 @@ def _parse(form, fields: dict) -> tuple[dict, dict, dict, str | None, list[str]]
     if comment and len(comment) > 2000:
         problems.append("comment")
     return answers, lecturers, texts, comment, problems
+
+
+def _problem_message(context: dict, problems: list[str]) -> str:
+    """Name the questions whose answers were refused (by their label, as the trainee sees them)."""
+    labels = {i["field"]: i["label"] for s in context["sections"] for i in s["items"]}
+    labels.update({i["field"]: f"{lec['label']}: {i['label']}" for lec in context["lecturers"] for i in lec["items"]})
+    labels["comment"] = "Ý kiến khác (tối đa 2000 ký tự)"
+    named = [f"«{labels[p]}»" for p in problems if p in labels]
+    unknown = len(problems) - len(named)
+    parts = (["Câu trả lời không hợp lệ (chọn điểm từ 1 đến 10, ý kiến tối đa 2000 ký tự): " + "; ".join(named)]
+             if named else [])
+    if unknown:
+        parts.append(f"{unknown} trường không có trong phiếu")
+    return ". ".join(parts) + ". Hãy kiểm tra rồi gửi lại."
 
 
 @bp.route("/feedback/<token>", methods=["POST"])
@@ -122,22 +137,24 @@ def submit(token):
         return _render(context, status, message, "er")
     answers, lecturers, texts, comment, problems = _parse(request.form, context["fields"])
     if problems:
-        return _render(context, 422, "Có câu trả lời không hợp lệ; hãy chọn điểm từ 1 đến 10.", "er",
-                       answers=request.form, show_form=True)
+        return _render(context, 422, _problem_message(context, problems), "er", answers=request.form,
+                       show_form=True)
     try:
         with ctx().transaction() as session:
             resp = usecases.submit_feedback(session, token, {}, comment, answers=answers,
                                             lecturer_answers=lecturers, texts=texts)
             valid = resp.valid
+            share = usecases.active_rule(session, "scoring")["max_unanswered_share"]  # versioned, not always 5 %
     except DomainError as exc:
         if exc.status == 410:
             return _render(context, 410, STATE_MESSAGES["expired"][0], "er")
-        if exc.status == 409:
+        if exc.status == 409 and exc.field == "token":  # not any 409 (e.g. a rule missing) means "already sent"
             return _render(context, 409, STATE_MESSAGES["submitted"][0], "er")
         if exc.status == 422 and exc.field == "scores":
             return _render(context, 422, exc.message, "er", answers=request.form, show_form=True)
         return _render(context, exc.status, f"Không gửi được phiếu: {exc.message}", "er", answers=request.form,
                        show_form=True)
-    note = "" if valid else (" Lưu ý: phiếu bỏ trống quá 5 % số câu nên không được tính vào điểm trung bình "
-                             "(vẫn được tính là đã trả lời).")
+    share_vi = f"{share * 100:g}".replace(".", ",")
+    note = "" if valid else (f" Lưu ý: phiếu bỏ trống quá {share_vi} % số câu nên không được tính vào điểm trung "
+                             "bình (vẫn được tính là đã trả lời).")
     return _render(context, 200, "Cảm ơn anh/chị! Phiếu đã được ghi nhận." + note, "ok")

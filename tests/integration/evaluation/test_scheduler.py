@@ -131,3 +131,76 @@ def test_the_worker_process_closes_a_fully_answered_window_and_publishes_course_
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
+
+
+def test_an_officer_closing_while_the_scheduler_closes_the_same_window_waits_and_publishes_once(
+        service_db, db_url_factory):
+    if db_url_factory.backend != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises writers with BEGIN IMMEDIATE")
+    db = service_db("evaluation")
+    [course_id] = open_courses(db)
+    scheduler = db.session_factory()
+    scheduler.begin()
+    errors: list[Exception] = []
+
+    def officer():
+        try:
+            with transaction(db.session_factory) as s:
+                usecases.close_feedback(s, course_id)
+        except Exception as exc:  # noqa: BLE001 — the assertion below shows it
+            errors.append(exc)
+
+    try:
+        job = usecases.claim_due_job(scheduler, LATER)  # the scheduler holds the window job …
+        usecases._course(scheduler, course_id)  # … and has read the (still open) course, as run_job does
+        thread = threading.Thread(target=officer)
+        thread.start()
+        wait_until(lambda: db.scalar(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")) >= 1, 20,
+                   what="the officer's close waiting for a lock")
+        assert usecases.run_job(scheduler, job, BASE, LATER) is True  # closes; no deadlock with the officer
+        job.status = "done"
+        scheduler.commit()
+    finally:
+        scheduler.close()
+    thread.join(30)
+    assert errors == []
+    assert evaluated(db) == [course_id]  # published exactly once
+
+
+def test_the_last_answer_arriving_while_the_scheduler_closes_is_counted_without_deadlock(service_db, db_url_factory):
+    if db_url_factory.backend != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises writers with BEGIN IMMEDIATE")
+    db = service_db("evaluation")
+    [course_id] = open_courses(db, people=2)
+    first, last = db.rows(sa.select(FeedbackRequest.token).where(FeedbackRequest.course_id == course_id))
+    with transaction(db.session_factory) as s:
+        usecases.submit_feedback(s, first[0], scores(9), None)
+    scheduler = db.session_factory()
+    scheduler.begin()
+    errors: list[Exception] = []
+
+    def trainee_submits():
+        try:
+            with transaction(db.session_factory) as s:
+                usecases.submit_feedback(s, last[0], scores(7), None)
+        except Exception as exc:  # noqa: BLE001 — the assertion below shows it
+            errors.append(exc)
+
+    try:
+        job = usecases.claim_due_job(scheduler, LATER)  # the scheduler holds the window job
+        thread = threading.Thread(target=trainee_submits)
+        thread.start()
+        wait_until(lambda: not thread.is_alive() or
+                   db.scalar(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")) >= 1, 20,
+                   what="the answer committed or waiting")
+        assert usecases.run_job(scheduler, job, BASE, LATER) is True
+        job.status = "done"
+        scheduler.commit()
+    finally:
+        scheduler.close()
+    thread.join(30)
+    assert errors == []
+    [body] = db.rows(sa.select(OUTBOX_TABLE.c.body).where(
+        OUTBOX_TABLE.c.event_type == "evaluation.course_evaluated"))
+    payload = json.loads(body[0])["payload"]
+    assert (payload["valid_responses"], payload["general_index"]) == (2, 8.0)  # the last answer is counted

@@ -28,14 +28,15 @@ def trainee(commune: str = "CM-TANLOC", *, pre: float | None = None, post: float
 
 
 def course_completed(participants: list[dict], *, course_id: str | None = None, topic: str = "KN-CNTT",
-                     start: date = START, code: str | None = None) -> tuple[str, str]:
+                     start: date = START, code: str | None = None,
+                     title: str = "Kỹ năng sử dụng công nghệ số") -> tuple[str, str]:
     """A courses.course_completed event (wire body) with two lecturers over four sessions."""
     course_id = course_id or str(uuid.uuid4())
     sessions = [{"session_id": str(uuid.uuid4()), "date": start + timedelta(days=d // 2),
                  "buoi": ("morning", "afternoon")[d % 2], "lecturer_id": LECTURERS[d // 2], "lecturer_tier": 2}
                 for d in range(4)]
     _, body = new_event("courses.course_completed", {
-        "course_id": course_id, "code": code or f"K-{course_id[:6]}", "title": "Kỹ năng sử dụng công nghệ số",
+        "course_id": course_id, "code": code or f"K-{course_id[:6]}", "title": title,
         "organizer_unit_code": "CM-THOIBINH", "start_date": start, "end_date": start + timedelta(days=1),
         "completed_at": utcnow(), "total_sessions": 4, "sessions": sessions, "participants": participants,
         "topic_code": topic, "competency_codes": ["CM06"]}, producer="courses")

@@ -146,7 +146,23 @@ def test_means_roll_up_indicator_to_criterion_to_object_worked_by_hand():
     assert s.means == {"a1": 7.0, "a2": 9.0, "b1": 9.0, "c1": 5.0}
     assert s.criterion_means == {"content": 8.0, "materials": 9.0, "methods": 5.0}
     assert s.object_means == {"programme": 8.5, "lecturers": 5.0}
-    assert s.index == 7.5  # indicator_mean: (7 + 9 + 9 + 5) / 4
+    assert s.index == 6.75  # TT 10/2017 chain, the default: objects (8.5 + 5.0) / 2
+    assert summarise(2, forms, structure=STRUCTURE, index_method="indicator_mean").index == 7.5  # (7+9+9+5)/4
+
+
+def test_the_same_criterion_code_under_two_objects_stays_two_criteria():
+    structure = [Indicator("p1", "programme", "quality"), Indicator("f1", "facilities", "quality"),
+                 Indicator("f2", "facilities", "support")]
+    s = summarise(1, [{"p1": 10, "f1": 4, "f2": 6}], structure=structure)
+    assert s.criterion_means == {"programme.quality": 10.0, "facilities.quality": 4.0, "support": 6.0}
+    assert s.object_means == {"programme": 10.0, "facilities": 5.0}  # not (10 + 4)/2 mixed into facilities
+    assert s.index == 7.5
+
+
+def test_the_band_is_taken_before_rounding_so_7_996_is_good_not_excellent():
+    forms = [make_form(8) for _ in range(249)] + [make_form(7)]  # every indicator mean 7.996
+    s = summarise(250, forms)
+    assert (s.index, s.band) == (8.0, "good")
 
 
 def test_object_mean_index_weighs_each_object_the_same():
@@ -287,3 +303,13 @@ def test_before_after_without_a_later_period_has_no_change():
     periods = [{"period": "2026-01", "period_start": date(2026, 1, 1), "period_end": date(2026, 1, 31), "value": 5}]
     out = before_after(periods, date(2026, 3, 2), date(2026, 3, 3), 90)
     assert out["after"] is None and out["change"] is None
+
+
+def test_complement_suppression_hides_until_the_hidden_groups_hold_enough_answers_together():
+    groups = [{"g": "a", "n": 1, "v": 4.0}, {"g": "b", "n": 1, "v": 9.0}, {"g": "c", "n": 6, "v": 7.0},
+              {"g": "d", "n": 5, "v": 8.0}]
+    out = suppress_small(groups, "n", 3, ("v",), complement=True)
+    # a and b are hidden but hold 2 answers together (their mean = total − c − d): d, the smallest shown, goes too
+    assert [(g["g"], g["v"], g["suppressed"]) for g in out] == \
+        [("a", None, True), ("b", None, True), ("c", 7.0, False), ("d", None, True)]
+    assert [g["suppressed"] for g in suppress_small(groups[2:], "n", 3, ("v",), complement=True)] == [False, False]

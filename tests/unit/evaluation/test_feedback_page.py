@@ -6,7 +6,7 @@ import re
 import pytest
 
 from tests.unit.apps import API_AUTH
-from tests.unit.evaluation.factories import open_course, trainee
+from tests.unit.evaluation.factories import course_completed, open_course, trainee
 
 
 @pytest.fixture
@@ -58,8 +58,9 @@ def test_a_form_encoded_submission_is_confirmed_then_refused_the_second_time(cli
     page = client.get(f"/feedback/{token}")
     assert page.status_code == 409 and "<form" not in page.get_data(as_text=True)
     summary = client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()
-    assert (summary["responses"], summary["index"]) == (1, 8.0)
-    assert [x["responses"] for x in summary["lecturer_scores"]] == [1]
+    # one answer of two: its scores would be that trainee's, so only the counts are shown
+    assert (summary["responses"], summary["index"], summary["suppressed"]) == (1, None, True)
+    assert [(x["responses"], x["mean"]) for x in summary["lecturer_scores"]] == [(1, None)]
 
 
 def test_a_form_missing_an_answer_is_taken_but_not_counted(client):
@@ -67,7 +68,7 @@ def test_a_form_missing_an_answer_is_taken_but_not_counted(client):
     form = answers()
     del form["q2"]
     resp = client.post(f"/feedback/{reqs[0]['token']}", data=form)
-    assert resp.status_code == 200 and "không được tính" in resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "bỏ trống quá 5 % số câu nên không được tính" in resp.get_data(as_text=True)
     summary = client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()
     assert (summary["responses"], summary["valid_responses"]) == (1, 0)
 
@@ -101,7 +102,8 @@ def test_unknown_and_expired_links_get_clear_messages(client, monkeypatch):
 
 
 def test_the_supervisor_follow_up_link_opens_its_own_form(client):
-    course_id, _ = open_course(client, [trainee()])
+    from datetime import date, timedelta
+    course_id, _ = open_course(client, [trainee()], start=date.today() - timedelta(days=120))
     client.post(f"/api/v1/courses/{course_id}/close-feedback", headers=API_AUTH)
     client.post(f"/api/v1/courses/{course_id}/followup", headers=API_AUTH)
     from services.evaluation.scheduler import run_due_jobs
@@ -112,3 +114,48 @@ def test_the_supervisor_follow_up_link_opens_its_own_form(client):
     assert "thủ trưởng trực tiếp" in html and "Giảng viên 1" not in html and 'name="comment"' not in html
     resp = client.post(f"/feedback/{sup['token']}", data={"q1": "8", "q2": "7", "q3": "9", "t4": "Tiến bộ"})
     assert resp.status_code == 200 and "Cảm ơn" in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "1e1", "-1", "8.0", " "*3 + "x"])
+def test_odd_digits_and_junk_values_are_422_naming_the_question_not_500(client, value):
+    _, reqs = open_course(client, [trainee()])
+    resp = client.post(f"/feedback/{reqs[0]['token']}", data={**answers(), "q3": value})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "<form" in html
+    assert "«Giảng viên nhìn chung đáp ứng yêu cầu»" in html  # q3's label, as the trainee reads it
+
+
+def test_a_posted_field_that_is_not_on_the_form_is_refused_and_nothing_is_stored(client):
+    course_id, reqs = open_course(client, [trainee()])
+    resp = client.post(f"/feedback/{reqs[0]['token']}", data={**answers(), "q99": "5", "admin": "1"})
+    assert resp.status_code == 422 and "2 trường không có trong phiếu" in resp.get_data(as_text=True)
+    assert client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()["responses"] == 0
+
+
+def test_course_titles_and_typed_texts_are_html_escaped(client):
+    from tests.unit.apps import deliver
+    course_id, body = course_completed([trainee()], title='<script>alert(1)</script> & "Lớp"')
+    deliver(client.application, body)
+    token = client.get(f"/api/v1/courses/{course_id}/feedback-requests", headers=API_AUTH).get_json()[0]["token"]
+    html = client.get(f"/feedback/{token}").get_data(as_text=True)
+    assert "<script" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;Lớp&#34;" in html
+    again = client.post(f"/feedback/{token}", data={"q1": "11", "t6": "</textarea><img src=x onerror=alert(1)>"})
+    page = again.get_data(as_text=True)
+    assert again.status_code == 422 and "<img" not in page and "&lt;/textarea&gt;&lt;img" in page
+
+
+def test_the_invalid_form_note_quotes_the_share_of_the_rule_in_force(client):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()
+    resp = client.post("/api/v1/rules", headers=API_AUTH, json={
+        "code": "scoring", "valid_from": today, "legal_basis": "thử", "params": {
+            "max_unanswered_share": 0.25, "index_method": "object_mean",
+            "bands": [[8.0, "excellent", "Xuất sắc"], [6.0, "good", "Tốt"], [4.0, "average", "Trung bình"],
+                      [2.0, "weak", "Yếu"], [0.0, "poor", "Kém"]]}})
+    assert resp.status_code == 201, resp.data
+    _, reqs = open_course(client, [trainee()])
+    form = answers()
+    del form["q2"], form["q3"]  # 2 of 5 = 40 % > 25 %
+    page = client.post(f"/feedback/{reqs[0]['token']}", data=form).get_data(as_text=True)
+    assert "bỏ trống quá 25 % số câu" in page

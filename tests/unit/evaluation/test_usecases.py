@@ -233,9 +233,12 @@ def test_follow_up_is_due_three_months_after_the_course_end_at_eight_local(clien
     assert due == datetime.combine(end + timedelta(days=90), time(8), ZoneInfo("Asia/Ho_Chi_Minh"))
 
 
+LONG_AGO = START - timedelta(days=120)  # a course that ended four months ago: its follow-up may start
+
+
 def test_follow_up_creates_trainee_and_supervisor_links_and_answers_are_summarised(client):
     people = [trainee() for _ in range(3)]
-    course_id, _ = open_course(client, people)
+    course_id, _ = open_course(client, people, start=LONG_AGO)
     client.post(f"/api/v1/courses/{course_id}/close-feedback", headers=API_AUTH)
     assert client.post(f"/api/v1/courses/{course_id}/followup", headers=API_AUTH).status_code == 200
     assert run_jobs(client) == 1
@@ -257,7 +260,7 @@ def test_follow_up_creates_trainee_and_supervisor_links_and_answers_are_summaris
 
 
 def test_follow_up_with_fewer_than_three_answers_is_not_shown(client):
-    course_id, _ = open_course(client, [trainee()])
+    course_id, _ = open_course(client, [trainee()], start=LONG_AGO)
     client.post(f"/api/v1/courses/{course_id}/close-feedback", headers=API_AUTH)
     client.post(f"/api/v1/courses/{course_id}/followup", headers=API_AUTH)
     run_jobs(client)
@@ -271,6 +274,15 @@ def test_follow_up_with_fewer_than_three_answers_is_not_shown(client):
 def test_follow_up_cannot_start_before_the_window_closed(client):
     course_id, _ = open_course(client, [trainee()])
     assert client.post(f"/api/v1/courses/{course_id}/followup", headers=API_AUTH).status_code == 409
+
+
+def test_follow_up_cannot_be_started_by_hand_before_three_months_after_the_course(client):
+    course_id, _ = open_course(client, [trainee()])  # ended yesterday
+    client.post(f"/api/v1/courses/{course_id}/close-feedback", headers=API_AUTH)
+    resp = client.post(f"/api/v1/courses/{course_id}/followup", headers=API_AUTH)
+    assert resp.status_code == 409 and "course_id" in resp.get_json()["errors"]["json"]
+    assert "3–6 tháng" in resp.get_json()["message"]
+    assert jobs(client, course_id)["followup"].due_at > utcnow() + timedelta(days=80)  # untouched
 
 
 # --- L2: entering and importing test scores ---------------------------------------------------------------------
@@ -419,20 +431,46 @@ def closed_course(client, n=3, value=8, commune="CM-TANLOC", topic="KN-CNTT"):
 
 def test_reports_per_topic_lecturer_commune_and_year(client):
     closed_course(client, 3, 8, "CM-TANLOC", "KN-CNTT")
+    closed_course(client, 3, 9, "CM-TRIPHAI", "KN-CNTT")
     closed_course(client, 2, 6, "CM-BIENBACH", "KN-VANBAN")
+    closed_course(client, 3, 7, "CM-TANLOC", "KN-KHAC")
     topics = {r["topic_code"]: r for r in client.get(f"/api/v1/reports/topics?year={YEAR}").get_json()["items"]}
-    assert (topics["KN-CNTT"]["index"], topics["KN-CNTT"]["band"], topics["KN-VANBAN"]["band"]) == \
-        (8.0, "excellent", "good")
-    assert topics["KN-CNTT"]["gain"] == 3.0
+    assert (topics["KN-CNTT"]["index"], topics["KN-CNTT"]["band"], topics["KN-CNTT"]["gain"]) == (8.5, "excellent", 3.0)
+    # KN-VANBAN has two forms: hidden; KN-KHAC (the smallest shown) is hidden too, else year − the others = VANBAN
+    assert [(t, topics[t]["index"], topics[t]["suppressed"]) for t in ("KN-VANBAN", "KN-KHAC")] == \
+        [("KN-VANBAN", None, True), ("KN-KHAC", None, True)]
     [lec] = client.get(f"/api/v1/reports/lecturers?year={YEAR}").get_json()["items"]
-    assert (lec["responses"], lec["mean"], lec["courses"]) == (5, 7.2, 2)  # (3×8 + 2×6) / 5
+    # 11 forms, but the 2 of the KN-VANBAN course (hidden in its summary) would come back as
+    # 11 × year mean − the three shown course means: hidden
+    assert (lec["responses"], lec["mean"], lec["courses"], lec["suppressed"]) == (11, None, 4, True)
     communes = {r["commune_code"]: r for r in client.get("/api/v1/reports/communes").get_json()["items"]}
-    assert (communes["CM-TANLOC"]["satisfaction"], communes["CM-TANLOC"]["suppressed"]) == (8.0, False)
+    assert (communes["CM-TANLOC"]["satisfaction"], communes["CM-TANLOC"]["suppressed"]) == (7.5, False)
     assert (communes["CM-BIENBACH"]["satisfaction"], communes["CM-BIENBACH"]["suppressed"]) == (None, True)
+    assert (communes["CM-TRIPHAI"]["satisfaction"], communes["CM-TRIPHAI"]["suppressed"]) == (None, True)
     assert communes["CM-BIENBACH"]["response_rate"] == 1.0
+    courses = client.get(f"/api/v1/reports/courses?year={YEAR}").get_json()["items"]
+    by_topic = {}
+    for r in courses:
+        by_topic.setdefault(r["topic_code"], []).append(r)
+    assert [r["suppressed"] for r in by_topic["KN-VANBAN"]] == [True]
+    # one more course is hidden beside it (the year − the shown ones would give it back); if that one is from
+    # KN-CNTT, its sibling goes too (KN-CNTT's topic row − the sibling would give it back)
+    assert [r["suppressed"] for r in by_topic["KN-CNTT"]] in ([False, False], [True, True])
+    assert sum(r["suppressed"] for r in courses) in (2, 3)
+    assert all(r["index"] is None for r in courses if r["suppressed"])
     [year] = client.get("/api/v1/reports/years").get_json()["items"]
-    assert (year["year"], year["courses"], year["index"]) == (YEAR, 2, 7.2)
+    assert (year["year"], year["courses"], year["index"]) == (YEAR, 4, 7.64)
     assert client.get(f"/api/v1/reports/topics?year={YEAR - 1}").get_json()["items"] == []
+
+
+def test_a_hidden_course_cannot_be_recovered_from_its_topic_or_the_year(client):
+    a = closed_course(client, 3, 8, "CM-TANLOC", "KN-CNTT")
+    b = closed_course(client, 2, 4, "CM-TANLOC", "KN-CNTT")
+    c = closed_course(client, 3, 9, "CM-TRIPHAI", "KN-KHAC")
+    rows = {r["course_id"]: r for r in client.get(f"/api/v1/reports/courses?year={YEAR}").get_json()["items"]}
+    assert rows[b]["suppressed"] and rows[b]["index"] is None
+    assert rows[a]["suppressed"]  # else topic KN-CNTT (5 forms, shown) − a = b
+    assert not rows[c]["suppressed"] and rows[c]["index"] == 9.0
 
 
 @pytest.mark.parametrize("fmt, mime, magic", [("csv", "text/csv", "\ufeff".encode()),
@@ -484,3 +522,111 @@ def test_admin_progress_lists_the_state(client):
     [item] = client.get("/admin/evaluation/progress", headers=ADMIN_AUTH).get_json()["items"]
     assert (item["status"], item["requests"], item["answered"]) == ("open", 1, 0)
 
+
+
+def test_a_course_summary_under_three_valid_forms_shows_counts_but_no_scores(client):
+    course_id, reqs = open_course(client, [trainee() for _ in range(3)])
+    client.post(f"/api/v1/feedback/{reqs[0]['token']}", json={"scores": scores(3)})
+    one = client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()
+    assert (one["responses"], one["suppressed"], one["index"], one["band"]) == (1, True, None, None)
+    assert set(one["means"].values()) == {None} and one["object_scores"] == {} and one["criterion_means"] == {}
+    report = client.get(f"/api/v1/reports/courses/{course_id}").get_json()
+    assert report["index"] is None and "3" not in str([x["value"] for x in report["lines"][1:]])
+    for r in reqs[1:]:
+        client.post(f"/api/v1/feedback/{r['token']}", json={"scores": scores(9)})
+    three = client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()
+    assert (three["suppressed"], three["index"]) == (False, 7.0)
+
+
+def test_the_index_follows_indicator_criterion_object_chain_of_tt_10_2017(client):
+    # KH-CHUNG: programme {content}, lecturers {methods, lecturer}, organisation {organisation},
+    # effectiveness {applicability}. Objects: 10, (4 + 6)/2 = 5, 10, 10 → index 8.75 (indicator mean would be 8.0)
+    course_id, reqs = open_course(client, [trainee() for _ in range(3)])
+    for r in reqs:
+        client.post(f"/api/v1/feedback/{r['token']}", json={"scores": scores(10, methods=4, lecturer=6)})
+    summary = client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()
+    assert summary["object_scores"] == {"programme": 10.0, "lecturers": 5.0, "organisation": 10.0,
+                                        "effectiveness": 10.0}
+    assert (summary["index"], summary["band"]) == (8.75, "excellent")
+
+
+def test_answers_keep_only_the_day_so_they_cannot_be_joined_to_the_request_by_time(client):
+    import sqlalchemy as sa
+    from services.evaluation.models import FeedbackRequest, FeedbackResponse
+    course_id, reqs = open_course(client, [trainee()])
+    client.post(f"/api/v1/feedback/{reqs[0]['token']}", json={"scores": scores()})
+    with session_factory(client)() as s:
+        asked = s.scalar(sa.select(FeedbackRequest.submitted_at).where(FeedbackRequest.course_id == course_id))
+        answered = s.scalar(sa.select(FeedbackResponse.submitted_at).where(FeedbackResponse.course_id == course_id))
+    assert answered != asked and answered == asked.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@pytest.mark.parametrize("bands", [
+    [1, 2, 3, 4, 5],
+    [[8, 1, "x"], [6, "good", "Tốt"], [4, "average", "TB"], [2, "weak", "Yếu"], [0, "poor", "Kém"]],
+    [["8", "excellent", "XS"], [6, "good", "Tốt"], [4, "average", "TB"], [2, "weak", "Yếu"], [0, "poor", "Kém"]],
+    [[2, "excellent", "XS"], [6, "good", "Tốt"], [4, "average", "TB"], [8, "weak", "Yếu"], [0, "poor", "Kém"]],
+    [[8, "excellent", "XS"], [6, "good", "Tốt"], [4, "average", "TB"], [2, "weak", "Yếu"]],
+])
+def test_malformed_bands_are_422_naming_them_never_500(client, bands):
+    resp = client.post("/api/v1/rules", headers=API_AUTH, json={
+        "code": "scoring", "valid_from": "2030-01-01", "legal_basis": "x",
+        "params": {"max_unanswered_share": 0.05, "index_method": "object_mean", "bands": bands}})
+    assert resp.status_code == 422, resp.data
+    assert any(k.startswith("params.bands") for k in resp.get_json()["errors"]["json"])
+
+
+def test_an_imported_competency_code_too_long_for_its_column_is_422_naming_the_line(client):
+    p = trainee()
+    course_id, _ = open_course(client, [p])
+    text = (f"Mã định danh công chức,Loại bài kiểm tra,Mã năng lực,Điểm (0–10)\n"
+            f"{p['civil_servant_id']},pre,{'X' * 21},4\n")
+    resp = client.post(f"/api/v1/courses/{course_id}/test-scores/import", headers=API_AUTH,
+                       data={"file": (io.BytesIO(text.encode()), "diem.csv")})
+    assert resp.status_code == 422 and "line 2.competency_code" in resp.get_json()["errors"]["json"]
+    assert client.get(f"/api/v1/courses/{course_id}/test-scores", headers=API_AUTH).get_json() == []
+
+
+def test_an_imported_commune_code_too_long_for_its_column_is_422_naming_the_line(client):
+    text = f"Mã xã,Mã chỉ số,Kỳ (YYYY-MM hoặc YYYY-Qn),Giá trị (%)\n{'X' * 41},citizen_satisfaction,2026-01,80\n"
+    resp = client.post("/api/v1/unit-indicators/import", headers=API_AUTH,
+                       data={"file": (io.BytesIO(text.encode()), "chiso.csv")})
+    assert resp.status_code == 422 and "line 2.commune_code" in resp.get_json()["errors"]["json"]
+
+
+def test_one_period_written_two_ways_is_one_value(client):
+    item = {"commune_code": "CM-TANLOC", "indicator_code": "citizen_satisfaction", "value": 80.0}
+    for period, value in (("2026-Q1", 80.0), ("2026-q01", 85.0), ("+2026-Q1", 90.0)):
+        resp = client.post("/api/v1/unit-indicators", headers=API_AUTH,
+                           json={"items": [{**item, "period": period, "value": value}]})
+        assert resp.status_code == 201, resp.data
+    listed = client.get("/api/v1/unit-indicators").get_json()["items"]
+    assert [(x["period"], x["value"]) for x in listed] == [("2026-Q1", 90.0)]
+
+
+@pytest.mark.parametrize("days, status", [(30, 422), (88, 422), (185, 422), (120, 201)])
+def test_the_follow_up_delay_stays_within_three_to_six_months(client, days, status):
+    resp = client.post("/api/v1/rules", headers=API_AUTH, json={
+        "code": "followup", "valid_from": "2030-01-01", "legal_basis": "TT 10/2017",
+        "params": {"delay_days": days, "answer_days": 21}})
+    assert resp.status_code == status, resp.data
+    if status == 422:
+        assert "params.delay_days" in resp.get_json()["errors"]["json"]
+
+
+def test_a_lecturer_year_mean_is_shown_when_no_hidden_course_could_be_derived_from_it(client):
+    closed_course(client, 3, 8)
+    closed_course(client, 4, 6)
+    [lec] = client.get(f"/api/v1/reports/lecturers?year={YEAR}").get_json()["items"]
+    assert (lec["responses"], lec["mean"], lec["band"], lec["suppressed"]) == (7, 6.86, "good", False)  # 48/7
+
+
+@pytest.mark.parametrize("code, params, field", [
+    ("unit_indicators", {"indicators": {"x" * 41: "Chỉ số"}}, "params.indicators"),
+    ("feedback_window", {"days": 7, "reminder_days_before": 2, "close_when_all_answered": "no"},
+     "params.close_when_all_answered"),
+])
+def test_rule_values_that_could_not_be_stored_or_would_be_misread_are_422(client, code, params, field):
+    resp = client.post("/api/v1/rules", headers=API_AUTH, json={
+        "code": code, "valid_from": "2031-01-01", "legal_basis": "x", "params": params})
+    assert resp.status_code == 422 and field in resp.get_json()["errors"]["json"], resp.data

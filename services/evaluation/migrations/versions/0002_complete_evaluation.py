@@ -223,8 +223,9 @@ TEMPLATES = [  # (id, code, purpose, title, item codes)
 ]
 RULES = [  # (id, code, valid_from, legal_basis, params, is_sample)
     ("00000000-0000-4000-8000-000000000201", "scoring", date(2017, 9, 29),
-     "TT 10/2017/TT-BNV: thang 1–10; phiếu bỏ trống > 5 % chỉ tiêu không hợp lệ; 5 mức xếp loại",
-     {"max_unanswered_share": 0.05, "index_method": "indicator_mean",
+     "TT 10/2017/TT-BNV: thang 1–10; phiếu bỏ trống > 5 % chỉ tiêu không hợp lệ; bình quân chỉ tiêu → tiêu chí "
+     "→ đối tượng → chỉ số chung; 5 mức xếp loại",
+     {"max_unanswered_share": 0.05, "index_method": "object_mean",
       "bands": [[8.0, "excellent", "Xuất sắc"], [6.0, "good", "Tốt"], [4.0, "average", "Trung bình"],
                 [2.0, "weak", "Yếu"], [0.0, "poor", "Kém"]]}, False),
     ("00000000-0000-4000-8000-000000000202", "feedback_window", date(2017, 9, 29),
