@@ -104,7 +104,9 @@ class FeedbackSummarySchema(Schema):
     valid_responses = fields.Integer()
     response_rate = fields.Float()
     suppressed = fields.Boolean(metadata={
-        "description": "fewer valid forms than the privacy threshold: means, index, band and comments hidden"})
+        "description": "scores hidden: the answer window is still open, or fewer valid forms than the privacy "
+                       "threshold; counts are always shown"})
+    suppressed_reason = fields.String(allow_none=True, metadata={"description": "window_open | too_few_forms"})
     means = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
     criterion_means = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
     object_scores = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))

@@ -923,17 +923,21 @@ def course_summary(session: Session, course_id: str) -> dict:
     template = session.get(FormTemplate, course.template_id) if course.template_id else None
     labels = ({i["code"]: i["label"] for i in template.items if i["kind"] == "score"} if template
               else dict(domain.CRITERIA_LABELS))
+    # Under the privacy threshold the means ARE someone's answers (one form of two: that trainee's scores, and
+    # the officers' request list says who answered): show counts only. While the window is open, each new answer
+    # would move the public means, and polling them beside the request list would reveal each later answer:
+    # scores are shown once the window has closed and the result is frozen.
+    still_open = course.status != "closed"
+    hidden = still_open or result["valid_responses"] < minimum
     lecturers = domain.suppress_small(
         [{k: v for k, v in lec.items() if k != "means"} for lec in result["lecturer_scores"]],
-        "responses", minimum, ("mean", "band"))
-    # Under the privacy threshold the means ARE someone's answers (one form of two: that trainee's scores, and
-    # the officers' request list says who answered): show counts only.
-    hidden = result["valid_responses"] < minimum
+        "responses", minimum if not still_open else 10**9, ("mean", "band"))
     return {"course_id": course_id, "course_code": course.code, "course_title": course.title,
             "topic_code": course.topic_code, "status": course.status, "closed_at": course.closed_at,
             "feedback_deadline": course.feedback_deadline, "requests": result["request_count"],
             "responses": result["responses"], "valid_responses": result["valid_responses"],
             "response_rate": result["response_rate"], "suppressed": hidden,
+            "suppressed_reason": ("window_open" if still_open else "too_few_forms") if hidden else None,
             "means": {k: None for k in result["means"]} if hidden else result["means"],
             "criterion_means": {} if hidden else result["criterion_means"],
             "object_scores": {} if hidden else result["object_scores"],
@@ -941,7 +945,7 @@ def course_summary(session: Session, course_id: str) -> dict:
             "band_label": None if hidden else result["band_label"],
             "criteria_labels": labels, "object_labels": domain.OBJECT_LABELS, "lecturer_scores": lecturers,
             "learning_gain": result["learning_gain"], "excellent_learner_count": len(result["excellent_learners"]),
-            "comments": _comments(session, course_id, minimum)}
+            "comments": [] if still_open else _comments(session, course_id, minimum)}
 
 
 def _comments(session: Session, course_id: str, minimum: int) -> list[str]:

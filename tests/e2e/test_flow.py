@@ -85,7 +85,7 @@ def test_completing_a_course_triggers_feedback_collection_and_settlement_then_cl
     assert closed["closing"]["state"] == "closed"
     assert closed["closing"]["feedback_request_count"] == 9  # the trainee who never came is not asked
 
-    settlement = ok(requests.get(f"{funding}/api/v1/settlements/{course['id']}"))
+    settlement = ok(requests.get(f"{funding}/api/v1/settlements/{course['id']}", headers=API))
     # sample norms in force on 2026-03-02: tier 2 = 2,000,000/buổi; learner support 150,000/day attended
     assert settlement["lecturer_fees"] == 4 * 2_000_000
     # meals are paid per day attended: 8 people × 2 days + 1 person × 1 day (TT 36/2018 Art. 4)
@@ -103,8 +103,12 @@ def test_completing_a_course_triggers_feedback_collection_and_settlement_then_cl
             "content": 8, "methods": 8, "lecturer": 9, "organisation": 7, "applicability": 8}}), 201)
     assert requests.post(f"{evaluation}/api/v1/feedback/{reqs[0]['token']}",
                          json={"scores": {"content": 1}}).status_code == 409
+    live = ok(requests.get(f"{evaluation}/api/v1/courses/{course['id']}/feedback-summary"))
+    assert (live["responses"], live["index"], live["suppressed_reason"]) == (4, None, "window_open")
+    ok(requests.post(f"{evaluation}/api/v1/courses/{course['id']}/close-feedback", headers=API))
     summary = ok(requests.get(f"{evaluation}/api/v1/courses/{course['id']}/feedback-summary"))
-    assert (summary["responses"], summary["index"], summary["band"]) == (4, 8.0, "excellent")
+    # TT 10/2017 chain: objects programme 8, lecturers (8 + 9)/2, organisation 7, effectiveness 8 → 7.875
+    assert (summary["responses"], summary["index"], summary["band"]) == (4, 7.88, "good")
 
     for svc in SERVICES:
         outbox = ok(requests.get(f"{stack.url(svc)}/admin/outbox", headers=ADMIN))

@@ -66,6 +66,7 @@ def test_lecturer_forms_are_scored_per_lecturer_and_hidden_under_three_forms(cli
         if n == 0:
             body["lecturers"][LECTURERS[1]] = lecturer_form(6)
         assert client.post(f"/api/v1/feedback/{r['token']}", json=body).status_code == 201
+    close(client, course_id)
     lecs = {x["lecturer_id"]: x for x in client.get(f"/api/v1/courses/{course_id}/feedback-summary")
             .get_json()["lecturer_scores"]}
     assert (lecs[LECTURERS[0]]["mean"], lecs[LECTURERS[0]]["band"], lecs[LECTURERS[0]]["responses"]) == \
@@ -513,6 +514,8 @@ def test_comments_are_shown_only_with_enough_answers(client):
     assert client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()["comments"] == []
     for r in reqs[1:]:
         client.post(f"/api/v1/feedback/{r['token']}", json={"scores": scores(), "texts": {"txt_good": "Bài tập"}})
+    assert client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()["comments"] == []  # still open
+    close(client, course_id)
     assert client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()["comments"] == \
         ["Bài tập", "Bài tập", "Cần thêm thực hành"]
 
@@ -527,15 +530,32 @@ def test_admin_progress_lists_the_state(client):
 def test_a_course_summary_under_three_valid_forms_shows_counts_but_no_scores(client):
     course_id, reqs = open_course(client, [trainee() for _ in range(3)])
     client.post(f"/api/v1/feedback/{reqs[0]['token']}", json={"scores": scores(3)})
+    close(client, course_id)
     one = client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()
     assert (one["responses"], one["suppressed"], one["index"], one["band"]) == (1, True, None, None)
+    assert one["suppressed_reason"] == "too_few_forms"
     assert set(one["means"].values()) == {None} and one["object_scores"] == {} and one["criterion_means"] == {}
     report = client.get(f"/api/v1/reports/courses/{course_id}").get_json()
     assert report["index"] is None and "3" not in str([x["value"] for x in report["lines"][1:]])
-    for r in reqs[1:]:
-        client.post(f"/api/v1/feedback/{r['token']}", json={"scores": scores(9)})
+    course_id, reqs = open_course(client, [trainee() for _ in range(3)])
+    for n, r in enumerate(reqs):
+        client.post(f"/api/v1/feedback/{r['token']}", json={"scores": scores(3 if n == 0 else 9)})
+    close(client, course_id)
     three = client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()
     assert (three["suppressed"], three["index"]) == (False, 7.0)
+
+
+def test_scores_stay_hidden_while_the_window_is_open_so_each_new_answer_cannot_be_read_off(client):
+    course_id, reqs = open_course(client, [trainee() for _ in range(4)])
+    for r in reqs[:3]:
+        client.post(f"/api/v1/feedback/{r['token']}", json={"scores": scores(8), "comment": "Hay"})
+    live = client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()
+    assert (live["responses"], live["suppressed"], live["suppressed_reason"]) == (3, True, "window_open")
+    assert (live["index"], live["band"], live["object_scores"], live["comments"]) == (None, None, {}, [])
+    assert all(x["mean"] is None for x in live["lecturer_scores"])
+    close(client, course_id)
+    final = client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()
+    assert (final["suppressed"], final["index"], final["band"]) == (False, 8.0, "excellent")
 
 
 def test_the_index_follows_indicator_criterion_object_chain_of_tt_10_2017(client):
@@ -544,6 +564,7 @@ def test_the_index_follows_indicator_criterion_object_chain_of_tt_10_2017(client
     course_id, reqs = open_course(client, [trainee() for _ in range(3)])
     for r in reqs:
         client.post(f"/api/v1/feedback/{r['token']}", json={"scores": scores(10, methods=4, lecturer=6)})
+    close(client, course_id)
     summary = client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()
     assert summary["object_scores"] == {"programme": 10.0, "lecturers": 5.0, "organisation": 10.0,
                                         "effectiveness": 10.0}
@@ -630,3 +651,9 @@ def test_rule_values_that_could_not_be_stored_or_would_be_misread_are_422(client
     resp = client.post("/api/v1/rules", headers=API_AUTH, json={
         "code": code, "valid_from": "2031-01-01", "legal_basis": "x", "params": params})
     assert resp.status_code == 422 and field in resp.get_json()["errors"]["json"], resp.data
+
+
+def close(client, course_id: str) -> None:
+    """Close the course's answer window as an officer would (the scheduler does it at the deadline)."""
+    resp = client.post(f"/api/v1/courses/{course_id}/close-feedback", headers=API_AUTH)
+    assert resp.status_code == 200, resp.data
