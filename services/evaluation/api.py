@@ -43,10 +43,6 @@ def _upload() -> tuple[bytes, str]:
     return upload.read(), upload.filename
 
 
-def _table_error(exc: tabular.TableError):
-    return jsonify({"code": 422, "status": "Unprocessable Entity", "message": exc.message,
-                    "errors": {"file": {f"line {p['line']}.{p['field']}": [p["message"]] for p in exc.problems}}}), 422
-
 
 # --- feedback collection ---------------------------------------------------------------------------------------
 
@@ -172,10 +168,7 @@ def import_test_scores(course_id):
     with ctx().transaction() as session:
         usecases.list_test_scores(session, course_id)  # 404 before looking at the file
         data, name = _upload()
-        try:
-            rows = tabular.read_table(data, name, reports.TEST_SCORE_COLUMNS)
-        except tabular.TableError as exc:
-            return _table_error(exc)
+        rows = tabular.read_table(data, name, reports.TEST_SCORE_COLUMNS)  # TableError → 422 (shared/web.py)
         return {"count": usecases.record_test_scores(session, course_id, rows, "import")}, 201
 
 
@@ -217,10 +210,7 @@ def delete_indicator(indicator_id):
 def import_indicators():
     """Import unit indicator values from a CSV/XLSX file; a file with any bad line writes nothing."""
     data, name = _upload()
-    try:
-        rows = tabular.read_table(data, name, reports.INDICATOR_COLUMNS[:4])
-    except tabular.TableError as exc:
-        return _table_error(exc)
+    rows = tabular.read_table(data, name, reports.INDICATOR_COLUMNS[:4])  # TableError → 422 (shared/web.py)
     with ctx().transaction() as session:
         return {"count": usecases.upsert_indicators(session, rows, "import", field_prefix="")}, 201
 

@@ -313,7 +313,9 @@ def test_importing_a_file_with_one_bad_line_writes_nothing(client):
     bad = f"Mã định danh công chức,Loại bài kiểm tra,Mã năng lực,Điểm (0–10)\n{cs},đầu khóa,CM06,4\n{cs},post,CM06,11\n"
     resp = client.post(f"/api/v1/courses/{course_id}/test-scores/import", headers=API_AUTH,
                        data={"file": (io.BytesIO(bad.encode()), "diem.csv")})
-    assert resp.status_code == 422 and "line 3.score" in resp.get_json()["errors"]["file"]
+    assert resp.status_code == 422
+    assert [(x["line"], x["field"]) for x in resp.get_json()["problems"]] == [(3, "score")]
+    assert resp.get_json()["errors"]["files"]["file"][0].startswith("Dòng 3, «score»")
     assert client.get(f"/api/v1/courses/{course_id}/test-scores", headers=API_AUTH).get_json() == []
     good = bad.replace(",11\n", ",8,5\n").replace("CM06,8,5", "CM06,\"8,5\"")
     resp = client.post(f"/api/v1/courses/{course_id}/test-scores/import", headers=API_AUTH,
