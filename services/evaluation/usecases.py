@@ -648,7 +648,13 @@ def close_feedback(session: Session, course_id: str) -> dict:
     session.execute(insert_ignoring_conflicts(session, ScheduledJob.__table__), [{
         "id": str(uuid.uuid4()), "kind": "followup", "course_id": course_id,
         "due_at": _followup_due(course, delay), "status": "pending", "attempts": 0}])
-    OUTBOX.emit(session, "evaluation.course_evaluated", {**result, "evaluated_at": now})
+    # The event leaves this service: a lecturer's mean over fewer forms than the privacy minimum would be those
+    # trainees' own answers in another service's records, so only lecturers with enough forms travel.
+    minimum = _privacy(session)
+    shared_lecturers = [lec for lec in result["lecturer_scores"]
+                        if lec.get("responses", 0) >= minimum and lec.get("mean") is not None]
+    OUTBOX.emit(session, "evaluation.course_evaluated",
+                {**result, "lecturer_scores": shared_lecturers, "evaluated_at": now})
     log.info("course evaluated", extra={"course_id": course_id, "band": result["band"]})
     return result
 

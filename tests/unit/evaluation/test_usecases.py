@@ -131,6 +131,17 @@ def test_closing_publishes_course_evaluated_once_with_index_band_gain_levels_and
     assert {k: j.status for k, j in jobs(client, course_id).items()} == {"window": "done", "followup": "pending"}
 
 
+def test_a_lecturer_rated_on_fewer_forms_than_the_privacy_minimum_is_left_out_of_course_evaluated(client):
+    course_id, reqs = open_course(client, [trainee() for _ in range(3)])
+    for n, r in enumerate(reqs):
+        lecturers = {LECTURERS[0]: lecturer_form(8)} | ({LECTURERS[1]: lecturer_form(3)} if n == 0 else {})
+        client.post(f"/api/v1/feedback/{r['token']}", json={"scores": scores(8), "lecturers": lecturers})
+    close(client, course_id)
+    [ev] = outbox_events(client.application, "evaluation.course_evaluated")
+    # one trainee's marks for the second lecturer would be that trainee's own answer in the courses service
+    assert [x["lecturer_id"] for x in ev["lecturer_scores"]] == [LECTURERS[0]]
+
+
 def test_a_trainee_cannot_answer_after_the_window_closed_early(client):
     course_id, reqs = open_course(client, [trainee(), trainee()])
     client.post(f"/api/v1/courses/{course_id}/close-feedback", headers=API_AUTH)
