@@ -159,7 +159,7 @@ def run_cycle(stack: Stack) -> None:
                    lambda c: c["status"] in ("confirmed", "awaiting_funds"), 60, "funding to answer the schedule")
     if course["status"] != "confirmed":
         raise RuntimeError(f"course waits for funds: {course['status_reason']}")
-    estimate = call("GET", f"{funding}/api/v1/courses/{course['id']}/estimate")
+    estimate = call("GET", f"{funding}/api/v1/courses/{course['id']}/estimate", headers=API)
     print(f"4. Kinh phí: dự toán {vnd(estimate['estimate_total'])} — "
           + ", ".join(f"{SOURCE_VI.get(k.split('/')[0], k)} {k.split('/')[1]} {vnd(v)}"
                       for k, v in sorted(estimate["by_source"].items())))
@@ -226,14 +226,17 @@ def run_cycle(stack: Stack) -> None:
     rated = until(lambda: call("GET", f"{courses}/api/v1/lecturers/{lect_b['id']}"),
                   lambda x: x.get("rating_count", 0) > 0 or x.get("ratings"), 60, "courses to record lecturer ratings")
     print(f"   Giảng viên {lect_b['name']}: điểm đánh giá trung bình {rated.get('average_rating')}")
-    incentives = until(lambda: call("GET", f"{funding}/api/v1/incentives", params={"course_id": course["id"]}),
+    incentives = until(lambda: call("GET", f"{funding}/api/v1/incentives", params={"course_id": course["id"]},
+                                    headers=API),
                        lambda x: True, 30, "funding incentives")
     print(f"   Khen thưởng học viên xuất sắc: {len(incentives)} người, "
           f"{vnd(sum(x['amount'] for x in incentives))}")
 
-    settlement = call("GET", f"{funding}/api/v1/settlements/{course['id']}")
-    payees = call("GET", f"{funding}/api/v1/settlements/{course['id']}/payees", params={"format": "json"})
-    xlsx = requests.get(f"{funding}/api/v1/settlements/{course['id']}/payees", params={"format": "xlsx"}, timeout=30)
+    settlement = call("GET", f"{funding}/api/v1/settlements/{course['id']}", headers=API)
+    payees = call("GET", f"{funding}/api/v1/settlements/{course['id']}/payees", params={"format": "json"},
+                  headers=API)
+    xlsx = requests.get(f"{funding}/api/v1/settlements/{course['id']}/payees", params={"format": "xlsx"},
+                        headers=API, timeout=30)
     (out / "danh-sach-ky-nhan.xlsx").write_bytes(xlsx.content)
     lines = call("GET", f"{funding}/api/v1/budget-lines", params={"fiscal_year": start.year})
     verify = call("GET", f"{funding}/admin/funding/verify", headers=ADMIN)

@@ -1,5 +1,5 @@
-"""Operator endpoints of the courses service: unclosed courses and the configurable rules (length caps, lecturer
-standards, on-duty share per commune, buổi times)."""
+"""Operator endpoints of the courses service: unclosed courses and the versioned rules (length caps, lecturer
+standards, on-duty share per commune, buổi times, pass score and tiết per buổi)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -42,7 +42,7 @@ def list_length_rules():
 @blp.arguments(schemas.LengthRuleCreateSchema)
 @blp.response(201, schemas.LengthRuleSchema)
 def add_length_rule(data):
-    """Add a version of a length cap (legal basis, valid from/to; versions must not overlap)."""
+    """Add a version of a length cap (legal basis, valid from/to; it supersedes an open-ended earlier version)."""
     with ctx().transaction() as session:
         return usecases.add_length_rule(session, data)
 
@@ -61,7 +61,7 @@ def list_lecturer_standards():
 @blp.arguments(schemas.LecturerStandardCreateSchema)
 @blp.response(201, schemas.LecturerStandardSchema)
 def add_lecturer_standard(data):
-    """Add a version of the lecturer standard (legal basis, valid from/to; versions must not overlap)."""
+    """Add a version of the lecturer standard (legal basis, valid from/to; supersedes an open-ended earlier one)."""
     with ctx().transaction() as session:
         return usecases.add_lecturer_standard(session, data)
 
@@ -70,7 +70,7 @@ def add_lecturer_standard(data):
 @blp.doc(security=[{"bearerAuth": []}])
 @blp.response(200, schemas.DutyRuleSchema(many=True))
 def list_duty_rules():
-    """List the most each commune may send away on one day ('*' is the default)."""
+    """List every version of the most each commune may send away on one day ('*' is the default)."""
     with ctx().transaction() as session:
         return usecases.list_duty_rules(session)
 
@@ -80,7 +80,7 @@ def list_duty_rules():
 @blp.arguments(schemas.DutyRuleSchema)
 @blp.response(200, schemas.DutyRuleSchema)
 def set_duty_rule(data):
-    """Set a commune's (or the default '*') maximum share of staff away on one day."""
+    """Load a version of a commune's (or the default '*') maximum share of staff away on one day."""
     with ctx().transaction() as session:
         return usecases.set_duty_rule(session, data)
 
@@ -89,7 +89,7 @@ def set_duty_rule(data):
 @blp.doc(security=[{"bearerAuth": []}])
 @blp.response(200, schemas.BuoiTimeSchema(many=True))
 def list_buoi_times():
-    """List the local start and end of each buổi."""
+    """List every version of the local start and end of each buổi."""
     with ctx().transaction() as session:
         return usecases.list_buoi_times(session)
 
@@ -99,6 +99,25 @@ def list_buoi_times():
 @blp.arguments(schemas.BuoiTimeSchema)
 @blp.response(200, schemas.BuoiTimeSchema)
 def set_buoi_time(data):
-    """Change a buổi's local times (used by sessions created afterwards)."""
+    """Load a version of a buổi's local times (sessions created afterwards on dates it covers use them)."""
     with ctx().transaction() as session:
         return usecases.set_buoi_time(session, data)
+
+
+@blp.route("/course-rules")
+@blp.doc(security=[{"bearerAuth": []}])
+@blp.response(200, schemas.CourseRuleSchema(many=True))
+def list_course_rules():
+    """List every version of the course rules: the certificate pass score and the default tiết per buổi."""
+    with ctx().transaction() as session:
+        return usecases.list_course_rules(session)
+
+
+@blp.route("/course-rules", methods=["POST"])
+@blp.doc(security=[{"bearerAuth": []}])
+@blp.arguments(schemas.CourseRuleCreateSchema)
+@blp.response(201, schemas.CourseRuleSchema)
+def add_course_rule(data):
+    """Add a version of a course rule (legal basis, valid from/to; it supersedes an open-ended earlier version)."""
+    with ctx().transaction() as session:
+        return usecases.add_course_rule(session, data)

@@ -166,6 +166,7 @@ def delete_session(course_id, session_id):
 
 
 @blp.route("/courses/<course_id>/conflicts")
+@token_required
 @blp.response(200, schemas.ConflictSchema(many=True))
 def course_conflicts(course_id):
     """Preview the conflicts scheduling this course would meet (each names the conflicting session)."""

@@ -22,7 +22,10 @@ ENROLLABLE = ("draft", "scheduled", "awaiting_funds", "confirmed", "in_progress"
 CANCELLABLE = ("draft", "scheduled", "awaiting_funds", "confirmed", "in_progress")
 COMPLETABLE = ("confirmed", "in_progress")
 DEGREES = ("college", "bachelor", "master", "doctor", "associate_professor", "professor")
-PASS_SCORE = 5.0  # TT 01/2018: every test ≥ 5/10 for a certificate
+# The pass score (TT 01/2018: every test ≥ 5/10) and the default tiết per buổi are versioned data (course_rules);
+# these are only the fallbacks when no version is in force.
+PASS_SCORE = 5.0
+DEFAULT_PERIODS = 4
 CERTIFYING_TEST_KINDS = ("post", "module")  # a pre-test only measures the starting point
 
 
@@ -142,11 +145,12 @@ class Outcome:
 
 def participant_outcome(sessions: list[SessionSlot], present_ids: set[str], excused_ids: set[str],
                         excused_max_percent: int, scores: list[Score],
-                        required_tests: set[tuple[str, str | None]]) -> Outcome:
-    """Apply the certificate rule: full attendance (excused absences within the course policy), every test ≥ 5/10.
+                        required_tests: set[tuple[str, str | None]], pass_score: float = PASS_SCORE) -> Outcome:
+    """Apply the certificate rule: full attendance (excused absences within the course policy), every test ≥ the
+    pass score in force (TT 01/2018: 5/10).
 
     `required_tests` are the certifying tests (post/module per competency) the course held: a participant missing
-    one of them has no score ≥ 5 for it and is not certified.
+    one of them has no passing score for it and is not certified.
     """
     base = attendance_result(sessions, present_ids)
     session_ids = {s.session_id for s in sessions}
@@ -165,11 +169,11 @@ def participant_outcome(sessions: list[SessionSlot], present_ids: set[str], excu
         label = f"bài kiểm tra {TEST_KIND_VI.get(kind, kind)}{' ' + comp if comp else ''}"
         if score is None:
             reasons.append(f"Thiếu điểm {label}.")
-        elif score < PASS_SCORE:
-            reasons.append(f"Điểm {label} {score:g} < {PASS_SCORE:g}.")
+        elif score < pass_score:
+            reasons.append(f"Điểm {label} {score:g} < {pass_score:g}.")
     for (kind, comp), score in by_test.items():
-        if (kind, comp) not in required_tests and score < PASS_SCORE:
-            reasons.append(f"Điểm bài kiểm tra {TEST_KIND_VI.get(kind, kind)} {score:g} < {PASS_SCORE:g}.")
+        if (kind, comp) not in required_tests and score < pass_score:
+            reasons.append(f"Điểm bài kiểm tra {TEST_KIND_VI.get(kind, kind)} {score:g} < {pass_score:g}.")
     return Outcome(base.sessions_attended, base.days_attended, excused, completed,
                    completed and len(reasons) == 0, tuple(reasons))
 
@@ -321,7 +325,7 @@ def find_conflicts(sessions: list[NewSession], trainee_ids: list[str], index: Co
 
 
 def commune_share_conflicts(absent: dict[tuple[date, str], int], staff: dict[str, int],
-                            max_percent: dict[str, int], first_session: dict[date, str]) -> list[Conflict]:
+                            max_percent: dict, first_session: dict[date, str]) -> list[Conflict]:
     """Find days on which a commune would send more than its allowed share of staff away.
 
     `absent` counts distinct trainees away per (date, commune) including the course being checked. The commune must
@@ -330,7 +334,7 @@ def commune_share_conflicts(absent: dict[tuple[date, str], int], staff: dict[str
     out = []
     for (day, commune), n in sorted(absent.items()):
         total = staff.get(commune, 0)
-        pct = max_percent.get(commune)
+        pct = max_percent.get((day, commune), max_percent.get(commune))  # the version in force that day
         if pct is None or total == 0:
             continue
         allowed = math.floor(total * pct / 100)
@@ -369,3 +373,33 @@ def checkin_open(now: datetime, starts_at: datetime, ends_at: datetime, early_mi
 def certificate_number(year: int, seq: int, prefix: str = "GCN") -> str:
     """Format a certificate number: <prefix>-<year>-<seq 5 digits>, issued once from a per-year counter."""
     return f"{prefix}-{year}-{seq:05d}"
+
+
+# --- versioned rules ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Version:
+    """A version of a rule as far as superseding is concerned: its id and validity (valid_to None = open-ended)."""
+
+    id: str
+    valid_from: date
+    valid_to: date | None
+
+
+def supersede(existing: list[Version], valid_from: date, valid_to: date | None) -> tuple[list[str], Version | None]:
+    """Decide how a new version [valid_from, valid_to] fits among the existing versions of the same rule.
+
+    Returns (ids of open-ended versions to close on valid_from − 1 day, the first real clash or None). A new version
+    starting strictly after an open-ended one supersedes it (operators load real values over the samples); one
+    starting on or before its start, or overlapping a closed range, is a real overlap and is refused.
+    """
+    far = date.max
+    close, clash = [], None
+    for v in sorted(existing, key=lambda v: v.valid_from):
+        if not (v.valid_from <= (valid_to or far) and (v.valid_to or far) >= valid_from):
+            continue
+        if v.valid_to is None and v.valid_from < valid_from:
+            close.append(v.id)
+        elif clash is None:
+            clash = v
+    return ([] if clash else close), clash

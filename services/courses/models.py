@@ -78,22 +78,47 @@ class LecturerStandard(Base):
 
 
 class CommuneDutyRule(Base):
-    """Most a commune may send away on one day, in % of its staff; commune_code '*' is the default [C]."""
+    """Most a commune may send away on one day, in % of its staff, as versioned data; commune_code '*' is the
+    default [C: a client rule, not a regulation]. The version in force on the session date applies."""
 
     __tablename__ = "commune_duty_rules"
-    commune_code: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    commune_code: Mapped[str] = mapped_column(sa.String(40), index=True)
     max_absent_percent: Mapped[int] = mapped_column(sa.Integer)
-    note: Mapped[str] = mapped_column(sa.String(300))
+    note: Mapped[str] = mapped_column(sa.String(300))  # the decision or client instruction behind the value
+    valid_from: Mapped[dt.date] = mapped_column(sa.Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(sa.Date)
+    is_sample: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class BuoiTime(Base):
-    """Local start and end of a buổi (HH:MM, Asia/Ho_Chi_Minh), configurable."""
+    """Local start and end of a buổi (HH:MM, Asia/Ho_Chi_Minh) as versioned data: the version in force on the
+    session date gives its default times."""
 
     __tablename__ = "buoi_times"
-    buoi: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    buoi: Mapped[str] = mapped_column(sa.String(10))
     start_local: Mapped[str] = mapped_column(sa.String(5))
     end_local: Mapped[str] = mapped_column(sa.String(5))
+    note: Mapped[str] = mapped_column(sa.String(300), server_default="")
+    valid_from: Mapped[dt.date] = mapped_column(sa.Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(sa.Date)
+    is_sample: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+
+
+class CourseRule(Base):
+    """A numeric course rule as versioned data: `pass_score` (TT 01/2018: every test ≥ 5/10 for a certificate)
+    and `periods_per_buoi` (tiết per buổi: 4 in recent provincial norms, 5 in older ones [C])."""
+
+    __tablename__ = "course_rules"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(40))
+    value: Mapped[float] = mapped_column(sa.Float)
+    legal_basis: Mapped[str] = mapped_column(sa.String(300))
+    valid_from: Mapped[dt.date] = mapped_column(sa.Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(sa.Date)
+    is_sample: Mapped[bool] = mapped_column(sa.Boolean, default=False)
 
 
 class CertificateCounter(Base):
@@ -197,7 +222,7 @@ class CourseSession(Base):
     course_id: Mapped[str] = mapped_column(sa.ForeignKey("courses.id"), index=True)
     date: Mapped[dt.date] = mapped_column(sa.Date)
     buoi: Mapped[str] = mapped_column(sa.String(10))
-    periods: Mapped[int] = mapped_column(sa.Integer, default=4)  # tiết per buổi (4 in recent norms) [C]
+    periods: Mapped[int] = mapped_column(sa.Integer, default=4)  # tiết per buổi (course_rules periods_per_buoi)
     lecturer_id: Mapped[str] = mapped_column(sa.ForeignKey("lecturers.id"))
     lecturer: Mapped[Lecturer] = relationship(lazy="joined")
     venue_id: Mapped[str | None] = mapped_column(sa.ForeignKey("venues.id", name="fk_course_sessions_venue_id"))

@@ -65,18 +65,51 @@ class LecturerStandardSchema(LecturerStandardCreateSchema):
     is_sample = fields.Boolean()
 
 
+UNDATED = ("without valid_from the values correct the version in force now (its validity kept), or start one "
+           "valid for every date")
+
+
 class DutyRuleSchema(Schema):
+    id = fields.String(dump_only=True)
     commune_code = fields.String(required=True, validate=validate.Length(min=1, max=40),
                                  metadata={"description": "a commune code, or * for the default"})
     max_absent_percent = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100))
-    note = fields.String(load_default="", validate=validate.Length(max=300))
+    note = fields.String(load_default="", validate=validate.Length(max=300),
+                         metadata={"description": "legal basis or the client's decision behind the value"})
+    valid_from = fields.Date(load_default=None, allow_none=True, validate=DAY, metadata={"description": UNDATED})
+    valid_to = fields.Date(load_default=None, allow_none=True, validate=DAY)
+    is_sample = fields.Boolean(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
 
 
 class BuoiTimeSchema(Schema):
+    id = fields.String(dump_only=True)
     buoi = fields.String(required=True, validate=validate.OneOf(BUOI))
     start_local = fields.String(required=True, validate=HHMM)
     end_local = fields.String(required=True, validate=HHMM)
+    note = fields.String(load_default="", validate=validate.Length(max=300),
+                         metadata={"description": "legal basis or the client's decision behind the times"})
+    valid_from = fields.Date(load_default=None, allow_none=True, validate=DAY, metadata={"description": UNDATED})
+    valid_to = fields.Date(load_default=None, allow_none=True, validate=DAY)
+    is_sample = fields.Boolean(dump_only=True)
+
+
+COURSE_RULE_KEYS = ("pass_score", "periods_per_buoi")
+
+
+class CourseRuleCreateSchema(Schema):
+    key = fields.String(required=True, validate=validate.OneOf(COURSE_RULE_KEYS),
+                        metadata={"description": "pass_score (every certifying test ≥ it, 0–10) or periods_per_buoi "
+                                                 "(default tiết per buổi)"})
+    value = fields.Float(required=True, allow_nan=False, validate=validate.Range(min=0, max=10))
+    legal_basis = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    valid_from = fields.Date(required=True, validate=DAY)
+    valid_to = fields.Date(load_default=None, allow_none=True, validate=DAY)
+
+
+class CourseRuleSchema(CourseRuleCreateSchema):
+    id = fields.String()
+    is_sample = fields.Boolean()
 
 
 # --- lecturers and venues -----------------------------------------------------------------------------------------
@@ -157,8 +190,8 @@ class VenueQueryArgsSchema(Schema):
 class SessionCreateSchema(Schema):
     date = fields.Date(required=True, validate=DAY)
     buoi = fields.String(required=True, validate=validate.OneOf(BUOI), metadata={"description": "half-day"})
-    periods = fields.Integer(load_default=4, strict=True, validate=validate.Range(min=1, max=6),
-                             metadata={"description": "tiết"})
+    periods = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=6),
+                             metadata={"description": "tiết; by default the periods_per_buoi rule in force that day"})
     lecturer_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
     venue_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=36),
                              metadata={"description": "defaults to the course's venue"})

@@ -4,15 +4,15 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from services.courses import domain
 from services.courses.models import OUTBOX, Attendance, BuoiTime, CertificateCounter, CommuneDutyRule, Course, \
-    CourseCandidate, CourseSession, Enrollment, Lecturer, LecturerRating, LecturerStandard, LengthRule, TestResult, \
-    Topic, Trainee, Venue, VenueDistance
+    CourseCandidate, CourseRule, CourseSession, Enrollment, Lecturer, LecturerRating, LecturerStandard, LengthRule, \
+    TestResult, Topic, Trainee, Venue, VenueDistance
 from services.courses.settings import default_organizer_unit
 from shared.db import is_postgres, utcnow
 from shared.errors import DomainError, NotFound
@@ -77,11 +77,13 @@ def trainee_left(session: Session, payload: dict, occurred_at: datetime | None =
         if was_enrolled:
             session.flush()
             _promote(session, course)
+            _roster_changed(session, course)
     return len(rows)
 
 
 def units_reorganised(session: Session, payload: dict) -> None:
-    """Remap commune codes (trainees, candidates, venue distances, duty rules) from predecessors to successors."""
+    """Remap commune codes (trainees, candidates, courses' organiser, venue distances, duty rules) from predecessors
+    to successors."""
     mapping = {s["predecessor_code"]: s["successor_code"] for s in payload["successions"]
                if s["predecessor_code"] != s["successor_code"]}
     for old, new in mapping.items():
@@ -95,10 +97,15 @@ def units_reorganised(session: Session, payload: dict) -> None:
             else:
                 existing.km = min(existing.km, d.km)
             session.delete(d)
-        rule = session.get(CommuneDutyRule, old)
-        if rule is not None and session.get(CommuneDutyRule, new) is None:
-            session.add(CommuneDutyRule(commune_code=new, max_absent_percent=rule.max_absent_percent,
-                                        note=rule.note, updated_at=utcnow()))
+        # A course organised by the predecessor is organised by its successor from now on.
+        session.execute(sa.update(Course).where(Course.organizer_unit_code == old).values(organizer_unit_code=new))
+        # The successor inherits the predecessor's on-duty versions unless it has its own.
+        if session.scalar(sa.select(CommuneDutyRule.id).where(CommuneDutyRule.commune_code == new).limit(1)) is None:
+            for rule in session.scalars(sa.select(CommuneDutyRule).where(CommuneDutyRule.commune_code == old)).all():
+                session.add(CommuneDutyRule(id=str(uuid.uuid4()), commune_code=new,
+                                            max_absent_percent=rule.max_absent_percent, note=rule.note,
+                                            valid_from=rule.valid_from, valid_to=rule.valid_to,
+                                            is_sample=rule.is_sample, updated_at=utcnow()))
         session.flush()
 
 
@@ -144,26 +151,35 @@ def list_length_rules(session: Session) -> list[LengthRule]:
 
 
 def add_length_rule(session: Session, data: dict) -> LengthRule:
-    """Add a version of a length cap; versions of the same type and variant must not overlap."""
-    if data.get("valid_to") and data["valid_to"] < data["valid_from"]:
-        raise DomainError("Ngày hết hiệu lực phải sau ngày bắt đầu.", field="valid_to", status=422)
+    """Add a version of a length cap; it supersedes an open-ended earlier version of the same type and variant."""
     variant = LengthRule.variant.is_(None) if data.get("variant") is None else LengthRule.variant == data["variant"]
-    clash = _overlap(session, LengthRule, data, LengthRule.fostering_type == data["fostering_type"], variant)
-    if clash is not None:
-        raise DomainError(f"Trùng thời gian hiệu lực với phiên bản từ {domain.vn_date(clash.valid_from)}.",
-                          field="valid_from", status=409)
+    _make_room(session, LengthRule, data, LengthRule.fostering_type == data["fostering_type"], variant)
     rule = LengthRule(id=str(uuid.uuid4()), is_sample=False, **data)
     session.add(rule)
     session.flush()
     return rule
 
 
-def _overlap(session: Session, model, data: dict, *where):
-    """The version of a rule (`model` with valid_from/valid_to) whose validity overlaps `data`'s, if any."""
-    far = date(9999, 12, 31)
-    return session.scalar(sa.select(model).where(
-        model.valid_from <= (data.get("valid_to") or far),
-        sa.func.coalesce(model.valid_to, far) >= data["valid_from"], *where).limit(1))
+def _make_room(session: Session, model, data: dict, *where) -> None:
+    """Fit a new version of a rule (`model` with valid_from/valid_to, same key = `where`) among the existing ones.
+
+    A version starting strictly after an open-ended one closes it the day before (same transaction), so operators
+    can load real values over the shipped samples; a real overlap (starting on or before the open-ended version's
+    start, or crossing a closed range) is refused with 409 naming valid_from.
+    """
+    if data.get("valid_to") and data["valid_to"] < data["valid_from"]:
+        raise DomainError("Ngày hết hiệu lực phải sau ngày bắt đầu.", field="valid_to", status=422)
+    rows = {r.id: r for r in session.scalars(sa.select(model).where(*where).with_for_update())}
+    close, clash = domain.supersede([domain.Version(r.id, r.valid_from, r.valid_to) for r in rows.values()],
+                                    data["valid_from"], data.get("valid_to"))
+    if clash is not None:
+        until = f" đến {domain.vn_date(clash.valid_to)}" if clash.valid_to else " (chưa có ngày hết hiệu lực)"
+        raise DomainError(f"Trùng thời gian hiệu lực với phiên bản từ {domain.vn_date(clash.valid_from)}{until}; "
+                          "phiên bản mới phải bắt đầu sau ngày bắt đầu của phiên bản đang áp dụng.",
+                          field="valid_from", status=409)
+    for rid in close:
+        rows[rid].valid_to = data["valid_from"] - timedelta(days=1)
+    session.flush()
 
 
 def list_lecturer_standards(session: Session) -> list[LecturerStandard]:
@@ -172,13 +188,8 @@ def list_lecturer_standards(session: Session) -> list[LecturerStandard]:
 
 
 def add_lecturer_standard(session: Session, data: dict) -> LecturerStandard:
-    """Add a version of the lecturer standard (seed §5.1); versions must not overlap."""
-    if data.get("valid_to") and data["valid_to"] < data["valid_from"]:
-        raise DomainError("Ngày hết hiệu lực phải sau ngày bắt đầu.", field="valid_to", status=422)
-    clash = _overlap(session, LecturerStandard, data)
-    if clash is not None:
-        raise DomainError(f"Trùng thời gian hiệu lực với phiên bản từ {domain.vn_date(clash.valid_from)}.",
-                          field="valid_from", status=409)
+    """Add a version of the lecturer standard (seed §5.1); it supersedes an open-ended earlier version."""
+    _make_room(session, LecturerStandard, data)
     standard = LecturerStandard(id=str(uuid.uuid4()), is_sample=False, **data)
     session.add(standard)
     session.flush()
@@ -210,46 +221,113 @@ def _lecturer_standard(session: Session, on: date) -> domain.LecturerStandard | 
 
 
 def list_duty_rules(session: Session) -> list[CommuneDutyRule]:
-    """List the communes' on-duty rules ('*' is the default)."""
-    return list(session.scalars(sa.select(CommuneDutyRule).order_by(CommuneDutyRule.commune_code)))
+    """List every version of the communes' on-duty rules ('*' is the default)."""
+    return list(session.scalars(sa.select(CommuneDutyRule).order_by(CommuneDutyRule.commune_code,
+                                                                     CommuneDutyRule.valid_from)))
+
+
+UNDATED_FROM = date(2000, 1, 1)  # a setting loaded without a start date applies to every date
+
+
+def _set_undated(session: Session, model, values: dict, *where):
+    """Without valid_from, correct the current open-ended version in place (its validity kept), or start one valid
+    for every date after the last closed version (or from UNDATED_FROM when there is none)."""
+    if values.pop("valid_to", None) is not None:
+        raise DomainError("Có ngày hết hiệu lực thì cần ngày bắt đầu hiệu lực.", field="valid_from", status=422)
+    rows = list(session.scalars(sa.select(model).where(*where).order_by(model.valid_from).with_for_update()))
+    current = next((r for r in reversed(rows) if r.valid_to is None), None)
+    if current is None:
+        start = max((r.valid_to for r in rows), default=None)
+        current = model(id=str(uuid.uuid4()), valid_to=None,
+                        valid_from=start + timedelta(days=1) if start else UNDATED_FROM)
+        session.add(current)
+    for key, value in values.items():
+        setattr(current, key, value)
+    current.is_sample = False
+    session.flush()
+    return current
 
 
 def set_duty_rule(session: Session, data: dict) -> CommuneDutyRule:
-    """Set the most a commune may send away on one day, in % of its staff."""
-    rule = session.get(CommuneDutyRule, data["commune_code"])
-    if rule is None:
-        rule = CommuneDutyRule(commune_code=data["commune_code"])
-        session.add(rule)
-    rule.max_absent_percent, rule.note, rule.updated_at = data["max_absent_percent"], data["note"], utcnow()
+    """Load a version of the most a commune may send away on one day, in % of its staff (valid from a date; without
+    one, the current version is corrected)."""
+    values = {"commune_code": data["commune_code"], "max_absent_percent": data["max_absent_percent"],
+              "note": data["note"], "updated_at": utcnow()}
+    key = CommuneDutyRule.commune_code == data["commune_code"]
+    if data.get("valid_from") is None:
+        return _set_undated(session, CommuneDutyRule, {**values, "valid_to": data.get("valid_to")}, key)
+    _make_room(session, CommuneDutyRule, data, key)
+    rule = CommuneDutyRule(id=str(uuid.uuid4()), valid_from=data["valid_from"], valid_to=data.get("valid_to"),
+                           is_sample=False, **values)
+    session.add(rule)
     session.flush()
     return rule
 
 
-def _buoi_times(session: Session) -> domain.BuoiTimes:
-    rows = {b.buoi: (domain.parse_hhmm(b.start_local), domain.parse_hhmm(b.end_local))
-            for b in session.scalars(sa.select(BuoiTime))}
-    for buoi, default in (("morning", ("07:30", "11:30")), ("afternoon", ("13:30", "17:00"))):
-        rows.setdefault(buoi, tuple(domain.parse_hhmm(x) for x in default))
+DEFAULT_BUOI_TIMES = {"morning": ("07:30", "11:30"), "afternoon": ("13:30", "17:00")}
+
+
+def _buoi_times(session: Session, on: date) -> domain.BuoiTimes:
+    """The buổi times in force on a day (the fallback default where no version is)."""
+    rows = {}
+    for buoi in domain.BUOI:
+        row = _in_force(session, BuoiTime, on, BuoiTime.buoi == buoi)
+        start, end = (row.start_local, row.end_local) if row else DEFAULT_BUOI_TIMES[buoi]
+        rows[buoi] = (domain.parse_hhmm(start), domain.parse_hhmm(end))
     return domain.BuoiTimes(rows)
 
 
-def list_buoi_times(session: Session) -> list[dict]:
-    """List the local times of each buổi."""
-    return [{"buoi": b, "start_local": s.strftime("%H:%M"), "end_local": e.strftime("%H:%M")}
-            for b, (s, e) in _buoi_times(session).times.items()]
+def list_buoi_times(session: Session) -> list[BuoiTime]:
+    """List every version of the local times of each buổi."""
+    return list(session.scalars(sa.select(BuoiTime).order_by(BuoiTime.buoi, BuoiTime.valid_from)))
 
 
-def set_buoi_time(session: Session, data: dict) -> dict:
-    """Change a buổi's default local times (sessions created later use them)."""
+def set_buoi_time(session: Session, data: dict) -> BuoiTime:
+    """Load a version of a buổi's default local times (sessions on dates it covers, created later, use them)."""
     start, end = domain.parse_hhmm(data["start_local"]), domain.parse_hhmm(data["end_local"])
     try:
-        domain.session_bounds(date(2025, 1, 6), data["buoi"], _buoi_times(session), start, end)
+        domain.session_bounds(date(2025, 1, 6), data["buoi"],
+                              domain.BuoiTimes({b: (start, end) for b in domain.BUOI}), start, end)
     except ValueError as exc:
         raise DomainError(str(exc), field="end_local", status=422) from None
-    row = session.get(BuoiTime, data["buoi"]) or BuoiTime(buoi=data["buoi"])
-    row.start_local, row.end_local = start.strftime("%H:%M"), end.strftime("%H:%M")
+    values = {"buoi": data["buoi"], "start_local": start.strftime("%H:%M"), "end_local": end.strftime("%H:%M"),
+              "note": data["note"]}
+    if data.get("valid_from") is None:
+        return _set_undated(session, BuoiTime, {**values, "valid_to": data.get("valid_to")},
+                            BuoiTime.buoi == data["buoi"])
+    _make_room(session, BuoiTime, data, BuoiTime.buoi == data["buoi"])
+    row = BuoiTime(id=str(uuid.uuid4()), valid_from=data["valid_from"], valid_to=data.get("valid_to"),
+                   is_sample=False, **values)
     session.add(row)
-    return {"buoi": row.buoi, "start_local": row.start_local, "end_local": row.end_local}
+    session.flush()
+    return row
+
+
+COURSE_RULE_FALLBACK = {"pass_score": domain.PASS_SCORE, "periods_per_buoi": domain.DEFAULT_PERIODS}
+
+
+def list_course_rules(session: Session) -> list[CourseRule]:
+    """List every version of the course rules (pass score, tiết per buổi)."""
+    return list(session.scalars(sa.select(CourseRule).order_by(CourseRule.key, CourseRule.valid_from)))
+
+
+def add_course_rule(session: Session, data: dict) -> CourseRule:
+    """Add a version of a course rule; it supersedes an open-ended earlier version of the same key."""
+    if data["key"] == "periods_per_buoi" and (data["value"] != int(data["value"]) or not 1 <= data["value"] <= 6):
+        raise DomainError("Số tiết mỗi buổi phải là số nguyên từ 1 đến 6.", field="value", status=422)
+    if data["key"] == "pass_score" and not 0 < data["value"] <= 10:
+        raise DomainError("Điểm đạt phải trong khoảng (0; 10].", field="value", status=422)
+    _make_room(session, CourseRule, data, CourseRule.key == data["key"])
+    rule = CourseRule(id=str(uuid.uuid4()), is_sample=False, **data)
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def _course_rule(session: Session, key: str, on: date) -> float:
+    """The value of a course rule in force on a day (the fallback where no version is)."""
+    row = _in_force(session, CourseRule, on, CourseRule.key == key)
+    return row.value if row is not None else COURSE_RULE_FALLBACK[key]
 
 
 # --- lecturers and venues ---------------------------------------------------------------------------------------
@@ -398,7 +476,8 @@ def _check_course_fields(session: Session, data: dict, creating: bool = False) -
 def _build_sessions(session: Session, course: Course, specs: list[dict],
                     prefix: str = "sessions") -> list[CourseSession]:
     """Validate session specs (lecturer, venue, times within one day) and build the rows."""
-    times = _buoi_times(session)
+    times: dict[date, domain.BuoiTimes] = {}
+    periods: dict[date, int] = {}
     lecturer_ids = {s["lecturer_id"] for s in specs}
     known = set(session.scalars(sa.select(Lecturer.id).where(Lecturer.id.in_(lecturer_ids))))
     venue_ids = {s["venue_id"] for s in specs if s.get("venue_id")}
@@ -418,19 +497,22 @@ def _build_sessions(session: Session, course: Course, specs: list[dict],
                 raise DomainError(str(exc), field=f"{prefix}.{i}.{key}", status=422) from None
         start, end = times_given["start_time"], times_given["end_time"]
         try:
-            starts_at, ends_at = domain.session_bounds(s["date"], s["buoi"], times, start, end)
+            if s["date"] not in times:
+                times[s["date"]] = _buoi_times(session, s["date"])
+            starts_at, ends_at = domain.session_bounds(s["date"], s["buoi"], times[s["date"]], start, end)
         except ValueError as exc:
             raise DomainError(str(exc), field=f"{prefix}.{i}.end_time", status=422) from None
+        if not s.get("periods") and s["date"] not in periods:
+            periods[s["date"]] = int(_course_rule(session, "periods_per_buoi", s["date"]))
         out.append(CourseSession(id=str(uuid.uuid4()), course_id=course.id, date=s["date"], buoi=s["buoi"],
-                                 periods=s.get("periods") or 4, lecturer_id=s["lecturer_id"],
+                                 periods=s.get("periods") or periods[s["date"]], lecturer_id=s["lecturer_id"],
                                  venue_id=s.get("venue_id"), starts_at=starts_at, ends_at=ends_at,
                                  checkin_token=_token()))
     slots = [domain.SessionSlot(str(i), s.date, s.buoi) for i, s in enumerate(out)]
     dup = domain.duplicate_slots(slots)
     if dup:
         day, buoi = dup[0]
-        # The ISO date is kept because tests/unit/test_api_contract.py (shared) looks for it.
-        raise DomainError(f"Buổi {domain.BUOI_VI[buoi]} ngày {day.isoformat()} bị lặp.", field=prefix, status=422)
+        raise DomainError(f"Buổi {domain.BUOI_VI[buoi]} ngày {domain.vn_date(day)} bị lặp.", field=prefix, status=422)
     return out
 
 
@@ -459,10 +541,10 @@ def update_course(session: Session, course_id: str, data: dict) -> Course:
         setattr(course, key, value)
     session.flush()
     session.expire(course, ["venue"])  # the relationship follows the new venue_id
-    if course.status != "draft":
-        _schedule(session, course)
     if {"capacity", "venue_id", "form"} & set(data):
         _promote(session, course)  # more seats: the waitlist moves up (clashing trainees skipped with the reason)
+    if course.status != "draft":
+        _schedule(session, course)  # one new revision with the new roster
     return course
 
 
@@ -564,7 +646,7 @@ class _Checker:
         self.away: dict[str, set[date]] = defaultdict(set)  # trainee → dates already away on a booked course
         self.counts: dict[tuple[date, str], int] = defaultdict(int)  # (date, commune) → distinct staff away
         self.staff: dict[str, int] = {}
-        self.limits: dict[str, int | None] = {}
+        self.limits: dict[tuple[date, str], int | None] = {}
         self.labels: dict[str, str] = {t.civil_servant_id: t.code for t in trainees}
         dates = sorted({s.date for s in sessions})
         if not dates:
@@ -611,9 +693,20 @@ class _Checker:
         self.staff = dict(session.execute(sa.select(Trainee.commune_code, sa.func.count()).where(
             Trainee.commune_code.in_(communes), Trainee.employment_status != "left")
             .group_by(Trainee.commune_code)).all())
-        rules = {r.commune_code: r.max_absent_percent for r in session.scalars(
-            sa.select(CommuneDutyRule).where(CommuneDutyRule.commune_code.in_([*communes, "*"])))}
-        self.limits = {c: rules.get(c, rules.get("*")) for c in communes}
+        # The on-duty share in force on each session date: the commune's own version, else the default '*'.
+        rules = session.scalars(sa.select(CommuneDutyRule).where(
+            CommuneDutyRule.commune_code.in_([*communes, "*"]), CommuneDutyRule.valid_from <= dates[-1],
+            sa.or_(CommuneDutyRule.valid_to.is_(None), CommuneDutyRule.valid_to >= dates[0]))).all()
+
+        def in_force(code: str, d: date) -> int | None:
+            found = [r for r in rules if r.commune_code == code and r.valid_from <= d
+                     and (r.valid_to is None or r.valid_to >= d)]
+            return max(found, key=lambda r: r.valid_from).max_absent_percent if found else None
+
+        for d in dates:
+            for c in communes:
+                pct = in_force(c, d)
+                self.limits[(d, c)] = pct if pct is not None else in_force("*", d)
 
     def check(self, sessions: list[domain.NewSession], trainees: list[Trainee]) -> list[domain.Conflict]:
         """Double bookings, then days on which a commune would exceed its share with these trainees away."""
@@ -778,22 +871,45 @@ def _schedule_many(session: Session, courses: list[Course]) -> None:
     now = utcnow()
     events = []
     for course in courses:
-        days = [s.date for s in course.sessions]
         course.status, course.status_reason = "scheduled", None
         course.revision = (course.revision or 0) + 1
         course.scheduled_at = now
         course.reservation_id = course.estimate_total = course.confirmed_at = None
-        events.append(("courses.course_scheduled", {
-            "course_id": course.id, "revision": course.revision, "code": course.code, "title": course.title,
-            "topic_code": course.topic_code, "fostering_type": course.fostering_type, "form": course.form,
-            "organizer_unit_code": course.organizer_unit_code, "start_date": min(days), "end_date": max(days),
-            "venue": _venue_ref(course),
-            "sessions": _session_refs(course),
-            "planned_trainees": [{"civil_servant_id": t.civil_servant_id, "commune_code": t.commune_code,
-                                  "female": t.female, "ethnic_minority": t.ethnic_minority,
-                                  "child_under_36_months": t.child_under_36_months} for t in enrolled[course.id]],
-        }, None))
+        events.append(("courses.course_scheduled", _scheduled_payload(course, enrolled[course.id]), None))
     OUTBOX.emit_many(session, events)
+
+
+def _scheduled_payload(course: Course, trainees: list[Trainee]) -> dict:
+    """The cost drivers of a course's current revision (courses.course_scheduled)."""
+    days = [s.date for s in course.sessions]
+    return {
+        "course_id": course.id, "revision": course.revision, "code": course.code, "title": course.title,
+        "topic_code": course.topic_code, "fostering_type": course.fostering_type, "form": course.form,
+        "organizer_unit_code": course.organizer_unit_code, "start_date": min(days), "end_date": max(days),
+        "venue": _venue_ref(course),
+        "sessions": _session_refs(course),
+        "planned_trainees": [{"civil_servant_id": t.civil_servant_id, "commune_code": t.commune_code,
+                              "female": t.female, "ethnic_minority": t.ethnic_minority,
+                              "child_under_36_months": t.child_under_36_months} for t in trainees],
+    }
+
+
+ROSTER_REPUBLISH = ("scheduled", "awaiting_funds", "confirmed")
+
+
+def _roster_changed(session: Session, course: Course) -> None:
+    """Ask funding again after the enrolled trainees of a booked course changed: one new revision per request.
+
+    Learner support, materials and lodging are per trainee, so the reservation must follow the roster. The course
+    keeps its status until funding answers: a reservation of the new revision confirms it (again), a rejection moves
+    it to awaiting_funds with the reason (record_budget_reserved / record_reservation_rejected).
+    """
+    if course.status not in ROSTER_REPUBLISH or not course.sessions:
+        return
+    session.flush()
+    course.revision = (course.revision or 0) + 1
+    OUTBOX.emit(session, "courses.course_scheduled",
+                _scheduled_payload(course, _enrolled_trainees(session, course.id)))
 
 
 def _venue_ref(course: Course) -> dict | None:
@@ -837,22 +953,23 @@ def schedule_courses(session: Session, course_ids: list[str]) -> list[Course]:
 
 
 def record_budget_reserved(session: Session, payload: dict) -> None:
-    """Confirm a scheduled course when funding reserved its current revision (older answers are ignored)."""
+    """Confirm a scheduled course when funding reserved its current revision (older answers are ignored); a confirmed
+    course whose roster changed takes the new reservation."""
     course = session.get(Course, payload["course_id"])
-    if course is None or payload["revision"] != course.revision or \
-            course.status not in ("scheduled", "awaiting_funds"):
+    if course is None or payload["revision"] != course.revision or course.status not in ROSTER_REPUBLISH:
         return
     course.status, course.status_reason, course.confirmed_at = "confirmed", None, utcnow()
     course.reservation_id, course.estimate_total = payload["reservation_id"], payload["estimate_total"]
 
 
 def record_reservation_rejected(session: Session, payload: dict) -> None:
-    """Show that a course waits for funds, with funding's reason (older revisions are ignored)."""
+    """Show that a course waits for funds, with funding's reason (older revisions are ignored); a confirmed course
+    whose new roster is not covered falls back to awaiting_funds."""
     course = session.get(Course, payload["course_id"])
-    if course is None or payload["revision"] != course.revision or \
-            course.status not in ("scheduled", "awaiting_funds"):
+    if course is None or payload["revision"] != course.revision or course.status not in ROSTER_REPUBLISH:
         return
     course.status, course.status_reason = "awaiting_funds", payload["reason"]
+    course.confirmed_at = course.reservation_id = None
     course.estimate_total = payload["estimate_total"]
 
 
@@ -989,6 +1106,8 @@ def enroll(session: Session, course_id: str, civil_servant_ids: list[str]) -> di
         row.priority_score = cand.priority_score if cand else row.priority_score
         row.need_ids = list(cand.need_ids) if cand else (row.need_ids or [])
         session.add(row)
+    if out["enrolled"]:
+        _roster_changed(session, course)
     return out
 
 
@@ -1003,7 +1122,10 @@ def withdraw(session: Session, course_id: str, civil_servant_id: str, reason: st
     was_enrolled = row.status == ACTIVE_ENROLLMENT
     row.status, row.status_reason, row.withdrawn_at = "withdrawn", reason, utcnow()
     session.flush()
-    return {"withdrawn": civil_servant_id, "promotions": _promote(session, course) if was_enrolled else []}
+    promotions = _promote(session, course) if was_enrolled else []
+    if was_enrolled:
+        _roster_changed(session, course)  # the withdrawal and any promotions: one revision
+    return {"withdrawn": civil_servant_id, "promotions": promotions}
 
 
 def _promote(session: Session, course: Course) -> list[dict]:
@@ -1065,10 +1187,14 @@ def _participants(session: Session, course: Course, statuses: tuple | None = Non
         scores[r.civil_servant_id].append(domain.Score(r.kind, r.competency_code or None, r.score))
     required = {(s.kind, s.competency_code) for rows in scores.values() for s in rows
                 if s.kind in domain.CERTIFYING_TEST_KINDS}
+    # TT 01/2018: the pass score in force when the course opens applies to all its tests
+    opened = min((s.date for s in course.sessions), default=domain.local_today(utcnow()))
+    pass_score = _course_rule(session, "pass_score", opened)
     out = []
     for e, t in pairs:
         o = domain.participant_outcome(slots, present[t.civil_servant_id], excused[t.civil_servant_id],
-                                       course.excused_max_percent or 0, scores[t.civil_servant_id], required)
+                                       course.excused_max_percent or 0, scores[t.civil_servant_id], required,
+                                       pass_score)
         out.append({"civil_servant_id": t.civil_servant_id, "code": t.code, "unit_code": t.unit_code,
                     "commune_code": t.commune_code, "position_code": t.position_code, "status": e.status,
                     "status_reason": e.status_reason, "priority_score": e.priority_score,
@@ -1129,22 +1255,19 @@ def import_attendance_sheet(session: Session, course_id: str, data: bytes, filen
         raise DomainError("Chưa gửi tệp (trường «file»).", field="file", status=422)
     columns = [Column("code", "Mã công chức")] + [
         Column(f"s_{s.id}", f"{s.date:%d/%m} {domain.BUOI_VI[s.buoi]}", parse=_parse_mark) for s in course.sessions]
-    try:
-        rows = read_table(data, filename, columns, max_rows=5000)
-    except TableError as exc:
-        first = "; ".join(f"dòng {p['line']}, cột {p['field']}: {p['message']}" for p in exc.problems[:5])
-        raise DomainError(f"{exc.message} {first}", field="file", status=422) from None
+    # A bad cell raises TableError with every problem by line and column: the shared handler answers it (one 422
+    # shape for every refused upload).
+    rows = read_table(data, filename, columns, max_rows=5000)
     # Lines without a code and without marks are the sheet's own footer (legend, signatures): skip them.
     rows = [r for r in rows if r["code"] or any(r.get(c.key) is not None for c in columns[1:])]
-    nameless = [f"dòng {r['_line']}" for r in rows if not r["code"]]
-    if nameless:
-        raise DomainError("Thiếu mã công chức ở " + ", ".join(nameless[:5]) + ".", field="file", status=422)
     by_code = dict(session.execute(sa.select(Trainee.code, Trainee.civil_servant_id).join(
         Enrollment, Enrollment.civil_servant_id == Trainee.civil_servant_id).where(
         Enrollment.course_id == course_id, Enrollment.status.in_((ACTIVE_ENROLLMENT, "withdrawn")))).all())
-    unknown = [f"dòng {r['_line']}: {r['code']}" for r in rows if r["code"] not in by_code]
-    if unknown:
-        raise DomainError("Mã công chức không có trong lớp: " + "; ".join(unknown[:5]), field="file", status=422)
+    problems = [{"line": r["_line"], "field": "code", "message": "Thiếu mã công chức."} for r in rows if not r["code"]]
+    problems += [{"line": r["_line"], "field": "code", "message": f"Mã công chức {r['code']} không có trong lớp."}
+                 for r in rows if r["code"] and r["code"] not in by_code]
+    if problems:
+        raise TableError(sorted(problems, key=lambda p: p["line"]))
     records = [{"session_id": s.id, "civil_servant_id": by_code[r["code"]], "present": r[f"s_{s.id}"][0],
                 "excused": r[f"s_{s.id}"][1]}
                for r in rows for s in course.sessions if r.get(f"s_{s.id}") is not None]

@@ -6,7 +6,7 @@ from services.funding import domain, schemas, usecases
 from shared import tabular
 from shared.charts import bar_chart, chart_response, line_chart
 from shared.errors import DomainError
-from shared.tabular import Column, TableError
+from shared.tabular import Column
 from shared.web import ctx, token_required
 
 blp = Blueprint("funding", __name__, url_prefix="", description="Dự toán, định mức, quyết toán, sổ cái")
@@ -101,7 +101,7 @@ NORM_COLUMNS = [
 @blp.arguments(schemas.CostNormCreateSchema)
 @blp.response(201, schemas.CostNormSchema)
 def create_norm(data):
-    """Add a version of a cost norm with its legal basis and validity dates."""
+    """Add a version of a cost norm with its legal basis and validity dates (supersedes an open-ended earlier one)."""
     with ctx().transaction() as session:
         return usecases.create_norm(session, data)
 
@@ -128,25 +128,21 @@ def export_norms(args):
 @blp.route("/cost-norms/import", methods=["POST"])
 @token_required
 def import_norms():
-    """Import cost norms from a CSV/XLSX file (multipart field `file`); all rows or none, errors by line and field."""
+    """Import cost norms from a CSV/XLSX file (multipart field `file`); all rows or none, errors by line and field;
+    a row starting after an open-ended version supersedes it."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise DomainError("Hãy gửi tệp .csv hoặc .xlsx ở trường «file».", field="file", status=422)
-    try:
-        rows = tabular.read_table(upload.read(), upload.filename, NORM_COLUMNS)
-        with ctx().transaction() as session:
-            return jsonify(usecases.import_norms(session, rows)), 201
-    except TableError as exc:
-        errors: dict = {}
-        for p in exc.problems:
-            errors.setdefault(str(p["line"]), {}).setdefault(p["field"], []).append(p["message"])
-        return jsonify({"code": 422, "status": "Unprocessable Entity", "message": exc.message,
-                        "errors": {"file": errors}}), 422
+    # A refused file raises TableError (from reading or from the use case): the shared handler answers it.
+    rows = tabular.read_table(upload.read(), upload.filename, NORM_COLUMNS)
+    with ctx().transaction() as session:
+        return jsonify(usecases.import_norms(session, rows)), 201
 
 
 # --- estimate, settlement, payees ------------------------------------------------------------------------------
 
 @blp.route("/courses/<course_id>/estimate")
+@token_required
 @blp.response(200, schemas.EstimateSchema)
 def get_estimate(course_id):
     """Show a course's latest estimate per item and source, and its reservation state."""
@@ -155,6 +151,7 @@ def get_estimate(course_id):
 
 
 @blp.route("/settlements/<course_id>")
+@token_required
 @blp.response(200, schemas.SettlementSchema)
 def get_settlement(course_id):
     """Show a course's settlement with its lines, estimate, variance and released amount."""
@@ -163,6 +160,7 @@ def get_settlement(course_id):
 
 
 @blp.route("/settlements/<course_id>/payees")
+@token_required
 @blp.arguments(schemas.PayeeArgsSchema, location="query")
 def payees(args, course_id):
     """The payee list to sign ("Ký nhận"): amount per item per payee and totals, as JSON, CSV or XLSX."""
@@ -216,6 +214,7 @@ def reverse_journal(data, journal_id):
 # --- incentives and degree-training commitments ----------------------------------------------------------------
 
 @blp.route("/incentives")
+@token_required
 @blp.arguments(schemas.CourseArgsSchema, location="query")
 @blp.response(200, schemas.IncentiveSchema(many=True))
 def incentives(args):
@@ -235,6 +234,7 @@ def create_commitment(data):
 
 
 @blp.route("/degree-commitments")
+@token_required
 @blp.arguments(schemas.CivilServantArgsSchema, location="query")
 @blp.response(200, schemas.CommitmentSchema(many=True))
 def list_commitments(args):
@@ -244,6 +244,7 @@ def list_commitments(args):
 
 
 @blp.route("/receivables")
+@token_required
 @blp.arguments(schemas.CivilServantArgsSchema, location="query")
 @blp.response(200, schemas.ReceivableSchema(many=True))
 def list_receivables(args):

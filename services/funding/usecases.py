@@ -199,16 +199,35 @@ def _overlapping(session: Session, data: dict) -> str | None:
         t.valid_from <= (data.get("valid_to") or far), sa.func.coalesce(t.valid_to, far) >= data["valid_from"]))
 
 
+def _norm_key(t, data: dict) -> list:
+    tier = data.get("lecturer_tier")
+    return [t.item == data["item"], t.unit == data["unit"], t.province_code == data["province_code"],
+            t.lecturer_tier.is_(None) if tier is None else t.lecturer_tier == tier]
+
+
+def _clash_message(clash: domain.Version) -> str:
+    until = f" đến {clash.valid_to:%d/%m/%Y}" if clash.valid_to else " (chưa có ngày hết hiệu lực)"
+    return (f"Trùng thời gian hiệu lực với phiên bản từ {clash.valid_from:%d/%m/%Y}{until}; phiên bản mới phải bắt "
+            "đầu sau ngày bắt đầu của phiên bản đang áp dụng.")
+
+
 def create_norm(session: Session, data: dict) -> CostNorm:
-    """Add a cost norm version; refuse one overlapping another version of the same item, unit, tier and province."""
+    """Add a cost norm version: it supersedes (closes the day before) an open-ended earlier version of the same item,
+    unit, tier and province; a real overlap is refused."""
     if data["unit"] not in domain.UNITS:
         raise DomainError("Đơn vị tính không hợp lệ.", field="unit", status=422)
     wrong = domain.norm_problems(data["item"], data["unit"], data.get("lecturer_tier"))
     if wrong:
         field, message = next(iter(wrong.items()))
         raise DomainError(message, field=field, status=422)
-    if _overlapping(session, data):
-        raise DomainError("Định mức trùng thời gian hiệu lực với một phiên bản khác.", field="valid_from")
+    existing = {n.id: n for n in session.scalars(sa.select(CostNorm).where(*_norm_key(CostNorm, data))
+                                                 .with_for_update())}
+    close, clash = domain.supersede([domain.Version(n.id, n.valid_from, n.valid_to) for n in existing.values()],
+                                    data["valid_from"], data.get("valid_to"))
+    if clash is not None:
+        raise DomainError(_clash_message(clash), field="valid_from")
+    for nid in close:
+        existing[nid].valid_to = data["valid_from"] - timedelta(days=1)
     norm = CostNorm(id=str(uuid.uuid4()), **data)
     session.add(norm)
     session.flush()
@@ -216,10 +235,13 @@ def create_norm(session: Session, data: dict) -> CostNorm:
 
 
 def import_norms(session: Session, rows: list[dict]) -> dict:
-    """Load parsed norm rows all-or-nothing: any overlap (with the database or within the file) rejects the file."""
+    """Load parsed norm rows all-or-nothing: a row supersedes an open-ended earlier version (in the database or
+    earlier in the file); any real overlap rejects the file (TableError, answered by the shared handler)."""
+    from shared.tabular import TableError
+
     problems = []
-    far = date(9999, 12, 31)
-    seen: list[dict] = []
+    versions: dict[tuple, list[dict]] = {}  # key → [{id, from, to, line | row}] database rows, then file rows
+    to_close: dict[str, date] = {}  # database norm id → its new valid_to
     for row in rows:
         if row["valid_to"] and row["valid_to"] < row["valid_from"]:
             problems.append({"line": row["_line"], "field": "valid_to",
@@ -230,21 +252,37 @@ def import_norms(session: Session, rows: list[dict]) -> dict:
             problems += [{"line": row["_line"], "field": f, "message": m} for f, m in wrong.items()]
             continue
         key = (row["item"], row["unit"], row["lecturer_tier"], row["province_code"])
-        clash = next((o for o in seen if o["key"] == key and o["from"] <= (row["valid_to"] or far)
-                      and row["valid_from"] <= (o["to"] or far)), None)
-        if clash:
+        if key not in versions:
+            versions[key] = [{"id": n.id, "from": n.valid_from, "to": n.valid_to, "norm": n} for n in session.scalars(
+                sa.select(CostNorm).where(*_norm_key(CostNorm, row)).with_for_update())]
+        known = versions[key]
+        close, clash = domain.supersede([domain.Version(v["id"], v["from"], v["to"]) for v in known],
+                                        row["valid_from"], row["valid_to"])
+        if clash is not None:
+            other = next(v for v in known if v["id"] == clash.id)
+            where = f"dòng {other['line']} của tệp" if "line" in other else "một định mức đã có"
             problems.append({"line": row["_line"], "field": "valid_from",
-                             "message": f"Trùng thời gian hiệu lực với dòng {clash['line']} của tệp."})
-        elif _overlapping(session, row):
-            problems.append({"line": row["_line"], "field": "valid_from",
-                             "message": "Trùng thời gian hiệu lực với một định mức đã có."})
-        seen.append({"key": key, "from": row["valid_from"], "to": row["valid_to"], "line": row["_line"]})
+                             "message": f"Trùng thời gian hiệu lực với {where}."})
+            continue
+        for v in known:
+            if v["id"] in close:
+                v["to"] = row["valid_from"] - timedelta(days=1)
+                if "norm" in v:
+                    to_close[v["id"]] = v["to"]
+                else:
+                    v["row"]["valid_to"] = v["to"]
+        known.append({"id": f"line-{row['_line']}", "from": row["valid_from"], "to": row["valid_to"],
+                      "line": row["_line"], "row": row})
     if problems:
-        from shared.tabular import TableError
         raise TableError(problems)
+    for key, known in versions.items():
+        for v in known:
+            if v["id"] in to_close:
+                v["norm"].valid_to = to_close[v["id"]]
     for row in rows:
         session.add(CostNorm(id=str(uuid.uuid4()), **{k: v for k, v in row.items() if k != "_line"}))
-    return {"imported": len(rows)}
+    session.flush()
+    return {"imported": len(rows), "superseded": len(to_close)}
 
 
 def list_norms(session: Session, item: str | None = None, on: date | None = None) -> list[CostNorm]:

@@ -48,7 +48,7 @@ def test_a_scheduled_course_is_reserved_then_settled_with_its_payee_list(stack_f
     ok(requests.post(f"{courses}/api/v1/courses/{course['id']}/schedule", headers=API))
 
     def estimate():
-        resp = requests.get(f"{funding}/api/v1/courses/{course['id']}/estimate")
+        resp = requests.get(f"{funding}/api/v1/courses/{course['id']}/estimate", headers=API)
         return resp.json() if resp.status_code == 200 and resp.json()["status"] == "active" else None
     reserved = wait_until(estimate, timeout=30, what="funding to reserve the course's estimate")
     assert reserved["estimate_total"] == sum(x["amount"] for x in reserved["lines"]) > 0
@@ -64,7 +64,7 @@ def test_a_scheduled_course_is_reserved_then_settled_with_its_payee_list(stack_f
                      headers=API), 201)
     ok(requests.post(f"{courses}/api/v1/courses/{course['id']}/complete", headers=API))
     settlement = wait_until(lambda: (lambda r: r.json() if r.status_code == 200 else None)(
-        requests.get(f"{funding}/api/v1/settlements/{course['id']}")), timeout=60, what="the settlement")
+        requests.get(f"{funding}/api/v1/settlements/{course['id']}", headers=API)), timeout=60, what="the settlement")
     assert settlement["total"] == sum(x["amount"] for x in settlement["lines"])
     assert {"lecturer_fee", "learner_support", "travel", "hall_rental"} <= {x["item"] for x in settlement["lines"]}
     assert settlement["estimate_total"] == reserved["estimate_total"]
@@ -72,7 +72,7 @@ def test_a_scheduled_course_is_reserved_then_settled_with_its_payee_list(stack_f
     lines = ok(requests.get(f"{funding}/api/v1/budget-lines", params={"fiscal_year": 2026}))
     assert all(b["reserved"] == 0 and b["ledger_consistent"] for b in lines)
     assert sum(b["spent"] for b in lines) == settlement["total"]
-    csv = ok(requests.get(f"{funding}/api/v1/settlements/{course['id']}/payees", params={"format": "csv"}))
+    csv = ok(requests.get(f"{funding}/api/v1/settlements/{course['id']}/payees", params={"format": "csv"}, headers=API))
     text = csv.content.decode("utf-8-sig")
     assert "Ký nhận" in text.splitlines()[0] and all(cs in text for cs in chosen)
     assert ok(requests.get(f"{funding}/admin/funding/verify", headers=ADMIN))["consistent"] is True

@@ -221,7 +221,10 @@ def test_a_sheet_with_a_bad_mark_is_refused_whole_naming_line_and_column(client)
     filled = [lines[0], lines[1].rstrip(",") + ",x,x,x,x", lines[2].rstrip(",") + ",x,?,x,x"]
     resp = upload(client, course, "\n".join(filled).encode())
     body = resp.get_json()
-    assert resp.status_code == 422 and "file" in body["errors"]["json"] and "dòng 3" in body["message"]
+    # the one shape of a refused upload (shared handler): errors.files.file plus machine-readable problems
+    assert resp.status_code == 422 and "dòng 3" in body["message"]
+    assert any(m.startswith("Dòng 3, «s_") for m in body["errors"]["files"]["file"])
+    assert [(p["line"], p["field"]) for p in body["problems"]] == [(3, f"s_{course['sessions'][1]['id']}")]
     assert all(r["sessions_attended"] == 0 for r in ok(client.get(f"/api/v1/courses/{course['id']}/enrollments",
                                                                    headers=API_AUTH)))
 
@@ -230,7 +233,10 @@ def test_a_sheet_naming_someone_outside_the_course_is_refused(client):
     course, _ = confirmed_course(client, 1)
     lines = sheet(client, course).decode("utf-8-sig").splitlines()
     resp = upload(client, course, "\n".join([lines[0], "9,TB-NOBODY,x,x,x,x,x,x,x,x"]).encode())
-    assert resp.status_code == 422 and "TB-NOBODY" in resp.get_json()["message"]
+    body = resp.get_json()
+    assert resp.status_code == 422 and "TB-NOBODY" in body["message"]
+    assert body["problems"] == [{"line": 2, "field": "code", "message": "Mã công chức TB-NOBODY không có trong lớp."}]
+    assert body["errors"]["files"]["file"] == ["Dòng 2, «code»: Mã công chức TB-NOBODY không có trong lớp."]
 
 
 def test_an_upload_without_a_file_is_422_naming_file(client):

@@ -109,7 +109,7 @@ def test_conflict_preview_lists_each_conflict_with_both_sessions(client):
     first = make_course(client, lecturer=lecturer)
     schedule(client, first["id"])
     second = make_course(client, lecturer=lecturer)
-    found = ok(client.get(f"/api/v1/courses/{second['id']}/conflicts"))
+    found = ok(client.get(f"/api/v1/courses/{second['id']}/conflicts", headers=API_AUTH))
     assert len(found) == 4 and {c["kind"] for c in found} == {"lecturer"}
     assert {c["other_session_id"] for c in found} == {s["id"] for s in first["sessions"]}
 

@@ -1,7 +1,7 @@
 """Course lifecycle over the real app on SQLite: draft → scheduled → confirmed (funding's answer) → in progress →
 completed → closed, or awaiting funds / cancelled; revisions and late answers."""
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 
 from shared.db import utcnow
 from tests.unit.courses.factories import (
@@ -107,12 +107,32 @@ def test_a_rule_version_added_by_an_operator_applies_from_its_date(client):
     resp = client.post("/admin/courses/length-rules", headers=ADMIN_AUTH, json={
         "fostering_type": "leadership", "max_days": 2, "legal_basis": "QĐ thử nghiệm", "valid_from": "2026-01-01"})
     assert resp.status_code == 201, resp.data
-    overlap = client.post("/admin/courses/length-rules", headers=ADMIN_AUTH, json={
-        "fostering_type": "leadership", "max_days": 3, "legal_basis": "x", "valid_from": "2026-06-01"})
-    assert overlap.status_code == 409
+    same_start = client.post("/admin/courses/length-rules", headers=ADMIN_AUTH, json={
+        "fostering_type": "leadership", "max_days": 3, "legal_basis": "x", "valid_from": "2026-01-01"})
+    assert same_start.status_code == 409 and "valid_from" in same_start.get_json()["errors"]["json"]
     course = make_course(client, days=3, fostering_type="leadership", topic_code="QPAN")
     resp = client.post(f"/api/v1/courses/{course['id']}/schedule", headers=API_AUTH)
     assert resp.status_code == 422 and "QĐ thử nghiệm" in resp.get_json()["message"]
+
+
+def test_a_later_version_supersedes_an_open_ended_one_and_each_course_meets_the_cap_of_its_date(client):
+    from tests.unit.apps import ADMIN_AUTH
+    ok(client.post("/admin/courses/length-rules", headers=ADMIN_AUTH, json={
+        "fostering_type": "leadership", "max_days": 2, "legal_basis": "QĐ thử nghiệm", "valid_from": "2026-01-01"}),
+       201)
+    ok(client.post("/admin/courses/length-rules", headers=ADMIN_AUTH, json={
+        "fostering_type": "leadership", "max_days": 3, "legal_basis": "QĐ mới", "valid_from": "2026-06-01"}), 201)
+    versions = [(r["valid_from"], r["valid_to"], r["max_days"]) for r in ok(client.get(
+        "/admin/courses/length-rules", headers=ADMIN_AUTH)) if r["fostering_type"] == "leadership"]
+    assert versions == [("2026-01-01", "2026-05-31", 2), ("2026-06-01", None, 3)]
+    # crossing the now closed range is a real overlap
+    crossing = client.post("/admin/courses/length-rules", headers=ADMIN_AUTH, json={
+        "fostering_type": "leadership", "max_days": 4, "legal_basis": "x", "valid_from": "2026-05-01"})
+    assert crossing.status_code == 409
+    march = make_course(client, days=3, fostering_type="leadership", topic_code="QPAN")
+    assert client.post(f"/api/v1/courses/{march['id']}/schedule", headers=API_AUTH).status_code == 422
+    june = make_course(client, days=3, start=date(2026, 6, 1), fostering_type="leadership", topic_code="QPAN")
+    assert schedule(client, june["id"])["status"] == "scheduled"
 
 
 def test_lecturer_below_the_standard_cannot_be_scheduled(client):

@@ -132,7 +132,7 @@ def test_a_repeated_session_names_the_buoi_in_vietnamese(client):
         "code": "K-DUP", "title": "Lớp thử", "organizer_unit_code": "CM-THOIBINH", "sessions": [
             {"date": "2026-04-01", "buoi": "morning", "lecturer_id": lecturer["id"]},
             {"date": "2026-04-01", "buoi": "morning", "lecturer_id": lecturer["id"]}]})
-    assert resp.status_code == 422 and resp.get_json()["message"] == "Buổi sáng ngày 2026-04-01 bị lặp."
+    assert resp.status_code == 422 and resp.get_json()["message"] == "Buổi sáng ngày 01/04/2026 bị lặp."
 
 
 def test_missing_and_failed_tests_are_named_in_vietnamese():
@@ -160,15 +160,13 @@ def test_today_is_the_local_date_in_ho_chi_minh_city():
 def test_operators_add_a_lecturer_standard_version_and_scheduling_applies_the_one_in_force(client):
     standard = {"min_degree": "master", "require_pedagogy": True, "min_years_experience": 5,
                 "legal_basis": "QĐ 12/2026/QĐ-UBND (mẫu)", "valid_from": "2026-01-01"}
-    overlap = client.post("/admin/courses/lecturer-standards", json=standard, headers=ADMIN_AUTH)
-    assert overlap.status_code == 409 and "valid_from" in overlap.get_json()["errors"]["json"]
-    # close the shipped sample version, then add the stricter one from 2026
-    with client.application.extensions["service"].session_factory.begin() as s:
-        from services.courses.models import LecturerStandard
-        s.get(LecturerStandard, "sample-lecturer-standard-1").valid_to = date(2025, 12, 31)
+    # the stricter version from 2026 supersedes the shipped open-ended sample (closed the day before)
     ok(client.post("/admin/courses/lecturer-standards", json=standard, headers=ADMIN_AUTH), 201)
     versions = ok(client.get("/admin/courses/lecturer-standards", headers=ADMIN_AUTH))
-    assert [v["min_degree"] for v in versions] == ["bachelor", "master"]
+    assert [(v["min_degree"], v["valid_from"], v["valid_to"]) for v in versions] == [
+        ("bachelor", "2017-09-01", "2025-12-31"), ("master", "2026-01-01", None)]
+    again = client.post("/admin/courses/lecturer-standards", json=standard, headers=ADMIN_AUTH)
+    assert again.status_code == 409 and "valid_from" in again.get_json()["errors"]["json"]
     bachelor = make_lecturer(client, degree="bachelor", years_experience=10)
     course = make_course(client, bachelor)
     resp = client.post(f"/api/v1/courses/{course['id']}/schedule", headers=API_AUTH)

@@ -81,3 +81,15 @@ def registered(civil_servant_id: str, code: str, commune: str = "CM-TANLOC") -> 
         "position_code": "CV", "female": False, "ethnic_minority": False, "hard_area": False,
         "child_under_36_months": False}, producer="needs")
     return body
+
+
+def file_problems(resp) -> dict[str, dict[str, list[str]]]:
+    """A refused upload's problems by line and field, read from the one shared 422 shape (after checking it)."""
+    body = resp.get_json()
+    assert resp.status_code == 422, body
+    assert body["errors"]["files"]["file"] == [f"Dòng {p['line']}, «{p['field']}»: {p['message']}"
+                                                for p in body["problems"]]
+    out: dict[str, dict[str, list[str]]] = {}
+    for p in body["problems"]:
+        out.setdefault(str(p["line"]), {}).setdefault(p["field"], []).append(p["message"])
+    return out

@@ -8,7 +8,7 @@ import pytest
 
 from services.funding.models import CostNorm, Reservation
 from tests.unit.apps import API_AUTH, deliver
-from tests.unit.funding.factories import scheduled, trainee
+from tests.unit.funding.factories import file_problems, scheduled, trainee
 from tests.unit.funding.test_operations import HEADER, settled_course, upload
 from tests.unit.funding.test_settlement import events, make_app, rows, small_line
 
@@ -47,7 +47,7 @@ def test_norm_file_with_unknown_item_or_oversized_cells_is_rejected_whole_by_lin
                                 "certificate,per_person,,CM,5000,NQ 01,0001-01-01,\n"
                                 "class_management,per_day,9999999999,CM,5000,NQ 01,2026-01-01,\n")
     assert resp.status_code == 422, resp.data
-    errors = resp.get_json()["errors"]["file"]
+    errors = file_problems(resp)
     assert "2" not in errors
     assert "item" in errors["3"] and "amount" in errors["4"] and "legal_basis" in errors["5"]
     assert "valid_from" in errors["6"] and "lecturer_tier" in errors["7"]
@@ -61,7 +61,7 @@ def test_norm_file_with_a_unit_or_tier_the_item_does_not_take_is_rejected_whole(
                                 "lecturer_fee,per_buoi,,CM,2000000,NQ 01,2026-01-01,\n"
                                 "materials,per_person,2,CM,5000,NQ 01,2026-01-01,\n")
     assert resp.status_code == 422, resp.data
-    errors = resp.get_json()["errors"]["file"]
+    errors = file_problems(resp)
     assert "2" not in errors
     assert "unit" in errors["3"] and "lecturer_tier" in errors["4"] and "lecturer_tier" in errors["5"]
     assert rows(app, CostNorm) == []

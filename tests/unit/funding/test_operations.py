@@ -6,7 +6,7 @@ from io import BytesIO
 
 from services.funding.models import BudgetLine, CostNorm, IncentivePayment, LedgerEntry, Receivable
 from tests.unit.apps import ADMIN_AUTH, API_AUTH
-from tests.unit.funding.factories import completed_from, evaluated, left, scheduled, trainee
+from tests.unit.funding.factories import completed_from, evaluated, file_problems, left, scheduled, trainee
 from tests.unit.funding.test_settlement import assert_ledger_consistent, deliver, lines, make_app, rows
 
 
@@ -26,10 +26,10 @@ def test_excellent_learners_are_rewarded_once_per_course_from_the_organisers_lin
         [(a["civil_servant_id"], 200_000), (b["civil_servant_id"], 200_000)])
     assert all(p.norm_id for p in paid)
     assert lines(app)[("state_dtbd", "CM-THOIBINH")]["spent"] == before + 400_000
-    sheet = app.test_client().get(f"/api/v1/settlements/{plan['course_id']}/payees").get_json()
+    sheet = app.test_client().get(f"/api/v1/settlements/{plan['course_id']}/payees", headers=API_AUTH).get_json()
     assert {p["payee_ref"]: p["amounts"].get("reward_excellent") for p in sheet["payees"]
             if p["payee_kind"] == "trainee"} == {a["civil_servant_id"]: 200_000, b["civil_servant_id"]: 200_000}
-    listed = app.test_client().get(f"/api/v1/incentives?course_id={plan['course_id']}").get_json()
+    listed = app.test_client().get(f"/api/v1/incentives?course_id={plan['course_id']}", headers=API_AUTH).get_json()
     assert len(listed) == 2
     assert_ledger_consistent(app)
 
@@ -78,7 +78,7 @@ def test_leaving_early_opens_a_receivable_of_f_over_t1_times_t1_minus_t2(tmp_pat
     [r] = rows(app, Receivable)
     # 120,000,000 × (72 − 24) / 72 = 80,000,000
     assert (r.amount, r.committed_months, r.served_months) == (80_000_000, 72, 24)
-    got = app.test_client().get("/api/v1/receivables?civil_servant_id=cs-1").get_json()
+    got = app.test_client().get("/api/v1/receivables?civil_servant_id=cs-1", headers=API_AUTH).get_json()
     assert got[0]["amount"] == 80_000_000
     entries = {e.account: (e.debit, e.credit) for e in rows(app, LedgerEntry) if e.cause.startswith("event:")}
     assert entries[f"receivable:{r.commitment_id}"] == (80_000_000, 0)
@@ -92,7 +92,7 @@ def test_retirement_or_full_service_opens_no_receivable(tmp_path):
     deliver(app, left("cs-3", date(2032, 8, 1)))
     assert rows(app, Receivable) == []
     statuses = {c["civil_servant_id"]: c["status"] for c in
-                app.test_client().get("/api/v1/degree-commitments").get_json()}
+                app.test_client().get("/api/v1/degree-commitments", headers=API_AUTH).get_json()}
     assert statuses == {"cs-2": "waived", "cs-3": "fulfilled"}
 
 
@@ -158,7 +158,7 @@ def test_norms_import_from_csv_and_round_trip_through_the_export(tmp_path):
     resp = upload(app, HEADER + "lecturer_fee,per_buoi,1,CM,2500000,NQ 01/2026/NQ-HĐND,2026-01-01,\n"
                                 "learner_support,per_day,,CM,160000,NQ 01/2026/NQ-HĐND,2026-01-01,2026-12-31\n")
     assert resp.status_code == 201, resp.data
-    assert resp.get_json() == {"imported": 2}
+    assert resp.get_json() == {"imported": 2, "superseded": 0}
     exported = app.test_client().get("/api/v1/cost-norms/export?format=xlsx")
     assert exported.status_code == 200
     from services.funding.api import NORM_COLUMNS
@@ -172,7 +172,7 @@ def test_a_bad_norm_file_is_rejected_whole_with_line_and_field(tmp_path):
     resp = upload(app, HEADER + "lecturer_fee,per_buoi,1,CM,2500000,NQ 01,2026-01-01,\n"
                                 "learner_support,per_week,,CM,abc,NQ 01,2026-02-30,\n")
     assert resp.status_code == 422
-    errors = resp.get_json()["errors"]["file"]
+    errors = file_problems(resp)
     assert set(errors["3"]) == {"unit", "amount", "valid_from"}
     assert rows(app, CostNorm) == []
 
@@ -181,10 +181,10 @@ def test_overlapping_versions_in_the_file_or_with_the_database_are_rejected(tmp_
     app = make_app(tmp_path, seed=False)
     within = upload(app, HEADER + "travel,per_km,,CM,2000,NQ,2026-01-01,2026-12-31\n"
                                   "travel,per_km,,CM,2100,NQ,2026-06-01,\n")
-    assert within.status_code == 422 and "valid_from" in within.get_json()["errors"]["file"]["3"]
+    assert "valid_from" in file_problems(within)["3"]
     assert upload(app, HEADER + "travel,per_km,,CM,2000,NQ,2026-01-01,2026-12-31\n").status_code == 201
     clash = upload(app, HEADER + "travel,per_km,,CM,2000,NQ,2026-12-31,\n")
-    assert clash.status_code == 422 and "valid_from" in clash.get_json()["errors"]["file"]["2"]
+    assert "valid_from" in file_problems(clash)["2"]
     assert upload(app, HEADER + "travel,per_km,,CM,2000,NQ,2027-01-01,\n").status_code == 201
 
 

@@ -75,7 +75,7 @@ def test_scheduling_reserves_the_estimate_per_source_and_publishes_budget_reserv
     assert (reserved["course_id"], reserved["revision"], reserved["estimate_total"]) == (plan["course_id"], 1,
                                                                                          13_300_000)
     assert lines(app)[("state_dtbd", "CM-THOIBINH")]["reserved"] == 12_370_000
-    estimate = app.test_client().get(f"/api/v1/courses/{plan['course_id']}/estimate").get_json()
+    estimate = app.test_client().get(f"/api/v1/courses/{plan['course_id']}/estimate", headers=API_AUTH).get_json()
     assert estimate["status"] == "active" and estimate["estimate_total"] == 13_300_000
     assert {x["item"] for x in estimate["lines"]} >= {"lecturer_fee", "learner_support", "lodging", "travel"}
     assert all(x["norm_id"] for x in estimate["lines"])
@@ -167,7 +167,7 @@ def test_settlement_after_a_reservation_reports_variance_and_releases_what_was_n
     done, _ = completed_from(plan, {b["civil_servant_id"]: 0})  # B never came
     deliver(app, done)
     [settled] = events(app, "funding.course_settled")
-    s = app.test_client().get(f"/api/v1/settlements/{plan['course_id']}").get_json()
+    s = app.test_client().get(f"/api/v1/settlements/{plan['course_id']}", headers=API_AUTH).get_json()
     # actual: fees 8,000,000 + materials 60,000 + certificate 25,000 + opening 1,200,000 + management 500,000
     # + hall 2,400,000 + water 50,000 = 12,235,000; A: meals 300,000 + lodging 250,000 + travel 80,000
     assert s["total"] == settled["total_amount"] == 12_235_000 + 630_000
@@ -212,7 +212,7 @@ def test_support_owed_by_a_commune_without_a_budget_line_is_booked_as_unfunded_n
                         ("unfunded:unit_regular:CM-TANLOC:2031", 200_000),
                         ("unfunded:unit_regular:CM-THOIBINH:2031", 300_000),
                         ("unfunded:unit_regular:CM-TRIPHAI:2031", 300_000)]
-    s = app.test_client().get(f"/api/v1/settlements/{payload['course_id']}").get_json()
+    s = app.test_client().get(f"/api/v1/settlements/{payload['course_id']}", headers=API_AUTH).get_json()
     assert s["unfunded"] == 1_400_000
     assert lines(app, 2031)[("unit_regular", "CM-TANLOC")]["balance"] == 0  # never below zero
 
@@ -253,7 +253,7 @@ def test_payee_list_has_amounts_per_item_totals_and_a_signature_column(tmp_path)
     deliver(app, body)
     deliver(app, completed_from(plan)[0])
     client = app.test_client()
-    sheet = client.get(f"/api/v1/settlements/{plan['course_id']}/payees").get_json()
+    sheet = client.get(f"/api/v1/settlements/{plan['course_id']}/payees", headers=API_AUTH).get_json()
     by_ref = {p["payee_ref"]: p for p in sheet["payees"]}
     assert (by_ref[a["civil_servant_id"]]["payee_code"], by_ref[b["civil_servant_id"]]["payee_code"]) == ("CB-0042",
                                                                                                           None)
@@ -262,15 +262,15 @@ def test_payee_list_has_amounts_per_item_totals_and_a_signature_column(tmp_path)
                                                         "travel": 80_000}
     assert by_ref[b["civil_servant_id"]]["total"] == 300_000
     assert sheet["total"] == 8_000_000 + 630_000 + 300_000  # class costs paid to suppliers are not on it
-    csv = client.get(f"/api/v1/settlements/{plan['course_id']}/payees?format=csv")
+    csv = client.get(f"/api/v1/settlements/{plan['course_id']}/payees?format=csv", headers=API_AUTH)
     text = csv.get_data(as_text=True)
     assert csv.status_code == 200 and "Ký nhận" in text.splitlines()[0] and "TỔNG CỘNG" in text
     assert a["civil_servant_id"] in text and "630000" in text and "CB-0042" in text
-    xlsx = client.get(f"/api/v1/settlements/{plan['course_id']}/payees?format=xlsx")
+    xlsx = client.get(f"/api/v1/settlements/{plan['course_id']}/payees?format=xlsx", headers=API_AUTH)
     assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
     from io import BytesIO
 
     from openpyxl import load_workbook
     sheet_rows = [[c for c in r] for r in load_workbook(BytesIO(xlsx.data)).active.iter_rows(values_only=True)]
     assert any("Ký nhận" in (r or []) for r in sheet_rows)
-    assert client.get("/api/v1/settlements/unknown/payees").status_code == 404
+    assert client.get("/api/v1/settlements/unknown/payees", headers=API_AUTH).status_code == 404
