@@ -110,9 +110,9 @@ def test_completing_a_course_triggers_feedback_collection_and_settlement_then_cl
     # TT 10/2017 chain: objects programme 8, lecturers (8 + 9)/2, organisation 7, effectiveness 8 → 7.875
     assert (summary["responses"], summary["index"], summary["band"]) == (4, 7.88, "good")
 
-    for svc in SERVICES:
-        outbox = ok(requests.get(f"{stack.url(svc)}/admin/outbox", headers=ADMIN))
-        assert outbox["pending"] == 0, (svc, outbox)
+    for svc in SERVICES:  # closing the window published evaluation.course_evaluated: every outbox drains
+        wait_until(lambda: ok(requests.get(f"{stack.url(svc)}/admin/outbox", headers=ADMIN))["pending"] == 0,
+                   timeout=30, what=f"{svc}'s outbox to drain")
     codes = stack.stop()
     assert codes == {name: 0 for name in stack.commands}  # SIGTERM: each one finished its work and exited 0
     log = "".join(p.read_text() for p in stack.log_dir.glob("*.log"))
