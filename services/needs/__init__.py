@@ -24,11 +24,20 @@ POST /admin/needs/rules):
 - priority_weights — priority score = Σ points of the reasons that apply, each listed with the need:
   gap (per_gap_level × gap), mandatory standard, leadership position, hard area, ethnic minority,
   deadline passed / within 12 months / within 24 months, topic wished by the person (nguyện vọng).
+Closing a campaign computes the needs set-based (combined levels by a SQL CASE built from the domain rule, levels
+recorded with INSERT … SELECT, needs by COPY) in chunks of people. Up to NEEDS_CLOSE_INLINE_LIMIT people (20,000:
+a district or a province) it runs in the request (200); above it, or with ?background=true, the request answers 202
+and the campaign is "closing" while the needs worker runs the durable CloseJob (jobs.py: chunk + cursor committed
+together, restart-safe, progress at GET /campaigns/{id} → close_job; a job failing 5 times is "failed" and asking to
+close again re-queues it).
+Reporting by former unit: needs keep the registered unit (unit_code, a former unit for people registered before the
+2025 merger) beside today's commune; reports group and filter by either. A reorganisation in force moves stored
+needs and plan lines to the new commune.
 Plans: a yearly plan of scheme DA-2025-2030 is drafted from open needs (lines topic × today's commune [× position],
 candidates by priority, split by class size, urgent lines first over quarters), targets per commune (share trained),
 draft → submitted → approved (or returned to draft); approval marks the needs planned and publishes plan_approved.
 HTTP: /api/v1/units, /positions, /civil-servants (+ /import, /export, /{id}/leave, /{id}/competencies),
-/frameworks, /campaigns (+ /responses, /progress, /close), /needs, /plans (+ /lines, /targets, /submit, /approve,
+/frameworks, /campaigns (+ /responses, /progress, /close[?background=true]), /needs, /plans (+ /lines, /targets, /submit, /approve,
 /return), /reports/needs, /reports/plan-coverage, /reports/below-standard (format=json|csv|xlsx);
 operators: /admin/needs/seed, /admin/needs/reorganisations, /admin/needs/rules.
 """

@@ -62,23 +62,44 @@ def set_rule(data):
 
 
 def main(argv: list[str]) -> int:
-    """CLI: `python -m services.needs.admin seed [count]` or `… close-campaign <id>` (a national campaign takes
-    minutes to close, longer than an HTTP request may)."""
+    """CLI: `python -m services.needs.admin seed [count]` or `… close-campaign <id>` (queues the close job if the
+    campaign is open, then runs it here in committed chunks — resumable, as the worker does)."""
+    from services.needs.jobs import run_close_jobs
+    from services.needs.models import CloseJob
     from services.needs.settings import get_settings
     from shared.db import make_engine, make_session_factory, transaction
+    from shared.errors import DomainError
 
     if not argv or argv[0] not in ("seed", "close-campaign") or (argv[0] == "close-campaign" and len(argv) < 2):
         print("usage: python -m services.needs.admin seed [count] | close-campaign <campaign_id>", file=sys.stderr)
         return 2
     engine = make_engine(get_settings().database_url)
-    with transaction(make_session_factory(engine)) as session:
+    sessions = make_session_factory(engine)
+    try:
         if argv[0] == "close-campaign":
-            print(usecases.close_campaign(session, argv[1]))
-            return 0
-        added = usecases.seed_reference_data(session)
-        added["civil_servants"] = usecases.seed_civil_servants(session, int(argv[1]) if len(argv) > 1 else 111)
-    print(added)
-    return 0
+            try:
+                with transaction(sessions) as session:
+                    usecases.request_close(session, argv[1], inline_limit=0)
+            except DomainError as error:
+                if error.status != 409:  # 409: already closing (a job to finish) or closed (just report)
+                    print(error.message, file=sys.stderr)
+                    return 1
+            run_close_jobs(sessions)
+            with transaction(sessions) as session:
+                job = session.get(CloseJob, argv[1])
+                if job is None:
+                    print("Đợt khảo sát đã đóng trước đây.", file=sys.stderr)
+                    return 1
+                print({"campaign_id": argv[1], "status": job.status, "people": job.people_done, "needs": job.needs,
+                       "competency_gap": job.competency_gap, "standard": job.standard})
+                return 0 if job.status == "done" else 1
+        with transaction(sessions) as session:
+            added = usecases.seed_reference_data(session)
+            added["civil_servants"] = usecases.seed_civil_servants(session, int(argv[1]) if len(argv) > 1 else 111)
+        print(added)
+        return 0
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

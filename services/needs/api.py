@@ -5,6 +5,7 @@ from flask import jsonify
 from flask_smorest import Blueprint
 
 from services.needs import schemas, usecases
+from services.needs.settings import close_inline_limit
 from shared import charts, tabular
 from shared.web import ctx, token_required
 
@@ -241,11 +242,15 @@ def campaign_progress(campaign_id):
 
 @blp.route("/campaigns/<campaign_id>/close", methods=["POST"])
 @token_required
+@blp.arguments(schemas.CloseArgsSchema, location="query")
 @blp.response(200, schemas.CloseResultSchema)
-def close_campaign(campaign_id):
-    """Close a campaign: combine assessments by the rule in force and compute the needs."""
+@blp.alt_response(202, schema=schemas.CloseResultSchema, description="queued: the worker computes the needs")
+def close_campaign(args, campaign_id):
+    """Close a campaign and compute the needs: at once when small (200), else as a worker job (202)."""
+    limit = 0 if args["background"] else close_inline_limit()
     with ctx().transaction() as session:
-        return usecases.close_campaign(session, campaign_id)
+        result, queued = usecases.request_close(session, campaign_id, inline_limit=limit)
+        return (result, 202) if queued else result
 
 
 # --- needs -----------------------------------------------------------------------------------------------------------
@@ -291,6 +296,15 @@ def get_plan(plan_id):
     """Show a plan with its lines, named candidates and targets."""
     with ctx().transaction() as session:
         return usecases.get_plan(session, plan_id)
+
+
+@blp.route("/plans/<plan_id>", methods=["DELETE"])
+@token_required
+@blp.response(204)
+def delete_plan(plan_id):
+    """Discard a draft plan; the needs it held can be planned again."""
+    with ctx().transaction() as session:
+        usecases.delete_plan(session, plan_id)
 
 
 @blp.route("/plans/<plan_id>/lines", methods=["POST"])
@@ -354,7 +368,8 @@ def _report(rows: list[dict], columns: list[tabular.Column], fmt: str, filename:
 ROLLUP_COLUMNS = {
     "province_code": tabular.Column("province_code", "Tỉnh"),
     "topic_code": tabular.Column("topic_code", "Chuyên đề"),
-    "commune_code": tabular.Column("commune_code", "Xã"),
+    "commune_code": tabular.Column("commune_code", "Xã hiện nay"),
+    "unit_code": tabular.Column("unit_code", "Đơn vị (trước sắp xếp)", width=20),
     "position_code": tabular.Column("position_code", "Vị trí việc làm"),
 }
 ROLLUP_FIGURES = [tabular.Column("needs", "Số nhu cầu"), tabular.Column("mandatory", "Bắt buộc (tiêu chuẩn)"),
@@ -369,7 +384,7 @@ def report_needs(args):
     with ctx().transaction() as session:
         rows = usecases.needs_rollup(session, group_by=args["group_by"], province_code=args["province_code"],
                                      commune_code=args["commune_code"], topic_code=args["topic_code"],
-                                     statuses=tuple(args["status"]))
+                                     unit_code=args["unit_code"], statuses=tuple(args["status"]))
     keys = [k for k in usecases.ROLLUP_KEYS if k in args["group_by"]] or ["topic_code"]
     return _report(rows, [ROLLUP_COLUMNS[k] for k in keys] + ROLLUP_FIGURES, args["format"], "nhu-cau-boi-duong",
                    "TỔNG HỢP NHU CẦU BỒI DƯỠNG")
@@ -431,6 +446,6 @@ BELOW_COLUMNS = [tabular.Column("code", "Mã công chức"), tabular.Column("ful
 def report_below_standard(args):
     """Civil servants not meeting their position's standard (personal data: token required); JSON, CSV or XLSX."""
     with ctx().transaction() as session:
-        rows = usecases.below_standard(session, args["commune_code"])
+        rows = usecases.below_standard(session, args["commune_code"], args["unit_code"])
     return _report(rows, BELOW_COLUMNS, args["format"], "cong-chuc-chua-dat-chuan",
                    "CÔNG CHỨC CHƯA ĐẠT TIÊU CHUẨN VỊ TRÍ VIỆC LÀM")

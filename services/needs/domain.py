@@ -144,6 +144,8 @@ class StandardRule:
 
     @classmethod
     def from_data(cls, data: dict) -> "StandardRule":
+        if data["minimum"] not in data["scale"]:
+            raise ValueError(f"minimum {data['minimum']!r} is not on the scale")
         return cls(code=data["code"], label=data["label"], field=data["field"], scale=tuple(data["scale"]),
                    minimum=data["minimum"], topic_code=data["topic_code"], basis=data.get("basis", ""),
                    hard_area_only=bool(data.get("hard_area_only", False)),

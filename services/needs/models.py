@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UTCDateTime, messaging_tables
 from shared.outbox import Outbox
@@ -35,6 +35,8 @@ class Reorganisation(Base):
     decision_no: Mapped[str] = mapped_column(sa.String(200))
     effective_date: Mapped[date] = mapped_column(sa.Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # when stored needs and plan lines were moved to the successors (a decision dated ahead waits for its day)
+    remapped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class UnitSuccession(Base):
@@ -139,10 +141,37 @@ class Campaign(Base):
     unit_codes: Mapped[list] = mapped_column(sa.JSON)  # today's communes surveyed
     deadline: Mapped[date] = mapped_column(sa.Date)
     framework_id: Mapped[int] = mapped_column(sa.ForeignKey("framework_versions.id"))
-    status: Mapped[str] = mapped_column(sa.String(20))  # open | closed
+    status: Mapped[str] = mapped_column(sa.String(20))  # open | closing (a close job is running) | closed
     combination: Mapped[dict | None] = mapped_column(sa.JSON)  # the rule used at closing (kept for audit)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    close_job: Mapped["CloseJob | None"] = relationship(viewonly=True, uselist=False)
+
+
+class CloseJob(Base):
+    """Closing a campaign as a durable job: the worker computes the needs in committed chunks of people.
+
+    `cursor` is the last civil-servant id whose needs are committed, so a restarted worker resumes where the last
+    commit left off; `params` freezes the rules in force when closing was asked, so every chunk uses the same ones.
+    """
+
+    __tablename__ = "close_jobs"
+    campaign_id: Mapped[str] = mapped_column(sa.ForeignKey("campaigns.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(10))  # queued | running | done | failed
+    params: Mapped[dict] = mapped_column(sa.JSON)
+    cursor: Mapped[str] = mapped_column(sa.String(36), default="")
+    people_total: Mapped[int] = mapped_column(sa.Integer, default=0)
+    people_done: Mapped[int] = mapped_column(sa.Integer, default=0)
+    needs: Mapped[int] = mapped_column(sa.Integer, default=0)
+    competency_gap: Mapped[int] = mapped_column(sa.Integer, default=0)
+    standard: Mapped[int] = mapped_column(sa.Integer, default=0)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    error: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (sa.Index("ix_close_jobs_status", "status"),)
 
 
 class SurveyResponse(Base):
@@ -190,7 +219,8 @@ class Need(Base):
 
     __tablename__ = "needs"
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
-    civil_servant_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    # looked up through ix_needs_person_topic (its leading column): a second index would slow every bulk insert
+    civil_servant_id: Mapped[str] = mapped_column(sa.String(36))
     campaign_id: Mapped[str | None] = mapped_column(sa.String(36))
     year: Mapped[int] = mapped_column(sa.Integer)
     kind: Mapped[str] = mapped_column(sa.String(20))  # competency_gap | standard

@@ -35,7 +35,7 @@ class UnitQueryArgsSchema(Schema):
     parent_code = fields.String(load_default=None)
 
 
-_not_blank = validate.Regexp(r".*\S", error="Must not be blank.")
+_not_blank = validate.Regexp(r".*\S", error="Không được để trống.")
 _code = [validate.Length(min=1, max=40), _not_blank]
 
 
@@ -228,6 +228,21 @@ class CampaignCreateSchema(Schema):
     framework_id = fields.Integer(load_default=None, strict=True, validate=validate.Range(min=1))
 
 
+class CloseJobSchema(Schema):
+    status = fields.String(metadata={"description": "queued | running | done | failed"})
+    people_total = fields.Integer()
+    people_done = fields.Integer()
+    needs = fields.Integer()
+    competency_gap = fields.Integer()
+    standard = fields.Integer()
+    attempts = fields.Integer()
+    error = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    started_at = fields.AwareDateTime(allow_none=True)
+    heartbeat_at = fields.AwareDateTime(allow_none=True)
+    finished_at = fields.AwareDateTime(allow_none=True)
+
+
 class CampaignSchema(Schema):
     id = fields.String()
     year = fields.Integer()
@@ -239,6 +254,14 @@ class CampaignSchema(Schema):
     combination = fields.Dict(allow_none=True)
     created_at = fields.AwareDateTime()
     closed_at = fields.AwareDateTime(allow_none=True)
+    close_job = fields.Nested(CloseJobSchema, allow_none=True,
+                              metadata={"description": "progress of closing (computing the needs)"})
+
+
+class CloseArgsSchema(Schema):
+    background = fields.Boolean(load_default=False, metadata={
+        "description": "queue the computation for the worker (202) even for a small campaign; large campaigns "
+                       "always are"})
 
 
 class ResponseCreateSchema(Schema):
@@ -294,7 +317,8 @@ class ProgressSchema(Schema):
 
 class CloseResultSchema(Schema):
     campaign_id = fields.String()
-    status = fields.String()
+    status = fields.String(metadata={"description": "closed (computed in the request) | closing (queued job)"})
+    job = fields.Nested(CloseJobSchema)
     combination = fields.Dict()
     people = fields.Integer()
     needs = fields.Integer()
@@ -363,6 +387,7 @@ class NeedSchema(Schema):
 class NeedQueryArgsSchema(Schema):
     civil_servant_id = fields.String(load_default=None)
     commune_code = fields.String(load_default=None)
+    unit_code = fields.String(load_default=None, metadata={"description": "the unit registered (may be former)"})
     topic_code = fields.String(load_default=None)
     position_code = fields.String(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(["open", "planned", "met"]))
@@ -383,10 +408,14 @@ _FORMAT = fields.String(load_default="json", validate=validate.OneOf(["json", "c
 
 class RollupArgsSchema(Schema):
     group_by = DelimitedList(fields.String(validate=validate.OneOf(
-        ["topic_code", "commune_code", "position_code", "province_code"])), load_default=lambda: ["topic_code"],
-        metadata={"description": "comma-separated: topic_code, commune_code, position_code, province_code"})
+        ["topic_code", "commune_code", "unit_code", "position_code", "province_code"])),
+        load_default=lambda: ["topic_code"],
+        metadata={"description": "comma-separated: topic_code, commune_code (today's commune), unit_code (the unit "
+                                 "registered, e.g. a former unit before the 2025 merger), position_code, "
+                                 "province_code"})
     province_code = fields.String(load_default=None)
     commune_code = fields.String(load_default=None)
+    unit_code = fields.String(load_default=None, metadata={"description": "the unit registered (may be former)"})
     topic_code = fields.String(load_default=None)
     status = DelimitedList(fields.String(validate=validate.OneOf(["open", "planned", "met"])),
                                   load_default=lambda: ["open", "planned"])
@@ -406,6 +435,7 @@ class CoverageChartArgsSchema(Schema):
 
 class BelowStandardArgsSchema(Schema):
     commune_code = fields.String(load_default=None)
+    unit_code = fields.String(load_default=None, metadata={"description": "the unit registered (may be former)"})
     format = _FORMAT
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections import defaultdict
 from datetime import date, datetime
@@ -11,12 +12,12 @@ from sqlalchemy.orm import Session
 
 from services.needs import domain, seed
 from services.needs.models import (
-    OUTBOX, Assessment, Campaign, CivilServant, Competency, CompetencyRecord, FrameworkVersion, Need, Plan,
+    OUTBOX, Assessment, Campaign, CivilServant, CloseJob, Competency, CompetencyRecord, FrameworkVersion, Need, Plan,
     PlanCandidate, PlanLine, PlanTarget, Position, PositionRequirement, Reorganisation, Rule, SurveyResponse, Unit,
     UnitSuccession,
 )
 from shared import tabular
-from shared.db import bulk_insert, is_postgres, utcnow
+from shared.db import UTCDateTime, bulk_insert, is_postgres, utcnow
 from shared.errors import DomainError, NotFound
 
 COMMUNE_KINDS = ("xa", "phuong", "thi_tran")
@@ -82,8 +83,11 @@ def set_rule(session: Session, data: dict) -> Rule:
         elif code == "priority_weights":
             domain.PriorityWeights.from_data(value)
         elif code == "standards":
-            [domain.StandardRule.from_data(r) for r in value["rules"]]
-    except (KeyError, TypeError, ValueError) as exc:
+            for r in value["rules"]:
+                rule = domain.StandardRule.from_data(r)
+                if rule.field not in QUALIFICATION_FIELDS:
+                    raise ValueError(f"field {rule.field!r} is not one of {', '.join(QUALIFICATION_FIELDS)}")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DomainError(f"Giá trị quy tắc không hợp lệ ({exc.__class__.__name__}: {exc}).", field="value",
                           status=422) from None
     if session.get(Rule, (code, valid_from)) is not None:
@@ -99,6 +103,9 @@ def set_rule(session: Session, data: dict) -> Rule:
     session.add(rule)
     session.flush()
     return rule
+
+
+QUALIFICATION_FIELDS = ("degree_level", "llct_level", "qlnn_level", "it_level", "foreign_language_level")
 
 
 def _standards(session: Session, day: date | None = None) -> list[domain.StandardRule]:
@@ -242,6 +249,8 @@ def reorganise_units(session: Session, data: dict) -> Reorganisation:
                   for p in preds}
     existing = set(session.scalars(sa.select(Unit.code).where(Unit.code.in_(new_codes | {s for _, s in pairs}))))
     problems = domain.check_reorganisation(effective, pred_units, new_codes, existing, {s for _, s in pairs})
+    if len(set(pairs)) != len(pairs):
+        problems.append(("successions", "Một cặp đơn vị sáp nhập được kê hai lần."))
     if any(p == s for p, s in pairs):
         problems.append(("successions", "Một đơn vị không thể kế thừa chính nó."))
     for unit in new_units:
@@ -267,6 +276,9 @@ def reorganise_units(session: Session, data: dict) -> Reorganisation:
         session.add(UnitSuccession(predecessor_code=pred, successor_code=succ, effective_date=effective,
                                    legal_basis=data["decision_no"], reorganisation_id=reorg.id))
     session.flush()
+    if effective <= _today():
+        _remap_communes(session, preds)
+        reorg.remapped_at = utcnow()
     OUTBOX.emit(session, "needs.units_reorganised", {
         "reorganisation_id": reorg.id, "effective_date": effective, "decision_no": data["decision_no"],
         "new_units": [{"code": u["code"], "name": u["name"], "unit_type": u["kind"],
@@ -274,6 +286,39 @@ def reorganise_units(session: Session, data: dict) -> Reorganisation:
         "successions": [{"predecessor_code": p, "successor_code": s} for p, s in pairs],
     })
     return reorg
+
+
+def apply_due_reorganisations(session: Session) -> int:
+    """Move stored needs and plan lines for reorganisations whose day has come (run by the needs worker)."""
+    due = list(session.scalars(sa.select(Reorganisation).where(
+        Reorganisation.remapped_at.is_(None), Reorganisation.effective_date <= _today()).with_for_update()))
+    for reorg in due:
+        _remap_communes(session, set(session.scalars(sa.select(UnitSuccession.predecessor_code).where(
+            UnitSuccession.reorganisation_id == reorg.id))))
+        reorg.remapped_at = utcnow()
+    session.flush()
+    return len(due)
+
+
+def _remap_communes(session: Session, old_codes: set[str]) -> int:
+    """Move the needs and plan lines stored under a unit that a reorganisation in force has merged away.
+
+    People follow the merger history when read (their registered unit never changes), but needs and plan lines keep
+    the commune as a column for fast national roll-ups, so they are moved here; return the rows moved.
+    """
+    history, today = successions(session), _today()
+    provinces = dict(session.execute(sa.select(Unit.code, Unit.province_code)).all())
+    moved = 0
+    for old in sorted(old_codes):
+        new = domain.unit_on(old, today, history)
+        if new == old:
+            continue
+        moved += session.execute(sa.update(Need).where(Need.commune_code == old).values(
+            commune_code=new, province_code=provinces.get(new, "CM"))).rowcount or 0
+        moved += session.execute(sa.update(PlanLine).where(PlanLine.unit_code == old)
+                                 .values(unit_code=new)).rowcount or 0
+        session.execute(sa.update(PlanCandidate).where(PlanCandidate.commune_code == old).values(commune_code=new))
+    return moved
 
 
 # --- positions ------------------------------------------------------------------------------------------------------
@@ -325,11 +370,34 @@ def _cs_payload(cs: CivilServant, commune: str) -> dict:
             "child_under_36_months": cs.child_under_36_months}
 
 
-def _check_refs(session: Session, data: dict) -> None:
+def _check_refs(session: Session, data: dict, cs: CivilServant | None = None) -> None:
     if "unit_code" in data and session.get(Unit, data["unit_code"]) is None:
         raise DomainError("Đơn vị không tồn tại.", field="unit_code", status=422)
-    if "position_code" in data and session.get(Position, data["position_code"]) is None:
-        raise DomainError("Vị trí việc làm không có trong danh mục.", field="position_code", status=422)
+    if "position_code" in data:
+        position = session.get(Position, data["position_code"])
+        if position is None:
+            raise DomainError("Vị trí việc làm không có trong danh mục.", field="position_code", status=422)
+        if not position.active and (cs is None or cs.position_code != position.code):
+            raise DomainError("Vị trí việc làm đã ngừng sử dụng.", field="position_code", status=422)
+
+
+def _employment_date_problem(employed_from: date | None, birth_year: int | None) -> str | None:
+    """Return why a recruitment date is impossible (in the future, or before the person was born), else None."""
+    if employed_from is None:
+        return None
+    if employed_from > _today():
+        return "Ngày tuyển dụng ở tương lai."
+    if birth_year is not None and employed_from.year < birth_year:
+        return "Ngày tuyển dụng trước năm sinh."
+    return None
+
+
+def _check_dates(data: dict, cs: CivilServant | None = None) -> None:
+    birth_year = data.get("birth_year", cs.birth_year if cs else None)
+    employed_from = data.get("employed_from", cs.employed_from if cs else None)
+    problem = _employment_date_problem(employed_from, birth_year)
+    if problem:
+        raise DomainError(problem, field="employed_from" if "employed_from" in data else "birth_year", status=422)
 
 
 def register_civil_servant(session: Session, data: dict,
@@ -340,6 +408,7 @@ def register_civil_servant(session: Session, data: dict,
     caller registering many at once, so it is read once.
     """
     _check_refs(session, data)
+    _check_dates(data)
     if session.scalar(sa.select(CivilServant.id).where(CivilServant.code == data["code"])):
         raise DomainError("Mã công chức đã tồn tại.", field="code")
     now = utcnow()
@@ -363,13 +432,16 @@ def update_civil_servant(session: Session, cs_id: str, changes: dict) -> tuple[C
     if changes.get("employment_status") == "left":
         raise DomainError("Dùng thao tác «nghỉ việc» để ghi nhận công chức thôi việc.", field="employment_status",
                           status=422)
-    _check_refs(session, changes)
+    _check_refs(session, changes, cs)
+    _check_dates(changes, cs)
     since = changes.pop("status_since", None)
     changed = sorted(k for k, v in changes.items() if getattr(cs, k) != v)
     for key in changed:
         setattr(cs, key, changes[key])
     commune = commune_of(session, cs.unit_code)
     if changed:
+        if {"unit_code", "position_code"} & set(changed):
+            _follow_person(session, cs, commune)
         if "employment_status" in changed:
             cs.status_since = since or _today()
         cs.updated_at = utcnow()
@@ -377,6 +449,14 @@ def update_civil_servant(session: Session, cs_id: str, changes: dict) -> tuple[C
         OUTBOX.emit(session, "needs.civil_servant_updated", {
             **_cs_payload(cs, commune), "employment_status": cs.employment_status, "changed_fields": changed})
     return cs, commune
+
+
+def _follow_person(session: Session, cs: CivilServant, commune: str) -> None:
+    """A moved or re-posted civil servant's open and planned needs are reported under their new unit and position
+    (met needs stay where they were met)."""
+    province = session.scalar(sa.select(Unit.province_code).where(Unit.code == commune)) or "CM"
+    session.execute(sa.update(Need).where(Need.civil_servant_id == cs.id, Need.status.in_(OPEN_STATUSES)).values(
+        unit_code=cs.unit_code, commune_code=commune, province_code=province, position_code=cs.position_code))
 
 
 def leave_civil_servant(session: Session, cs_id: str, data: dict) -> tuple[CivilServant, str]:
@@ -492,6 +572,9 @@ def import_registry(session: Session, data: bytes, filename: str) -> dict:
     positions = set(session.scalars(sa.select(Position.code)))
     problems, seen = [], {}
     for row in rows:
+        problem = _employment_date_problem(row.get("employed_from"), row.get("birth_year"))
+        if problem:
+            problems.append({"line": row["_line"], "field": "employed_from", "message": problem})
         if row["unit_code"] and row["unit_code"] not in units:
             problems.append({"line": row["_line"], "field": "unit_code", "message": "Đơn vị không tồn tại."})
         if row["position_code"] and row["position_code"] not in positions:
@@ -531,6 +614,10 @@ def import_registry(session: Session, data: bytes, filename: str) -> dict:
             continue
         for key in changed:
             setattr(cs, key, values[key])
+        if "employment_status" in changed:
+            cs.status_since = _today()
+        if {"unit_code", "position_code"} & set(changed):
+            _follow_person(session, cs, communes[cs.unit_code])
         cs.updated_at = now
         updated += 1
         events.append(("needs.civil_servant_updated", {**_cs_payload(cs, communes[cs.unit_code]),
@@ -549,8 +636,12 @@ def export_registry(session: Session, *, unit_code=None, commune_code=None, posi
     """Return the registry as rows of REGISTRY_COLUMNS (with today's commune), ordered by code."""
     communes = _commune_map(session)
     stmt = _registry_query(session, unit_code, commune_code, position_code, employment_status)
-    return [{**{c.key: getattr(cs, c.key, None) for c in REGISTRY_COLUMNS}, "commune_code": communes[cs.unit_code]}
+    return [{**{c.key: getattr(cs, c.key, None) for c in REGISTRY_COLUMNS}, "commune_code": communes[cs.unit_code],
+             "gender": _GENDER_SHOWN.get(cs.gender, cs.gender)}
             for cs in session.scalars(stmt.order_by(CivilServant.code))]
+
+
+_GENDER_SHOWN = {"male": "Nam", "female": "Nữ"}  # as district officers write it (and the import reads it back)
 
 
 # --- competency framework --------------------------------------------------------------------------------------------
@@ -642,6 +733,10 @@ def _competency_topics(session: Session, framework_id: int) -> dict[str, str]:
 
 def open_campaign(session: Session, data: dict) -> Campaign:
     """Open a survey campaign over today's communes: every active civil servant there is expected to answer."""
+    # The survey feeds the plan of `year`: it runs that year or the year before, never after the plan year ends.
+    if not date(data["year"] - 1, 1, 1) <= data["deadline"] <= date(data["year"], 12, 31):
+        raise DomainError(f"Hạn khảo sát phải trong năm {data['year'] - 1} hoặc {data['year']}.", field="deadline",
+                          status=422)
     communes = {c.code for c in list_units(session, _today())}
     unknown = [c for c in data["unit_codes"] if c not in communes]
     if unknown:
@@ -752,82 +847,229 @@ def _person(cs, position_leadership: dict[str, bool]) -> domain.Person:
         employed_from=cs.employed_from)
 
 
-def close_campaign(session: Session, campaign_id: str, chunk: int = 20_000) -> dict:
-    """Close a campaign: combine the assessments by the rule in force, record levels, compute and store needs.
+def _combination_case(rule: domain.CombinationRule, self_col, sup_col):
+    """The combination rule as a SQL CASE over every pair of levels, each result taken from domain.combine.
 
-    Open needs of the surveyed people are replaced by the new measurement; planned and met needs stay, and no new
-    need is made for a (person, topic) that is already planned.
+    The rule stays defined in one place (the domain); the database only looks the answer up.
     """
-    campaign = _campaign(session, campaign_id)
+    if rule.method == "supervisor_else_self":  # the seeded rule: a plain COALESCE is far cheaper than 35 branches
+        return sa.func.coalesce(sup_col, self_col)
+
+    def value(v):
+        return sa.null() if v is None else sa.literal(v, sa.Integer)
+    levels = range(1, 6)
+    whens = [(sa.and_(self_col == a, sup_col == b), value(domain.combine(a, b, rule))) for a in levels for b in levels]
+    whens += [(sa.and_(self_col == a, sup_col.is_(None)), value(domain.combine(a, None, rule))) for a in levels]
+    whens += [(sa.and_(self_col.is_(None), sup_col == b), value(domain.combine(None, b, rule))) for b in levels]
+    return sa.case(*whens, else_=sa.null())
+
+
+def _json_for_copy(session: Session):
+    """Return how a JSON value is written by bulk_insert: encoded text for COPY on PostgreSQL (each distinct
+    object once — the reasons are memoised and shared), the value itself elsewhere."""
+    if not is_postgres(session):
+        return lambda value: value
+    encoded: dict[int, tuple[object, str]] = {}
+
+    def enc(value) -> str:
+        hit = encoded.get(id(value))
+        if hit is None or hit[0] is not value:
+            hit = encoded[id(value)] = (value, json.dumps(value, ensure_ascii=False))
+        return hit[1]
+    return enc
+
+
+def _uuid4_strings(n: int) -> list[str]:
+    """n random (version 4) UUIDs as text, from one read of the OS random source (uuid.uuid4 is slow per call)."""
+    raw = bytearray(os.urandom(16 * n))
+    out = []
+    for i in range(0, 16 * n, 16):
+        raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40
+        raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80
+        h = raw[i:i + 16].hex()
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
+
+
+CLOSE_CHUNK = 5_000  # people per committed step of a close job: a few seconds of work, a bounded transaction
+
+
+def _close_params(session: Session, today: date) -> dict:
+    """Freeze the rules in force today, so every chunk of a (possibly resumed) close job uses the same ones."""
+    return {"today": today.isoformat(), "combination": rule_value(session, "combination", today),
+            "priority_weights": rule_value(session, "priority_weights", today),
+            "standards": rule_value(session, "standards", today)["rules"]}
+
+
+def _close_result(campaign: Campaign, job: CloseJob) -> dict:
+    return {"campaign_id": campaign.id, "status": campaign.status, "combination": campaign.combination,
+            "people": job.people_done, "needs": job.needs, "competency_gap": job.competency_gap,
+            "standard": job.standard, "job": job}
+
+
+def request_close(session: Session, campaign_id: str, *, inline_limit: int | None = None,
+                  chunk: int = CLOSE_CHUNK) -> tuple[dict, bool]:
+    """Close a campaign: compute the needs now when it is small, else queue a durable job for the needs worker.
+
+    Returns (result, queued). A campaign of at most `inline_limit` people (None = no limit) is closed in this
+    transaction; a larger one becomes "closing" with a CloseJob the worker runs in committed chunks (a national
+    campaign takes longer than an HTTP request may). Asking again for a campaign whose job failed re-queues it.
+    """
+    campaign = session.get(Campaign, campaign_id, with_for_update=True)  # two clicks on «Đóng» make one job
+    if campaign is None:
+        raise NotFound("Không tìm thấy đợt khảo sát.", field="campaign_id")
+    job = session.get(CloseJob, campaign_id)
+    if campaign.status == "closing" and job is not None and job.status == "failed":
+        job.status, job.attempts, job.error = "queued", 0, None
+        session.flush()
+        return _close_result(campaign, job), True
+    if campaign.status == "closing":
+        raise DomainError("Đợt khảo sát đang được đóng; xem tiến độ ở thông tin đợt khảo sát.", field="campaign_id")
     if campaign.status != "open":
         raise DomainError("Đợt khảo sát đã đóng.", field="campaign_id")
     today, now = _today(), utcnow()
-    rule_data = rule_value(session, "combination", today)
-    rule = domain.CombinationRule.from_data(rule_data)
-    weights = domain.PriorityWeights.from_data(rule_value(session, "priority_weights", today))
-    standards = _standards(session, today)
+    params = _close_params(session, today)
+    people = session.scalar(sa.select(sa.func.count()).select_from(SurveyResponse).join(
+        CivilServant, CivilServant.id == SurveyResponse.civil_servant_id).where(
+        SurveyResponse.campaign_id == campaign_id, CivilServant.employment_status != "left"))
+    campaign.status, campaign.combination = "closing", params["combination"]
+    job = CloseJob(campaign_id=campaign_id, status="queued", params=params, cursor="", people_total=people,
+                   people_done=0, needs=0, competency_gap=0, standard=0, attempts=0, created_at=now)
+    session.add(job)
+    session.flush()
+    if inline_limit is not None and people > inline_limit:
+        return _close_result(campaign, job), True
+    while not close_campaign_step(session, campaign_id, chunk):
+        pass
+    return _close_result(campaign, job), False
+
+
+def close_campaign(session: Session, campaign_id: str, chunk: int = CLOSE_CHUNK) -> dict:
+    """Close a campaign in this transaction whatever its size (CLI, seeds and tests): see request_close."""
+    return request_close(session, campaign_id, inline_limit=None, chunk=chunk)[0]
+
+
+def claim_close_job(session: Session) -> str | None:
+    """Return the campaign id of a queued or interrupted close job, locked for this transaction (None if none)."""
+    return session.scalar(sa.select(CloseJob.campaign_id).where(CloseJob.status.in_(("queued", "running")))
+                          .order_by(CloseJob.created_at).limit(1).with_for_update(skip_locked=True))
+
+
+def close_job_failed(session: Session, campaign_id: str, error: str, max_attempts: int = 5) -> CloseJob:
+    """Count a failed chunk; after `max_attempts` the job stops as failed (asking to close again re-queues it)."""
+    job = session.get(CloseJob, campaign_id)
+    job.attempts += 1
+    job.error = error[:500]
+    if job.attempts >= max_attempts:
+        job.status, job.finished_at = "failed", utcnow()
+    session.flush()
+    return job
+
+
+def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_CHUNK) -> bool:
+    """Compute the needs of the next `chunk` surveyed people after the job's cursor; return True when finished.
+
+    Combines the assessments by the frozen rule, appends the levels to the competency record and stores the needs.
+    Open needs of those people not in any plan are replaced by the new measurement; planned and met needs stay,
+    and no new need is made for a (person, topic) already open in a plan or planned. The cursor moves in the same
+    transaction as the rows it covers, so a job resumed after a crash neither repeats nor skips anyone.
+    """
+    job = session.get(CloseJob, campaign_id, with_for_update=True)
+    if job is None or job.status in ("done", "failed"):
+        return True
+    campaign = session.get(Campaign, campaign_id)
+    now = utcnow()
+    params = job.params
+    today = date.fromisoformat(params["today"])
+    if job.status == "queued":
+        job.status, job.started_at = "running", now
+    job.heartbeat_at = now
+    people = session.execute(
+        sa.select(CivilServant.id, CivilServant.unit_code, CivilServant.position_code, CivilServant.hard_area,
+                  CivilServant.ethnicity, CivilServant.degree_level, CivilServant.llct_level,
+                  CivilServant.qlnn_level, CivilServant.it_level, CivilServant.foreign_language_level,
+                  CivilServant.employed_from, SurveyResponse.wished_topics)
+        .join(SurveyResponse, SurveyResponse.civil_servant_id == CivilServant.id)
+        .where(SurveyResponse.campaign_id == campaign_id, SurveyResponse.civil_servant_id > job.cursor,
+               CivilServant.employment_status != "left")  # left since the campaign opened: no need
+        .order_by(SurveyResponse.civil_servant_id).limit(chunk)).all()
+    if not people:
+        job.status, job.finished_at = "done", now
+        campaign.status, campaign.closed_at = "closed", now
+        session.flush()
+        return True
+    first_id, last_id = people[0].id, people[-1].id
+    in_chunk = sa.select(SurveyResponse.civil_servant_id).where(
+        SurveyResponse.campaign_id == campaign_id, SurveyResponse.civil_servant_id.between(first_id, last_id))
+    # Needs not yet in any plan are replaced by the new measurement; those in a plan line (draft or approved) stay.
+    session.execute(sa.delete(Need).where(Need.status == "open", Need.plan_line_id.is_(None),
+                                          Need.civil_servant_id.in_(in_chunk)))
+    planned = set(session.execute(sa.select(Need.civil_servant_id, Need.topic_code).where(
+        Need.status.in_(OPEN_STATUSES), Need.civil_servant_id.in_(in_chunk))).all())
+    rule = domain.CombinationRule.from_data(params["combination"])
+    weights = domain.PriorityWeights.from_data(params["priority_weights"])
+    standards = [domain.StandardRule.from_data(r) for r in params["standards"]]
     required = _requirements(session, campaign.framework_id)
     topics = _competency_topics(session, campaign.framework_id)
     leadership = {p.code: p.leadership for p in session.scalars(sa.select(Position))}
-    communes = _commune_map(session)
+    communes = _commune_map(session, today)
     provinces = dict(session.execute(sa.select(Unit.code, Unit.province_code)).all())
-    campaign.status, campaign.closed_at, campaign.combination = "closed", now, rule_data
-    surveyed = sa.select(SurveyResponse.civil_servant_id).where(SurveyResponse.campaign_id == campaign_id)
-    # Needs not yet in any plan are replaced by the new measurement; those in a plan line (draft or approved) stay.
-    session.execute(sa.delete(Need).where(Need.status == "open", Need.plan_line_id.is_(None),
-                                          Need.civil_servant_id.in_(surveyed)))
-    planned = set(session.execute(sa.select(Need.civil_servant_id, Need.topic_code).where(
-        Need.status.in_(OPEN_STATUSES), Need.civil_servant_id.in_(surveyed))).all())
-    counts = {"people": 0, "needs": 0, "competency_gap": 0, "standard": 0}
-    last_id = ""
-    while True:  # people in keyset pages, so a national campaign never sits in memory at once
-        people = session.execute(
-            sa.select(CivilServant.id, CivilServant.unit_code, CivilServant.position_code, CivilServant.hard_area,
-                      CivilServant.ethnicity, CivilServant.degree_level, CivilServant.llct_level,
-                      CivilServant.qlnn_level, CivilServant.it_level, CivilServant.foreign_language_level,
-                      CivilServant.employed_from, SurveyResponse.wished_topics)
-            .join(SurveyResponse, SurveyResponse.civil_servant_id == CivilServant.id)
-            .where(SurveyResponse.campaign_id == campaign_id, SurveyResponse.civil_servant_id > last_id,
-                   CivilServant.employment_status != "left")  # left since the campaign opened: no need
-            .order_by(SurveyResponse.civil_servant_id).limit(chunk)).all()
-        if not people:
-            break
-        last_id = people[-1].id
-        assessed: dict[str, dict[str, int | None]] = defaultdict(dict)
-        records: list[dict] = []
-        for cs_id, code, self_level, sup_level in session.execute(
-                sa.select(Assessment.civil_servant_id, Assessment.competency_code, Assessment.self_level,
-                          Assessment.supervisor_level).where(
-                    Assessment.campaign_id == campaign_id,
-                    Assessment.civil_servant_id.between(people[0].id, last_id))):
-            level = domain.combine(self_level, sup_level, rule)
-            assessed[cs_id][code] = level
-            if level is not None:
-                records.append({"civil_servant_id": cs_id, "competency_code": code, "level": level,
-                                "source": "survey", "source_ref": campaign_id, "assessed_at": now, "recorded_at": now})
-        _bulk(session, CompetencyRecord.__table__, records)
-        batch = []
-        for row in people:
-            person = _person(row, leadership)
-            commune = communes[row.unit_code]
-            for draft in domain.needs_of(person, required.get(row.position_code, {}), assessed.get(row.id, {}),
-                                         topics, standards, weights, today, set(row.wished_topics or ())):
-                if (row.id, draft.topic_code) in planned:
-                    continue
-                batch.append({"id": str(uuid.uuid4()), "civil_servant_id": row.id, "campaign_id": campaign_id,
-                              "year": campaign.year, "kind": draft.kind, "topic_code": draft.topic_code,
-                              "competency_code": draft.competency_code, "standard_code": draft.standard_code,
-                              "required_level": draft.required_level, "assessed_level": draft.assessed_level,
-                              "gap": draft.gap, "deadline": draft.deadline, "priority_score": draft.priority_score,
-                              "reasons": draft.reasons, "status": "open", "unit_code": row.unit_code,
-                              "commune_code": commune, "province_code": provinces.get(commune, "CM"),
-                              "position_code": row.position_code, "plan_line_id": None, "met_by": None,
-                              "created_at": now, "met_at": None})
-                counts[draft.kind] += 1
-        _bulk(session, Need.__table__, batch, ("reasons",))
-        counts["needs"] += len(batch)
-        counts["people"] += len(people)
-    return {"campaign_id": campaign_id, "status": "closed", "combination": rule_data, **counts}
+    # Set-based: the combined level is computed by the database (a CASE built from domain.combine) and the survey
+    # levels go to the competency record with INSERT … SELECT, so the ~1.5·10⁶ records of a national campaign
+    # never pass through Python.
+    level = _combination_case(rule, Assessment.self_level, Assessment.supervisor_level)
+    chunk_assessments = sa.and_(
+        Assessment.campaign_id == campaign_id, Assessment.civil_servant_id.between(first_id, last_id),
+        CivilServant.employment_status != "left")
+    with_person = sa.select(Assessment).join(CivilServant, CivilServant.id == Assessment.civil_servant_id)
+    session.execute(sa.insert(CompetencyRecord).from_select(
+        ["civil_servant_id", "competency_code", "level", "source", "source_ref", "assessed_at", "recorded_at"],
+        with_person.with_only_columns(
+            Assessment.civil_servant_id, Assessment.competency_code, level, sa.literal("survey"),
+            sa.literal(campaign_id), sa.literal(now, UTCDateTime()), sa.literal(now, UTCDateTime()))
+        .where(chunk_assessments, level.is_not(None))))
+    assessed: dict[str, dict[str, int | None]] = defaultdict(dict)
+    position_of = {row.id: row.position_code for row in people}
+    for cs_id, code, value in session.execute(
+            with_person.with_only_columns(Assessment.civil_servant_id, Assessment.competency_code, level)
+            .where(chunk_assessments, level.is_not(None))):
+        # Only levels below the requirement matter (domain.gap is 0 otherwise); filtered here rather than by a join
+        # to position_requirements, whose plan depends on fresh table statistics.
+        if value < required.get(position_of.get(cs_id), {}).get(code, 0):
+            assessed[cs_id][code] = value
+    encode = _json_for_copy(session)
+    ids: list[str] = []
+    batch = []
+    counts = {"competency_gap": 0, "standard": 0}
+    for row in people:
+        person = _person(row, leadership)
+        commune = communes[row.unit_code]
+        province = provinces.get(commune, "CM")
+        for draft in domain.needs_of(person, required.get(row.position_code, {}), assessed.get(row.id, {}),
+                                     topics, standards, weights, today, set(row.wished_topics or ())):
+            if (row.id, draft.topic_code) in planned:
+                continue
+            if not ids:
+                ids = _uuid4_strings(4096)
+            batch.append({"id": ids.pop(), "civil_servant_id": row.id,
+                          "campaign_id": campaign_id,
+                          "year": campaign.year, "kind": draft.kind, "topic_code": draft.topic_code,
+                          "competency_code": draft.competency_code, "standard_code": draft.standard_code,
+                          "required_level": draft.required_level, "assessed_level": draft.assessed_level,
+                          "gap": draft.gap, "deadline": draft.deadline, "priority_score": draft.priority_score,
+                          "reasons": encode(draft.reasons), "status": "open", "unit_code": row.unit_code,
+                          "commune_code": commune, "province_code": province,
+                          "position_code": row.position_code, "plan_line_id": None, "met_by": None,
+                          "created_at": now, "met_at": None})
+            counts[draft.kind] += 1
+    bulk_insert(session, Need.__table__, batch)
+    job.cursor = last_id
+    job.people_done += len(people)
+    job.needs += len(batch)
+    job.competency_gap += counts["competency_gap"]
+    job.standard += counts["standard"]
+    session.flush()
+    return False
 
 
 # --- competency record --------------------------------------------------------------------------------------------------
@@ -860,10 +1102,18 @@ def record_assessed_levels(session: Session, envelope) -> int:
     at = at if isinstance(at, datetime) else datetime.fromisoformat(at)
     known = set(session.scalars(sa.select(CivilServant.id).where(
         CivilServant.id.in_({a["civil_servant_id"] for a in payload.get("assessed_levels", [])}))))
+    # Second guard beside the inbox: the same evaluation re-published under a new event id adds no history twice.
+    recorded = set(session.execute(sa.select(CompetencyRecord.civil_servant_id, CompetencyRecord.competency_code)
+                                   .where(CompetencyRecord.source == "evaluation",
+                                          CompetencyRecord.source_ref == payload["course_id"],
+                                          CompetencyRecord.assessed_at == at)).all())
     added = 0
     for item in payload.get("assessed_levels", []):
         if item["civil_servant_id"] not in known:
             continue  # not a civil servant of this registry (e.g. a guest trainee)
+        if (item["civil_servant_id"], item["competency_code"]) in recorded:
+            continue
+        recorded.add((item["civil_servant_id"], item["competency_code"]))
         session.add(CompetencyRecord(civil_servant_id=item["civil_servant_id"], competency_code=item["competency_code"],
                                      level=item["level"], source="evaluation", source_ref=payload["course_id"],
                                      assessed_at=at, recorded_at=utcnow()))
@@ -909,11 +1159,13 @@ def record_course_completed(session: Session, envelope) -> int:
 
 # --- needs ------------------------------------------------------------------------------------------------------------
 
-def list_needs(session: Session, *, civil_servant_id=None, commune_code=None, topic_code=None, position_code=None,
-               status=None, kind=None, page: int = 1, page_size: int = 50) -> tuple[list[Need], int]:
+def list_needs(session: Session, *, civil_servant_id=None, commune_code=None, unit_code=None, topic_code=None,
+               position_code=None, status=None, kind=None, page: int = 1,
+               page_size: int = 50) -> tuple[list[Need], int]:
     """Return one page of needs, highest priority first."""
     stmt = sa.select(Need)
     for column, value in ((Need.civil_servant_id, civil_servant_id), (Need.commune_code, commune_code),
+                          (Need.unit_code, unit_code),
                           (Need.topic_code, topic_code), (Need.position_code, position_code),
                           (Need.status, status), (Need.kind, kind)):
         if value:
@@ -924,12 +1176,14 @@ def list_needs(session: Session, *, civil_servant_id=None, commune_code=None, to
     return rows, total
 
 
-ROLLUP_KEYS = ("topic_code", "commune_code", "position_code", "province_code")
+# unit_code is the unit registered (a former unit for people registered before the 2025 merger): the issue wants
+# every civil servant reportable both by today's commune and by the unit they belonged to.
+ROLLUP_KEYS = ("topic_code", "commune_code", "unit_code", "position_code", "province_code")
 
 
 def needs_rollup(session: Session, *, group_by: list[str], province_code=None, commune_code=None, topic_code=None,
-                 statuses: tuple[str, ...] = OPEN_STATUSES) -> list[dict]:
-    """Aggregate needs by any of topic / commune / position / province: counts, mandatory ones, mean priority."""
+                 unit_code=None, statuses: tuple[str, ...] = OPEN_STATUSES) -> list[dict]:
+    """Aggregate needs by any of topic / commune / former unit / position / province: counts, mandatory, priority."""
     keys = [k for k in ROLLUP_KEYS if k in group_by] or ["topic_code"]
     cols = [getattr(Need, k) for k in keys]
     stmt = sa.select(*cols, sa.func.count().label("needs"),
@@ -944,6 +1198,8 @@ def needs_rollup(session: Session, *, group_by: list[str], province_code=None, c
         stmt = stmt.where(Need.commune_code == commune_code)
     if topic_code:
         stmt = stmt.where(Need.topic_code == topic_code)
+    if unit_code:
+        stmt = stmt.where(Need.unit_code == unit_code)
     if is_postgres(session):
         # A country-wide roll-up groups ~10⁶ needs: give the hash aggregate room instead of spilling to disk.
         session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
@@ -953,7 +1209,7 @@ def needs_rollup(session: Session, *, group_by: list[str], province_code=None, c
                              float(r[n + 4] or 0)))) for r in session.execute(stmt)]
 
 
-def below_standard(session: Session, commune_code: str | None = None) -> list[dict]:
+def below_standard(session: Session, commune_code: str | None = None, unit_code: str | None = None) -> list[dict]:
     """Civil servants not meeting their position's standard: unmet qualifications and competencies below required."""
     standards = _standards(session)
     fw = current_framework(session)
@@ -964,8 +1220,10 @@ def below_standard(session: Session, commune_code: str | None = None) -> list[di
     for rec in session.scalars(sa.select(CompetencyRecord).order_by(CompetencyRecord.assessed_at, CompetencyRecord.id)):
         current[rec.civil_servant_id][rec.competency_code] = rec.level
     out = []
-    for cs in session.scalars(sa.select(CivilServant).where(CivilServant.employment_status != "left")
-                              .order_by(CivilServant.code)):
+    people = sa.select(CivilServant).where(CivilServant.employment_status != "left").order_by(CivilServant.code)
+    if unit_code:
+        people = people.where(CivilServant.unit_code == unit_code)
+    for cs in session.scalars(people):
         commune = communes[cs.unit_code]
         if commune_code and commune != commune_code:
             continue
@@ -1012,11 +1270,23 @@ def create_plan(session: Session, data: dict) -> Plan:
                                        by_position=data.get("by_position", False)):
             _add_line(session, plan, line.topic_code, line.competency_codes, line.commune_code, line.position_code,
                       line.quarter, line.candidates)
-    for target in data.get("targets", []):
-        session.merge(PlanTarget(plan_id=plan.id, commune_code=target["commune_code"],
-                                 target_share=target["target_share"]))
+    _check_targets(session, data.get("targets", []))
+    session.add_all([PlanTarget(plan_id=plan.id, commune_code=t["commune_code"], target_share=t["target_share"])
+                     for t in data.get("targets", [])])
     session.flush()
     return plan
+
+
+def _check_targets(session: Session, targets: list[dict]) -> None:
+    """A target is set once per commune in force today."""
+    communes = set(_commune_map(session).values())
+    seen = set()
+    for t in targets:
+        if t["commune_code"] not in communes:
+            raise DomainError(f"Không phải xã đang có hiệu lực: {t['commune_code']}.", field="targets", status=422)
+        if t["commune_code"] in seen:
+            raise DomainError(f"Xã {t['commune_code']} có hai chỉ tiêu.", field="targets", status=422)
+        seen.add(t["commune_code"])
 
 
 def _add_line(session, plan, topic_code, competency_codes, commune_code, position_code, quarter, candidates,
@@ -1046,15 +1316,21 @@ def add_plan_line(session: Session, plan_id: str, data: dict) -> PlanLine:
     communes = _commune_map(session)
     if data["unit_code"] not in set(communes.values()):
         raise DomainError("Không phải xã đang có hiệu lực.", field="unit_code", status=422)
+    if data.get("position_code") and session.get(Position, data["position_code"]) is None:
+        raise DomainError("Vị trí việc làm không có trong danh mục.", field="position_code", status=422)
+    ids = data.get("civil_servant_ids", [])
+    if len(set(ids)) != len(ids):
+        raise DomainError("Một công chức được kê hai lần.", field="civil_servant_ids", status=422)
     candidates = []
-    for cs_id in data.get("civil_servant_ids", []):
+    for cs_id in ids:
         cs = session.get(CivilServant, cs_id)
         if cs is None or cs.employment_status == "left":
             raise DomainError(f"Không tìm thấy công chức đang làm việc «{cs_id}».", field="civil_servant_ids",
                               status=422)
         needs = list(session.scalars(sa.select(Need).where(Need.civil_servant_id == cs_id,
                                                            Need.topic_code == data["topic_code"],
-                                                           Need.status == "open")))
+                                                           Need.status == "open",
+                                                           Need.plan_line_id.is_(None))))  # not in another plan
         candidates.append({"civil_servant_id": cs_id, "commune_code": communes[cs.unit_code],
                            "priority_score": max((n.priority_score for n in needs), default=0.0),
                            "need_ids": [n.id for n in needs]})
@@ -1065,15 +1341,27 @@ def add_plan_line(session: Session, plan_id: str, data: dict) -> PlanLine:
                      data.get("position_code"), data.get("quarter"), candidates, headcount)
 
 
+def delete_plan(session: Session, plan_id: str) -> None:
+    """Discard a draft plan; the needs its lines held become free for another plan."""
+    plan = _plan(session, plan_id)
+    if plan.status != "draft":
+        raise DomainError("Chỉ xóa được kế hoạch ở trạng thái dự thảo.", field="status")
+    lines = sa.select(PlanLine.id).where(PlanLine.plan_id == plan_id)
+    session.execute(sa.update(Need).where(Need.plan_line_id.in_(lines), Need.status == "open")
+                    .values(plan_line_id=None))
+    session.execute(sa.delete(PlanCandidate).where(PlanCandidate.line_id.in_(lines)))
+    session.execute(sa.delete(PlanLine).where(PlanLine.plan_id == plan_id))
+    session.execute(sa.delete(PlanTarget).where(PlanTarget.plan_id == plan_id))
+    session.delete(plan)
+    session.flush()
+
+
 def set_plan_targets(session: Session, plan_id: str, targets: list[dict]) -> Plan:
     """Set the per-commune targets (share of active civil servants trained) of a draft plan."""
     plan = _plan(session, plan_id)
     if plan.status != "draft":
         raise DomainError("Chỉ sửa được kế hoạch ở trạng thái dự thảo.", field="status")
-    communes = set(_commune_map(session).values())
-    for t in targets:
-        if t["commune_code"] not in communes:
-            raise DomainError(f"Không phải xã đang có hiệu lực: {t['commune_code']}.", field="targets", status=422)
+    _check_targets(session, targets)
     session.execute(sa.delete(PlanTarget).where(PlanTarget.plan_id == plan_id))
     session.add_all([PlanTarget(plan_id=plan_id, commune_code=t["commune_code"], target_share=t["target_share"])
                      for t in targets])

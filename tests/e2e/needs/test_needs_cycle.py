@@ -48,8 +48,15 @@ def test_a_closed_survey_becomes_an_approved_plan_on_the_bus_and_training_closes
 
         seeded = ok(requests.post(f"{needs}/admin/needs/seed", json={"survey_year": 2026}, headers=ADMIN))
         campaign_id = seeded["survey"]["campaign_id"]
-        closed = ok(requests.post(f"{needs}/api/v1/campaigns/{campaign_id}/close", headers=API))
-        assert closed["people"] == 111 and closed["needs"] > 0
+        # closing as a national campaign does: the request queues the job (202), the worker process computes it
+        queued = ok(requests.post(f"{needs}/api/v1/campaigns/{campaign_id}/close", params={"background": "true"},
+                                  headers=API), 202)
+        assert queued["status"] == "closing" and queued["job"]["people_total"] == 111
+        campaign_url = f"{needs}/api/v1/campaigns/{campaign_id}"
+        wait_until(lambda: ok(requests.get(campaign_url))["status"] == "closed", timeout=60,
+                   what="the needs worker closing the campaign")
+        job = ok(requests.get(campaign_url))["close_job"]
+        assert job["status"] == "done" and job["people_done"] == 111 and job["needs"] > 0
         plan = ok(requests.post(f"{needs}/api/v1/plans", json={"year": 2026, "title": "Kế hoạch 2026",
                                                               "topic_codes": ["KN-CNTT"]}, headers=API), 201)
         plan_id = plan["plan"]["id"]

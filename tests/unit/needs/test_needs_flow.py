@@ -428,7 +428,7 @@ def test_needs_report_by_topic_commune_position_in_json_csv_and_xlsx(make_client
     assert {r["topic_code"] for r in by_topic} and all("commune_code" not in r for r in by_topic)
     csv = client.get("/api/v1/reports/needs", query_string={"group_by": "commune_code", "format": "csv"})
     lines = csv.data.decode("utf-8-sig").splitlines()
-    assert lines[0] == "Xã,Số nhu cầu,Bắt buộc (tiêu chuẩn),Đã đưa vào kế hoạch,Điểm ưu tiên TB,Điểm ưu tiên cao nhất"
+    assert lines[0] == "Xã hiện nay,Số nhu cầu,Bắt buộc (tiêu chuẩn),Đã đưa vào kế hoạch,Điểm ưu tiên TB,Điểm ưu tiên cao nhất"
     assert len(lines) == 6
     xlsx = client.get("/api/v1/reports/needs", query_string={"format": "xlsx"})
     assert load_workbook(io.BytesIO(xlsx.data)).active.cell(1, 1).value == "TỔNG HỢP NHU CẦU BỒI DƯỠNG"

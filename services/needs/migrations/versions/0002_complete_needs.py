@@ -68,7 +68,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('needs', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_needs_civil_servant_id'), ['civil_servant_id'], unique=False)
         batch_op.create_index('ix_needs_person_topic', ['civil_servant_id', 'topic_code'], unique=False)
         batch_op.create_index('ix_needs_rollup', ['province_code', 'status', 'topic_code', 'commune_code', 'position_code'], unique=False)
 
@@ -90,6 +89,7 @@ def upgrade() -> None:
     sa.Column('decision_no', sa.String(length=200), nullable=False),
     sa.Column('effective_date', sa.Date(), nullable=False),
     sa.Column('created_at', shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('remapped_at', shared.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('rules',
@@ -115,6 +115,28 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['framework_id'], ['framework_versions.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('close_jobs',
+    sa.Column('campaign_id', sa.String(length=36), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
+    sa.Column('cursor', sa.String(length=36), nullable=False),
+    sa.Column('people_total', sa.Integer(), nullable=False),
+    sa.Column('people_done', sa.Integer(), nullable=False),
+    sa.Column('needs', sa.Integer(), nullable=False),
+    sa.Column('competency_gap', sa.Integer(), nullable=False),
+    sa.Column('standard', sa.Integer(), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('error', sa.String(length=500), nullable=True),
+    sa.Column('created_at', shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', shared.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', shared.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', shared.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], ),
+    sa.PrimaryKeyConstraint('campaign_id')
+    )
+    with op.batch_alter_table('close_jobs', schema=None) as batch_op:
+        batch_op.create_index('ix_close_jobs_status', ['status'], unique=False)
+
     op.create_table('competencies',
     sa.Column('framework_id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=20), nullable=False),
@@ -260,6 +282,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_plan_lines_plan_id'))
 
     op.drop_table('plan_lines')
+    with op.batch_alter_table('close_jobs', schema=None) as batch_op:
+        batch_op.drop_index('ix_close_jobs_status')
+
+    op.drop_table('close_jobs')
     op.drop_table('competencies')
     op.drop_table('campaigns')
     op.drop_table('rules')
@@ -268,7 +294,6 @@ def downgrade() -> None:
     with op.batch_alter_table('needs', schema=None) as batch_op:
         batch_op.drop_index('ix_needs_rollup')
         batch_op.drop_index('ix_needs_person_topic')
-        batch_op.drop_index(batch_op.f('ix_needs_civil_servant_id'))
 
     op.drop_table('needs')
     op.drop_table('framework_versions')
