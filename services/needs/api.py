@@ -19,10 +19,6 @@ def _cs_out(cs, commune_code: str) -> dict:
     return data
 
 
-def _table_error(error: tabular.TableError):
-    """422 in the one error shape, listing every bad row: errors.file = [{line, field, message}]."""
-    return jsonify({"code": 422, "status": "Unprocessable Entity", "message": error.message,
-                    "errors": {"file": error.problems}}), 422
 
 
 # --- units and positions ---------------------------------------------------------------------------------------------
@@ -118,12 +114,8 @@ def import_civil_servants(files):
     """Import the registry from CSV/XLSX, all or nothing: every bad row is reported with its line and field."""
     upload = files["file"]
     data = upload.read()
-    with ctx().transaction() as session:
-        try:
-            return usecases.import_registry(session, data, upload.filename or "")
-        except tabular.TableError as error:
-            session.rollback()
-            return _table_error(error)
+    with ctx().transaction() as session:  # a TableError rolls it back and answers 422 (shared/web.py)
+        return usecases.import_registry(session, data, upload.filename or "")
 
 
 @blp.route("/civil-servants/<cs_id>")

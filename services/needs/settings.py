@@ -17,9 +17,9 @@ def close_inline_limit() -> int:
     A district or a province (a few thousand people) closes in seconds; above this the close becomes a job of the
     worker, because a national campaign takes longer than gunicorn's request timeout.
     """
-    return int(os.environ.get("NEEDS_CLOSE_INLINE_LIMIT", "20000"))
+    return int(os.environ.get("NEEDS_CLOSE_INLINE_LIMIT") or 20000)
 
 
 def job_poll_seconds() -> float:
     """How often the worker looks for queued close jobs (NEEDS_JOB_POLL_SECONDS)."""
-    return float(os.environ.get("NEEDS_JOB_POLL_SECONDS", "2"))
+    return float(os.environ.get("NEEDS_JOB_POLL_SECONDS") or 2)

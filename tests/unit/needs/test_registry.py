@@ -169,12 +169,12 @@ def test_a_file_with_bad_rows_is_refused_whole_listing_line_and_field(make_clien
             "CS-1,Lê Văn An,Nam,1985,Kinh,TB-X-TRILUC,TPHT,so_cap,\n").encode()
     resp = upload(client, body)
     assert resp.status_code == 422
-    problems = {(p["line"], p["field"]) for p in resp.get_json()["errors"]["file"]}
+    problems = {(p["line"], p["field"]) for p in resp.get_json()["problems"]}
     assert {(3, "gender"), (4, "birth_year"), (4, "llct_level")} <= problems
     assert registry_count(client) == 0 and events(client) == []
     # catalogue checks come once the cells parse
     body = (HEADER + "CS-1,Lê Văn An,Nam,1985,Kinh,TB-X-NOWHERE,NOPE,,\nCS-1,Lê Văn An,Nam,1985,Kinh,TB-X-TRILUC,TPHT,,\n")
-    problems = {(p["line"], p["field"]) for p in upload(client, body.encode()).get_json()["errors"]["file"]}
+    problems = {(p["line"], p["field"]) for p in upload(client, body.encode()).get_json()["problems"]}
     assert problems == {(2, "unit_code"), (2, "position_code"), (3, "code")}
     assert registry_count(client) == 0
 
@@ -183,14 +183,14 @@ def test_missing_required_column_is_reported_on_the_header_line(make_client):
     client = seeded(make_client)
     resp = upload(client, "Mã công chức,Họ và tên\nCS-1,Lê Văn An\n".encode())
     assert resp.status_code == 422
-    assert {"line": 1, "field": "gender", "message": "Thiếu cột bắt buộc «Giới tính»."} in resp.get_json()["errors"]["file"]
+    assert {"line": 1, "field": "gender", "message": "Thiếu cột bắt buộc «Giới tính»."} in resp.get_json()["problems"]
 
 
 def test_import_without_a_file_is_422_naming_file(make_client):
     client = seeded(make_client)
     resp = client.post("/api/v1/civil-servants/import", data={}, headers=API_AUTH, content_type="multipart/form-data")
     assert resp.status_code == 422 and "file" in resp.get_json()["errors"]["files"]
-    assert upload(client, b"x", "ds.pdf").get_json()["errors"]["file"][0]["field"] == "file"
+    assert upload(client, b"x", "ds.pdf").get_json()["problems"][0]["field"] == "file"
 
 
 def test_xlsx_import_reads_the_format_district_officers_use(make_client):

@@ -119,7 +119,7 @@ def test_malformed_xlsx_and_xlsx_with_duplicate_codes_are_422_and_register_nobod
     resp = client.post("/api/v1/civil-servants/import", headers=API_AUTH, content_type="multipart/form-data",
                        data={"file": (io.BytesIO(buf.getvalue()), "ds.xlsx")})
     assert resp.status_code == 422, resp.data
-    assert resp.get_json()["errors"]["file"][0]["field"] == "code"
+    assert resp.get_json()["problems"][0]["field"] == "code"
     assert client.get("/api/v1/civil-servants", headers=API_AUTH).get_json()["total"] == 0
 
 
@@ -152,7 +152,7 @@ def test_recruitment_dates_in_the_future_or_before_birth_are_422_on_register_upd
     resp = client.post("/api/v1/civil-servants/import", headers=API_AUTH, content_type="multipart/form-data",
                        data={"file": (io.BytesIO(csv), "ds.csv")})
     assert resp.status_code == 422
-    assert resp.get_json()["errors"]["file"] == [{"line": 3, "field": "employed_from",
+    assert resp.get_json()["problems"] == [{"line": 3, "field": "employed_from",
                                                    "message": "Ngày tuyển dụng ở tương lai."}]
     assert client.get("/api/v1/civil-servants", headers=API_AUTH).get_json()["total"] == 1  # nothing half-applied
 
