@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from shared.validity import Version, supersede  # noqa: F401 - re-exported for use cases
+
 BUOI = ("morning", "afternoon")  # a day has 2 buổi (half-days) [S, domain.md §4]
 BUOI_VI = {"morning": "sáng", "afternoon": "chiều"}
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -377,29 +379,4 @@ def certificate_number(year: int, seq: int, prefix: str = "GCN") -> str:
 
 # --- versioned rules ----------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Version:
-    """A version of a rule as far as superseding is concerned: its id and validity (valid_to None = open-ended)."""
-
-    id: str
-    valid_from: date
-    valid_to: date | None
-
-
-def supersede(existing: list[Version], valid_from: date, valid_to: date | None) -> tuple[list[str], Version | None]:
-    """Decide how a new version [valid_from, valid_to] fits among the existing versions of the same rule.
-
-    Returns (ids of open-ended versions to close on valid_from − 1 day, the first real clash or None). A new version
-    starting strictly after an open-ended one supersedes it (operators load real values over the samples); one
-    starting on or before its start, or overlapping a closed range, is a real overlap and is refused.
-    """
-    far = date.max
-    close, clash = [], None
-    for v in sorted(existing, key=lambda v: v.valid_from):
-        if not (v.valid_from <= (valid_to or far) and (v.valid_to or far) >= valid_from):
-            continue
-        if v.valid_to is None and v.valid_from < valid_from:
-            close.append(v.id)
-        elif clash is None:
-            clash = v
-    return ([] if clash else close), clash
+# Version and supersede live in shared/validity.py (the same rule for every service's versioned values).

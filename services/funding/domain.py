@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from shared.validity import Version, supersede  # noqa: F401 - re-exported for use cases
+
 SOURCES = ("state_dtbd", "unit_regular", "individual", "sponsorship", "programme")
 # The walking skeleton spelled the state line "dtbd_state"; still accepted on input, stored as "state_dtbd".
 LEGACY_SOURCES = {"dtbd_state": "state_dtbd"}
@@ -380,30 +382,4 @@ class BurnSeries:
 
 # --- norm versions ------------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Version:
-    """A version of a norm as far as superseding is concerned: its id and validity (valid_to None = open-ended)."""
-
-    id: str
-    valid_from: date
-    valid_to: date | None
-
-
-def supersede(existing: list[Version], valid_from: date, valid_to: date | None) -> tuple[list[str], Version | None]:
-    """Decide how a new version [valid_from, valid_to] fits among the existing versions of the same norm.
-
-    Returns (ids of open-ended versions to close on valid_from − 1 day, the first real clash or None). A version
-    starting strictly after an open-ended one supersedes it (real values loaded over the samples, e.g. TT 100/2025
-    sample norms open-ended from 2025-10-28); one starting on or before its start, or overlapping a closed range, is
-    a real overlap and is refused. Amounts already computed keep the norm id they were computed with.
-    """
-    far = date.max
-    close, clash = [], None
-    for v in sorted(existing, key=lambda v: v.valid_from):
-        if not (v.valid_from <= (valid_to or far) and (v.valid_to or far) >= valid_from):
-            continue
-        if v.valid_to is None and v.valid_from < valid_from:
-            close.append(v.id)
-        elif clash is None:
-            clash = v
-    return ([] if clash else close), clash
+# Version and supersede live in shared/validity.py (the same rule for every service's versioned values).
