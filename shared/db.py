@@ -1,6 +1,8 @@
 """Database plumbing: engines and sessions built on demand, SQLite tuned for several processes, UTC time."""
 from __future__ import annotations
 
+import json
+
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterator
@@ -132,10 +134,16 @@ def bulk_insert(session: Session, table: sa.Table, rows: list[dict]) -> None:
         return
     if is_postgres(session):
         cols = list(rows[0])
+        as_json = [isinstance(table.c[c].type, sa.JSON) for c in cols]  # COPY takes JSON columns as text
         raw = session.connection().connection.driver_connection
         with raw.cursor() as cur:
             with cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
+                if not any(as_json):
+                    for row in rows:
+                        copy.write_row([row[c] for c in cols])
+                    return
                 for row in rows:
-                    copy.write_row([row[c] for c in cols])
+                    copy.write_row([json.dumps(row[c], ensure_ascii=False, default=str) if j and row[c] is not None
+                                    else row[c] for c, j in zip(cols, as_json)])
     else:
         session.execute(sa.insert(table), rows)

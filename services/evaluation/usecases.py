@@ -1,6 +1,8 @@
 """Use cases of the evaluation service: each takes a session inside the caller's transaction."""
 from __future__ import annotations
 
+import base64
+
 import logging
 import secrets
 import uuid
@@ -29,6 +31,12 @@ RULE_CODES = ("scoring", "feedback_window", "followup", "level_mapping", "excell
 def _token() -> str:
     # 24 random bytes (192 bits) from the OS CSPRNG: unguessable, and short enough for a link.
     return secrets.token_urlsafe(24)
+
+
+def _tokens(count: int) -> list[str]:
+    """`count` tokens like _token()'s, from one read of the OS CSPRNG (a batch opens thousands of requests)."""
+    raw = secrets.token_bytes(24 * count)
+    return [base64.urlsafe_b64encode(raw[i:i + 24]).rstrip(b"=").decode() for i in range(0, 24 * count, 24)]
 
 
 def _local_today() -> date:
@@ -287,8 +295,12 @@ def open_feedback(session: Session, envelopes: list[Envelope]) -> int:
             by_id.setdefault(s["lecturer_id"], []).append(f"{s['date']}:{s['buoi']}")
         return [{"lecturer_id": k, "sessions": v} for k, v in by_id.items()]
 
-    opened = set(session.scalars(
-        insert_ignoring_conflicts(session, EvaluatedCourse.__table__).returning(EvaluatedCourse.course_id), [
+    # A course already opened is skipped (a replay under a new event id). The new ones go in with COPY: should
+    # another worker open the same course meanwhile, the unique key refuses the batch, and the consumer replays it
+    # one message at a time, when this SELECT sees that worker's row.
+    known = set(session.scalars(sa.select(EvaluatedCourse.course_id)
+                                .where(EvaluatedCourse.course_id.in_(list(courses)))))
+    new_courses = [
             {"course_id": cid, "code": env.payload["code"], "title": env.payload["title"],
              "completed_at": env.payload["completed_at"], "feedback_deadline": deadline,
              "participants": len(attendees), "opened_at": now, "topic_code": env.payload.get("topic_code"),
@@ -296,14 +308,16 @@ def open_feedback(session: Session, envelopes: list[Envelope]) -> int:
              "lecturer_ids": lecturers(env.payload), "competency_codes": env.payload.get("competency_codes") or [],
              "template_id": templates["course"], "lecturer_template_id": templates["lecturer"], "status": "open",
              "roster": _roster(attendees)}
-            for cid, (env, attendees) in courses.items()
-        ]))
+            for cid, (env, attendees) in courses.items() if cid not in known]
+    bulk_insert(session, EvaluatedCourse.__table__, new_courses)
+    opened = {c["course_id"] for c in new_courses}
     rows, scores, jobs, events = [], [], [], []
+    tokens = iter(_tokens(sum(len(attendees) for cid, (_, attendees) in courses.items() if cid in opened)))
     for cid, (env, attendees) in courses.items():
         if cid not in opened:
             continue
         for x in attendees:
-            rows.append({"course_id": cid, "civil_servant_id": x["civil_servant_id"], "token": _token()})
+            rows.append({"course_id": cid, "civil_servant_id": x["civil_servant_id"], "token": next(tokens)})
             tests = x.get("tests")
             if not tests:
                 continue
