@@ -248,3 +248,25 @@ class LedgerEntry(Base):
     reverses: Mapped[str | None] = mapped_column(sa.String(36), index=True)  # the journal this one reverses
     memo: Mapped[str] = mapped_column(sa.String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Append-only in the database too, not only in the code: UPDATE and DELETE of an entry are refused, so a correction
+# can only be a reversal journal (migration 0003 installs the same triggers).
+LEDGER_APPEND_ONLY_MESSAGE = "ledger_entries is append-only: post a reversal journal"
+APPEND_ONLY_DDL = {
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN RAISE EXCEPTION '{LEDGER_APPEND_ONLY_MESSAGE}'; END $$",
+        "CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries "
+        "FOR EACH ROW EXECUTE FUNCTION ledger_append_only()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER ledger_entries_no_update BEFORE UPDATE ON ledger_entries "
+        f"BEGIN SELECT RAISE(ABORT, '{LEDGER_APPEND_ONLY_MESSAGE}'); END",
+        "CREATE TRIGGER ledger_entries_no_delete BEFORE DELETE ON ledger_entries "
+        f"BEGIN SELECT RAISE(ABORT, '{LEDGER_APPEND_ONLY_MESSAGE}'); END",
+    ],
+}
+for _dialect, _statements in APPEND_ONLY_DDL.items():
+    for _statement in _statements:
+        sa.event.listen(LedgerEntry.__table__, "after_create", sa.DDL(_statement).execute_if(dialect=_dialect))
