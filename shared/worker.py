@@ -1,10 +1,13 @@
-"""The worker process of a service: the inbox consumer in the main thread, the outbox relay in a second one."""
+"""The worker process of a service: the inbox consumer in the main thread, the outbox relay in a second one, and
+the service's own polling loops (durable jobs kept in its database) in further threads."""
 from __future__ import annotations
 
 import logging
 import threading
+from typing import Callable
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared.bus.consumer import EventConsumer, Handler
 from shared.bus.relay import OutboxRelay
@@ -15,9 +18,32 @@ from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
+# A polling loop's round: run what is due (each piece in its own transaction), return how much ran; the event is
+# the worker's stop signal, for rounds long enough to want to stop between pieces.
+Tick = Callable[[sessionmaker[Session], threading.Event], int]
 
-def run_worker(settings: Settings, handlers: dict[str, Handler], outbox: Outbox, inbox: sa.Table) -> int:
-    """Consume and relay until SIGTERM/SIGINT; finish the batch in hand, then exit 0."""
+
+def _poll(name: str, tick: Tick, poll_seconds: float, session_factory: sessionmaker[Session],
+          stop: threading.Event, wake: threading.Event) -> None:
+    """Run `tick` until stop is set, waiting `poll_seconds` after a round that found nothing to do."""
+    log.info("loop started", extra={"loop": name})
+    while not stop.is_set():
+        try:
+            ran = tick(session_factory, stop)
+        except Exception:  # noqa: BLE001 - e.g. the database restarting: try again next round
+            log.exception("loop round failed", extra={"loop": name})
+            ran = 0
+        if ran:
+            wake.set()  # the round's transactions may have written outbox rows
+        else:
+            stop.wait(poll_seconds)
+    log.info("loop stopped", extra={"loop": name})
+
+
+def run_worker(settings: Settings, handlers: dict[str, Handler], outbox: Outbox, inbox: sa.Table, *,
+               loops: dict[str, tuple[Tick, float]] | None = None) -> int:
+    """Consume and relay, and run the service's polling loops ({name: (tick, poll seconds)}), until SIGTERM/SIGINT;
+    finish the batch and the job in hand, then exit 0."""
     configure_logging(settings.service, settings.log_level)
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
@@ -26,9 +52,16 @@ def run_worker(settings: Settings, handlers: dict[str, Handler], outbox: Outbox,
     consumer.install_signal_handlers()
     relay_thread = threading.Thread(target=relay.run, args=(consumer.stop,), name="outbox-relay", daemon=True)
     relay_thread.start()
+    loop_threads = [threading.Thread(target=_poll, name=name, daemon=True,
+                                     args=(name, tick, poll, session_factory, consumer.stop, relay.wake))
+                    for name, (tick, poll) in (loops or {}).items()]
+    for thread in loop_threads:
+        thread.start()
     log.info("worker started", extra={"queue": settings.queue})
     consumer.run()
     relay.wake.set()
+    for thread in loop_threads:
+        thread.join(timeout=30)
     relay_thread.join(timeout=15)
     engine.dispose()
     log.info("worker stopped")

@@ -49,32 +49,10 @@ def run_close_jobs(session_factory: sessionmaker[Session], *, chunk: int = useca
     return steps
 
 
-class CloseJobRunner:
-    """A loop in its own thread: look for close jobs every `poll_seconds` until stopped."""
-
-    def __init__(self, session_factory: sessionmaker[Session], poll_seconds: float = 2.0):
-        self.session_factory = session_factory
-        self.poll_seconds = poll_seconds
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        """Loop until stop is set."""
-        log.info("close job runner started")
-        while not self.stop.is_set():
-            try:
-                with transaction(self.session_factory) as session:
-                    if usecases.apply_due_reorganisations(session):
-                        log.info("reorganisation in force: needs moved to the successor units")
-                ran = run_close_jobs(self.session_factory, stop=self.stop)
-            except Exception:  # noqa: BLE001 — e.g. the database restarting: try again next tick
-                log.exception("close job runner tick failed")
-                ran = 0
-            if not ran:
-                self.stop.wait(self.poll_seconds)
-        log.info("close job runner stopped")
-
-    def start(self) -> threading.Thread:
-        """Start the loop in a daemon thread."""
-        thread = threading.Thread(target=self.run, name="needs-close-jobs", daemon=True)
-        thread.start()
-        return thread
+def tick(session_factory: sessionmaker[Session], stop: threading.Event) -> int:
+    """One round of the needs worker's loop: move needs for reorganisations come into force, then run close-job
+    chunks until none is left or the worker stops; return the chunks run."""
+    with transaction(session_factory) as session:
+        if usecases.apply_due_reorganisations(session):
+            log.info("reorganisation in force: needs moved to the successor units")
+    return run_close_jobs(session_factory, stop=stop)
