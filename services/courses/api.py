@@ -73,6 +73,16 @@ def create_venue(data):
         return usecases.create_venue(session, data)
 
 
+@blp.route("/venues/<venue_id>", methods=["PATCH"])
+@token_required
+@blp.arguments(schemas.VenueUpdateSchema)
+@blp.response(200, schemas.VenueSchema)
+def update_venue(data, venue_id):
+    """Edit a venue (a new distance table makes its booked courses ask funding again)."""
+    with ctx().transaction() as session:
+        return usecases.update_venue(session, venue_id, data)
+
+
 @blp.route("/venues")
 @blp.arguments(schemas.VenueQueryArgsSchema, location="query")
 @blp.response(200, schemas.VenueSchema(many=True))

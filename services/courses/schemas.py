@@ -177,6 +177,15 @@ class VenueCreateSchema(Schema):
     distances = fields.List(fields.Nested(DistanceSchema), load_default=list, validate=validate.Length(max=200))
 
 
+class VenueUpdateSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    address = fields.String(validate=validate.Length(min=1, max=300))
+    capacity = fields.Integer(strict=True, validate=validate.Range(min=1, max=5000))
+    facilities = fields.List(fields.String(validate=validate.Length(min=1, max=100)), validate=validate.Length(max=30))
+    distances = fields.List(fields.Nested(DistanceSchema), validate=validate.Length(max=200),
+                            metadata={"description": "replaces the whole distance table"})
+
+
 class VenueSchema(VenueCreateSchema):
     id = fields.String()
 

@@ -431,6 +431,38 @@ def create_venue(session: Session, data: dict) -> Venue:
     return venue
 
 
+def update_venue(session: Session, venue_id: str, data: dict) -> Venue:
+    """Edit a venue. A new distance table replaces the old one, and the booked courses held there ask funding again
+    (travel and lodging follow the distance). A capacity below a booked course's enrolment is refused."""
+    venue = session.get(Venue, venue_id)
+    if venue is None:
+        raise NotFound("Không tìm thấy địa điểm.", field="venue_id")
+    booked = list(session.scalars(sa.select(Course).where(Course.venue_id == venue_id,
+                                                          Course.status.in_(domain.BOOKING_STATUSES))))
+    if "capacity" in data:
+        for course in booked:
+            enrolled = len(_enrolled_trainees(session, course.id))
+            if enrolled > data["capacity"]:
+                raise DomainError(f"Lớp {course.code} đã có {enrolled} học viên ở địa điểm này; sức chứa mới "
+                                  f"{data['capacity']} không đủ.", field="capacity", status=409)
+    distances = data.pop("distances", None)
+    for key, value in data.items():
+        setattr(venue, key, value)
+    if distances is not None:
+        seen = set()
+        for i, d in enumerate(distances):
+            if d["commune_code"] in seen:
+                raise DomainError("Xã bị lặp trong bảng khoảng cách.", field=f"distances.{i}.commune_code", status=422)
+            seen.add(d["commune_code"])
+        venue.distances.clear()
+        session.flush()  # the old rows go before the new ones (one row per commune)
+        venue.distances.extend(VenueDistance(commune_code=d["commune_code"], km=d["km"]) for d in distances)
+        for course in booked:
+            _roster_changed(session, course)  # the cost drivers changed: a new revision for funding
+    session.flush()
+    return venue
+
+
 def list_venues(session: Session, min_capacity: int | None = None) -> list[Venue]:
     """List venues, optionally those holding at least `min_capacity` people."""
     stmt = sa.select(Venue).order_by(Venue.name)

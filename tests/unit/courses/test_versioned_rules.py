@@ -193,3 +193,33 @@ def test_the_conflicts_preview_needs_the_api_token(client):
     course = make_course(client)
     assert client.get(f"/api/v1/courses/{course['id']}/conflicts").status_code == 401
     assert client.get(f"/api/v1/courses/{course['id']}/conflicts", headers=API_AUTH).status_code == 200
+
+
+# --- editing a venue ---------------------------------------------------------------------------------------------------
+
+def test_new_distances_of_a_venue_make_its_booked_courses_ask_funding_again(client):
+    course, _ = confirmed_course(client, 2)
+    venue_id = course["venue"]["id"]
+    got = ok(client.patch(f"/api/v1/venues/{venue_id}", headers=API_AUTH,
+                          json={"distances": [{"commune_code": "CM-TANLOC", "km": 25}]}))
+    assert [(d["commune_code"], d["km"]) for d in got["distances"]] == [("CM-TANLOC", 25)]
+    assert revisions(client, course["id"]) == [(1, 2), (2, 2)]
+    [latest] = [p for p in outbox(client, "courses.course_scheduled") if p["revision"] == 2]
+    assert latest["venue"]["distances"] == [{"commune_code": "CM-TANLOC", "km": 25}]
+
+
+def test_a_venue_capacity_below_a_booked_courses_enrolment_is_409_naming_capacity(client):
+    course, _ = confirmed_course(client, 3)
+    resp = client.patch(f"/api/v1/venues/{course['venue']['id']}", headers=API_AUTH, json={"capacity": 2})
+    assert resp.status_code == 409 and "capacity" in resp.get_json()["errors"]["json"]
+    assert ok(client.patch(f"/api/v1/venues/{course['venue']['id']}", headers=API_AUTH,
+                           json={"capacity": 3, "name": "Hội trường mới"}))["capacity"] == 3
+
+
+def test_editing_an_unknown_venue_is_404_and_duplicate_communes_are_422(client):
+    assert client.patch("/api/v1/venues/nope", headers=API_AUTH, json={"capacity": 5}).status_code == 404
+    course, _ = confirmed_course(client, 1)
+    twice = [{"commune_code": "CM-TANLOC", "km": 1}, {"commune_code": "CM-TANLOC", "km": 2}]
+    resp = client.patch(f"/api/v1/venues/{course['venue']['id']}", headers=API_AUTH, json={"distances": twice})
+    assert resp.status_code == 422 and "distances.1.commune_code" in resp.get_json()["errors"]["json"]
+    assert client.patch(f"/api/v1/venues/{course['venue']['id']}", json={"capacity": 5}).status_code == 401
