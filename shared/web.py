@@ -8,11 +8,13 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import wraps
 from typing import Iterator
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api, Blueprint
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException, Unauthorized
@@ -48,6 +50,17 @@ class ServiceContext:
             session = g.db_session = self.session_factory()
         with session.begin():
             yield session
+
+
+class IsoJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, with dates and times as ISO 8601 (Flask's default prints them as HTTP dates), so a view that
+    returns plain dicts agrees with the marshmallow-serialised ones."""
+
+    @staticmethod
+    def default(o):
+        if isinstance(o, (date, datetime)):
+            return o.isoformat()
+        return DefaultJSONProvider.default(o)
 
 
 def ctx() -> ServiceContext:
@@ -179,6 +192,7 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
 
     configure_logging(settings.service, settings.log_level)
     app = Flask(settings.service)
+    app.json = IsoJSONProvider(app)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.config.update(

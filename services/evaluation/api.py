@@ -1,6 +1,4 @@
 """Public HTTP API of the evaluation service (/api/v1)."""
-from datetime import date, datetime
-
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
@@ -16,23 +14,12 @@ def _base() -> str:
     return ctx().settings.feedback_base_url
 
 
-def _plain(value):
-    """JSON-ready copy: dates as ISO strings (Flask would print them as HTTP dates)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return value
-
-
 def _table_or_json(rows, columns, fmt, filename, heading):
     if fmt == "xlsx":
         return tabular.download(rows, columns, fmt, filename, heading=heading)
     if fmt == "csv":
         return tabular.download(rows, columns, fmt, filename)
-    return jsonify({"items": _plain(rows)})
+    return jsonify({"items": rows})
 
 
 def _upload() -> tuple[bytes, str]:
@@ -135,7 +122,7 @@ def followup_now(course_id):
 def followup_summary(course_id):
     """L3/L4 of a course: follow-up answers by respondent and unit indicators before/after."""
     with ctx().transaction() as session:
-        return jsonify(_plain(usecases.followup_summary(session, course_id)))
+        return jsonify(usecases.followup_summary(session, course_id))
 
 
 # --- L2 test scores --------------------------------------------------------------------------------------------
@@ -292,7 +279,7 @@ def report_course(args, course_id):
     with ctx().transaction() as session:
         data = reports.course_report(session, course_id)
     if args["format"] == "json":
-        return jsonify(_plain(data))
+        return jsonify(data)
     return tabular.download(data["lines"], reports.LINE_COLUMNS, args["format"], f"bao-cao-{data['course_code']}",
                             **({"heading": f"Báo cáo đánh giá khóa học {data['course_code']}"}
                                if args["format"] == "xlsx" else {}))

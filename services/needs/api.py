@@ -1,6 +1,4 @@
 """Public HTTP API of the needs service (/api/v1)."""
-from datetime import date
-
 from flask import jsonify
 from flask_smorest import Blueprint
 
@@ -353,7 +351,7 @@ def return_plan(data, plan_id):
 
 def _report(rows: list[dict], columns: list[tabular.Column], fmt: str, filename: str, heading: str):
     if fmt == "json":
-        return jsonify([{k: v.isoformat() if isinstance(v, date) else v for k, v in r.items()} for r in rows])
+        return jsonify(rows)  # dates as ISO 8601 (shared/web.py IsoJSONProvider)
     return tabular.download(rows, columns, fmt, filename, title=heading[:31], heading=heading)
 
 

@@ -23,3 +23,14 @@ def test_inbox_prune_deletes_only_rows_older_than_the_window_and_refuses_a_windo
     assert client.post("/admin/inbox/prune", json={}, headers=ADMIN_AUTH).get_json() == {"deleted": 2}
     with app.extensions["service"].session_factory() as s:
         assert sorted(s.scalars(sa.select(inbox.c.message_id))) == ["m1", "m89"]
+
+
+def test_plain_json_answers_show_dates_as_iso_8601_not_http_dates(tmp_path):
+    from datetime import date, datetime, timezone
+
+    from flask import jsonify
+
+    app = build_app("needs", sqlite_url(tmp_path / "needs.db"), migrate=False)
+    with app.app_context():
+        body = jsonify({"day": date(2025, 7, 1), "at": datetime(2025, 7, 1, 1, 30, tzinfo=timezone.utc)}).get_json()
+    assert body == {"day": "2025-07-01", "at": "2025-07-01T01:30:00+00:00"}
