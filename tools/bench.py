@@ -50,6 +50,7 @@ def completed_event(i: int) -> tuple[str, str]:
 
 
 def publish_backlog(exchange: str, routing_key: str, bodies: list[tuple[str, str]]) -> None:
+    """Publish (message id, body) pairs with publisher confirms, 500 at a time."""
     with Connection(AMQP_URL) as conn:
         pub = ConfirmingPublisher(conn, confirm_timeout=60)
         for k in range(0, len(bodies), 500):
@@ -61,8 +62,26 @@ def publish_backlog(exchange: str, routing_key: str, bodies: list[tuple[str, str
 
 
 def queue_depth(name: str) -> int:
+    """Messages ready in a queue."""
     with Connection(AMQP_URL) as conn:
         return conn.channel().queue_declare(name, passive=True).message_count
+
+
+def drain_with_worker(service: str, env: dict[str, str], sink: str, expected: int, timeout: float,
+                      interval: float = 0.1) -> float:
+    """Start the service's real worker process on a waiting backlog; return the wall time until `expected`
+    follow-up messages reached `sink`, then stop the worker."""
+    env = {**os.environ, **env, "LOG_LEVEL": "WARNING",
+           "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", f"services.{service}.worker"], env=env, cwd=PROJECT_ROOT)
+    try:
+        wait_until(lambda: queue_depth(sink) >= expected, timeout, what=f"{service}'s follow-ups to be relayed",
+                   interval=interval)
+        return time.monotonic() - t0
+    finally:
+        proc.terminate()
+        proc.wait(60)
 
 
 def bench_worker(events: int) -> dict:
@@ -84,16 +103,7 @@ def bench_worker(events: int) -> dict:
         print(f"  publishing a backlog of {events:,} courses.course_completed × {PARTICIPANTS} participants…")
         publish_backlog(ns.exchange, "courses.course_completed", [completed_event(i) for i in range(events)])
         wait_until(lambda: queue_depth(settings.queue) == events, 60, what="backlog to settle")
-        env = {**os.environ, **ns.env(), "EVALUATION_DATABASE_URL": url, "LOG_LEVEL": "WARNING",
-               "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
-        t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "services.evaluation.worker"], env=env, cwd=PROJECT_ROOT)
-        try:
-            wait_until(lambda: queue_depth(sink) >= events, 600, what="follow-ups to be relayed", interval=0.1)
-            wall = time.monotonic() - t0
-        finally:
-            proc.terminate()
-            proc.wait(30)
+        wall = drain_with_worker("evaluation", {**ns.env(), "EVALUATION_DATABASE_URL": url}, sink, events, 600)
         engine = sa.create_engine(url)
         with engine.connect() as c:
             first_in, n_in = c.execute(sa.text("SELECT min(received_at), count(*) FROM inbox")).one()

@@ -9,10 +9,7 @@ Prints figures; asserts nothing (targets are read by people, not by a flaky time
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
@@ -20,30 +17,13 @@ import sqlalchemy as sa
 from kombu import Connection, Queue
 
 from shared.bus import topology
-from shared.bus.publisher import ConfirmingPublisher, Outgoing
-from shared.config import PROJECT_ROOT, load_settings
+from shared.config import load_settings
 from shared.events import new_event
+from tools.bench import drain_with_worker, publish_backlog, queue_depth
 from tools.isolation import AMQP_URL, create_pg_database, drop_pg_database, new_namespace, wait_until
 
 COMMUNES = ["CM-THOIBINH", "CM-BIENBACH", "CM-TRIPHAI", "CM-TANLOC", "CM-HOTHIKY"]
 KM = {"CM-THOIBINH": 0, "CM-BIENBACH": 8, "CM-TRIPHAI": 18, "CM-TANLOC": 22, "CM-HOTHIKY": 30}
-
-
-def publish_backlog(exchange: str, routing_key: str, bodies: list[tuple[str, str]]) -> None:
-    """Publish (message id, body) pairs with publisher confirms, 500 at a time."""
-    with Connection(AMQP_URL) as conn:
-        pub = ConfirmingPublisher(conn, confirm_timeout=60)
-        for k in range(0, len(bodies), 500):
-            res = pub.publish([Outgoing(mid, routing_key, body, exchange=exchange) for mid, body in bodies[k:k + 500]])
-            bad = [m for m, err in res.items() if err]
-            if bad:
-                raise RuntimeError(f"{len(bad)} backlog messages not confirmed: {res[bad[0]]}")
-
-
-def queue_depth(name: str) -> int:
-    """Messages ready in a queue."""
-    with Connection(AMQP_URL) as conn:
-        return conn.channel().queue_declare(name, passive=True).message_count
 
 
 def completed_event(i: int, participants: int) -> tuple[str, str]:
@@ -106,17 +86,9 @@ def bench(courses: int, participants: int) -> dict:
             publish_backlog(ns.exchange, "courses.course_completed",
                             [completed_event(i, participants) for i in range(k, min(k + 2000, courses))])
         wait_until(lambda: queue_depth(settings.queue) == courses, 120, what="backlog to settle")
-        env = {**os.environ, **ns.env(), "FUNDING_DATABASE_URL": url, "LOG_LEVEL": "WARNING",
-               "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
         print("  starting the funding worker…")
-        t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "services.funding.worker"], env=env, cwd=PROJECT_ROOT)
-        try:
-            wait_until(lambda: queue_depth(sink) >= courses, 3600, what="settled events to be relayed", interval=0.2)
-            wall = time.monotonic() - t0
-        finally:
-            proc.terminate()
-            proc.wait(60)
+        wall = drain_with_worker("funding", {**ns.env(), "FUNDING_DATABASE_URL": url}, sink, courses, 3600,
+                                 interval=0.2)
         engine = sa.create_engine(url)
         with engine.connect() as c:
             first_in, n_in = c.execute(sa.text("SELECT min(received_at), count(*) FROM inbox")).one()
