@@ -129,7 +129,11 @@ def insert_ignoring_conflicts(session: Session, table):
 def bulk_insert(session: Session, table: sa.Table, rows: list[dict]) -> None:
     """Insert many rows in the session's transaction: COPY on PostgreSQL (several times faster than
     executemany for thousands of rows), a plain executemany elsewhere. Values must already be final
-    (no column defaults or type hooks are applied on the COPY path)."""
+    (no column defaults or type hooks are applied on the COPY path).
+
+    JSON columns take the Python value (list, dict, …) on both paths: this is the one place that encodes them
+    for COPY. Callers must not encode them themselves — a pre-encoded string would be stored as a JSON string.
+    Each distinct object is encoded once (rows often share one memoised value)."""
     if not rows:
         return
     if is_postgres(session):
@@ -142,8 +146,17 @@ def bulk_insert(session: Session, table: sa.Table, rows: list[dict]) -> None:
                     for row in rows:
                         copy.write_row([row[c] for c in cols])
                     return
+                encoded: dict[int, str] = {}  # id → text; the rows keep every value alive, so ids stay unique
+
+                def enc(value) -> str | None:
+                    if value is None:
+                        return None
+                    key = id(value)
+                    text = encoded.get(key)
+                    if text is None:
+                        text = encoded[key] = json.dumps(value, ensure_ascii=False, default=str)
+                    return text
                 for row in rows:
-                    copy.write_row([json.dumps(row[c], ensure_ascii=False, default=str) if j and row[c] is not None
-                                    else row[c] for c, j in zip(cols, as_json)])
+                    copy.write_row([enc(row[c]) if j else row[c] for c, j in zip(cols, as_json)])
     else:
         session.execute(sa.insert(table), rows)

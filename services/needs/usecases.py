@@ -1,7 +1,6 @@
 """Use cases of the needs service: each takes a session inside the caller's transaction."""
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections import defaultdict
@@ -40,20 +39,6 @@ def _commune_map(session: Session, day: date | None = None) -> dict[str, str]:
     """Map every unit code to the commune that carries it on `day` (today by default)."""
     day, succ = day or _today(), successions(session)
     return {code: domain.unit_on(code, day, succ) for code in session.scalars(sa.select(Unit.code))}
-
-
-def _bulk(session: Session, table, rows: list[dict], json_columns: tuple[str, ...] = ()) -> None:
-    """bulk_insert with JSON columns encoded for COPY on PostgreSQL (SQLAlchemy encodes them elsewhere)."""
-    if rows and json_columns and is_postgres(session):
-        encoded: dict[int, str] = {}  # values are often shared objects (memoised reasons): encode each once
-
-        def enc(value) -> str:
-            key = id(value)
-            if key not in encoded:
-                encoded[key] = json.dumps(value, ensure_ascii=False)
-            return encoded[key]
-        rows = [{**r, **{c: enc(r[c]) for c in json_columns}} for r in rows]
-    bulk_insert(session, table, rows)
 
 
 # --- rules as data -----------------------------------------------------------------------------------------------
@@ -624,7 +609,7 @@ def import_registry(session: Session, data: bytes, filename: str) -> dict:
                                                        "employment_status": cs.employment_status,
                                                        "changed_fields": changed}, None))
     session.flush()
-    _bulk(session, CivilServant.__table__, new_rows)
+    bulk_insert(session, CivilServant.__table__, new_rows)
     for start in range(0, len(events), 1000):
         OUTBOX.emit_many(session, events[start:start + 1000])
     return {"rows": len(rows), "registered": len(new_rows), "updated": updated,
@@ -755,7 +740,7 @@ def open_campaign(session: Session, data: dict) -> Campaign:
             for cs_id, unit in session.execute(sa.select(CivilServant.id, CivilServant.unit_code)
                                                .where(CivilServant.employment_status == "active"))
             if communes_of[unit] in wanted]
-    _bulk(session, SurveyResponse.__table__, rows)
+    bulk_insert(session, SurveyResponse.__table__, rows)
     return campaign
 
 
@@ -862,21 +847,6 @@ def _combination_case(rule: domain.CombinationRule, self_col, sup_col):
     whens += [(sa.and_(self_col == a, sup_col.is_(None)), value(domain.combine(a, None, rule))) for a in levels]
     whens += [(sa.and_(self_col.is_(None), sup_col == b), value(domain.combine(None, b, rule))) for b in levels]
     return sa.case(*whens, else_=sa.null())
-
-
-def _json_for_copy(session: Session):
-    """Return how a JSON value is written by bulk_insert: encoded text for COPY on PostgreSQL (each distinct
-    object once — the reasons are memoised and shared), the value itself elsewhere."""
-    if not is_postgres(session):
-        return lambda value: value
-    encoded: dict[int, tuple[object, str]] = {}
-
-    def enc(value) -> str:
-        hit = encoded.get(id(value))
-        if hit is None or hit[0] is not value:
-            hit = encoded[id(value)] = (value, json.dumps(value, ensure_ascii=False))
-        return hit[1]
-    return enc
 
 
 def _uuid4_strings(n: int) -> list[str]:
@@ -1037,7 +1007,6 @@ def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_C
         # to position_requirements, whose plan depends on fresh table statistics.
         if value < required.get(position_of.get(cs_id), {}).get(code, 0):
             assessed[cs_id][code] = value
-    encode = _json_for_copy(session)
     ids: list[str] = []
     batch = []
     counts = {"competency_gap": 0, "standard": 0}
@@ -1057,7 +1026,7 @@ def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_C
                           "competency_code": draft.competency_code, "standard_code": draft.standard_code,
                           "required_level": draft.required_level, "assessed_level": draft.assessed_level,
                           "gap": draft.gap, "deadline": draft.deadline, "priority_score": draft.priority_score,
-                          "reasons": encode(draft.reasons), "status": "open", "unit_code": row.unit_code,
+                          "reasons": draft.reasons, "status": "open", "unit_code": row.unit_code,
                           "commune_code": commune, "province_code": province,
                           "position_code": row.position_code, "plan_line_id": None, "met_by": None,
                           "created_at": now, "met_at": None})
