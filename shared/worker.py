@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.bus.consumer import EventConsumer, Handler
 from shared.bus.relay import OutboxRelay
+from shared.bus.safe import describe, stack
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
 from shared.logs import configure_logging
@@ -30,8 +31,9 @@ def _poll(name: str, tick: Tick, poll_seconds: float, session_factory: sessionma
     while not stop.is_set():
         try:
             ran = tick(session_factory, stop)
-        except Exception:  # noqa: BLE001 - e.g. the database restarting: try again next round
-            log.exception("loop round failed", extra={"loop": name})
+        except Exception as exc:  # noqa: BLE001 - e.g. the database restarting: try again next round
+            # the exception's kind and where it arose, never its text (it may quote a row's values)
+            log.error("loop round failed", extra={"loop": name, "error": describe(exc), "where": stack(exc)})
             ran = 0
         if ran:
             wake.set()  # the round's transactions may have written outbox rows

@@ -6,6 +6,12 @@ outbox; commit; then ack. If any handler fails, the batch is rolled back and rep
 transaction so that only the failing message is retried or parked. Undecodable, invalid or unknown-version
 messages go straight to the dead-letter queue with the reason in headers; transient failures go through
 the delay queues with growing TTLs, then to the dead-letter queue.
+
+When the database is away, no message is to blame: the batch is kept, unacked, on the same broker connection
+(heartbeats keep flowing) and retried with bounded back-off until the database answers — reconnecting instead
+would return the deliveries, and each return counts toward the quorum queue's delivery limit, after which the
+broker dead-letters healthy events. Such a broker-made dead letter is logged as an error (a delivery close to
+the limit, and any growth of the dead-letter queue that this worker did not cause itself).
 """
 from __future__ import annotations
 
@@ -17,12 +23,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import amqp
 import sqlalchemy as sa
 from kombu import Consumer
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.bus import topology
-from shared.bus.publisher import LazyPublisher, Outgoing, connect
+from shared.bus.publisher import LazyPublisher, Outgoing, close_bounded, connect
+from shared.bus.safe import describe, stack
 from shared.config import Settings
 from shared.db import insert_ignoring_conflicts, utcnow
 from shared.errors import DomainError, PermanentError
@@ -32,8 +40,10 @@ from shared.logs import reset_correlation_id, set_correlation_id
 log = logging.getLogger(__name__)
 Handler = Callable[[Envelope, Session], None]
 # Errors of the database connection itself (server away, SQLite locked too long, deadlock): no message is to
-# blame, so none is retried or parked — the batch stays unacked and the worker reconnects with back-off.
+# blame, so none is retried or parked — the batch stays unacked and is retried on the same connection.
 INFRASTRUCTURE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
+DATABASE_BACKOFF = (0.5, 10.0)  # first and longest pause between attempts at a batch while the database is away
+DEAD_LETTER_CHECK_SECONDS = 30.0  # how often the dead-letter queue's depth is compared with our own parks
 
 
 def batch_handler(func):
@@ -50,6 +60,7 @@ class _Delivery:
     message: object  # kombu Message
     envelope: Envelope | None = None
     error: str | None = None
+    settled: bool = False  # committed, duplicate or sent to a delay queue: not to be done again
 
 
 class EventConsumer:
@@ -65,7 +76,13 @@ class EventConsumer:
         self.stop = threading.Event()
         self._buffer: list[_Delivery] = []
         self._publisher = LazyPublisher(settings)  # for delay and dead-letter queues, apart from consuming
+        self._conn = None  # the consuming connection, kept alive while a batch waits for the database
+        self._watch_channel = None
+        self._dlq_depth: int | None = None
+        self._dlq_checked_at = 0.0
+        self._parked_since_check = 0
         self.processed = 0
+        self.database_waits = 0  # pauses taken because the database was away (tests and operators)
 
     # --- the loop ----------------------------------------------------------------------------------------------
 
@@ -85,22 +102,25 @@ class EventConsumer:
                 if self.stop.is_set():
                     break
                 log.warning("consumer interrupted; reconnecting after a pause",
-                            extra={"error": repr(exc)[:300], "wait": backoff})
+                            extra={"queue": self.settings.queue, "error": describe(exc), "wait": backoff})
                 self._publisher.close()
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 10)
         self._publisher.close()
-        log.info("consumer stopped", extra={"processed": self.processed})
+        log.info("consumer stopped", extra={"queue": self.settings.queue, "processed": self.processed})
 
     def _consume(self) -> None:
         self._buffer = []  # deliveries of a lost connection cannot be acked on a new one
-        with connect(self.settings) as conn:
+        conn = connect(self.settings)
+        try:
+            self._conn = conn
             channel = conn.channel()
             queue = topology.declare(self.settings, channel, self.handlers)
             channel.basic_qos(0, self.settings.prefetch, False)
             consumer = Consumer(channel, queues=[queue], on_message=self._on_message, no_ack=False)
             consumer.consume()
             log.info("consuming", extra={"queue": self.settings.queue, "events": sorted(self.handlers)})
+            self._watch_dead_letters(force=True)
             first_at = None
             while not self.stop.is_set():
                 timeout = 0.002 if self._buffer else 1.0  # linger briefly for more, then flush
@@ -110,6 +130,8 @@ class EventConsumer:
                     conn.heartbeat_check()
                     if self._buffer:
                         self.flush()
+                    else:
+                        self._watch_dead_letters()
                     first_at = None
                     continue
                 if self._buffer and first_at is None:
@@ -124,6 +146,49 @@ class EventConsumer:
                 consumer.cancel()
             except Exception:  # noqa: BLE001 - closing anyway
                 pass
+        finally:
+            # Bounded: a frozen node never answers close-ok, and failover must not wait for it.
+            self._conn = self._watch_channel = None
+            close_bounded(conn)
+
+    def _keep_alive(self, seconds: float) -> None:
+        """Serve the broker connection for `seconds`: heartbeats both ways (new deliveries join the buffer)."""
+        conn = self._conn
+        if conn is None:
+            self.stop.wait(seconds)
+            return
+        try:
+            conn.drain_events(timeout=seconds)
+        except socket.timeout:
+            pass
+        conn.heartbeat_check()
+
+    def _watch_dead_letters(self, force: bool = False) -> None:
+        """Log an error when the dead-letter queue grew by more than this worker parked itself.
+
+        Only the broker (the main queue's delivery limit) or another replica can account for the rest; a
+        broker-made dead letter is otherwise silent.
+        """
+        now = time.monotonic()
+        if self._conn is None or (not force and now - self._dlq_checked_at < DEAD_LETTER_CHECK_SECONDS):
+            return
+        self._dlq_checked_at = now
+        dlq = self.settings.dead_letter_queue
+        try:
+            if self._watch_channel is None:
+                self._watch_channel = self._conn.channel()
+            depth = self._watch_channel.queue_declare(dlq, passive=True).message_count
+        except amqp.exceptions.ChannelError:
+            self._watch_channel = None  # the broker closed this channel; the consuming one is untouched
+            return
+        unexplained = 0 if self._dlq_depth is None else depth - self._dlq_depth - self._parked_since_check
+        if unexplained > 0:
+            log.error("dead-letter queue grew beyond this worker's own parks (delivery limit reached, or another "
+                      "replica parked); see GET /admin/dead-letters", extra={
+                          "queue": self.settings.queue, "dead_letter_queue": dlq, "count": depth,
+                          "added": unexplained, "delivery_limit": topology.DELIVERY_LIMIT})
+        self._dlq_depth = depth
+        self._parked_since_check = 0
 
     def _on_message(self, message) -> None:
         self._buffer.append(_Delivery(message))
@@ -131,34 +196,34 @@ class EventConsumer:
     # --- processing --------------------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Process the buffered deliveries, then ack them all."""
+        """Process the buffered deliveries, then ack them all.
+
+        While the database is away the batch is kept (unacked, on this connection) and tried again with
+        bounded back-off; on stop it is left unacked for the broker to redeliver.
+        """
         batch, self._buffer = self._buffer, []
         if not batch:
             return
         for d in batch:
+            self._note_redeliveries(d.message)
             try:
                 d.envelope = decode(d.message.body)
                 if d.envelope.type not in self.handlers:
                     d.error = f"no handler for {d.envelope.type}"
             except EventContractError as exc:
                 d.error = f"{exc}: {exc.errors}" if exc.errors else str(exc)
-        good = [d for d in batch if d.error is None]
-        try:
-            self._apply(good)
-        except INFRASTRUCTURE_ERRORS:
-            raise  # the database is away: nothing acked; run() backs off, the broker redelivers the batch
-        except Exception:  # noqa: BLE001 - isolate the failing message: one transaction per message
-            log.warning("batch failed; retrying one message at a time", extra={"size": len(good)})
-            for d in good:
-                try:
-                    self._apply([d])
-                except INFRASTRUCTURE_ERRORS:
-                    raise
-                except (PermanentError, DomainError, EventContractError) as exc:
-                    d.error = f"permanent: {exc}"
-                except Exception as exc:  # noqa: BLE001 - transient by default: retry with delay
-                    log.exception("handler failed", extra={"message_id": d.envelope.id, "type": d.envelope.type})
-                    self._retry_or_park(d, repr(exc))
+        attempt = 0
+        while True:
+            try:
+                self._process(batch)
+                break
+            except INFRASTRUCTURE_ERRORS as exc:
+                if not self._wait_for_database(batch, attempt, exc):
+                    return  # stopping: nothing acked, the broker redelivers the batch to the next consumer
+                attempt += 1
+        if attempt:
+            log.info("database back; batch applied", extra={"queue": self.settings.queue, "size": len(batch),
+                                                            "attempts": attempt + 1})
         for d in batch:
             if d.error is not None:
                 self._park(d.message, d.error)
@@ -166,6 +231,63 @@ class EventConsumer:
         last = batch[-1].message
         last.channel.basic_ack(last.delivery_tag, multiple=True)
         self.processed += len(batch)
+
+    def _process(self, batch: list[_Delivery]) -> None:
+        """Apply the batch in one transaction, or one message per transaction when that fails.
+
+        Raises INFRASTRUCTURE_ERRORS with what is done so far marked `settled`, so a retry only redoes the rest
+        (the inbox would absorb a redone commit anyway; the mark also avoids a second copy in a delay queue).
+        """
+        good = [d for d in batch if d.error is None and not d.settled]
+        try:
+            self._apply(good)
+        except INFRASTRUCTURE_ERRORS:
+            raise  # the database is away: flush() keeps the batch and tries again
+        except Exception:  # noqa: BLE001 - isolate the failing message: one transaction per message
+            log.warning("batch failed; retrying one message at a time", extra={"size": len(good)})
+            for d in good:
+                if d.settled:
+                    continue
+                try:
+                    self._apply([d])
+                except INFRASTRUCTURE_ERRORS:
+                    raise
+                except (PermanentError, DomainError, EventContractError) as exc:
+                    d.error = f"permanent: {exc}"
+                except Exception as exc:  # noqa: BLE001 - transient by default: retry with delay
+                    log.error("handler failed", extra={"message_id": d.envelope.id, "type": d.envelope.type,
+                                                       "error": describe(exc), "where": stack(exc)})
+                    self._retry_or_park(d, repr(exc))
+                d.settled = True
+            return
+        for d in good:
+            d.settled = True
+
+    def _wait_for_database(self, batch: list[_Delivery], attempt: int, exc: BaseException) -> bool:
+        """Pause before the next attempt at `batch`, serving the broker connection meanwhile; False on stop."""
+        first, longest = DATABASE_BACKOFF
+        wait = min(first * 2 ** attempt, longest)
+        self.database_waits += 1
+        if attempt == 0 or attempt % 10 == 0:
+            log.warning("database unavailable; holding the batch unacked on the broker connection and retrying",
+                        extra={"queue": self.settings.queue, "size": len(batch), "attempt": attempt + 1,
+                               "wait": wait, "error": describe(exc)})
+        deadline = time.monotonic() + wait
+        while not self.stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            self._keep_alive(min(left, 1.0))
+        return False
+
+    def _note_redeliveries(self, message) -> None:
+        """A delivery the broker has handed out many times is close to being dead-lettered by it: say so loudly."""
+        count = (message.headers or {}).get("x-delivery-count")
+        if isinstance(count, int) and count >= topology.DELIVERY_LIMIT // 2:
+            log.error("event redelivered many times; the broker dead-letters it at the queue's delivery limit",
+                      extra={"queue": self.settings.queue, "message_id": message.properties.get("message_id"),
+                             "type": message.properties.get("type"), "count": count,
+                             "delivery_limit": topology.DELIVERY_LIMIT})
 
     def _apply(self, deliveries: list[_Delivery]) -> None:
         if not deliveries:
@@ -246,5 +368,8 @@ class EventConsumer:
             "x-dead-lettered-by": self.settings.service,
             "x-original-routing-key": self._original_routing_key(message),
         })
+        self._parked_since_check += 1
+        # The reason (in the parked message's headers, for operators) may quote values: the log names its kind.
         log.warning("event parked in dead-letter queue", extra={
-            "message_id": message.properties.get("message_id"), "reason": reason[:200]})
+            "queue": self.settings.queue, "message_id": message.properties.get("message_id"),
+            "type": message.properties.get("type"), "reason": reason.split(":", 1)[0][:80]})

@@ -4,6 +4,9 @@ Listing takes every message without acking and then returns them all (nack with 
 consumed by looking. Replay republishes to the service's own queue through the default exchange with
 publisher confirms before the parked copy is acked: a crash in between leaves a duplicate, which the
 inbox absorbs, never a loss.
+
+With a cluster (`;`-separated AMQP_URL) every node is tried in turn, each with bounded connect and handshake
+time-outs, so the endpoints answer while a node is dead or frozen, as the workers do.
 """
 from __future__ import annotations
 
@@ -12,22 +15,34 @@ from contextlib import contextmanager
 
 import pika
 
+from shared.bus.publisher import failover_order
 from shared.config import Settings
 
 
-def _parameters(amqp_url: str) -> pika.ConnectionParameters:
-    """pika parameters from our AMQP_URL, read the way kombu reads it ("…//" is the vhost "/")."""
+def _parameters(amqp_url: str) -> list[pika.ConnectionParameters]:
+    """pika parameters for each URL of our AMQP_URL (this process's failover order), read the way kombu reads
+    them ("…//" is the vhost "/"). pika tries them in turn; each attempt is bounded (TCP connect, then the
+    whole handshake: a frozen node accepts the TCP connection and never answers)."""
     from kombu import Connection
-    info = Connection(amqp_url)
-    return pika.ConnectionParameters(
-        host=info.hostname, port=info.port or 5672, virtual_host=info.virtual_host or "/",
-        credentials=pika.PlainCredentials(info.userid, info.password),
-        socket_timeout=5, blocked_connection_timeout=10)
+    out = []
+    for url in failover_order(amqp_url).split(";"):
+        if not url.strip():
+            continue
+        info = Connection(url.strip())
+        out.append(pika.ConnectionParameters(
+            host=info.hostname, port=info.port or 5672, virtual_host=info.virtual_host or "/",
+            credentials=pika.PlainCredentials(info.userid, info.password),
+            socket_timeout=5, stack_timeout=8, blocked_connection_timeout=10, connection_attempts=1))
+    return out
+
+
+def _connect(settings: Settings) -> pika.BlockingConnection:
+    return pika.BlockingConnection(_parameters(settings.amqp_url))
 
 
 @contextmanager
 def _channel(settings: Settings):
-    conn = pika.BlockingConnection(_parameters(settings.amqp_url))
+    conn = _connect(settings)
     try:
         yield conn.channel()
     finally:
@@ -127,7 +142,7 @@ def queue_depths(settings: Settings) -> dict:
     names = [settings.queue, *(settings.retry_queue(i + 1) for i in range(len(settings.retry_delays_ms))),
              settings.dead_letter_queue]
     out = {}
-    conn = pika.BlockingConnection(_parameters(settings.amqp_url))
+    conn = _connect(settings)
     try:
         for name in names:
             ch = conn.channel()  # a passive declare of a missing queue closes its channel, not the connection

@@ -3,9 +3,16 @@
 kombu's `confirm_publish` waits for each message in turn; sending a batch and then draining the broker's
 acks keeps the same guarantee at a fraction of the round trips. Every message is `mandatory`: an unroutable
 one comes back (basic.return) and counts as failed, so it stays in the outbox instead of vanishing.
+
+A cluster is given as `;`-separated URLs. Each process tries them in its own (shuffled) order, so connections and
+the quorum leaders declared through them spread over the nodes instead of all landing on the first one. Every
+wait on the broker has a bound — connecting (handshake included), writing, confirms and closing — so a node that
+is frozen rather than dead only costs the time-outs before the next node is tried.
 """
 from __future__ import annotations
 
+import os
+import random
 import socket
 import time
 from dataclasses import dataclass, field
@@ -17,13 +24,75 @@ from shared.config import Settings
 
 
 CONFIRM_TIMEOUT = "confirm timeout"
+CONNECT_TIMEOUT = 5.0  # TCP connect and the AMQP handshake: a frozen node accepts the TCP connection, then is silent
+WRITE_TIMEOUT = 10.0  # a frozen node stops reading: a full socket buffer would block a write forever
+CLOSE_TIMEOUT = 2.0  # waiting for close-ok from a node that may never answer
+
+_ORDER: dict[tuple[int, str], str] = {}
+
+
+def failover_order(amqp_url: str) -> str:
+    """Return `amqp_url` with its `;`-separated URLs in this process's order (shuffled once per process).
+
+    kombu always connects to the first URL first and fails over round-robin from there: with every process
+    keeping the operator's order, every connection (and every quorum leader placed "client-local") would sit
+    on the first node.
+    """
+    urls = [u.strip() for u in amqp_url.split(";") if u.strip()]
+    if len(urls) < 2:
+        return amqp_url
+    key = (os.getpid(), amqp_url)  # a forked child shuffles again
+    if key not in _ORDER:
+        random.SystemRandom().shuffle(urls)
+        _ORDER[key] = ";".join(urls)
+    return _ORDER[key]
 
 
 def connect(settings: Settings, **kwargs) -> Connection:
-    """Open a broker connection with a bounded retry policy (kombu retries forever by default)."""
-    conn = Connection(settings.amqp_url, heartbeat=kwargs.pop("heartbeat", 30), connect_timeout=5, **kwargs)
-    conn.ensure_connection(max_retries=3, interval_start=0.5, interval_step=1, interval_max=3)
+    """Open a broker connection with a bounded retry policy (kombu retries forever by default).
+
+    Tries every URL of a cluster at least once (round-robin from this process's first), each with a bounded
+    handshake, so a dead or frozen node is passed over.
+    """
+    url = failover_order(settings.amqp_url)
+    retries = max(3, 2 * len(url.split(";")))
+    conn = Connection(url, heartbeat=kwargs.pop("heartbeat", 30), connect_timeout=CONNECT_TIMEOUT,
+                      transport_options={"write_timeout": WRITE_TIMEOUT, **kwargs.pop("transport_options", {})},
+                      **kwargs)
+    try:
+        conn.ensure_connection(max_retries=retries, interval_start=0.5, interval_step=1, interval_max=3)
+    except BaseException:
+        close_bounded(conn)
+        raise
     return conn
+
+
+def close_bounded(conn: Connection | None, timeout: float = CLOSE_TIMEOUT) -> None:
+    """Close a broker connection without waiting more than about `timeout` per step for the broker's answer.
+
+    py-amqp's close sends Close and then waits for close-ok with no time-out: on a frozen node that is for as
+    long as the node is frozen. A time-out on the socket bounds each wait; whatever is left is abandoned
+    (socket shut down and closed, no further handshake). The broker returns unacked deliveries when it sees
+    the socket go.
+    """
+    if conn is None:
+        return
+    transport = getattr(getattr(conn, "_connection", None), "_transport", None)
+    sock = getattr(transport, "sock", None)
+    if sock is not None:
+        try:
+            sock.settimeout(timeout)
+        except OSError:
+            pass
+    try:
+        conn.release()
+    except Exception:  # noqa: BLE001 - closing a dead or silent connection fails; we abandon it below
+        pass
+    finally:
+        try:
+            conn.collect()
+        except Exception:  # noqa: BLE001 - already gone
+            pass
 
 
 class PublishError(Exception):
@@ -129,9 +198,5 @@ class LazyPublisher:
         return self._publisher
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.release()
-            except Exception:  # noqa: BLE001 - closing a dead connection may fail; nothing to do
-                pass
-        self._conn = self._publisher = None
+        conn, self._conn, self._publisher = self._conn, None, None
+        close_bounded(conn)

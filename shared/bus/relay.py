@@ -7,6 +7,7 @@ import threading
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.bus.publisher import CONFIRM_TIMEOUT, LazyPublisher, Outgoing
+from shared.bus.safe import describe, stack
 from shared.config import Settings
 from shared.outbox import Outbox
 
@@ -53,7 +54,7 @@ class OutboxRelay:
                 ])
             except Exception as exc:  # noqa: BLE001 - connection refused, lost, closed by the broker…
                 self.close()
-                raise BrokerUnavailable(repr(exc)) from exc
+                raise BrokerUnavailable(describe(exc)) from exc
             ok, refused = [], []
             for r in rows:
                 error = results.get(r.message_id, "no confirm")
@@ -88,8 +89,8 @@ class OutboxRelay:
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10)
                 continue
-            except Exception:  # noqa: BLE001 - the database may be briefly away; retry after a pause
-                log.exception("relay iteration failed")
+            except Exception as exc:  # noqa: BLE001 - the database may be briefly away; retry after a pause
+                log.error("relay iteration failed", extra={"error": describe(exc), "where": stack(exc)})
                 self.close()
                 stop.wait(2.0)
                 continue
@@ -115,6 +116,6 @@ class OutboxRelay:
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             self.wake.set()
             except Exception as exc:  # noqa: BLE001 - the relay still polls; retry listening after a pause
-                log.warning("outbox listener lost its connection", extra={"error": repr(exc)})
+                log.warning("outbox listener lost its connection", extra={"error": describe(exc)})
                 stop.wait(2.0)
 
