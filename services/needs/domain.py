@@ -324,6 +324,36 @@ def needs_of(person: Person, required: dict[str, int], assessed: dict[str, int |
     return out
 
 
+# --- when a training need is met ----------------------------------------------------------------------------------
+
+class Evidence:
+    """What an event tells about a need: the one kind that meets a training need, and the one that does not."""
+
+    CERTIFIED_COMPLETION = "certified_completion"  # courses.course_completed, participant certified
+    ASSESSED_LEVEL = "assessed_level"  # evaluation.course_evaluated (or a survey): a level, not training
+
+
+def is_certified(completed: bool, certified: bool | None) -> bool:
+    """A participant's result in course_completed: the certificate decides; a producer that predates `certified`
+    sends None, and then completion stands for it."""
+    return bool(completed if certified is None else certified)
+
+
+def meets_training_need(evidence: str, *, completed: bool = False, certified: bool | None = None) -> bool:
+    """The one rule that marks a training need met: a certified completion of a course answering the need.
+
+    An assessed level — however high — updates the competency record and its history but never meets a need by
+    itself: a trainee who attended 3 of 4 buổi (no certificate) and scored well has not been trained. Since only
+    course_completed can meet a need and course_evaluated never changes one, the needs met do not depend on which
+    of the two events arrives first.
+    """
+    if evidence == Evidence.CERTIFIED_COMPLETION:
+        return is_certified(completed, certified)
+    if evidence == Evidence.ASSESSED_LEVEL:
+        return False
+    raise ValueError(f"unknown evidence {evidence!r}")
+
+
 # --- plans ---------------------------------------------------------------------------------------------------------
 
 PLAN_TRANSITIONS = {"submit": ("draft", "submitted"), "approve": ("submitted", "approved"),

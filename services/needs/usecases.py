@@ -1061,10 +1061,11 @@ def competency_profile(session: Session, cs_id: str) -> dict:
 
 
 def record_assessed_levels(session: Session, envelope) -> int:
-    """evaluation.course_evaluated: append the post-training levels to the competency record; close gaps reached.
+    """evaluation.course_evaluated: append the post-training levels to the competency record (and its history).
 
     History rows are append-only and ordered by the evaluation time, so an older evaluation arriving late never
-    becomes the current level.
+    becomes the current level. An assessed level never marks a need met (domain.meets_training_need): only a
+    certified completion does, so the arrival order of course_completed and course_evaluated does not matter.
     """
     payload = envelope.payload
     at = payload["evaluated_at"]
@@ -1087,16 +1088,6 @@ def record_assessed_levels(session: Session, envelope) -> int:
                                      level=item["level"], source="evaluation", source_ref=payload["course_id"],
                                      assessed_at=at, recorded_at=utcnow()))
         added += 1
-        latest = session.scalar(sa.select(sa.func.max(CompetencyRecord.assessed_at)).where(
-            CompetencyRecord.civil_servant_id == item["civil_servant_id"],
-            CompetencyRecord.competency_code == item["competency_code"]))
-        if latest is not None and latest > at:
-            continue  # a newer level is already current
-        for need in session.scalars(sa.select(Need).where(
-                Need.civil_servant_id == item["civil_servant_id"], Need.competency_code == item["competency_code"],
-                Need.kind == "competency_gap", Need.status.in_(OPEN_STATUSES))):
-            if need.required_level is not None and item["level"] >= need.required_level:
-                need.status, need.met_at, need.met_by = "met", utcnow(), payload["course_id"]
     session.flush()
     return added
 
@@ -1107,8 +1098,8 @@ def record_course_completed(session: Session, envelope) -> int:
     met = 0
     now = utcnow()
     for p in payload["participants"]:
-        certified = p.get("certified")
-        if not (p["completed"] if certified is None else certified):
+        if not domain.meets_training_need(domain.Evidence.CERTIFIED_COMPLETION, completed=p["completed"],
+                                          certified=p.get("certified")):
             continue
         stmt = sa.select(Need).where(Need.civil_servant_id == p["civil_servant_id"], Need.status.in_(OPEN_STATUSES))
         if p.get("need_ids"):

@@ -102,4 +102,4 @@ def test_course_evaluated_appends_levels_and_a_late_older_evaluation_does_not_be
                    .where(CompetencyRecord.civil_servant_id == cs_id, CompetencyRecord.competency_code == "CM06")
                    .order_by(CompetencyRecord.assessed_at))
     assert [tuple(r) for r in rows] == [(1, "survey"), (2, "evaluation"), (3, "evaluation")]
-    assert status_of(db, needs["KN-CNTT"]) == "met"  # level 3 reaches the required 3
+    assert status_of(db, needs["KN-CNTT"]) == "open"  # a level is not training: only a certificate meets a need

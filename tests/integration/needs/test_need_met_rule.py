@@ -1,0 +1,100 @@
+"""A training need is met by a certified completion only, whichever of course_completed / course_evaluated arrives
+first (issue 10, defect 2), on SQLite and PostgreSQL.
+
+A trainee who attended 3 of 4 buổi (no certificate) but scored high on the post-test reaches the required level
+through evaluation.course_evaluated: the level goes to the competency record and its history, the need stays open,
+and plan coverage does not count the trainee as trained.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from services.needs import usecases
+from services.needs.handlers import HANDLERS
+from services.needs.models import CompetencyRecord, Need, PlanLine
+from shared.db import transaction, utcnow
+from shared.events import decode, new_event
+
+pytestmark = [pytest.mark.postgres]
+
+
+def _person(session, code: str) -> str:
+    cs, _ = usecases.register_civil_servant(session, {
+        "code": code, "full_name": "Người Học", "gender": "female", "birth_year": 1990, "ethnicity": "Kinh",
+        "unit_code": "TB-X-TRILUC", "position_code": "TPHT", "llct_level": "none", "qlnn_level": "chuyen_vien",
+        "degree_level": "bachelor"})
+    return cs.id
+
+
+def _planned(db) -> tuple[dict[str, str], str, str]:
+    """Two surveyed trainees with an IT gap (CM06 at 1), both in one approved plan line for KN-CNTT."""
+    with transaction(db.session_factory) as session:
+        usecases.seed_reference_data(session)
+        people = {"uncertified": _person(session, "T-UNCERT"), "certified": _person(session, "T-CERT")}
+        campaign = usecases.open_campaign(session, {"year": 2026, "title": "Khảo sát", "unit_codes": ["CM-TRIPHAI"],
+                                                    "deadline": date(2026, 4, 30)})
+        for cs_id in people.values():
+            usecases.submit_response(session, campaign.id, {"civil_servant_id": cs_id, "role": "supervisor",
+                                                            "levels": {"CM06": 1}})
+        usecases.close_campaign(session, campaign.id)
+        plan = usecases.create_plan(session, {"year": 2026, "title": "Kế hoạch 2026", "topic_codes": ["KN-CNTT"]})
+        usecases.transition_plan(session, plan.id, "submit")
+        usecases.transition_plan(session, plan.id, "approve", {"decision_no": "QĐ 1"})
+        line_id = session.scalar(sa.select(PlanLine.id).where(PlanLine.plan_id == plan.id))
+        needs = dict(session.execute(sa.select(Need.civil_servant_id, Need.id).where(Need.topic_code == "KN-CNTT")).all())
+        assert set(needs) == set(people.values())
+        return people, line_id, plan.id
+
+
+def _events(people: dict[str, str], line_id: str) -> tuple[str, str]:
+    course_id, start = str(uuid.uuid4()), date(2026, 5, 4)
+    sessions = [{"session_id": f"s{i}", "date": start + timedelta(days=i // 2), "buoi": ("morning", "afternoon")[i % 2],
+                 "lecturer_id": "L-1", "lecturer_tier": 2} for i in range(4)]
+    _, completed = new_event("courses.course_completed", {
+        "course_id": course_id, "code": "K-CNTT", "title": "Kỹ năng số", "organizer_unit_code": "CM-TRIPHAI",
+        "start_date": start, "end_date": start + timedelta(days=1), "completed_at": utcnow(), "total_sessions": 4,
+        "topic_code": "KN-CNTT", "plan_line_id": line_id, "sessions": sessions,
+        "participants": [
+            {"civil_servant_id": people["uncertified"], "commune_code": "CM-TRIPHAI", "sessions_attended": 3,
+             "days_attended": 2, "completed": False, "certified": False},
+            {"civil_servant_id": people["certified"], "commune_code": "CM-TRIPHAI", "sessions_attended": 4,
+             "days_attended": 2, "completed": True, "certified": True}]}, producer="courses")
+    _, evaluated = new_event("evaluation.course_evaluated", {
+        "course_id": course_id, "evaluated_at": utcnow() + timedelta(days=10), "request_count": 2,
+        "valid_responses": 2, "response_rate": 1.0, "general_index": 8.2, "band": "excellent",
+        "assessed_levels": [{"civil_servant_id": people["uncertified"], "competency_code": "CM06", "level": 4},
+                            {"civil_servant_id": people["certified"], "competency_code": "CM06", "level": 2}]},
+        producer="evaluation")
+    return completed, evaluated
+
+
+def _deliver(db, body: str) -> None:
+    env = decode(body)
+    with transaction(db.session_factory) as session:
+        HANDLERS[env.type](env, session)
+
+
+@pytest.mark.parametrize("order", ["completed_first", "evaluated_first"])
+def test_only_the_certified_trainee_meets_the_need_and_counts_as_trained_in_either_order(service_db, order):
+    db = service_db("needs")
+    people, line_id, plan_id = _planned(db)
+    completed, evaluated = _events(people, line_id)
+    for body in ((completed, evaluated) if order == "completed_first" else (evaluated, completed)):
+        _deliver(db, body)
+    status = {cs_id: s for cs_id, s in db.rows(sa.select(Need.civil_servant_id, Need.status)
+                                               .where(Need.topic_code == "KN-CNTT"))}
+    assert status == {people["uncertified"]: "planned", people["certified"]: "met"}  # planned: still to be trained
+    with db.session_factory() as session:
+        coverage = usecases.plan_coverage(session, plan_id)
+        profile = usecases.competency_profile(session, people["uncertified"])
+    assert [(c["commune_code"], c["trained"]) for c in coverage] == [("CM-TRIPHAI", 1)]
+    # the high score is recorded all the same: current level 4, history survey → evaluation
+    cm06 = next(c for c in profile["current"] if c["competency_code"] == "CM06")
+    assert (cm06["level"], cm06["source"], cm06["gap"]) == (4, "evaluation", 0)
+    assert [(h.level, h.source) for h in profile["history"] if h.competency_code == "CM06"] == \
+        [(1, "survey"), (4, "evaluation")]
+    assert db.count(CompetencyRecord.__table__, CompetencyRecord.source == "evaluation") == 2
