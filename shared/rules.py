@@ -110,7 +110,7 @@ def _invalid(message: str, field: str):
 def check_range(valid_from: date, valid_to: date | None) -> None:
     """Refuse a validity that ends before it starts (naming valid_to)."""
     if valid_to is not None and valid_to < valid_from:
-        _invalid("Ngày hết hiệu lực phải sau ngày bắt đầu.", "valid_to")
+        _invalid("Ngày hết hiệu lực trước ngày bắt đầu hiệu lực.", "valid_to")  # the wording funding's tests pin
 
 
 # --- reading ---------------------------------------------------------------------------------------------------
