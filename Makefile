@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup tools migrate demo up test test-fast bench bench-needs bench-courses bench-funding bench-all clean
+.PHONY: setup tools images test-compose migrate demo up test test-fast bench bench-needs bench-courses bench-funding bench-all clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,11 +16,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)  ## create .venv and install the pinned dependencies
 
-tools:  ## Debian tools the test suite uses: docker-compose (compose validation), chromium + chromedriver (browser test)
-	@command -v docker-compose >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
-	  echo "installing docker-compose, chromium, chromium-driver (Debian packages)"; \
-	  (apt-get install -y -q docker-compose chromium chromium-driver >/dev/null 2>&1 || (apt-get update -q >/dev/null && \
-	   apt-get install -y -q docker-compose chromium chromium-driver >/dev/null)) \
+tools:  ## Debian tools the tests use: docker.io + docker-compose + debootstrap (compose stack), chromium + chromedriver (browser test)
+	@command -v docker-compose >/dev/null && command -v dockerd >/dev/null && command -v debootstrap >/dev/null \
+	  && command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "installing docker.io, docker-compose, debootstrap, chromium, chromium-driver (Debian packages)"; \
+	  (apt-get install -y -q docker.io docker-compose debootstrap chromium chromium-driver >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null && apt-get install -y -q docker.io docker-compose debootstrap chromium chromium-driver >/dev/null)) \
 	  || echo "could not install the Debian tools: the compose and browser tests will fail"; }
 
 migrate: setup  ## bring every service's database to the latest schema
@@ -37,6 +38,16 @@ test: setup tools  ## set-up plus the whole test suite (needs RabbitMQ and Postg
 
 test-fast: setup  ## unit tests only: no broker, no database server
 	$(PY) -m pytest tests/unit
+
+# The compose stack started for real (tests/compose/run.py): a private dockerd (--bridge=none, host networking,
+# ports 5681-5693/15681-15683, 5441, 8301-8304), images built locally and cached, one cycle to `closed`, restarts,
+# down/up with the data kept, the cluster profile, down -v. Skips with one line where dockerd cannot start.
+test-compose: setup tools  ## docker-compose stack for real: build, up, health, one cycle, restarts, down/up, down -v
+	$(PY) tests/compose/run.py
+
+images: tools  ## base images where no registry is reachable (debootstrap; cached): python, rabbitmq, postgres stand-ins
+	@tests/compose/dockerd.sh || { echo "dockerd cannot start here"; exit 1; }
+	DOCKER_HOST=$${DOCKER_HOST:-unix:///run/thoibinh-docker.sock} deploy/local/build-images.sh
 
 bench: setup  ## drain-rate benchmark and complete→closed latency; prints figures
 	$(PY) -m tools.bench

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Entry point of the local RabbitMQ stand-in: the official image's environment variables, then the server itself.
+set -eu
+if [ -n "${RABBITMQ_ERLANG_COOKIE:-}" ]; then
+  ( umask 077; printf '%s' "$RABBITMQ_ERLANG_COOKIE" > "$HOME/.erlang.cookie" )
+fi
+if [ -n "${RABBITMQ_DEFAULT_USER:-}" ]; then
+  # The first boot of an empty data folder creates this user instead of guest.
+  printf 'default_user = %s\ndefault_pass = %s\ndefault_user_tags.administrator = true\n' \
+    "$RABBITMQ_DEFAULT_USER" "${RABBITMQ_DEFAULT_PASS:?RABBITMQ_DEFAULT_PASS}" > /etc/rabbitmq/conf.d/05-default-user.conf
+fi
+[ -f /etc/rabbitmq/conf.d/00-defaults.conf ] || printf 'loopback_users = none\n' > /etc/rabbitmq/conf.d/00-defaults.conf
+if [ "${1:-}" = rabbitmq-server ]; then
+  shift
+  exec /usr/lib/rabbitmq/bin/rabbitmq-server "$@"
+fi
+exec "$@"

@@ -1,0 +1,380 @@
+"""`make test-compose`: the compose stack started for real, the way operators run it.
+
+Builds the images (base images locally where no registry is reachable: deploy/local/), starts docker-compose.yml
+with host networking (docker-compose.hostnet.yml, a private dockerd with --bridge=none --iptables=false), waits for
+every health check, drives one training cycle to `closed` over HTTP (tools.demo.run_cycle), checks least privilege
+on the live stack, restarts a worker, stops and starts the broker and checks that every consumer is back, then
+`down` and `up` with the data still there, the `cluster` profile's three joined nodes, and `down -v`.
+Prints the build time, the image size and the time to healthy.
+
+Exits 0 with one "SKIPPED" line only where dockerd cannot start (tests/compose/dockerd.sh exits 3).
+Secrets are random for every run (var/compose/ci.env, mode 600). Ports: brokers 5681-5683 (management
+15681-15683, epmd 5690), PostgreSQL 5441, webs 8301-8304: the host's own 5672/5432 are never touched.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import shlex
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from shared.config import SERVICES  # noqa: E402
+
+DOCKER_SOCK = os.environ.get("DOCKER_SOCK", "/run/thoibinh-docker.sock")
+os.environ["DOCKER_HOST"] = f"unix://{DOCKER_SOCK}"
+PROJECT = os.environ.get("COMPOSE_TEST_PROJECT", "thoibinh-ci")
+WORK = ROOT / "var" / "compose"
+ENV_FILE = WORK / "ci.env"
+FILES = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(ROOT / "docker-compose.hostnet.yml")]
+BASE_IMAGE = "thoibinh/bookworm:base"
+STANDINS = {"python": "thoibinh/python:local", "rabbitmq": "thoibinh/rabbitmq:local",
+            "postgres": "thoibinh/postgres:local"}
+APP_IMAGE = "thoibinh-training:ci"
+WEB_PORTS = {svc: 8301 + i for i, svc in enumerate(SERVICES)}
+AMQP_PORTS = (5681, 5682, 5683)
+MGMT = "http://127.0.0.1:15681"
+PG_PORT = 5441
+ONE_SHOT = {"broker-init", "migrate-needs", "migrate-courses", "migrate-evaluation", "migrate-funding"}
+
+figures: dict[str, str] = {}
+
+
+class Failure(Exception):
+    pass
+
+
+def step(text: str) -> None:
+    print(f"\n== {text}", flush=True)
+
+
+def sh(cmd: list[str], *, check: bool = True, capture: bool = False, timeout: float = 900,
+       quiet: bool = False) -> subprocess.CompletedProcess:
+    if not quiet:
+        print("$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
+    result = subprocess.run(cmd, cwd=ROOT, text=True, timeout=timeout,
+                            stdout=subprocess.PIPE if capture else None,
+                            stderr=subprocess.STDOUT if capture else None)
+    if check and result.returncode != 0:
+        raise Failure(f"{cmd[0]} {' '.join(cmd[1:3])} … exited {result.returncode}"
+                      + (f":\n{result.stdout[-3000:]}" if capture else ""))
+    return result
+
+
+def compose(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return sh(["docker-compose", "-p", PROJECT, *FILES, "--env-file", str(ENV_FILE), *args], **kwargs)
+
+
+def docker(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return sh(["docker", *args], **kwargs)
+
+
+# --- engine and images ---------------------------------------------------------------------------------------
+
+
+def start_engine() -> str | None:
+    """None when the engine answers, else the reason it cannot start."""
+    result = subprocess.run([str(ROOT / "tests" / "compose" / "dockerd.sh")], cwd=ROOT, text=True,
+                            capture_output=True, env={**os.environ, "DOCKER_SOCK": DOCKER_SOCK})
+    if result.returncode == 0:
+        return None
+    reason = (result.stdout + result.stderr).strip() or f"exit {result.returncode}"
+    if result.returncode == 3:
+        return reason
+    raise Failure(f"starting dockerd failed: {reason}")
+
+
+def image_exists(name: str) -> bool:
+    return docker("image", "inspect", name, check=False, capture=True, quiet=True).returncode == 0
+
+
+def image_size(name: str) -> int:
+    return int(docker("image", "inspect", "--format", "{{.Size}}", name, capture=True, quiet=True).stdout.strip())
+
+
+def build_images() -> None:
+    step("images")
+    t0 = time.monotonic()
+    sh([str(ROOT / "deploy" / "local" / "build-images.sh")])
+    figures["base images (cached after the first run)"] = f"{time.monotonic() - t0:.0f} s"
+    t1 = time.monotonic()
+    docker("build", "-q", "--network", "host", "--build-arg", f"BASE_IMAGE={STANDINS['python']}",
+           "-f", str(ROOT / "deploy" / "Dockerfile"), "-t", APP_IMAGE, str(ROOT))
+    figures["app image build"] = f"{time.monotonic() - t1:.0f} s"
+    figures["app image size"] = f"{image_size(APP_IMAGE) / 1e6:.0f} MB"
+    figures["broker / database stand-in sizes"] = (f"{image_size(STANDINS['rabbitmq']) / 1e6:.0f} MB / "
+                                                  f"{image_size(STANDINS['postgres']) / 1e6:.0f} MB")
+
+
+# --- secrets and settings ------------------------------------------------------------------------------------
+
+
+def write_env_file() -> dict[str, str]:
+    secret = lambda: secrets.token_hex(20)  # noqa: E731 - URL-safe
+    env = {
+        "API_TOKEN": secret(), "ADMIN_TOKEN": secret(), "POSTGRES_PASSWORD": secret(),
+        "RABBITMQ_ADMIN_USER": "admin", "RABBITMQ_ADMIN_PASSWORD": secret(), "RABBITMQ_ERLANG_COOKIE": secret(),
+        **{f"{svc.upper()}_DB_PASSWORD": secret() for svc in SERVICES},
+        **{f"{svc.upper()}_AMQP_PASSWORD": secret() for svc in SERVICES},
+        "PYTHON_IMAGE": STANDINS["python"], "RABBITMQ_IMAGE": STANDINS["rabbitmq"],
+        "POSTGRES_IMAGE": STANDINS["postgres"], "APP_IMAGE": APP_IMAGE,
+        "HTTP_HOST": "127.0.0.1", "POSTGRES_ADDR": f"127.0.0.1:{PG_PORT}",
+        "AMQP_NODE_1": f"127.0.0.1:{AMQP_PORTS[0]}", "AMQP_NODE_2": f"127.0.0.1:{AMQP_PORTS[1]}",
+        "AMQP_NODE_3": f"127.0.0.1:{AMQP_PORTS[2]}", "RABBITMQ_MANAGEMENT_ADDR": "127.0.0.1:15681",
+        **{f"{svc.upper()}_PORT": str(port) for svc, port in WEB_PORTS.items()},
+        "FEEDBACK_BASE_URL": f"http://127.0.0.1:{WEB_PORTS['evaluation']}",
+        "LOG_LEVEL": "WARNING", "WEB_WORKERS": "1",
+    }
+    WORK.mkdir(parents=True, exist_ok=True)
+    ENV_FILE.touch(mode=0o600)
+    os.chmod(ENV_FILE, 0o600)
+    ENV_FILE.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    return env
+
+
+# --- waiting -------------------------------------------------------------------------------------------------
+
+
+def containers() -> dict[str, dict]:
+    """{service: docker inspect state} of this project's containers."""
+    ids = compose("ps", "-a", "-q", capture=True, quiet=True).stdout.split()
+    if not ids:
+        return {}
+    info = json.loads(docker("inspect", *ids, capture=True, quiet=True).stdout)
+    return {c["Config"]["Labels"]["com.docker.compose.service"]: c["State"] for c in info}
+
+
+def wait_healthy(what: str, timeout: float = 300, services: set[str] | None = None) -> float:
+    """Wait until every long-running container is healthy and every one-shot job exited 0; return seconds."""
+    t0 = time.monotonic()
+    last = ""
+    while True:
+        states = containers()
+        pending = []
+        for name, st in sorted(states.items()):
+            if services is not None and name not in services:
+                continue
+            if name in ONE_SHOT:
+                if st["Status"] == "exited" and st["ExitCode"] != 0:
+                    logs = compose("logs", "--no-color", "--tail", "40", name, capture=True, quiet=True, check=False)
+                    raise Failure(f"{name} exited {st['ExitCode']}:\n{logs.stdout}")
+                if st["Status"] != "exited":
+                    pending.append(f"{name}:{st['Status']}")
+            elif "Health" in st:
+                if st["Health"]["Status"] != "healthy":
+                    pending.append(f"{name}:{st['Health']['Status']}")
+            elif st["Status"] != "running":
+                pending.append(f"{name}:{st['Status']}")
+        if states and not pending:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise Failure(f"{what}: not healthy after {timeout:.0f} s: {', '.join(pending) or 'no containers'}")
+        if ", ".join(pending) != last:
+            last = ", ".join(pending)
+            print(f"   {time.monotonic() - t0:5.1f} s waiting: {last}", flush=True)
+        time.sleep(1)
+
+
+def management(path: str, env: dict[str, str], base: str = MGMT):
+    auth = base64.b64encode(f"{env['RABBITMQ_ADMIN_USER']}:{env['RABBITMQ_ADMIN_PASSWORD']}".encode()).decode()
+    req = urllib.request.Request(base + path, headers={"Authorization": f"Basic {auth}"})
+    with urllib.request.urlopen(req, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def consumers_per_queue(env: dict[str, str]) -> dict[str, int]:
+    queues = management("/api/queues/%2F", env)
+    return {q["name"]: q.get("consumers", 0) for q in queues if q["name"] in SERVICES}
+
+
+def wait_consumers(env: dict[str, str], timeout: float = 120) -> float:
+    t0 = time.monotonic()
+    counts: dict[str, int] = {}
+    while time.monotonic() - t0 < timeout:
+        try:
+            counts = consumers_per_queue(env)
+        except OSError:
+            counts = {}
+        if all(counts.get(svc, 0) >= 1 for svc in SERVICES):
+            return time.monotonic() - t0
+        time.sleep(0.5)
+    raise Failure(f"consumers not back after {timeout:.0f} s: {counts}")
+
+
+# --- the checks ----------------------------------------------------------------------------------------------
+
+
+class ComposeStack:
+    """What tools.demo.run_cycle needs of a stack: the base URL of each web app."""
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{WEB_PORTS[service]}"
+
+
+def drive_cycle(env: dict[str, str]) -> None:
+    step("one training cycle to `closed` over HTTP (tools.demo.run_cycle against the containers)")
+    from tools import demo
+
+    # The demo's module-level bearer headers, pointed at this run's random tokens.
+    demo.API = {"Authorization": f"Bearer {env['API_TOKEN']}"}
+    demo.ADMIN = {"Authorization": f"Bearer {env['ADMIN_TOKEN']}"}
+    t0 = time.monotonic()
+    demo.run_cycle(ComposeStack())
+    figures["training cycle over HTTP"] = f"{time.monotonic() - t0:.0f} s"
+    if not closed_courses():
+        raise Failure("the cycle ran but no course is `closed`")
+
+
+def closed_courses() -> list[dict]:
+    url = f"{ComposeStack().url('courses')}/api/v1/courses?status=closed"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def check_least_privilege(env: dict[str, str]) -> None:
+    step("least privilege on the live stack")
+    import psycopg
+    from kombu import Connection
+
+    def pg(user: str, password: str, db: str) -> str:
+        try:
+            with psycopg.connect(host="127.0.0.1", port=PG_PORT, user=user, password=password, dbname=db,
+                                 connect_timeout=5) as conn:
+                return "ok" if conn.execute("select 1").fetchone() else "?"
+        except psycopg.Error as exc:
+            return f"refused ({str(exc).strip().splitlines()[-1][:80]})"
+
+    needs_pw = env["NEEDS_DB_PASSWORD"]
+    assert pg("needs", needs_pw, "needs") == "ok", "needs cannot reach its own database"
+    for db in ("courses", "postgres"):
+        answer = pg("needs", needs_pw, db)
+        assert answer.startswith("refused"), f"role needs connects to database {db}"
+        print(f"   role needs → database {db}: {answer}")
+    with psycopg.connect(host="127.0.0.1", port=PG_PORT, user="needs", password=needs_pw, dbname="needs") as conn:
+        row = conn.execute("select rolsuper, rolcreatedb, rolcreaterole from pg_roles where rolname = 'needs'").fetchone()
+        assert row == (False, False, False), row
+        owner = conn.execute("select tableowner from pg_tables where schemaname = 'public' limit 1").fetchone()
+        assert owner == ("needs",), f"needs' tables are owned by {owner}"
+    print("   role needs: no superuser, createdb or createrole; owns its tables")
+
+    def amqp(user: str, password: str, queue: str) -> str:
+        url = f"amqp://{user}:{password}@127.0.0.1:{AMQP_PORTS[0]}//"
+        try:
+            with Connection(url, connect_timeout=5) as conn:
+                conn.ensure_connection(max_retries=1)
+                channel = conn.channel()
+                channel.basic_get(queue=queue, no_ack=False)
+                return "ok"
+        except Exception as exc:  # noqa: BLE001 - access refused, or login refused
+            return f"refused ({exc.__class__.__name__}: {str(exc)[:90]})"
+
+    answer = amqp("needs", env["NEEDS_AMQP_PASSWORD"], "courses")
+    assert answer.startswith("refused"), "broker user needs can read the courses queue"
+    print(f"   broker user needs → queue courses: {answer}")
+    answer = amqp("guest", "guest", "needs")
+    assert answer.startswith("refused"), "guest can log in"
+    print(f"   broker user guest: {answer}")
+    for svc in SERVICES:
+        got = json.loads(docker("inspect", "--format", "{{json .Config.Env}}", f"{PROJECT}_{svc}-worker_1",
+                                capture=True, quiet=True).stdout)
+        names = {item.split("=", 1)[0] for item in got}
+        others = {f"{o.upper()}_DATABASE_URL" for o in SERVICES if o != svc} & names
+        assert not others and "POSTGRES_PASSWORD" not in names and "RABBITMQ_ADMIN_PASSWORD" not in names, \
+            f"{svc}-worker sees {sorted(others | (names & {'POSTGRES_PASSWORD', 'RABBITMQ_ADMIN_PASSWORD'}))}"
+    print("   no app container holds another service's database URL, the superuser or the broker administrator")
+
+
+def restart_worker(env: dict[str, str]) -> None:
+    step("restart a worker")
+    compose("restart", "courses-worker")
+    took = wait_healthy("after restarting courses-worker", 120)
+    wait_consumers(env)
+    figures["worker restart → healthy"] = f"{took:.0f} s"
+
+
+def bounce_broker(env: dict[str, str]) -> None:
+    step("stop and start the broker; every consumer comes back")
+    compose("stop", "rabbitmq")
+    compose("start", "rabbitmq")
+    t0 = time.monotonic()
+    wait_healthy("broker restarted", 180, services={"rabbitmq"})
+    wait_consumers(env, 180)
+    figures["broker start → every consumer back"] = f"{time.monotonic() - t0:.0f} s"
+    print(f"   consumers per queue: {consumers_per_queue(env)}")
+    wait_healthy("after the broker restart", 180)
+
+
+def down_and_up(env: dict[str, str], before: int) -> None:
+    step("down, up again: the data is still there")
+    compose("down")
+    compose("up", "-d", "--no-build")
+    took = wait_healthy("up after down", 300)
+    figures["time to healthy (volumes kept)"] = f"{took:.0f} s"
+    after = len(closed_courses())
+    if after != before:
+        raise Failure(f"{before} closed course(s) before down, {after} after up")
+    print(f"   {after} closed course(s) kept")
+
+
+def cluster(env: dict[str, str]) -> None:
+    step("profile `cluster`: three broker nodes, joined")
+    compose("--profile", "cluster", "up", "-d", "--no-build", "rabbitmq-2", "rabbitmq-3")
+    took = wait_healthy("cluster nodes", 240, services={"rabbitmq", "rabbitmq-2", "rabbitmq-3"})
+    nodes = management("/api/nodes", env)
+    running = sorted(n["name"] for n in nodes if n.get("running"))
+    if len(running) != 3:
+        raise Failure(f"cluster: running nodes {running}")
+    print(f"   running nodes: {', '.join(running)} ({took:.0f} s)")
+    # A worker connects through node 2 when node 1 is not the first it tries (AMQP_URL lists the three).
+    wait_consumers(env)
+    figures["cluster nodes 2 and 3 joined"] = f"{took:.0f} s"
+
+
+def main() -> int:
+    t_start = time.monotonic()
+    reason = start_engine()
+    if reason is not None:
+        print(f"SKIPPED make test-compose: dockerd cannot start here ({reason})")
+        return 0
+    env = write_env_file()
+    compose("down", "-v", "--remove-orphans", check=False, capture=True)
+    ok = False
+    try:
+        build_images()
+        step("up -d")
+        t0 = time.monotonic()
+        compose("up", "-d", "--no-build")
+        took = wait_healthy("first up", 420)
+        figures["time to healthy (empty volumes)"] = f"{took:.0f} s (up -d {time.monotonic() - t0:.0f} s in all)"
+        drive_cycle(env)
+        before = len(closed_courses())
+        check_least_privilege(env)
+        restart_worker(env)
+        bounce_broker(env)
+        down_and_up(env, before)
+        cluster(env)
+        ok = True
+    except (Failure, AssertionError, TimeoutError, RuntimeError) as exc:
+        print(f"\nFAILED: {exc}", file=sys.stderr)
+        logs = compose("logs", "--no-color", "--tail", "30", capture=True, check=False, quiet=True)
+        (WORK / "compose.log").write_text(logs.stdout or "")
+        print(f"(last log lines of every container: {WORK / 'compose.log'})", file=sys.stderr)
+    finally:
+        step("down -v")
+        compose("--profile", "cluster", "down", "-v", "--remove-orphans", check=False)
+    figures["make test-compose in all"] = f"{time.monotonic() - t_start:.0f} s"
+    print("\n" + "\n".join(f"{k:<45}: {v}" for k, v in figures.items()))
+    print("test-compose " + ("passed" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
