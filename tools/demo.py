@@ -4,22 +4,39 @@ Needs → plan → course → funds → learning → feedback → settlement →
 survey campaign, closes it into needs, approves a yearly plan; courses proposes classes from the plan lines, one is
 scheduled and funding reserves its estimate (confirmed); attendance and tests, completion; feedback through the web
 form and the API, the report with its index and band; the settlement with its payee list and the ledger balances;
-needs met, lecturer ratings and rewards. Prints a summary, stops every process, exits 0. Runs in its own corner (var/demo, demo.* exchange and queues,
-ports 8101–8104) so that it never disturbs a `make up` running beside it.
+needs met, lecturer ratings and rewards. Prints a summary, stops every process, exits 0.
+
+Runs in its own corner so that it never disturbs a `make up` (or another demo) beside it: a namespace (default
+`demo`: folder var/demo, exchange demo.training.events, queues demo.*; held with a lock while it runs) and four
+ports (default 8101–8104). On SQLite (default) the databases are files in the folder; `--db postgres` creates four
+throw-away PostgreSQL databases and drops them at the end.
+
+    python -m tools.demo [--db sqlite|postgres] [--port-base N] [--namespace NAME]
+    make demo [DB=postgres] [DEMO_PORT_BASE=N] [DEMO_NAMESPACE=NAME]     (the same, from the environment)
+
+A port already taken, a namespace in use by another demo, an unreachable broker or database server: one line on
+stderr and exit code 1, before anything is cleared or started.
 """
 from __future__ import annotations
 
+import argparse
+import fcntl
+import os
+import re
 import shutil
 import sys
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import requests
 
 from shared.config import PROJECT_ROOT, SERVICES
-from tools.isolation import AMQP_URL, BusNamespace, wait_until
-from tools.stack import BROKER_HINT, Stack, broker_error
+from tools.isolation import (
+    AMQP_URL, PG_ADMIN_URL, BusNamespace, create_pg_database, drop_pg_database, pg_error, wait_until,
+)
+from tools.stack import BROKER_HINT, PortBusy, Stack, broker_error
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 API = {"Authorization": "Bearer demo-api-token"}
@@ -41,16 +58,35 @@ def call(method: str, url: str, expect: int = 200, **kwargs):
     return r.json()
 
 
-DEMO_BUS = BusNamespace(exchange="demo.training.events", queue_prefix="demo.")
+DEFAULT_NAMESPACE = "demo"
+DEFAULT_PORT_BASE = 8101
+BACKENDS = ("sqlite", "postgres")
+PG_HINT = ("start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, "
+           "or point PG_ADMIN_URL at a server where you may create databases")
 
 
-def demo_env() -> dict[str, str]:
-    var = PROJECT_ROOT / "var" / "demo"
-    env = {"VAR_DIR": str(var), **DEMO_BUS.env(), "API_TOKEN": "demo-api-token", "ADMIN_TOKEN": "demo-admin-token", "LOG_LEVEL": "WARNING",
-           "WEB_WORKERS": "1"}
+def demo_bus(namespace: str = DEFAULT_NAMESPACE) -> BusNamespace:
+    """The namespace's exchange and queues: `<namespace>.training.events`, `<namespace>.*`."""
+    return BusNamespace(exchange=f"{namespace}.training.events", queue_prefix=f"{namespace}.")
+
+
+DEMO_BUS = demo_bus()
+
+
+def demo_dir(namespace: str = DEFAULT_NAMESPACE) -> Path:
+    return PROJECT_ROOT / "var" / namespace
+
+
+def demo_env(namespace: str = DEFAULT_NAMESPACE, port_base: int = DEFAULT_PORT_BASE,
+             db_urls: dict[str, str] | None = None) -> dict[str, str]:
+    """The eight processes' environment: the namespace's folder and bus, ports port_base … port_base + 3, and
+    SQLite files in the folder unless `db_urls` (service → URL) says otherwise."""
+    var = demo_dir(namespace)
+    env = {"VAR_DIR": str(var), **demo_bus(namespace).env(), "API_TOKEN": "demo-api-token",
+           "ADMIN_TOKEN": "demo-admin-token", "LOG_LEVEL": "WARNING", "WEB_WORKERS": "1"}
     for i, svc in enumerate(SERVICES):
-        env[f"{svc.upper()}_PORT"] = str(8101 + i)
-        env[f"{svc.upper()}_DATABASE_URL"] = f"sqlite:///{var / (svc + '.db')}"
+        env[f"{svc.upper()}_PORT"] = str(port_base + i)
+        env[f"{svc.upper()}_DATABASE_URL"] = (db_urls or {}).get(svc) or f"sqlite:///{var / (svc + '.db')}"
     return env
 
 
@@ -59,11 +95,12 @@ def until(fetch, ready, timeout: float, what: str):
     return wait_until(lambda: (lambda r: r if ready(r) else None)(fetch()), timeout, what=what)
 
 
-def run_cycle(stack: Stack) -> None:
+def run_cycle(stack: Stack, out: Path | None = None) -> None:
+    """One cycle over HTTP against `stack` (anything with url(service)); files go to `out` (var/demo/out)."""
     needs, courses, evaluation, funding = (stack.url(s) for s in SERVICES)
     today = datetime.now(VN).date()
     year = min(max(today.year, 2025), 2030)  # inside the 2025–2030 scheme
-    out = PROJECT_ROOT / "var" / "demo" / "out"
+    out = out or demo_dir() / "out"
     out.mkdir(parents=True, exist_ok=True)
 
     print("1. Nhu cầu: đơn vị hành chính, sáp nhập 01/07/2025, 111 công chức và đợt khảo sát năng lực năm "
@@ -292,29 +329,108 @@ def print_summary(course, report, evaluated, settlement, payees, lines, verify, 
     print(bar)
 
 
-def main() -> int:
-    url = AMQP_URL
-    err = broker_error(url)
-    if err:
-        print(f"RabbitMQ is not reachable at {url} ({err}); {BROKER_HINT}.", file=sys.stderr)
-        return 1
-    env = demo_env()
-    shutil.rmtree(env["VAR_DIR"], ignore_errors=True)
-    DEMO_BUS.delete()  # every demo starts from empty queues
-    stack = Stack(env, PROJECT_ROOT / "var" / "demo" / "logs")
-    print("Khởi tạo cơ sở dữ liệu và khởi động 8 tiến trình (4 web gunicorn + 4 worker)…")
-    stack.migrate()
-    stack.start()
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=(*BACKENDS, "postgresql"), default=os.environ.get("DB") or "sqlite",
+                        help="database backend (default: $DB or sqlite)")
+    parser.add_argument("--port-base", type=int, default=int(os.environ.get("DEMO_PORT_BASE") or DEFAULT_PORT_BASE),
+                        help="web ports N … N+3 for needs, courses, evaluation, funding "
+                             f"(default: $DEMO_PORT_BASE or {DEFAULT_PORT_BASE})")
+    parser.add_argument("--namespace", default=os.environ.get("DEMO_NAMESPACE") or DEFAULT_NAMESPACE,
+                        help="folder var/<NAME>, exchange <NAME>.training.events, queues <NAME>.* "
+                             f"(default: $DEMO_NAMESPACE or {DEFAULT_NAMESPACE})")
+    args = parser.parse_args(argv)
+    if args.db == "postgresql":
+        args.db = "postgres"
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", args.namespace):
+        parser.error(f"namespace {args.namespace!r}: lower-case letters, digits, '_' or '-', starting with a letter")
+    if not 1024 <= args.port_base <= 65535 - len(SERVICES):
+        parser.error(f"port base {args.port_base}: between 1024 and {65535 - len(SERVICES)}")
+    return args
+
+
+def lock_namespace(namespace: str):
+    """Hold var/<namespace>.lock for this run; None when another demo holds it."""
+    path = PROJECT_ROOT / "var" / f"{namespace}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")
     try:
-        stack.wait_ready()
-        run_cycle(stack)
-    except Exception as exc:  # noqa: BLE001 - report, stop everything, fail
-        print(f"DEMO FAILED: {exc}\nLogs: {stack.log_dir}", file=sys.stderr)
-        stack.stop()
-        return 1
-    codes = stack.stop()
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def refuse(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    err = broker_error(AMQP_URL)
+    if err:
+        return refuse(f"RabbitMQ is not reachable at {AMQP_URL} ({err}); {BROKER_HINT}.")
+    if args.db == "postgres":
+        err = pg_error()
+        if err:
+            return refuse(f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({err}); {PG_HINT}.")
+    lock = lock_namespace(args.namespace)
+    if lock is None:
+        return refuse(f"demo: namespace {args.namespace!r} is in use by another demo (var/{args.namespace}.lock); "
+                      "run this one with DEMO_NAMESPACE=<name> and DEMO_PORT_BASE=<port> (--namespace, --port-base)")
+    try:
+        probe = Stack(demo_env(args.namespace, args.port_base), None)
+        try:
+            probe.check_ports(hint="choose others with DEMO_PORT_BASE=<port> (make demo) or --port-base")
+        except PortBusy as exc:
+            return refuse(f"demo: {exc}")
+        return run(args)
+    finally:
+        lock.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    """The demo in its namespace: clear it, make the databases, start the stack, one cycle, stop, drop."""
+    var = demo_dir(args.namespace)
+    bus = demo_bus(args.namespace)
+    shutil.rmtree(var, ignore_errors=True)
+    bus.delete()  # every demo starts from empty queues (its own namespace only)
+    urls: dict[str, str] = {}
+    t0 = time.monotonic()
+    try:
+        if args.db == "postgres":
+            for svc in SERVICES:
+                urls[svc] = create_pg_database(f"{args.namespace.replace('-', '_')}_{svc}")
+        stack = Stack(demo_env(args.namespace, args.port_base, urls), var / "logs")
+        where = "PostgreSQL (cơ sở dữ liệu tạm, xóa khi kết thúc)" if urls else f"SQLite ({var})"
+        print(f"Khởi tạo cơ sở dữ liệu {where} và khởi động 8 tiến trình (4 web gunicorn + 4 worker) "
+              f"trên cổng {args.port_base}–{args.port_base + len(SERVICES) - 1}…")
+        stack.migrate()
+        try:
+            stack.start()
+            stack.wait_ready()
+            run_cycle(stack, var / "out")
+        except PortBusy as exc:
+            stack.stop()
+            return refuse(f"demo: {exc}")
+        except Exception as exc:  # noqa: BLE001 - report, stop everything, fail
+            print(f"DEMO FAILED: {exc}\nLogs: {stack.log_dir}", file=sys.stderr)
+            stack.stop()
+            return 1
+        codes = stack.stop()
+    finally:
+        for url in urls.values():
+            drop_pg_database(url)
     bad = {k: v for k, v in codes.items() if v != 0}
-    print("Đã dừng tất cả tiến trình" + (f" (mã thoát khác 0: {bad})" if bad else " (mã thoát 0)."))
+    print("Đã dừng tất cả tiến trình" + (f" (mã thoát khác 0: {bad})" if bad else " (mã thoát 0).")
+          + f" Thời gian: {time.monotonic() - t0:.1f} s.")
+    if not bad:
+        bus.delete()  # leave no queues behind (a failed run keeps them, dead letters included, to look at)
     return 0 if not bad else 1
 
 

@@ -29,12 +29,26 @@ def wait_until(check, timeout: float = 30, interval: float = 0.05, what: str = "
     raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
 
 
-def create_pg_database(prefix: str = "t") -> str:
-    """Create an empty PostgreSQL database and return its URL."""
+def pg_error(url: str | None = None) -> str | None:
+    """Return None when the PostgreSQL server answers at `url` (PG_ADMIN_URL), else a one-line reason."""
+    engine = sa.create_engine(url or PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+    finally:
+        engine.dispose()
+
+
+def create_pg_database(prefix: str = "t", template: str | None = None) -> str:
+    """Create an empty PostgreSQL database (or a copy of database `template`, which must have no connections)
+    and return its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     engine.dispose()
     return sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 

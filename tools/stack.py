@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +32,70 @@ def procfile_commands(path: Path = PROCFILE) -> dict[str, str]:
             name, _, cmd = line.partition(":")
             out[name.strip()] = cmd.strip()
     return out
+
+
+class PortBusy(RuntimeError):
+    """A port the stack needs is taken by a program that is not ours (the message is one line)."""
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on `host:port` (SO_REUSEADDR as gunicorn binds, so TIME_WAIT does not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct ports the kernel says are free right now (all held open until every one is chosen)."""
+    held = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            held.append(s)
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
+
+
+def _listening_inodes(port: int) -> set[str] | None:
+    """Socket inodes listening on TCP `port` (any address), or None where /proc/net/tcp cannot be read."""
+    inodes, readable = set(), False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        readable = True
+        for line in lines:
+            parts = line.split()
+            if len(parts) > 9 and parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(parts[9])
+    return inodes if readable else None
+
+
+def _group_socket_inodes(pgid: int) -> set[str]:
+    """Socket inodes held open by the processes of one process group (a gunicorn master and its workers)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if int(stat[stat.rindex(")") + 2:].split()[2]) != pgid:  # fields after "(comm)": state ppid pgrp
+                continue
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                link = os.readlink(f"/proc/{entry}/fd/{fd}")
+                if link.startswith("socket:["):
+                    found.add(link[8:-1])
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def broker_error(amqp_url: str) -> str | None:
@@ -64,6 +129,43 @@ class Stack:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.port(service)}"
 
+    def web_services(self, names: list[str] | None = None) -> list[str]:
+        """The services whose web process is among `names` (all Procfile processes by default)."""
+        names = list(self.commands) if names is None else names
+        return [svc for svc in SERVICES if f"{svc}-web" in names]
+
+    def busy_ports(self, names: list[str] | None = None, grace: float = 2.0) -> dict[str, int]:
+        """The web ports (service → port) of `names` that another program listens on.
+
+        A port still held by a process of ours that was just killed gets `grace` seconds to be released.
+        """
+        host = self.env.get("HTTP_HOST") or "127.0.0.1"
+        wanted = {svc: self.port(svc) for svc in self.web_services(names)}
+        deadline = time.monotonic() + grace
+        while True:
+            busy = {svc: port for svc, port in wanted.items() if not port_free(port, host)}
+            if not busy or time.monotonic() >= deadline:
+                return busy
+            time.sleep(0.1)
+
+    def check_ports(self, names: list[str] | None = None, hint: str = "") -> None:
+        """Raise PortBusy (one line) when a web port of `names` is taken, before anything is started."""
+        busy = self.busy_ports(names)
+        if busy:
+            taken = ", ".join(f"{port} ({svc})" for svc, port in busy.items())
+            raise PortBusy(f"port{'s' if len(busy) > 1 else ''} {taken} already in use by another program; "
+                           + (hint or "stop it or choose other ports (<SERVICE>_PORT)"))
+
+    def answered_by_us(self, service: str) -> bool | None:
+        """Whether the program listening on the service's port is our web process (None: cannot tell here)."""
+        proc = self.procs.get(f"{service}-web")
+        if proc is None or proc.poll() is not None:
+            return False
+        listening = _listening_inodes(self.port(service))
+        if listening is None:
+            return None
+        return bool(listening & _group_socket_inodes(proc.pid))  # own session: pgid == pid
+
     def migrate(self) -> None:
         subprocess.run([sys.executable, "-m", "shared.migrate"], env=self.env, check=True, cwd=PROJECT_ROOT,
                        stdout=subprocess.DEVNULL)
@@ -72,7 +174,10 @@ class Stack:
         """Start the named Procfile processes (all by default), each logging to <log_dir>/<name>.log.
 
         `replica` > 1 starts another copy of an already running process type (key "<name>.<replica>").
+        Refuses (PortBusy, nothing started) when a web port is already taken by another program.
         """
+        if replica == 1:
+            self.check_ports(names or list(self.commands))
         for name in names or list(self.commands):
             key = name if replica == 1 else f"{name}.{replica}"
             out = open(self.log_dir / f"{key}.log", "ab") if self.log_dir is not None else None
@@ -82,29 +187,48 @@ class Stack:
                                                start_new_session=True)
 
     def wait_ready(self, timeout: float = 90) -> None:
-        """Wait until every web process answers /health/ready (database and broker reachable)."""
+        """Wait until every started web process answers /health/ready (database and broker reachable).
+
+        An answer counts only while our process is alive and (where /proc tells) is the one listening on the
+        port: another program on that port never passes for ours (PortBusy when ours has given up).
+        """
         deadline = time.monotonic() + timeout
-        pending = set(SERVICES)
+        pending = set(self.web_services(list(self.procs))) or set(SERVICES)
+        foreign: dict[str, int] = {}
         while pending and time.monotonic() < deadline:
-            for svc in list(pending):
+            for svc in sorted(pending):
                 try:
-                    if requests.get(self.url(svc) + "/health/ready", timeout=2).status_code == 200:
-                        pending.discard(svc)
+                    answered = requests.get(self.url(svc) + "/health/ready", timeout=2).status_code == 200
                 except requests.RequestException:
-                    pass
-            self._check_alive()
+                    answered = False
+                if answered:
+                    ours = self.answered_by_us(svc) if f"{svc}-web" in self.procs else None
+                    if ours is False:
+                        foreign[svc] = self.port(svc)
+                    else:
+                        pending.discard(svc)
+                        foreign.pop(svc, None)
+            self._check_alive(foreign)
             if pending:
                 time.sleep(0.3)
         if pending:
-            raise TimeoutError(f"not ready after {timeout}s: {sorted(pending)} (logs in {self.log_dir})")
+            also = f"; {self._foreign_line(foreign)}" if foreign else ""
+            raise TimeoutError(f"not ready after {timeout}s: {sorted(pending)} (logs in {self.log_dir}){also}")
+
+    @staticmethod
+    def _foreign_line(foreign: dict[str, int]) -> str:
+        return "another program answers on port " + ", ".join(f"{p} ({s})" for s, p in foreign.items())
 
     def exited(self) -> dict[str, int]:
         """Processes that have ended on their own, with their exit codes."""
         return {name: proc.returncode for name, proc in self.procs.items() if proc.poll() is not None}
 
-    def _check_alive(self) -> None:
+    def _check_alive(self, foreign: dict[str, int] | None = None) -> None:
         for name, code in self.exited().items():
             where = f"; see {self.log_dir / (name + '.log')}" if self.log_dir else ""
+            svc = name.split("-")[0]
+            if foreign and svc in foreign and name == f"{svc}-web":
+                raise PortBusy(f"{name} exited with {code}: {self._foreign_line({svc: foreign[svc]})}{where}")
             raise RuntimeError(f"{name} exited with {code}{where}")
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
@@ -145,7 +269,11 @@ def up() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _frame: stop.append(signum))
     stack = Stack({}, log_dir=None)
-    stack.start()
+    try:
+        stack.start()
+    except PortBusy as exc:
+        print(f"make up: {exc}", file=sys.stderr)
+        return 1
     print(f"started {', '.join(stack.procs)}; web on ports "
           f"{', '.join(str(stack.port(s)) for s in SERVICES)}; Ctrl-C stops everything", file=sys.stderr, flush=True)
     while not stop and not stack.exited():
