@@ -29,7 +29,7 @@ from kombu import Consumer
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.bus import topology
-from shared.bus.publisher import LazyPublisher, Outgoing, close_bounded, connect
+from shared.bus.publisher import LazyPublisher, Outgoing, bounded_rpc, close_bounded, connect
 from shared.bus.safe import describe, stack
 from shared.config import Settings
 from shared.db import insert_ignoring_conflicts, utcnow
@@ -114,11 +114,12 @@ class EventConsumer:
         conn = connect(self.settings)
         try:
             self._conn = conn
-            channel = conn.channel()
-            queue = topology.declare(self.settings, channel, self.handlers)
-            channel.basic_qos(0, self.settings.prefetch, False)
-            consumer = Consumer(channel, queues=[queue], on_message=self._on_message, no_ack=False)
-            consumer.consume()
+            with bounded_rpc(conn):
+                channel = conn.channel()
+                queue = topology.declare(self.settings, channel, self.handlers)
+                channel.basic_qos(0, self.settings.prefetch, False)
+                consumer = Consumer(channel, queues=[queue], on_message=self._on_message, no_ack=False)
+                consumer.consume()
             log.info("consuming", extra={"queue": self.settings.queue, "events": sorted(self.handlers)})
             self._watch_dead_letters(force=True)
             first_at = None
@@ -142,10 +143,8 @@ class EventConsumer:
                     first_at = None
                     conn.heartbeat_check()
             self.flush()
-            try:
-                consumer.cancel()
-            except Exception:  # noqa: BLE001 - closing anyway
-                pass
+            # No basic.cancel (its cancel-ok is another unbounded wait): closing the connection cancels the consumer
+            # and returns any unacked delivery.
         finally:
             # Bounded: a frozen node never answers close-ok, and failover must not wait for it.
             self._conn = self._watch_channel = None
@@ -175,9 +174,10 @@ class EventConsumer:
         self._dlq_checked_at = now
         dlq = self.settings.dead_letter_queue
         try:
-            if self._watch_channel is None:
-                self._watch_channel = self._conn.channel()
-            depth = self._watch_channel.queue_declare(dlq, passive=True).message_count
+            with bounded_rpc(self._conn):
+                if self._watch_channel is None:
+                    self._watch_channel = self._conn.channel()
+                depth = self._watch_channel.queue_declare(dlq, passive=True).message_count
         except amqp.exceptions.ChannelError:
             self._watch_channel = None  # the broker closed this channel; the consuming one is untouched
             return

@@ -15,6 +15,7 @@ import os
 import random
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import amqp
@@ -27,6 +28,7 @@ CONFIRM_TIMEOUT = "confirm timeout"
 CONNECT_TIMEOUT = 5.0  # TCP connect and the AMQP handshake: a frozen node accepts the TCP connection, then is silent
 WRITE_TIMEOUT = 10.0  # a frozen node stops reading: a full socket buffer would block a write forever
 CLOSE_TIMEOUT = 2.0  # waiting for close-ok from a node that may never answer
+RPC_TIMEOUT = 10.0  # waiting for the answer to a declare, qos, consume or channel open
 
 _ORDER: dict[tuple[int, str], str] = {}
 
@@ -67,6 +69,40 @@ def connect(settings: Settings, **kwargs) -> Connection:
     return conn
 
 
+def _socket(conn: Connection | None):
+    transport = getattr(getattr(conn, "_connection", None), "_transport", None)
+    return getattr(transport, "sock", None)
+
+
+class BrokerSilent(ConnectionError):
+    """The broker did not answer a synchronous request in time (a frozen node): the connection is given up."""
+
+
+@contextmanager
+def bounded_rpc(conn: Connection, timeout: float = RPC_TIMEOUT):
+    """Bound the synchronous requests made inside (py-amqp waits for their answer with no time-out).
+
+    A time-out leaves the connection's frame reader in an unknown state, so it is raised as BrokerSilent (a
+    connection error): the caller closes the connection and fails over.
+    """
+    sock = _socket(conn)
+    if sock is None:
+        yield
+        return
+    prev = sock.gettimeout()
+    sock.settimeout(timeout)
+    try:
+        yield
+    except socket.timeout as exc:
+        raise BrokerSilent(f"no answer from the broker within {timeout}s") from exc
+    finally:
+        if _socket(conn) is sock:
+            try:
+                sock.settimeout(prev)
+            except OSError:
+                pass
+
+
 def close_bounded(conn: Connection | None, timeout: float = CLOSE_TIMEOUT) -> None:
     """Close a broker connection without waiting more than about `timeout` per step for the broker's answer.
 
@@ -77,8 +113,7 @@ def close_bounded(conn: Connection | None, timeout: float = CLOSE_TIMEOUT) -> No
     """
     if conn is None:
         return
-    transport = getattr(getattr(conn, "_connection", None), "_transport", None)
-    sock = getattr(transport, "sock", None)
+    sock = _socket(conn)
     if sock is not None:
         try:
             sock.settimeout(timeout)
@@ -194,7 +229,12 @@ class LazyPublisher:
     def get(self) -> ConfirmingPublisher:
         if self._publisher is None:
             self._conn = connect(self.settings)
-            self._publisher = ConfirmingPublisher(self._conn, self.settings.confirm_timeout)
+            try:
+                with bounded_rpc(self._conn):
+                    self._publisher = ConfirmingPublisher(self._conn, self.settings.confirm_timeout)
+            except BaseException:
+                self.close()
+                raise
         return self._publisher
 
     def close(self) -> None:

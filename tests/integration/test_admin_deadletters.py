@@ -187,3 +187,32 @@ def test_ready_probe_reports_database_and_broker_ok(funding):
     assert res.status_code == 200
     assert res.get_json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
     assert funding.client.get("/health/live").get_json() == {"status": "ok"}
+
+
+# --- a cluster: the endpoints try every node ------------------------------------------------------------------
+
+def test_dead_letter_endpoints_fail_over_when_the_first_node_is_down_or_frozen(bus, broker):
+    from shared.bus import deadletters
+    from shared.bus.publisher import connect
+    from shared.bus.topology import declare
+    from tests.integration.frozen_broker import FreezableBroker, pin_order
+    real = bus.settings("funding").amqp_url
+    frozen = FreezableBroker()
+    try:
+        frozen.freeze()
+        for first in ("amqp://guest:guest@127.0.0.1:1//", frozen.url):  # refused, then accepted but silent
+            settings = bus.settings("funding", amqp_url=pin_order(f"{first};{real}"))
+            conn = connect(settings)
+            try:
+                declare(settings, conn.channel(), HANDLERS)
+            finally:
+                conn.release()
+            env, body = unknown_version_event()
+            broker.publish_to_queue(settings.dead_letter_queue, body, env.id)
+            depths = deadletters.queue_depths(settings)
+            assert depths[settings.dead_letter_queue]["messages"] == 1
+            [item] = deadletters.list_parked(settings)
+            assert item["message_id"] == env.id
+            assert deadletters.purge(settings) == 1
+    finally:
+        frozen.close()

@@ -254,8 +254,9 @@ def test_a_database_outage_is_neither_retried_nor_parked_and_the_event_applies_o
     broker.publish_event(env, body)
     wait_until(lambda: effects_of(test_db, env.id) == 1, timeout=30, what="the event applied once the db is back")
     assert calls[env.id] == 4
-    # redelivered by the broker after each reconnect — never sent to a delay queue, never parked
-    assert set(consumer.deliveries_of(env.id)) == {0}  # every delivery had retry count 0
+    # held unacked on the same connection and retried — never redelivered, never sent to a delay queue, never parked
+    assert consumer.deliveries_of(env.id) == [0]
+    assert consumer.database_waits == 3
     assert broker.depth(settings.dead_letter_queue) == 0
     assert all(broker.depth(settings.retry_queue(i + 1)) == 0 for i in range(len(RETRY_DELAYS_MS)))
 
@@ -435,3 +436,147 @@ def test_events_republished_after_a_relay_died_between_confirm_and_mark_sent_are
     wait_until(lambda: consumer.processed == 10, timeout=15, what="both copies of each event delivered")
     assert [effects_of(test_db, e.id) for e in envs] == [1] * 5
     assert test_db.count(test_db.tables["inbox"]) == 5
+
+
+# --- a long database outage, redeliveries, dead letters the broker made ------------------------------------------
+
+def test_a_database_outage_longer_than_the_delivery_limit_parks_nothing_and_keeps_one_delivery(
+        bus, broker, test_db, run_consumer, monkeypatch):
+    """Regression: the consumer used to reconnect after each failure; each reconnect returned the batch, and after
+    20 returns the quorum queue dead-lettered healthy events."""
+    from shared.bus import consumer as consumer_module
+    from shared.bus.topology import DELIVERY_LIMIT
+    monkeypatch.setattr(consumer_module, "DATABASE_BACKOFF", (0.01, 0.05))
+    settings = consumer_settings(bus, test_db)
+    record = write_effect(test_db)
+    failures = DELIVERY_LIMIT + 5
+    calls = Counter()
+
+    def database_away(env, session):
+        calls[env.id] += 1
+        if calls[env.id] <= failures:
+            raise sa.exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
+        record(env, session)
+
+    consumer = run_consumer(settings, test_db.session_factory, test_db.tables["inbox"], {EVENT: database_away})
+    events = [feedback_requested() for _ in range(3)]
+    for env, body in events:
+        broker.publish_event(env, body)
+    wait_until(lambda: all(effects_of(test_db, e.id) == 1 for e, _ in events), timeout=60,
+               what="every event applied once the database is back")
+    wait_until(lambda: consumer.processed == 3, timeout=10, what="the batch acked")
+    assert [consumer.deliveries_of(e.id) for e, _ in events] == [[0]] * 3  # one delivery each, never returned
+    assert consumer.database_waits >= failures
+    assert broker.depth(settings.dead_letter_queue) == 0
+    assert_queues_drained(broker, settings)
+
+
+def _consumer_errors(caplog) -> list:
+    return [r for r in caplog.records if r.name == "shared.bus.consumer" and r.levelname == "ERROR"]
+
+
+def test_a_delivery_close_to_the_delivery_limit_is_logged_as_an_error_naming_queue_and_count(
+        bus, broker, test_db, run_consumer, caplog):
+    from shared.bus.topology import DELIVERY_LIMIT
+    settings = consumer_settings(bus, test_db)
+    handlers = {EVENT: write_effect(test_db)}
+    declare_topology(settings, handlers)
+    env, body = feedback_requested()
+    broker.publish_event(env, body)
+    for _ in range(DELIVERY_LIMIT // 2):  # handed out and returned, as by a consumer that keeps crashing
+        got = wait_until(lambda: (lambda m: m if m[0] is not None else None)(
+            broker.ch.basic_get(settings.queue, auto_ack=False)), timeout=10, what="the message")
+        broker.ch.basic_nack(got[0].delivery_tag, requeue=True)
+    caplog.set_level("INFO", logger="shared.bus.consumer")
+    run_consumer(settings, test_db.session_factory, test_db.tables["inbox"], handlers)
+    wait_until(lambda: effects_of(test_db, env.id) == 1, timeout=15, what="the event applied")
+    [record] = [r for r in _consumer_errors(caplog) if "redelivered" in r.getMessage()]
+    assert record.queue == settings.queue and record.count >= DELIVERY_LIMIT // 2
+    assert record.message_id == env.id and record.delivery_limit == DELIVERY_LIMIT
+
+
+def test_dead_letters_this_worker_did_not_park_are_logged_as_an_error(
+        bus, broker, test_db, run_consumer, monkeypatch, caplog):
+    from shared.bus import consumer as consumer_module
+    monkeypatch.setattr(consumer_module, "DEAD_LETTER_CHECK_SECONDS", 0.2)
+    caplog.set_level("INFO", logger="shared.bus.consumer")
+    settings = consumer_settings(bus, test_db)
+    run_consumer(settings, test_db.session_factory, test_db.tables["inbox"], {EVENT: write_effect(test_db)})
+    broker.publish(b"not json", routing_key=EVENT, message_id="garbage")  # parked by the worker itself: a warning
+    wait_until(lambda: broker.depth(settings.dead_letter_queue) == 1, timeout=10, what="the worker's own park")
+    import time
+    time.sleep(0.6)  # several checks pass with only the worker's own park in the queue
+    assert [r for r in _consumer_errors(caplog) if "dead-letter queue grew" in r.getMessage()] == []
+    # as the broker does at the delivery limit: straight into the dead-letter queue, the worker never sees it
+    env, body = feedback_requested()
+    broker.publish_to_queue(settings.dead_letter_queue, body, env.id, headers={"x-death": [
+        {"reason": "delivery_limit", "queue": settings.queue, "count": 1}]})
+    [record] = wait_until(lambda: [r for r in _consumer_errors(caplog) if "dead-letter queue grew" in r.getMessage()],
+                          timeout=10, what="an error about the dead-letter queue")
+    assert record.queue == settings.queue and record.dead_letter_queue == settings.dead_letter_queue
+    assert record.count == 2 and record.added == 1
+
+
+def test_handler_errors_are_logged_by_kind_never_with_the_values_their_message_carries(
+        bus, broker, test_db, run_consumer, caplog):
+    settings = consumer_settings(bus, test_db, retry_delays_ms=(50,))
+    secret = "Nguyễn Văn Bí Mật 1987"
+
+    def leaky(env, session):
+        raise RuntimeError(f"cannot settle for {secret}")
+
+    caplog.set_level("INFO")
+    run_consumer(settings, test_db.session_factory, test_db.tables["inbox"], {EVENT: leaky})
+    env, body = feedback_requested()
+    broker.publish_event(env, body)
+    [(props, _)] = parked(broker, settings, 1).values()
+    assert secret in props.headers["x-dead-letter-reason"]  # operators see it on the parked message, not in logs
+    wait_until(lambda: any("parked" in r.getMessage() for r in caplog.records), timeout=10, what="the park logged")
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__} {r.exc_text or ''}" for r in caplog.records)
+    assert "RuntimeError" in logged and env.id in logged
+    assert secret not in logged
+
+
+# --- a frozen broker node ------------------------------------------------------------------------------------
+
+def test_a_consumer_whose_node_froze_stops_within_a_bound(bus, broker, test_db, run_consumer):
+    """Regression: leaving `with connect(...)` waited for the frozen node's close-ok (and cancel-ok) forever."""
+    from tests.integration.frozen_broker import FreezableBroker
+    frozen = FreezableBroker()
+    try:
+        settings = consumer_settings(bus, test_db, amqp_url=frozen.url)
+        consumer = run_consumer(settings, test_db.session_factory, test_db.tables["inbox"],
+                                {EVENT: write_effect(test_db)})
+        env, body = feedback_requested()
+        broker.publish_event(env, body)
+        wait_until(lambda: consumer.processed == 1, timeout=15, what="the event processed through the node")
+        frozen.freeze()
+        consumer.stop.set()
+        consumer.thread.join(timeout=12)
+        assert not consumer.thread.is_alive(), "the consumer hung closing its connection to the frozen node"
+    finally:
+        frozen.close()
+
+
+# --- quorum leaders: balanced on declaration, existing queues left as they are ---------------------------------
+
+def test_new_queues_get_the_balanced_leader_locator_and_queues_declared_before_it_still_consume(
+        bus, broker, test_db, run_consumer):
+    import amqp
+    from kombu import Connection
+
+    from shared.bus import topology
+    settings = consumer_settings(bus, test_db)
+    handlers = {EVENT: write_effect(test_db)}
+    legacy = topology.without_leader_locator(topology.main_queue(settings, handlers))
+    with Connection(settings.amqp_url, connect_timeout=5) as conn:
+        legacy(conn.channel()).declare()  # as deployed before: no x-queue-leader-locator
+    consumer = run_consumer(settings, test_db.session_factory, test_db.tables["inbox"], handlers)
+    env, body = feedback_requested()
+    broker.publish_event(env, body)
+    wait_until(lambda: consumer.processed == 1, timeout=15, what="the event consumed from the legacy queue")
+    assert effects_of(test_db, env.id) == 1
+    # the delay and dead-letter queues were new: they carry the locator (a declaration without it is refused)
+    with Connection(settings.amqp_url, connect_timeout=5) as conn:
+        with pytest.raises(amqp.exceptions.PreconditionFailed, match="x-queue-leader-locator"):
+            topology.without_leader_locator(topology.dead_letter_queue(settings))(conn.channel()).declare()

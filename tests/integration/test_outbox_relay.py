@@ -210,3 +210,79 @@ def test_an_unreachable_broker_leaves_rows_due_and_untouched_so_they_go_out_as_s
     back = make_relay(bus.settings("funding", database_url=db.url), db.session_factory, OUTBOX)
     assert back.run_once() == 1  # due at once: no per-row back-off accumulated during the outage
     assert [props.message_id for _, props, _ in broker.take(queue, 1)] == [env.id]
+
+
+# --- a frozen broker node (SIGSTOP, not dead): every wait is bounded, and the relay moves to the next URL ---------
+
+@pytest.fixture
+def frozen_node():
+    from tests.integration.frozen_broker import FreezableBroker
+    proxy = FreezableBroker()
+    yield proxy
+    proxy.close()
+
+
+def _returns_within(seconds: float, func) -> float:
+    """Run `func` in a thread; fail unless it returns within `seconds`; return how long it took."""
+    import time
+    done, errors = threading.Event(), []
+
+    def run():
+        try:
+            func()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    started = time.monotonic()
+    threading.Thread(target=run, daemon=True).start()
+    assert done.wait(seconds), f"still waiting after {seconds}s (a frozen node's close-ok never comes)"
+    assert not errors, errors
+    return time.monotonic() - started
+
+
+def test_closing_a_publisher_whose_node_froze_returns_within_a_bound(bus, frozen_node):
+    from shared.bus.publisher import LazyPublisher, Outgoing, PublishError
+    settings = bus.settings("funding", amqp_url=frozen_node.url, confirm_timeout=1.0)
+    publisher = LazyPublisher(settings)
+    publisher.get()  # connected and in confirm mode through the node
+    frozen_node.freeze()
+    with pytest.raises(PublishError, match="confirm timeout"):
+        publisher.get().publish_one(Outgoing("m-1", "nowhere", b"{}", exchange=""))
+    took = _returns_within(10, publisher.close)
+    assert took < 6
+
+
+def test_the_relay_fails_over_from_a_frozen_node_to_the_next_url(bus, broker, service_db, make_relay, frozen_node):
+    from shared.bus.relay import BrokerUnavailable
+    from tests.integration.frozen_broker import pin_order
+    db = service_db("funding")
+    url = pin_order(f"{frozen_node.url};{bus.settings('funding').amqp_url}")
+    settings = bus.settings("funding", database_url=db.url, amqp_url=url, confirm_timeout=1.0)
+    queue = broker.capture(SETTLED)
+    relay = make_relay(settings, db.session_factory, OUTBOX)
+    with transaction(db.session_factory) as s:
+        OUTBOX.emit(s, SETTLED, settled_payload())
+    assert relay.run_once() == 1  # through the first node
+    frozen_node.freeze()
+    with transaction(db.session_factory) as s:
+        envs = [OUTBOX.emit(s, SETTLED, settled_payload()) for _ in range(3)]
+
+    def fail_then_publish():
+        with pytest.raises(BrokerUnavailable):
+            relay.run_once()  # no confirm from the frozen node; the connection is abandoned within a bound
+        assert relay.run_once() == 3  # the frozen node's handshake times out; the next URL takes the rows
+    took = _returns_within(30, fail_then_publish)
+    got = {props.message_id for _, props, _ in broker.take(queue, 4)}
+    assert {e.id for e in envs} <= got
+    print(f"relay failed over from a frozen node in {took:.1f}s")
+
+
+def test_failover_order_is_a_stable_per_process_permutation_of_the_cluster_urls():
+    from shared.bus.publisher import failover_order
+    urls = [f"amqp://u:p@10.0.0.{i}:5672//" for i in range(1, 6)]
+    joined = ";".join(urls)
+    first = failover_order(joined)
+    assert sorted(first.split(";")) == sorted(urls) and failover_order(joined) == first
+    assert failover_order(urls[0]) == urls[0]
