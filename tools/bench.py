@@ -7,7 +7,9 @@ Prints figures; asserts nothing (targets are read by people, not by a flaky time
    120,000 feedback requests, 3,000 `evaluation.feedback_requested` follow-ups relayed with confirms.
 2. Baseline: a bare kombu consumer drains an identical backlog: decode, publish one event, ack; no database.
 3. Latency: the whole stack on PostgreSQL; at light load (one course at a time) the time from
-   `POST /courses/<id>/complete` until GET shows the course `closed`, p50 and p95.
+   `POST /courses/<id>/complete` until GET shows the course `closed`, p50 and p95. The stack's web ports are
+   free ones the kernel picks, or N … N+3 with `--port-base N` / BENCH_PORT_BASE=N; a taken port is refused in
+   one line before anything starts, and only our own processes' health answers count.
 """
 from __future__ import annotations
 
@@ -168,16 +170,25 @@ def bench_bare(events: int) -> dict:
         ns.delete()
 
 
-def bench_latency(courses: int) -> dict:
+def latency_ports(port_base: int | None) -> list[int]:
+    """The four web ports of the latency stack: port_base … port_base + 3, or free ones."""
+    from tools.stack import free_ports
+    return [port_base + i for i in range(len(SERVICES))] if port_base else free_ports(len(SERVICES))
+
+
+def bench_latency(courses: int, port_base: int | None = None) -> dict:
     """p50/p95 from POST …/complete to the course being closed, one course at a time, whole stack on PostgreSQL."""
     from tools.stack import Stack
     ns = new_namespace("bench")
-    urls = {svc: create_pg_database(f"bench_{svc}") for svc in SERVICES}
     env = {**ns.env(), "API_TOKEN": "b", "ADMIN_TOKEN": "b", "LOG_LEVEL": "WARNING", "WEB_WORKERS": "1"}
-    for i, svc in enumerate(SERVICES):
-        env[f"{svc.upper()}_DATABASE_URL"] = urls[svc]
-        env[f"{svc.upper()}_PORT"] = str(8201 + i)
-    stack = Stack(env, PROJECT_ROOT / "var" / "bench" / "logs")
+    for svc, port in zip(SERVICES, latency_ports(port_base)):
+        env[f"{svc.upper()}_PORT"] = str(port)
+    stack = Stack(env, PROJECT_ROOT / "var" / "bench" / ns.queue_prefix.rstrip(".") / "logs")
+    stack.check_ports(hint="choose others with BENCH_PORT_BASE=<port> or --port-base, or leave both unset "
+                           "for free ports")  # before any database is made
+    urls = {svc: create_pg_database(f"bench_{svc}") for svc in SERVICES}
+    for svc in SERVICES:
+        stack.env[f"{svc.upper()}_DATABASE_URL"] = urls[svc]
     h = {"Authorization": "Bearer b"}
     try:
         stack.migrate()
@@ -235,7 +246,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--latency-courses", type=int, default=40)
     parser.add_argument("--skip", choices=["worker", "bare", "latency"], action="append", default=[])
+    parser.add_argument("--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE") or 0) or None,
+                        help="latency stack's web ports N … N+3 (default: $BENCH_PORT_BASE, else free ports)")
     args = parser.parse_args(argv)
+    if "latency" not in args.skip:
+        from tools.stack import PortBusy, Stack
+        ports = latency_ports(args.port_base)
+        try:  # refuse before the long first parts, not after them
+            Stack({f"{s.upper()}_PORT": str(p) for s, p in zip(SERVICES, ports)}, None).check_ports(
+                hint="choose others with BENCH_PORT_BASE=<port> or --port-base, or leave both unset for free ports")
+        except PortBusy as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 1
     print(f"Benchmark on {os.cpu_count()} cores, RabbitMQ + PostgreSQL on localhost")
     w = b = None
     if "worker" not in args.skip:
@@ -253,7 +275,12 @@ def main(argv: list[str]) -> int:
         print(f"   ratio worker / bare = {w['rate'] / b['rate']:.2f}")
     if "latency" not in args.skip:
         print(f"3. complete → closed latency, whole stack on PostgreSQL, {args.latency_courses} courses one at a time")
-        lat = bench_latency(args.latency_courses)
+        from tools.stack import PortBusy
+        try:
+            lat = bench_latency(args.latency_courses, args.port_base)
+        except PortBusy as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 1
         print(f"   p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms, max {lat['max_ms']:.0f} ms (n={lat['n']})")
     return 0
 
