@@ -27,8 +27,15 @@ tools:  ## Debian tools the tests use: docker.io + docker-compose + debootstrap 
 migrate: setup  ## bring every service's database to the latest schema
 	$(PY) -m shared.migrate
 
-demo: setup  ## run a Thới Bình training cycle end to end over HTTP, print a summary, stop
+# make demo [DB=postgres] [DEMO_PORT_BASE=8101] [DEMO_NAMESPACE=demo]: SQLite files in var/<namespace> or throw-away
+# PostgreSQL databases; web ports N…N+3; exchange <namespace>.training.events, queues <namespace>.*.
+demo: setup  ## run a Thới Bình training cycle end to end over HTTP, print a summary, stop (DB=postgres for PostgreSQL)
 	$(PY) -m tools.demo
+
+# make seed [SEED_PEOPLE=111] [SEED_FISCAL_YEAR=<year>] [SEED_SURVEY_YEAR=<year>]: migrates, then seeds each service.
+.PHONY: seed
+seed: setup  ## reference and sample data of the four services wherever the *_DATABASE_URL point (default var/*.db)
+	$(PY) -m tools.seed
 
 up: setup migrate  ## start every process (4 × web, 4 × worker) from the Procfile; Ctrl-C stops them all
 	$(PY) -m tools.stack up
@@ -49,7 +56,7 @@ images: tools  ## base images where no registry is reachable (debootstrap; cache
 	@tests/compose/dockerd.sh || { echo "dockerd cannot start here"; exit 1; }
 	DOCKER_HOST=$${DOCKER_HOST:-unix:///run/thoibinh-docker.sock} deploy/local/build-images.sh
 
-bench: setup  ## drain-rate benchmark and complete→closed latency; prints figures
+bench: setup  ## drain-rate benchmark and complete→closed latency; prints figures (free ports, or BENCH_PORT_BASE=N)
 	$(PY) -m tools.bench
 
 bench-needs: setup  ## national-size registry (212,606 × 7): needs aggregation per province / country, 10,000-row CSV import
