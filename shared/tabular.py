@@ -1,7 +1,10 @@
 """CSV and XLSX in and out, the same way in all four services: typed columns, row-by-row validation, downloads.
 
 Reading returns every row with its line number, or raises TableError listing every bad cell (line + column), so a
-caller can refuse a whole file before writing anything. Writing builds CSV (UTF-8 with BOM, which Excel opens with
+caller can refuse a whole file before writing anything. An upload whose rows are also checked against the database
+(unknown codes, duplicates) collects both kinds in one RowErrors: `read_table(..., errors=errors)` records the bad
+cells there and still returns every row, the use case adds its reference problems for every row, and
+`errors.raise_if_any()` refuses the file listing all of them — one answer, not one bad line per attempt. Writing builds CSV (UTF-8 with BOM, which Excel opens with
 the Vietnamese diacritics intact) or XLSX (openpyxl) from a list of Column and a list of dicts.
 """
 from __future__ import annotations
@@ -42,6 +45,40 @@ class TableError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} ({len(self.problems)} problems)"
+
+
+class RowErrors:
+    """The problems of an upload's rows, collected in one place: format problems found while reading and reference
+    problems found by the use case, for every row, so the refusal lists them all.
+
+    A cell that failed to parse reads as None; `usable(row, *keys)` tells a check whether the cells it looks at
+    parsed, so a row already refused for its format is not refused again for a value it never had.
+    """
+
+    def __init__(self) -> None:
+        self.problems: list[dict] = []
+        self._bad: set[tuple[int, str]] = set()
+
+    def add(self, line: int, field: str, message: str) -> None:
+        self.problems.append({"line": line, "field": field, "message": message})
+        self._bad.add((line, field))
+
+    def usable(self, row: dict, *keys: str) -> bool:
+        """True when none of `keys` of `row` has a problem yet (a check can trust their values)."""
+        line = row.get("_line")
+        return not any((line, key) in self._bad for key in keys)
+
+    def __bool__(self) -> bool:
+        return bool(self.problems)
+
+    def __len__(self) -> int:
+        return len(self.problems)
+
+    def raise_if_any(self, message: str | None = None) -> None:
+        """Refuse the file with every problem, by line (the order found within a line), when there is any."""
+        if self.problems:
+            problems = sorted(self.problems, key=lambda p: p["line"])
+            raise TableError(problems, message) if message else TableError(problems)
 
 
 # --- reading ----------------------------------------------------------------------------------------------------
@@ -87,11 +124,16 @@ def _raw_rows(data: bytes, filename: str) -> Iterable[list[str]]:
     raise TableError([{"line": 0, "field": "file", "message": "Chỉ nhận tệp .csv hoặc .xlsx."}])
 
 
-def read_table(data: bytes, filename: str, columns: Sequence[Column], *, max_rows: int = 300_000) -> list[dict]:
+def read_table(data: bytes, filename: str, columns: Sequence[Column], *, max_rows: int = 300_000,
+               errors: RowErrors | None = None) -> list[dict]:
     """Parse a CSV/XLSX file into dicts (with '_line'); raise TableError listing every bad cell, or none at all.
 
     The header row is matched by Vietnamese header or by key, case-insensitively; unknown columns are ignored;
     missing required columns are an error. Empty lines are skipped.
+
+    With `errors`, bad cells are recorded there (their value reads as None) and every row is returned, so the
+    caller can add its own checks of every row before `errors.raise_if_any()`. A file that cannot be read as a
+    table at all (no header, a missing required column, too many rows) is refused at once either way.
     """
     lookup = {}
     for column in columns:
@@ -116,6 +158,7 @@ def read_table(data: bytes, filename: str, columns: Sequence[Column], *, max_row
                 for c in columns if c.required and c.key not in positions]
     if problems:
         raise TableError(problems)
+    collect = errors if errors is not None else RowErrors()
     out: list[dict] = []
     for line, raw in enumerate(rows, start=header_line + 1):
         if not any(raw):
@@ -128,16 +171,17 @@ def read_table(data: bytes, filename: str, columns: Sequence[Column], *, max_row
             text = raw[index] if index is not None and index < len(raw) else ""
             if text == "":
                 if column.required:
-                    problems.append({"line": line, "field": column.key, "message": f"«{column.header}» không được để trống."})
+                    collect.add(line, column.key, f"«{column.header}» không được để trống.")
                 record[column.key] = column.default
                 continue
             try:
                 record[column.key] = column.parse(text) if column.parse else text
             except (ValueError, TypeError) as exc:
-                problems.append({"line": line, "field": column.key, "message": str(exc) or f"«{column.header}» không hợp lệ."})
+                record[column.key] = None
+                collect.add(line, column.key, str(exc) or f"«{column.header}» không hợp lệ.")
         out.append(record)
-    if problems:
-        raise TableError(problems)
+    if errors is None:
+        collect.raise_if_any()
     return out
 
 

@@ -1280,26 +1280,28 @@ def _parse_mark(text: str) -> tuple[bool, bool]:
 
 def import_attendance_sheet(session: Session, course_id: str, data: bytes, filename: str) -> int:
     """Read a filled-in attendance sheet (our CSV/XLSX export); every bad cell is reported and nothing is written."""
-    from shared.tabular import Column, TableError, read_table
+    from shared.tabular import Column, RowErrors, read_table
 
     course = _course(session, course_id)
     if not data:
         raise DomainError("Chưa gửi tệp (trường «file»).", field="file", status=422)
     columns = [Column("code", "Mã công chức")] + [
         Column(f"s_{s.id}", f"{s.date:%d/%m} {domain.BUOI_VI[s.buoi]}", parse=_parse_mark) for s in course.sessions]
-    # A bad cell raises TableError with every problem by line and column: the shared handler answers it (one 422
-    # shape for every refused upload).
-    rows = read_table(data, filename, columns, max_rows=5000)
+    # Bad cells and unknown codes of every line are collected and refused together (TableError): the shared
+    # handler answers it (one 422 shape for every refused upload).
+    errors = RowErrors()
+    rows = read_table(data, filename, columns, max_rows=5000, errors=errors)
     # Lines without a code and without marks are the sheet's own footer (legend, signatures): skip them.
     rows = [r for r in rows if r["code"] or any(r.get(c.key) is not None for c in columns[1:])]
     by_code = dict(session.execute(sa.select(Trainee.code, Trainee.civil_servant_id).join(
         Enrollment, Enrollment.civil_servant_id == Trainee.civil_servant_id).where(
         Enrollment.course_id == course_id, Enrollment.status.in_((ACTIVE_ENROLLMENT, "withdrawn")))).all())
-    problems = [{"line": r["_line"], "field": "code", "message": "Thiếu mã công chức."} for r in rows if not r["code"]]
-    problems += [{"line": r["_line"], "field": "code", "message": f"Mã công chức {r['code']} không có trong lớp."}
-                 for r in rows if r["code"] and r["code"] not in by_code]
-    if problems:
-        raise TableError(sorted(problems, key=lambda p: p["line"]))
+    for r in rows:
+        if not r["code"]:
+            errors.add(r["_line"], "code", "Thiếu mã công chức.")
+        elif r["code"] not in by_code:
+            errors.add(r["_line"], "code", f"Mã công chức {r['code']} không có trong lớp.")
+    errors.raise_if_any()
     records = [{"session_id": s.id, "civil_servant_id": by_code[r["code"]], "present": r[f"s_{s.id}"][0],
                 "excused": r[f"s_{s.id}"][1]}
                for r in rows for s in course.sessions if r.get(f"s_{s.id}") is not None]

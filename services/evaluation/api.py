@@ -155,8 +155,10 @@ def import_test_scores(course_id):
     with ctx().transaction() as session:
         usecases.list_test_scores(session, course_id)  # 404 before looking at the file
         data, name = _upload()
-        rows = tabular.read_table(data, name, reports.TEST_SCORE_COLUMNS)  # TableError → 422 (shared/web.py)
-        return {"count": usecases.record_test_scores(session, course_id, rows, "import")}, 201
+        errors = tabular.RowErrors()  # bad cells and unknown trainees of every line, refused together
+        rows = tabular.read_table(data, name, reports.TEST_SCORE_COLUMNS, errors=errors)
+        # TableError → 422 (shared/web.py)
+        return {"count": usecases.record_test_scores(session, course_id, rows, "import", errors)}, 201
 
 
 # --- L4 unit indicators ----------------------------------------------------------------------------------------
@@ -197,9 +199,10 @@ def delete_indicator(indicator_id):
 def import_indicators():
     """Import unit indicator values from a CSV/XLSX file; a file with any bad line writes nothing."""
     data, name = _upload()
-    rows = tabular.read_table(data, name, reports.INDICATOR_COLUMNS[:4])  # TableError → 422 (shared/web.py)
-    with ctx().transaction() as session:
-        return {"count": usecases.upsert_indicators(session, rows, "import", field_prefix="")}, 201
+    errors = tabular.RowErrors()  # bad cells and unknown codes of every line, refused together
+    rows = tabular.read_table(data, name, reports.INDICATOR_COLUMNS[:4], errors=errors)
+    with ctx().transaction() as session:  # TableError → 422 (shared/web.py)
+        return {"count": usecases.upsert_indicators(session, rows, "import", errors)}, 201
 
 
 @blp.route("/courses/<course_id>/unit-indicators")

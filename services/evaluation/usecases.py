@@ -807,16 +807,28 @@ def retry_job(session: Session, job_id: str) -> dict:
 
 # --- L2: test scores -------------------------------------------------------------------------------------------
 
-def record_test_scores(session: Session, course_id: str, rows: list[dict], source: str) -> int:
-    """Insert or replace pre/post test scores of trainees of the course (all or none)."""
+def _row_problem(errors, prefix: str, n: int, row: dict, field: str, message: str) -> None:
+    """A bad input row: JSON input (no `errors`) is refused at once naming `prefix.n.field`; a file's rows are
+    collected in `errors` (tabular.RowErrors) with their line, refused together once every row is checked."""
+    if errors is None:
+        raise DomainError(message, field=f"{prefix}.{n}.{field}", status=422)
+    errors.add(row["_line"], field, message)
+
+
+def record_test_scores(session: Session, course_id: str, rows: list[dict], source: str, errors=None) -> int:
+    """Insert or replace pre/post test scores of trainees of the course (all or none).
+
+    `errors` is the tabular.RowErrors of an imported file: its cells that failed to read, to which this adds the
+    rows naming someone not in the course; the file is refused with all of them."""
     _course(session, course_id)
     trainees = {t["civil_servant_id"] for t in _trainees(session, course_id)}
     for n, r in enumerate(rows):
-        where = f"line {r['_line']}" if "_line" in r else f"scores.{n}"  # a file names its line
-        if r["civil_servant_id"] not in trainees:
-            raise DomainError("Công chức không tham dự lớp này.", field=f"{where}.civil_servant_id", status=422)
+        if (errors is None or errors.usable(r, "civil_servant_id")) and r["civil_servant_id"] not in trainees:
+            _row_problem(errors, "scores", n, r, "civil_servant_id", "Công chức không tham dự lớp này.")
         if len(r.get("competency_code") or "") > 20:  # the column's width: a file is not checked by the schema
-            raise DomainError("Mã năng lực tối đa 20 ký tự.", field=f"{where}.competency_code", status=422)
+            _row_problem(errors, "scores", n, r, "competency_code", "Mã năng lực tối đa 20 ký tự.")
+    if errors is not None:
+        errors.raise_if_any()
     now = utcnow()
     keyed = {}
     for r in rows:
@@ -846,28 +858,43 @@ def _indicator_catalogue(session: Session) -> dict[str, str]:
     return active_rule(session, "unit_indicators")["indicators"]
 
 
-def upsert_indicators(session: Session, rows: list[dict], source: str, field_prefix: str = "items") -> int:
-    """Insert or replace unit indicator values (commune, indicator, period); all or none."""
+def upsert_indicators(session: Session, rows: list[dict], source: str, errors=None) -> int:
+    """Insert or replace unit indicator values (commune, indicator, period); all or none.
+
+    `errors` is the tabular.RowErrors of an imported file (see record_test_scores): every row is checked and the
+    file refused with all its problems; JSON input is refused at its first bad item (`items.n.field`)."""
     catalogue = _indicator_catalogue(session)
     now = utcnow()
     prepared = {}
     for n, r in enumerate(rows):
-        where = f"{field_prefix}.{n}" if field_prefix else f"line {r.get('_line', n)}"
-        if not 1 <= len(r["commune_code"] or "") <= 40:  # the column's width (a file is not checked by the schema)
-            raise DomainError("Mã xã từ 1 đến 40 ký tự.", field=f"{where}.commune_code", status=422)
-        if r["indicator_code"] not in catalogue:
-            raise DomainError(f"Chỉ số «{r['indicator_code']}» không có trong danh mục.",
-                              field=f"{where}.indicator_code", status=422)
-        try:
-            start, end = domain.parse_period(r["period"])
-        except ValueError as exc:
-            raise DomainError(str(exc), field=f"{where}.period", status=422) from None
-        if not 0 <= r["value"] <= 100:
-            raise DomainError("Giá trị phải trong khoảng 0–100 (%).", field=f"{where}.value", status=422)
+        def usable(key: str) -> bool:
+            return errors is None or errors.usable(r, key)
+        ok = True
+        if usable("commune_code") and not 1 <= len(r["commune_code"] or "") <= 40:  # the column's width
+            _row_problem(errors, "items", n, r, "commune_code", "Mã xã từ 1 đến 40 ký tự.")
+            ok = False
+        if usable("indicator_code") and r["indicator_code"] not in catalogue:
+            _row_problem(errors, "items", n, r, "indicator_code",
+                         f"Chỉ số «{r['indicator_code']}» không có trong danh mục.")
+            ok = False
+        start = end = None
+        if usable("period"):
+            try:
+                start, end = domain.parse_period(r["period"])
+            except ValueError as exc:
+                _row_problem(errors, "items", n, r, "period", str(exc))
+                ok = False
+        if usable("value") and not 0 <= r["value"] <= 100:
+            _row_problem(errors, "items", n, r, "value", "Giá trị phải trong khoảng 0–100 (%).")
+            ok = False
+        if not ok or start is None or not usable("value"):
+            continue  # reported: this row is refused, the others are still checked
         # One spelling per period ("2025-q1", "2025-Q01" → "2025-Q1"): the unique key must not hold it twice.
         period = (f"{start.year}-Q{(start.month + 2) // 3}" if end.month - start.month == 2
                   else f"{start.year}-{start.month:02d}")
         prepared[(r["commune_code"], r["indicator_code"], period)] = (start, end, float(r["value"]))
+    if errors is not None:
+        errors.raise_if_any()
     for (commune, ind, period), (start, end, value) in prepared.items():
         u = UnitIndicator
         row = session.scalar(sa.select(u).where(u.commune_code == commune, u.indicator_code == ind, u.period == period))

@@ -133,10 +133,12 @@ def import_norms():
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise DomainError("Hãy gửi tệp .csv hoặc .xlsx ở trường «file».", field="file", status=422)
-    # A refused file raises TableError (from reading or from the use case): the shared handler answers it.
-    rows = tabular.read_table(upload.read(), upload.filename, NORM_COLUMNS)
+    # Bad cells and the use case's checks of every row are refused together (TableError): the shared handler
+    # answers it.
+    errors = tabular.RowErrors()
+    rows = tabular.read_table(upload.read(), upload.filename, NORM_COLUMNS, errors=errors)
     with ctx().transaction() as session:
-        return jsonify(usecases.import_norms(session, rows)), 201
+        return jsonify(usecases.import_norms(session, rows, errors)), 201
 
 
 # --- estimate, settlement, payees ------------------------------------------------------------------------------

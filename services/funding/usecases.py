@@ -234,22 +234,29 @@ def create_norm(session: Session, data: dict) -> CostNorm:
     return norm
 
 
-def import_norms(session: Session, rows: list[dict]) -> dict:
+def import_norms(session: Session, rows: list[dict], errors=None) -> dict:
     """Load parsed norm rows all-or-nothing: a row supersedes an open-ended earlier version (in the database or
-    earlier in the file); any real overlap rejects the file (TableError, answered by the shared handler)."""
-    from shared.tabular import TableError
+    earlier in the file); any real overlap rejects the file (TableError, answered by the shared handler).
 
-    problems = []
+    `errors` (a tabular.RowErrors) holds the cells that failed to read: those rows are checked for what they have,
+    and every problem of every row is refused in one answer."""
+    from shared.tabular import RowErrors
+
+    errors = RowErrors() if errors is None else errors
+    key_cells = ("item", "unit", "lecturer_tier", "province_code", "valid_from", "valid_to")
     versions: dict[tuple, list[dict]] = {}  # key → [{id, from, to, line | row}] database rows, then file rows
     to_close: dict[str, date] = {}  # database norm id → its new valid_to
     for row in rows:
+        line = row["_line"]
+        if not errors.usable(row, *key_cells):
+            continue  # a key cell did not read: its version cannot be placed (the cell's problem is reported)
         if row["valid_to"] and row["valid_to"] < row["valid_from"]:
-            problems.append({"line": row["_line"], "field": "valid_to",
-                             "message": "Ngày hết hiệu lực trước ngày bắt đầu hiệu lực."})
+            errors.add(line, "valid_to", "Ngày hết hiệu lực trước ngày bắt đầu hiệu lực.")
             continue
         wrong = domain.norm_problems(row["item"], row["unit"], row["lecturer_tier"])
         if wrong:
-            problems += [{"line": row["_line"], "field": f, "message": m} for f, m in wrong.items()]
+            for f, m in wrong.items():
+                errors.add(line, f, m)
             continue
         key = (row["item"], row["unit"], row["lecturer_tier"], row["province_code"])
         if key not in versions:
@@ -261,8 +268,7 @@ def import_norms(session: Session, rows: list[dict]) -> dict:
         if clash is not None:
             other = next(v for v in known if v["id"] == clash.id)
             where = f"dòng {other['line']} của tệp" if "line" in other else "một định mức đã có"
-            problems.append({"line": row["_line"], "field": "valid_from",
-                             "message": f"Trùng thời gian hiệu lực với {where}."})
+            errors.add(line, "valid_from", f"Trùng thời gian hiệu lực với {where}.")
             continue
         for v in known:
             if v["id"] in close:
@@ -271,10 +277,9 @@ def import_norms(session: Session, rows: list[dict]) -> dict:
                     to_close[v["id"]] = v["to"]
                 else:
                     v["row"]["valid_to"] = v["to"]
-        known.append({"id": f"line-{row['_line']}", "from": row["valid_from"], "to": row["valid_to"],
-                      "line": row["_line"], "row": row})
-    if problems:
-        raise TableError(problems)
+        known.append({"id": f"line-{line}", "from": row["valid_from"], "to": row["valid_to"],
+                      "line": line, "row": row})
+    errors.raise_if_any()
     for key, known in versions.items():
         for v in known:
             if v["id"] in to_close:

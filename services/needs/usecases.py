@@ -552,33 +552,34 @@ def import_registry(session: Session, data: bytes, filename: str) -> dict:
 
     Raises tabular.TableError listing every bad row (line, field, message) before anything is written.
     """
-    rows = tabular.read_table(data, filename, REGISTRY_COLUMNS)
+    errors = tabular.RowErrors()  # format and reference problems of every row, refused in one answer
+    rows = tabular.read_table(data, filename, REGISTRY_COLUMNS, errors=errors)
     units = set(session.scalars(sa.select(Unit.code)))
     positions = set(session.scalars(sa.select(Position.code)))
-    problems, seen = [], {}
+    seen: dict[str, int] = {}
     for row in rows:
-        problem = _employment_date_problem(row.get("employed_from"), row.get("birth_year"))
-        if problem:
-            problems.append({"line": row["_line"], "field": "employed_from", "message": problem})
+        line = row["_line"]
+        if errors.usable(row, "employed_from", "birth_year"):
+            problem = _employment_date_problem(row.get("employed_from"), row.get("birth_year"))
+            if problem:
+                errors.add(line, "employed_from", problem)
         if row["unit_code"] and row["unit_code"] not in units:
-            problems.append({"line": row["_line"], "field": "unit_code", "message": "Đơn vị không tồn tại."})
+            errors.add(line, "unit_code", "Đơn vị không tồn tại.")
         if row["position_code"] and row["position_code"] not in positions:
-            problems.append({"line": row["_line"], "field": "position_code",
-                             "message": "Vị trí việc làm không có trong danh mục."})
+            errors.add(line, "position_code", "Vị trí việc làm không có trong danh mục.")
+        if not row["code"]:
+            continue  # empty or too long: already a problem of its own
         if row["code"] in seen:
-            problems.append({"line": row["_line"], "field": "code",
-                             "message": f"Mã công chức trùng với dòng {seen[row['code']]}."})
-        seen.setdefault(row["code"], row["_line"])
-    if problems:
-        raise tabular.TableError(problems)
+            errors.add(line, "code", f"Mã công chức trùng với dòng {seen[row['code']]}.")
+        seen.setdefault(row["code"], line)
     codes, existing = list(seen), {}
     for start in range(0, len(codes), 5000):  # bounded IN lists
         existing.update({cs.code: cs for cs in session.scalars(
             sa.select(CivilServant).where(CivilServant.code.in_(codes[start:start + 5000])))})
     for cs in existing.values():
         if cs.employment_status == "left":
-            line = seen[cs.code]
-            raise tabular.TableError([{"line": line, "field": "code", "message": "Công chức đã nghỉ việc."}])
+            errors.add(seen[cs.code], "code", "Công chức đã nghỉ việc.")
+    errors.raise_if_any()
     communes = _commune_map(session)
     now, new_rows, events, updated = utcnow(), [], [], 0
     for row in rows:

@@ -617,7 +617,9 @@ def test_an_imported_competency_code_too_long_for_its_column_is_422_naming_the_l
             f"{p['civil_servant_id']},pre,{'X' * 21},4\n")
     resp = client.post(f"/api/v1/courses/{course_id}/test-scores/import", headers=API_AUTH,
                        data={"file": (io.BytesIO(text.encode()), "diem.csv")})
-    assert resp.status_code == 422 and "line 2.competency_code" in resp.get_json()["errors"]["json"]
+    # the one shape of a refused upload (issue 10: every row's problems in one answer)
+    assert resp.status_code == 422 and resp.get_json()["problems"][0]["line"] == 2
+    assert resp.get_json()["problems"][0]["field"] == "competency_code"
     assert client.get(f"/api/v1/courses/{course_id}/test-scores", headers=API_AUTH).get_json() == []
 
 
@@ -625,7 +627,8 @@ def test_an_imported_commune_code_too_long_for_its_column_is_422_naming_the_line
     text = f"Mã xã,Mã chỉ số,Kỳ (YYYY-MM hoặc YYYY-Qn),Giá trị (%)\n{'X' * 41},citizen_satisfaction,2026-01,80\n"
     resp = client.post("/api/v1/unit-indicators/import", headers=API_AUTH,
                        data={"file": (io.BytesIO(text.encode()), "chiso.csv")})
-    assert resp.status_code == 422 and "line 2.commune_code" in resp.get_json()["errors"]["json"]
+    assert resp.status_code == 422
+    assert [(p["line"], p["field"]) for p in resp.get_json()["problems"]] == [(2, "commune_code")]
 
 
 def test_one_period_written_two_ways_is_one_value(client):
