@@ -14,7 +14,7 @@ from services.courses.models import OUTBOX, Attendance, BuoiTime, CertificateCou
     CourseCandidate, CourseRule, CourseSession, Enrollment, Lecturer, LecturerRating, LecturerStandard, LengthRule, \
     TestResult, Topic, Trainee, Venue, VenueDistance
 from services.courses.settings import default_organizer_unit
-from shared.db import is_postgres, utcnow
+from shared.db import insert_ignoring_conflicts, is_postgres, utcnow
 from shared.errors import DomainError, NotFound
 from shared.events import Envelope
 
@@ -1395,10 +1395,14 @@ def record_results(session: Session, course_id: str, scores: list[dict]) -> int:
 # --- completion ---------------------------------------------------------------------------------------------------
 
 def _next_certificate(session: Session, year: int) -> str:
-    counter = session.get(CertificateCounter, year, with_for_update=True)
-    if counter is None:
-        counter = CertificateCounter(year=year, last_no=0)
-        session.add(counter)
+    """Issue the next certificate number of `year`, once and in order, under concurrent completions.
+
+    The year's counter row is created with INSERT … ON CONFLICT DO NOTHING before it is locked: two first
+    completions of a year used to both find no row and both insert it, the second failing on the primary key
+    (HTTP 500). Now the second waits for the first's row and then locks it (SELECT … FOR UPDATE on PostgreSQL;
+    SQLite has one writer at a time)."""
+    session.execute(insert_ignoring_conflicts(session, CertificateCounter.__table__).values(year=year, last_no=0))
+    counter = session.get(CertificateCounter, year, with_for_update=True, populate_existing=True)
     counter.last_no += 1
     session.flush()
     return domain.certificate_number(year, counter.last_no)
