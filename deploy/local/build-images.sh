@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local stand-ins for python:3.11-slim, rabbitmq:3.13-management and postgres:16 on the local base image, for
-# hosts that reach no image registry (`make images`). Each is built once and kept by the engine; --rebuild builds
-# them again (after a Debian point release, say). Use them with PYTHON_IMAGE, RABBITMQ_IMAGE and POSTGRES_IMAGE
+# hosts that reach no image registry (`make images`). The engine's layer cache keeps them: a run after the first
+# takes seconds (only a changed entry point is copied again); --rebuild builds everything again without the cache
+# (after a Debian point release, say). Use them with PYTHON_IMAGE, RABBITMQ_IMAGE and POSTGRES_IMAGE
 # (deploy/env.example).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -10,13 +11,9 @@ BASE_IMAGE=${BASE_IMAGE:-thoibinh/bookworm:base}
 "$here/build-base.sh" ${1:-}
 for kind in python rabbitmq postgres; do
   tag="thoibinh/$kind:local"
-  if [[ "${1:-}" != "--rebuild" ]] && $DOCKER image inspect "$tag" >/dev/null 2>&1; then
-    echo "$tag present"
-    continue
-  fi
   start=$(date +%s)
   # Host networking: the engine may run without a bridge; apt and pip reach the host's mirrors and index.
-  $DOCKER build -q --network host --build-arg "BASE_IMAGE=$BASE_IMAGE" -f "$here/$kind.Dockerfile" -t "$tag" "$here" \
+  $DOCKER build -q --network host ${1:+--no-cache} --build-arg "BASE_IMAGE=$BASE_IMAGE" -f "$here/$kind.Dockerfile" -t "$tag" "$here" \
     2> >(grep -v -e DEPRECATED -e buildx -e 'docs.docker.com' -e '^\s*$' >&2) >/dev/null
   echo "built $tag in $(( $(date +%s) - start )) s"
 done

@@ -2,7 +2,10 @@
 # Entry point of the local RabbitMQ stand-in: the official image's environment variables, then the server itself.
 set -eu
 if [ -n "${RABBITMQ_ERLANG_COOKIE:-}" ]; then
+  # The package leaves a read-only cookie of its own: replace it (the folder is the server user's).
+  rm -f "$HOME/.erlang.cookie"
   ( umask 077; printf '%s' "$RABBITMQ_ERLANG_COOKIE" > "$HOME/.erlang.cookie" )
+  chmod 400 "$HOME/.erlang.cookie"
 fi
 if [ -n "${RABBITMQ_DEFAULT_USER:-}" ]; then
   # The first boot of an empty data folder creates this user instead of guest.
