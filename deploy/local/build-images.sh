@@ -9,11 +9,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 DOCKER=${DOCKER:-docker}
 BASE_IMAGE=${BASE_IMAGE:-thoibinh/bookworm:base}
 "$here/build-base.sh" ${1:-}
+# The three in parallel (mostly apt downloads): ~1.5 min the first time instead of ~4.
+pids=()
 for kind in python rabbitmq postgres; do
-  tag="thoibinh/$kind:local"
-  start=$(date +%s)
-  # Host networking: the engine may run without a bridge; apt and pip reach the host's mirrors and index.
-  $DOCKER build -q --network host ${1:+--no-cache} --build-arg "BASE_IMAGE=$BASE_IMAGE" -f "$here/$kind.Dockerfile" -t "$tag" "$here" \
-    2> >(grep -v -e DEPRECATED -e buildx -e 'docs.docker.com' -e '^\s*$' >&2) >/dev/null
-  echo "built $tag in $(( $(date +%s) - start )) s"
+  (
+    tag="thoibinh/$kind:local"
+    start=$(date +%s)
+    # Host networking: the engine may run without a bridge; apt and pip reach the host's mirrors and index.
+    $DOCKER build -q --network host ${1:+--no-cache} --build-arg "BASE_IMAGE=$BASE_IMAGE" -f "$here/$kind.Dockerfile" \
+      -t "$tag" "$here" 2> >(grep -v -e DEPRECATED -e buildx -e 'docs.docker.com' -e '^\s*$' >&2) >/dev/null
+    echo "built $tag in $(( $(date +%s) - start )) s"
+  ) &
+  pids+=($!)
 done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+exit $status

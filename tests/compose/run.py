@@ -294,10 +294,11 @@ def check_least_privilege(env: dict[str, str]) -> None:
 
 def restart_worker(env: dict[str, str]) -> None:
     step("restart a worker")
+    t0 = time.monotonic()
     compose("restart", "courses-worker")
-    took = wait_healthy("after restarting courses-worker", 120)
     wait_consumers(env)
-    figures["worker restart → healthy"] = f"{took:.0f} s"
+    wait_healthy("after restarting courses-worker", 120)
+    figures["worker restart → healthy"] = f"{time.monotonic() - t0:.0f} s"
 
 
 def bounce_broker(env: dict[str, str]) -> None:
@@ -315,9 +316,10 @@ def bounce_broker(env: dict[str, str]) -> None:
 def down_and_up(env: dict[str, str], before: int) -> None:
     step("down, up again: the data is still there")
     compose("down")
+    t0 = time.monotonic()
     compose("up", "-d", "--no-build")
-    took = wait_healthy("up after down", 300)
-    figures["time to healthy (volumes kept)"] = f"{took:.0f} s"
+    wait_healthy("up after down", 300)
+    figures["time to healthy (volumes kept, from up -d)"] = f"{time.monotonic() - t0:.0f} s"
     after = len(closed_courses())
     if after != before:
         raise Failure(f"{before} closed course(s) before down, {after} after up")
@@ -352,8 +354,8 @@ def main() -> int:
         step("up -d")
         t0 = time.monotonic()
         compose("up", "-d", "--no-build")
-        took = wait_healthy("first up", 420)
-        figures["time to healthy (empty volumes)"] = f"{took:.0f} s (up -d {time.monotonic() - t0:.0f} s in all)"
+        wait_healthy("first up", 420)
+        figures["time to healthy (empty volumes, from up -d)"] = f"{time.monotonic() - t0:.0f} s"
         drive_cycle(env)
         before = len(closed_courses())
         check_least_privilege(env)
