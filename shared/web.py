@@ -127,6 +127,78 @@ def _table_error(error: TableError):
                     "problems": error.problems}), 422
 
 
+# A dependency that is away answers 503 naming it, not 500: the request may succeed once it is back.
+UNAVAILABLE_VI = {
+    "database": "Cơ sở dữ liệu tạm thời không truy cập được; vui lòng thử lại sau.",
+    "broker": "Hệ thống hàng đợi thông điệp tạm thời không truy cập được; vui lòng thử lại sau.",
+}
+RETRY_AFTER_S = 5
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """Errors meaning the database cannot serve now: no connection, a dropped one, a pool exhausted, a lock that
+    did not come (SQLAlchemy wraps the driver's; COPY through the raw psycopg connection raises psycopg's own)."""
+    kinds: list[type[BaseException]] = [sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError]
+    try:
+        import psycopg
+        kinds += [psycopg.OperationalError, psycopg.InterfaceError]
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        pass
+    return tuple(kinds)
+
+
+def _broker_errors() -> tuple[type[BaseException], ...]:
+    kinds: list[type[BaseException]] = []
+    try:
+        import pika.exceptions
+        kinds.append(pika.exceptions.AMQPConnectionError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import kombu.exceptions
+        kinds.append(kombu.exceptions.OperationalError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(kinds)
+
+
+_OUR_PACKAGES = {"shared", "bus", "needs", "courses", "evaluation", "funding"}
+
+
+def _where(error: BaseException) -> str | None:
+    """The innermost frame of our own code the error passed through (file:line function): where, without what."""
+    import traceback
+    from pathlib import PurePath
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if "site-packages" not in f.filename and PurePath(f.filename).parent.name in _OUR_PACKAGES]
+    if not frames:
+        return None
+    f = frames[-1]
+    return f"{'/'.join(PurePath(f.filename).parts[-2:])}:{f.lineno} {f.name}"
+
+
+def _dependency_unavailable(dependency: str, error: BaseException):
+    """503 in the one error shape, naming the dependency. Only the error's type is logged and nothing of it is
+    answered: a driver's message can quote statement values (names, birth years, tokens)."""
+    orig = getattr(error, "orig", None)  # SQLAlchemy's wrapper → the driver's own class
+    log.error("dependency unavailable", extra={
+        "dependency": dependency, "error_type": type(error).__name__,
+        "driver_error": type(orig).__name__ if orig is not None else None, "where": _where(error),
+        "route": request.url_rule.rule if request.url_rule else "<unmatched>", "method": request.method})
+    response = jsonify({"code": 503, "status": "Service Unavailable", "message": UNAVAILABLE_VI[dependency],
+                        "dependency": dependency, "errors": {"dependencies": {dependency: ["unavailable"]}}})
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response, 503
+
+
+def _database_unavailable(error: Exception):
+    return _dependency_unavailable("database", error)
+
+
+def _broker_unavailable(error: Exception):
+    return _dependency_unavailable("broker", error)
+
+
 def _internal_error(error: Exception):
     log.exception("unhandled error", extra={"path": request.url_rule.rule if request.url_rule else None})
     return jsonify({"code": 500, "status": "Internal Server Error", "message": "Lỗi hệ thống, vui lòng thử lại sau."}), 500
@@ -219,6 +291,10 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
     app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(TableError, _table_error)  # raised by shared.tabular.read_table and use cases
+    for kind in _database_errors():
+        app.register_error_handler(kind, _database_unavailable)
+    for kind in _broker_errors():
+        app.register_error_handler(kind, _broker_unavailable)
     app.register_error_handler(Exception, _internal_error)
 
     @app.before_request
