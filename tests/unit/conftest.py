@@ -1,4 +1,8 @@
-"""Unit-test fixtures: real service apps on throw-away SQLite files. No broker and no database server."""
+"""Unit-test fixtures: real service apps on throw-away SQLite files. No broker and no database server.
+
+A test that also asks for `backend` (tests/conftest.py) gets its apps on that backend: once on SQLite, once on a
+throw-away PostgreSQL database (skipped when no PostgreSQL server answers).
+"""
 from __future__ import annotations
 
 import pytest
@@ -12,12 +16,16 @@ def _dispose(apps) -> None:
 
 
 @pytest.fixture
-def make_client(tmp_path):
-    """Build a test client of a service on its own freshly migrated SQLite database."""
+def make_client(request, tmp_path):
+    """Build a test client of a service on its own freshly migrated database: SQLite, or the test's `backend`."""
+    backend = request.getfixturevalue("backend") if "backend" in request.fixturenames else None
     apps = []
 
     def make(service: str):
-        app = build_app(service, sqlite_url(tmp_path / f"{service}-{len(apps)}.db"))
+        if backend is None:
+            app = build_app(service, sqlite_url(tmp_path / f"{service}-{len(apps)}.db"))
+        else:
+            app = build_app(service, backend.migrated(service), migrate=False)
         apps.append(app)
         return app.test_client()
 

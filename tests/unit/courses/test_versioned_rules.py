@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from services.courses.models import CommuneDutyRule
 from tests.unit.courses.factories import (
     ADMIN_AUTH, API_AUTH, MON, confirmed_course, enroll, event, make_course, make_trainees, ok, outbox, reject,
@@ -20,6 +22,7 @@ def rule(client, path: str, body: dict, status: int):
 
 # --- commune on-duty share ---------------------------------------------------------------------------------------
 
+@pytest.mark.usefixtures("backend")  # rule versions by date
 def test_a_communes_share_applies_only_on_the_dates_its_version_covers(strict_client):
     client = strict_client  # shipped default: 30 %
     rule(client, "duty-rules", {"commune_code": "CM-HOTHIKY", "max_absent_percent": 50, "note": "QĐ 7/2026 (thử)",
@@ -35,6 +38,7 @@ def test_a_communes_share_applies_only_on_the_dates_its_version_covers(strict_cl
     assert schedule(client, later["id"])["status"] == "scheduled"
 
 
+@pytest.mark.usefixtures("backend")  # rule versions by date
 def test_a_dated_default_share_supersedes_the_open_ended_sample(strict_client):
     client = strict_client
     rule(client, "duty-rules", {"commune_code": "*", "max_absent_percent": 40, "note": "Chỉ đạo của UBND tỉnh",
@@ -51,6 +55,7 @@ def test_a_dated_default_share_supersedes_the_open_ended_sample(strict_client):
     assert schedule(client, course["id"])["status"] == "scheduled"  # 4/10 ≤ 40 %
 
 
+@pytest.mark.usefixtures("backend")  # rule versions by date
 def test_a_share_without_a_date_corrects_the_current_version(strict_client):
     client = strict_client
     rule(client, "duty-rules", {"commune_code": "*", "max_absent_percent": 35, "note": "sửa"}, 200)
@@ -67,6 +72,7 @@ def test_an_end_date_without_a_start_date_is_422_naming_valid_from(client):
 
 # --- buổi times -------------------------------------------------------------------------------------------------
 
+@pytest.mark.usefixtures("backend")  # rule versions by date
 def test_buoi_times_of_the_session_date_apply(client):
     rule(client, "buoi-times", {"buoi": "morning", "start_local": "08:00", "end_local": "11:30",
                                 "note": "Giờ làm việc mùa hè (QĐ thử)", "valid_from": "2026-04-01"}, 200)
@@ -86,6 +92,7 @@ def test_buoi_times_crossing_noon_are_422_naming_end_local(client):
 
 # --- pass score and tiết per buổi -----------------------------------------------------------------------------------
 
+@pytest.mark.usefixtures("backend")  # rule versions by date
 def test_the_pass_score_in_force_when_the_course_opens_decides_the_certificate(client):
     rule(client, "course-rules", {"key": "pass_score", "value": 6, "legal_basis": "Quy chế mới (thử)",
                                   "valid_from": "2026-04-01"}, 201)
@@ -100,6 +107,7 @@ def test_the_pass_score_in_force_when_the_course_opens_decides_the_certificate(c
     assert row["outcome_reasons"] == ["Điểm bài kiểm tra cuối khóa CM06 5.5 < 6."]
 
 
+@pytest.mark.usefixtures("backend")  # rule versions by date
 def test_default_periods_per_buoi_follow_the_version_of_the_session_date(client):
     rule(client, "course-rules", {"key": "periods_per_buoi", "value": 5, "legal_basis": "Định mức cũ (thử)",
                                   "valid_from": "2026-04-01"}, 201)
@@ -174,6 +182,7 @@ def test_roster_changes_of_a_draft_publish_nothing(client):
 
 # --- reorganisation, token ---------------------------------------------------------------------------------------
 
+@pytest.mark.usefixtures("backend")  # rule versions remapped
 def test_a_reorganisation_remaps_the_organiser_and_the_on_duty_versions(client):
     course = make_course(client, organizer_unit_code="TB-X-TANLOCBAC")
     rule(client, "duty-rules", {"commune_code": "TB-X-TANLOCBAC", "max_absent_percent": 60, "note": "x",

@@ -37,6 +37,7 @@ def run_jobs(client, now=None):
 
 # --- opening ---------------------------------------------------------------------------------------------------
 
+@pytest.mark.usefixtures("backend")  # opening: COPY batch
 def test_opening_schedules_the_reminder_two_days_before_a_seven_day_deadline(client):
     course_id, reqs = open_course(client, [trainee(), trainee(attended=0)])
     assert len(reqs) == 1  # only who attended
@@ -105,6 +106,7 @@ def test_responses_carry_no_civil_servant_id(client):
 
 # --- closing -----------------------------------------------------------------------------------------------------
 
+@pytest.mark.usefixtures("backend")  # JSON payloads
 def test_closing_publishes_course_evaluated_once_with_index_band_gain_levels_and_excellent_learners(client):
     star, good, weak = trainee(pre=5.0, post=9.5), trainee(pre=4.0, post=8.0), trainee(pre=3.0, post=5.0,
                                                                                          certified=False)
@@ -180,6 +182,7 @@ def test_no_valid_form_gives_no_index_and_no_band(client):
 
 # --- reminders -------------------------------------------------------------------------------------------------
 
+@pytest.mark.usefixtures("backend")  # jobs: bulk insert
 def test_reminder_job_writes_one_notification_and_event_per_non_respondent(client):
     course_id, reqs = open_course(client, [trainee(), trainee(), trainee()])
     client.post(f"/api/v1/feedback/{reqs[0]['token']}", json={"scores": scores()})
@@ -207,6 +210,7 @@ def test_officer_reminder_endpoint_reminds_now(client):
 
 # --- scheduler restart-safety (SQLite; PostgreSQL in tests/integration/evaluation) ------------------------------
 
+@pytest.mark.usefixtures("backend")  # jobs: row locks
 def test_a_job_claimed_by_a_transaction_that_never_committed_is_due_again(client):
     course_id, _ = open_course(client, [trainee()])
     factory = session_factory(client)
@@ -248,6 +252,7 @@ def test_follow_up_is_due_three_months_after_the_course_end_at_eight_local(clien
 LONG_AGO = START - timedelta(days=120)  # a course that ended four months ago: its follow-up may start
 
 
+@pytest.mark.usefixtures("backend")  # dates, bulk insert
 def test_follow_up_creates_trainee_and_supervisor_links_and_answers_are_summarised(client):
     people = [trainee() for _ in range(3)]
     course_id, _ = open_course(client, people, start=LONG_AGO)
@@ -317,6 +322,7 @@ def test_scores_of_someone_not_in_the_course_are_422_naming_the_line(client):
     assert resp.status_code == 422 and "scores.0.civil_servant_id" in resp.get_json()["errors"]["json"]
 
 
+@pytest.mark.usefixtures("backend")  # import
 def test_importing_a_file_with_one_bad_line_writes_nothing(client):
     p = trainee()
     course_id, _ = open_course(client, [p])
@@ -387,6 +393,7 @@ def test_indicators_import_from_xlsx_and_export_back(client):
 
 # --- rules and templates as versioned data ----------------------------------------------------------------------
 
+@pytest.mark.usefixtures("backend")  # rule versions by date
 def test_a_new_excellence_rule_version_applies_from_its_date_and_closes_the_old_one(client):
     today = utcnow().astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date()
     resp = client.post("/api/v1/rules", headers=API_AUTH, json={
@@ -402,6 +409,7 @@ def test_a_new_excellence_rule_version_applies_from_its_date_and_closes_the_old_
     assert [x["civil_servant_id"] for x in ev["excellent_learners"]] == [p["civil_servant_id"]]
 
 
+@pytest.mark.usefixtures("backend")  # rule versions by date
 def test_an_overlapping_or_malformed_rule_version_is_refused(client):
     resp = client.post("/api/v1/rules", headers=API_AUTH, json={
         "code": "report_privacy", "valid_from": "2010-01-01", "legal_basis": "x", "params": {"min_group_size": 5}})
@@ -411,6 +419,7 @@ def test_an_overlapping_or_malformed_rule_version_is_refused(client):
     assert resp.status_code == 422 and "params.thresholds" in resp.get_json()["errors"]["json"]
 
 
+@pytest.mark.usefixtures("backend")  # versions by date, JSON
 def test_a_new_template_version_from_the_bank_is_used_for_courses_opened_after_it(client):
     resp = client.post("/api/v1/form-templates", headers=API_AUTH, json={
         "code": "KH-CHUNG", "purpose": "course", "title": "Phiếu v2",
@@ -443,6 +452,7 @@ def closed_course(client, n=3, value=8, commune="CM-TANLOC", topic="KN-CNTT"):
     return course_id
 
 
+@pytest.mark.usefixtures("backend")  # aggregation SQL
 def test_reports_per_topic_lecturer_commune_and_year(client):
     closed_course(client, 3, 8, "CM-TANLOC", "KN-CNTT")
     closed_course(client, 3, 9, "CM-TRIPHAI", "KN-CNTT")

@@ -45,8 +45,8 @@ def test_supersede_closes_only_an_open_ended_version_that_started_earlier(new_fr
 
 # --- through the API -----------------------------------------------------------------------------------------------
 
-def test_a_real_norm_supersedes_the_open_ended_sample_and_each_course_gets_the_norm_of_its_date(tmp_path):
-    app = make_app(tmp_path)
+def test_a_real_norm_supersedes_the_open_ended_sample_and_each_course_gets_the_norm_of_its_date(tmp_path, backend):
+    app = make_app(tmp_path, backend=backend)
     before, plan_before = scheduled(trainees=[trainee()], start=date(2026, 3, 2))
     deliver(app, before)
     resp = app.test_client().post("/api/v1/cost-norms", json=fee_norm(), headers=API_AUTH)
@@ -64,8 +64,8 @@ def test_a_real_norm_supersedes_the_open_ended_sample_and_each_course_gets_the_n
     assert fee[plan_after["course_id"]]["unit_amount"] == 2_500_000  # April: the real version
 
 
-def test_a_settled_course_keeps_the_norm_it_was_computed_with(tmp_path):
-    app = make_app(tmp_path)
+def test_a_settled_course_keeps_the_norm_it_was_computed_with(tmp_path, backend):
+    app = make_app(tmp_path, backend=backend)
     body, plan = scheduled(trainees=[trainee()], start=date(2026, 3, 2))
     deliver(app, body)
     deliver(app, completed_from(plan)[0])
@@ -79,16 +79,16 @@ def test_a_settled_course_keeps_the_norm_it_was_computed_with(tmp_path):
     assert len(events(app, "funding.course_settled")) == 1
 
 
-def test_a_norm_starting_with_or_before_the_open_ended_version_is_refused(tmp_path):
-    app = make_app(tmp_path)
+def test_a_norm_starting_with_or_before_the_open_ended_version_is_refused(tmp_path, backend):
+    app = make_app(tmp_path, backend=backend)
     for start in ("2025-10-28", "2025-06-01"):
         resp = app.test_client().post("/api/v1/cost-norms", json=fee_norm(valid_from=start), headers=API_AUTH)
         assert resp.status_code == 409 and "valid_from" in resp.get_json()["errors"]["json"], resp.data
     assert [n for n in tier2_fees(app) if not n[3]] == []
 
 
-def test_a_norm_file_supersedes_the_samples_and_open_ended_rows_earlier_in_the_file(tmp_path):
-    app = make_app(tmp_path)
+def test_a_norm_file_supersedes_the_samples_and_open_ended_rows_earlier_in_the_file(tmp_path, backend):
+    app = make_app(tmp_path, backend=backend)
     resp = upload(app, HEADER + "lecturer_fee,per_buoi,2,CM,2500000,NQ 05/2026,2026-04-01,\n"
                                 "lecturer_fee,per_buoi,2,CM,2700000,NQ 09/2026,2026-09-01,\n")
     assert resp.status_code == 201, resp.data
@@ -98,8 +98,8 @@ def test_a_norm_file_supersedes_the_samples_and_open_ended_rows_earlier_in_the_f
                                    (date(2026, 9, 1), None, 2_700_000, False)]
 
 
-def test_a_norm_file_with_a_real_overlap_changes_nothing(tmp_path):
-    app = make_app(tmp_path)
+def test_a_norm_file_with_a_real_overlap_changes_nothing(tmp_path, backend):
+    app = make_app(tmp_path, backend=backend)
     before = tier2_fees(app)
     resp = upload(app, HEADER + "lecturer_fee,per_buoi,2,CM,2500000,NQ 05/2026,2026-04-01,\n"
                                 "lecturer_fee,per_buoi,2,CM,2600000,NQ 06/2026,2026-04-01,\n")

@@ -13,8 +13,10 @@ from tests.unit.apps import ADMIN_AUTH, API_AUTH, build_app, deliver, sqlite_url
 from tests.unit.funding.factories import cancelled, completed_from, registered, scheduled, trainee
 
 
-def make_app(tmp_path, seed: bool = True):
-    app = build_app("funding", sqlite_url(tmp_path / "funding.db"))
+def make_app(tmp_path, seed: bool = True, backend=None):
+    """A funding app on a SQLite file in tmp_path, or on the test's `backend` (tests/conftest.py) when given."""
+    app = (build_app("funding", backend.migrated("funding"), migrate=False) if backend is not None
+           else build_app("funding", sqlite_url(tmp_path / "funding.db")))
     if seed:
         resp = app.test_client().post("/admin/funding/seed", headers=ADMIN_AUTH, json={"fiscal_year": 2026})
         assert resp.status_code == 200, resp.data
@@ -60,8 +62,8 @@ def small_line(app, source: str, owner: str, allocated: int, year: int = 2026) -
 
 # --- reservation -----------------------------------------------------------------------------------------------
 
-def test_scheduling_reserves_the_estimate_per_source_and_publishes_budget_reserved(tmp_path):
-    app = make_app(tmp_path)
+def test_scheduling_reserves_the_estimate_per_source_and_publishes_budget_reserved(tmp_path, backend):
+    app = make_app(tmp_path, backend=backend)
     body, plan = scheduled(trainees=[trainee("CM-TANLOC"), trainee("CM-BIENBACH")], distances={"CM-TANLOC": 20})
     deliver(app, body)
     [reserved] = events(app, "funding.budget_reserved")
@@ -85,8 +87,8 @@ def test_scheduling_reserves_the_estimate_per_source_and_publishes_budget_reserv
     assert_ledger_consistent(app)
 
 
-def test_a_higher_revision_replaces_the_reservation_and_an_older_or_equal_one_is_ignored(tmp_path):
-    app = make_app(tmp_path)
+def test_a_higher_revision_replaces_the_reservation_and_an_older_or_equal_one_is_ignored(tmp_path, backend):
+    app = make_app(tmp_path, backend=backend)
     body1, plan = scheduled(trainees=[trainee() for _ in range(2)])
     body3, _ = scheduled(plan["course_id"], revision=3, trainees=[trainee() for _ in range(4)])
     body2, _ = scheduled(plan["course_id"], revision=2, trainees=[trainee() for _ in range(9)])
@@ -104,8 +106,8 @@ def test_a_higher_revision_replaces_the_reservation_and_an_older_or_equal_one_is
     assert_ledger_consistent(app)
 
 
-def test_a_short_line_rejects_the_reservation_naming_it_and_holds_nothing(tmp_path):
-    app = make_app(tmp_path, seed=False)
+def test_a_short_line_rejects_the_reservation_naming_it_and_holds_nothing(tmp_path, backend):
+    app = make_app(tmp_path, seed=False, backend=backend)
     app.test_client().post("/admin/funding/seed", headers=ADMIN_AUTH, json={"fiscal_year": 2026})
     body, plan = scheduled(start=date(2031, 3, 2), trainees=[trainee("CM-TANLOC")])
     small_line(app, "state_dtbd", "CM-THOIBINH", 5_000_000, 2031)
@@ -120,8 +122,8 @@ def test_a_short_line_rejects_the_reservation_naming_it_and_holds_nothing(tmp_pa
     assert lines(app, 2031)[("state_dtbd", "CM-THOIBINH")]["reserved"] == 0
 
 
-def test_a_rejected_new_revision_releases_the_previous_reservation(tmp_path):
-    app = make_app(tmp_path, seed=False)
+def test_a_rejected_new_revision_releases_the_previous_reservation(tmp_path, backend):
+    app = make_app(tmp_path, seed=False, backend=backend)
     app.test_client().post("/admin/funding/seed", headers=ADMIN_AUTH, json={"fiscal_year": 2026})
     small_line(app, "state_dtbd", "CM-THOIBINH", 13_000_000, 2031)
     small_line(app, "unit_regular", "CM-TANLOC", 10_000_000, 2031)
@@ -133,8 +135,8 @@ def test_a_rejected_new_revision_releases_the_previous_reservation(tmp_path):
     assert all(b["reserved"] == 0 for b in lines(app, 2031).values())
 
 
-def test_cancelling_releases_the_reservation_and_a_late_schedule_reserves_nothing(tmp_path):
-    app = make_app(tmp_path)
+def test_cancelling_releases_the_reservation_and_a_late_schedule_reserves_nothing(tmp_path, backend):
+    app = make_app(tmp_path, backend=backend)
     body, plan = scheduled()
     deliver(app, body)
     deliver(app, cancelled(plan["course_id"]))
@@ -146,8 +148,8 @@ def test_cancelling_releases_the_reservation_and_a_late_schedule_reserves_nothin
     assert_ledger_consistent(app)
 
 
-def test_missing_norm_rejects_with_a_vietnamese_reason(tmp_path):
-    app = make_app(tmp_path)
+def test_missing_norm_rejects_with_a_vietnamese_reason(tmp_path, backend):
+    app = make_app(tmp_path, backend=backend)
     body, _ = scheduled(tier=9)
     deliver(app, body)
     [rejected] = events(app, "funding.reservation_rejected")
@@ -158,8 +160,8 @@ def test_missing_norm_rejects_with_a_vietnamese_reason(tmp_path):
 
 # --- settlement ------------------------------------------------------------------------------------------------
 
-def test_settlement_after_a_reservation_reports_variance_and_releases_what_was_not_spent(tmp_path):
-    app = make_app(tmp_path)
+def test_settlement_after_a_reservation_reports_variance_and_releases_what_was_not_spent(tmp_path, backend):
+    app = make_app(tmp_path, backend=backend)
     a, b = trainee("CM-TANLOC"), trainee("CM-BIENBACH")
     body, plan = scheduled(trainees=[a, b], distances={"CM-TANLOC": 20, "CM-BIENBACH": 5})
     deliver(app, body)
@@ -183,8 +185,8 @@ def test_settlement_after_a_reservation_reports_variance_and_releases_what_was_n
     assert_ledger_consistent(app)
 
 
-def test_settlement_without_a_reservation_posts_balanced_journals_from_free_balance(tmp_path):
-    app = make_app(tmp_path)
+def test_settlement_without_a_reservation_posts_balanced_journals_from_free_balance(tmp_path, backend):
+    app = make_app(tmp_path, backend=backend)
     _, body, _ = make_course_completed(participants=5, days=2, tier=2)
     deliver(app, body)
     [settlement] = rows(app, Settlement)
@@ -199,8 +201,8 @@ def test_settlement_without_a_reservation_posts_balanced_journals_from_free_bala
     assert_ledger_consistent(app)
 
 
-def test_support_owed_by_a_commune_without_a_budget_line_is_booked_as_unfunded_not_dropped(tmp_path):
-    app = make_app(tmp_path, seed=False)
+def test_support_owed_by_a_commune_without_a_budget_line_is_booked_as_unfunded_not_dropped(tmp_path, backend):
+    app = make_app(tmp_path, seed=False, backend=backend)
     app.test_client().post("/admin/funding/seed", headers=ADMIN_AUTH, json={"fiscal_year": 2026})
     small_line(app, "state_dtbd", "CM-THOIBINH", 100_000_000, 2031)
     small_line(app, "unit_regular", "CM-TANLOC", 100_000, 2031)  # less than the 300,000 owed
@@ -217,10 +219,10 @@ def test_support_owed_by_a_commune_without_a_budget_line_is_booked_as_unfunded_n
     assert lines(app, 2031)[("unit_regular", "CM-TANLOC")]["balance"] == 0  # never below zero
 
 
-def test_the_same_course_completed_again_under_a_new_event_id_is_not_settled_twice(tmp_path):
+def test_the_same_course_completed_again_under_a_new_event_id_is_not_settled_twice(tmp_path, backend):
     from shared.events import new_event
 
-    app = make_app(tmp_path)
+    app = make_app(tmp_path, backend=backend)
     _, body, payload = make_course_completed()
     deliver(app, body)
     _, again = new_event("courses.course_completed", payload, producer="courses")  # a producer retry, new id
@@ -230,12 +232,12 @@ def test_the_same_course_completed_again_under_a_new_event_id_is_not_settled_twi
     assert len(events(app, "funding.course_settled")) == 1
 
 
-def test_a_batch_with_the_same_course_twice_settles_it_once(tmp_path):
+def test_a_batch_with_the_same_course_twice_settles_it_once(tmp_path, backend):
     from shared.db import transaction
     from shared.events import decode, new_event
     from services.funding.handlers import on_course_completed
 
-    app = make_app(tmp_path)
+    app = make_app(tmp_path, backend=backend)
     _, body, payload = make_course_completed()
     _, again = new_event("courses.course_completed", payload, producer="courses")
     _, other, _ = make_course_completed()
@@ -245,8 +247,8 @@ def test_a_batch_with_the_same_course_twice_settles_it_once(tmp_path):
     assert len(events(app, "funding.course_settled")) == 2
 
 
-def test_payee_list_has_amounts_per_item_totals_and_a_signature_column(tmp_path):
-    app = make_app(tmp_path)
+def test_payee_list_has_amounts_per_item_totals_and_a_signature_column(tmp_path, backend):
+    app = make_app(tmp_path, backend=backend)
     a, b = trainee("CM-TANLOC"), trainee("CM-BIENBACH")
     body, plan = scheduled(trainees=[a, b], distances={"CM-TANLOC": 20})
     deliver(app, registered(a["civil_servant_id"], "CB-0042"))  # a staff code, never a name

@@ -3,6 +3,7 @@ import io
 import uuid
 from datetime import date, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
@@ -145,6 +146,7 @@ def test_a_campaign_over_a_former_unit_is_422_naming_unit_codes(make_client):
 
 # --- needs -------------------------------------------------------------------------------------------------------
 
+@pytest.mark.usefixtures("backend")  # reasons: a JSON column written by the COPY bulk insert on PostgreSQL
 def test_closing_computes_gaps_with_the_supervisor_level_and_mandatory_needs_with_reasons(make_client):
     client = seeded(make_client)
     cs, campaign = surveyed_person(client, three(CM06=4), three(CM06=1, CM03=2), llct_level="none",
@@ -162,6 +164,7 @@ def test_closing_computes_gaps_with_the_supervisor_level_and_mandatory_needs_wit
     assert client.get(f"/api/v1/campaigns/{campaign['id']}").get_json()["status"] == "closed"
 
 
+@pytest.mark.usefixtures("backend")  # rule versions by date
 def test_the_combination_rule_is_data_a_new_version_changes_the_next_closing(make_client):
     client = seeded(make_client)
     resp = client.post("/admin/needs/rules", json={
@@ -192,6 +195,7 @@ def test_self_assessment_alone_is_used_when_no_supervisor_answered(make_client):
         [("CM02", 2)]
 
 
+@pytest.mark.usefixtures("backend")  # needs replaced in bulk
 def test_a_new_campaign_replaces_open_needs_but_keeps_planned_ones(make_client):
     client = seeded(make_client)
     cs, campaign = surveyed_person(client, three(CM06=1, CM03=1), three(CM06=1, CM03=1))
@@ -265,6 +269,7 @@ def approve(client, plan_id):
     return resp.get_json()
 
 
+@pytest.mark.usefixtures("backend")  # 111 people closed in bulk (COPY, JSON reasons)
 def test_seeded_survey_closes_into_needs_a_plan_is_drafted_approved_and_published(make_client):
     client = seeded(make_client, civil_servants=111, survey_year=2026)
     close(client, client.seed_result["survey"]["campaign_id"])
@@ -417,6 +422,7 @@ def test_assessed_levels_of_unknown_people_are_ignored(make_client):
 
 # --- reports -----------------------------------------------------------------------------------------------------
 
+@pytest.mark.usefixtures("backend")  # aggregation SQL
 def test_needs_report_by_topic_commune_position_in_json_csv_and_xlsx(make_client):
     client = seeded(make_client, civil_servants=111, survey_year=2026)
     close(client, client.seed_result["survey"]["campaign_id"])
@@ -434,6 +440,7 @@ def test_needs_report_by_topic_commune_position_in_json_csv_and_xlsx(make_client
     assert load_workbook(io.BytesIO(xlsx.data)).active.cell(1, 1).value == "TỔNG HỢP NHU CẦU BỒI DƯỠNG"
 
 
+@pytest.mark.usefixtures("backend")  # plan coverage SQL
 def test_coverage_counts_planned_trained_and_the_target(make_client):
     client = seeded(make_client)
     people = [register(client) for _ in range(3)]

@@ -2,6 +2,7 @@
 import io
 from datetime import date
 
+import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook, load_workbook
 
@@ -24,6 +25,7 @@ def registry_count(client) -> int:
 
 # --- units -------------------------------------------------------------------------------------------------------
 
+@pytest.mark.usefixtures("backend")  # validity dates
 def test_units_as_of_a_day_before_and_after_the_merger_and_their_parents(make_client):
     client = seeded(make_client)
     before = client.get("/api/v1/units", query_string={"as_of": "2025-06-30"}).get_json()
@@ -41,6 +43,7 @@ def reorg_body(**overrides):
                             {"predecessor_code": "CM-HOTHIKY", "successor_code": "CM-THOIBINH-MOI"}], **overrides}
 
 
+@pytest.mark.usefixtures("backend")  # validity dates
 def test_reorganisation_closes_predecessors_the_day_before_and_publishes_the_event(make_client):
     client = seeded(make_client)
     resp = client.post("/admin/needs/reorganisations", json=reorg_body(), headers=ADMIN_AUTH)
@@ -145,6 +148,7 @@ def test_leaving_before_recruitment_is_422_naming_left_on(make_client):
 
 # --- import / export ---------------------------------------------------------------------------------------------
 
+@pytest.mark.usefixtures("backend")  # import: bulk insert
 def test_csv_import_registers_new_codes_and_updates_known_ones_publishing_each(make_client):
     client = seeded(make_client)
     known = register(client, code="CS-KNOWN", llct_level="none")
@@ -161,6 +165,7 @@ def test_csv_import_registers_new_codes_and_updates_known_ones_publishing_each(m
     assert updated["civil_servant_id"] == known["id"] and "llct_level" in updated["changed_fields"]
 
 
+@pytest.mark.usefixtures("backend")  # import: nothing written
 def test_a_file_with_bad_rows_is_refused_whole_listing_line_and_field(make_client):
     client = seeded(make_client)
     body = (HEADER + "CS-1,Lê Văn An,Nam,1985,Kinh,TB-X-TRILUC,TPHT,so_cap,\n"
@@ -193,6 +198,7 @@ def test_import_without_a_file_is_422_naming_file(make_client):
     assert upload(client, b"x", "ds.pdf").get_json()["problems"][0]["field"] == "file"
 
 
+@pytest.mark.usefixtures("backend")  # import: bulk insert
 def test_xlsx_import_reads_the_format_district_officers_use(make_client):
     client = seeded(make_client)
     wb = Workbook()
@@ -208,6 +214,7 @@ def test_xlsx_import_reads_the_format_district_officers_use(make_client):
     assert (item["code"], item["birth_year"], item["hard_area"], item["llct_level"]) == ("CS-X1", 1985, True, "so_cap")
 
 
+@pytest.mark.usefixtures("backend")  # import: bulk update
 def test_export_then_import_round_trips_without_changes(make_client):
     client = seeded(make_client, civil_servants=24)
     xlsx = client.get("/api/v1/civil-servants/export", query_string={"format": "xlsx"}, headers=API_AUTH)
@@ -257,6 +264,7 @@ def test_a_unit_cannot_succeed_itself(make_client):
     assert resp.status_code == 422 and "successions" in resp.get_json()["errors"]["json"]
 
 
+@pytest.mark.usefixtures("backend")  # rule versions by date
 def test_a_rule_version_dated_before_a_later_one_ends_the_day_before_it(make_client):
     client = seeded(make_client)
     rule = {"code": "priority_weights", "legal_basis": "QĐ mẫu", "value": {"per_gap_level": 12}}
