@@ -304,6 +304,11 @@ def restart_worker(env: dict[str, str]) -> None:
 def bounce_broker(env: dict[str, str]) -> None:
     step("stop and start the broker; every consumer comes back")
     compose("stop", "rabbitmq")
+    probe = compose("exec", "-T", "courses-worker", "python", "deploy/healthcheck.py", "worker", "courses",
+                    check=False, capture=True)
+    print(f"   worker probe with the broker stopped: exit {probe.returncode}, {probe.stdout.strip()[:160]}")
+    if probe.returncode == 0:
+        raise Failure("the worker health check passes while the broker is stopped")
     compose("start", "rabbitmq")
     t0 = time.monotonic()
     wait_healthy("broker restarted", 180, services={"rabbitmq"})
@@ -372,6 +377,8 @@ def main() -> int:
     finally:
         step("down -v")
         compose("--profile", "cluster", "down", "-v", "--remove-orphans", check=False)
+    if ok:
+        ENV_FILE.unlink(missing_ok=True)  # this run's secrets: the stack they guarded is gone
     figures["make test-compose in all"] = f"{time.monotonic() - t_start:.0f} s"
     print("\n" + "\n".join(f"{k:<45}: {v}" for k, v in figures.items()))
     print("test-compose " + ("passed" if ok else "FAILED"))
