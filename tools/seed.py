@@ -14,7 +14,11 @@ skips what exists):
   outbox: courses and funding receive them once needs' worker runs, e.g. under `make up`); with `--survey-year`
   also that year's sample survey campaign with every answer filled, left open to be closed;
 - funding: `python -m services.funding.admin seed <year>` — the sample (MẪU) cost norms and sample budget lines for
-  2025–2030 and the fiscal year (default: this year, kept inside the 2025–2030 scheme).
+  2025–2030 and the fiscal year (default: this year, kept inside the 2025–2030 scheme);
+- when RabbitMQ answers (AMQP_URL), every service's queues are declared on the event exchange (EVENT_EXCHANGE,
+  QUEUE_PREFIX), as each worker declares its own at start: needs' registry events then wait in courses' and
+  funding's queues even if needs' relay publishes them before those workers are up (on a fresh broker a message
+  routed to no queue is dropped). Without a broker this step is skipped with a note.
 """
 from __future__ import annotations
 
@@ -85,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"needs      survey {args.survey_year}: {seed_survey(args.survey_year)}")
         print(f"funding    ({where('funding')}): "
               + _run_cli(funding_admin.main, ["seed", str(args.fiscal_year)]))
+        print(f"broker     {declare_queues()}")
         for svc in ("courses", "evaluation"):
             print(f"{svc:<10} ({where(svc)}): reference data from its migrations"
                   + ("; trainees arrive from needs' events once the workers run (make up)" if svc == "courses"
@@ -94,6 +99,28 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def declare_queues() -> str:
+    """Declare each service's exchange and queues (shared.bus.topology, bindings from its HANDLERS)."""
+    import importlib
+
+    from kombu import Connection
+
+    from shared.bus import topology
+    from tools.stack import broker_error
+
+    url = load_settings("needs").amqp_url
+    err = broker_error(url)
+    if err:
+        return (f"not reachable at {url} ({err}): queues not declared; start the workers (make up) before needs' "
+                "relay publishes, or run make seed again once the broker is up")
+    with Connection(url, connect_timeout=5) as conn:
+        channel = conn.channel()
+        for svc in SERVICES:
+            handlers = importlib.import_module(f"services.{svc}.handlers").HANDLERS
+            topology.declare(load_settings(svc), channel, handlers)
+    return f"queues of {', '.join(SERVICES)} declared on {load_settings('needs').exchange} (registry events wait there)"
 
 
 def seed_survey(year: int) -> dict:

@@ -63,6 +63,17 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             s.close()
 
 
+def free_port_base(count: int, host: str = "127.0.0.1", low: int = 20000, high: int = 32000) -> int:
+    """A port N with N … N+count-1 all free, below Linux's ephemeral range (tools that take a port base)."""
+    import random
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(low, high - count)
+        if all(port_free(base + i, host) for i in range(count)):
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports between {low} and {high}")
+
+
 def _listening_inodes(port: int) -> set[str] | None:
     """Socket inodes listening on TCP `port` (any address), or None where /proc/net/tcp cannot be read."""
     inodes, readable = set(), False

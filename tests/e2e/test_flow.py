@@ -3,8 +3,10 @@ process directly), a training cycle over HTTP, and `make demo` itself."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import uuid
 
 import pytest
 import requests
@@ -12,6 +14,7 @@ import requests
 from services.needs.seed import synthetic_civil_servants
 from shared.config import PROJECT_ROOT, SERVICES
 from tests.helpers import wait_until
+from tools.stack import free_port_base
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 API = {"Authorization": "Bearer e2e-api"}
@@ -23,11 +26,9 @@ def ok(resp, status=200):
     return resp.json()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_completing_a_course_triggers_feedback_collection_and_settlement_then_closes_it(
-        backend, stack_factory, pg_url_factory):
+def test_completing_a_course_triggers_feedback_collection_and_settlement_then_closes_it(backend, stack_factory):
     # SQLite files under a private VAR_DIR, as `make up` uses by default; or one PostgreSQL database per service
-    urls = {svc: pg_url_factory(f"e2e_{svc}") for svc in SERVICES} if backend == "postgresql" else {}
+    urls = {svc: backend.url(f"e2e_{svc}") for svc in SERVICES} if backend.is_postgres else {}
     stack = stack_factory(urls)
     stack.migrate()
     stack.start()
@@ -121,11 +122,27 @@ def test_completing_a_course_triggers_feedback_collection_and_settlement_then_cl
     assert leaked == []
 
 
-def test_make_demo_runs_the_cycle_and_exits_zero():
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+@pytest.fixture
+def demo_namespace():
+    """A private demo namespace (folder, exchange, queues), so the test never meets a `make demo` beside it."""
+    name = f"test-demo-{uuid.uuid4().hex[:6]}"
+    yield name
+    shutil.rmtree(PROJECT_ROOT / "var" / name, ignore_errors=True)
+    (PROJECT_ROOT / "var" / f"{name}.lock").unlink(missing_ok=True)
+    from tools.demo import demo_bus
+    demo_bus(name).delete()
+
+
+def test_make_demo_runs_the_cycle_and_exits_zero(backend, demo_namespace):
+    # `make demo` / `make demo DB=postgres`, on free ports and a private namespace
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+           "DB": backend.name, "DEMO_PORT_BASE": str(free_port_base(len(SERVICES))), "DEMO_NAMESPACE": demo_namespace}
     run = subprocess.run([sys.executable, "-m", "tools.demo"], cwd=PROJECT_ROOT, env=env, capture_output=True,
                          text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    if backend.is_postgres:  # its four throw-away databases are gone
+        prefix = demo_namespace.replace("-", "_")
+        assert scalar_pg(f"SELECT count(*) FROM pg_database WHERE datname LIKE '{prefix}%'") == 0
     assert "TÓM TẮT KHÓA HỌC" in run.stdout and "closed" in run.stdout
     # the story the issues ask the demo to show: needs → plan, plan line → course, funds reserved, confirmed,
     # feedback and the report's index and band, the settlement's payee list, the ledger balance
@@ -133,6 +150,12 @@ def test_make_demo_runs_the_cycle_and_exits_zero():
                  "Đã giữ kinh phí", "lớp đã xác nhận", "«Phiếu đã được ghi nhận»", "Chỉ số chung", "xếp loại",
                  "Danh sách ký nhận", "tái lập từ sổ cái: khớp", "Khen thưởng học viên xuất sắc"):
         assert step in run.stdout, step
+
+
+def scalar_pg(sql: str):
+    from tests.e2e.conftest import scalar
+    from tests.helpers import PG_ADMIN_URL
+    return scalar(PG_ADMIN_URL, sql)
 
 
 def test_make_demo_says_how_to_start_rabbitmq_when_it_is_unreachable():

@@ -1,0 +1,154 @@
+"""The tools keep to their own corner: a taken port or namespace is refused in one line before anything is cleared
+or started, a health answer from another program never passes for ours, and `make seed` fills the databases a
+`make up` then runs on."""
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from shared.config import PROJECT_ROOT, SERVICES
+from tests.e2e.conftest import RETRY_DELAYS_MS
+from tests.helpers import wait_until
+from tools.stack import PortBusy, Stack, free_port_base
+
+pytestmark = [pytest.mark.broker]
+API = {"Authorization": "Bearer e2e-api"}
+ENV = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+
+
+def run_tool(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_ROOT, env={**ENV, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def one_line(run: subprocess.CompletedProcess) -> str:
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode != 0 and len(lines) == 1, (run.returncode, run.stdout[-1000:], run.stderr[-2000:])
+    return lines[0]
+
+
+@pytest.fixture
+def taken_port():
+    """A port some other program listens on (a bare socket, no HTTP)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", free_port_base(1)))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+@pytest.fixture
+def namespace():
+    name = f"test-tools-{uuid.uuid4().hex[:6]}"
+    folder = PROJECT_ROOT / "var" / name
+    yield name
+    import shutil
+    shutil.rmtree(folder, ignore_errors=True)
+    (PROJECT_ROOT / "var" / f"{name}.lock").unlink(missing_ok=True)
+
+
+def test_demo_refuses_a_taken_port_in_one_line_and_clears_nothing(taken_port, namespace):
+    folder = PROJECT_ROOT / "var" / namespace
+    folder.mkdir(parents=True)
+    (folder / "kept").write_text("a previous run's files")
+    run = run_tool("tools.demo", "--namespace", namespace, "--port-base", str(taken_port - 2))
+    line = one_line(run)
+    assert f"{taken_port} (evaluation) already in use" in line and "DEMO_PORT_BASE" in line, line
+    assert (folder / "kept").exists()  # checked before the namespace is cleared
+
+
+def test_demo_refuses_a_namespace_another_demo_holds(namespace):
+    lock = PROJECT_ROOT / "var" / f"{namespace}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        run = run_tool("tools.demo", env={"DEMO_NAMESPACE": namespace,
+                                          "DEMO_PORT_BASE": str(free_port_base(len(SERVICES)))})
+    line = one_line(run)
+    assert f"namespace {namespace!r} is in use by another demo" in line and "DEMO_NAMESPACE" in line, line
+
+
+def test_demo_refuses_a_bad_namespace_or_port_base():
+    assert run_tool("tools.demo", "--namespace", "../x").returncode == 2
+    assert run_tool("tools.demo", "--port-base", "80").returncode == 2
+
+
+def test_bench_refuses_a_taken_port_in_one_line_before_it_starts(taken_port):
+    run = run_tool("tools.bench", "--skip", "worker", "--skip", "bare", env={"BENCH_PORT_BASE": str(taken_port)})
+    line = one_line(run)
+    assert line.startswith("bench: port ") and f"{taken_port} (needs) already in use" in line, line
+    assert "Benchmark on" not in run.stdout
+
+
+def test_make_up_refuses_a_taken_port_in_one_line(taken_port, tmp_path, bus):
+    run = run_tool("tools.stack", "up", env={**bus.env(), "VAR_DIR": str(tmp_path), "FUNDING_PORT": str(taken_port)})
+    line = one_line(run)
+    assert line.startswith("make up: port ") and f"{taken_port} (funding)" in line, line
+
+
+class _Impostor(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"status": "ok"}')
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_health_answer_from_another_program_never_passes_for_ours(tmp_path, bus, monkeypatch):
+    # Another program takes the port after our check (a race the check alone cannot close) and answers 200.
+    base = free_port_base(1)
+    stack = Stack({**bus.env(), "VAR_DIR": str(tmp_path), "NEEDS_PORT": str(base), "LOG_LEVEL": "WARNING"},
+                  tmp_path / "logs")
+    monkeypatch.setattr(stack, "check_ports", lambda *a, **k: None)
+    impostor = ThreadingHTTPServer(("127.0.0.1", base), _Impostor)
+    threading.Thread(target=impostor.serve_forever, daemon=True).start()
+    try:
+        stack.start(["needs-web"])
+        with pytest.raises(PortBusy, match=f"another program answers on port {base}"):
+            stack.wait_ready(timeout=60)  # ours cannot bind and gives up; the impostor's 200 is not taken
+    finally:
+        stack.stop()
+        impostor.shutdown()
+        impostor.server_close()
+
+
+@pytest.mark.slow
+def test_make_seed_fills_the_databases_make_up_runs_on(backend, stack_factory, bus):
+    urls = {svc: backend.url(f"seed_{svc}") for svc in SERVICES}
+    env = {**bus.env(), "RETRY_DELAYS_MS": ",".join(map(str, RETRY_DELAYS_MS)),  # the stack's queues, as make up's
+           **{f"{svc.upper()}_DATABASE_URL": url for svc, url in urls.items()}}
+    first = run_tool("tools.seed", "--people", "12", "--survey-year", "2026", "--fiscal-year", "2026", env=env,
+                     timeout=120)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "'civil_servants': 12" in first.stdout and "'answered': 12" in first.stdout
+    again = run_tool("tools.seed", "--people", "12", "--survey-year", "2026", "--fiscal-year", "2026", "--no-migrate",
+                     env=env, timeout=120)
+    assert again.returncode == 0 and "'civil_servants': 0" in again.stdout  # nothing seeded twice
+    assert "'norms': 0, 'budget_lines': 0" in again.stdout
+
+    stack = stack_factory(urls)  # as `make up` runs: same databases, the bus the seed declared its queues on
+    stack.start()
+    stack.wait_ready()
+    needs, courses, _, funding = (stack.url(s) for s in SERVICES)
+    # the registry events waiting in needs' outbox reach courses (funding gets them too)
+    trainees = wait_until(lambda: (lambda t: t if len(t) == 12 else None)(
+        requests.get(f"{courses}/api/v1/trainees", headers=API).json()), timeout=60, what="trainees from needs")
+    assert {t["commune_code"] for t in trainees} <= {"CM-THOIBINH", "CM-BIENBACH", "CM-TRIPHAI", "CM-TANLOC",
+                                                     "CM-HOTHIKY"}
+    assert requests.get(f"{funding}/api/v1/budget-lines", params={"fiscal_year": 2026}).json()
+    campaigns = requests.get(f"{needs}/api/v1/campaigns", headers=API).json()
+    assert [c["status"] for c in (campaigns.get("items", campaigns) if isinstance(campaigns, dict) else campaigns)
+            ] == ["open"]
+    stack.stop()
