@@ -29,7 +29,7 @@ from kombu import Consumer
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.bus import topology
-from shared.bus.publisher import LazyPublisher, Outgoing, bounded_rpc, close_bounded, connect
+from shared.bus.publisher import BrokerSilent, LazyPublisher, Outgoing, bounded_rpc, close_bounded, connect
 from shared.bus.safe import describe, stack
 from shared.config import Settings
 from shared.db import insert_ignoring_conflicts, utcnow
@@ -44,6 +44,9 @@ Handler = Callable[[Envelope, Session], None]
 INFRASTRUCTURE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
 DATABASE_BACKOFF = (0.5, 10.0)  # first and longest pause between attempts at a batch while the database is away
 DEAD_LETTER_CHECK_SECONDS = 30.0  # how often the dead-letter queue's depth is compared with our own parks
+# RabbitMQ sends a heartbeat every half of the negotiated 30 s to an idle connection: nothing heard for 30 s is two
+# missed beats, a node frozen or cut off (py-amqp's own check waits 60 s, longer than a typical freeze).
+SILENCE_LIMIT_SECONDS = 30.0
 
 
 def batch_handler(func):
@@ -123,14 +126,21 @@ class EventConsumer:
             log.info("consuming", extra={"queue": self.settings.queue, "events": sorted(self.handlers)})
             self._watch_dead_letters(force=True)
             first_at = None
+            heard, heard_at = None, time.monotonic()
             while not self.stop.is_set():
                 timeout = 0.002 if self._buffer else 1.0  # linger briefly for more, then flush
                 try:
                     conn.drain_events(timeout=timeout)
                 except socket.timeout:
                     conn.heartbeat_check()
+                    received = getattr(conn.connection, "bytes_recv", None)
+                    if received != heard:
+                        heard, heard_at = received, time.monotonic()
+                    elif time.monotonic() - heard_at > SILENCE_LIMIT_SECONDS:
+                        raise BrokerSilent(f"nothing from the broker for {SILENCE_LIMIT_SECONDS:.0f}s")
                     if self._buffer:
                         self.flush()
+                        heard_at = time.monotonic()  # not listening while flushing: start counting again
                     else:
                         self._watch_dead_letters()
                     first_at = None

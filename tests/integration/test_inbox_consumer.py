@@ -580,3 +580,24 @@ def test_new_queues_get_the_balanced_leader_locator_and_queues_declared_before_i
     with Connection(settings.amqp_url, connect_timeout=5) as conn:
         with pytest.raises(amqp.exceptions.PreconditionFailed, match="x-queue-leader-locator"):
             topology.without_leader_locator(topology.dead_letter_queue(settings))(conn.channel()).declare()
+
+
+def test_a_consumer_whose_node_froze_fails_over_to_the_next_url(bus, broker, test_db, run_consumer, monkeypatch):
+    """Regression: a consumer on a frozen node noticed nothing for 2 × heartbeat (60 s), longer than a typical freeze."""
+    from shared.bus import consumer as consumer_module
+    from tests.helpers import AMQP_URL
+    from tests.integration.frozen_broker import FreezableBroker, pin_order
+    monkeypatch.setattr(consumer_module, "SILENCE_LIMIT_SECONDS", 3.0)  # 30 s in production
+    frozen = FreezableBroker()
+    try:
+        settings = consumer_settings(bus, test_db, amqp_url=pin_order(f"{frozen.url};{AMQP_URL}"))
+        consumer = run_consumer(settings, test_db.session_factory, test_db.tables["inbox"],
+                                {EVENT: write_effect(test_db)})
+        frozen.freeze()
+        # The frozen node keeps its (stale) consumer until it is declared down; the worker has a second one, on
+        # the next URL, within silence limit + bounded close + the frozen node's handshake time-out.
+        wait_until(lambda: broker.consumers(settings.queue) >= 2, timeout=25,
+                   what="the consumer attached again through the next URL")
+        assert consumer.thread.is_alive()
+    finally:
+        frozen.close()
