@@ -72,14 +72,36 @@ class PgTemplates:
         from shared.migrate import upgrade
         with self.lock:
             if service not in self.names:
-                url = create_pg_database(f"tmpl_{service}")
+                url = create_pg_database(f"tmpl_{service}_p{os.getpid()}")
                 self.urls.append(url)
                 upgrade(service, url)  # NullPool: no connection left open, so copies may start at once
                 self.names[service] = sa.make_url(url).database
             return self.names[service]
 
     def _copy(self, service: str) -> str:
-        return create_pg_database(f"t_{service}", template=self.template(service))
+        return create_pg_database(f"t_{service}_p{os.getpid()}", template=self.template(service))
+
+    @staticmethod
+    def drop_orphans() -> None:
+        """Drop the templates and copies of earlier runs on this machine whose pytest process is gone (a run killed
+        before its teardown, e.g. by a time-out); a live run's databases are left alone."""
+        import re
+        import sqlalchemy as sa
+        engine = sa.create_engine(PG_ADMIN_URL)
+        with engine.connect() as conn:
+            names = list(conn.scalars(sa.text(
+                "SELECT datname FROM pg_database WHERE datname ~ '^(tmpl|t)_[a-z]+_p[0-9]+_'")))
+        engine.dispose()
+        for name in names:
+            pid = int(re.match(r"^(?:tmpl|t)_[a-z]+_p(\d+)_", name).group(1))
+            try:
+                os.kill(pid, 0)
+                continue  # still running (or a reused pid: leave it)
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+            drop_pg_database(sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False))
 
     def _prefetch(self, service: str) -> None:
         def make():
@@ -113,6 +135,7 @@ class PgTemplates:
 
 @pytest.fixture(scope="session")
 def pg_templates():
+    PgTemplates.drop_orphans()
     templates = PgTemplates()
     yield templates
     templates.drop_all()
