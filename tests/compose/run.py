@@ -335,10 +335,15 @@ def cluster(env: dict[str, str]) -> None:
     step("profile `cluster`: three broker nodes, joined")
     compose("--profile", "cluster", "up", "-d", "--no-build", "rabbitmq-2", "rabbitmq-3")
     took = wait_healthy("cluster nodes", 240, services={"rabbitmq", "rabbitmq-2", "rabbitmq-3"})
-    nodes = management("/api/nodes", env)
-    running = sorted(n["name"] for n in nodes if n.get("running"))
-    if len(running) != 3:
-        raise Failure(f"cluster: running nodes {running}")
+    # The management API marks a node running once it has its first statistics: a few seconds after joining.
+    deadline = time.monotonic() + 60
+    while True:
+        running = sorted(n["name"] for n in management("/api/nodes", env) if n.get("running"))
+        if len(running) == 3:
+            break
+        if time.monotonic() > deadline:
+            raise Failure(f"cluster: running nodes {running}")
+        time.sleep(1)
     print(f"   running nodes: {', '.join(running)} ({took:.0f} s)")
     # A worker connects through node 2 when node 1 is not the first it tries (AMQP_URL lists the three).
     wait_consumers(env)
