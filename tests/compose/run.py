@@ -357,6 +357,7 @@ def main() -> int:
         print(f"SKIPPED make test-compose: dockerd cannot start here ({reason})")
         return 0
     env = write_env_file()
+    (WORK / "compose.log").unlink(missing_ok=True)  # the logs of an earlier failed run
     compose("down", "-v", "--remove-orphans", check=False, capture=True)
     ok = False
     try:
