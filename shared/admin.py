@@ -142,3 +142,44 @@ def admin_blueprint() -> Blueprint:
         return {"purged": deadletters.purge(ctx().settings, None if args["all"] else args["message_id"])}
 
     return blp
+
+
+class JobListArgs(Schema):
+    status = fields.String(load_default=None, validate=validate.OneOf(["pending", "running", "done", "failed"]))
+    kind = fields.String(load_default=None, validate=validate.Length(max=64))
+    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=1000))
+
+
+def jobs_blueprint(table: sa.Table, url_prefix: str) -> Blueprint:
+    """The operator endpoints of a service's durable jobs (shared.jobs): list with counts, retry one.
+
+    A service with jobs registers `jobs_blueprint(JOBS_TABLE, "/admin/<svc>")` in its app.py."""
+    from shared import jobs
+    from shared.errors import Conflict, NotFound
+
+    blp = operator_blueprint(f"admin_jobs_{url_prefix.strip('/').replace('/', '_')}", __name__, url_prefix,
+                             "Durable jobs (admin token)")
+
+    @blp.route("/jobs")
+    @blp.arguments(JobListArgs, location="query")
+    @blp.doc(security=[{"bearerAuth": []}])
+    def list_jobs(args):
+        """List the service's jobs (due first) with counts by status; failures name the error type and place."""
+        with ctx().transaction() as session:
+            return {"counts": jobs.counts(session, table),
+                    "items": jobs.list_jobs(session, table, status=args["status"], limit=args["limit"],
+                                            kind=args["kind"])}
+
+    @blp.route("/jobs/<job_id>/retry", methods=["POST"])
+    @blp.doc(security=[{"bearerAuth": []}])
+    def retry_job(job_id):
+        """Make a pending or failed job due now (its attempts start again)."""
+        with ctx().transaction() as session:
+            try:
+                return jobs.retry(session, table, job_id)
+            except jobs.JobNotFound:
+                raise NotFound("Không tìm thấy công việc.", field="job_id") from None
+            except jobs.JobAlreadyDone:
+                raise Conflict("Công việc đã chạy xong.", field="job_id") from None
+
+    return blp

@@ -1,4 +1,8 @@
-"""Settings read from the environment when called, with local defaults."""
+"""Settings read from the environment when called, with local defaults.
+
+`Settings` holds what every service process needs; each service extends it in its own `settings.py`
+(`CoursesSettings(Settings)` …), which, with this module, is the only reader of the environment.
+"""
 from __future__ import annotations
 
 import os
@@ -10,9 +14,13 @@ DEFAULT_PORTS = {"needs": 8001, "courses": 8002, "evaluation": 8003, "funding": 
 SERVICES = tuple(DEFAULT_PORTS)
 
 
-def _env(name: str, default: str) -> str:
+def env(name: str, default=None, cast=str):
+    """Read one environment variable; unset or empty means `default` (returned as it is, not cast)."""
     value = os.environ.get(name)
-    return default if value is None or value == "" else value
+    return default if value is None or value == "" else cast(value)
+
+
+_env = env
 
 
 def var_dir() -> Path:
@@ -42,7 +50,6 @@ class Settings:
     relay_poll_seconds: float
     confirm_timeout: float
     retry_delays_ms: tuple[int, ...]
-    feedback_base_url: str
 
     @property
     def queue(self) -> str:
@@ -61,8 +68,10 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
-def load_settings(service: str, **overrides) -> Settings:
-    """Read the settings of `service` from the environment; keyword overrides win (tests use them)."""
+def load_settings(service: str, settings_class: type[Settings] = Settings, /, **overrides) -> Settings:
+    """Read the settings of `service` from the environment; keyword overrides win (tests use them).
+
+    A service's own `get_settings` passes its subclass and the values of its own fields."""
     if service not in DEFAULT_PORTS:
         raise ValueError(f"unknown service {service!r}")
     up = service.upper()
@@ -85,7 +94,6 @@ def load_settings(service: str, **overrides) -> Settings:
         relay_poll_seconds=float(_env("RELAY_POLL_SECONDS", "0.1")),
         confirm_timeout=float(_env("CONFIRM_TIMEOUT_SECONDS", "10")),
         retry_delays_ms=tuple(int(x) for x in delays.split(",") if x.strip()),
-        feedback_base_url=_env("FEEDBACK_BASE_URL", "http://127.0.0.1:8003"),
     )
     values.update(overrides)
-    return Settings(**values)
+    return settings_class(**values)

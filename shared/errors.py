@@ -1,22 +1,35 @@
-"""Error types shared by use cases, HTTP entrypoints and event handlers."""
+"""Error kinds raised by use cases and domain code, named for what happened, not for an HTTP code.
+
+`Invalid` (the request breaks a rule about its own content), `Conflict` (it clashes with the current state),
+`NotFound` and `Gone` (it names something that does not, or no longer, exist). The HTTP status of each kind is
+chosen in one place, `shared.web.STATUS_OF`; an event handler that raises any of them parks the event (permanent).
+"""
 from __future__ import annotations
 
 
 class DomainError(Exception):
-    """A business rule refused the request. Maps to HTTP 409/422 and, in a handler, to the dead-letter queue."""
+    """A business rule refused the request: the base of the four kinds below. `field` names the offending input."""
 
-    status = 409
-
-    def __init__(self, message: str, field: str | None = None, status: int | None = None):
+    def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.message = message
         self.field = field
-        if status is not None:
-            self.status = status
+
+
+class Invalid(DomainError):
+    """The request's own content breaks a rule (a value out of range, dates out of order, an unknown code)."""
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state (a duplicate, a status that does not allow it, an overlap)."""
 
 
 class NotFound(DomainError):
-    status = 404
+    """The request names something that does not exist."""
+
+
+class Gone(DomainError):
+    """The request names something that existed and no longer accepts it (an expired link, a closed window)."""
 
 
 class PermanentError(Exception):

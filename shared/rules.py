@@ -54,7 +54,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shared.errors import DomainError
+from shared.errors import Conflict, Invalid
 from shared.validity import Version, supersede  # noqa: F401 - the one pure rule, re-exported for domain code
 
 UNDATED_FROM = date(2000, 1, 1)  # a setting loaded without a start date applies to every date
@@ -100,11 +100,11 @@ def clash_message(clash: Version) -> str:
 
 
 def _clash(clash: Version):
-    raise DomainError(clash_message(clash), field="valid_from", status=409)
+    raise Conflict(clash_message(clash), field="valid_from")
 
 
 def _invalid(message: str, field: str):
-    raise DomainError(message, field=field, status=422)
+    raise Invalid(message, field=field)
 
 
 def check_range(valid_from: date, valid_to: date | None) -> None:

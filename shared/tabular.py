@@ -16,7 +16,6 @@ from datetime import date, datetime
 from typing import Any, Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from flask import Response
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 CSV_MIME = "text/csv; charset=utf-8"
@@ -287,16 +286,3 @@ def to_xlsx(rows: Iterable[dict], columns: Sequence[Column], *, title: str = "BÃ
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
-
-
-def download(rows: Sequence[dict], columns: Sequence[Column], fmt: str, filename: str, **xlsx_options) -> Response:
-    """Return a CSV or XLSX attachment response."""
-    if fmt == "xlsx":
-        body, mime, ext = to_xlsx(rows, columns, **xlsx_options), XLSX_MIME, "xlsx"
-    else:
-        body, mime, ext = to_csv(rows, columns), CSV_MIME, "csv"
-    response = Response(body, mimetype=mime.split(";")[0])
-    if ext == "csv":
-        response.headers["Content-Type"] = CSV_MIME
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}.{ext}"'
-    return response

@@ -13,7 +13,7 @@ from functools import wraps
 from typing import Iterator
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api, Blueprint
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,10 +22,13 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
-from shared.errors import DomainError
+from shared.errors import Conflict, DomainError, Gone, Invalid, NotFound
 from shared.logs import configure_logging, reset_correlation_id, set_correlation_id
 from shared.outbox import Outbox
-from shared.tabular import TableError
+from marshmallow import Schema, fields
+
+from shared import tabular
+from shared.tabular import Column, TableError
 
 log = logging.getLogger("http")
 _CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -110,10 +113,20 @@ def _field_paths(messages, prefix="") -> list[str]:
     return out
 
 
+# The one place where an error kind becomes an HTTP status.
+STATUS_OF = {Invalid: 422, Conflict: 409, NotFound: 404, Gone: 410}
+
+
+def status_of(error: DomainError) -> int:
+    """Return the HTTP status of an error kind (a bare DomainError counts as a conflict)."""
+    return next((code for kind, code in STATUS_OF.items() if isinstance(error, kind)), 409)
+
+
 def _domain_error(error: DomainError):
+    code = status_of(error)
     errors = {"json": {error.field: [error.message]}} if error.field else {}
-    status = HTTP_STATUS_CODES.get(error.status, "Error")
-    return jsonify({"code": error.status, "status": status, "message": error.message, "errors": errors}), error.status
+    return jsonify({"code": code, "status": HTTP_STATUS_CODES.get(code, "Error"), "message": error.message,
+                    "errors": errors}), code
 
 
 def _table_error(error: TableError):
@@ -202,6 +215,44 @@ def _broker_unavailable(error: Exception):
 def _internal_error(error: Exception):
     log.exception("unhandled error", extra={"path": request.url_rule.rule if request.url_rule else None})
     return jsonify({"code": 500, "status": "Internal Server Error", "message": "Lỗi hệ thống, vui lòng thử lại sau."}), 500
+
+
+# --- files in and out -------------------------------------------------------------------------------------------
+
+class UploadSchema(Schema):
+    """A CSV/XLSX upload as multipart/form-data: `@blp.arguments(UploadSchema, location="files")` puts it in the
+    OpenAPI spec; the view hands it to `read_upload`."""
+
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary",
+                                               "description": ".csv (UTF-8) or .xlsx"})
+
+
+def read_upload(files: dict | None = None, field: str = "file") -> tuple[bytes, str]:
+    """Return (bytes, filename) of the uploaded file, or refuse with 422 naming the field."""
+    upload = (files or request.files).get(field)
+    if upload is None or not getattr(upload, "filename", ""):
+        raise Invalid("Hãy gửi tệp .csv hoặc .xlsx trong trường «file» (multipart/form-data).", field=field)
+    return upload.read(), upload.filename
+
+
+def download(rows, columns: list[Column], fmt: str, filename: str, **xlsx_options) -> Response:
+    """Return rows as a CSV or XLSX attachment (`xlsx_options`: title, heading, footer… of tabular.to_xlsx)."""
+    if fmt == "xlsx":
+        response = Response(tabular.to_xlsx(rows, columns, **xlsx_options), mimetype=tabular.XLSX_MIME)
+        ext = "xlsx"
+    else:
+        response = Response(tabular.to_csv(rows, columns), mimetype="text/csv")
+        response.headers["Content-Type"] = tabular.CSV_MIME
+        ext = "csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}.{ext}"'
+    return response
+
+
+def respond_as(fmt: str, rows, columns: list[Column], filename: str, *, json_body=None, **xlsx_options):
+    """Answer one read in the format asked for: `json` (the rows, or `json_body` when given), `csv` or `xlsx`."""
+    if fmt in ("csv", "xlsx"):
+        return download(rows, columns, fmt, filename, **xlsx_options)
+    return jsonify(rows if json_body is None else json_body)
 
 
 def check_bearer(expected: str) -> None:

@@ -29,7 +29,8 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue
 
 from shared.bus import topology
 from shared.bus.publisher import ConfirmingPublisher, Outgoing
-from shared.config import PROJECT_ROOT, SERVICES, load_settings
+from services import get_settings
+from shared.config import PROJECT_ROOT, SERVICES
 from shared.events import new_event
 from tools.isolation import AMQP_URL, create_pg_database, drop_pg_database, new_namespace, wait_until
 
@@ -93,7 +94,7 @@ def bench_worker(events: int) -> dict:
     try:
         from shared.migrate import upgrade
         upgrade("evaluation", url)
-        settings = load_settings("evaluation", exchange=ns.exchange, queue_prefix=ns.queue_prefix,
+        settings = get_settings("evaluation", exchange=ns.exchange, queue_prefix=ns.queue_prefix,
                                  amqp_url=AMQP_URL, database_url=url)
         sink = ns.queue("sink")
         from services.evaluation.handlers import HANDLERS

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from kombu import Connection, Queue
 
 from shared.bus import topology
-from shared.config import load_settings
+from services import get_settings
 from shared.events import new_event
 from tools.bench import drain_with_worker, publish_backlog, queue_depth
 from tools.isolation import AMQP_URL, create_pg_database, drop_pg_database, new_namespace, wait_until
@@ -72,7 +72,7 @@ def bench(courses: int, participants: int) -> dict:
     url = create_pg_database("bench_fund")
     try:
         prepare_database(url)
-        settings = load_settings("funding", exchange=ns.exchange, queue_prefix=ns.queue_prefix, amqp_url=AMQP_URL,
+        settings = get_settings("funding", exchange=ns.exchange, queue_prefix=ns.queue_prefix, amqp_url=AMQP_URL,
                                  database_url=url)
         sink = ns.queue("sink")
         from services.funding.handlers import HANDLERS

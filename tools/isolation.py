@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from shared.config import SERVICES, Settings, load_settings
+from services import get_settings
+from shared.config import SERVICES, Settings
 
 PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 AMQP_URL = os.environ.get("AMQP_URL") or "amqp://guest:guest@127.0.0.1:5672//"
@@ -77,7 +78,7 @@ class BusNamespace:
         return full
 
     def settings(self, service: str, **overrides) -> Settings:
-        return load_settings(service, **{"exchange": self.exchange, "queue_prefix": self.queue_prefix,
+        return get_settings(service, **{"exchange": self.exchange, "queue_prefix": self.queue_prefix,
                                          "amqp_url": AMQP_URL, **overrides})
 
     def env(self) -> dict[str, str]:

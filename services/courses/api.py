@@ -11,7 +11,7 @@ from services.courses import domain, schemas, usecases
 from shared import tabular
 from shared.errors import DomainError
 from shared.tabular import Column
-from shared.web import ctx, token_required
+from shared.web import ctx, download, status_of, token_required
 
 blp = Blueprint("courses", __name__, url_prefix="", description="Lớp học, buổi học, ghi danh, điểm danh, kết thúc")
 
@@ -428,7 +428,7 @@ def class_list(args, course_id):
         course, rows = usecases.documents_rows(session, course_id)
         columns = BASE_COLUMNS + [Column("signature", "Ký tên", width=22)]
         heading = f"DANH SÁCH HỌC VIÊN LỚP {course.code} – {course.title}"
-        return tabular.download(rows, columns, args["format"], f"danh-sach-{course.code}", heading=heading,
+        return download(rows, columns, args["format"], f"danh-sach-{course.code}", heading=heading,
                                 title="Danh sách", footer=[f"Tổng số: {len(rows)} học viên", "Người lập biểu"])
 
 
@@ -443,7 +443,7 @@ def attendance_sheet(args, course_id):
         columns = BASE_COLUMNS + [Column(f"s_{s.id}", f"{s.date:%d/%m} {domain.BUOI_VI[s.buoi]}", width=11)
                                   for s in course.sessions]
         heading = f"BẢNG ĐIỂM DANH LỚP {course.code} – {course.title}"
-        return tabular.download(rows, columns, args["format"], f"diem-danh-{course.code}", heading=heading,
+        return download(rows, columns, args["format"], f"diem-danh-{course.code}", heading=heading,
                                 title="Điểm danh", footer=["Ký hiệu: x có mặt, P vắng có phép, v vắng không phép",
                                                            "Giảng viên / cán bộ quản lý lớp ký xác nhận"])
 
@@ -480,4 +480,4 @@ def checkin(token):
             return _page(head + f"<p><b>Đã ghi nhận có mặt</b> buổi {done['buoi_vi']} ngày "
                                 f"{domain.vn_date(done['date'])}. Cảm ơn!</p>", 201)
     except DomainError as err:
-        return _page(f"<p><b>Không điểm danh được:</b> {e(err.message)}</p>", err.status)
+        return _page(f"<p><b>Không điểm danh được:</b> {e(err.message)}</p>", status_of(err))

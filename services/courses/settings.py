@@ -1,16 +1,23 @@
-"""Settings of the courses service (COURSES_DATABASE_URL, COURSES_PORT and the shared variables)."""
-import os
+"""Settings of the courses service (COURSES_DATABASE_URL, COURSES_PORT, COURSES_ORGANIZER_UNIT and the shared
+variables): the service's only reader of the environment."""
+from dataclasses import dataclass
 
-from shared.config import Settings, load_settings
+from shared.config import Settings, env, load_settings
 
 SERVICE = "courses"
 
 
-def get_settings(**overrides) -> Settings:
-    """Read the courses service settings from the environment."""
-    return load_settings(SERVICE, **overrides)
+@dataclass(frozen=True)
+class CoursesSettings(Settings):
+    organizer_unit: str = "CM-THOIBINH"  # the unit that organises courses proposed from a plan
+
+
+def get_settings(**overrides) -> CoursesSettings:
+    """Read the courses service settings from the environment; keyword overrides win."""
+    return load_settings(SERVICE, CoursesSettings, **{
+        "organizer_unit": env("COURSES_ORGANIZER_UNIT", "CM-THOIBINH"), **overrides})
 
 
 def default_organizer_unit() -> str:
     """Return the unit that organises courses proposed from a plan (COURSES_ORGANIZER_UNIT, default CM-THOIBINH)."""
-    return os.environ.get("COURSES_ORGANIZER_UNIT") or "CM-THOIBINH"
+    return get_settings().organizer_unit

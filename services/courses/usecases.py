@@ -15,7 +15,7 @@ from services.courses.models import OUTBOX, Attendance, BuoiTime, CertificateCou
     TestResult, Topic, Trainee, Venue, VenueDistance
 from services.courses.settings import default_organizer_unit
 from shared.db import insert_ignoring_conflicts, is_postgres, utcnow
-from shared.errors import DomainError, NotFound
+from shared.errors import Conflict, Invalid, NotFound
 from shared.events import Envelope
 
 ACTIVE_ENROLLMENT = "enrolled"
@@ -127,7 +127,7 @@ def list_topics(session: Session) -> list[Topic]:
 def create_topic(session: Session, data: dict) -> Topic:
     """Add a topic ("chuyên đề") to the catalogue with its content area, competencies and fostering types."""
     if session.get(Topic, data["code"]) is not None:
-        raise DomainError(f"Đã có chuyên đề mã {data['code']}.", field="code", status=409)
+        raise Conflict(f"Đã có chuyên đề mã {data['code']}.", field="code")
     topic = Topic(**{**data, "competency_codes": list(dict.fromkeys(data["competency_codes"])),
                      "fostering_types": list(dict.fromkeys(data["fostering_types"]))})
     session.add(topic)
@@ -140,7 +140,7 @@ def _topic(session: Session, code: str | None, field: str = "topic_code") -> Top
         return None
     topic = session.get(Topic, code)
     if topic is None:
-        raise DomainError(f"Không có chuyên đề mã {code}.", field=field, status=422)
+        raise Invalid(f"Không có chuyên đề mã {code}.", field=field)
     return topic
 
 
@@ -168,15 +168,15 @@ def _make_room(session: Session, model, data: dict, *where) -> None:
     start, or crossing a closed range) is refused with 409 naming valid_from.
     """
     if data.get("valid_to") and data["valid_to"] < data["valid_from"]:
-        raise DomainError("Ngày hết hiệu lực phải sau ngày bắt đầu.", field="valid_to", status=422)
+        raise Invalid("Ngày hết hiệu lực phải sau ngày bắt đầu.", field="valid_to")
     rows = {r.id: r for r in session.scalars(sa.select(model).where(*where).with_for_update())}
     close, clash = domain.supersede([domain.Version(r.id, r.valid_from, r.valid_to) for r in rows.values()],
                                     data["valid_from"], data.get("valid_to"))
     if clash is not None:
         until = f" đến {domain.vn_date(clash.valid_to)}" if clash.valid_to else " (chưa có ngày hết hiệu lực)"
-        raise DomainError(f"Trùng thời gian hiệu lực với phiên bản từ {domain.vn_date(clash.valid_from)}{until}; "
+        raise Conflict(f"Trùng thời gian hiệu lực với phiên bản từ {domain.vn_date(clash.valid_from)}{until}; "
                           "phiên bản mới phải bắt đầu sau ngày bắt đầu của phiên bản đang áp dụng.",
-                          field="valid_from", status=409)
+                          field="valid_from")
     for rid in close:
         rows[rid].valid_to = data["valid_from"] - timedelta(days=1)
     session.flush()
@@ -233,7 +233,7 @@ def _set_undated(session: Session, model, values: dict, *where):
     """Without valid_from, correct the current open-ended version in place (its validity kept), or start one valid
     for every date after the last closed version (or from UNDATED_FROM when there is none)."""
     if values.pop("valid_to", None) is not None:
-        raise DomainError("Có ngày hết hiệu lực thì cần ngày bắt đầu hiệu lực.", field="valid_from", status=422)
+        raise Invalid("Có ngày hết hiệu lực thì cần ngày bắt đầu hiệu lực.", field="valid_from")
     rows = list(session.scalars(sa.select(model).where(*where).order_by(model.valid_from).with_for_update()))
     current = next((r for r in reversed(rows) if r.valid_to is None), None)
     if current is None:
@@ -289,7 +289,7 @@ def set_buoi_time(session: Session, data: dict) -> BuoiTime:
         domain.session_bounds(date(2025, 1, 6), data["buoi"],
                               domain.BuoiTimes({b: (start, end) for b in domain.BUOI}), start, end)
     except ValueError as exc:
-        raise DomainError(str(exc), field="end_local", status=422) from None
+        raise Invalid(str(exc), field="end_local") from None
     values = {"buoi": data["buoi"], "start_local": start.strftime("%H:%M"), "end_local": end.strftime("%H:%M"),
               "note": data["note"]}
     if data.get("valid_from") is None:
@@ -314,9 +314,9 @@ def list_course_rules(session: Session) -> list[CourseRule]:
 def add_course_rule(session: Session, data: dict) -> CourseRule:
     """Add a version of a course rule; it supersedes an open-ended earlier version of the same key."""
     if data["key"] == "periods_per_buoi" and (data["value"] != int(data["value"]) or not 1 <= data["value"] <= 6):
-        raise DomainError("Số tiết mỗi buổi phải là số nguyên từ 1 đến 6.", field="value", status=422)
+        raise Invalid("Số tiết mỗi buổi phải là số nguyên từ 1 đến 6.", field="value")
     if data["key"] == "pass_score" and not 0 < data["value"] <= 10:
-        raise DomainError("Điểm đạt phải trong khoảng (0; 10].", field="value", status=422)
+        raise Invalid("Điểm đạt phải trong khoảng (0; 10].", field="value")
     _make_room(session, CourseRule, data, CourseRule.key == data["key"])
     rule = CourseRule(id=str(uuid.uuid4()), is_sample=False, **data)
     session.add(rule)
@@ -423,7 +423,7 @@ def create_venue(session: Session, data: dict) -> Venue:
     seen = set()
     for i, d in enumerate(distances):
         if d["commune_code"] in seen:
-            raise DomainError("Xã bị lặp trong bảng khoảng cách.", field=f"distances.{i}.commune_code", status=422)
+            raise Invalid("Xã bị lặp trong bảng khoảng cách.", field=f"distances.{i}.commune_code")
         seen.add(d["commune_code"])
         venue.distances.append(VenueDistance(commune_code=d["commune_code"], km=d["km"]))
     session.add(venue)
@@ -443,8 +443,8 @@ def update_venue(session: Session, venue_id: str, data: dict) -> Venue:
         for course in booked:
             enrolled = len(_enrolled_trainees(session, course.id))
             if enrolled > data["capacity"]:
-                raise DomainError(f"Lớp {course.code} đã có {enrolled} học viên ở địa điểm này; sức chứa mới "
-                                  f"{data['capacity']} không đủ.", field="capacity", status=409)
+                raise Conflict(f"Lớp {course.code} đã có {enrolled} học viên ở địa điểm này; sức chứa mới "
+                                  f"{data['capacity']} không đủ.", field="capacity")
     distances = data.pop("distances", None)
     for key, value in data.items():
         setattr(venue, key, value)
@@ -452,7 +452,7 @@ def update_venue(session: Session, venue_id: str, data: dict) -> Venue:
         seen = set()
         for i, d in enumerate(distances):
             if d["commune_code"] in seen:
-                raise DomainError("Xã bị lặp trong bảng khoảng cách.", field=f"distances.{i}.commune_code", status=422)
+                raise Invalid("Xã bị lặp trong bảng khoảng cách.", field=f"distances.{i}.commune_code")
             seen.add(d["commune_code"])
         venue.distances.clear()
         session.flush()  # the old rows go before the new ones (one row per commune)
@@ -476,7 +476,7 @@ def _venue(session: Session, venue_id: str | None, field: str = "venue_id") -> V
         return None
     venue = session.get(Venue, venue_id)
     if venue is None:
-        raise DomainError("Không tìm thấy địa điểm.", field=field, status=422)
+        raise Invalid("Không tìm thấy địa điểm.", field=field)
     return venue
 
 
@@ -517,23 +517,22 @@ def _build_sessions(session: Session, course: Course, specs: list[dict],
     out = []
     for i, s in enumerate(specs):
         if s["lecturer_id"] not in known:
-            raise DomainError(f"Không tìm thấy giảng viên: {s['lecturer_id']}.", field=f"{prefix}.{i}.lecturer_id",
-                              status=422)
+            raise Invalid(f"Không tìm thấy giảng viên: {s['lecturer_id']}.", field=f"{prefix}.{i}.lecturer_id")
         if s.get("venue_id") and s["venue_id"] not in known_venues:
-            raise DomainError("Không tìm thấy địa điểm.", field=f"{prefix}.{i}.venue_id", status=422)
+            raise Invalid("Không tìm thấy địa điểm.", field=f"{prefix}.{i}.venue_id")
         times_given = {}
         for key in ("start_time", "end_time"):
             try:
                 times_given[key] = domain.parse_hhmm(s[key]) if s.get(key) else None
             except ValueError as exc:
-                raise DomainError(str(exc), field=f"{prefix}.{i}.{key}", status=422) from None
+                raise Invalid(str(exc), field=f"{prefix}.{i}.{key}") from None
         start, end = times_given["start_time"], times_given["end_time"]
         try:
             if s["date"] not in times:
                 times[s["date"]] = _buoi_times(session, s["date"])
             starts_at, ends_at = domain.session_bounds(s["date"], s["buoi"], times[s["date"]], start, end)
         except ValueError as exc:
-            raise DomainError(str(exc), field=f"{prefix}.{i}.end_time", status=422) from None
+            raise Invalid(str(exc), field=f"{prefix}.{i}.end_time") from None
         if not s.get("periods") and s["date"] not in periods:
             periods[s["date"]] = int(_course_rule(session, "periods_per_buoi", s["date"]))
         out.append(CourseSession(id=str(uuid.uuid4()), course_id=course.id, date=s["date"], buoi=s["buoi"],
@@ -544,14 +543,14 @@ def _build_sessions(session: Session, course: Course, specs: list[dict],
     dup = domain.duplicate_slots(slots)
     if dup:
         day, buoi = dup[0]
-        raise DomainError(f"Buổi {domain.BUOI_VI[buoi]} ngày {domain.vn_date(day)} bị lặp.", field=prefix, status=422)
+        raise Invalid(f"Buổi {domain.BUOI_VI[buoi]} ngày {domain.vn_date(day)} bị lặp.", field=prefix)
     return out
 
 
 def create_course(session: Session, data: dict) -> Course:
     """Create a draft course (with or without sessions); scheduling it books people, lecturers and rooms."""
     if session.scalar(sa.select(Course.id).where(Course.code == data["code"])):
-        raise DomainError("Mã lớp đã tồn tại.", field="code")
+        raise Conflict("Mã lớp đã tồn tại.", field="code")
     specs = data.pop("sessions", None) or []
     _check_course_fields(session, data, creating=True)
     course = Course(id=str(uuid.uuid4()), status="draft", created_at=utcnow(), revision=0,
@@ -567,7 +566,7 @@ def update_course(session: Session, course_id: str, data: dict) -> Course:
     """Edit a course; a booked course is re-scheduled at once (conflicts re-checked, funding asked again)."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.SCHEDULABLE:
-        raise DomainError(f"Lớp ở trạng thái {_state(course.status)} không thể sửa.", field="course_id")
+        raise Conflict(f"Lớp ở trạng thái {_state(course.status)} không thể sửa.", field="course_id")
     _check_course_fields(session, data)
     for key, value in data.items():
         setattr(course, key, value)
@@ -584,13 +583,13 @@ def add_sessions(session: Session, course_id: str, specs: list[dict]) -> Course:
     """Add sessions to a course; a booked course is re-scheduled (conflicts re-checked)."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.SCHEDULABLE:
-        raise DomainError(f"Lớp ở trạng thái {_state(course.status)} không thể thêm buổi.", field="course_id")
+        raise Conflict(f"Lớp ở trạng thái {_state(course.status)} không thể thêm buổi.", field="course_id")
     new = _build_sessions(session, course, specs)
     taken = {(s.date, s.buoi) for s in course.sessions}
     for i, s in enumerate(new):
         if (s.date, s.buoi) in taken:
-            raise DomainError(f"Lớp đã có buổi {domain.BUOI_VI[s.buoi]} ngày {domain.vn_date(s.date)}.",
-                              field=f"sessions.{i}.date", status=422)
+            raise Invalid(f"Lớp đã có buổi {domain.BUOI_VI[s.buoi]} ngày {domain.vn_date(s.date)}.",
+                              field=f"sessions.{i}.date")
     course.sessions.extend(new)
     session.flush()
     if course.status != "draft":
@@ -602,7 +601,7 @@ def update_session(session: Session, course_id: str, session_id: str, data: dict
     """Change a session's date, buổi, times, lecturer or venue; conflicts are checked again."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.SCHEDULABLE:
-        raise DomainError(f"Lớp ở trạng thái {_state(course.status)} không thể đổi buổi học.", field="course_id")
+        raise Conflict(f"Lớp ở trạng thái {_state(course.status)} không thể đổi buổi học.", field="course_id")
     row = next((s for s in course.sessions if s.id == session_id), None)
     if row is None:
         raise NotFound("Buổi học không thuộc lớp này.", field="session_id")
@@ -610,8 +609,8 @@ def update_session(session: Session, course_id: str, session_id: str, data: dict
             "venue_id": row.venue_id, **data}
     [built] = _build_sessions(session, course, [spec], prefix="session")
     if any(s.id != row.id and (s.date, s.buoi) == (built.date, built.buoi) for s in course.sessions):
-        raise DomainError(f"Lớp đã có buổi {domain.BUOI_VI[built.buoi]} ngày {domain.vn_date(built.date)}.",
-                          field="date", status=422)
+        raise Invalid(f"Lớp đã có buổi {domain.BUOI_VI[built.buoi]} ngày {domain.vn_date(built.date)}.",
+                          field="date")
     keep_times = not {"date", "buoi", "start_time", "end_time"} & set(data)
     keys = ("date", "buoi", "periods", "lecturer_id", "venue_id") + (() if keep_times else ("starts_at", "ends_at"))
     for key in keys:
@@ -626,12 +625,12 @@ def delete_session(session: Session, course_id: str, session_id: str) -> Course:
     """Remove a session that has no attendance yet; a booked course is re-scheduled."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.SCHEDULABLE:
-        raise DomainError(f"Lớp ở trạng thái {_state(course.status)} không thể bỏ buổi học.", field="course_id")
+        raise Conflict(f"Lớp ở trạng thái {_state(course.status)} không thể bỏ buổi học.", field="course_id")
     row = next((s for s in course.sessions if s.id == session_id), None)
     if row is None:
         raise NotFound("Buổi học không thuộc lớp này.", field="session_id")
     if session.scalar(sa.select(sa.func.count()).select_from(Attendance).where(Attendance.session_id == session_id)):
-        raise DomainError("Buổi học đã có điểm danh, không thể xóa.", field="session_id")
+        raise Conflict("Buổi học đã có điểm danh, không thể xóa.", field="session_id")
     course.sessions.remove(row)
     session.flush()
     if course.status != "draft" and course.sessions:
@@ -821,8 +820,7 @@ def course_conflicts(session: Session, course_id: str) -> list[dict]:
 def _raise_conflicts(conflicts: list[domain.Conflict], field: str) -> None:
     if conflicts:
         more = f" (và {len(conflicts) - 3} xung đột khác)" if len(conflicts) > 3 else ""
-        raise DomainError("Xung đột lịch: " + " ".join(c.message for c in conflicts[:3]) + more, field=field,
-                          status=409)
+        raise Conflict("Xung đột lịch: " + " ".join(c.message for c in conflicts[:3]) + more, field=field)
 
 
 # --- scheduling and funding ---------------------------------------------------------------------------------------
@@ -846,31 +844,29 @@ def _validate(session: Session, course: Course, trainees: list[Trainee], caches:
     """Sessions, venue, length cap and lecturer standard in force, capacity: raise on the first problem."""
     label = f"Lớp {course.code}: " if caches.get("batch") else ""
     if not course.sessions:
-        raise DomainError(f"{label}Lớp chưa có buổi học nào.", field="sessions", status=422)
+        raise Invalid(f"{label}Lớp chưa có buổi học nào.", field="sessions")
     days = [s.date for s in course.sessions]
     start = min(days)
     if course.form in domain.FORMS_NEEDING_VENUE and any(_effective_venue(course, s) is None
                                                          for s in course.sessions):
-        raise DomainError(f"{label}Lớp học trực tiếp cần địa điểm (venue_id) cho mọi buổi.", field="venue_id",
-                          status=422)
+        raise Invalid(f"{label}Lớp học trực tiếp cần địa điểm (venue_id) cho mọi buổi.", field="venue_id")
     key = (course.fostering_type, course.fostering_variant, start)
     if key not in caches.setdefault("length", {}):
         caches["length"][key] = _length_rule(session, course, start)
     problems = domain.length_problems(days, caches["length"][key])
     if problems:
-        raise DomainError(label + " ".join(problems), field="sessions", status=422)
+        raise Invalid(label + " ".join(problems), field="sessions")
     if start not in caches.setdefault("standard", {}):
         caches["standard"][start] = _lecturer_standard(session, start)
     for lecturer in {s.lecturer.id: s.lecturer for s in course.sessions}.values():
         bad = domain.lecturer_problems(lecturer.degree, lecturer.pedagogy_certificate, lecturer.years_experience,
                                        lecturer.topic_codes or [], course.topic_code, caches["standard"][start])
         if bad:
-            raise DomainError(f"{label}Giảng viên {lecturer.name} chưa đạt tiêu chuẩn: {'; '.join(bad)}.",
-                              field="sessions.lecturer_id", status=422)
+            raise Invalid(f"{label}Giảng viên {lecturer.name} chưa đạt tiêu chuẩn: {'; '.join(bad)}.",
+                              field="sessions.lecturer_id")
     cap = _capacity(session, course)
     if cap is not None and len(trainees) > cap:
-        raise DomainError(f"{label}Lớp có {len(trainees)} học viên, vượt sức chứa {cap}.", field="capacity",
-                          status=422)
+        raise Invalid(f"{label}Lớp có {len(trainees)} học viên, vượt sức chứa {cap}.", field="capacity")
 
 
 def _schedule_many(session: Session, courses: list[Course]) -> None:
@@ -898,8 +894,8 @@ def _schedule_many(session: Session, courses: list[Course]) -> None:
         more = f" (và {len(conflicts) - 3} xung đột khác)" if len(conflicts) > 3 else ""
         others = f" {len(refused) - 1} lớp khác cũng bị xung đột." if len(refused) > 1 else ""
         label = f"Lớp {course.code}: " if len(courses) > 1 else ""
-        raise DomainError(f"Xung đột lịch: {label}" + " ".join(c.message for c in conflicts[:3]) + more + others,
-                          field="sessions", status=409)
+        raise Conflict(f"Xung đột lịch: {label}" + " ".join(c.message for c in conflicts[:3]) + more + others,
+                          field="sessions")
     now = utcnow()
     events = []
     for course in courses:
@@ -962,7 +958,7 @@ def schedule_course(session: Session, course_id: str) -> Course:
     """Schedule (or re-schedule) a course: checks, then courses.course_scheduled with a new revision."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.SCHEDULABLE:
-        raise DomainError(f"Lớp ở trạng thái {_state(course.status)} không thể xếp lịch.", field="course_id")
+        raise Conflict(f"Lớp ở trạng thái {_state(course.status)} không thể xếp lịch.", field="course_id")
     _schedule(session, course)
     return course
 
@@ -977,7 +973,7 @@ def schedule_courses(session: Session, course_ids: list[str]) -> list[Course]:
         if cid not in found:
             raise NotFound("Không tìm thấy lớp học.", field=f"course_ids.{i}")
         if found[cid].status not in domain.SCHEDULABLE:
-            raise DomainError(f"Lớp {found[cid].code} ở trạng thái {_state(found[cid].status)} không thể xếp lịch.",
+            raise Conflict(f"Lớp {found[cid].code} ở trạng thái {_state(found[cid].status)} không thể xếp lịch.",
                               field=f"course_ids.{i}")
     courses = [found[cid] for cid in ids]
     _schedule_many(session, courses)
@@ -1009,7 +1005,7 @@ def start_course(session: Session, course_id: str) -> Course:
     """Mark a confirmed course as in progress (teaching has begun)."""
     course = _course(session, course_id, lock=True)
     if course.status != "confirmed":
-        raise DomainError("Chỉ lớp đã được xác nhận kinh phí mới có thể bắt đầu.", field="course_id")
+        raise Conflict("Chỉ lớp đã được xác nhận kinh phí mới có thể bắt đầu.", field="course_id")
     course.status = "in_progress"
     return course
 
@@ -1018,7 +1014,7 @@ def cancel_course(session: Session, course_id: str, reason: str) -> Course:
     """Cancel a course; funding releases its reservation (courses.course_cancelled)."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.CANCELLABLE:
-        raise DomainError(f"Lớp ở trạng thái {_state(course.status)} không thể hủy.", field="course_id")
+        raise Conflict(f"Lớp ở trạng thái {_state(course.status)} không thể hủy.", field="course_id")
     was_scheduled = (course.revision or 0) > 0
     course.status, course.status_reason, course.cancelled_at = "cancelled", reason, utcnow()
     if was_scheduled:
@@ -1107,13 +1103,13 @@ def enroll(session: Session, course_id: str, civil_servant_ids: list[str]) -> di
         Trainee.civil_servant_id.in_(ids)))}
     missing = [i for i in ids if i not in known]
     if missing:
-        raise DomainError(f"Không có công chức mã {', '.join(missing[:5])} trong danh sách (chưa đồng bộ từ nhu cầu).",
-                          field="civil_servant_ids", status=422)
+        raise Invalid(f"Không có công chức mã {', '.join(missing[:5])} trong danh sách (chưa đồng bộ từ nhu cầu).",
+                          field="civil_servant_ids")
     gone = [known[i].code for i in ids if known[i].employment_status == "left"]
     if gone:
-        raise DomainError(f"Công chức đã nghỉ việc: {', '.join(gone[:5])}.", field="civil_servant_ids", status=422)
+        raise Invalid(f"Công chức đã nghỉ việc: {', '.join(gone[:5])}.", field="civil_servant_ids")
     if course.status not in domain.ENROLLABLE:
-        raise DomainError(f"Lớp ở trạng thái {_state(course.status)}, không thể ghi danh.", field="course_id")
+        raise Conflict(f"Lớp ở trạng thái {_state(course.status)}, không thể ghi danh.", field="course_id")
     have = {e.civil_servant_id: e for e in session.scalars(sa.select(Enrollment).where(
         Enrollment.course_id == course_id))}
     todo = [i for i in ids if i not in have or have[i].status == "withdrawn"]
@@ -1147,7 +1143,7 @@ def withdraw(session: Session, course_id: str, civil_servant_id: str, reason: st
     """Withdraw a trainee; the first waitlisted trainee who does not clash takes the seat."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.ENROLLABLE:
-        raise DomainError(f"Lớp ở trạng thái {_state(course.status)}, không thể rút tên.", field="course_id")
+        raise Conflict(f"Lớp ở trạng thái {_state(course.status)}, không thể rút tên.", field="course_id")
     row = session.get(Enrollment, (course_id, civil_servant_id))
     if row is None or row.status == "withdrawn":
         raise NotFound("Học viên không có trong lớp.", field="civil_servant_id")
@@ -1251,14 +1247,13 @@ def record_attendance(session: Session, course_id: str, records: list[dict]) -> 
         Enrollment.course_id == course_id, Enrollment.status.in_((ACTIVE_ENROLLMENT, "withdrawn")))))
     for i, r in enumerate(records):
         if r["session_id"] not in session_ids:
-            raise DomainError("Buổi học không thuộc lớp này.", field=f"records.{i}.session_id", status=422)
+            raise Invalid("Buổi học không thuộc lớp này.", field=f"records.{i}.session_id")
         if r["civil_servant_id"] not in enrolled:
-            raise DomainError("Học viên chưa ghi danh vào lớp.", field=f"records.{i}.civil_servant_id", status=422)
+            raise Invalid("Học viên chưa ghi danh vào lớp.", field=f"records.{i}.civil_servant_id")
         if r["present"] and r.get("excused"):
-            raise DomainError("Có mặt thì không thể đồng thời vắng có phép.", field=f"records.{i}.excused",
-                              status=422)
+            raise Invalid("Có mặt thì không thể đồng thời vắng có phép.", field=f"records.{i}.excused")
     if course.status not in ("confirmed", "in_progress"):
-        raise DomainError(f"Lớp ở trạng thái {_state(course.status)}, chưa thể điểm danh (cần được xác nhận kinh phí).",
+        raise Conflict(f"Lớp ở trạng thái {_state(course.status)}, chưa thể điểm danh (cần được xác nhận kinh phí).",
                           field="course_id")
     course.status = "in_progress"
     _write_attendance(session, [(r["session_id"], r["civil_servant_id"], r["present"], bool(r.get("excused")),
@@ -1284,7 +1279,7 @@ def import_attendance_sheet(session: Session, course_id: str, data: bytes, filen
 
     course = _course(session, course_id)
     if not data:
-        raise DomainError("Chưa gửi tệp (trường «file»).", field="file", status=422)
+        raise Invalid("Chưa gửi tệp (trường «file»).", field="file")
     columns = [Column("code", "Mã công chức")] + [
         Column(f"s_{s.id}", f"{s.date:%d/%m} {domain.BUOI_VI[s.buoi]}", parse=_parse_mark) for s in course.sessions]
     # Bad cells and unknown codes of every line are collected and refused together (TableError): the shared
@@ -1306,7 +1301,7 @@ def import_attendance_sheet(session: Session, course_id: str, data: bytes, filen
                 "excused": r[f"s_{s.id}"][1]}
                for r in rows for s in course.sessions if r.get(f"s_{s.id}") is not None]
     if not records:
-        raise DomainError("Tệp không có ô điểm danh nào được điền.", field="file", status=422)
+        raise Invalid("Tệp không có ô điểm danh nào được điền.", field="file")
     return record_attendance(session, course_id, records)
 
 
@@ -1339,11 +1334,11 @@ def check_in(session: Session, token: str, code: str | None, enrollment_token: s
         raise NotFound("Đường dẫn điểm danh không hợp lệ.", field="token")
     course = _course(session, row.course_id, lock=True)
     if course.status not in ("confirmed", "in_progress"):
-        raise DomainError("Lớp chưa mở hoặc đã kết thúc, không thể điểm danh.", field="token")
+        raise Conflict("Lớp chưa mở hoặc đã kết thúc, không thể điểm danh.", field="token")
     now = now or utcnow()
     if row.starts_at and not domain.checkin_open(now, row.starts_at, row.ends_at):
-        raise DomainError("Ngoài giờ điểm danh của buổi học (từ 60 phút trước giờ học đến khi kết thúc).",
-                          field="token", status=422)
+        raise Invalid("Ngoài giờ điểm danh của buổi học (từ 60 phút trước giờ học đến khi kết thúc).",
+                          field="token")
     stmt = sa.select(Enrollment).where(Enrollment.course_id == course.id, Enrollment.status == ACTIVE_ENROLLMENT)
     if enrollment_token:
         stmt = stmt.where(Enrollment.token == enrollment_token)
@@ -1351,10 +1346,10 @@ def check_in(session: Session, token: str, code: str | None, enrollment_token: s
         stmt = stmt.join(Trainee, Trainee.civil_servant_id == Enrollment.civil_servant_id).where(
             Trainee.code == code.strip())
     else:
-        raise DomainError("Nhập mã công chức.", field="code", status=422)
+        raise Invalid("Nhập mã công chức.", field="code")
     enrollment = session.scalar(stmt)
     if enrollment is None:
-        raise DomainError("Không tìm thấy học viên trong lớp này.", field="code", status=422)
+        raise Invalid("Không tìm thấy học viên trong lớp này.", field="code")
     course.status = "in_progress"
     _write_attendance(session, [(row.id, enrollment.civil_servant_id, True, False, "qr")])
     return {"course_code": course.code, "date": row.date, "buoi_vi": domain.BUOI_VI[row.buoi]}
@@ -1376,9 +1371,9 @@ def record_results(session: Session, course_id: str, scores: list[dict]) -> int:
         Enrollment.course_id == course_id, Enrollment.status == ACTIVE_ENROLLMENT)))
     for i, s in enumerate(scores):
         if s["civil_servant_id"] not in enrolled:
-            raise DomainError("Học viên chưa ghi danh vào lớp.", field=f"scores.{i}.civil_servant_id", status=422)
+            raise Invalid("Học viên chưa ghi danh vào lớp.", field=f"scores.{i}.civil_servant_id")
     if course.status not in ("confirmed", "in_progress"):
-        raise DomainError(f"Lớp ở trạng thái {_state(course.status)}, không thể ghi điểm.", field="course_id")
+        raise Conflict(f"Lớp ở trạng thái {_state(course.status)}, không thể ghi điểm.", field="course_id")
     now = utcnow()
     for s in scores:
         key = (course_id, s["civil_servant_id"], s["kind"], s.get("competency_code") or "")
@@ -1413,14 +1408,14 @@ def complete_course(session: Session, course_id: str) -> Course:
     course = _course(session, course_id, lock=True)
     if course.status not in domain.COMPLETABLE:
         already = course.status in ("completed", "closed")
-        raise DomainError("Lớp đã được kết thúc trước đó." if already else
+        raise Conflict("Lớp đã được kết thúc trước đó." if already else
                           f"Lớp ở trạng thái {_state(course.status)}: chỉ lớp đã xác nhận hoặc đang học mới "
                           "kết thúc được.",
                           field="course_id")
     rows = [p for p in _participants(session, course, statuses=(ACTIVE_ENROLLMENT, "withdrawn"))
             if p["status"] == ACTIVE_ENROLLMENT or p["sessions_attended"] > 0]
     if not rows:
-        raise DomainError("Lớp chưa có học viên.", field="course_id")
+        raise Conflict("Lớp chưa có học viên.", field="course_id")
     course.status = "completed"
     course.completed_at = utcnow()
     year = course.completed_at.astimezone(domain.LOCAL_TZ).year

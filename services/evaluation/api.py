@@ -4,8 +4,8 @@ from flask_smorest import Blueprint
 
 from services.evaluation import reports, schemas, usecases
 from shared import tabular
-from shared.errors import DomainError
-from shared.web import ctx, token_required
+from shared.errors import Invalid
+from shared.web import ctx, download, token_required
 
 blp = Blueprint("evaluation", __name__, url_prefix="", description="Phiếu lấy ý kiến học viên và tổng hợp đánh giá")
 
@@ -16,17 +16,16 @@ def _base() -> str:
 
 def _table_or_json(rows, columns, fmt, filename, heading):
     if fmt == "xlsx":
-        return tabular.download(rows, columns, fmt, filename, heading=heading)
+        return download(rows, columns, fmt, filename, heading=heading)
     if fmt == "csv":
-        return tabular.download(rows, columns, fmt, filename)
+        return download(rows, columns, fmt, filename)
     return jsonify({"items": rows})
 
 
 def _upload() -> tuple[bytes, str]:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        raise DomainError("Hãy gửi tệp .csv hoặc .xlsx trong trường «file» (multipart/form-data).", field="file",
-                          status=422)
+        raise Invalid("Hãy gửi tệp .csv hoặc .xlsx trong trường «file» (multipart/form-data).", field="file")
     return upload.read(), upload.filename
 
 
@@ -283,7 +282,7 @@ def report_course(args, course_id):
         data = reports.course_report(session, course_id)
     if args["format"] == "json":
         return jsonify(data)
-    return tabular.download(data["lines"], reports.LINE_COLUMNS, args["format"], f"bao-cao-{data['course_code']}",
+    return download(data["lines"], reports.LINE_COLUMNS, args["format"], f"bao-cao-{data['course_code']}",
                             **({"heading": f"Báo cáo đánh giá khóa học {data['course_code']}"}
                                if args["format"] == "xlsx" else {}))
 

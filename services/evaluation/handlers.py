@@ -3,11 +3,12 @@ from sqlalchemy.orm import Session
 
 from services.evaluation import usecases
 from shared.bus.consumer import batch_handler
+from shared.config import Settings
 from shared.events import Envelope
 
 
 @batch_handler
-def on_course_completed(envelopes: list[Envelope], session: Session) -> None:
+def on_course_completed(envelopes: list[Envelope], session: Session, settings: Settings) -> None:
     """Open the feedback window of each completed course (a whole batch in a few statements)."""
     usecases.open_feedback(session, envelopes)
 

@@ -1,22 +1,34 @@
-"""Settings of the evaluation service (EVALUATION_DATABASE_URL, EVALUATION_PORT and the shared variables)."""
-import os
+"""Settings of the evaluation service (EVALUATION_DATABASE_URL, EVALUATION_PORT, FEEDBACK_BASE_URL,
+FEEDBACK_WINDOW_DAYS, EVALUATION_SCHEDULER_POLL_SECONDS and the shared variables): the service's only reader of the
+environment."""
+from dataclasses import dataclass
 
-from shared.config import Settings, load_settings
+from shared.config import Settings, env, load_settings
 
 SERVICE = "evaluation"
 
 
-def get_settings(**overrides) -> Settings:
-    """Read the evaluation service settings from the environment."""
-    return load_settings(SERVICE, **overrides)
+@dataclass(frozen=True)
+class EvaluationSettings(Settings):
+    feedback_base_url: str = "http://127.0.0.1:8003"  # where trainees open their feedback links
+    feedback_window_days: int | None = None  # an operator override of the answer window; None = the rule in force
+    scheduler_poll_seconds: float = 1.0  # how often the worker looks for due jobs
+
+
+def get_settings(**overrides) -> EvaluationSettings:
+    """Read the evaluation service settings from the environment; keyword overrides win."""
+    return load_settings(SERVICE, EvaluationSettings, **{
+        "feedback_base_url": env("FEEDBACK_BASE_URL", "http://127.0.0.1:8003"),
+        "feedback_window_days": env("FEEDBACK_WINDOW_DAYS", None, int),
+        "scheduler_poll_seconds": env("EVALUATION_SCHEDULER_POLL_SECONDS", 1.0, float),
+        **overrides})
 
 
 def feedback_window_days() -> int | None:
     """An operator override of the answer window in days (FEEDBACK_WINDOW_DAYS); None = the rule in force."""
-    value = os.environ.get("FEEDBACK_WINDOW_DAYS")
-    return int(value) if value not in (None, "") else None
+    return get_settings().feedback_window_days
 
 
 def scheduler_poll_seconds() -> float:
     """How often the scheduler loop looks for due jobs (EVALUATION_SCHEDULER_POLL_SECONDS, default 1)."""
-    return float(os.environ.get("EVALUATION_SCHEDULER_POLL_SECONDS") or 1.0)
+    return get_settings().scheduler_poll_seconds

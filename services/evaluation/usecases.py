@@ -19,7 +19,7 @@ from services.evaluation.models import (
 )
 from services.evaluation.settings import feedback_window_days
 from shared.db import bulk_insert, insert_ignoring_conflicts, is_postgres, utcnow
-from shared.errors import DomainError, NotFound
+from shared.errors import Conflict, Gone, Invalid, NotFound
 from shared.events import Envelope
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def active_rule(session: Session, code: str, on: date | None = None) -> dict:
                                             sa.or_(r.valid_to.is_(None), r.valid_to >= on))
                          .order_by(r.valid_from.desc()).limit(1))
     if row is None:
-        raise DomainError(f"Chưa có quy định «{code}» áp dụng cho ngày {on.isoformat()}.", field="code", status=409)
+        raise Conflict(f"Chưa có quy định «{code}» áp dụng cho ngày {on.isoformat()}.", field="code")
     return row.params
 
 
@@ -66,8 +66,7 @@ def active_rules(session: Session, codes: tuple[str, ...], on: date) -> dict[str
     found = {row.code: row.params for row in rows}  # ordered by valid_from: the latest start wins
     for code in codes:
         if code not in found:
-            raise DomainError(f"Chưa có quy định «{code}» áp dụng cho ngày {on.isoformat()}.", field="code",
-                              status=409)
+            raise Conflict(f"Chưa có quy định «{code}» áp dụng cho ngày {on.isoformat()}.", field="code")
     return found
 
 
@@ -88,21 +87,19 @@ def _check_rule_params(session: Session, code: str, params: dict) -> None:
     def need_number(key, lo, hi, integer=False):
         v = params.get(key)
         if isinstance(v, bool) or not isinstance(v, int if integer else (int, float)) or not lo <= v <= hi:
-            raise DomainError(f"«{key}» phải là số trong khoảng {lo}–{hi}.", field=f"params.{key}", status=422)
+            raise Invalid(f"«{key}» phải là số trong khoảng {lo}–{hi}.", field=f"params.{key}")
 
     try:
         if code == "scoring":
             need_number("max_unanswered_share", 0, 0.5)
             if params.get("index_method") not in ("indicator_mean", "object_mean"):
-                raise DomainError("index_method: indicator_mean | object_mean.", field="params.index_method",
-                                  status=422)
+                raise Invalid("index_method: indicator_mean | object_mean.", field="params.index_method")
             _check_bands(params.get("bands"))
         elif code == "feedback_window":
             need_number("days", 1, 90, True)
             need_number("reminder_days_before", 0, 60, True)
             if not isinstance(params.get("close_when_all_answered", True), bool):  # "no" would read as true
-                raise DomainError("close_when_all_answered: true | false.", field="params.close_when_all_answered",
-                                  status=422)
+                raise Invalid("close_when_all_answered: true | false.", field="params.close_when_all_answered")
         elif code == "followup":
             need_number("delay_days", *domain.FOLLOWUP_DELAY_DAYS, True)  # TT 10/2017: 3–6 months after
             need_number("answer_days", 1, 90, True)
@@ -111,7 +108,7 @@ def _check_rule_params(session: Session, code: str, params: dict) -> None:
         elif code == "excellent_learner":
             need_number("min_post_mean", 0, 10)
             if not isinstance(params.get("require_certified"), bool):
-                raise DomainError("require_certified: true | false.", field="params.require_certified", status=422)
+                raise Invalid("require_certified: true | false.", field="params.require_certified")
         elif code == "report_privacy":
             need_number("min_group_size", 1, 50, True)
         elif code == "templates":
@@ -119,17 +116,17 @@ def _check_rule_params(session: Session, code: str, params: dict) -> None:
                 tcode = params.get(purpose)
                 if not isinstance(tcode, str) or session.scalar(sa.select(FormTemplate.id).where(
                         FormTemplate.code == tcode, FormTemplate.purpose == purpose).limit(1)) is None:
-                    raise DomainError(f"Không có mẫu phiếu «{tcode}» cho mục đích {purpose}.",
-                                      field=f"params.{purpose}", status=422)
+                    raise Invalid(f"Không có mẫu phiếu «{tcode}» cho mục đích {purpose}.",
+                                      field=f"params.{purpose}")
         elif code == "unit_indicators":
             ind = params.get("indicators")
             if not isinstance(ind, dict) or not ind or not all(
                     isinstance(k, str) and isinstance(v, str) and k and v and len(k) <= 40 and len(v) <= 200
                     for k, v in ind.items()):
                 # 40: the width of unit_indicators.indicator_code (a longer code could never be stored)
-                raise DomainError("indicators: {mã (tối đa 40 ký tự): nhãn}.", field="params.indicators", status=422)
+                raise Invalid("indicators: {mã (tối đa 40 ký tự): nhãn}.", field="params.indicators")
     except domain.RuleError as exc:
-        raise DomainError(str(exc), field=exc.field, status=422) from None
+        raise Invalid(str(exc), field=exc.field) from None
 
 
 def _check_bands(bands) -> None:
@@ -137,36 +134,36 @@ def _check_bands(bands) -> None:
     in the order poor < weak < average < good < excellent (anything else would make band() wrong or crash)."""
     message = "Cần đủ 5 mức [ngưỡng 0–10, mã, nhãn], ngưỡng tăng dần từ 0: poor < weak < average < good < excellent."
     if not isinstance(bands, list) or len(bands) != len(domain.BAND_CODES):
-        raise DomainError(message, field="params.bands", status=422)
+        raise Invalid(message, field="params.bands")
     floors = {}
     for n, b in enumerate(bands):
         if (not isinstance(b, list) or len(b) != 3 or isinstance(b[0], bool) or not isinstance(b[0], (int, float))
                 or not 0 <= b[0] <= 10 or b[1] not in domain.BAND_CODES or not isinstance(b[2], str)
                 or not b[2].strip() or len(b[2]) > 40):
-            raise DomainError(message, field=f"params.bands.{n}", status=422)
+            raise Invalid(message, field=f"params.bands.{n}")
         floors[b[1]] = b[0]
     ordered = [floors.get(code) for code in domain.BAND_CODES]
     if None in ordered or ordered[0] != 0 or any(a >= b for a, b in zip(ordered, ordered[1:])):
-        raise DomainError(message, field="params.bands", status=422)
+        raise Invalid(message, field="params.bands")
 
 
 def add_rule_version(session: Session, data: dict) -> dict:
     """Add a new version of a rule from valid_from; the open-ended previous version ends the day before."""
     code, valid_from = data["code"], data["valid_from"]
     if code not in RULE_CODES:
-        raise DomainError(f"Mã quy định không hợp lệ ({', '.join(RULE_CODES)}).", field="code", status=422)
+        raise Invalid(f"Mã quy định không hợp lệ ({', '.join(RULE_CODES)}).", field="code")
     if data.get("valid_to") and data["valid_to"] < valid_from:
-        raise DomainError("Ngày hết hiệu lực trước ngày có hiệu lực.", field="valid_to", status=422)
+        raise Invalid("Ngày hết hiệu lực trước ngày có hiệu lực.", field="valid_to")
     _check_rule_params(session, code, data["params"])
     r = RuleVersion
     later = session.scalar(sa.select(r).where(r.code == code, r.valid_from >= valid_from).limit(1))
     if later is not None:
-        raise DomainError("Đã có phiên bản có hiệu lực từ ngày này hoặc sau đó.", field="valid_from")
+        raise Conflict("Đã có phiên bản có hiệu lực từ ngày này hoặc sau đó.", field="valid_from")
     session.execute(sa.update(r).where(r.code == code, r.valid_to.is_(None), r.valid_from < valid_from)
                     .values(valid_to=valid_from - timedelta(days=1)))
     overlap = session.scalar(sa.select(r).where(r.code == code, r.valid_to >= valid_from).limit(1))
     if overlap is not None:
-        raise DomainError("Phiên bản trùng thời gian hiệu lực với phiên bản trước.", field="valid_from")
+        raise Conflict("Phiên bản trùng thời gian hiệu lực với phiên bản trước.", field="valid_from")
     row = RuleVersion(id=str(uuid.uuid4()), code=code, valid_from=valid_from, valid_to=data.get("valid_to"),
                       legal_basis=data["legal_basis"], params=data["params"], is_sample=data.get("is_sample", False),
                       created_at=utcnow())
@@ -189,7 +186,7 @@ def list_bank(session: Session, purpose: str | None = None) -> list[dict]:
 def add_bank_item(session: Session, data: dict) -> dict:
     """Add an item to the question bank (items are never edited: a changed wording is a new code)."""
     if session.get(QuestionItem, data["code"]) is not None:
-        raise DomainError("Mã câu hỏi đã tồn tại.", field="code")
+        raise Conflict("Mã câu hỏi đã tồn tại.", field="code")
     session.add(QuestionItem(**data))
     session.flush()
     return data
@@ -212,20 +209,19 @@ def create_template_version(session: Session, data: dict) -> dict:
     for n, code in enumerate(data["item_codes"]):
         q = session.get(QuestionItem, code)
         if q is None:
-            raise DomainError(f"Không có câu hỏi «{code}» trong ngân hàng câu hỏi.", field=f"item_codes.{n}",
-                              status=422)
+            raise Invalid(f"Không có câu hỏi «{code}» trong ngân hàng câu hỏi.", field=f"item_codes.{n}")
         if q.purpose != data["purpose"]:
-            raise DomainError(f"Câu hỏi «{code}» thuộc mục đích {q.purpose}.", field=f"item_codes.{n}", status=422)
+            raise Invalid(f"Câu hỏi «{code}» thuộc mục đích {q.purpose}.", field=f"item_codes.{n}")
         items.append({"code": q.code, "object": q.object_code, "criterion": q.criterion_code, "label": q.label,
                       "kind": q.kind})
     if len({i["code"] for i in items}) != len(items):
-        raise DomainError("Một câu hỏi xuất hiện hai lần.", field="item_codes", status=422)
+        raise Invalid("Một câu hỏi xuất hiện hai lần.", field="item_codes")
     if not any(i["kind"] == "score" for i in items):
-        raise DomainError("Mẫu phiếu cần ít nhất một chỉ tiêu chấm điểm.", field="item_codes", status=422)
+        raise Invalid("Mẫu phiếu cần ít nhất một chỉ tiêu chấm điểm.", field="item_codes")
     previous = session.scalar(sa.select(FormTemplate).where(FormTemplate.code == data["code"])
                               .order_by(FormTemplate.version.desc()).limit(1))
     if previous is not None and previous.purpose != data["purpose"]:
-        raise DomainError("Mẫu phiếu này có mục đích khác.", field="purpose")
+        raise Conflict("Mẫu phiếu này có mục đích khác.", field="purpose")
     t = FormTemplate(id=str(uuid.uuid4()), code=data["code"], version=(previous.version + 1 if previous else 1),
                      purpose=data["purpose"], title=data["title"], items=items, created_at=utcnow())
     session.add(t)
@@ -458,11 +454,11 @@ def submit_feedback(session: Session, token: str, scores: dict, comment: str | N
             merged[k] = v
     if kind == "course":
         if now > course.feedback_deadline or course.status == "closed":
-            raise DomainError("Đã hết hạn gửi đánh giá.", field="token", status=410)
+            raise Gone("Đã hết hạn gửi đánh giá.", field="token")
         template = session.get(FormTemplate, course.template_id) if course.template_id else None
     else:
         if now > req.deadline:
-            raise DomainError("Đã hết hạn gửi đánh giá.", field="token", status=410)
+            raise Gone("Đã hết hạn gửi đánh giá.", field="token")
         template = session.get(FormTemplate, req.template_id)
     indicators = _scored(template)
     codes = {i.code for i in indicators}
@@ -470,37 +466,37 @@ def submit_feedback(session: Session, token: str, scores: dict, comment: str | N
     for k in merged:
         if k not in codes:
             field = "scores" if k in (scores or {}) else "answers"
-            raise DomainError(f"Chỉ tiêu «{k}» không có trong phiếu.", field=f"{field}.{k}", status=422)
+            raise Invalid(f"Chỉ tiêu «{k}» không có trong phiếu.", field=f"{field}.{k}")
     for k in texts or {}:
         if k not in text_codes:
-            raise DomainError(f"Mục «{k}» không có trong phiếu.", field=f"texts.{k}", status=422)
+            raise Invalid(f"Mục «{k}» không có trong phiếu.", field=f"texts.{k}")
     lect = {}
     if lecturer_answers:
         if kind != "course":
-            raise DomainError("Phiếu này không đánh giá giảng viên.", field="lecturers", status=422)
+            raise Invalid("Phiếu này không đánh giá giảng viên.", field="lecturers")
         lt = session.get(FormTemplate, course.lecturer_template_id) if course.lecturer_template_id else None
         known = {e["lecturer_id"] for e in course.lecturer_ids or []}
         lcodes = {i["code"] for i in lt.items if i["kind"] == "score"} if lt else set()
         for lid, ans in lecturer_answers.items():
             if lid not in known:
-                raise DomainError("Giảng viên không dạy lớp này.", field=f"lecturers.{lid}", status=422)
+                raise Invalid("Giảng viên không dạy lớp này.", field=f"lecturers.{lid}")
             for k in ans:
                 if k not in lcodes:
-                    raise DomainError(f"Chỉ tiêu «{k}» không có trong phiếu giảng viên.",
-                                      field=f"lecturers.{lid}.{k}", status=422)
+                    raise Invalid(f"Chỉ tiêu «{k}» không có trong phiếu giảng viên.",
+                                      field=f"lecturers.{lid}.{k}")
             answered = {k: v for k, v in ans.items() if v is not None}
             if answered:  # a lecturer section left wholly empty is not a form
                 lect[lid] = {k: answered.get(k) for k in sorted(lcodes)}
     if not merged and not lect:
         # Nothing scored at all: most likely a mis-tap on "send"; keep the link usable instead of burning it.
-        raise DomainError("Phiếu chưa có câu trả lời nào; hãy chấm điểm rồi gửi lại.", field="scores", status=422)
+        raise Invalid("Phiếu chưa có câu trả lời nào; hãy chấm điểm rồi gửi lại.", field="scores")
     model = FeedbackRequest if kind == "course" else FollowupRequest
     key = model.token == token
     # Conditional update: of two concurrent submissions only one finds submitted_at still empty.
     claimed = session.execute(sa.update(model).where(key, model.submitted_at.is_(None))
                               .values(submitted_at=now)).rowcount
     if claimed != 1:
-        raise DomainError("Phiếu đánh giá này đã được gửi.", field="token")
+        raise Conflict("Phiếu đánh giá này đã được gửi.", field="token")
     full = {i.code: merged.get(i.code) for i in indicators}
     rule = active_rule(session, "scoring", now.astimezone(LOCAL_TZ).date())
     valid = domain.form_is_valid(full, tuple(full), rule["max_unanswered_share"])
@@ -716,11 +712,11 @@ def schedule_followup_now(session: Session, course_id: str) -> dict:
     failed for good, or the rule's delay was longer than this course needs)."""
     course = _course(session, course_id)
     if course.status != "closed":
-        raise DomainError("Lớp chưa kết thúc lấy ý kiến.", field="course_id")
+        raise Conflict("Lớp chưa kết thúc lấy ý kiến.", field="course_id")
     end = course.end_date or course.completed_at.astimezone(LOCAL_TZ).date()
     earliest = end + timedelta(days=domain.FOLLOWUP_DELAY_DAYS[0])
     if _local_today() < earliest:  # TT 10/2017: effectiveness is measured 3–6 months after the course
-        raise DomainError(f"Khảo sát hiệu quả sau khóa học chỉ bắt đầu từ ngày {earliest.strftime('%d/%m/%Y')} "
+        raise Conflict(f"Khảo sát hiệu quả sau khóa học chỉ bắt đầu từ ngày {earliest.strftime('%d/%m/%Y')} "
                           "(3–6 tháng sau khóa học).", field="course_id")
     n = session.execute(sa.update(ScheduledJob).where(ScheduledJob.kind == "followup",
                                                       ScheduledJob.course_id == course_id,
@@ -743,7 +739,7 @@ def run_job(session: Session, job: ScheduledJob, base_url: str, now: datetime | 
         open_followup(session, job.course_id, base_url)
         return True
     if job.kind != "window":
-        raise DomainError(f"unknown job kind {job.kind}")
+        raise Conflict(f"unknown job kind {job.kind}")
     course = _course(session, job.course_id)
     if course.status == "closed":
         return True
@@ -800,7 +796,7 @@ def retry_job(session: Session, job_id: str) -> dict:
     if job is None:
         raise NotFound("Không tìm thấy công việc.", field="job_id")
     if job.status == "done":
-        raise DomainError("Công việc đã chạy xong.", field="job_id")
+        raise Conflict("Công việc đã chạy xong.", field="job_id")
     job.status, job.due_at = "pending", utcnow()
     return {"id": job.id, "status": job.status}
 
@@ -811,7 +807,7 @@ def _row_problem(errors, prefix: str, n: int, row: dict, field: str, message: st
     """A bad input row: JSON input (no `errors`) is refused at once naming `prefix.n.field`; a file's rows are
     collected in `errors` (tabular.RowErrors) with their line, refused together once every row is checked."""
     if errors is None:
-        raise DomainError(message, field=f"{prefix}.{n}.{field}", status=422)
+        raise Invalid(message, field=f"{prefix}.{n}.{field}")
     errors.add(row["_line"], field, message)
 
 

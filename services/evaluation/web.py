@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, make_response, render_template, request
 
 from services.evaluation import usecases
-from shared.errors import DomainError, NotFound
-from shared.web import ctx
+from shared.errors import Conflict, DomainError, Gone, Invalid, NotFound
+from shared.web import ctx, status_of
 
 bp = Blueprint("feedback_page", __name__, template_folder="templates")
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -146,13 +146,13 @@ def submit(token):
             valid = resp.valid
             share = usecases.active_rule(session, "scoring")["max_unanswered_share"]  # versioned, not always 5 %
     except DomainError as exc:
-        if exc.status == 410:
+        if isinstance(exc, Gone):
             return _render(context, 410, STATE_MESSAGES["expired"][0], "er")
-        if exc.status == 409 and exc.field == "token":  # not any 409 (e.g. a rule missing) means "already sent"
+        if isinstance(exc, Conflict) and exc.field == "token":  # not any 409 (e.g. a rule missing) means "already sent"
             return _render(context, 409, STATE_MESSAGES["submitted"][0], "er")
-        if exc.status == 422 and exc.field == "scores":
+        if isinstance(exc, Invalid) and exc.field == "scores":
             return _render(context, 422, exc.message, "er", answers=request.form, show_form=True)
-        return _render(context, exc.status, f"Không gửi được phiếu: {exc.message}", "er", answers=request.form,
+        return _render(context, status_of(exc), f"Không gửi được phiếu: {exc.message}", "er", answers=request.form,
                        show_form=True)
     share_vi = f"{share * 100:g}".replace(".", ",")
     note = "" if valid else (f" Lưu ý: phiếu bỏ trống quá {share_vi} % số câu nên không được tính vào điểm trung "

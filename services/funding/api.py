@@ -5,9 +5,9 @@ from flask_smorest import Blueprint
 from services.funding import domain, schemas, usecases
 from shared import tabular
 from shared.charts import bar_chart, chart_response, line_chart
-from shared.errors import DomainError
+from shared.errors import Invalid
 from shared.tabular import Column
-from shared.web import ctx, token_required
+from shared.web import ctx, download, token_required
 
 blp = Blueprint("funding", __name__, url_prefix="", description="Dự toán, định mức, quyết toán, sổ cái")
 PAYEE_KINDS = {"lecturer": "Giảng viên", "trainee": "Học viên"}
@@ -121,7 +121,7 @@ def export_norms(args):
     """Download the cost norms as CSV or XLSX (the same columns the import reads)."""
     with ctx().transaction() as session:
         rows = [{c.key: getattr(n, c.key) for c in NORM_COLUMNS} for n in usecases.list_norms(session)]
-    return tabular.download(rows, NORM_COLUMNS, args["format"], "dinh-muc-chi", title="Định mức",
+    return download(rows, NORM_COLUMNS, args["format"], "dinh-muc-chi", title="Định mức",
                             heading="ĐỊNH MỨC CHI ĐÀO TẠO, BỒI DƯỠNG")
 
 
@@ -132,7 +132,7 @@ def import_norms():
     a row starting after an open-ended version supersedes it."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        raise DomainError("Hãy gửi tệp .csv hoặc .xlsx ở trường «file».", field="file", status=422)
+        raise Invalid("Hãy gửi tệp .csv hoặc .xlsx ở trường «file».", field="file")
     # Bad cells and the use case's checks of every row are refused together (TableError): the shared handler
     # answers it.
     errors = tabular.RowErrors()
@@ -180,7 +180,7 @@ def payees(args, course_id):
              **r["amounts"],
              "total": r["total"], "signature": ""} for r in sheet["payees"]]
     rows.append({"payee_ref": "TỔNG CỘNG", **sheet["totals"], "total": sheet["total"]})
-    return tabular.download(rows, columns, args["format"], f"danh-sach-ky-nhan-{sheet['course_code']}",
+    return download(rows, columns, args["format"], f"danh-sach-ky-nhan-{sheet['course_code']}",
                             title="Ký nhận", heading=f"DANH SÁCH CHI TRẢ VÀ KÝ NHẬN – LỚP {sheet['course_code']}",
                             footer=["Người lập biểu                Kế toán                Thủ trưởng đơn vị"])
 
@@ -279,7 +279,7 @@ def spending_report(args):
         return chart_response(body, args["format"])
     columns = [Column("key", "Mã", width=24), Column("label", "Nội dung", width=44),
                Column("amount", "Số tiền (đồng)", width=18)]
-    return tabular.download(rows, columns, args["format"], f"chi-theo-{args['group_by']}", title="Chi tiêu",
+    return download(rows, columns, args["format"], f"chi-theo-{args['group_by']}", title="Chi tiêu",
                             heading=f"TỔNG HỢP CHI ĐÀO TẠO, BỒI DƯỠNG THEO {GROUP_LABELS[args['group_by']]}")
 
 
@@ -296,7 +296,7 @@ def plan_vs_actual(args):
                Column("allocated", "Dự toán giao", width=16), Column("reserved", "Đang giữ chỗ", width=16),
                Column("spent", "Đã chi", width=16), Column("balance", "Còn lại", width=16),
                Column("spent_percent", "Tỷ lệ chi (%)", width=12)]
-    return tabular.download(lines, columns, args["format"], f"du-toan-thuc-hien-{args['fiscal_year']}",
+    return download(lines, columns, args["format"], f"du-toan-thuc-hien-{args['fiscal_year']}",
                             title="Dự toán-thực hiện", heading=f"DỰ TOÁN VÀ THỰC HIỆN NĂM {args['fiscal_year']}")
 
 

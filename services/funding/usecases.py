@@ -23,7 +23,7 @@ from services.funding.models import (OUTBOX, BudgetAmendment, BudgetLine, CivilS
                                      ReservationLine, Settlement, SettlementLine)
 from services.funding.settings import province_code
 from shared.db import bulk_insert, insert_ignoring_conflicts, is_postgres, utcnow
-from shared.errors import DomainError, NotFound
+from shared.errors import Conflict, Invalid, NotFound
 from shared.events import Envelope
 from shared.logs import get_correlation_id
 
@@ -109,7 +109,7 @@ def create_budget_line(session: Session, data: dict) -> BudgetLine:
         BudgetLine.fiscal_year == data["fiscal_year"], BudgetLine.source == data["source"],
         BudgetLine.owner_unit_code == data["owner_unit_code"]))
     if exists:
-        raise DomainError("Dòng ngân sách cho năm, nguồn và đơn vị này đã có.", field="owner_unit_code")
+        raise Conflict("Dòng ngân sách cho năm, nguồn và đơn vị này đã có.", field="owner_unit_code")
     line = BudgetLine(id=str(uuid.uuid4()), created_at=utcnow(), reserved=0, spent=0, **data)
     session.add(line)
     _post(session, [(budget_account(line.id), line.allocated, 0), (f"allocation:{line.id}", 0, line.allocated)],
@@ -124,9 +124,9 @@ def amend_budget_line(session: Session, line_id: str, data: dict) -> BudgetAmend
         raise NotFound("Không tìm thấy dòng ngân sách.", field="budget_line_id")
     delta = data["delta"]
     if delta == 0:
-        raise DomainError("Số điều chỉnh phải khác 0.", field="delta", status=422)
+        raise Invalid("Số điều chỉnh phải khác 0.", field="delta")
     if delta < 0 and -delta > _free(line):
-        raise DomainError(f"Chỉ có thể giảm tối đa {domain.vnd(_free(line))} đồng (phần chưa giữ chỗ, chưa chi).",
+        raise Conflict(f"Chỉ có thể giảm tối đa {domain.vnd(_free(line))} đồng (phần chưa giữ chỗ, chưa chi).",
                           field="delta")
     amendment = BudgetAmendment(id=str(uuid.uuid4()), budget_line_id=line.id, created_at=utcnow(), **data)
     session.add(amendment)
@@ -215,17 +215,17 @@ def create_norm(session: Session, data: dict) -> CostNorm:
     """Add a cost norm version: it supersedes (closes the day before) an open-ended earlier version of the same item,
     unit, tier and province; a real overlap is refused."""
     if data["unit"] not in domain.UNITS:
-        raise DomainError("Đơn vị tính không hợp lệ.", field="unit", status=422)
+        raise Invalid("Đơn vị tính không hợp lệ.", field="unit")
     wrong = domain.norm_problems(data["item"], data["unit"], data.get("lecturer_tier"))
     if wrong:
         field, message = next(iter(wrong.items()))
-        raise DomainError(message, field=field, status=422)
+        raise Invalid(message, field=field)
     existing = {n.id: n for n in session.scalars(sa.select(CostNorm).where(*_norm_key(CostNorm, data))
                                                  .with_for_update())}
     close, clash = domain.supersede([domain.Version(n.id, n.valid_from, n.valid_to) for n in existing.values()],
                                     data["valid_from"], data.get("valid_to"))
     if clash is not None:
-        raise DomainError(_clash_message(clash), field="valid_from")
+        raise Conflict(_clash_message(clash), field="valid_from")
     for nid in close:
         existing[nid].valid_to = data["valid_from"] - timedelta(days=1)
     norm = CostNorm(id=str(uuid.uuid4()), **data)
@@ -703,11 +703,11 @@ def create_commitment(session: Session, data: dict) -> DegreeCommitment:
         minimum, norm_id = factor.amount * data["training_months"], factor.id
     committed = data.get("committed_months") or minimum
     if committed is None:
-        raise DomainError("Chưa có định mức hệ số thời gian cam kết; hãy nhập số tháng cam kết.",
-                          field="committed_months", status=422)
+        raise Invalid("Chưa có định mức hệ số thời gian cam kết; hãy nhập số tháng cam kết.",
+                          field="committed_months")
     if minimum is not None and committed < minimum:
-        raise DomainError(f"Thời gian cam kết phải ít nhất {minimum} tháng ({factor.amount} lần thời gian đào tạo).",
-                          field="committed_months", status=422)
+        raise Invalid(f"Thời gian cam kết phải ít nhất {minimum} tháng ({factor.amount} lần thời gian đào tạo).",
+                          field="committed_months")
     c = DegreeCommitment(id=str(uuid.uuid4()), civil_servant_id=data["civil_servant_id"],
                          programme=data["programme"], decision_no=data["decision_no"],
                          training_cost=data["training_cost"], training_months=data["training_months"],
@@ -797,9 +797,9 @@ def reverse_journal(session: Session, journal_id: str, reason: str) -> str:
     if not entries:
         raise NotFound("Không tìm thấy bút toán.", field="journal_id")
     if entries[0].reverses or not entries[0].cause.startswith("request:"):
-        raise DomainError("Chỉ đảo được bút toán giao hoặc điều chỉnh dự toán do người dùng lập.", field="journal_id")
+        raise Conflict("Chỉ đảo được bút toán giao hoặc điều chỉnh dự toán do người dùng lập.", field="journal_id")
     if session.scalar(sa.select(LedgerEntry.journal_id).where(LedgerEntry.reverses == journal_id).limit(1)):
-        raise DomainError("Bút toán này đã được đảo.", field="journal_id")
+        raise Conflict("Bút toán này đã được đảo.", field="journal_id")
     line_ids = {e.account.split(":", 1)[1] for e in entries if e.account.startswith("allocation:")}
     lines = _lock_lines(session, line_ids)
     for e in entries:
@@ -807,7 +807,7 @@ def reverse_journal(session: Session, journal_id: str, reason: str) -> str:
             line = lines[e.account.split(":", 1)[1]]
             line.allocated -= e.credit - e.debit
             if _free(line) < 0:
-                raise DomainError("Không thể đảo: dòng ngân sách sẽ âm (đã giữ chỗ hoặc đã chi).", field="journal_id")
+                raise Conflict("Không thể đảo: dòng ngân sách sẽ âm (đã giữ chỗ hoặc đã chi).", field="journal_id")
     return _post(session, [(e.account, e.credit, e.debit) for e in entries], cause=_request_cause(),
                  memo=f"Đảo bút toán {journal_id}: {reason}", course_id=entries[0].course_id, reverses=journal_id)
 

@@ -68,7 +68,7 @@ def main(argv: list[str]) -> int:
     from services.needs.models import CloseJob
     from services.needs.settings import get_settings
     from shared.db import make_engine, make_session_factory, transaction
-    from shared.errors import DomainError
+    from shared.errors import Conflict, DomainError
 
     if not argv or argv[0] not in ("seed", "close-campaign") or (argv[0] == "close-campaign" and len(argv) < 2):
         print("usage: python -m services.needs.admin seed [count] | close-campaign <campaign_id>", file=sys.stderr)
@@ -81,7 +81,7 @@ def main(argv: list[str]) -> int:
                 with transaction(sessions) as session:
                     usecases.request_close(session, argv[1], inline_limit=0)
             except DomainError as error:
-                if error.status != 409:  # 409: already closing (a job to finish) or closed (just report)
+                if not isinstance(error, Conflict):  # a conflict: already closing (a job to finish) or closed (just report)
                     print(error.message, file=sys.stderr)
                     return 1
             run_close_jobs(sessions)

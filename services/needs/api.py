@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 from services.needs import schemas, usecases
 from services.needs.settings import close_inline_limit
 from shared import charts, tabular
-from shared.web import ctx, token_required
+from shared.web import ctx, download, token_required
 
 blp = Blueprint("needs", __name__, url_prefix="",
                 description="Đơn vị hành chính, vị trí việc làm, công chức, khung năng lực, khảo sát, nhu cầu, kế hoạch")
@@ -100,7 +100,7 @@ def export_civil_servants(args):
     args.pop("page"), args.pop("page_size")
     with ctx().transaction() as session:
         rows = usecases.export_registry(session, **args)
-    return tabular.download(rows, usecases.REGISTRY_COLUMNS, fmt, "danh-sach-cong-chuc",
+    return download(rows, usecases.REGISTRY_COLUMNS, fmt, "danh-sach-cong-chuc",
                             title="Công chức", heading="DANH SÁCH CÔNG CHỨC CẤP XÃ")
 
 
@@ -352,7 +352,7 @@ def return_plan(data, plan_id):
 def _report(rows: list[dict], columns: list[tabular.Column], fmt: str, filename: str, heading: str):
     if fmt == "json":
         return jsonify(rows)  # dates as ISO 8601 (shared/web.py IsoJSONProvider)
-    return tabular.download(rows, columns, fmt, filename, title=heading[:31], heading=heading)
+    return download(rows, columns, fmt, filename, title=heading[:31], heading=heading)
 
 
 ROLLUP_COLUMNS = {

@@ -2,15 +2,16 @@
 from sqlalchemy.orm import Session
 
 from services.needs import usecases
+from shared.config import Settings
 from shared.events import Envelope
 
 
-def on_course_completed(envelope: Envelope, session: Session) -> None:
+def on_course_completed(envelope: Envelope, session: Session, settings: Settings) -> None:
     """A certified participant's matching needs become met (by need_ids, else by topic)."""
     usecases.record_course_completed(session, envelope)
 
 
-def on_course_evaluated(envelope: Envelope, session: Session) -> None:
+def on_course_evaluated(envelope: Envelope, session: Session, settings: Settings) -> None:
     """Assessed levels after training are appended to the competency record."""
     usecases.record_assessed_levels(session, envelope)
 

@@ -17,7 +17,7 @@ from services.needs.models import (
 )
 from shared import tabular
 from shared.db import UTCDateTime, bulk_insert, is_postgres, utcnow
-from shared.errors import DomainError, NotFound
+from shared.errors import Conflict, Invalid, NotFound
 
 COMMUNE_KINDS = ("xa", "phuong", "thi_tran")
 SCHEME_CODE = "DA-2025-2030"  # the district's 2025–2030 training scheme the yearly plans sit in
@@ -50,7 +50,7 @@ def rule_value(session: Session, code: str, day: date | None = None) -> dict:
         Rule.code == code, Rule.valid_from <= day, sa.or_(Rule.valid_to.is_(None), Rule.valid_to >= day))
         .order_by(Rule.valid_from.desc()).limit(1))
     if rule is None:
-        raise DomainError(f"Chưa cấu hình quy tắc «{code}» có hiệu lực.", field="rules", status=409)
+        raise Conflict(f"Chưa cấu hình quy tắc «{code}» có hiệu lực.", field="rules")
     return rule.value
 
 
@@ -73,10 +73,9 @@ def set_rule(session: Session, data: dict) -> Rule:
                 if rule.field not in QUALIFICATION_FIELDS:
                     raise ValueError(f"field {rule.field!r} is not one of {', '.join(QUALIFICATION_FIELDS)}")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DomainError(f"Giá trị quy tắc không hợp lệ ({exc.__class__.__name__}: {exc}).", field="value",
-                          status=422) from None
+        raise Invalid(f"Giá trị quy tắc không hợp lệ ({exc.__class__.__name__}: {exc}).", field="value") from None
     if session.get(Rule, (code, valid_from)) is not None:
-        raise DomainError("Đã có phiên bản quy tắc từ ngày này.", field="valid_from")
+        raise Conflict("Đã có phiên bản quy tắc từ ngày này.", field="valid_from")
     day_before = date.fromordinal(valid_from.toordinal() - 1)
     for old in session.scalars(sa.select(Rule).where(Rule.code == code, Rule.valid_from < valid_from,
                                                      sa.or_(Rule.valid_to.is_(None), Rule.valid_to >= valid_from))):
@@ -227,7 +226,7 @@ def reorganise_units(session: Session, data: dict) -> Reorganisation:
     pairs = [(s["predecessor_code"], s["successor_code"]) for s in data["successions"]]
     new_codes = {u["code"] for u in new_units}
     if len(new_codes) != len(new_units):
-        raise DomainError("Mã đơn vị mới bị trùng.", field="new_units", status=422)
+        raise Invalid("Mã đơn vị mới bị trùng.", field="new_units")
     preds = {p for p, _ in pairs}
     found = {u.code: u for u in session.scalars(sa.select(Unit).where(Unit.code.in_(preds | {s for _, s in pairs})))}
     pred_units = {p: (domain.Unit(u.code, u.name, u.kind, u.valid_from, u.valid_to) if (u := found.get(p)) else None)
@@ -242,7 +241,7 @@ def reorganise_units(session: Session, data: dict) -> Reorganisation:
         if unit.get("parent_code") and unit["parent_code"] not in existing and session.get(Unit, unit["parent_code"]) is None:
             problems.append(("new_units", f"Đơn vị cấp trên «{unit['parent_code']}» không tồn tại."))
     if problems:
-        raise DomainError(problems[0][1], field=problems[0][0], status=422)
+        raise Invalid(problems[0][1], field=problems[0][0])
     reorg = Reorganisation(id=str(uuid.uuid4()), decision_no=data["decision_no"], effective_date=effective,
                            created_at=utcnow())
     session.add(reorg)
@@ -319,7 +318,7 @@ def list_positions(session: Session, include_inactive: bool = True) -> list[Posi
 def create_position(session: Session, data: dict) -> Position:
     """Add a job position to the catalogue."""
     if session.get(Position, data["code"]) is not None:
-        raise DomainError("Mã vị trí việc làm đã tồn tại.", field="code")
+        raise Conflict("Mã vị trí việc làm đã tồn tại.", field="code")
     position = Position(code=data["code"], name=data["name"], legacy=data.get("legacy", False),
                         category=data.get("category", "professional"), active=True)
     session.add(position)
@@ -357,13 +356,13 @@ def _cs_payload(cs: CivilServant, commune: str) -> dict:
 
 def _check_refs(session: Session, data: dict, cs: CivilServant | None = None) -> None:
     if "unit_code" in data and session.get(Unit, data["unit_code"]) is None:
-        raise DomainError("Đơn vị không tồn tại.", field="unit_code", status=422)
+        raise Invalid("Đơn vị không tồn tại.", field="unit_code")
     if "position_code" in data:
         position = session.get(Position, data["position_code"])
         if position is None:
-            raise DomainError("Vị trí việc làm không có trong danh mục.", field="position_code", status=422)
+            raise Invalid("Vị trí việc làm không có trong danh mục.", field="position_code")
         if not position.active and (cs is None or cs.position_code != position.code):
-            raise DomainError("Vị trí việc làm đã ngừng sử dụng.", field="position_code", status=422)
+            raise Invalid("Vị trí việc làm đã ngừng sử dụng.", field="position_code")
 
 
 def _employment_date_problem(employed_from: date | None, birth_year: int | None) -> str | None:
@@ -382,7 +381,7 @@ def _check_dates(data: dict, cs: CivilServant | None = None) -> None:
     employed_from = data.get("employed_from", cs.employed_from if cs else None)
     problem = _employment_date_problem(employed_from, birth_year)
     if problem:
-        raise DomainError(problem, field="employed_from" if "employed_from" in data else "birth_year", status=422)
+        raise Invalid(problem, field="employed_from" if "employed_from" in data else "birth_year")
 
 
 def register_civil_servant(session: Session, data: dict,
@@ -395,7 +394,7 @@ def register_civil_servant(session: Session, data: dict,
     _check_refs(session, data)
     _check_dates(data)
     if session.scalar(sa.select(CivilServant.id).where(CivilServant.code == data["code"])):
-        raise DomainError("Mã công chức đã tồn tại.", field="code")
+        raise Conflict("Mã công chức đã tồn tại.", field="code")
     now = utcnow()
     cs = CivilServant(id=str(uuid.uuid4()), created_at=now, updated_at=now,
                       **{"employment_status": "active", **data})
@@ -413,10 +412,9 @@ def update_civil_servant(session: Session, cs_id: str, changes: dict) -> tuple[C
     if cs is None:
         raise NotFound("Không tìm thấy công chức.", field="id")
     if cs.employment_status == "left":
-        raise DomainError("Công chức đã nghỉ việc; không sửa được hồ sơ.", field="employment_status")
+        raise Conflict("Công chức đã nghỉ việc; không sửa được hồ sơ.", field="employment_status")
     if changes.get("employment_status") == "left":
-        raise DomainError("Dùng thao tác «nghỉ việc» để ghi nhận công chức thôi việc.", field="employment_status",
-                          status=422)
+        raise Invalid("Dùng thao tác «nghỉ việc» để ghi nhận công chức thôi việc.", field="employment_status")
     _check_refs(session, changes, cs)
     _check_dates(changes, cs)
     since = changes.pop("status_since", None)
@@ -450,9 +448,9 @@ def leave_civil_servant(session: Session, cs_id: str, data: dict) -> tuple[Civil
     if cs is None:
         raise NotFound("Không tìm thấy công chức.", field="id")
     if cs.employment_status == "left":
-        raise DomainError("Công chức đã được ghi nhận nghỉ việc.", field="employment_status")
+        raise Conflict("Công chức đã được ghi nhận nghỉ việc.", field="employment_status")
     if cs.employed_from and data["left_on"] < cs.employed_from:
-        raise DomainError("Ngày nghỉ việc trước ngày tuyển dụng.", field="left_on", status=422)
+        raise Invalid("Ngày nghỉ việc trước ngày tuyển dụng.", field="left_on")
     cs.employment_status, cs.left_on, cs.left_reason = "left", data["left_on"], data["reason"]
     cs.status_since, cs.updated_at = data["left_on"], utcnow()
     # Open needs of someone who left will never be trained: they leave the roll-ups (those named in a plan line
@@ -637,7 +635,7 @@ def current_framework(session: Session, day: date | None = None) -> FrameworkVer
     fw = session.scalar(sa.select(FrameworkVersion).where(FrameworkVersion.valid_from <= (day or _today()))
                         .order_by(FrameworkVersion.valid_from.desc(), FrameworkVersion.id.desc()).limit(1))
     if fw is None:
-        raise DomainError("Chưa có khung năng lực có hiệu lực.", field="framework_id")
+        raise Conflict("Chưa có khung năng lực có hiệu lực.", field="framework_id")
     return fw
 
 
@@ -664,7 +662,7 @@ def create_framework_version(session: Session, data: dict) -> FrameworkVersion:
     Assessments and needs keep the version they were made with, so a change never rewrites them.
     """
     if session.scalar(sa.select(FrameworkVersion.id).where(FrameworkVersion.code == data["code"])):
-        raise DomainError("Mã phiên bản khung năng lực đã tồn tại.", field="code")
+        raise Conflict("Mã phiên bản khung năng lực đã tồn tại.", field="code")
     comps = {c["code"]: dict(c) for c in _copied(session, data.get("copy_from"), Competency,
                                                  ("code", "name", "category", "topic_code", "levels"))}
     reqs = {(r["position_code"], r["competency_code"]): dict(r) for r in _copied(
@@ -674,16 +672,16 @@ def create_framework_version(session: Session, data: dict) -> FrameworkVersion:
     for r in data.get("requirements", []):
         reqs[(r["position_code"], r["competency_code"])] = dict(r)
     if not comps:
-        raise DomainError("Khung năng lực phải có ít nhất một năng lực.", field="competencies", status=422)
+        raise Invalid("Khung năng lực phải có ít nhất một năng lực.", field="competencies")
     for c in comps.values():
         if len(c["levels"]) != 5:
-            raise DomainError("Mỗi năng lực có đúng 5 mức.", field="competencies", status=422)
+            raise Invalid("Mỗi năng lực có đúng 5 mức.", field="competencies")
     positions = set(session.scalars(sa.select(Position.code)))
     for (pos, comp), r in reqs.items():
         if pos not in positions:
-            raise DomainError(f"Vị trí «{pos}» không có trong danh mục.", field="requirements", status=422)
+            raise Invalid(f"Vị trí «{pos}» không có trong danh mục.", field="requirements")
         if comp not in comps:
-            raise DomainError(f"Năng lực «{comp}» không có trong khung.", field="requirements", status=422)
+            raise Invalid(f"Năng lực «{comp}» không có trong khung.", field="requirements")
     fw = FrameworkVersion(code=data["code"], name=data["name"], valid_from=data["valid_from"],
                           legal_basis=data["legal_basis"], created_at=utcnow())
     session.add(fw)
@@ -698,7 +696,7 @@ def _copied(session: Session, framework_id: int | None, model, keys: tuple[str, 
     if framework_id is None:
         return []
     if session.get(FrameworkVersion, framework_id) is None:
-        raise DomainError("Không tìm thấy phiên bản khung năng lực để sao chép.", field="copy_from", status=422)
+        raise Invalid("Không tìm thấy phiên bản khung năng lực để sao chép.", field="copy_from")
     return [{k: getattr(row, k) for k in keys}
             for row in session.scalars(sa.select(model).where(model.framework_id == framework_id))]
 
@@ -721,15 +719,14 @@ def open_campaign(session: Session, data: dict) -> Campaign:
     """Open a survey campaign over today's communes: every active civil servant there is expected to answer."""
     # The survey feeds the plan of `year`: it runs that year or the year before, never after the plan year ends.
     if not date(data["year"] - 1, 1, 1) <= data["deadline"] <= date(data["year"], 12, 31):
-        raise DomainError(f"Hạn khảo sát phải trong năm {data['year'] - 1} hoặc {data['year']}.", field="deadline",
-                          status=422)
+        raise Invalid(f"Hạn khảo sát phải trong năm {data['year'] - 1} hoặc {data['year']}.", field="deadline")
     communes = {c.code for c in list_units(session, _today())}
     unknown = [c for c in data["unit_codes"] if c not in communes]
     if unknown:
-        raise DomainError(f"Không phải xã đang có hiệu lực: {', '.join(unknown)}.", field="unit_codes", status=422)
+        raise Invalid(f"Không phải xã đang có hiệu lực: {', '.join(unknown)}.", field="unit_codes")
     fw = session.get(FrameworkVersion, data["framework_id"]) if data.get("framework_id") else current_framework(session)
     if fw is None:
-        raise DomainError("Không tìm thấy phiên bản khung năng lực.", field="framework_id", status=422)
+        raise Invalid("Không tìm thấy phiên bản khung năng lực.", field="framework_id")
     campaign = Campaign(id=str(uuid.uuid4()), year=data["year"], title=data["title"],
                         unit_codes=sorted(set(data["unit_codes"])), deadline=data["deadline"], framework_id=fw.id,
                         status="open", created_at=utcnow())
@@ -766,16 +763,16 @@ def submit_response(session: Session, campaign_id: str, data: dict) -> SurveyRes
     """Record a self- or supervisor assessment (levels per competency) and, from the person, their wishes."""
     campaign = _campaign(session, campaign_id)
     if campaign.status != "open":
-        raise DomainError("Đợt khảo sát đã đóng.", field="campaign_id")
+        raise Conflict("Đợt khảo sát đã đóng.", field="campaign_id")
     response = session.get(SurveyResponse, (campaign_id, data["civil_servant_id"]))
     if response is None:
-        raise DomainError("Công chức không thuộc đợt khảo sát này.", field="civil_servant_id", status=422)
+        raise Invalid("Công chức không thuộc đợt khảo sát này.", field="civil_servant_id")
     competencies = set(_competency_topics(session, campaign.framework_id))
     unknown = sorted(set(data["levels"]) - competencies)
     if unknown:
-        raise DomainError(f"Năng lực không có trong khung: {', '.join(unknown)}.", field="levels", status=422)
+        raise Invalid(f"Năng lực không có trong khung: {', '.join(unknown)}.", field="levels")
     if not data["levels"]:
-        raise DomainError("Cần ít nhất một mức năng lực.", field="levels", status=422)
+        raise Invalid("Cần ít nhất một mức năng lực.", field="levels")
     role = data["role"]
     current = {a.competency_code: a for a in session.scalars(sa.select(Assessment).where(
         Assessment.campaign_id == campaign_id, Assessment.civil_servant_id == data["civil_servant_id"]))}
@@ -895,9 +892,9 @@ def request_close(session: Session, campaign_id: str, *, inline_limit: int | Non
         session.flush()
         return _close_result(campaign, job), True
     if campaign.status == "closing":
-        raise DomainError("Đợt khảo sát đang được đóng; xem tiến độ ở thông tin đợt khảo sát.", field="campaign_id")
+        raise Conflict("Đợt khảo sát đang được đóng; xem tiến độ ở thông tin đợt khảo sát.", field="campaign_id")
     if campaign.status != "open":
-        raise DomainError("Đợt khảo sát đã đóng.", field="campaign_id")
+        raise Conflict("Đợt khảo sát đã đóng.", field="campaign_id")
     today, now = _today(), utcnow()
     params = _close_params(session, today)
     people = session.scalar(sa.select(sa.func.count()).select_from(SurveyResponse).join(
@@ -1212,7 +1209,7 @@ def _plan(session: Session, plan_id: str) -> Plan:
 def create_plan(session: Session, data: dict) -> Plan:
     """Draft a yearly plan; with from_needs, lines topic × commune × position are drafted from the open needs."""
     if not 2025 <= data["year"] <= 2030:
-        raise DomainError("Năm kế hoạch phải trong giai đoạn đề án 2025–2030.", field="year", status=422)
+        raise Invalid("Năm kế hoạch phải trong giai đoạn đề án 2025–2030.", field="year")
     plan = Plan(id=str(uuid.uuid4()), year=data["year"], scheme_code=SCHEME_CODE, title=data["title"],
                 status="draft", created_at=utcnow())
     session.add(plan)
@@ -1244,9 +1241,9 @@ def _check_targets(session: Session, targets: list[dict]) -> None:
     seen = set()
     for t in targets:
         if t["commune_code"] not in communes:
-            raise DomainError(f"Không phải xã đang có hiệu lực: {t['commune_code']}.", field="targets", status=422)
+            raise Invalid(f"Không phải xã đang có hiệu lực: {t['commune_code']}.", field="targets")
         if t["commune_code"] in seen:
-            raise DomainError(f"Xã {t['commune_code']} có hai chỉ tiêu.", field="targets", status=422)
+            raise Invalid(f"Xã {t['commune_code']} có hai chỉ tiêu.", field="targets")
         seen.add(t["commune_code"])
 
 
@@ -1273,21 +1270,20 @@ def add_plan_line(session: Session, plan_id: str, data: dict) -> PlanLine:
     """Add a line by hand: topic × commune (× position), named civil servants and/or a head-count."""
     plan = _plan(session, plan_id)
     if plan.status != "draft":
-        raise DomainError("Chỉ sửa được kế hoạch ở trạng thái dự thảo.", field="status")
+        raise Conflict("Chỉ sửa được kế hoạch ở trạng thái dự thảo.", field="status")
     communes = _commune_map(session)
     if data["unit_code"] not in set(communes.values()):
-        raise DomainError("Không phải xã đang có hiệu lực.", field="unit_code", status=422)
+        raise Invalid("Không phải xã đang có hiệu lực.", field="unit_code")
     if data.get("position_code") and session.get(Position, data["position_code"]) is None:
-        raise DomainError("Vị trí việc làm không có trong danh mục.", field="position_code", status=422)
+        raise Invalid("Vị trí việc làm không có trong danh mục.", field="position_code")
     ids = data.get("civil_servant_ids", [])
     if len(set(ids)) != len(ids):
-        raise DomainError("Một công chức được kê hai lần.", field="civil_servant_ids", status=422)
+        raise Invalid("Một công chức được kê hai lần.", field="civil_servant_ids")
     candidates = []
     for cs_id in ids:
         cs = session.get(CivilServant, cs_id)
         if cs is None or cs.employment_status == "left":
-            raise DomainError(f"Không tìm thấy công chức đang làm việc «{cs_id}».", field="civil_servant_ids",
-                              status=422)
+            raise Invalid(f"Không tìm thấy công chức đang làm việc «{cs_id}».", field="civil_servant_ids")
         needs = list(session.scalars(sa.select(Need).where(Need.civil_servant_id == cs_id,
                                                            Need.topic_code == data["topic_code"],
                                                            Need.status == "open",
@@ -1297,7 +1293,7 @@ def add_plan_line(session: Session, plan_id: str, data: dict) -> PlanLine:
                            "need_ids": [n.id for n in needs]})
     headcount = max(data.get("headcount") or 0, len(candidates))
     if headcount == 0:
-        raise DomainError("Dòng kế hoạch phải có số lượng hoặc danh sách công chức.", field="headcount", status=422)
+        raise Invalid("Dòng kế hoạch phải có số lượng hoặc danh sách công chức.", field="headcount")
     return _add_line(session, plan, data["topic_code"], data.get("competency_codes", []), data["unit_code"],
                      data.get("position_code"), data.get("quarter"), candidates, headcount)
 
@@ -1306,7 +1302,7 @@ def delete_plan(session: Session, plan_id: str) -> None:
     """Discard a draft plan; the needs its lines held become free for another plan."""
     plan = _plan(session, plan_id)
     if plan.status != "draft":
-        raise DomainError("Chỉ xóa được kế hoạch ở trạng thái dự thảo.", field="status")
+        raise Conflict("Chỉ xóa được kế hoạch ở trạng thái dự thảo.", field="status")
     lines = sa.select(PlanLine.id).where(PlanLine.plan_id == plan_id)
     session.execute(sa.update(Need).where(Need.plan_line_id.in_(lines), Need.status == "open")
                     .values(plan_line_id=None))
@@ -1321,7 +1317,7 @@ def set_plan_targets(session: Session, plan_id: str, targets: list[dict]) -> Pla
     """Set the per-commune targets (share of active civil servants trained) of a draft plan."""
     plan = _plan(session, plan_id)
     if plan.status != "draft":
-        raise DomainError("Chỉ sửa được kế hoạch ở trạng thái dự thảo.", field="status")
+        raise Conflict("Chỉ sửa được kế hoạch ở trạng thái dự thảo.", field="status")
     _check_targets(session, targets)
     session.execute(sa.delete(PlanTarget).where(PlanTarget.plan_id == plan_id))
     session.add_all([PlanTarget(plan_id=plan_id, commune_code=t["commune_code"], target_share=t["target_share"])
@@ -1337,10 +1333,10 @@ def transition_plan(session: Session, plan_id: str, action: str, data: dict | No
     try:
         target = domain.next_status(plan.status, action)
     except ValueError:
-        raise DomainError(f"Kế hoạch đang ở trạng thái «{plan.status}», không thể thực hiện.", field="status") from None
+        raise Conflict(f"Kế hoạch đang ở trạng thái «{plan.status}», không thể thực hiện.", field="status") from None
     lines = list(session.scalars(sa.select(PlanLine).where(PlanLine.plan_id == plan_id).order_by(PlanLine.id)))
     if action == "submit" and not lines:
-        raise DomainError("Kế hoạch chưa có dòng nào.", field="lines")
+        raise Conflict("Kế hoạch chưa có dòng nào.", field="lines")
     now = utcnow()
     plan.status = target
     if action == "submit":

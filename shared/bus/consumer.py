@@ -38,7 +38,7 @@ from shared.events import Envelope, EventContractError, decode
 from shared.logs import reset_correlation_id, set_correlation_id
 
 log = logging.getLogger(__name__)
-Handler = Callable[[Envelope, Session], None]
+Handler = Callable[[Envelope, Session, Settings], None]  # (envelope, the batch's session, the service's settings)
 # Errors of the database connection itself (server away, SQLite locked too long, deadlock): no message is to
 # blame, so none is retried or parked — the batch stays unacked and is retried on the same connection.
 INFRASTRUCTURE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError)
@@ -319,7 +319,7 @@ class EventConsumer:
                     j += 1
                 token = set_correlation_id(todo[i].correlation_id)
                 try:
-                    handler(todo[i:j], session) if batched else handler(todo[i], session)
+                    handler(todo[i:j], session, self.settings) if batched else handler(todo[i], session, self.settings)
                 finally:
                     reset_correlation_id(token)
                 i = j

@@ -40,7 +40,7 @@ def write_effect(db):
     """A handler that records the event in the effects table."""
     effects = db.tables["effects"]
 
-    def handle(env, session):
+    def handle(env, session, settings):
         session.execute(sa.insert(effects).values(message_id=env.id, event_type=env.type,
                                                   course_id=env.payload["course_id"]))
     return handle
@@ -95,7 +95,7 @@ def emitting_handler(db, fail_for: set[str] = frozenset()):
     outbox = Outbox("courses", db.tables["outbox"])
     record = write_effect(db)
 
-    def handle(env, session):
+    def handle(env, session, settings):
         record(env, session)
         outbox.emit(session, FOLLOW_UP, {
             "course_id": env.payload["course_id"], "settlement_id": str(uuid.uuid4()), "lecturer_fees": 1,
@@ -197,7 +197,7 @@ def test_a_handler_failing_on_the_first_delivery_is_applied_once_through_the_ret
     record = write_effect(test_db)
     holder = {}
 
-    def flaky(env, session):
+    def flaky(env, session, settings):
         # Fails for the whole first delivery (the batch attempt and the one-message replay), then succeeds.
         if len(holder["consumer"].deliveries_of(env.id)) < 2:
             raise ConnectionError("database briefly away")
@@ -222,7 +222,7 @@ def test_a_handler_failing_once_is_applied_once_by_the_one_message_replay(bus, b
     record = write_effect(test_db)
     calls = Counter()
 
-    def fails_first_call(env, session):
+    def fails_first_call(env, session, settings):
         calls[env.id] += 1
         if calls[env.id] == 1:
             raise ConnectionError("deadlock detected")
@@ -243,7 +243,7 @@ def test_a_database_outage_is_neither_retried_nor_parked_and_the_event_applies_o
     record = write_effect(test_db)
     calls = Counter()
 
-    def database_away(env, session):
+    def database_away(env, session, settings):
         calls[env.id] += 1
         if calls[env.id] <= 3:  # the connection error of a database that is down or restarting
             raise sa.exc.OperationalError("INSERT …", {}, Exception("server closed the connection unexpectedly"))
@@ -265,7 +265,7 @@ def test_a_handler_that_always_raises_ends_in_the_dead_letter_queue_after_every_
         bus, broker, test_db, run_consumer):
     settings = consumer_settings(bus, test_db)
 
-    def always(env, session):
+    def always(env, session, settings):
         raise RuntimeError("norm table unreadable")
 
     consumer = run_consumer(settings, test_db.session_factory, test_db.tables["inbox"], {EVENT: always})
@@ -286,7 +286,7 @@ def test_a_handler_that_always_raises_ends_in_the_dead_letter_queue_after_every_
 def test_a_message_parked_after_retries_keeps_its_original_routing_key(bus, broker, test_db, run_consumer):
     settings = consumer_settings(bus, test_db, retry_delays_ms=(50,))
 
-    def always(env, session):
+    def always(env, session, settings):
         raise RuntimeError("still failing")
 
     run_consumer(settings, test_db.session_factory, test_db.tables["inbox"], {EVENT: always})
@@ -302,7 +302,7 @@ def test_a_poison_message_does_not_hold_back_the_good_messages_of_its_batch(bus,
     record = write_effect(test_db)
     poison_course = str(uuid.uuid4())
 
-    def handler(env, session):
+    def handler(env, session, settings):
         record(env, session)  # written, then rolled back for the poison message
         if env.payload["course_id"] == poison_course:
             raise RuntimeError("poison")
@@ -337,7 +337,7 @@ def test_stop_lets_run_return_after_finishing_the_batch_in_hand(bus, broker, tes
     record = write_effect(test_db)
     entered, release = threading.Event(), threading.Event()
 
-    def slow(env, session):
+    def slow(env, session, settings):
         entered.set()
         release.wait(timeout=15)
         record(env, session)
@@ -452,7 +452,7 @@ def test_a_database_outage_longer_than_the_delivery_limit_parks_nothing_and_keep
     failures = DELIVERY_LIMIT + 5
     calls = Counter()
 
-    def database_away(env, session):
+    def database_away(env, session, settings):
         calls[env.id] += 1
         if calls[env.id] <= failures:
             raise sa.exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
@@ -522,7 +522,7 @@ def test_handler_errors_are_logged_by_kind_never_with_the_values_their_message_c
     settings = consumer_settings(bus, test_db, retry_delays_ms=(50,))
     secret = "Nguyễn Văn Bí Mật 1987"
 
-    def leaky(env, session):
+    def leaky(env, session, settings):
         raise RuntimeError(f"cannot settle for {secret}")
 
     caplog.set_level("INFO")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from shared.config import SERVICES, load_settings
+from services import get_settings
+from shared.config import SERVICES
 from shared.migrate import upgrade
 
 API_TOKEN = "t-api"
@@ -21,7 +22,7 @@ def build_app(service: str, database_url: str, *, migrate: bool = True) -> Flask
     """Migrate `database_url` (unless told not to) and build the service's app on it."""
     if migrate:
         upgrade(service, database_url)
-    settings = load_settings(service, database_url=database_url, api_token=API_TOKEN, admin_token=ADMIN_TOKEN)
+    settings = get_settings(service, database_url=database_url, api_token=API_TOKEN, admin_token=ADMIN_TOKEN)
     return importlib.import_module(f"services.{service}.app").create_app(settings)
 
 
@@ -42,4 +43,7 @@ def deliver(app: Flask, body: str | bytes) -> None:
     envelope = decode(body)
     handler = handlers[envelope.type]
     with transaction(service.session_factory) as session:
-        handler([envelope], session) if getattr(handler, "takes_batch", False) else handler(envelope, session)
+        if getattr(handler, "takes_batch", False):
+            handler([envelope], session, service.settings)
+        else:
+            handler(envelope, session, service.settings)

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from services import get_settings
 from services.courses import handlers, usecases
 from services.courses.models import CertificateCounter, Enrollment
 from shared.db import make_engine, make_session_factory, transaction
@@ -43,7 +44,7 @@ def _ready_to_complete(db, made, code: str, start, trainees: list[str]) -> str:
     _, body = new_event("funding.budget_reserved", {"course_id": cid, "revision": 1, "reservation_id": f"r-{code}",
                                                     "estimate_total": 1_000_000, "lines": []}, producer="funding")
     with transaction(db) as s:
-        handlers.on_budget_reserved(decode(body), s)
+        handlers.on_budget_reserved(decode(body), s, get_settings("courses"))
     with transaction(db) as s:
         course = usecases.get_course(s, cid)
         usecases.record_attendance(s, cid, [{"session_id": x.id, "civil_servant_id": t, "present": True}

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
+from services import get_settings
 from services.courses import handlers, usecases
 from services.courses.models import Course, Trainee
 from shared.db import make_engine, make_session_factory, transaction, utcnow
@@ -63,7 +64,7 @@ def test_schedule_confirm_attend_and_complete_on_the_database(db):
     _, body = new_event("funding.budget_reserved", {"course_id": cid, "revision": 1, "reservation_id": "r1",
                                                     "estimate_total": 5_000_000, "lines": []}, producer="funding")
     with transaction(db) as s:
-        handlers.on_budget_reserved(decode(body), s)
+        handlers.on_budget_reserved(decode(body), s, get_settings("courses"))
     with transaction(db) as s:
         course = usecases.get_course(s, cid)
         assert course["status"] == "confirmed"

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from services.evaluation import usecases
 from services.evaluation.models import OUTBOX_TABLE, FeedbackRequest, ScheduledJob
 from services.evaluation.scheduler import run_due_jobs
-from shared.config import PROJECT_ROOT, load_settings
+from services import get_settings
+from shared.config import PROJECT_ROOT
 from shared.db import transaction, utcnow
 from shared.events import decode
 from tests.helpers import wait_until
@@ -106,7 +107,7 @@ def test_two_scheduler_threads_run_every_job_exactly_once(service_db, db_url_fac
 @pytest.mark.slow
 def test_the_worker_process_closes_a_fully_answered_window_and_publishes_course_evaluated(service_db, bus, broker):
     db = service_db("evaluation")
-    settings = load_settings("evaluation", database_url=db.url, exchange=bus.exchange,
+    settings = get_settings("evaluation", database_url=db.url, exchange=bus.exchange,
                              queue_prefix=bus.queue_prefix)
     from services.evaluation.handlers import HANDLERS
     declare_topology(settings, HANDLERS)

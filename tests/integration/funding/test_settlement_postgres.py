@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from services import get_settings
 from services.funding import usecases
 from services.funding.handlers import HANDLERS
 from services.funding.models import IncentivePayment, Settlement, SettlementLine
@@ -13,6 +14,8 @@ from shared.migrate import upgrade
 from tests.unit.funding.factories import completed_from, evaluated, scheduled, trainee
 
 pytestmark = [pytest.mark.postgres]
+
+SETTINGS = get_settings("funding")
 
 
 def apply(factory, *bodies) -> None:
@@ -26,10 +29,10 @@ def apply(factory, *bodies) -> None:
                 j = i
                 while j < len(envs) and envs[j].type == envs[i].type:
                     j += 1
-                handler(envs[i:j], session)
+                handler(envs[i:j], session, SETTINGS)
                 i = j
             else:
-                handler(envs[i], session)
+                handler(envs[i], session, SETTINGS)
                 i += 1
 
 

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
+from services import get_settings
 from services.needs import usecases
 from services.needs.handlers import HANDLERS
 from services.needs.models import CompetencyRecord, Need, PlanLine
@@ -75,7 +76,7 @@ def _events(people: dict[str, str], line_id: str) -> tuple[str, str]:
 def _deliver(db, body: str) -> None:
     env = decode(body)
     with transaction(db.session_factory) as session:
-        HANDLERS[env.type](env, session)
+        HANDLERS[env.type](env, session, get_settings("needs"))
 
 
 @pytest.mark.parametrize("order", ["completed_first", "evaluated_first"])

@@ -242,7 +242,7 @@ def test_a_batch_with_the_same_course_twice_settles_it_once(tmp_path, backend):
     _, again = new_event("courses.course_completed", payload, producer="courses")
     _, other, _ = make_course_completed()
     with transaction(app.extensions["service"].session_factory) as session:
-        on_course_completed([decode(body), decode(again), decode(other)], session)
+        on_course_completed([decode(body), decode(again), decode(other)], session, app.extensions["service"].settings)
     assert len(rows(app, Settlement)) == 2
     assert len(events(app, "funding.course_settled")) == 2
 

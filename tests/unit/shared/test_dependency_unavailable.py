@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from shared.config import load_settings
+from services import get_settings
 from tests.unit.apps import ADMIN_AUTH, ADMIN_TOKEN, API_AUTH, API_TOKEN
 
 WRITES = {
@@ -47,7 +47,7 @@ def unreachable_url(request, tmp_path) -> str:
 
 
 def _client(service: str, url: str):
-    settings = load_settings(service, database_url=url, api_token=API_TOKEN, admin_token=ADMIN_TOKEN)
+    settings = get_settings(service, database_url=url, api_token=API_TOKEN, admin_token=ADMIN_TOKEN)
     app = importlib.import_module(f"services.{service}.app").create_app(settings)
     return app
 
@@ -93,7 +93,7 @@ def test_readiness_still_reports_the_database_down_as_503(unreachable_url):
 
 @pytest.mark.parametrize("path", ["/admin/queues", "/admin/dead-letters"])
 def test_admin_broker_endpoints_answer_503_naming_the_broker_when_it_is_unreachable(tmp_path, path):
-    settings = load_settings("needs", database_url=f"sqlite:///{tmp_path / 'needs.db'}",
+    settings = get_settings("needs", database_url=f"sqlite:///{tmp_path / 'needs.db'}",
                              amqp_url=f"amqp://guest:guest@127.0.0.1:{_closed_port()}//",
                              api_token=API_TOKEN, admin_token=ADMIN_TOKEN)
     app = importlib.import_module("services.needs.app").create_app(settings)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import make_engine, make_session_factory, transaction
 from shared.errors import DomainError
+from shared.web import status_of
 from shared.rules import (UNDATED_FROM, Columns, Version, VersionedColumns, add_version, clash_message, columns_of,
                           correct_current, end_version, in_force, in_force_by, supersede, versions)
 
@@ -113,7 +114,7 @@ def dates(s, model=Norm, **key):
 def refused(fn, status, field):
     with pytest.raises(DomainError) as caught:
         fn()
-    assert (caught.value.status, caught.value.field) == (status, field)
+    assert (status_of(caught.value), caught.value.field) == (status, field)
     return caught.value.message
 
 
