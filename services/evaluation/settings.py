@@ -23,12 +23,3 @@ def get_settings(**overrides) -> EvaluationSettings:
         "scheduler_poll_seconds": env("EVALUATION_SCHEDULER_POLL_SECONDS", 1.0, float),
         **overrides})
 
-
-def feedback_window_days() -> int | None:
-    """An operator override of the answer window in days (FEEDBACK_WINDOW_DAYS); None = the rule in force."""
-    return get_settings().feedback_window_days
-
-
-def scheduler_poll_seconds() -> float:
-    """How often the scheduler loop looks for due jobs (EVALUATION_SCHEDULER_POLL_SECONDS, default 1)."""
-    return get_settings().scheduler_poll_seconds

@@ -7,7 +7,6 @@ import logging
 import secrets
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -17,13 +16,12 @@ from services.evaluation.models import (
     OUTBOX, EvaluatedCourse, FeedbackRequest, FeedbackResponse, FollowupRequest, FollowupResponse, FormTemplate,
     Notification, QuestionItem, RuleVersion, ScheduledJob, TestScore, UnitIndicator,
 )
-from services.evaluation.settings import feedback_window_days
 from shared.db import bulk_insert, insert_ignoring_conflicts, is_postgres, utcnow
 from shared.errors import Conflict, Gone, Invalid, NotFound
 from shared.events import Envelope
+from shared.localtime import LOCAL_TZ, local_today, vn_date, vn_datetime
 
 log = logging.getLogger(__name__)
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 RULE_CODES = ("scoring", "feedback_window", "followup", "level_mapping", "excellent_learner", "report_privacy",
               "templates", "unit_indicators")
 
@@ -39,15 +37,11 @@ def _tokens(count: int) -> list[str]:
     return [base64.urlsafe_b64encode(raw[i:i + 24]).rstrip(b"=").decode() for i in range(0, 24 * count, 24)]
 
 
-def _local_today() -> date:
-    return utcnow().astimezone(LOCAL_TZ).date()
-
-
 # --- versioned rules -------------------------------------------------------------------------------------------
 
 def active_rule(session: Session, code: str, on: date | None = None) -> dict:
     """The parameters of rule `code` in force on `on` (today, local time, by default)."""
-    on = on or _local_today()
+    on = on or local_today()
     r = RuleVersion
     row = session.scalar(sa.select(r).where(r.code == code, r.valid_from <= on,
                                             sa.or_(r.valid_to.is_(None), r.valid_to >= on))
@@ -264,20 +258,21 @@ def _commune_of(roster: dict | None) -> dict[str, str]:
     return {cs: commune for commune, ids in (roster or {}).get("communes", {}).items() for cs in ids}
 
 
-def open_feedback(session: Session, envelopes: list[Envelope]) -> int:
+def open_feedback(session: Session, envelopes: list[Envelope], *, window_days: int | None = None,
+                  now: datetime | None = None) -> int:
     """For each completed course, one feedback request per participant who attended; publish
     evaluation.feedback_requested per course; store the pre/post test scores; schedule the reminder and the
     closing. Multi-row statements: this runs for a whole batch of events.
 
     Returns how many requests were created. A course already opened is skipped (a second guard behind the
-    inbox, so a replayed event under a new id cannot open the course twice).
+    inbox, so a replayed event under a new id cannot open the course twice). `window_days`: the operator's
+    override of the answer window (settings.feedback_window_days); None = the rule in force.
     """
-    now = utcnow()
-    today = now.astimezone(LOCAL_TZ).date()
+    now = now or utcnow()
+    today = local_today(now)
     rules = active_rules(session, ("feedback_window", "templates"), today)
     window = rules["feedback_window"]
-    days = feedback_window_days()
-    deadline = now + timedelta(days=window["days"] if days is None else days)
+    deadline = now + timedelta(days=window["days"] if window_days is None else window_days)
     remind_at = domain.reminder_due(deadline, now, window["reminder_days_before"])
     templates = _current_template_ids(session, today, rules["templates"])
     courses = {}
@@ -385,11 +380,11 @@ def _lecturer_label(entry: dict, n: int) -> str:
     return f"Giảng viên {n} (dạy buổi {shown})" if shown else f"Giảng viên {n}"
 
 
-def form_context(session: Session, token: str) -> dict:
+def form_context(session: Session, token: str, now: datetime | None = None) -> dict:
     """Everything the form behind a token shows: course, sections by object, lecturers, state."""
     kind, req = _lookup_token(session, token)
     course = session.get(EvaluatedCourse, req.course_id)
-    now = utcnow()
+    now = now or utcnow()
     if kind == "course":
         deadline = course.feedback_deadline
         template = session.get(FormTemplate, course.template_id) if course.template_id else None
@@ -425,23 +420,23 @@ def form_context(session: Session, token: str) -> dict:
             "criteria": [{"code": i["code"], "label": i["label"]} for i in items if i["kind"] == "score"]}
 
 
-def feedback_form(session: Session, token: str) -> dict:
+def feedback_form(session: Session, token: str, now: datetime | None = None) -> dict:
     """Describe the form behind a token: course, criteria, deadline and whether it can still be answered."""
-    ctx = form_context(session, token)
+    ctx = form_context(session, token, now)
     return {k: ctx[k] for k in ("kind", "course_code", "course_title", "deadline", "state", "criteria", "title",
                                 "sections", "lecturers")}
 
 
 def submit_feedback(session: Session, token: str, scores: dict, comment: str | None, *,
                     answers: dict | None = None, lecturer_answers: dict | None = None,
-                    texts: dict | None = None) -> FeedbackResponse | FollowupResponse:
+                    texts: dict | None = None, now: datetime | None = None) -> FeedbackResponse | FollowupResponse:
     """Record one answer per token; refuse an unknown, expired, closed or already used token.
 
     scores: the legacy five-dimension object (None = unanswered); answers: {indicator code: 1–10} for any
     template; lecturer_answers: {lecturer_id: {indicator: 1–10}}; texts: {text item code: text}.
     """
     kind, req = _lookup_token(session, token)
-    now = utcnow()
+    now = now or utcnow()
     stmt = sa.select(EvaluatedCourse).where(EvaluatedCourse.course_id == req.course_id)
     if kind == "course" and is_postgres(session):
         # SHARE: answers go on side by side, but closing (NO KEY UPDATE) waits for this one to commit and counts
@@ -498,7 +493,7 @@ def submit_feedback(session: Session, token: str, scores: dict, comment: str | N
     if claimed != 1:
         raise Conflict("Phiếu đánh giá này đã được gửi.", field="token")
     full = {i.code: merged.get(i.code) for i in indicators}
-    rule = active_rule(session, "scoring", now.astimezone(LOCAL_TZ).date())
+    rule = active_rule(session, "scoring", local_today(now))
     valid = domain.form_is_valid(full, tuple(full), rule["max_unanswered_share"])
     clean_texts = {k: v.strip() for k, v in (texts or {}).items() if v and v.strip()} or None
     # The answer keeps only the day: with the request's exact submitted_at beside it, equal timestamps would
@@ -511,7 +506,7 @@ def submit_feedback(session: Session, token: str, scores: dict, comment: str | N
                                 commune_code=commune)
         session.add(resp)
         session.flush()
-        window = active_rule(session, "feedback_window", now.astimezone(LOCAL_TZ).date())
+        window = active_rule(session, "feedback_window", local_today(now))
         if window.get("close_when_all_answered", True) and session.scalar(
                 sa.select(sa.func.count()).where(FeedbackRequest.course_id == req.course_id,
                                                  FeedbackRequest.submitted_at.is_(None))) == 0:
@@ -537,16 +532,16 @@ def submit_feedback(session: Session, token: str, scores: dict, comment: str | N
 
 # --- reminders, closing, follow-up (scheduler jobs and officer actions) ----------------------------------------
 
-def send_reminders(session: Session, course_id: str, base_url: str) -> int:
+def send_reminders(session: Session, course_id: str, base_url: str, now: datetime | None = None) -> int:
     """One notification (and one evaluation.feedback_reminder_issued) per trainee who has not answered yet."""
     course = _course(session, course_id)
-    now = utcnow()
+    now = now or utcnow()
     if course.status == "closed" or now > course.feedback_deadline:
         return 0
     pending = list(session.scalars(sa.select(FeedbackRequest).where(
         FeedbackRequest.course_id == course_id, FeedbackRequest.submitted_at.is_(None))
         .order_by(FeedbackRequest.civil_servant_id)))
-    deadline_vi = course.feedback_deadline.astimezone(LOCAL_TZ).strftime("%H:%M ngày %d/%m/%Y")
+    deadline_vi = vn_datetime(course.feedback_deadline)
     notes, events = [], []
     for r in pending:
         nid, link = str(uuid.uuid4()), feedback_link(base_url, r.token)
@@ -601,7 +596,7 @@ def _test_rows(session: Session, course_id: str) -> list[dict]:
 def compute_result(session: Session, course: EvaluatedCourse, on: date | None = None) -> dict:
     """The course's L1/L2 result: index, band, object and lecturer scores, learning gain, excellent learners,
     assessed levels (the course_evaluated payload plus report details)."""
-    on = on or _local_today()
+    on = on or local_today()
     rule = active_rule(session, "scoring", on)
     bands = [tuple(b) for b in rule["bands"]]
     template = session.get(FormTemplate, course.template_id) if course.template_id else None
@@ -632,11 +627,11 @@ def compute_result(session: Session, course: EvaluatedCourse, on: date | None = 
 
 
 def _followup_due(course: EvaluatedCourse, delay_days: int) -> datetime:
-    end = course.end_date or course.completed_at.astimezone(LOCAL_TZ).date()
+    end = course.end_date or local_today(course.completed_at)
     return datetime.combine(end + timedelta(days=delay_days), time(8, 0), LOCAL_TZ).astimezone(timezone.utc)
 
 
-def close_feedback(session: Session, course_id: str) -> dict:
+def close_feedback(session: Session, course_id: str, now: datetime | None = None) -> dict:
     """Close the feedback window: score the course, publish evaluation.course_evaluated once, schedule the
     follow-up survey. Closing a closed course returns its result unchanged."""
     if is_postgres(session):
@@ -647,14 +642,14 @@ def close_feedback(session: Session, course_id: str) -> dict:
     course = _course(session, course_id, lock=True)
     if course.status == "closed":
         return course.result
-    now = utcnow()
-    result = compute_result(session, course)
+    now = now or utcnow()
+    result = compute_result(session, course, local_today(now))
     result["evaluated_at"] = now.isoformat()
     course.status, course.closed_at, course.result = "closed", now, result
     session.execute(sa.update(ScheduledJob).where(ScheduledJob.course_id == course_id, ScheduledJob.status == "pending",
                                                   ScheduledJob.kind == "window")
                     .values(status="done", done_at=now))
-    delay = active_rule(session, "followup", now.astimezone(LOCAL_TZ).date())["delay_days"]
+    delay = active_rule(session, "followup", local_today(now))["delay_days"]
     session.execute(insert_ignoring_conflicts(session, ScheduledJob.__table__), [{
         "id": str(uuid.uuid4()), "kind": "followup", "course_id": course_id,
         "due_at": _followup_due(course, delay), "status": "pending", "attempts": 0}])
@@ -669,11 +664,11 @@ def close_feedback(session: Session, course_id: str) -> dict:
     return result
 
 
-def open_followup(session: Session, course_id: str, base_url: str) -> int:
+def open_followup(session: Session, course_id: str, base_url: str, now: datetime | None = None) -> int:
     """Create the L3/L4 follow-up requests (trainee and direct supervisor per attendee) with notifications."""
     course = _course(session, course_id)
-    now = utcnow()
-    on = now.astimezone(LOCAL_TZ).date()
+    now = now or utcnow()
+    on = local_today(now)
     fu_rule = active_rule(session, "followup", on)
     templates = _current_template_ids(session, on)
     deadline = now + timedelta(days=fu_rule["answer_days"])
@@ -691,7 +686,7 @@ def open_followup(session: Session, course_id: str, base_url: str) -> int:
                           "kind": f"followup_{respondent}", "channel": "officer", "link": link, "deadline": deadline,
                           "created_at": now,
                           "message": f"Khảo sát hiệu quả sau khóa học {course.code}: mời {who} trả lời trước "
-                                     f"{deadline.astimezone(LOCAL_TZ).strftime('%d/%m/%Y')} tại {link}"})
+                                     f"{vn_date(deadline)} tại {link}"})
     if rows:
         session.execute(insert_ignoring_conflicts(session, FollowupRequest.__table__), rows)
         session.execute(sa.insert(Notification), notes)
@@ -707,21 +702,22 @@ def list_followup_requests(session: Session, course_id: str, base_url: str) -> l
                                      .order_by(FollowupRequest.civil_servant_id, FollowupRequest.respondent))]
 
 
-def schedule_followup_now(session: Session, course_id: str) -> dict:
+def schedule_followup_now(session: Session, course_id: str, now: datetime | None = None) -> dict:
     """Officer action: make the course's follow-up survey due now, once 3 months have passed (e.g. the job
     failed for good, or the rule's delay was longer than this course needs)."""
     course = _course(session, course_id)
     if course.status != "closed":
         raise Conflict("Lớp chưa kết thúc lấy ý kiến.", field="course_id")
-    end = course.end_date or course.completed_at.astimezone(LOCAL_TZ).date()
+    now = now or utcnow()
+    end = course.end_date or local_today(course.completed_at)
     earliest = end + timedelta(days=domain.FOLLOWUP_DELAY_DAYS[0])
-    if _local_today() < earliest:  # TT 10/2017: effectiveness is measured 3–6 months after the course
-        raise Conflict(f"Khảo sát hiệu quả sau khóa học chỉ bắt đầu từ ngày {earliest.strftime('%d/%m/%Y')} "
+    if local_today(now) < earliest:  # TT 10/2017: effectiveness is measured 3–6 months after the course
+        raise Conflict(f"Khảo sát hiệu quả sau khóa học chỉ bắt đầu từ ngày {vn_date(earliest)} "
                           "(3–6 tháng sau khóa học).", field="course_id")
     n = session.execute(sa.update(ScheduledJob).where(ScheduledJob.kind == "followup",
                                                       ScheduledJob.course_id == course_id,
                                                       ScheduledJob.status == "pending")
-                        .values(due_at=utcnow())).rowcount
+                        .values(due_at=now)).rowcount
     return {"course_id": course_id, "rescheduled": n}
 
 
@@ -736,7 +732,7 @@ def run_job(session: Session, job: ScheduledJob, base_url: str, now: datetime | 
     """
     now = now or utcnow()
     if job.kind == "followup":
-        open_followup(session, job.course_id, base_url)
+        open_followup(session, job.course_id, base_url, now)
         return True
     if job.kind != "window":
         raise Conflict(f"unknown job kind {job.kind}")
@@ -746,10 +742,10 @@ def run_job(session: Session, job: ScheduledJob, base_url: str, now: datetime | 
     unanswered = session.scalar(sa.select(sa.func.count()).where(FeedbackRequest.course_id == job.course_id,
                                                                  FeedbackRequest.submitted_at.is_(None)))
     if now >= course.feedback_deadline or unanswered == 0:
-        close_feedback(session, job.course_id)
+        close_feedback(session, job.course_id, now)
         return True
     if job.reminded_at is None:
-        send_reminders(session, job.course_id, base_url)
+        send_reminders(session, job.course_id, base_url, now)
         job.reminded_at = now
     job.due_at = course.feedback_deadline
     return False
@@ -811,7 +807,8 @@ def _row_problem(errors, prefix: str, n: int, row: dict, field: str, message: st
     errors.add(row["_line"], field, message)
 
 
-def record_test_scores(session: Session, course_id: str, rows: list[dict], source: str, errors=None) -> int:
+def record_test_scores(session: Session, course_id: str, rows: list[dict], source: str, errors=None,
+                       now: datetime | None = None) -> int:
     """Insert or replace pre/post test scores of trainees of the course (all or none).
 
     `errors` is the tabular.RowErrors of an imported file: its cells that failed to read, to which this adds the
@@ -825,7 +822,7 @@ def record_test_scores(session: Session, course_id: str, rows: list[dict], sourc
             _row_problem(errors, "scores", n, r, "competency_code", "Mã năng lực tối đa 20 ký tự.")
     if errors is not None:
         errors.raise_if_any()
-    now = utcnow()
+    now = now or utcnow()
     keyed = {}
     for r in rows:
         keyed[(r["civil_servant_id"], r["kind"], r.get("competency_code") or "")] = r["score"]
@@ -850,17 +847,18 @@ def list_test_scores(session: Session, course_id: str) -> list[dict]:
 
 # --- L4: unit indicators ---------------------------------------------------------------------------------------
 
-def _indicator_catalogue(session: Session) -> dict[str, str]:
-    return active_rule(session, "unit_indicators")["indicators"]
+def _indicator_catalogue(session: Session, on: date | None = None) -> dict[str, str]:
+    return active_rule(session, "unit_indicators", on)["indicators"]
 
 
-def upsert_indicators(session: Session, rows: list[dict], source: str, errors=None) -> int:
+def upsert_indicators(session: Session, rows: list[dict], source: str, errors=None,
+                      now: datetime | None = None) -> int:
     """Insert or replace unit indicator values (commune, indicator, period); all or none.
 
     `errors` is the tabular.RowErrors of an imported file (see record_test_scores): every row is checked and the
     file refused with all its problems; JSON input is refused at its first bad item (`items.n.field`)."""
-    catalogue = _indicator_catalogue(session)
-    now = utcnow()
+    now = now or utcnow()
+    catalogue = _indicator_catalogue(session, local_today(now))
     prepared = {}
     for n, r in enumerate(rows):
         def usable(key: str) -> bool:

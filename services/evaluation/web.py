@@ -6,16 +6,15 @@ messages for an unknown, expired or already used link. The JSON API beside it st
 from __future__ import annotations
 
 import gzip
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, make_response, render_template, request
 
 from services.evaluation import usecases
 from shared.errors import Conflict, DomainError, Gone, Invalid, NotFound
+from shared.localtime import vn_datetime
 from shared.web import ctx, status_of
 
 bp = Blueprint("feedback_page", __name__, template_folder="templates")
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 TITLES = {"course": "Phiếu lấy ý kiến học viên", "trainee": "Khảo sát hiệu quả sau khóa học",
           "supervisor": "Khảo sát hiệu quả sau khóa học (thủ trưởng)"}
 STATE_MESSAGES = {
@@ -31,7 +30,7 @@ def _render(context: dict | None, status: int, message: str = "", message_class:
     html = render_template(
         "feedback.html", page_title=context.get("title") or "Phiếu lấy ý kiến", message=message,
         message_class=message_class, show_form=show_form, answers=answers or {},
-        deadline_vi=deadline.astimezone(LOCAL_TZ).strftime("%H:%M ngày %d/%m/%Y") if deadline else "",
+        deadline_vi=vn_datetime(deadline) if deadline else "",
         **{k: v for k, v in context.items() if k != "deadline"})
     body = html.encode("utf-8")
     response = make_response(body, status)

@@ -690,7 +690,11 @@ def open_course(client, attendees: int = 2) -> tuple[str, list[dict]]:
                       "lecturer_tier": 1}],
         "participants": [{"civil_servant_id": str(uuid.uuid4()), "commune_code": "CM-TANLOC", "sessions_attended": 1,
                           "days_attended": 1, "completed": True} for _ in range(attendees)]}, producer="courses")
-    deliver(client.application, wire)
+    if settings:
+        from tests.unit.evaluation.factories import deliver_with
+        deliver_with(client.application, wire, **settings)
+    else:
+        deliver(client.application, wire)
     resp = client.get(f"/api/v1/courses/{course_id}/feedback-requests", headers=API_AUTH)
     assert resp.status_code == 200, resp.data
     return course_id, resp.get_json()
@@ -743,10 +747,9 @@ def test_feedback_with_an_unanswered_criterion_is_stored_as_invalid(evaluation_c
 
 
 @pytest.fixture
-def expired_token(evaluation_client, monkeypatch):
-    """A feedback token whose answer window closed yesterday (FEEDBACK_WINDOW_DAYS=-1 when the course opened)."""
-    monkeypatch.setenv("FEEDBACK_WINDOW_DAYS", "-1")
-    _, requests = open_course(evaluation_client, attendees=1)
+def expired_token(evaluation_client):
+    """A feedback token whose answer window closed yesterday (feedback_window_days=-1 when the course opened)."""
+    _, requests = open_course(evaluation_client, attendees=1, settings={"feedback_window_days": -1})
     return requests[0]["token"]
 
 

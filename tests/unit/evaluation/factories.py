@@ -1,6 +1,7 @@
 """Factories for evaluation tests: course_completed events, a migrated app, answers."""
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import date, timedelta
 
@@ -43,10 +44,25 @@ def course_completed(participants: list[dict], *, course_id: str | None = None, 
     return course_id, body
 
 
-def open_course(client, participants: list[dict], **kw) -> tuple[str, list[dict]]:
-    """Deliver a course_completed event to the app; return the course id and its feedback requests."""
+def deliver_with(app, body: str, **settings) -> None:
+    """Hand one event to evaluation's handler as the consumer would, with these settings overridden
+    (e.g. feedback_window_days=-1: a window that closed yesterday)."""
+    from services.evaluation.handlers import HANDLERS
+    from shared.db import transaction
+    service = app.extensions["service"]
+    envelope = decode(body)
+    with transaction(service.session_factory) as session:
+        HANDLERS[envelope.type]([envelope], session, dataclasses.replace(service.settings, **settings))
+
+
+def open_course(client, participants: list[dict], *, settings: dict | None = None, **kw) -> tuple[str, list[dict]]:
+    """Deliver a course_completed event to the app (with `settings` overridden); return the course id and its
+    feedback requests."""
     course_id, body = course_completed(participants, **kw)
-    deliver(client.application, body)
+    if settings:
+        deliver_with(client.application, body, **settings)
+    else:
+        deliver(client.application, body)
     resp = client.get(f"/api/v1/courses/{course_id}/feedback-requests", headers=API_AUTH)
     assert resp.status_code == 200, resp.data
     return course_id, resp.get_json()

@@ -90,12 +90,11 @@ def test_an_empty_submission_keeps_the_link_usable(client):
     assert client.get(f"/feedback/{reqs[0]['token']}").status_code == 200
 
 
-def test_unknown_and_expired_links_get_clear_messages(client, monkeypatch):
+def test_unknown_and_expired_links_get_clear_messages(client):
     resp = client.get("/feedback/not-a-real-token")
     assert resp.status_code == 404 and "Đường dẫn không hợp lệ" in resp.get_data(as_text=True)
     assert client.post("/feedback/not-a-real-token", data=answers()).status_code == 404
-    monkeypatch.setenv("FEEDBACK_WINDOW_DAYS", "-1")
-    _, reqs = open_course(client, [trainee()])
+    _, reqs = open_course(client, [trainee()], settings={"feedback_window_days": -1})
     for resp in (client.get(f"/feedback/{reqs[0]['token']}"), client.post(f"/feedback/{reqs[0]['token']}",
                                                                            data=answers())):
         assert resp.status_code == 410 and "hết hạn" in resp.get_data(as_text=True)
