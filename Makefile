@@ -16,12 +16,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)  ## create .venv and install the pinned dependencies
 
-tools:  ## Debian tools the tests use: docker.io + docker-compose + debootstrap (compose stack), chromium + chromedriver (browser test)
+tools:  ## Debian tools the tests use: docker.io + docker-compose + debootstrap (compose stack), chromium + chromedriver (browser test), nginx (proxy test, make proxy)
 	@command -v docker-compose >/dev/null && command -v dockerd >/dev/null && command -v debootstrap >/dev/null \
-	  && command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
-	  echo "installing docker.io, docker-compose, debootstrap, chromium, chromium-driver (Debian packages)"; \
-	  (apt-get install -y -q docker.io docker-compose debootstrap chromium chromium-driver >/dev/null 2>&1 || \
-	   (apt-get update -q >/dev/null && apt-get install -y -q docker.io docker-compose debootstrap chromium chromium-driver >/dev/null)) \
+	  && command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+	  && { command -v nginx >/dev/null || test -x /usr/sbin/nginx; } || { \
+	  echo "installing docker.io, docker-compose, debootstrap, chromium, chromium-driver, nginx-light (Debian packages)"; \
+	  (apt-get install -y -q docker.io docker-compose debootstrap chromium chromium-driver nginx-light >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null && apt-get install -y -q docker.io docker-compose debootstrap chromium chromium-driver nginx-light >/dev/null)) \
 	  || echo "could not install the Debian tools: the compose and browser tests will fail"; }
 
 migrate: setup  ## bring every service's database to the latest schema
@@ -36,6 +37,12 @@ demo: setup  ## run a Thới Bình training cycle end to end over HTTP, print a 
 .PHONY: seed
 seed: setup  ## reference and sample data of the four services wherever the *_DATABASE_URL point (default var/*.db)
 	$(PY) -m tools.seed
+
+# make proxy [PROXY_PORT_BASE=8011]: Debian's nginx with deploy/nginx in front of the webs of `make up`
+# (needs 8011 … funding 8014 → 8001-8004), the same limits as the compose `proxy` service.
+.PHONY: proxy
+proxy: setup  ## nginx (deploy/nginx) in front of the four webs of `make up`, until Ctrl-C
+	$(PY) -m tools.stack proxy
 
 up: setup migrate  ## start every process (4 × web, 4 × worker) from the Procfile; Ctrl-C stops them all
 	$(PY) -m tools.stack up

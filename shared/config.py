@@ -97,3 +97,19 @@ def load_settings(service: str, settings_class: type[Settings] = Settings, /, **
     )
     values.update(overrides)
     return settings_class(**values)
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """Body-size caps per route class (bytes); the proxy (deploy/nginx) applies the same classes in front."""
+
+    json_bytes: int
+    form_bytes: int
+    upload_bytes: int
+
+
+def request_limits() -> RequestLimits:
+    """Read the caps: MAX_JSON_BYTES (1 MiB), MAX_FORM_BYTES (64 KiB: the feedback page), MAX_UPLOAD_BYTES (10 MiB)."""
+    return RequestLimits(json_bytes=env("MAX_JSON_BYTES", 1 << 20, int),
+                         form_bytes=env("MAX_FORM_BYTES", 64 << 10, int),
+                         upload_bytes=env("MAX_UPLOAD_BYTES", 10 << 20, int))

@@ -23,6 +23,21 @@ def reset_correlation_id(token) -> None:
     _correlation_id.reset(token)
 
 
+def describe_exception(error: BaseException | None) -> str:
+    """An exception as its type and where it passed (file:line function per frame, innermost last), with its
+    causes: never its message nor a source line, which can quote the values being processed (names, tokens)."""
+    import traceback
+    from pathlib import PurePath
+    parts, seen = [], set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        frames = [f"{'/'.join(PurePath(f.filename).parts[-2:])}:{f.lineno} {f.name}"
+                  for f in traceback.extract_tb(error.__traceback__)][-12:]
+        parts.append(f"{type(error).__module__}.{type(error).__qualname__}" + (" at " + " > ".join(frames) if frames else ""))
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    return " | caused by ".join(parts)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC), level, service, logger, message, correlation id, extras."""
 
@@ -47,7 +62,9 @@ class JsonFormatter(logging.Formatter):
             if key not in self.RESERVED and not key.startswith("_"):
                 out[key] = value
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+            out["exc"] = describe_exception(record.exc_info[1])
+        if record.stack_info:
+            out["stack"] = "(stack omitted)"
         return json.dumps(out, ensure_ascii=False, default=str)
 
 

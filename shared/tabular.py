@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import unicodedata
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Callable, Iterable, Sequence
@@ -21,6 +24,50 @@ LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 CSV_MIME = "text/csv; charset=utf-8"
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMATS = ("json", "csv", "xlsx")
+
+# Limits of what an upload may make us read (the body itself is capped by shared.web/nginx before it gets here).
+MAX_COLUMNS = 200               # columns read per row
+MAX_BLANK_LINES = 1_000         # empty lines tolerated beyond the row cap (a sheet "used" far below its data)
+MAX_XLSX_BYTES_PER_ROW = 2_048  # uncompressed XML allowed per allowed row (a zip bomb is refused unopened)
+MAX_XLSX_UNCOMPRESSED = 256 << 20
+MAX_XLSX_MEMBERS = 1_000
+CSV_FIELD_LIMIT = csv.field_size_limit()  # 131,072 characters: a longer field refuses the file naming its line
+
+
+# --- text: one definition of acceptable characters, used by shared.web for every request too ----------------------
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def clean_text(value: str, *, multiline: bool = False) -> str:
+    """Return `value` NFC-normalised (macOS sends NFD), or raise ValueError naming the first refused character:
+    C0 controls (tab, newline and CR allowed when `multiline`), DEL, C1 controls, lone surrogates."""
+    bad = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
+    if bad:
+        raise ValueError(f"Có ký tự không hợp lệ (U+{ord(bad.group()):04X}).")
+    return unicodedata.normalize("NFC", value)
+
+
+def escape_text(value: str) -> str:
+    """`value` with every refused character (as clean_text, multi-line) replaced by U+FFFD: never raises."""
+    return _CONTROL_MULTILINE.sub("\ufffd", value)
+
+
+_FORMULA_START = tuple("=+-@\t\r")
+_PLAIN_NUMBER = re.compile(r"-?\d+([.,]\d+)*")
+
+
+def safe_cell(value: Any) -> Any:
+    """A value as a spreadsheet cell that cannot run: text starting with = + - @ tab or CR gets a leading
+    apostrophe (OWASP CSV injection), except text that is a plain (negative) number; numbers stay numbers;
+    characters no spreadsheet holds are replaced; other types become text."""
+    if value is None or isinstance(value, (bool, int, float, datetime, date)):
+        return value
+    text = escape_text(value if isinstance(value, str) else str(value))
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 @dataclass(frozen=True)
@@ -94,19 +141,51 @@ def _cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _raw_rows(data: bytes, filename: str) -> Iterable[list[str]]:
+def _file_error(message: str, line: int = 0) -> TableError:
+    return TableError([{"line": line, "field": "file", "message": message}])
+
+
+def _check_xlsx_archive(data: bytes, max_rows: int) -> None:
+    """Refuse an XLSX whose zip would expand past what `max_rows` rows can need, before any XML is parsed."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise _file_error("Không đọc được tệp XLSX (không phải tệp zip).") from None
+    allowed = min(MAX_XLSX_UNCOMPRESSED, (1 << 20) + max_rows * MAX_XLSX_BYTES_PER_ROW)
+    total = sum(m.file_size for m in members)
+    if len(members) > MAX_XLSX_MEMBERS or total > allowed:
+        raise _file_error(f"Tệp XLSX giải nén quá lớn ({total // (1 << 20)} MB; tối đa {allowed // (1 << 20)} MB "
+                          f"cho {max_rows} dòng).")
+
+
+def _raw_rows(data: bytes, filename: str, max_rows: int = 300_000) -> Iterable[list[str]]:
     name = (filename or "").lower()
     if name.endswith(".xlsx"):
         from openpyxl import load_workbook  # imported here: only uploads need it
 
+        _check_xlsx_archive(data, max_rows)
         try:
             workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            sheet = workbook.worksheets[0]
+            declared_rows, declared_cols = sheet.max_row, sheet.max_column  # the sheet's <dimension>, if any
         except Exception as exc:  # openpyxl raises many types for a damaged file
-            raise TableError([{"line": 0, "field": "file", "message": f"Không đọc được tệp XLSX ({exc.__class__.__name__})."}]) from None
-        sheet = workbook.worksheets[0]
-        for row in sheet.iter_rows(values_only=True):
-            yield [_cell_text(v) for v in row]
-        workbook.close()
+            raise _file_error(f"Không đọc được tệp XLSX ({exc.__class__.__name__}).") from None
+        if (declared_rows or 0) > max_rows + MAX_BLANK_LINES + 10:
+            workbook.close()
+            raise _file_error(f"Tệp vượt quá {max_rows} dòng (trang tính khai báo {declared_rows} dòng).")
+        if (declared_cols or 0) > MAX_COLUMNS:
+            # Wide only by formatting is common: read the first MAX_COLUMNS columns, never more.
+            declared_cols = MAX_COLUMNS
+        try:
+            for row in sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS):
+                yield [_cell_text(v) for v in row[:MAX_COLUMNS]]
+        except TableError:
+            raise
+        except Exception as exc:  # damaged XML inside a valid zip
+            raise _file_error(f"Không đọc được tệp XLSX ({exc.__class__.__name__}).") from None
+        finally:
+            workbook.close()
         return
     if name.endswith(".csv") or not name:
         try:
@@ -118,9 +197,22 @@ def _raw_rows(data: bytes, filename: str) -> Iterable[list[str]]:
             dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample else csv.excel
         except csv.Error:
             dialect = csv.excel
-        yield from ([c.strip() for c in row] for row in csv.reader(io.StringIO(text), dialect))
-        return
+        reader = csv.reader(io.StringIO(text), dialect)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:  # a field over CSV_FIELD_LIMIT characters, or a NUL byte
+                raise _file_error(f"Dòng {reader.line_num}: ô quá dài (tối đa {CSV_FIELD_LIMIT} ký tự) hoặc có "
+                                  "ký tự không hợp lệ.", line=reader.line_num) from None
+            yield [c.strip() for c in row[:MAX_COLUMNS]]
     raise TableError([{"line": 0, "field": "file", "message": "Chỉ nhận tệp .csv hoặc .xlsx."}])
+
+
+def _header_key(name: Any) -> str:
+    """A header as matched: NFC (NFD headers typed on macOS match), stripped, lower-case, controls dropped."""
+    return unicodedata.normalize("NFC", escape_text(str(name or ""))).replace("\ufffd", "").strip().lower()
 
 
 def read_table(data: bytes, filename: str, columns: Sequence[Column], *, max_rows: int = 300_000,
@@ -136,21 +228,21 @@ def read_table(data: bytes, filename: str, columns: Sequence[Column], *, max_row
     """
     lookup = {}
     for column in columns:
-        lookup[column.key.lower()] = column
-        lookup[column.header.lower()] = column
-    rows = iter(_raw_rows(data, filename))
+        lookup[_header_key(column.key)] = column
+        lookup[_header_key(column.header)] = column
+    rows = iter(_raw_rows(data, filename, max_rows))
     # The header is the first of the top rows naming a known column, so our own exports (heading above the
     # table) read back as they are.
     header, header_line = None, 0
     for header_line, candidate in enumerate(rows, start=1):
-        if any((name or "").strip().lower() in lookup for name in candidate) or header_line >= 10:
+        if any(_header_key(name) in lookup for name in candidate) or header_line >= 10:
             header = candidate
             break
     if not header:
         raise TableError([{"line": 1, "field": "file", "message": "Tệp trống hoặc thiếu dòng tiêu đề."}])
     positions: dict[str, int] = {}
     for index, name in enumerate(header):
-        column = lookup.get((name or "").strip().lower())
+        column = lookup.get(_header_key(name))
         if column is not None and column.key not in positions:
             positions[column.key] = index
     problems = [{"line": header_line, "field": c.key, "message": f"Thiếu cột bắt buộc «{c.header}»."}
@@ -161,6 +253,8 @@ def read_table(data: bytes, filename: str, columns: Sequence[Column], *, max_row
     out: list[dict] = []
     for line, raw in enumerate(rows, start=header_line + 1):
         if not any(raw):
+            if line - header_line > max_rows + MAX_BLANK_LINES:
+                raise TableError([{"line": line, "field": "file", "message": f"Tệp vượt quá {max_rows} dòng."}])
             continue
         if len(out) >= max_rows:
             raise TableError([{"line": line, "field": "file", "message": f"Tệp vượt quá {max_rows} dòng."}])
@@ -168,6 +262,12 @@ def read_table(data: bytes, filename: str, columns: Sequence[Column], *, max_row
         for column in columns:
             index = positions.get(column.key)
             text = raw[index] if index is not None and index < len(raw) else ""
+            try:
+                text = clean_text(text, multiline=True)
+            except ValueError as exc:
+                record[column.key] = None
+                collect.add(line, column.key, str(exc))
+                continue
             if text == "":
                 if column.required:
                     collect.add(line, column.key, f"«{column.header}» không được để trống.")
@@ -239,17 +339,26 @@ def _display(value: Any) -> Any:
         return value.strftime("%d/%m/%Y")
     if isinstance(value, bool):
         return "x" if value else ""
-    return value
+    return safe_cell(value)
 
 
 def to_csv(rows: Iterable[dict], columns: Sequence[Column]) -> bytes:
     """Render rows as CSV with a Vietnamese header row (UTF-8 with BOM for Excel)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow([c.header for c in columns])
+    writer.writerow([safe_cell(c.header) for c in columns])
     for row in rows:
         writer.writerow(["" if (v := _display(row.get(c.key))) is None else v for c in columns])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def _text_cell(sheet, row: int, column: int, value: Any):
+    """Write one cell; a string is always a string cell (openpyxl would make "=…" a formula)."""
+    cell = sheet.cell(row=row, column=column)
+    cell.value = value
+    if isinstance(value, str):
+        cell.data_type = "s"
+    return cell
 
 
 def to_xlsx(rows: Iterable[dict], columns: Sequence[Column], *, title: str = "Báo cáo", heading: str | None = None,
@@ -266,10 +375,10 @@ def to_xlsx(rows: Iterable[dict], columns: Sequence[Column], *, title: str = "B�
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
     row_index = 1
     if heading:
-        sheet.cell(row=1, column=1, value=heading).font = Font(bold=True, size=13)
+        _text_cell(sheet, 1, 1, safe_cell(heading)).font = Font(bold=True, size=13)
         row_index = 3
     for col, column in enumerate(columns, start=1):
-        cell = sheet.cell(row=row_index, column=col, value=column.header)
+        cell = _text_cell(sheet, row_index, col, safe_cell(column.header))
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
         cell.border = border
@@ -277,12 +386,12 @@ def to_xlsx(rows: Iterable[dict], columns: Sequence[Column], *, title: str = "B�
     for row in rows:
         row_index += 1
         for col, column in enumerate(columns, start=1):
-            cell = sheet.cell(row=row_index, column=col, value=_display(row.get(column.key)))
+            cell = _text_cell(sheet, row_index, col, _display(row.get(column.key)))
             cell.border = border
         sheet.row_dimensions[row_index].height = 24  # room to sign by hand
     for line in footer:
         row_index += 2
-        sheet.cell(row=row_index, column=1, value=line)
+        _text_cell(sheet, row_index, 1, safe_cell(line))
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

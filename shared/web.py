@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import re
 import time
@@ -17,7 +18,7 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api, Blueprint
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.exceptions import HTTPException, Unauthorized
+from werkzeug.exceptions import HTTPException, NotFound as NotFoundHTTP, Unauthorized
 from werkzeug.http import HTTP_STATUS_CODES
 
 from shared.config import Settings
@@ -132,12 +133,15 @@ def _domain_error(error: DomainError):
 def _table_error(error: TableError):
     """422 for an uploaded file refused as a whole, in the one error shape: errors.files.file lists every bad cell
     as "Dòng N, «field»: message", and `problems` repeats them as {line, field, message} for programs."""
-    shown = "; ".join(f"dòng {p['line']}, «{p['field']}»: {p['message']}" for p in error.problems[:3])
-    more = f" (và {len(error.problems) - 3} lỗi khác)" if len(error.problems) > 3 else ""
+    total = len(error.problems)
+    listed = [dict(p, message=tabular.escape_text(str(p["message"]))[:300]) for p in error.problems[:MAX_PROBLEMS]]
+    shown = "; ".join(f"dòng {p['line']}, «{p['field']}»: {p['message']}" for p in listed[:3])
+    more = f" (và {total - 3} lỗi khác)" if total > 3 else ""
     return jsonify({"code": 422, "status": "Unprocessable Entity", "message": f"{error.message} {shown}{more}".strip(),
                     "errors": {"files": {"file": [f"Dòng {p['line']}, «{p['field']}»: {p['message']}"
-                                                  for p in error.problems]}},
-                    "problems": error.problems}), 422
+                                                  for p in listed]}},
+                    "problems": listed, "problem_count": total,
+                    "problems_truncated": total > len(listed)}), 422
 
 
 # A dependency that is away answers 503 naming it, not 500: the request may succeed once it is back.
@@ -212,9 +216,214 @@ def _broker_unavailable(error: Exception):
     return _dependency_unavailable("broker", error)
 
 
+def _frames(error: BaseException) -> list[str]:
+    """The traceback's frames as "file:line function" (no source line, no locals, no message)."""
+    import traceback
+    from pathlib import PurePath
+    return [f"{'/'.join(PurePath(f.filename).parts[-2:])}:{f.lineno} {f.name}"
+            for f in traceback.extract_tb(error.__traceback__)][-12:]
+
+
 def _internal_error(error: Exception):
-    log.exception("unhandled error", extra={"path": request.url_rule.rule if request.url_rule else None})
+    """500: the log says which exception and where, never its text (a message can quote a stored name)."""
+    log.error("unhandled error", extra={
+        "error_type": f"{type(error).__module__}.{type(error).__qualname__}", "where": _where(error),
+        "frames": _frames(error), "route": request.url_rule.rule if request.url_rule else "<unmatched>",
+        "method": request.method})
     return jsonify({"code": 500, "status": "Internal Server Error", "message": "Lỗi hệ thống, vui lòng thử lại sau."}), 500
+
+
+# --- every request's input, checked in one place (before any schema or view sees it) -----------------------------
+#
+# Text: NFC-normalised, control characters refused (C0 but tab/newline/CR in bodies, DEL, C1, lone surrogates);
+# JSON: bounded depth, integers bounded; query strings: no digit runs past int64; sizes: per route class.
+# The cleaned values replace the request's own (args, form, the JSON body), so webargs/flask-smorest schemas and
+# plain views read the same checked text.
+
+MAX_JSON_DEPTH = 32
+MAX_INT = 2**63 - 1  # what SQLite and PostgreSQL bigint hold; larger input is refused, never an OverflowError
+MAX_PROBLEMS = 100   # problems listed in one 422 (the total is always given)
+_HUGE_DIGITS = re.compile(r"[+-]?0*\d{20,}")
+
+
+class _HugeInt:
+    """A JSON integer too long to be a value of ours; refused by the walk, which knows the field."""
+
+
+def _bounded_int(text: str):
+    if len(text.lstrip("-")) > 19:
+        return _HugeInt()
+    return int(text)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _clean_json(value, depth: int, problems: dict, key) -> object:
+    """Return `value` with every string NFC-normalised; record refused leaves in `problems` (nested like
+    marshmallow's messages: {"lines": {"0": {"name": [...]}}})."""
+    if depth > MAX_JSON_DEPTH:
+        raise _TooDeep
+    if isinstance(value, str):
+        try:
+            return tabular.clean_text(value, multiline=True)
+        except ValueError as exc:
+            problems[key] = [str(exc)]
+            return value
+    if isinstance(value, _HugeInt) or (isinstance(value, int) and not isinstance(value, bool)
+                                       and not -MAX_INT - 1 <= value <= MAX_INT):
+        problems[key] = [f"Số quá lớn (tối đa {MAX_INT})."]
+        return None
+    if isinstance(value, dict):
+        inner: dict = {}
+        out = {}
+        for k, v in value.items():
+            try:
+                k = tabular.clean_text(k, multiline=False)
+            except ValueError as exc:
+                inner[tabular.escape_text(k)] = [str(exc)]
+                continue
+            out[k] = _clean_json(v, depth + 1, inner, k)
+        if inner:
+            problems[key] = inner
+        return out
+    if isinstance(value, list):
+        inner = {}
+        out = [_clean_json(v, depth + 1, inner, i) for i, v in enumerate(value)]
+        if inner:
+            problems[key] = inner
+        return out
+    return value
+
+
+def _clean_multidict(data, location: str, *, multiline: bool, problems: dict):
+    from werkzeug.datastructures import ImmutableMultiDict
+    items, bad = [], {}
+    for name, value in data.items(multi=True):
+        try:
+            name = tabular.clean_text(name, multiline=False)
+            value = tabular.clean_text(value, multiline=multiline)
+            if location == "query" and _HUGE_DIGITS.fullmatch(value.strip()):
+                raise ValueError(f"Số quá lớn (tối đa {MAX_INT}).")
+        except ValueError as exc:
+            bad[tabular.escape_text(name)] = [str(exc)]
+            continue
+        items.append((name, value))
+    if bad:
+        problems[location] = bad
+    return ImmutableMultiDict(items)
+
+
+def _refuse(problems: dict):
+    from flask_smorest import abort
+    abort(422, messages=_cap_problems(problems))
+
+
+def _cap_problems(messages: dict) -> dict:
+    """At most MAX_PROBLEMS leaves, so a 422 never grows with the input."""
+    count = 0
+
+    def cut(node):
+        nonlocal count
+        out = {}
+        for key, value in node.items():
+            if count >= MAX_PROBLEMS:
+                break
+            if isinstance(value, dict):
+                out[key] = cut(value)
+            else:
+                count += 1
+                out[key] = value
+        return out
+    return cut(messages)
+
+
+def request_size_limit() -> int:
+    """The body-size cap of this request's route class: uploads (multipart) larger, JSON and forms small."""
+    from shared.config import request_limits
+    limits = request_limits()
+    mimetype = request.mimetype
+    if mimetype == "multipart/form-data":
+        return limits.upload_bytes
+    if mimetype == "application/x-www-form-urlencoded":
+        return limits.form_bytes
+    return limits.json_bytes
+
+
+def clean_request_input() -> None:
+    """Check and normalise every text input of the request, or answer 413/422 before any view runs."""
+    request.max_content_length = request_size_limit()
+    problems: dict = {}
+    for value in (request.view_args or {}).values():
+        if isinstance(value, int) and not -MAX_INT - 1 <= value <= MAX_INT:
+            raise NotFoundHTTP()
+    if request.args:
+        request.args = _clean_multidict(request.args, "query", multiline=False, problems=problems)
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        request.form = _clean_multidict(request.form, "form", multiline=True, problems=problems)
+    elif request.is_json:
+        raw = request.get_data(cache=True)
+        if raw.strip():
+            try:
+                body = json.loads(raw, parse_int=_bounded_int, parse_constant=_refuse_constant)
+            except RecursionError:
+                body, problems["json"] = None, {"_schema": [f"JSON lồng quá sâu (tối đa {MAX_JSON_DEPTH} mức)."]}
+            except ValueError:  # not JSON, not UTF-8
+                from flask_smorest import abort
+                abort(400, message="Nội dung không phải JSON hợp lệ (UTF-8).")
+            else:
+                found: dict = {}
+                try:
+                    body = _clean_json(body, 0, found, "_root")
+                except _TooDeep:
+                    found = {"_root": {"_schema": [f"JSON lồng quá sâu (tối đa {MAX_JSON_DEPTH} mức)."]}}
+                if found:
+                    root = found["_root"]
+                    problems["json"] = root if isinstance(root, dict) else {"_schema": root}
+                else:
+                    request._cached_json = (body, body)
+                    request._cached_data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    if problems:
+        _refuse(problems)
+
+
+# --- what every response carries ---------------------------------------------------------------------------------
+
+# The two server-rendered pages (feedback, check-in) use an inline <style>; /docs needs Swagger UI's inline start
+# script. No page loads anything from elsewhere, and none may be framed.
+CSP_PAGES = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+             "base-uri 'none'; frame-ancestors 'none'")
+CSP_DOCS = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'")
+DOCS_ASSETS = "/docs/assets/"
+
+
+def add_security_headers(response: Response) -> Response:
+    headers = response.headers
+    docs = request.path.startswith("/docs")
+    headers.setdefault("Content-Security-Policy", CSP_DOCS if docs else CSP_PAGES)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+    if not request.path.startswith(DOCS_ASSETS):
+        # Pages carry trainee tokens and answers carry personal data: nothing is kept by a browser or a proxy.
+        headers["Cache-Control"] = "no-store"
+    return response
+
+
+def swagger_assets_blueprint():
+    """Swagger UI's files from the pinned flask-swagger-ui package (never a CDN: offices may be offline)."""
+    import os
+    from flask import Blueprint as FlaskBlueprint
+    import flask_swagger_ui
+    folder = os.path.join(os.path.dirname(flask_swagger_ui.__file__), "dist")
+    return FlaskBlueprint("swagger_assets", __name__, static_folder=folder, static_url_path=DOCS_ASSETS.rstrip("/"))
 
 
 # --- files in and out -------------------------------------------------------------------------------------------
@@ -259,7 +468,11 @@ def check_bearer(expected: str) -> None:
     """Abort with 401 unless the request carries `Authorization: Bearer <expected>`."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token or not hmac.compare_digest(token.strip(), expected):
+    try:  # compared as bytes: a non-ASCII token is simply wrong (compare_digest refuses non-ASCII str)
+        given = token.strip().encode("ascii")
+    except UnicodeEncodeError:
+        given = b""
+    if scheme.lower() != "bearer" or not given or not hmac.compare_digest(given, expected.encode("utf-8")):
         raise Unauthorized("Thiếu hoặc sai mã truy cập (Authorization: Bearer …).")
 
 
@@ -325,7 +538,7 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,  # pinned Swagger UI from flask-swagger-ui, not a CDN
         API_SPEC_OPTIONS={
             "info": {"description": description},
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
@@ -333,6 +546,9 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
     )
     engine = engine or make_engine(settings.database_url)
     app.extensions["service"] = ServiceContext(settings, engine, make_session_factory(engine), outbox, inbox)
+    from shared.config import request_limits
+    app.config["MAX_CONTENT_LENGTH"] = request_limits().upload_bytes  # the largest class; each request narrows it
+    app.register_blueprint(swagger_assets_blueprint())
     api = JsonApi(app)
     api.register_blueprint(health_blueprint())
     api.register_blueprint(admin_blueprint())
@@ -356,10 +572,12 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
             cid = str(uuid.uuid4())
         g.correlation_id = cid
         g.cid_token = set_correlation_id(cid)
+        clean_request_input()
 
     @app.after_request
     def _finish(response):
         response.headers["X-Correlation-ID"] = g.get("correlation_id", "")
+        add_security_headers(response)
         # The rule template, never the concrete path: paths carry ids and feedback tokens.
         log.info("request", extra={
             "method": request.method, "route": request.url_rule.rule if request.url_rule else "<unmatched>",

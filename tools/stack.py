@@ -297,9 +297,61 @@ def up() -> int:
     return 0 if not died and all(c == 0 for c in codes.values()) else 1
 
 
+# --- the reverse proxy (deploy/nginx), run with Debian's nginx -------------------------------------------------
+
+NGINX_DIR = PROJECT_ROOT / "deploy" / "nginx"
+PROXY_DEFAULTS = {"PROXY_RATE": "30r/s", "PROXY_AUTH_RATE": "10r/s", "PROXY_ACCESS_LOG": "access.log"}
+
+
+def render_proxy_config(target: Path, listen: dict[str, str], upstream: dict[str, str], **settings: str) -> Path:
+    """Write deploy/nginx rendered for `nginx -p target -c nginx.conf` (what the nginx image's envsubst does in
+    compose): `listen` and `upstream` map service → "host:port"; `settings` override PROXY_DEFAULTS."""
+    import re
+    import shutil
+    values = {**PROXY_DEFAULTS, **{k: str(v) for k, v in settings.items()}}
+    for service in SERVICES:
+        values[f"{service.upper()}_PROXY_LISTEN"] = listen[service]
+        values[f"{service.upper()}_UPSTREAM"] = upstream[service]
+    text = (NGINX_DIR / "templates" / "thoibinh.conf.template").read_text()
+    missing = sorted(set(re.findall(r"\$\{(\w+)\}", text)) - set(values))
+    if missing:
+        raise ValueError(f"no value for {', '.join(missing)}")
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    for sub in ("conf.d", "thoibinh", "tmp"):
+        (target / sub).mkdir(parents=True, exist_ok=True)
+    (target / "tmp").chmod(0o1777)  # nginx started as root spools bodies as its worker user (nobody)
+    (target / "conf.d" / "thoibinh.conf").write_text(text)
+    shutil.copy(NGINX_DIR / "locations.conf", target / "thoibinh" / "locations.conf")
+    shutil.copy(NGINX_DIR / "nginx.conf", target / "nginx.conf")
+    return target / "nginx.conf"
+
+
+def proxy() -> int:
+    """`make proxy`: Debian's nginx in front of the webs of `make up` (PROXY_PORT_BASE, default 8011: needs 8011 …
+    funding 8014 → 127.0.0.1:8001-8004) until Ctrl-C."""
+    import shutil
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        print("nginx is not installed: `make tools` installs Debian's nginx", file=sys.stderr)
+        return 1
+    base = int(os.environ.get("PROXY_PORT_BASE", "8011"))
+    host = os.environ.get("PROXY_HOST", "127.0.0.1")
+    stack = Stack({}, log_dir=None)
+    listen = {s: f"{host}:{base + i}" for i, s in enumerate(SERVICES)}
+    upstream = {s: f"127.0.0.1:{stack.port(s)}" for s in SERVICES}
+    from shared.config import var_dir
+    conf = render_proxy_config(var_dir() / "nginx", listen, upstream)
+    print("proxy: " + ", ".join(f"{s} http://{listen[s]} → {upstream[s]}" for s in SERVICES), file=sys.stderr,
+          flush=True)
+    return subprocess.call([nginx, "-p", str(conf.parent), "-c", str(conf), "-e", "stderr"])
+
+
 def main(argv: list[str]) -> int:
     if argv == ["up"]:
         return up()
+    if argv == ["proxy"]:
+        return proxy()
     if argv == ["check-broker"]:
         from tools.isolation import AMQP_URL as url
         err = broker_error(url)
@@ -307,7 +359,7 @@ def main(argv: list[str]) -> int:
             print(f"RabbitMQ is not reachable at {url} ({err}); {BROKER_HINT}.", file=sys.stderr)
             return 1
         return 0
-    print("usage: python -m tools.stack up | check-broker", file=sys.stderr)
+    print("usage: python -m tools.stack up | proxy | check-broker", file=sys.stderr)
     return 2
 
 

@@ -82,7 +82,22 @@ def test_an_exception_is_logged_inside_the_same_json_object(make_logger):
     assert buffer.getvalue().count("\n") == 1
     out = lines(buffer)[0]
     assert out["level"] == "ERROR"
-    assert "RuntimeError: boom" in out["exc"]
+    assert "builtins.RuntimeError" in out["exc"] and "test_logs.py:" in out["exc"]
+    assert "boom" not in buffer.getvalue()  # an exception's text may quote data values: never logged
+
+
+def test_an_exception_chain_names_every_type_and_no_message(make_logger):
+    logger, buffer = make_logger()
+    try:
+        try:
+            int("Nguyễn Văn A")
+        except ValueError as exc:
+            raise KeyError("Trần Thị B") from exc
+    except KeyError:
+        logger.exception("failed")
+    exc = lines(buffer)[0]["exc"]
+    assert "builtins.KeyError" in exc and "caused by builtins.ValueError" in exc
+    assert "Nguyễn" not in buffer.getvalue() and "Trần" not in buffer.getvalue()
 
 
 def test_values_json_cannot_encode_are_stringified(make_logger):
