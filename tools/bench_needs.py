@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from services.needs import seed, usecases
 from services.needs.jobs import run_close_jobs
 from services.needs.models import Assessment, CivilServant, CloseJob, Unit
-from services.needs.settings import close_inline_limit
+from services.needs.settings import get_settings
 from shared.db import bulk_insert, make_engine, make_session_factory, transaction, utcnow
 from shared.migrate import upgrade
 from tools.isolation import create_pg_database, drop_pg_database
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         # queues the job; the needs worker then runs it in committed chunks (jobs.run_close_jobs).
         t0 = time.perf_counter()
         with transaction(sessions) as session:
-            queued = usecases.request_close(session, campaign_id, inline_limit=close_inline_limit())[1]
+            queued = usecases.request_close(session, campaign_id, inline_limit=get_settings().close_inline_limit)[1]
         asked = time.perf_counter() - t0
         print(f"  close request (POST …/close → {'202, job queued' if queued else '200, closed inline'}) "
               f"answered in {asked:.3f} s")

@@ -3,7 +3,6 @@ from flask import jsonify
 from flask_smorest import Blueprint
 
 from services.needs import schemas, usecases
-from services.needs.settings import close_inline_limit
 from shared import charts, tabular
 from shared.web import ctx, download, token_required
 
@@ -237,7 +236,7 @@ def campaign_progress(campaign_id):
 @blp.alt_response(202, schema=schemas.CloseResultSchema, description="queued: the worker computes the needs")
 def close_campaign(args, campaign_id):
     """Close a campaign and compute the needs: at once when small (200), else as a worker job (202)."""
-    limit = 0 if args["background"] else close_inline_limit()
+    limit = 0 if args["background"] else ctx().settings.close_inline_limit
     with ctx().transaction() as session:
         result, queued = usecases.request_close(session, campaign_id, inline_limit=limit)
         return (result, 202) if queued else result

@@ -23,12 +23,3 @@ def get_settings(**overrides) -> NeedsSettings:
         "job_poll_seconds": env("NEEDS_JOB_POLL_SECONDS", 2.0, float),
         **overrides})
 
-
-def close_inline_limit() -> int:
-    """People up to which POST /campaigns/{id}/close computes the needs in the request (NEEDS_CLOSE_INLINE_LIMIT)."""
-    return get_settings().close_inline_limit
-
-
-def job_poll_seconds() -> float:
-    """How often the worker looks for queued close jobs (NEEDS_JOB_POLL_SECONDS)."""
-    return get_settings().job_poll_seconds

@@ -16,17 +16,13 @@ from services.needs.models import (
     UnitSuccession,
 )
 from shared import tabular
-from shared.db import UTCDateTime, bulk_insert, is_postgres, utcnow
+from shared.db import UTCDateTime, bulk_insert, is_postgres
+from shared.localtime import local_today, utcnow
 from shared.errors import Conflict, Invalid, NotFound
 
 COMMUNE_KINDS = ("xa", "phuong", "thi_tran")
 SCHEME_CODE = "DA-2025-2030"  # the district's 2025–2030 training scheme the yearly plans sit in
 OPEN_STATUSES = ("open", "planned")
-
-
-def _today() -> date:
-    from zoneinfo import ZoneInfo
-    return utcnow().astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date()
 
 
 def successions(session: Session) -> list[domain.Succession]:
@@ -37,7 +33,7 @@ def successions(session: Session) -> list[domain.Succession]:
 
 def _commune_map(session: Session, day: date | None = None) -> dict[str, str]:
     """Map every unit code to the commune that carries it on `day` (today by default)."""
-    day, succ = day or _today(), successions(session)
+    day, succ = day or local_today(), successions(session)
     return {code: domain.unit_on(code, day, succ) for code in session.scalars(sa.select(Unit.code))}
 
 
@@ -45,7 +41,7 @@ def _commune_map(session: Session, day: date | None = None) -> dict[str, str]:
 
 def rule_value(session: Session, code: str, day: date | None = None) -> dict:
     """Return the value of the rule `code` in force on `day`."""
-    day = day or _today()
+    day = day or local_today()
     rule = session.scalar(sa.select(Rule).where(
         Rule.code == code, Rule.valid_from <= day, sa.or_(Rule.valid_to.is_(None), Rule.valid_to >= day))
         .order_by(Rule.valid_from.desc()).limit(1))
@@ -188,7 +184,7 @@ def seed_survey(session: Session, year: int) -> dict:
 
 def commune_of(session: Session, unit_code: str, on: date | None = None) -> str:
     """Return the commune that carries `unit_code` on the given day (today by default)."""
-    return domain.unit_on(unit_code, on or _today(), successions(session))
+    return domain.unit_on(unit_code, on or local_today(), successions(session))
 
 
 def list_units(session: Session, as_of: date | None, kind: str | None = None,
@@ -219,8 +215,11 @@ def get_unit(session: Session, code: str) -> dict:
     }
 
 
-def reorganise_units(session: Session, data: dict) -> Reorganisation:
+def reorganise_units(session: Session, data: dict, *, today: date | None = None,
+                     now: datetime | None = None) -> Reorganisation:
     """Apply a merger/split decision: add new units, close predecessors the day before, publish the event."""
+    now = now or utcnow()
+    today = today or local_today(now)
     effective = data["effective_date"]
     new_units = data.get("new_units", [])
     pairs = [(s["predecessor_code"], s["successor_code"]) for s in data["successions"]]
@@ -243,7 +242,7 @@ def reorganise_units(session: Session, data: dict) -> Reorganisation:
     if problems:
         raise Invalid(problems[0][1], field=problems[0][0])
     reorg = Reorganisation(id=str(uuid.uuid4()), decision_no=data["decision_no"], effective_date=effective,
-                           created_at=utcnow())
+                           created_at=now)
     session.add(reorg)
     for unit in new_units:
         parent = session.get(Unit, unit["parent_code"]) if unit.get("parent_code") else None
@@ -260,9 +259,9 @@ def reorganise_units(session: Session, data: dict) -> Reorganisation:
         session.add(UnitSuccession(predecessor_code=pred, successor_code=succ, effective_date=effective,
                                    legal_basis=data["decision_no"], reorganisation_id=reorg.id))
     session.flush()
-    if effective <= _today():
-        _remap_communes(session, preds)
-        reorg.remapped_at = utcnow()
+    if effective <= today:
+        _remap_communes(session, preds, today)
+        reorg.remapped_at = now
     OUTBOX.emit(session, "needs.units_reorganised", {
         "reorganisation_id": reorg.id, "effective_date": effective, "decision_no": data["decision_no"],
         "new_units": [{"code": u["code"], "name": u["name"], "unit_type": u["kind"],
@@ -272,25 +271,27 @@ def reorganise_units(session: Session, data: dict) -> Reorganisation:
     return reorg
 
 
-def apply_due_reorganisations(session: Session) -> int:
+def apply_due_reorganisations(session: Session, today: date | None = None, now: datetime | None = None) -> int:
     """Move stored needs and plan lines for reorganisations whose day has come (run by the needs worker)."""
+    now = now or utcnow()
+    today = today or local_today(now)
     due = list(session.scalars(sa.select(Reorganisation).where(
-        Reorganisation.remapped_at.is_(None), Reorganisation.effective_date <= _today()).with_for_update()))
+        Reorganisation.remapped_at.is_(None), Reorganisation.effective_date <= today).with_for_update()))
     for reorg in due:
         _remap_communes(session, set(session.scalars(sa.select(UnitSuccession.predecessor_code).where(
-            UnitSuccession.reorganisation_id == reorg.id))))
-        reorg.remapped_at = utcnow()
+            UnitSuccession.reorganisation_id == reorg.id))), today)
+        reorg.remapped_at = now
     session.flush()
     return len(due)
 
 
-def _remap_communes(session: Session, old_codes: set[str]) -> int:
+def _remap_communes(session: Session, old_codes: set[str], today: date) -> int:
     """Move the needs and plan lines stored under a unit that a reorganisation in force has merged away.
 
     People follow the merger history when read (their registered unit never changes), but needs and plan lines keep
     the commune as a column for fast national roll-ups, so they are moved here; return the rows moved.
     """
-    history, today = successions(session), _today()
+    history = successions(session)
     provinces = dict(session.execute(sa.select(Unit.code, Unit.province_code)).all())
     moved = 0
     for old in sorted(old_codes):
@@ -365,11 +366,12 @@ def _check_refs(session: Session, data: dict, cs: CivilServant | None = None) ->
             raise Invalid("Vị trí việc làm đã ngừng sử dụng.", field="position_code")
 
 
-def _employment_date_problem(employed_from: date | None, birth_year: int | None) -> str | None:
+def _employment_date_problem(employed_from: date | None, birth_year: int | None,
+                             today: date | None = None) -> str | None:
     """Return why a recruitment date is impossible (in the future, or before the person was born), else None."""
     if employed_from is None:
         return None
-    if employed_from > _today():
+    if employed_from > (today or local_today()):
         return "Ngày tuyển dụng ở tương lai."
     if birth_year is not None and employed_from.year < birth_year:
         return "Ngày tuyển dụng trước năm sinh."
@@ -401,7 +403,7 @@ def register_civil_servant(session: Session, data: dict,
     cs.status_since = cs.employed_from
     session.add(cs)
     session.flush()
-    commune = domain.unit_on(cs.unit_code, _today(), successions(session) if history is None else history)
+    commune = domain.unit_on(cs.unit_code, local_today(), successions(session) if history is None else history)
     OUTBOX.emit(session, "needs.civil_servant_registered", _cs_payload(cs, commune))
     return cs, commune
 
@@ -426,7 +428,7 @@ def update_civil_servant(session: Session, cs_id: str, changes: dict) -> tuple[C
         if {"unit_code", "position_code"} & set(changed):
             _follow_person(session, cs, commune)
         if "employment_status" in changed:
-            cs.status_since = since or _today()
+            cs.status_since = since or local_today()
         cs.updated_at = utcnow()
         session.flush()
         OUTBOX.emit(session, "needs.civil_servant_updated", {
@@ -599,7 +601,7 @@ def import_registry(session: Session, data: bytes, filename: str) -> dict:
         for key in changed:
             setattr(cs, key, values[key])
         if "employment_status" in changed:
-            cs.status_since = _today()
+            cs.status_since = local_today()
         if {"unit_code", "position_code"} & set(changed):
             _follow_person(session, cs, communes[cs.unit_code])
         cs.updated_at = now
@@ -632,7 +634,7 @@ _GENDER_SHOWN = {"male": "Nam", "female": "Nữ"}  # as district officers write 
 
 def current_framework(session: Session, day: date | None = None) -> FrameworkVersion:
     """Return the framework version in force on `day` (the latest started)."""
-    fw = session.scalar(sa.select(FrameworkVersion).where(FrameworkVersion.valid_from <= (day or _today()))
+    fw = session.scalar(sa.select(FrameworkVersion).where(FrameworkVersion.valid_from <= (day or local_today()))
                         .order_by(FrameworkVersion.valid_from.desc(), FrameworkVersion.id.desc()).limit(1))
     if fw is None:
         raise Conflict("Chưa có khung năng lực có hiệu lực.", field="framework_id")
@@ -720,7 +722,7 @@ def open_campaign(session: Session, data: dict) -> Campaign:
     # The survey feeds the plan of `year`: it runs that year or the year before, never after the plan year ends.
     if not date(data["year"] - 1, 1, 1) <= data["deadline"] <= date(data["year"], 12, 31):
         raise Invalid(f"Hạn khảo sát phải trong năm {data['year'] - 1} hoặc {data['year']}.", field="deadline")
-    communes = {c.code for c in list_units(session, _today())}
+    communes = {c.code for c in list_units(session, local_today())}
     unknown = [c for c in data["unit_codes"] if c not in communes]
     if unknown:
         raise Invalid(f"Không phải xã đang có hiệu lực: {', '.join(unknown)}.", field="unit_codes")
@@ -876,7 +878,7 @@ def _close_result(campaign: Campaign, job: CloseJob) -> dict:
 
 
 def request_close(session: Session, campaign_id: str, *, inline_limit: int | None = None,
-                  chunk: int = CLOSE_CHUNK) -> tuple[dict, bool]:
+                  chunk: int = CLOSE_CHUNK, now: datetime | None = None) -> tuple[dict, bool]:
     """Close a campaign: compute the needs now when it is small, else queue a durable job for the needs worker.
 
     Returns (result, queued). A campaign of at most `inline_limit` people (None = no limit) is closed in this
@@ -895,7 +897,8 @@ def request_close(session: Session, campaign_id: str, *, inline_limit: int | Non
         raise Conflict("Đợt khảo sát đang được đóng; xem tiến độ ở thông tin đợt khảo sát.", field="campaign_id")
     if campaign.status != "open":
         raise Conflict("Đợt khảo sát đã đóng.", field="campaign_id")
-    today, now = _today(), utcnow()
+    now = now or utcnow()
+    today = local_today(now)
     params = _close_params(session, today)
     people = session.scalar(sa.select(sa.func.count()).select_from(SurveyResponse).join(
         CivilServant, CivilServant.id == SurveyResponse.civil_servant_id).where(
@@ -912,9 +915,9 @@ def request_close(session: Session, campaign_id: str, *, inline_limit: int | Non
     return _close_result(campaign, job), False
 
 
-def close_campaign(session: Session, campaign_id: str, chunk: int = CLOSE_CHUNK) -> dict:
+def close_campaign(session: Session, campaign_id: str, chunk: int = CLOSE_CHUNK, now: datetime | None = None) -> dict:
     """Close a campaign in this transaction whatever its size (CLI, seeds and tests): see request_close."""
-    return request_close(session, campaign_id, inline_limit=None, chunk=chunk)[0]
+    return request_close(session, campaign_id, inline_limit=None, chunk=chunk, now=now)[0]
 
 
 def claim_close_job(session: Session) -> str | None:

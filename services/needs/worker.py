@@ -4,14 +4,15 @@ import sys
 from services.needs import jobs
 from services.needs.handlers import HANDLERS
 from services.needs.models import INBOX_TABLE, OUTBOX
-from services.needs.settings import get_settings, job_poll_seconds
+from services.needs.settings import get_settings
 from shared.worker import run_worker
 
 
 def main() -> int:
     """Consume, relay, and poll the close-campaign jobs and due reorganisations until stopped."""
-    return run_worker(get_settings(), HANDLERS, OUTBOX, INBOX_TABLE,
-                      loops={"needs-close-jobs": (jobs.tick, job_poll_seconds())})
+    settings = get_settings()
+    return run_worker(settings, HANDLERS, OUTBOX, INBOX_TABLE,
+                      loops={"needs-close-jobs": (jobs.tick, settings.job_poll_seconds)})
 
 
 if __name__ == "__main__":

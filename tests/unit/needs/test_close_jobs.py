@@ -1,4 +1,6 @@
 """Closing a large campaign as a durable worker job: 202, progress on the campaign, resumable, same needs."""
+from dataclasses import replace
+
 import sqlalchemy as sa
 
 from services.needs import jobs, usecases
@@ -36,11 +38,12 @@ def test_small_campaign_closes_in_the_request_with_200(make_client):
     assert _campaign(client, campaign_id)["close_job"]["people_done"] == 111
 
 
-def test_large_campaign_close_is_accepted_as_a_job_and_the_worker_computes_the_same_needs(make_client, monkeypatch):
+def test_large_campaign_close_is_accepted_as_a_job_and_the_worker_computes_the_same_needs(make_client):
     inline, inline_id = _seeded_survey(make_client)
     assert inline.post(f"/api/v1/campaigns/{inline_id}/close", headers=API_AUTH).status_code == 200
     client, campaign_id = _seeded_survey(make_client)
-    monkeypatch.setenv("NEEDS_CLOSE_INLINE_LIMIT", "100")  # 111 surveyed people: above the limit
+    service = client.application.extensions["service"]
+    service.settings = replace(service.settings, close_inline_limit=100)  # 111 surveyed people: above the limit
     resp = client.post(f"/api/v1/campaigns/{campaign_id}/close", headers=API_AUTH)
     assert resp.status_code == 202, resp.data
     assert resp.get_json()["status"] == "closing"

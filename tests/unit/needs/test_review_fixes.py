@@ -212,7 +212,7 @@ def test_a_civil_servant_moved_to_another_unit_takes_their_open_needs_to_the_new
     assert {(n["commune_code"], n["unit_code"]) for n in moved["items"]} == {("CM-TRIPHAI", "TB-X-TRILUC")}
 
 
-def test_a_reorganisation_decided_ahead_moves_the_needs_when_its_day_comes(make_client, monkeypatch):
+def test_a_reorganisation_decided_ahead_moves_the_needs_when_its_day_comes(make_client):
     from datetime import date
 
     from services.needs import usecases
@@ -226,11 +226,10 @@ def test_a_reorganisation_decided_ahead_moves_the_needs_when_its_day_comes(make_
     with session_of(client) as session, session.begin():
         assert usecases.apply_due_reorganisations(session) == 0  # not yet in force
     assert {r["commune_code"]: r["needs"] for r in _rollup(client, group_by="commune_code")} == before
-    monkeypatch.setattr(usecases, "_today", lambda: date(2027, 1, 1))
     with session_of(client) as session, session.begin():
-        assert usecases.apply_due_reorganisations(session) == 1
+        assert usecases.apply_due_reorganisations(session, today=date(2027, 1, 1)) == 1
     with session_of(client) as session, session.begin():
-        assert usecases.apply_due_reorganisations(session) == 0  # once
+        assert usecases.apply_due_reorganisations(session, today=date(2027, 1, 1)) == 0  # once
     after = {r["commune_code"]: r["needs"] for r in _rollup(client, group_by="commune_code")}
     assert after["CM-THOIBINH-MOI"] == before["CM-THOIBINH"] + before["CM-HOTHIKY"]
 
