@@ -26,7 +26,8 @@ class SeedArgsSchema(Schema):
 def seed(args):
     """Load the SAMPLE cost norms and ample sample budget lines for 2025–2030 and the fiscal year (idempotent)."""
     with ctx().transaction() as session:
-        return usecases.seed_samples(session, args["fiscal_year"], args["organizer_unit_code"], args["communes"])
+        return usecases.seed_samples(session, args["fiscal_year"], args["organizer_unit_code"], args["communes"],
+                                     province_code=ctx().settings.province_code)
 
 
 @blp.route("/verify")
@@ -48,8 +49,10 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "seed":
         print("usage: python -m services.funding.admin seed <fiscal_year>", file=sys.stderr)
         return 2
-    with transaction(make_session_factory(make_engine(get_settings().database_url))) as session:
-        print(usecases.seed_samples(session, int(argv[1]), "CM-THOIBINH", COMMUNES))
+    settings = get_settings()
+    with transaction(make_session_factory(make_engine(settings.database_url))) as session:
+        print(usecases.seed_samples(session, int(argv[1]), "CM-THOIBINH", COMMUNES,
+                                    province_code=settings.province_code))
     return 0
 
 

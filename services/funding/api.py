@@ -232,7 +232,7 @@ def incentives(args):
 def create_commitment(data):
     """Record a degree-training commitment (service time ≥ the multiplier norm × training time)."""
     with ctx().transaction() as session:
-        return usecases.create_commitment(session, data)
+        return usecases.create_commitment(session, data, province_code=ctx().settings.province_code)
 
 
 @blp.route("/degree-commitments")

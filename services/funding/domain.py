@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from shared.validity import Version, supersede  # noqa: F401 - re-exported for use cases
+from shared.localtime import vn_date
 
 SOURCES = ("state_dtbd", "unit_regular", "individual", "sponsorship", "programme")
 # The walking skeleton spelled the state line "dtbd_state"; still accepted on input, stored as "state_dtbd".
@@ -95,7 +95,7 @@ class NormNotFound(Exception):
         """The same fact for officers: which item (and lecturer tier) has no norm on which day."""
         tier = f" hạng {self.tier}" if self.tier is not None else ""
         return (f"Chưa có định mức «{ITEM_LABELS.get(self.item, self.item)}»{tier} áp dụng cho ngày "
-                f"{self.day.strftime('%d/%m/%Y')}.")
+                f"{vn_date(self.day)}.")
 
 
 @dataclass(frozen=True)

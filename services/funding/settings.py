@@ -5,18 +5,16 @@ from dataclasses import dataclass
 from shared.config import Settings, env, load_settings
 
 SERVICE = "funding"
+DEFAULT_PROVINCE = "CM"  # Cà Mau
 
 
 @dataclass(frozen=True)
 class FundingSettings(Settings):
-    province_code: str = "CM"  # province whose cost norms apply (CM = Cà Mau)
+    province_code: str = DEFAULT_PROVINCE  # province whose cost norms apply
 
 
 def get_settings(**overrides) -> FundingSettings:
     """Read the funding service settings from the environment; keyword overrides win."""
-    return load_settings(SERVICE, FundingSettings, **{"province_code": env("FUNDING_PROVINCE", "CM"), **overrides})
+    return load_settings(SERVICE, FundingSettings,
+                         **{"province_code": env("FUNDING_PROVINCE", DEFAULT_PROVINCE), **overrides})
 
-
-def province_code() -> str:
-    """Province whose cost norms apply (FUNDING_PROVINCE, default CM = Cà Mau)."""
-    return get_settings().province_code

@@ -11,7 +11,7 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -21,11 +21,13 @@ from services.funding.models import (OUTBOX, BudgetAmendment, BudgetLine, CivilS
                                      DegreeCommitment, EstimateLine,
                                      FundingCourse, IncentivePayment, LedgerEntry, Receivable, Reservation,
                                      ReservationLine, Settlement, SettlementLine)
-from services.funding.settings import province_code
-from shared.db import bulk_insert, insert_ignoring_conflicts, is_postgres, utcnow
+from services.funding.settings import DEFAULT_PROVINCE
+from shared.db import bulk_insert, insert_ignoring_conflicts, is_postgres
 from shared.errors import Conflict, Invalid, NotFound
 from shared.events import Envelope
+from shared.localtime import utcnow
 from shared.logs import get_correlation_id
+from shared.validity import Version, supersede
 
 log = logging.getLogger(__name__)
 SAMPLE_BASIS = "MẪU – giá trị minh họa, không phải định mức của tỉnh Cà Mau; nạp định mức thật trước khi dùng"
@@ -42,23 +44,23 @@ def unfunded_account(source: str, owner: str, year: int) -> str:
 
 
 def _journal_rows(entries: list[tuple[str, int, int]], *, cause: str, memo: str, course_id: str | None = None,
-                  reverses: str | None = None) -> list[dict]:
+                  reverses: str | None = None, now: datetime | None = None) -> list[dict]:
     """Rows of one balanced journal (account, debit, credit); zero entries are dropped."""
     entries = [(a, d, c) for a, d, c in entries if d or c]
     if sum(d for _, d, _ in entries) != sum(c for _, _, c in entries):
         raise ValueError("unbalanced journal")
     if any(d < 0 or c < 0 for _, d, c in entries):
         raise ValueError("negative ledger amount")
-    journal_id, now = str(uuid.uuid4()), utcnow()
+    journal_id, now = str(uuid.uuid4()), now or utcnow()
     return [{"journal_id": journal_id, "account": a, "debit": d, "credit": c, "course_id": course_id,
              "cause": cause[:120], "memo": memo[:300], "created_at": now, "reverses": reverses}
             for a, d, c in entries]
 
 
 def _post(session: Session, entries: list[tuple[str, int, int]], *, cause: str, memo: str,
-          course_id: str | None = None, reverses: str | None = None) -> str | None:
+          course_id: str | None = None, reverses: str | None = None, now: datetime | None = None) -> str | None:
     """Append one balanced journal to the ledger; return its id (None when every amount is zero)."""
-    rows = _journal_rows(entries, cause=cause, memo=memo, course_id=course_id, reverses=reverses)
+    rows = _journal_rows(entries, cause=cause, memo=memo, course_id=course_id, reverses=reverses, now=now)
     if not rows:
         return None
     session.execute(sa.insert(LedgerEntry), rows)
@@ -102,23 +104,25 @@ def _free(line: BudgetLine) -> int:
 
 # --- budget lines ----------------------------------------------------------------------------------------------
 
-def create_budget_line(session: Session, data: dict) -> BudgetLine:
+def create_budget_line(session: Session, data: dict, now: datetime | None = None) -> BudgetLine:
     """Open a budget line with its allocation decision, posting the allocation to the ledger."""
+    now = now or utcnow()
     data = {**data, "source": _source(data["source"])}
     exists = session.scalar(sa.select(BudgetLine.id).where(
         BudgetLine.fiscal_year == data["fiscal_year"], BudgetLine.source == data["source"],
         BudgetLine.owner_unit_code == data["owner_unit_code"]))
     if exists:
         raise Conflict("Dòng ngân sách cho năm, nguồn và đơn vị này đã có.", field="owner_unit_code")
-    line = BudgetLine(id=str(uuid.uuid4()), created_at=utcnow(), reserved=0, spent=0, **data)
+    line = BudgetLine(id=str(uuid.uuid4()), created_at=now, reserved=0, spent=0, **data)
     session.add(line)
     _post(session, [(budget_account(line.id), line.allocated, 0), (f"allocation:{line.id}", 0, line.allocated)],
-          cause=_request_cause(), memo=f"Giao dự toán theo {line.decision_no}")
+          cause=_request_cause(), memo=f"Giao dự toán theo {line.decision_no}", now=now)
     return line
 
 
-def amend_budget_line(session: Session, line_id: str, data: dict) -> BudgetAmendment:
+def amend_budget_line(session: Session, line_id: str, data: dict, now: datetime | None = None) -> BudgetAmendment:
     """Add (delta > 0) or withdraw (delta < 0) money by a decision; never below what is reserved and spent."""
+    now = now or utcnow()
     line = _lock_lines(session, [line_id]).get(line_id)
     if line is None:
         raise NotFound("Không tìm thấy dòng ngân sách.", field="budget_line_id")
@@ -128,12 +132,12 @@ def amend_budget_line(session: Session, line_id: str, data: dict) -> BudgetAmend
     if delta < 0 and -delta > _free(line):
         raise Conflict(f"Chỉ có thể giảm tối đa {domain.vnd(_free(line))} đồng (phần chưa giữ chỗ, chưa chi).",
                           field="delta")
-    amendment = BudgetAmendment(id=str(uuid.uuid4()), budget_line_id=line.id, created_at=utcnow(), **data)
+    amendment = BudgetAmendment(id=str(uuid.uuid4()), budget_line_id=line.id, created_at=now, **data)
     session.add(amendment)
     line.allocated += delta
     up, down = max(delta, 0), max(-delta, 0)
     _post(session, [(budget_account(line.id), up, down), (f"allocation:{line.id}", down, up)],
-          cause=_request_cause(), memo=f"Điều chỉnh dự toán theo {data['decision_no']}: {data['reason']}")
+          cause=_request_cause(), memo=f"Điều chỉnh dự toán theo {data['decision_no']}: {data['reason']}", now=now)
     return amendment
 
 
@@ -205,7 +209,7 @@ def _norm_key(t, data: dict) -> list:
             t.lecturer_tier.is_(None) if tier is None else t.lecturer_tier == tier]
 
 
-def _clash_message(clash: domain.Version) -> str:
+def _clash_message(clash: Version) -> str:
     until = f" đến {clash.valid_to:%d/%m/%Y}" if clash.valid_to else " (chưa có ngày hết hiệu lực)"
     return (f"Trùng thời gian hiệu lực với phiên bản từ {clash.valid_from:%d/%m/%Y}{until}; phiên bản mới phải bắt "
             "đầu sau ngày bắt đầu của phiên bản đang áp dụng.")
@@ -222,7 +226,7 @@ def create_norm(session: Session, data: dict) -> CostNorm:
         raise Invalid(message, field=field)
     existing = {n.id: n for n in session.scalars(sa.select(CostNorm).where(*_norm_key(CostNorm, data))
                                                  .with_for_update())}
-    close, clash = domain.supersede([domain.Version(n.id, n.valid_from, n.valid_to) for n in existing.values()],
+    close, clash = supersede([Version(n.id, n.valid_from, n.valid_to) for n in existing.values()],
                                     data["valid_from"], data.get("valid_to"))
     if clash is not None:
         raise Conflict(_clash_message(clash), field="valid_from")
@@ -263,7 +267,7 @@ def import_norms(session: Session, rows: list[dict], errors=None) -> dict:
             versions[key] = [{"id": n.id, "from": n.valid_from, "to": n.valid_to, "norm": n} for n in session.scalars(
                 sa.select(CostNorm).where(*_norm_key(CostNorm, row)).with_for_update())]
         known = versions[key]
-        close, clash = domain.supersede([domain.Version(v["id"], v["from"], v["to"]) for v in known],
+        close, clash = supersede([Version(v["id"], v["from"], v["to"]) for v in known],
                                         row["valid_from"], row["valid_to"])
         if clash is not None:
             other = next(v for v in known if v["id"] == clash.id)
@@ -300,17 +304,17 @@ def list_norms(session: Session, item: str | None = None, on: date | None = None
     return list(session.scalars(stmt))
 
 
-def _domain_norms(session: Session) -> list[domain.Norm]:
+def _domain_norms(session: Session, province_code: str) -> list[domain.Norm]:
+    """Every version of the province's cost norms, for the pure rules to pick the one in force on a day."""
     return [domain.Norm(n.id, n.item, n.unit, n.amount, n.valid_from, n.valid_to, n.lecturer_tier)
-            for n in session.scalars(sa.select(CostNorm).where(CostNorm.province_code == province_code()))]
+            for n in session.scalars(sa.select(CostNorm).where(CostNorm.province_code == province_code))]
 
 
 # --- courses known to funding ----------------------------------------------------------------------------------
 
-def _lock_courses(session: Session, course_ids: list[str]) -> dict[str, FundingCourse]:
+def _lock_courses(session: Session, course_ids: list[str], now: datetime) -> dict[str, FundingCourse]:
     """Make sure a row exists for each course, then lock them (by id) so a course's events apply one at a time."""
     ids = sorted(set(course_ids))
-    now = utcnow()
     session.execute(insert_ignoring_conflicts(session, FundingCourse.__table__),
                     [{"course_id": c, "revision": 0, "status": "new", "updated_at": now} for c in ids])
     stmt = sa.select(FundingCourse).where(FundingCourse.course_id.in_(ids)).order_by(FundingCourse.course_id)
@@ -350,24 +354,27 @@ def _line_dict(line: domain.Line, seq: int) -> dict:
 
 # --- estimate and reservation ----------------------------------------------------------------------------------
 
-def reserve_for_schedule(session: Session, envelope: Envelope) -> Reservation | None:
+def reserve_for_schedule(session: Session, envelope: Envelope, *, province_code: str,
+                         now: datetime | None = None) -> Reservation | None:
     """Estimate a scheduled course and reserve it on the budget lines, replacing the previous revision atomically.
 
     A revision older than or equal to the last one acted on is ignored; a course already cancelled or completed
     reserves nothing. Publishes funding.budget_reserved, or funding.reservation_rejected naming the short lines.
+    The norms are those of `province_code` (the service setting).
     """
+    now = now or utcnow()
     p = envelope.payload
-    course = _lock_courses(session, [p["course_id"]])[p["course_id"]]
+    course = _lock_courses(session, [p["course_id"]], now)[p["course_id"]]
     if p["revision"] <= course.revision or course.status in ("cancelled", "completed"):
         log.info("stale or closed schedule ignored", extra={"course_id": p["course_id"], "revision": p["revision"]})
         return None
     course.code, course.organizer_unit_code, course.start_date = p["code"], p["organizer_unit_code"], p["start_date"]
-    course.revision, course.status, course.updated_at = p["revision"], "scheduled", utcnow()
+    course.revision, course.status, course.updated_at = p["revision"], "scheduled", now
     course.form = p["form"]
     course.venue_json = json.dumps(p.get("venue"), default=str) if p.get("venue") else None
     year = p["start_date"].year
     course_view = {**p, "participants": None}
-    norms = _domain_norms(session)
+    norms = _domain_norms(session, province_code)
     try:
         estimate = domain.cost_lines(course_view, domain.planned_participants(p["planned_trainees"], p["sessions"]),
                                      norms)
@@ -384,25 +391,25 @@ def reserve_for_schedule(session: Session, envelope: Envelope) -> Reservation | 
     shorts = domain.check_cover(needs, available)
     entries = []
     if previous:  # the new revision replaces it, whether or not the new one can be covered
-        previous.status, previous.closed_at = "superseded", utcnow()
+        previous.status, previous.closed_at = "superseded", now
         entries += _release_entries(held, lines)
     total = sum(x.amount for x in estimate)
     reservation = Reservation(id=str(uuid.uuid4()), course_id=p["course_id"], revision=p["revision"],
                               fiscal_year=year, estimate_total=total, source_event_id=envelope.id,
-                              created_at=utcnow(), status="active")
+                              created_at=now, status="active")
     session.add(reservation)
     session.flush()
     if estimate:
         session.execute(sa.insert(EstimateLine), [{"id": str(uuid.uuid4()), "reservation_id": reservation.id,
                                                    **_line_dict(x, i)} for i, x in enumerate(estimate)])
     if missing_norm or shorts:
-        reservation.status, reservation.closed_at = "rejected", utcnow()
+        reservation.status, reservation.closed_at = "rejected", now
         if missing_norm:
             reservation.reason = f"Không lập được dự toán: {missing_norm}"
         else:
             reservation.reason = domain.rejection_reason(shorts, year)
         _post(session, entries, cause=_event_cause(envelope), course_id=p["course_id"],
-              memo=f"Hủy giữ chỗ lớp {p['code']} (lần xếp lịch {p['revision']} không đủ kinh phí)")
+              memo=f"Hủy giữ chỗ lớp {p['code']} (lần xếp lịch {p['revision']} không đủ kinh phí)", now=now)
         OUTBOX.emit(session, "funding.reservation_rejected", {
             "course_id": p["course_id"], "revision": p["revision"], "reason": reservation.reason,
             "estimate_total": total,
@@ -424,7 +431,7 @@ def reserve_for_schedule(session: Session, envelope: Envelope) -> Reservation | 
     if reserved_lines:
         session.execute(sa.insert(ReservationLine), reserved_lines)
     _post(session, entries, cause=_event_cause(envelope), course_id=p["course_id"],
-          memo=f"Giữ chỗ kinh phí lớp {p['code']} (lần xếp lịch {p['revision']})")
+          memo=f"Giữ chỗ kinh phí lớp {p['code']} (lần xếp lịch {p['revision']})", now=now)
     OUTBOX.emit(session, "funding.budget_reserved", {
         "course_id": p["course_id"], "revision": p["revision"], "reservation_id": reservation.id,
         "estimate_total": total,
@@ -434,21 +441,22 @@ def reserve_for_schedule(session: Session, envelope: Envelope) -> Reservation | 
     return reservation
 
 
-def release_for_cancel(session: Session, envelope: Envelope) -> int:
+def release_for_cancel(session: Session, envelope: Envelope, now: datetime | None = None) -> int:
     """Release a cancelled course's reservation; remember the cancellation so a late schedule reserves nothing."""
+    now = now or utcnow()
     course_id = envelope.payload["course_id"]
-    course = _lock_courses(session, [course_id])[course_id]
+    course = _lock_courses(session, [course_id], now)[course_id]
     if course.status == "completed":
         return 0
-    course.status, course.updated_at = "cancelled", utcnow()
+    course.status, course.updated_at = "cancelled", now
     active = _active_reservations(session, [course_id]).get(course_id)
     if active is None:
         return 0
     held = _reservation_amounts(session, [active.id])[active.id]
     lines = _lock_lines(session, list(held))
-    active.status, active.closed_at = "released", utcnow()
+    active.status, active.closed_at = "released", now
     _post(session, _release_entries(held, lines), cause=_event_cause(envelope), course_id=course_id,
-          memo=f"Giải phóng kinh phí giữ chỗ lớp {course.code or course_id} (hủy lớp)")
+          memo=f"Giải phóng kinh phí giữ chỗ lớp {course.code or course_id} (hủy lớp)", now=now)
     return sum(held.values())
 
 
@@ -468,23 +476,25 @@ def _participants(course: dict) -> list[dict]:
             for x in course["participants"]]
 
 
-def settle_courses(session: Session, envelopes: list[Envelope]) -> list[str]:
+def settle_courses(session: Session, envelopes: list[Envelope], *, province_code: str,
+                   now: datetime | None = None) -> list[str]:
     """Settle completed courses from actual attendance, in one pass for a batch of events.
 
     Exactly once per course: the inbox drops a redelivered event, and the unique course_id drops a second
     settlement arriving under another event id. Per course one ledger journal: spending taken from the
     reservation, then from the line's free balance, the rest booked as unfunded; the unused reservation released.
-    Returns the ids of the courses settled now.
+    Returns the ids of the courses settled now (`now`: the settlement time, the clock by default).
     """
+    now = now or utcnow()
     by_course: dict[str, Envelope] = {}
     for env in envelopes:
         by_course.setdefault(env.payload["course_id"], env)
-    courses = _lock_courses(session, list(by_course))
+    courses = _lock_courses(session, list(by_course), now)
     already = set(session.scalars(sa.select(Settlement.course_id).where(Settlement.course_id.in_(list(by_course)))))
     todo = {c: e for c, e in by_course.items() if c not in already}
     if not todo:
         return []
-    norms = _domain_norms(session)
+    norms = _domain_norms(session, province_code)
     reservations = _active_reservations(session, list(todo))
     held = _reservation_amounts(session, [r.id for r in reservations.values()])
     computed: dict[str, list[domain.Line]] = {}
@@ -501,7 +511,6 @@ def settle_courses(session: Session, envelopes: list[Envelope]) -> list[str]:
         keys |= {(year, x.source, x.owner_unit_code) for x in computed[course_id]}
     ids = _lines_for(session, keys)
     lines = _lock_lines(session, list(ids.values()) + [i for r in reservations.values() for i in held[r.id]])
-    now = utcnow()
     settlement_rows, line_rows, ledger_rows, events = [], [], [], []
     for course_id, env in todo.items():
         p, found = env.payload, computed[course_id]
@@ -549,7 +558,7 @@ def settle_courses(session: Session, envelopes: list[Envelope]) -> list[str]:
             line_rows.append({"id": str(uuid.uuid4()), "settlement_id": settlement_id, **_line_dict(x, seq),
                               "budget_line_id": ids.get((year, x.source, x.owner_unit_code))})
         ledger_rows += _journal_rows(entries, cause=_event_cause(env), course_id=course_id,
-                                     memo=f"Quyết toán lớp {p['code']}")
+                                     memo=f"Quyết toán lớp {p['code']}", now=now)
         if reservation:
             reservation.status, reservation.closed_at = "settled", now
         known = courses[course_id]
@@ -577,9 +586,10 @@ def _insert_ledger(session: Session, rows: list[dict]) -> None:
         session.execute(sa.insert(LedgerEntry), rows)
 
 
-def settle_course(session: Session, envelope: Envelope) -> Settlement | None:
+def settle_course(session: Session, envelope: Envelope, *, province_code: str,
+                  now: datetime | None = None) -> Settlement | None:
     """Settle one completed course (see settle_courses); None when it was already settled."""
-    done = settle_courses(session, [envelope])
+    done = settle_courses(session, [envelope], province_code=province_code, now=now)
     if not done:
         return None
     return session.scalar(sa.select(Settlement).where(Settlement.course_id == done[0]))
@@ -646,11 +656,14 @@ def remember_civil_servant(session: Session, envelope: Envelope) -> None:
 
 # --- incentives ------------------------------------------------------------------------------------------------
 
-def reward_excellent_learners(session: Session, envelope: Envelope) -> int:
-    """Reward each learner graded excellent, once per course, from the organiser's ĐT-BD line (capped by norm)."""
+def reward_excellent_learners(session: Session, envelope: Envelope, *, province_code: str,
+                              now: datetime | None = None) -> int:
+    """Reward each learner graded excellent, once per course, from the organiser's ĐT-BD line (capped by norm);
+    the province's norms apply, and its line pays when the course's organiser is unknown."""
+    now = now or utcnow()
     p = envelope.payload
     course_id = p["course_id"]
-    course = _lock_courses(session, [course_id])[course_id]
+    course = _lock_courses(session, [course_id], now)[course_id]
     if session.scalar(sa.select(sa.func.count()).select_from(IncentivePayment)
                       .where(IncentivePayment.course_id == course_id)):
         return 0
@@ -658,8 +671,8 @@ def reward_excellent_learners(session: Session, envelope: Envelope) -> int:
     if not learners:
         return 0
     day = course.start_date or p["evaluated_at"].date()
-    amount, norm_id, cap_id = domain.reward_amount(_domain_norms(session), day)
-    owner = course.organizer_unit_code or province_code()
+    amount, norm_id, cap_id = domain.reward_amount(_domain_norms(session, province_code), day)
+    owner = course.organizer_unit_code or province_code
     year = day.year
     ids = _lines_for(session, {(year, "state_dtbd", owner)})
     line_id = ids.get((year, "state_dtbd", owner))
@@ -673,14 +686,13 @@ def reward_excellent_learners(session: Session, envelope: Envelope) -> int:
     if total > funded:
         entries += [(f"expense:unfunded:reward_excellent", total - funded, 0),
                     (unfunded_account("state_dtbd", owner, year), 0, total - funded)]
-    now = utcnow()
     session.execute(sa.insert(IncentivePayment), [{
         "id": str(uuid.uuid4()), "course_id": course_id, "civil_servant_id": cs, "commune_code": x["commune_code"],
         "item": "reward_excellent", "amount": amount, "norm_id": norm_id, "cap_norm_id": cap_id,
         "source": "state_dtbd", "owner_unit_code": owner, "budget_line_id": line.id if line else None,
         "fiscal_year": year, "source_event_id": envelope.id, "created_at": now} for cs, x in sorted(learners.items())])
     _post(session, entries, cause=_event_cause(envelope), course_id=course_id,
-          memo=f"Khen thưởng {len(learners)} học viên xuất sắc lớp {course.code or course_id}")
+          memo=f"Khen thưởng {len(learners)} học viên xuất sắc lớp {course.code or course_id}", now=now)
     return len(learners)
 
 
@@ -694,9 +706,11 @@ def list_incentives(session: Session, course_id: str | None = None) -> list[Ince
 
 # --- degree-training commitments -------------------------------------------------------------------------------
 
-def create_commitment(session: Session, data: dict) -> DegreeCommitment:
-    """Record a degree-training commitment; the committed time is at least the multiplier norm × training time."""
-    norms = _domain_norms(session)
+def create_commitment(session: Session, data: dict, *, province_code: str,
+                      now: datetime | None = None) -> DegreeCommitment:
+    """Record a degree-training commitment; the committed time is at least the province's multiplier norm × the
+    training time."""
+    norms = _domain_norms(session, province_code)
     minimum, norm_id = None, None
     factor = domain.optional_norm(norms, "commitment_multiplier", data["training_end"])
     if factor is not None:
@@ -712,7 +726,8 @@ def create_commitment(session: Session, data: dict) -> DegreeCommitment:
                          programme=data["programme"], decision_no=data["decision_no"],
                          training_cost=data["training_cost"], training_months=data["training_months"],
                          committed_months=committed, multiplier_norm_id=norm_id,
-                         service_start=data["training_end"] + timedelta(days=1), status="open", created_at=utcnow())
+                         service_start=data["training_end"] + timedelta(days=1), status="open",
+                         created_at=now or utcnow())
     session.add(c)
     session.flush()
     return c
@@ -731,8 +746,9 @@ def list_commitments(session: Session, civil_servant_id: str | None = None) -> l
 REPAYABLE_REASONS = ("resigned", "dismissed", "other")
 
 
-def open_repayments(session: Session, envelope: Envelope) -> list[Receivable]:
+def open_repayments(session: Session, envelope: Envelope, now: datetime | None = None) -> list[Receivable]:
     """On a civil servant leaving: for each open commitment, S = F / T1 × (T1 − T2) becomes a receivable."""
+    now = now or utcnow()
     p = envelope.payload
     commitments = list(session.scalars(sa.select(DegreeCommitment).where(
         DegreeCommitment.civil_servant_id == p["civil_servant_id"], DegreeCommitment.status == "open")
@@ -748,10 +764,10 @@ def open_repayments(session: Session, envelope: Envelope) -> list[Receivable]:
         r = Receivable(id=str(uuid.uuid4()), commitment_id=c.id, civil_servant_id=c.civil_servant_id, amount=amount,
                        training_cost=c.training_cost, committed_months=c.committed_months, served_months=served,
                        left_on=p["left_on"], reason=p["reason"], status="open", source_event_id=envelope.id,
-                       created_at=utcnow())
+                       created_at=now)
         session.add(r)
         _post(session, [(f"receivable:{c.id}", amount, 0), ("repayment_due:degree_training", 0, amount)],
-              cause=_event_cause(envelope), memo=f"Bồi hoàn chi phí đào tạo theo cam kết {c.decision_no}")
+              cause=_event_cause(envelope), memo=f"Bồi hoàn chi phí đào tạo theo cam kết {c.decision_no}", now=now)
         out.append(r)
     return out
 
@@ -938,14 +954,14 @@ SAMPLE_UNIT_REGULAR = 2_000_000_000
 
 
 def seed_samples(session: Session, fiscal_year: int, organizer_unit_code: str = "CM-THOIBINH",
-                 communes: list[str] | None = None) -> dict:
+                 communes: list[str] | None = None, *, province_code: str = DEFAULT_PROVINCE) -> dict:
     """Load the clearly labelled sample norms (missing items only) and ample sample budget lines (idempotent).
 
     Lines: state ĐT-BD for each commune and the province (CM), and the regular budget of each commune, for the
     fiscal years 2025–2030 and `fiscal_year`.
     """
     added = {"norms": 0, "budget_lines": 0}
-    province = province_code()
+    province = province_code
     for item, unit, tier, amount, (start, end) in SAMPLE_NORMS:
         data = {"item": item, "unit": unit, "lecturer_tier": tier, "province_code": province, "amount": amount,
                 "valid_from": start, "valid_to": end, "is_sample": True,

@@ -44,7 +44,7 @@ def test_fifty_parallel_reservations_against_one_line_never_overdraw_it(pg_url_f
         try:
             barrier.wait(30)
             with transaction(factory) as s:  # each its own transaction, as the consumer runs them
-                usecases.reserve_for_schedule(s, env)
+                usecases.reserve_for_schedule(s, env, province_code="CM")
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from services.funding import domain
 from services.funding.models import CostNorm, SettlementLine
+from shared.validity import Version, supersede
 from tests.unit.apps import API_AUTH, deliver
 from tests.unit.funding.factories import completed_from, file_problems, scheduled, trainee
 from tests.unit.funding.test_operations import HEADER, upload
@@ -27,7 +27,7 @@ def tier2_fees(app) -> list[tuple[date, date | None, int, bool]]:
 
 # --- the pure rule -------------------------------------------------------------------------------------------------
 
-V = domain.Version
+V = Version
 
 
 @pytest.mark.parametrize("new_from, new_to, closes, clash", [
@@ -39,7 +39,7 @@ V = domain.Version
 ])
 def test_supersede_closes_only_an_open_ended_version_that_started_earlier(new_from, new_to, closes, clash):
     existing = [V("closed", date(2018, 1, 1), date(2025, 10, 27)), V("open", date(2025, 10, 28), None)]
-    got_close, got_clash = domain.supersede(existing, new_from, new_to)
+    got_close, got_clash = supersede(existing, new_from, new_to)
     assert got_close == closes and (got_clash.id if got_clash else None) == clash
 
 
