@@ -1,4 +1,4 @@
-"""Operator endpoints and CLI of the needs service: seed, reorganise administrative units, versioned rules."""
+"""Operator endpoints and CLI of the needs service: seed, reorganise administrative units."""
 from __future__ import annotations
 
 import sys
@@ -40,25 +40,6 @@ def reorganise(data):
     """Apply a merger/split decision of administrative units; publishes needs.units_reorganised."""
     with ctx().transaction() as session:
         return usecases.reorganise_units(session, data)
-
-
-@blp.route("/rules")
-@blp.response(200, schemas.RuleSchema(many=True))
-@blp.doc(security=[{"bearerAuth": []}])
-def list_rules():
-    """List every version of the configurable rules (combination, priority weights, standards)."""
-    with ctx().transaction() as session:
-        return usecases.list_rules(session)
-
-
-@blp.route("/rules", methods=["POST"])
-@blp.arguments(schemas.RuleSchema)
-@blp.response(201, schemas.RuleSchema)
-@blp.doc(security=[{"bearerAuth": []}])
-def set_rule(data):
-    """Add a new version of a rule from a date (the version in force is closed the day before)."""
-    with ctx().transaction() as session:
-        return usecases.set_rule(session, data)
 
 
 def main(argv: list[str]) -> int:

@@ -346,6 +346,35 @@ def return_plan(data, plan_id):
         return usecases.transition_plan(session, plan_id, "return", data)
 
 
+# --- rules as versioned data ----------------------------------------------------------------------------------------
+
+@blp.route("/rules")
+@blp.response(200, schemas.RuleSchema(many=True))
+def list_rules():
+    """List every rule kind with the version in force today and its legal basis."""
+    with ctx().transaction() as session:
+        return usecases.list_rules_in_force(session)
+
+
+@blp.route("/rules/<kind>")
+@blp.response(200, schemas.RuleSchema(many=True))
+def list_rule_versions(kind):
+    """List every version of a rule kind (combination, priority-weights, standards), oldest first."""
+    with ctx().transaction() as session:
+        return usecases.list_rule_versions(session, kind)
+
+
+@blp.route("/rules/<kind>", methods=["POST"])
+@token_required
+@blp.arguments(schemas.RuleCreateSchema)
+@blp.response(201, schemas.RuleSchema)
+def add_rule_version(data, kind):
+    """Add a version of a rule from a date: an open-ended version started earlier ends the day before; any other
+    overlap is refused (409 naming valid_from)."""
+    with ctx().transaction() as session:
+        return usecases.add_rule_version(session, kind, data)
+
+
 # --- reports ---------------------------------------------------------------------------------------------------------
 
 def _report(rows: list[dict], columns: list[tabular.Column], fmt: str, filename: str, heading: str):

@@ -433,3 +433,25 @@ def coverage(active: int, planned: int, trained: int, target_share: float | None
         "trained_share": round(trained / active, 4) if active else None,
         "target_met": (trained >= target) if target is not None else None,
     }
+
+
+# --- rules as data -----------------------------------------------------------------------------------------------
+
+# URL kind (kebab-case, /api/v1/rules/<kind>) → the rule's stored code.
+RULE_KINDS = {"combination": "combination", "priority-weights": "priority_weights", "standards": "standards"}
+RULE_KIND_OF = {code: kind for kind, code in RULE_KINDS.items()}
+QUALIFICATION_FIELDS = ("degree_level", "llct_level", "qlnn_level", "it_level", "foreign_language_level")
+
+
+def check_rule_value(code: str, value: dict) -> None:
+    """Raise ValueError (or KeyError/TypeError/AttributeError) when `value` is not a usable value of rule `code`:
+    the same parsing the closing does, so a version that would be misread is refused when it is added."""
+    if code == "combination":
+        combine(3, 3, CombinationRule.from_data(value))
+    elif code == "priority_weights":
+        PriorityWeights.from_data(value)
+    elif code == "standards":
+        for r in value["rules"]:
+            rule = StandardRule.from_data(r)
+            if rule.field not in QUALIFICATION_FIELDS:
+                raise ValueError(f"field {rule.field!r} is not one of {', '.join(QUALIFICATION_FIELDS)}")

@@ -8,6 +8,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UTCDateTime, messaging_tables
 from shared.outbox import Outbox
+from shared.rules import Columns
 
 
 class Base(DeclarativeBase):
@@ -97,6 +98,7 @@ class Rule(Base):
     """Configurable rules as versioned data: combination of assessments, priority weights, position standards."""
 
     __tablename__ = "rules"
+    __version_columns__ = Columns(is_sample="sample")
     code: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     valid_from: Mapped[date] = mapped_column(sa.Date, primary_key=True)
     valid_to: Mapped[date | None] = mapped_column(sa.Date)

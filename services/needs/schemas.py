@@ -2,7 +2,7 @@
 from marshmallow import Schema, fields, validate
 from webargs.fields import DelimitedList
 
-from services.needs import seed
+from services.needs import domain, seed
 
 
 class UnitSchema(Schema):
@@ -534,9 +534,19 @@ class PlanQueryArgsSchema(Schema):
 # --- operator: rules and seed ----------------------------------------------------------------------------------------
 
 class RuleSchema(Schema):
-    code = fields.String(required=True, validate=validate.OneOf(["combination", "priority_weights", "standards"]))
+    kind = fields.Function(lambda r: domain.RULE_KIND_OF.get(r.code, r.code), dump_only=True)
+    code = fields.String(dump_only=True)
+    valid_from = fields.Date()
+    valid_to = fields.Date(allow_none=True)
+    value = fields.Dict()
+    legal_basis = fields.String()
+    sample = fields.Boolean()
+
+
+class RuleCreateSchema(Schema):
     valid_from = fields.Date(required=True)
-    valid_to = fields.Date(dump_only=True, allow_none=True)
+    valid_to = fields.Date(load_default=None, allow_none=True,
+                           metadata={"description": "last day in force; empty: until a later version"})
     value = fields.Dict(required=True)
     legal_basis = fields.String(required=True, validate=[validate.Length(min=1, max=300), _not_blank])
     sample = fields.Boolean(load_default=False)

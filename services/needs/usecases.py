@@ -15,7 +15,7 @@ from services.needs.models import (
     PlanCandidate, PlanLine, PlanTarget, Position, PositionRequirement, Reorganisation, Rule, SurveyResponse, Unit,
     UnitSuccession,
 )
-from shared import tabular
+from shared import rules, tabular
 from shared.db import UTCDateTime, bulk_insert, is_postgres
 from shared.localtime import local_today, utcnow
 from shared.errors import Conflict, Invalid, NotFound
@@ -40,52 +40,43 @@ def _commune_map(session: Session, day: date | None = None) -> dict[str, str]:
 # --- rules as data -----------------------------------------------------------------------------------------------
 
 def rule_value(session: Session, code: str, day: date | None = None) -> dict:
-    """Return the value of the rule `code` in force on `day`."""
-    day = day or local_today()
-    rule = session.scalar(sa.select(Rule).where(
-        Rule.code == code, Rule.valid_from <= day, sa.or_(Rule.valid_to.is_(None), Rule.valid_to >= day))
-        .order_by(Rule.valid_from.desc()).limit(1))
+    """Return the value of the rule `code` in force on `day` (today by default)."""
+    rule = rules.in_force(session, Rule, day or local_today(), code=code)
     if rule is None:
         raise Conflict(f"Chưa cấu hình quy tắc «{code}» có hiệu lực.", field="rules")
     return rule.value
 
 
-def list_rules(session: Session) -> list[Rule]:
-    """Return every version of every rule."""
-    return list(session.scalars(sa.select(Rule).order_by(Rule.code, Rule.valid_from)))
+def _rule_code(kind: str) -> str:
+    code = domain.RULE_KINDS.get(kind)
+    if code is None:
+        raise NotFound(f"Không có loại quy tắc «{kind}».", field="kind")
+    return code
 
 
-def set_rule(session: Session, data: dict) -> Rule:
-    """Add a new version of a rule from `valid_from`, closing the version in force the day before."""
-    code, valid_from, value = data["code"], data["valid_from"], data["value"]
+def list_rules_in_force(session: Session, today: date | None = None) -> list[Rule]:
+    """Return, for every rule kind, the version in force today (kinds with none are left out)."""
+    today = today or local_today()
+    found = rules.in_force_by(session, Rule, today, "code", among=domain.RULE_KINDS.values())
+    return [found[code] for code in domain.RULE_KINDS.values() if code in found]
+
+
+def list_rule_versions(session: Session, kind: str) -> list[Rule]:
+    """Return every version of the rule `kind`, oldest first."""
+    return rules.versions(session, Rule, code=_rule_code(kind))
+
+
+def add_rule_version(session: Session, kind: str, data: dict) -> Rule:
+    """Add a version of the rule `kind` (shared.rules: an open-ended version started earlier ends the day before;
+    any other overlap is refused naming valid_from). The value is checked as the closing will read it."""
+    code = _rule_code(kind)
     try:
-        if code == "combination":
-            domain.combine(3, 3, domain.CombinationRule.from_data(value))
-        elif code == "priority_weights":
-            domain.PriorityWeights.from_data(value)
-        elif code == "standards":
-            for r in value["rules"]:
-                rule = domain.StandardRule.from_data(r)
-                if rule.field not in QUALIFICATION_FIELDS:
-                    raise ValueError(f"field {rule.field!r} is not one of {', '.join(QUALIFICATION_FIELDS)}")
+        domain.check_rule_value(code, data["value"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise Invalid(f"Giá trị quy tắc không hợp lệ ({exc.__class__.__name__}: {exc}).", field="value") from None
-    if session.get(Rule, (code, valid_from)) is not None:
-        raise Conflict("Đã có phiên bản quy tắc từ ngày này.", field="valid_from")
-    day_before = date.fromordinal(valid_from.toordinal() - 1)
-    for old in session.scalars(sa.select(Rule).where(Rule.code == code, Rule.valid_from < valid_from,
-                                                     sa.or_(Rule.valid_to.is_(None), Rule.valid_to >= valid_from))):
-        old.valid_to = day_before
-    later = session.scalar(sa.select(sa.func.min(Rule.valid_from)).where(Rule.code == code,
-                                                                        Rule.valid_from > valid_from))
-    rule = Rule(code=code, valid_from=valid_from, valid_to=date.fromordinal(later.toordinal() - 1) if later else None,
-                value=value, legal_basis=data["legal_basis"], sample=data.get("sample", False))
-    session.add(rule)
-    session.flush()
-    return rule
-
-
-QUALIFICATION_FIELDS = ("degree_level", "llct_level", "qlnn_level", "it_level", "foreign_language_level")
+    return rules.add_version(session, Rule, {
+        "value": data["value"], "legal_basis": data["legal_basis"], "valid_from": data["valid_from"],
+        "valid_to": data.get("valid_to"), "is_sample": data.get("sample", False)}, code=code)
 
 
 def _standards(session: Session, day: date | None = None) -> list[domain.StandardRule]:

@@ -60,7 +60,8 @@ def test_rules_with_values_of_the_wrong_shape_are_422_naming_value(client):
     for code, value in [("combination", {"method": "average"}), ("combination", {"self_weight": "a lot"}),
                         ("priority_weights", {"mandatory": "many"}), ("standards", {"rules": "none"}),
                         ("standards", {"rules": [{"code": "X"}]}), ("standards", {"rules": [[1, 2]]})]:
-        resp = client.post("/admin/needs/rules", json={"code": code, "valid_from": "2027-01-01", "legal_basis": "thử",
-                                                       "value": value}, headers=ADMIN_AUTH)
+        resp = client.post(f"/api/v1/rules/{code.replace('_', '-')}", json={"valid_from": "2027-01-01",
+                                                                            "legal_basis": "thử", "value": value},
+                           headers=API_AUTH)
         assert resp.status_code == 422, (code, value, resp.data)
         assert "value" in str(resp.get_json()["errors"])

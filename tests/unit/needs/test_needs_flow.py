@@ -167,23 +167,23 @@ def test_closing_computes_gaps_with_the_supervisor_level_and_mandatory_needs_wit
 @pytest.mark.usefixtures("backend")  # rule versions by date
 def test_the_combination_rule_is_data_a_new_version_changes_the_next_closing(make_client):
     client = seeded(make_client)
-    resp = client.post("/admin/needs/rules", json={
-        "code": "combination", "valid_from": "2025-08-01", "legal_basis": "Quyết định của huyện (mẫu)",
-        "value": {"method": "weighted", "self_weight": 0.5, "supervisor_weight": 0.5}}, headers=ADMIN_AUTH)
+    resp = client.post("/api/v1/rules/combination", json={
+        "valid_from": "2025-08-01", "legal_basis": "Quyết định của huyện (mẫu)",
+        "value": {"method": "weighted", "self_weight": 0.5, "supervisor_weight": 0.5}}, headers=API_AUTH)
     assert resp.status_code == 201, resp.data
     cs, campaign = surveyed_person(client, three(CM06=4), three(CM06=1))  # (4+1)/2 = 2.5 → 3: no gap
     result = close(client, campaign["id"])
     assert result["combination"]["method"] == "weighted"
     assert [n for n in needs_of(client, cs["id"]) if n["kind"] == "competency_gap"] == []
-    rules = client.get("/admin/needs/rules", headers=ADMIN_AUTH).get_json()
+    rules = client.get("/api/v1/rules/combination").get_json()
     assert [r["valid_to"] for r in rules if r["code"] == "combination"] == ["2025-07-31", None]
 
 
 def test_an_invalid_rule_value_is_422_naming_value(make_client):
     client = seeded(make_client)
-    resp = client.post("/admin/needs/rules", json={"code": "standards", "valid_from": "2026-01-01",
-                                                   "legal_basis": "x", "value": {"rules": [{"code": "S"}]}},
-                       headers=ADMIN_AUTH)
+    resp = client.post("/api/v1/rules/standards", json={"valid_from": "2026-01-01",
+                                                        "legal_basis": "x", "value": {"rules": [{"code": "S"}]}},
+                       headers=API_AUTH)
     assert resp.status_code == 422 and "value" in resp.get_json()["errors"]["json"]
 
 

@@ -265,15 +265,18 @@ def test_a_unit_cannot_succeed_itself(make_client):
 
 
 @pytest.mark.usefixtures("backend")  # rule versions by date
-def test_a_rule_version_dated_before_a_later_one_ends_the_day_before_it(make_client):
+def test_a_rule_version_dated_inside_a_closed_one_is_409_naming_valid_from_and_changes_nothing(make_client):
+    # Rewritten with the one rule semantics (shared/rules.py): needs used to slot a version in before a later one
+    # and shorten the closed one it fell in; now only an open-ended version started earlier is closed, any other
+    # overlap is refused (end_version first, then add_version, is the explicit way).
     client = seeded(make_client)
-    rule = {"code": "priority_weights", "legal_basis": "QĐ mẫu", "value": {"per_gap_level": 12}}
-    assert client.post("/admin/needs/rules", json={**rule, "valid_from": "2027-01-01"},
-                       headers=ADMIN_AUTH).status_code == 201
-    resp = client.post("/admin/needs/rules", json={**rule, "valid_from": "2026-01-01"}, headers=ADMIN_AUTH)
-    assert resp.get_json()["valid_to"] == "2026-12-31"
-    versions = [(r["valid_from"], r["valid_to"]) for r in client.get("/admin/needs/rules", headers=ADMIN_AUTH).get_json()
+    rule = {"legal_basis": "QĐ mẫu", "value": {"per_gap_level": 12}}
+    assert client.post("/api/v1/rules/priority-weights", json={**rule, "valid_from": "2027-01-01"},
+                       headers=API_AUTH).status_code == 201
+    resp = client.post("/api/v1/rules/priority-weights", json={**rule, "valid_from": "2026-01-01"}, headers=API_AUTH)
+    assert resp.status_code == 409 and "valid_from" in resp.get_json()["errors"]["json"]
+    versions = [(r["valid_from"], r["valid_to"]) for r in client.get("/api/v1/rules/priority-weights").get_json()
                 if r["code"] == "priority_weights"]
-    assert versions == [("2025-07-01", "2025-12-31"), ("2026-01-01", "2026-12-31"), ("2027-01-01", None)]
-    again = client.post("/admin/needs/rules", json={**rule, "valid_from": "2026-01-01"}, headers=ADMIN_AUTH)
+    assert versions == [("2025-07-01", "2026-12-31"), ("2027-01-01", None)]
+    again = client.post("/api/v1/rules/priority-weights", json={**rule, "valid_from": "2027-01-01"}, headers=API_AUTH)
     assert again.status_code == 409 and "valid_from" in again.get_json()["errors"]["json"]

@@ -95,10 +95,10 @@ def test_a_standards_rule_whose_minimum_is_not_on_its_scale_is_422(make_client):
     client = seeded(make_client)
     rule = {"code": "STD-X", "label": "Thử", "field": "llct_level", "scale": ["none", "so_cap"], "minimum": "cao_cap",
             "topic_code": "LLCT-SOCAP"}
-    body = {"code": "standards", "valid_from": "2027-01-01", "legal_basis": "thử", "value": {"rules": [rule]}}
-    _assert_4xx_naming(client.post("/admin/needs/rules", json=body, headers=ADMIN_AUTH), "value")
+    body = {"valid_from": "2027-01-01", "legal_basis": "thử", "value": {"rules": [rule]}}
+    _assert_4xx_naming(client.post("/api/v1/rules/standards", json=body, headers=API_AUTH), "value")
     body["value"]["rules"] = [{**rule, "minimum": "so_cap", "field": "shoe_size"}]
-    _assert_4xx_naming(client.post("/admin/needs/rules", json=body, headers=ADMIN_AUTH), "value")
+    _assert_4xx_naming(client.post("/api/v1/rules/standards", json=body, headers=API_AUTH), "value")
 
 
 def test_malformed_xlsx_and_xlsx_with_duplicate_codes_are_422_and_register_nobody(make_client):
