@@ -217,22 +217,29 @@ def course_indicators(args, course_id):
 # --- versioned rules, question bank, templates -----------------------------------------------------------------
 
 @blp.route("/rules")
-@blp.arguments(schemas.RuleListArgs, location="query")
+@blp.response(200, schemas.RuleInForceSchema(many=True))
+def rules():
+    """List every rule kind (scoring, feedback-window, followup, …) with the version in force today."""
+    with ctx().transaction() as session:
+        return usecases.list_rules_in_force(session)
+
+
+@blp.route("/rules/<kind>")
 @blp.response(200, schemas.RuleSchema(many=True))
-def rules(args):
-    """List the rule versions (scoring, window, follow-up delay, level mapping, excellence, privacy …)."""
+def rule_versions(kind):
+    """List every version of one rule kind, newest first."""
     with ctx().transaction() as session:
-        return usecases.list_rules(session, args["code"])
+        return usecases.list_rule_versions(session, kind)
 
 
-@blp.route("/rules", methods=["POST"])
+@blp.route("/rules/<kind>", methods=["POST"])
 @token_required
-@blp.arguments(schemas.RuleInSchema)
+@blp.arguments(schemas.RuleCreateSchema)
 @blp.response(201, schemas.RuleSchema)
-def add_rule(data):
-    """Add a new version of a rule from a date (the previous open-ended version ends the day before)."""
+def add_rule(data, kind):
+    """Add a version of a rule kind from a date (an open-ended version that started earlier ends the day before)."""
     with ctx().transaction() as session:
-        return usecases.add_rule_version(session, data)
+        return usecases.add_rule_version(session, kind, data)
 
 
 @blp.route("/question-bank")

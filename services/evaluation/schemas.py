@@ -121,10 +121,8 @@ class FeedbackSummarySchema(Schema):
     comments = fields.List(fields.String(), metadata={"description": "free texts, only with enough answers"})
 
 
-class RuleInSchema(Schema):
-    code = fields.String(required=True, validate=validate.OneOf(
-        ["scoring", "feedback_window", "followup", "level_mapping", "excellent_learner", "report_privacy",
-         "templates", "unit_indicators"]))
+class RuleCreateSchema(Schema):
+    """A new version of a rule kind (POST /api/v1/rules/<kind>)."""
     valid_from = fields.Date(required=True)
     valid_to = fields.Date(load_default=None, allow_none=True)
     legal_basis = fields.String(required=True, validate=validate.Length(min=1, max=300))
@@ -134,6 +132,7 @@ class RuleInSchema(Schema):
 
 class RuleSchema(Schema):
     id = fields.String()
+    kind = fields.String()
     code = fields.String()
     valid_from = fields.Date()
     valid_to = fields.Date(allow_none=True)
@@ -142,8 +141,10 @@ class RuleSchema(Schema):
     is_sample = fields.Boolean()
 
 
-class RuleListArgs(Schema):
-    code = fields.String(load_default=None)
+class RuleInForceSchema(Schema):
+    """A rule kind with the version in force today (null when none is)."""
+    kind = fields.String()
+    in_force = fields.Nested(RuleSchema, allow_none=True)
 
 
 class QuestionSchema(Schema):

@@ -16,14 +16,13 @@ from services.evaluation.models import (
     OUTBOX, EvaluatedCourse, FeedbackRequest, FeedbackResponse, FollowupRequest, FollowupResponse, FormTemplate,
     Notification, QuestionItem, RuleVersion, ScheduledJob, TestScore, UnitIndicator,
 )
+from shared import rules
 from shared.db import bulk_insert, insert_ignoring_conflicts, is_postgres, utcnow
 from shared.errors import Conflict, Gone, Invalid, NotFound
 from shared.events import Envelope
 from shared.localtime import LOCAL_TZ, local_today, vn_date, vn_datetime
 
 log = logging.getLogger(__name__)
-RULE_CODES = ("scoring", "feedback_window", "followup", "level_mapping", "excellent_learner", "report_privacy",
-              "templates", "unit_indicators")
 
 
 def _token() -> str:
@@ -37,44 +36,59 @@ def _tokens(count: int) -> list[str]:
     return [base64.urlsafe_b64encode(raw[i:i + 24]).rstrip(b"=").decode() for i in range(0, 24 * count, 24)]
 
 
-# --- versioned rules -------------------------------------------------------------------------------------------
+# --- versioned rules (shared.rules: one semantics in every service) -------------------------------------------
+
+# URL kind (kebab-case, /api/v1/rules/<kind>) → the rule's code in rule_versions (kept as stored).
+RULE_KINDS = {"scoring": "scoring", "feedback-window": "feedback_window", "followup": "followup",
+              "level-mapping": "level_mapping", "excellent-learner": "excellent_learner",
+              "report-privacy": "report_privacy", "templates": "templates", "unit-indicators": "unit_indicators"}
+RULE_CODES = tuple(RULE_KINDS.values())
+KIND_OF = {code: kind for kind, code in RULE_KINDS.items()}
+
+
+def _missing(code: str, on: date) -> Conflict:
+    return Conflict(f"Chưa có quy định «{code}» áp dụng cho ngày {on.isoformat()}.", field="code")
+
 
 def active_rule(session: Session, code: str, on: date | None = None) -> dict:
     """The parameters of rule `code` in force on `on` (today, local time, by default)."""
     on = on or local_today()
-    r = RuleVersion
-    row = session.scalar(sa.select(r).where(r.code == code, r.valid_from <= on,
-                                            sa.or_(r.valid_to.is_(None), r.valid_to >= on))
-                         .order_by(r.valid_from.desc()).limit(1))
+    row = rules.in_force(session, RuleVersion, on, code=code)
     if row is None:
-        raise Conflict(f"Chưa có quy định «{code}» áp dụng cho ngày {on.isoformat()}.", field="code")
+        raise _missing(code, on)
     return row.params
 
 
 def active_rules(session: Session, codes: tuple[str, ...], on: date) -> dict[str, dict]:
     """Several rules in force on `on`, in one query (opening a batch of courses reads two)."""
-    r = RuleVersion
-    rows = session.scalars(sa.select(r).where(r.code.in_(codes), r.valid_from <= on,
-                                              sa.or_(r.valid_to.is_(None), r.valid_to >= on))
-                           .order_by(r.code, r.valid_from))
-    found = {row.code: row.params for row in rows}  # ordered by valid_from: the latest start wins
+    found = rules.in_force_by(session, RuleVersion, on, "code", among=codes)
     for code in codes:
         if code not in found:
-            raise Conflict(f"Chưa có quy định «{code}» áp dụng cho ngày {on.isoformat()}.", field="code")
-    return found
+            raise _missing(code, on)
+    return {code: row.params for code, row in found.items()}
 
 
 def _rule_dict(r: RuleVersion) -> dict:
-    return {"id": r.id, "code": r.code, "valid_from": r.valid_from, "valid_to": r.valid_to,
-            "legal_basis": r.legal_basis, "params": r.params, "is_sample": r.is_sample}
+    return {"id": r.id, "kind": KIND_OF.get(r.code, r.code), "code": r.code, "valid_from": r.valid_from,
+            "valid_to": r.valid_to, "legal_basis": r.legal_basis, "params": r.params, "is_sample": r.is_sample}
 
 
-def list_rules(session: Session, code: str | None = None) -> list[dict]:
-    """Every version of the rules (or of one rule), newest first per code."""
-    stmt = sa.select(RuleVersion).order_by(RuleVersion.code, RuleVersion.valid_from.desc())
-    if code:
-        stmt = stmt.where(RuleVersion.code == code)
-    return [_rule_dict(r) for r in session.scalars(stmt)]
+def _code_of(kind: str) -> str:
+    if kind not in RULE_KINDS:
+        raise NotFound(f"Không có loại quy định «{kind}» ({', '.join(RULE_KINDS)}).", field="kind")
+    return RULE_KINDS[kind]
+
+
+def list_rules_in_force(session: Session, today: date | None = None) -> list[dict]:
+    """Every rule kind of the service with the version in force today (None where there is none)."""
+    found = rules.in_force_by(session, RuleVersion, today or local_today(), "code", among=RULE_CODES)
+    return [{"kind": kind, "in_force": _rule_dict(found[code]) if code in found else None}
+            for kind, code in RULE_KINDS.items()]
+
+
+def list_rule_versions(session: Session, kind: str) -> list[dict]:
+    """Every version of one rule kind, newest first."""
+    return [_rule_dict(r) for r in rules.versions(session, RuleVersion, newest_first=True, code=_code_of(kind))]
 
 
 def _check_rule_params(session: Session, code: str, params: dict) -> None:
@@ -141,28 +155,16 @@ def _check_bands(bands) -> None:
         raise Invalid(message, field="params.bands")
 
 
-def add_rule_version(session: Session, data: dict) -> dict:
-    """Add a new version of a rule from valid_from; the open-ended previous version ends the day before."""
-    code, valid_from = data["code"], data["valid_from"]
-    if code not in RULE_CODES:
-        raise Invalid(f"Mã quy định không hợp lệ ({', '.join(RULE_CODES)}).", field="code")
-    if data.get("valid_to") and data["valid_to"] < valid_from:
-        raise Invalid("Ngày hết hiệu lực trước ngày có hiệu lực.", field="valid_to")
+def add_rule_version(session: Session, kind: str, data: dict, now: datetime | None = None) -> dict:
+    """Add a version of a rule kind from valid_from (shared.rules: an open-ended version that started earlier
+    ends the day before; any other overlap is a conflict naming valid_from)."""
+    code = _code_of(kind)
+    rules.check_range(data["valid_from"], data.get("valid_to"))
     _check_rule_params(session, code, data["params"])
-    r = RuleVersion
-    later = session.scalar(sa.select(r).where(r.code == code, r.valid_from >= valid_from).limit(1))
-    if later is not None:
-        raise Conflict("Đã có phiên bản có hiệu lực từ ngày này hoặc sau đó.", field="valid_from")
-    session.execute(sa.update(r).where(r.code == code, r.valid_to.is_(None), r.valid_from < valid_from)
-                    .values(valid_to=valid_from - timedelta(days=1)))
-    overlap = session.scalar(sa.select(r).where(r.code == code, r.valid_to >= valid_from).limit(1))
-    if overlap is not None:
-        raise Conflict("Phiên bản trùng thời gian hiệu lực với phiên bản trước.", field="valid_from")
-    row = RuleVersion(id=str(uuid.uuid4()), code=code, valid_from=valid_from, valid_to=data.get("valid_to"),
-                      legal_basis=data["legal_basis"], params=data["params"], is_sample=data.get("is_sample", False),
-                      created_at=utcnow())
-    session.add(row)
-    session.flush()
+    row = rules.add_version(session, RuleVersion, {
+        "valid_from": data["valid_from"], "valid_to": data.get("valid_to"), "legal_basis": data["legal_basis"],
+        "params": data["params"], "is_sample": data.get("is_sample", False), "created_at": now or utcnow()},
+        code=code)
     return _rule_dict(row)
 
 

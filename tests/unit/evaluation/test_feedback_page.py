@@ -147,8 +147,8 @@ def test_the_invalid_form_note_quotes_the_share_of_the_rule_in_force(client):
     from datetime import datetime
     from zoneinfo import ZoneInfo
     today = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()
-    resp = client.post("/api/v1/rules", headers=API_AUTH, json={
-        "code": "scoring", "valid_from": today, "legal_basis": "thử", "params": {
+    resp = client.post("/api/v1/rules/scoring", headers=API_AUTH, json={
+        "valid_from": today, "legal_basis": "thử", "params": {
             "max_unanswered_share": 0.25, "index_method": "object_mean",
             "bands": [[8.0, "excellent", "Xuất sắc"], [6.0, "good", "Tốt"], [4.0, "average", "Trung bình"],
                       [2.0, "weak", "Yếu"], [0.0, "poor", "Kém"]]}})
