@@ -1,13 +1,12 @@
 """Public HTTP API of the funding service (/api/v1)."""
-from flask import jsonify, request
+from flask import jsonify
 from flask_smorest import Blueprint
 
 from services.funding import domain, schemas, usecases
 from shared import tabular
 from shared.charts import bar_chart, chart_response, line_chart
-from shared.errors import Invalid
 from shared.tabular import Column
-from shared.web import ctx, download, token_required
+from shared.web import UploadSchema, ctx, download, read_upload, token_required
 
 blp = Blueprint("funding", __name__, url_prefix="", description="Dự toán, định mức, quyết toán, sổ cái")
 PAYEE_KINDS = {"lecturer": "Giảng viên", "trainee": "Học viên"}
@@ -96,7 +95,17 @@ NORM_COLUMNS = [
 ]
 
 
-@blp.route("/cost-norms", methods=["POST"])
+# One URL family for versioned rules in every service: /api/v1/rules[/<kind>]; funding's one kind is cost-norms.
+
+@blp.route("/rules")
+@blp.response(200, schemas.RuleKindSchema(many=True))
+def list_rules():
+    """List every rule kind with the versions in force today and their legal basis."""
+    with ctx().transaction() as session:
+        return usecases.list_rules(session, province_code=ctx().settings.province_code)
+
+
+@blp.route("/rules/cost-norms", methods=["POST"])
 @token_required
 @blp.arguments(schemas.CostNormCreateSchema)
 @blp.response(201, schemas.CostNormSchema)
@@ -106,39 +115,34 @@ def create_norm(data):
         return usecases.create_norm(session, data)
 
 
-@blp.route("/cost-norms")
+@blp.route("/rules/cost-norms")
 @blp.arguments(schemas.CostNormQueryArgsSchema, location="query")
 @blp.response(200, schemas.CostNormSchema(many=True))
 def list_norms(args):
-    """List cost norms, optionally those in force on a day."""
+    """List the cost norm versions, optionally those in force on a day; CSV or XLSX with the import's columns."""
     with ctx().transaction() as session:
-        return usecases.list_norms(session, args["item"], args["on"])
-
-
-@blp.route("/cost-norms/export")
-@blp.arguments(schemas.ExportArgsSchema, location="query")
-def export_norms(args):
-    """Download the cost norms as CSV or XLSX (the same columns the import reads)."""
-    with ctx().transaction() as session:
-        rows = [{c.key: getattr(n, c.key) for c in NORM_COLUMNS} for n in usecases.list_norms(session)]
+        norms = usecases.list_norms(session, args["item"], args["on"])
+        if args["format"] == "json":
+            return norms
+        rows = [{c.key: getattr(n, c.key) for c in NORM_COLUMNS} for n in norms]
     return download(rows, NORM_COLUMNS, args["format"], "dinh-muc-chi", title="Định mức",
-                            heading="ĐỊNH MỨC CHI ĐÀO TẠO, BỒI DƯỠNG")
+                    heading="ĐỊNH MỨC CHI ĐÀO TẠO, BỒI DƯỠNG")
 
 
-@blp.route("/cost-norms/import", methods=["POST"])
+@blp.route("/rules/cost-norms/import", methods=["POST"])
 @token_required
-def import_norms():
+@blp.arguments(UploadSchema, location="files")
+@blp.response(201, schemas.ImportResultSchema)
+def import_norms(files):
     """Import cost norms from a CSV/XLSX file (multipart field `file`); all rows or none, errors by line and field;
     a row starting after an open-ended version supersedes it."""
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise Invalid("Hãy gửi tệp .csv hoặc .xlsx ở trường «file».", field="file")
+    data, filename = read_upload(files)
     # Bad cells and the use case's checks of every row are refused together (TableError): the shared handler
     # answers it.
     errors = tabular.RowErrors()
-    rows = tabular.read_table(upload.read(), upload.filename, NORM_COLUMNS, errors=errors)
+    rows = tabular.read_table(data, filename, NORM_COLUMNS, errors=errors)
     with ctx().transaction() as session:
-        return jsonify(usecases.import_norms(session, rows, errors)), 201
+        return usecases.import_norms(session, rows, errors)
 
 
 # --- estimate, settlement, payees ------------------------------------------------------------------------------

@@ -80,10 +80,20 @@ class CostNormSchema(CostNormCreateSchema):
 class CostNormQueryArgsSchema(Schema):
     item = fields.String(load_default=None)
     on = fields.Date(load_default=None, validate=DAY, metadata={"description": "norms in force on this day"})
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "xlsx"]),
+                           metadata={"description": "json | csv | xlsx (the columns the import reads)"})
 
 
-class ExportArgsSchema(Schema):
-    format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "xlsx"]))
+class RuleKindSchema(Schema):
+    kind = fields.String(metadata={"description": "the rule kind of /api/v1/rules/<kind>"})
+    label = fields.String()
+    on = fields.Date(metadata={"description": "the day the versions below are in force (today)"})
+    in_force = fields.List(fields.Nested(CostNormSchema), metadata={"description": "each with its legal basis"})
+
+
+class ImportResultSchema(Schema):
+    imported = fields.Integer()
+    superseded = fields.Integer(metadata={"description": "open-ended versions closed the day before a new one"})
 
 
 class _CostLineSchema(Schema):

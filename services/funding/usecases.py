@@ -27,7 +27,9 @@ from shared.errors import Conflict, Invalid, NotFound
 from shared.events import Envelope
 from shared.localtime import utcnow
 from shared.logs import get_correlation_id
-from shared.validity import Version, supersede
+from shared import rules
+from shared.rules import Version, supersede
+from shared.localtime import local_today
 
 log = logging.getLogger(__name__)
 SAMPLE_BASIS = "MẪU – giá trị minh họa, không phải định mức của tỉnh Cà Mau; nạp định mức thật trước khi dùng"
@@ -203,39 +205,26 @@ def _overlapping(session: Session, data: dict) -> str | None:
         t.valid_from <= (data.get("valid_to") or far), sa.func.coalesce(t.valid_to, far) >= data["valid_from"]))
 
 
+NORM_KEY = ("item", "unit", "province_code", "lecturer_tier")  # one rule: its versions never overlap
+
+
 def _norm_key(t, data: dict) -> list:
     tier = data.get("lecturer_tier")
     return [t.item == data["item"], t.unit == data["unit"], t.province_code == data["province_code"],
             t.lecturer_tier.is_(None) if tier is None else t.lecturer_tier == tier]
 
 
-def _clash_message(clash: Version) -> str:
-    until = f" đến {clash.valid_to:%d/%m/%Y}" if clash.valid_to else " (chưa có ngày hết hiệu lực)"
-    return (f"Trùng thời gian hiệu lực với phiên bản từ {clash.valid_from:%d/%m/%Y}{until}; phiên bản mới phải bắt "
-            "đầu sau ngày bắt đầu của phiên bản đang áp dụng.")
-
-
 def create_norm(session: Session, data: dict) -> CostNorm:
-    """Add a cost norm version: it supersedes (closes the day before) an open-ended earlier version of the same item,
-    unit, tier and province; a real overlap is refused."""
+    """Add a cost norm version (shared.rules): it supersedes (closes the day before) an open-ended earlier version of
+    the same item, unit, tier and province; any other overlap is refused."""
     if data["unit"] not in domain.UNITS:
         raise Invalid("Đơn vị tính không hợp lệ.", field="unit")
     wrong = domain.norm_problems(data["item"], data["unit"], data.get("lecturer_tier"))
     if wrong:
         field, message = next(iter(wrong.items()))
         raise Invalid(message, field=field)
-    existing = {n.id: n for n in session.scalars(sa.select(CostNorm).where(*_norm_key(CostNorm, data))
-                                                 .with_for_update())}
-    close, clash = supersede([Version(n.id, n.valid_from, n.valid_to) for n in existing.values()],
-                                    data["valid_from"], data.get("valid_to"))
-    if clash is not None:
-        raise Conflict(_clash_message(clash), field="valid_from")
-    for nid in close:
-        existing[nid].valid_to = data["valid_from"] - timedelta(days=1)
-    norm = CostNorm(id=str(uuid.uuid4()), **data)
-    session.add(norm)
-    session.flush()
-    return norm
+    key = {k: data.get(k) for k in NORM_KEY}
+    return rules.add_version(session, CostNorm, {k: v for k, v in data.items() if k not in NORM_KEY}, **key)
 
 
 def import_norms(session: Session, rows: list[dict], errors=None) -> dict:
@@ -294,14 +283,27 @@ def import_norms(session: Session, rows: list[dict], errors=None) -> dict:
     return {"imported": len(rows), "superseded": len(to_close)}
 
 
-def list_norms(session: Session, item: str | None = None, on: date | None = None) -> list[CostNorm]:
-    """Cost norms, optionally of one item and/or in force on a day."""
+def list_norms(session: Session, item: str | None = None, on: date | None = None, *,
+               province_code: str | None = None) -> list[CostNorm]:
+    """Cost norm versions, optionally of one item, in force on a day and/or of one province."""
     stmt = sa.select(CostNorm).order_by(CostNorm.item, CostNorm.lecturer_tier, CostNorm.valid_from)
     if item:
         stmt = stmt.where(CostNorm.item == item)
+    if province_code:
+        stmt = stmt.where(CostNorm.province_code == province_code)
     if on:
         stmt = stmt.where(CostNorm.valid_from <= on, sa.or_(CostNorm.valid_to.is_(None), CostNorm.valid_to >= on))
     return list(session.scalars(stmt))
+
+
+RULE_KINDS = {"cost-norms": "Định mức chi đào tạo, bồi dưỡng"}
+
+
+def list_rules(session: Session, *, province_code: str, today: date | None = None) -> list[dict]:
+    """Every rule kind of the service with the versions in force today (each with its legal basis)."""
+    today = today or local_today()
+    return [{"kind": "cost-norms", "label": RULE_KINDS["cost-norms"], "on": today,
+             "in_force": list_norms(session, on=today, province_code=province_code)}]
 
 
 def _domain_norms(session: Session, province_code: str) -> list[domain.Norm]:

@@ -183,7 +183,7 @@ def test_poison_message_parks_in_dead_letter_queue_while_later_events_flow_then_
     assert requests.get(f"{base}/admin/dead-letters", timeout=10).status_code == 401
 
     # The operator loads the missing norm, then replays exactly that message through the admin endpoint.
-    r = requests.post(f"{base}/api/v1/cost-norms", headers=API, timeout=10, json={
+    r = requests.post(f"{base}/api/v1/rules/cost-norms", headers=API, timeout=10, json={
         "item": "lecturer_fee", "unit": "per_buoi", "lecturer_tier": 9, "province_code": "CM", "amount": 300_000,
         "legal_basis": "test norm", "valid_from": "2018-01-01"})
     assert r.status_code == 201, r.text

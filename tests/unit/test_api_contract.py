@@ -227,7 +227,7 @@ KNOWN_WRITE_ROUTES = {
     ("courses", "/api/v1/courses/{course_id}/enrollments"), ("courses", "/api/v1/courses/{course_id}/attendance"),
     ("courses", "/api/v1/courses/{course_id}/complete"),
     ("evaluation", "/api/v1/feedback/{token}"),
-    ("funding", "/api/v1/budget-lines"), ("funding", "/api/v1/cost-norms"),
+    ("funding", "/api/v1/budget-lines"), ("funding", "/api/v1/rules/cost-norms"),
 }
 
 
@@ -639,29 +639,29 @@ def test_second_budget_line_for_the_same_year_source_and_unit_is_409(funding_cli
 
 
 def test_overlapping_cost_norm_version_is_409_naming_valid_from(funding_client):
-    assert funding_client.post("/api/v1/cost-norms", json=make_norm(), headers=API_AUTH).status_code == 201
+    assert funding_client.post("/api/v1/rules/cost-norms", json=make_norm(), headers=API_AUTH).status_code == 201
     for overlap in (make_norm(valid_from="2025-10-27", valid_to=None), make_norm(valid_from="2024-01-01"),
                     make_norm(valid_from="2025-03-01", valid_to="2025-03-31")):
-        resp = funding_client.post("/api/v1/cost-norms", json=overlap, headers=API_AUTH)
+        resp = funding_client.post("/api/v1/rules/cost-norms", json=overlap, headers=API_AUTH)
         assert names(assert_error_shape(resp, 409), ("valid_from",)), overlap
 
 
 def test_norm_versions_that_only_touch_or_differ_in_tier_are_accepted(funding_client):
     for norm in (make_norm(), make_norm(valid_from="2025-10-28", valid_to=None, amount=2_200_000),
                  make_norm(lecturer_tier=2), make_norm(item="learner_support", unit="per_day", lecturer_tier=None)):
-        resp = funding_client.post("/api/v1/cost-norms", json=norm, headers=API_AUTH)
+        resp = funding_client.post("/api/v1/rules/cost-norms", json=norm, headers=API_AUTH)
         assert resp.status_code == 201, (norm, resp.get_json())
 
 
 def test_norm_ending_before_it_starts_is_422_naming_valid_to(funding_client):
-    resp = funding_client.post("/api/v1/cost-norms", json=make_norm(valid_from="2025-06-01", valid_to="2025-05-31"),
-                               headers=API_AUTH)
+    resp = funding_client.post("/api/v1/rules/cost-norms",
+                               json=make_norm(valid_from="2025-06-01", valid_to="2025-05-31"), headers=API_AUTH)
     assert names(assert_error_shape(resp, 422), ("valid_to",))
 
 
 def test_one_day_norm_is_accepted(funding_client):
-    resp = funding_client.post("/api/v1/cost-norms", json=make_norm(valid_from="2025-06-01", valid_to="2025-06-01"),
-                               headers=API_AUTH)
+    resp = funding_client.post("/api/v1/rules/cost-norms",
+                               json=make_norm(valid_from="2025-06-01", valid_to="2025-06-01"), headers=API_AUTH)
     assert resp.status_code == 201, resp.data
 
 

@@ -75,9 +75,9 @@ def test_a_cost_norm_file_is_refused_listing_bad_cells_wrong_units_and_overlaps_
             + "travel,per_km,,CM,2000,NQ 01,2026-01-01,2026-12-31\n"      # line 4: fine
             + "travel,per_km,,CM,2100,NQ 01,2026-06-01,\n"                # line 5: overlaps line 4
             + "learner_support,per_day,,CM,100000,NQ 01,2026-02-30,\n")   # line 6: no such date
-    resp = _post(client, "/api/v1/cost-norms/import", text.encode(), "norms.csv")
+    resp = _post(client, "/api/v1/rules/cost-norms/import", text.encode(), "norms.csv")
     assert _problems(resp) == {(2, "amount"), (3, "unit"), (5, "valid_from"), (6, "valid_from")}
-    assert client.get("/api/v1/cost-norms", headers=API_AUTH).get_json() == []
+    assert client.get("/api/v1/rules/cost-norms", headers=API_AUTH).get_json() == []
 
 
 # --- evaluation: test scores and unit indicators -----------------------------------------------------------------
@@ -133,7 +133,7 @@ def test_an_attendance_sheet_is_refused_listing_bad_marks_and_unknown_codes_toge
 
 
 @pytest.mark.parametrize("service, url", [("needs", "/api/v1/civil-servants/import"),
-                                          ("funding", "/api/v1/cost-norms/import"),
+                                          ("funding", "/api/v1/rules/cost-norms/import"),
                                           ("evaluation", "/api/v1/unit-indicators/import")])
 def test_a_file_that_is_not_a_table_is_still_refused_at_once_in_the_same_shape(make_client, service, url):
     client = make_client(service)

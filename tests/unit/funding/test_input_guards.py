@@ -26,7 +26,7 @@ def make_norm(**overrides) -> dict:
 ])
 def test_a_norm_the_rules_cannot_apply_as_written_is_422_naming_the_field(tmp_path, overrides, field):
     app = make_app(tmp_path, seed=False)
-    resp = app.test_client().post("/api/v1/cost-norms", json=make_norm(**overrides), headers=API_AUTH)
+    resp = app.test_client().post("/api/v1/rules/cost-norms", json=make_norm(**overrides), headers=API_AUTH)
     assert resp.status_code == 422, resp.data
     assert field in resp.get_json()["errors"]["json"]
     assert rows(app, CostNorm) == []
@@ -35,7 +35,7 @@ def test_a_norm_the_rules_cannot_apply_as_written_is_422_naming_the_field(tmp_pa
 def test_a_norm_in_its_items_unit_is_accepted(tmp_path):
     app = make_app(tmp_path, seed=False)
     for norm in (make_norm(), make_norm(item="lecturer_fee", unit="per_buoi", lecturer_tier=3, amount=1_400_000)):
-        assert app.test_client().post("/api/v1/cost-norms", json=norm, headers=API_AUTH).status_code == 201
+        assert app.test_client().post("/api/v1/rules/cost-norms", json=norm, headers=API_AUTH).status_code == 201
 
 
 def test_norm_file_with_unknown_item_or_oversized_cells_is_rejected_whole_by_line_and_field(tmp_path):
@@ -70,7 +70,7 @@ def test_norm_file_with_a_unit_or_tier_the_item_does_not_take_is_rejected_whole(
 @pytest.mark.parametrize("path", [
     "/api/v1/budget-lines?fiscal_year=999999999999999999999",
     "/api/v1/reports/spending?fiscal_year=999999999999999999999",
-    "/api/v1/cost-norms?on=0001-01-01",
+    "/api/v1/rules/cost-norms?on=0001-01-01",
 ])
 def test_out_of_range_query_values_are_422_not_500(tmp_path, path):
     resp = make_app(tmp_path, seed=False).test_client().get(path)
@@ -86,7 +86,7 @@ def test_commitment_ending_on_the_last_representable_day_is_422_naming_training_
 
 def test_norm_ending_before_it_starts_is_explained_in_vietnamese(tmp_path):
     resp = make_app(tmp_path, seed=False).test_client().post(
-        "/api/v1/cost-norms", json=make_norm(valid_to="2025-12-31"), headers=API_AUTH)
+        "/api/v1/rules/cost-norms", json=make_norm(valid_to="2025-12-31"), headers=API_AUTH)
     assert resp.status_code == 422
     assert resp.get_json()["errors"]["json"]["valid_to"] == ["Ngày hết hiệu lực trước ngày bắt đầu hiệu lực."]
 
@@ -96,7 +96,7 @@ def test_a_zero_rated_item_for_a_commune_without_a_budget_line_does_not_block_th
     client = app.test_client()
     for norm in (make_norm(item="lecturer_fee", unit="per_buoi", lecturer_tier=2, amount=1_000_000),
                  make_norm(item="learner_support", unit="per_day", amount=0), make_norm(amount=0)):
-        assert client.post("/api/v1/cost-norms", json={**norm, "valid_from": "2018-01-01"},
+        assert client.post("/api/v1/rules/cost-norms", json={**norm, "valid_from": "2018-01-01"},
                            headers=API_AUTH).status_code == 201
     small_line(app, "state_dtbd", "CM-THOIBINH", 100_000_000)  # no regular-budget line for CM-TANLOC
     body, plan = scheduled(trainees=[trainee("CM-TANLOC")], distances={"CM-TANLOC": 12})

@@ -49,7 +49,7 @@ def test_a_real_norm_supersedes_the_open_ended_sample_and_each_course_gets_the_n
     app = make_app(tmp_path, backend=backend)
     before, plan_before = scheduled(trainees=[trainee()], start=date(2026, 3, 2))
     deliver(app, before)
-    resp = app.test_client().post("/api/v1/cost-norms", json=fee_norm(), headers=API_AUTH)
+    resp = app.test_client().post("/api/v1/rules/cost-norms", json=fee_norm(), headers=API_AUTH)
     assert resp.status_code == 201, resp.data
     # the sample open-ended from 28/10/2025 (TT 100/2025 shape) now ends the day before the real version
     assert tier2_fees(app) == [(date(2018, 1, 1), date(2025, 10, 27), 1_800_000, True),
@@ -70,7 +70,7 @@ def test_a_settled_course_keeps_the_norm_it_was_computed_with(tmp_path, backend)
     deliver(app, body)
     deliver(app, completed_from(plan)[0])
     [settled_fee] = [(x.norm_id, x.unit_amount) for x in rows(app, SettlementLine) if x.item == "lecturer_fee"]
-    assert app.test_client().post("/api/v1/cost-norms", json=fee_norm(valid_from="2026-03-15"),
+    assert app.test_client().post("/api/v1/rules/cost-norms", json=fee_norm(valid_from="2026-03-15"),
                                   headers=API_AUTH).status_code == 201
     assert [(x.norm_id, x.unit_amount) for x in rows(app, SettlementLine) if x.item == "lecturer_fee"] == \
         [settled_fee]
@@ -82,7 +82,7 @@ def test_a_settled_course_keeps_the_norm_it_was_computed_with(tmp_path, backend)
 def test_a_norm_starting_with_or_before_the_open_ended_version_is_refused(tmp_path, backend):
     app = make_app(tmp_path, backend=backend)
     for start in ("2025-10-28", "2025-06-01"):
-        resp = app.test_client().post("/api/v1/cost-norms", json=fee_norm(valid_from=start), headers=API_AUTH)
+        resp = app.test_client().post("/api/v1/rules/cost-norms", json=fee_norm(valid_from=start), headers=API_AUTH)
         assert resp.status_code == 409 and "valid_from" in resp.get_json()["errors"]["json"], resp.data
     assert [n for n in tier2_fees(app) if not n[3]] == []
 

@@ -149,8 +149,8 @@ HEADER = "Khoản chi,Đơn vị tính,Hạng giảng viên,Tỉnh,Mức chi (đ
 
 
 def upload(app, text: str, name: str = "norms.csv"):
-    return app.test_client().post("/api/v1/cost-norms/import", headers=API_AUTH, content_type="multipart/form-data",
-                                  data={"file": (BytesIO(text.encode()), name)})
+    return app.test_client().post("/api/v1/rules/cost-norms/import", headers=API_AUTH,
+                                  content_type="multipart/form-data", data={"file": (BytesIO(text.encode()), name)})
 
 
 def test_norms_import_from_csv_and_round_trip_through_the_export(tmp_path):
@@ -159,7 +159,7 @@ def test_norms_import_from_csv_and_round_trip_through_the_export(tmp_path):
                                 "learner_support,per_day,,CM,160000,NQ 01/2026/NQ-HĐND,2026-01-01,2026-12-31\n")
     assert resp.status_code == 201, resp.data
     assert resp.get_json() == {"imported": 2, "superseded": 0}
-    exported = app.test_client().get("/api/v1/cost-norms/export?format=xlsx")
+    exported = app.test_client().get("/api/v1/rules/cost-norms?format=xlsx")
     assert exported.status_code == 200
     from services.funding.api import NORM_COLUMNS
     from shared.tabular import read_table
@@ -189,8 +189,8 @@ def test_overlapping_versions_in_the_file_or_with_the_database_are_rejected(tmp_
 
 
 def test_import_without_a_file_is_422_naming_file(tmp_path):
-    resp = make_app(tmp_path, seed=False).test_client().post("/api/v1/cost-norms/import", headers=API_AUTH)
-    assert resp.status_code == 422 and "file" in resp.get_json()["errors"]["json"]
+    resp = make_app(tmp_path, seed=False).test_client().post("/api/v1/rules/cost-norms/import", headers=API_AUTH)
+    assert resp.status_code == 422 and "file" in resp.get_json()["errors"]["files"]
 
 
 # --- reports ---------------------------------------------------------------------------------------------------

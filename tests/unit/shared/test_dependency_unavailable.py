@@ -25,7 +25,7 @@ WRITES = {
     "evaluation": ("/api/v1/unit-indicators", {"items": [{"commune_code": "CM-TANLOC",
                                                           "indicator_code": "citizen_satisfaction",
                                                           "period": "2026-01", "value": 80}]}),
-    "funding": ("/api/v1/cost-norms", {"item": "travel", "unit": "per_km", "province_code": "CM", "amount": 2000,
+    "funding": ("/api/v1/rules/cost-norms", {"item": "travel", "unit": "per_km", "province_code": "CM", "amount": 2000,
                                        "legal_basis": "NQ 01/2026", "valid_from": "2026-01-01"}),
 }
 SECRETS = ("Nguyễn Thị Lan", "Trần Văn Minh", "1988", "T-OUTAGE-1", "postgres@", "Connection refused",
