@@ -87,7 +87,9 @@ def _seed_needs(client) -> None:
 def _seed_funding(client) -> None:
     norm = {"item": "travel", "unit": "per_km", "lecturer_tier": None, "province_code": "CM", "amount": 2_000,
             "legal_basis": HOSTILE, "valid_from": "2030-01-01"}
-    client.post("/api/v1/cost-norms", json=norm, headers=API_AUTH)
+    for path in ("/api/v1/rules/cost-norms", "/api/v1/cost-norms"):  # issue 11 moves the route
+        if client.post(path, json=norm, headers=API_AUTH).status_code in (200, 201):
+            break
 
 
 SEEDS = {"needs": _seed_needs, "funding": _seed_funding}
