@@ -1,4 +1,5 @@
-"""Operator endpoints of the evaluation service: response progress, scheduled jobs, notification records."""
+"""Operator endpoints of the evaluation service: response progress, running due jobs now, notification records
+(listing and retrying jobs: shared.admin.jobs_blueprint, registered in app.py)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -6,16 +7,11 @@ from marshmallow import Schema, fields, validate
 
 from services.evaluation import usecases
 from services.evaluation.models import EvaluatedCourse, FeedbackRequest
-from services.evaluation.scheduler import run_due_jobs
+from services.evaluation.jobs import bound
 from shared.admin import operator_blueprint
 from shared.web import ctx
 
 blp = operator_blueprint("evaluation_admin", __name__, "/admin/evaluation", "Evaluation operator endpoints")
-
-
-class JobArgs(Schema):
-    status = fields.String(load_default=None, validate=validate.OneOf(["pending", "done", "failed"]))
-    limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=2000))
 
 
 class NotificationArgs(Schema):
@@ -49,29 +45,12 @@ def progress():
                        "answered": a} for c, code, d, st, n, a in rows]}
 
 
-@blp.route("/jobs")
-@blp.arguments(JobArgs, location="query")
-@blp.doc(security=[{"bearerAuth": []}])
-def jobs(args):
-    """List scheduled jobs (reminders, closing, follow-up), due first, with failures."""
-    with ctx().transaction() as session:
-        return {"items": _iso(usecases.list_jobs(session, args["status"], args["limit"]))}
-
-
 @blp.route("/jobs/run", methods=["POST"])
 @blp.arguments(RunJobsSchema)
 @blp.doc(security=[{"bearerAuth": []}])
 def run_jobs(args):
     """Run the due jobs now in this process (the worker's scheduler does this every second anyway)."""
-    return {"ran": run_due_jobs(ctx().session_factory, ctx().settings.feedback_base_url, limit=args["limit"])}
-
-
-@blp.route("/jobs/<job_id>/retry", methods=["POST"])
-@blp.doc(security=[{"bearerAuth": []}])
-def retry_job(job_id):
-    """Make a failed or pending job due now."""
-    with ctx().transaction() as session:
-        return usecases.retry_job(session, job_id)
+    return {"ran": usecases.run_due_jobs(ctx().session_factory, bound(ctx().settings), limit=args["limit"])}
 
 
 @blp.route("/notifications")

@@ -3,8 +3,9 @@ from flask import Flask
 
 import services.evaluation
 from services.evaluation import admin, api, web
-from services.evaluation.models import INBOX_TABLE, OUTBOX
+from services.evaluation.models import INBOX_TABLE, JOBS_TABLE, OUTBOX
 from services.evaluation.settings import get_settings
+from shared.admin import jobs_blueprint
 from shared.config import Settings
 from shared.web import create_service_app
 
@@ -14,6 +15,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = create_service_app(
         settings or get_settings(), title="Evaluation", outbox=OUTBOX, inbox=INBOX_TABLE,
         description=services.evaluation.__doc__,
-        blueprints=[api.blp], admin_blueprints=[admin.blp])
+        blueprints=[api.blp], admin_blueprints=[admin.blp, jobs_blueprint(JOBS_TABLE, "/admin/evaluation")])
     app.register_blueprint(web.bp)
     return app

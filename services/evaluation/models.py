@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, messaging_tables
+from shared.jobs import job_table
 from shared.outbox import Outbox
 
 
@@ -16,6 +17,9 @@ class Base(DeclarativeBase):
 
 OUTBOX_TABLE, INBOX_TABLE = messaging_tables(Base.metadata)
 OUTBOX = Outbox("evaluation", OUTBOX_TABLE)
+# Durable jobs (shared.jobs): `window` (one per course, key "window:<course id>": reminds non-respondents when
+# first due, then is due again at the deadline and closes the window) and `followup` ("followup:<course id>").
+JOBS_TABLE = job_table(Base.metadata)
 
 
 class EvaluatedCourse(Base):
@@ -129,27 +133,6 @@ class TestScore(Base):
     score: Mapped[float] = mapped_column(sa.Float)
     source: Mapped[str] = mapped_column(sa.String(10))  # event | api | import
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class ScheduledJob(Base):
-    """A due job of the scheduler loop; rows survive restarts. Kinds: `window` (one per course: reminds
-    non-respondents when first due, then is due again at the deadline and closes the window), `followup`.
-
-    A job runs inside the transaction that claimed it: if the worker dies mid-job the transaction rolls back and
-    the row is pending (due) again. Failures back off and are visible to operators.
-    """
-
-    __tablename__ = "scheduled_jobs"
-    __table_args__ = (sa.UniqueConstraint("kind", "course_id"), sa.Index("ix_scheduled_jobs_due", "status", "due_at"))
-    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
-    kind: Mapped[str] = mapped_column(sa.String(20))  # window | followup
-    course_id: Mapped[str] = mapped_column(sa.String(36))
-    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(sa.String(10))  # pending | done | failed
-    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # window jobs: the reminder went out
-    attempts: Mapped[int] = mapped_column(sa.Integer, server_default="0")
-    last_error: Mapped[str | None] = mapped_column(sa.Text)
-    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Notification(Base):

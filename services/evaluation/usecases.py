@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from services.evaluation import domain
 from services.evaluation.models import (
     OUTBOX, EvaluatedCourse, FeedbackRequest, FeedbackResponse, FollowupRequest, FollowupResponse, FormTemplate,
-    Notification, QuestionItem, RuleVersion, ScheduledJob, TestScore, UnitIndicator,
+    JOBS_TABLE, Notification, QuestionItem, RuleVersion, TestScore, UnitIndicator,
 )
-from shared import rules
+from shared import jobs as durable, rules
 from shared.db import bulk_insert, insert_ignoring_conflicts, is_postgres, utcnow
 from shared.errors import Conflict, Gone, Invalid, NotFound
 from shared.events import Envelope
@@ -321,13 +321,16 @@ def open_feedback(session: Session, envelopes: list[Envelope], *, window_days: i
             scores += [{"course_id": cid, "civil_servant_id": x["civil_servant_id"], "kind": k, "competency_code": c,
                         "score": float(v), "source": "event", "recorded_at": now} for (k, c), v in seen.items()]
         # One job per course: first due for the reminder, then (same row) at the deadline to close.
-        jobs.append({"id": str(uuid.uuid4()), "kind": "window", "course_id": cid, "due_at": remind_at,
-                     "status": "pending", "attempts": 0})
+        jobs.append({"id": str(uuid.uuid4()), "kind": "window", "payload": {"course_id": cid, "reminded_at": None},
+                     "status": "pending", "attempts": 0, "due_at": remind_at, "dedupe_key": f"window:{cid}",
+                     "created_at": now})
         events.append(("evaluation.feedback_requested",
                        {"course_id": cid, "request_count": len(attendees), "deadline": deadline}, env))
     bulk_insert(session, FeedbackRequest.__table__, rows)
     bulk_insert(session, TestScore.__table__, scores)
-    bulk_insert(session, ScheduledJob.__table__, jobs)
+    # COPY, like the other rows of the batch (shared.jobs.enqueue_many is one INSERT … ON CONFLICT): the keys are
+    # new by construction (opened courses are skipped above), and a clash refuses the batch as for the courses.
+    bulk_insert(session, JOBS_TABLE, jobs)
     OUTBOX.emit_many(session, events)
     return len(rows)
 
@@ -515,14 +518,7 @@ def submit_feedback(session: Session, token: str, scores: dict, comment: str | N
             # Everyone answered: the window closes now (the scheduler runs the close job on its next tick).
             # SKIP LOCKED: a job the scheduler holds is running right now and will see this answer; waiting for it
             # would deadlock (it waits for this answer's SHARE lock on the course to close).
-            job_ids = sa.select(ScheduledJob.id).where(
-                ScheduledJob.kind == "window", ScheduledJob.course_id == req.course_id,
-                ScheduledJob.status == "pending")
-            if is_postgres(session):
-                job_ids = job_ids.with_for_update(skip_locked=True)
-            ids = list(session.scalars(job_ids))
-            if ids:
-                session.execute(sa.update(ScheduledJob).where(ScheduledJob.id.in_(ids)).values(due_at=now))
+            durable.reschedule(session, JOBS_TABLE, f"window:{req.course_id}", now, skip_locked=True)
     else:
         resp = FollowupResponse(id=str(uuid.uuid4()), course_id=req.course_id, respondent=req.respondent,
                                 commune_code=req.commune_code, scores=full, texts=clean_texts, valid=valid,
@@ -639,8 +635,8 @@ def close_feedback(session: Session, course_id: str, now: datetime | None = None
     if is_postgres(session):
         # Lock order job → course, the scheduler's order (it claims the window job, then closes): an officer's
         # close racing the scheduler then waits instead of deadlocking into a 500.
-        session.execute(sa.select(ScheduledJob.id).where(ScheduledJob.kind == "window",
-                                                         ScheduledJob.course_id == course_id).with_for_update())
+        session.execute(sa.select(JOBS_TABLE.c.id).where(JOBS_TABLE.c.dedupe_key == f"window:{course_id}")
+                        .with_for_update())
     course = _course(session, course_id, lock=True)
     if course.status == "closed":
         return course.result
@@ -648,13 +644,12 @@ def close_feedback(session: Session, course_id: str, now: datetime | None = None
     result = compute_result(session, course, local_today(now))
     result["evaluated_at"] = now.isoformat()
     course.status, course.closed_at, course.result = "closed", now, result
-    session.execute(sa.update(ScheduledJob).where(ScheduledJob.course_id == course_id, ScheduledJob.status == "pending",
-                                                  ScheduledJob.kind == "window")
-                    .values(status="done", done_at=now))
+    window = durable.find(session, JOBS_TABLE, f"window:{course_id}")
+    if window is not None and window.status == "pending":  # a running one is this close's own job: its loop ends it
+        durable.mark_done(session, JOBS_TABLE, window.id, now)
     delay = active_rule(session, "followup", local_today(now))["delay_days"]
-    session.execute(insert_ignoring_conflicts(session, ScheduledJob.__table__), [{
-        "id": str(uuid.uuid4()), "kind": "followup", "course_id": course_id,
-        "due_at": _followup_due(course, delay), "status": "pending", "attempts": 0}])
+    durable.enqueue(session, JOBS_TABLE, "followup", {"course_id": course_id}, _followup_due(course, delay),
+                    f"followup:{course_id}", now=now)
     # The event leaves this service: a lecturer's mean over fewer forms than the privacy minimum would be those
     # trainees' own answers in another service's records, so only lecturers with enough forms travel.
     minimum = _privacy(session)
@@ -716,87 +711,34 @@ def schedule_followup_now(session: Session, course_id: str, now: datetime | None
     if local_today(now) < earliest:  # TT 10/2017: effectiveness is measured 3–6 months after the course
         raise Conflict(f"Khảo sát hiệu quả sau khóa học chỉ bắt đầu từ ngày {vn_date(earliest)} "
                           "(3–6 tháng sau khóa học).", field="course_id")
-    n = session.execute(sa.update(ScheduledJob).where(ScheduledJob.kind == "followup",
-                                                      ScheduledJob.course_id == course_id,
-                                                      ScheduledJob.status == "pending")
-                        .values(due_at=now)).rowcount
+    n = durable.reschedule(session, JOBS_TABLE, f"followup:{course_id}", now)
     return {"course_id": course_id, "rescheduled": n}
 
 
-JOB_KINDS = ("window", "followup")
-
-
-def run_job(session: Session, job: ScheduledJob, base_url: str, now: datetime | None = None) -> bool:
-    """Run one claimed job in the claiming transaction; return True when the job is finished.
-
-    A window job reminds non-respondents the first time it is due and is then due again at the deadline, when
-    (or as soon as everyone answered) it closes the window.
-    """
+def run_window(session: Session, payload: dict, base_url: str, now: datetime | None = None) -> durable.Again | None:
+    """The window job of a course: remind non-respondents the first time it is due, then be due again at the
+    deadline, when (or as soon as everyone answered) it closes the window. None = finished."""
     now = now or utcnow()
-    if job.kind == "followup":
-        open_followup(session, job.course_id, base_url, now)
-        return True
-    if job.kind != "window":
-        raise Conflict(f"unknown job kind {job.kind}")
-    course = _course(session, job.course_id)
+    course_id = payload["course_id"]
+    course = _course(session, course_id)
     if course.status == "closed":
-        return True
-    unanswered = session.scalar(sa.select(sa.func.count()).where(FeedbackRequest.course_id == job.course_id,
+        return None
+    unanswered = session.scalar(sa.select(sa.func.count()).where(FeedbackRequest.course_id == course_id,
                                                                  FeedbackRequest.submitted_at.is_(None)))
     if now >= course.feedback_deadline or unanswered == 0:
-        close_feedback(session, job.course_id, now)
-        return True
-    if job.reminded_at is None:
-        send_reminders(session, job.course_id, base_url, now)
-        job.reminded_at = now
-    job.due_at = course.feedback_deadline
-    return False
+        close_feedback(session, course_id, now)
+        return None
+    reminded = payload.get("reminded_at")
+    if reminded is None:
+        send_reminders(session, course_id, base_url, now)
+        reminded = now.isoformat()
+    return durable.Again(course.feedback_deadline, {"course_id": course_id, "reminded_at": reminded})
 
 
-def claim_due_job(session: Session, now: datetime | None = None, exclude=()) -> ScheduledJob | None:
-    """Lock the next due pending job (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's BEGIN IMMEDIATE already
-    serialises writers). `exclude`: jobs that already failed in this pass."""
-    now = now or utcnow()
-    stmt = (sa.select(ScheduledJob).where(ScheduledJob.status == "pending", ScheduledJob.due_at <= now)
-            .order_by(ScheduledJob.due_at, ScheduledJob.id).limit(1))
-    if exclude:
-        stmt = stmt.where(ScheduledJob.id.not_in(list(exclude)))
-    if is_postgres(session):
-        stmt = stmt.with_for_update(skip_locked=True)
-    return session.scalar(stmt)
-
-
-def job_failed(session: Session, job_id: str, error: str, max_attempts: int = 10) -> None:
-    """Back a failed job off (1, 2, 4 … min, at most an hour); after max_attempts it stays 'failed' for operators."""
-    job = session.get(ScheduledJob, job_id)
-    if job is None:
-        return
-    job.attempts += 1
-    job.last_error = error[:500]
-    job.due_at = utcnow() + timedelta(minutes=min(2 ** (job.attempts - 1), 60))
-    if job.attempts >= max_attempts:
-        job.status = "failed"
-
-
-def list_jobs(session: Session, status: str | None = None, limit: int = 200) -> list[dict]:
-    """Scheduled jobs for operators (due first)."""
-    stmt = sa.select(ScheduledJob).order_by(ScheduledJob.due_at).limit(limit)
-    if status:
-        stmt = stmt.where(ScheduledJob.status == status)
-    return [{"id": j.id, "kind": j.kind, "course_id": j.course_id, "due_at": j.due_at, "status": j.status,
-             "attempts": j.attempts, "last_error": j.last_error, "done_at": j.done_at}
-            for j in session.scalars(stmt)]
-
-
-def retry_job(session: Session, job_id: str) -> dict:
-    """Operator: make a failed or pending job due now."""
-    job = session.get(ScheduledJob, job_id)
-    if job is None:
-        raise NotFound("Không tìm thấy công việc.", field="job_id")
-    if job.status == "done":
-        raise Conflict("Công việc đã chạy xong.", field="job_id")
-    job.status, job.due_at = "pending", utcnow()
-    return {"id": job.id, "status": job.status}
+def run_due_jobs(session_factory, functions: dict, *, now: datetime | None = None, limit: int = 100) -> int:
+    """Operator: run the due jobs now in this process (the worker's loop does this every second anyway)."""
+    now_fn = (lambda: now) if now else utcnow
+    return durable.run_due(session_factory, JOBS_TABLE, functions, now_fn, limit)
 
 
 # --- L2: test scores -------------------------------------------------------------------------------------------

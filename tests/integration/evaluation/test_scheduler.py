@@ -15,9 +15,10 @@ import pytest
 import sqlalchemy as sa
 
 from services.evaluation import usecases
-from services.evaluation.models import OUTBOX_TABLE, FeedbackRequest, ScheduledJob
-from services.evaluation.scheduler import run_due_jobs
+from services.evaluation.jobs import bound
+from services.evaluation.models import JOBS_TABLE, OUTBOX_TABLE, FeedbackRequest
 from services import get_settings
+from shared import jobs as durable
 from shared.config import PROJECT_ROOT
 from shared.db import transaction, utcnow
 from shared.events import decode
@@ -28,6 +29,13 @@ from tests.unit.evaluation.factories import course_completed, scores, trainee
 pytestmark = [pytest.mark.postgres]
 BASE = "http://127.0.0.1:8003"
 LATER = utcnow() + timedelta(days=30)  # every job of a just-opened course is due by then (but the follow-up)
+
+
+def run_due_jobs(session_factory, base_url: str, now=None) -> int:
+    """Run the due jobs as the worker's loop does, at `now`; return how many ran."""
+    now_fn = (lambda: now) if now else utcnow
+    functions = bound(get_settings("evaluation", feedback_base_url=base_url), now_fn)
+    return durable.run_due(session_factory, JOBS_TABLE, functions, now_fn)
 
 
 def open_courses(db, n: int = 1, people: int = 2) -> list[str]:
@@ -46,11 +54,13 @@ DYING_WORKER = textwrap.dedent("""
     import sys, time
     from datetime import datetime
     from services.evaluation import usecases
+    from services.evaluation.models import JOBS_TABLE
+    from shared import jobs
     from shared.db import make_engine, make_session_factory
     session = make_session_factory(make_engine(sys.argv[1]))()
     session.begin()
-    job = usecases.claim_due_job(session, datetime.fromisoformat(sys.argv[2]))
-    usecases.run_job(session, job, "http://x", datetime.fromisoformat(sys.argv[2]))
+    [job] = jobs.claim_due(session, JOBS_TABLE, datetime.fromisoformat(sys.argv[2]), limit=1)
+    usecases.run_window(session, job.payload, "http://x", datetime.fromisoformat(sys.argv[2]))
     session.flush()
     print(job.kind, flush=True)
     time.sleep(120)  # killed here, mid-transaction
@@ -67,7 +77,8 @@ def test_a_job_held_by_a_killed_worker_is_due_again_and_runs_once(service_db):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
-    pending = db.rows(sa.select(ScheduledJob.kind, ScheduledJob.status).where(ScheduledJob.course_id == course_id))
+    pending = db.rows(sa.select(JOBS_TABLE.c.kind, JOBS_TABLE.c.status).where(
+        JOBS_TABLE.c.dedupe_key.in_([f"window:{course_id}", f"followup:{course_id}"])))
     assert pending == [("window", "pending")]  # the row survived, nothing done
     assert run_due_jobs(db.session_factory, BASE, now=LATER) == 1
     assert evaluated(db) == [course_id]
@@ -83,8 +94,8 @@ def test_skip_locked_gives_each_worker_a_different_job(service_db, db_url_factor
     try:
         a.begin()
         b.begin()
-        first = usecases.claim_due_job(a, LATER)
-        second = usecases.claim_due_job(b, LATER)
+        first = next(iter(durable.claim_due(a, JOBS_TABLE, LATER, limit=1)), None)
+        second = next(iter(durable.claim_due(b, JOBS_TABLE, LATER, limit=1)), None)
         assert first is not None and second is not None and first.id != second.id
     finally:
         a.rollback(), b.rollback(), a.close(), b.close()
@@ -100,7 +111,7 @@ def test_two_scheduler_threads_run_every_job_exactly_once(service_db, db_url_fac
     for t in threads:
         t.join(60)
     assert sorted(evaluated(db)) == sorted(course_ids)
-    assert db.count(ScheduledJob.__table__, ScheduledJob.status == "done") == 6
+    assert db.count(JOBS_TABLE, JOBS_TABLE.c.status == "done") == 6
 
 
 @pytest.mark.broker
@@ -152,14 +163,14 @@ def test_an_officer_closing_while_the_scheduler_closes_the_same_window_waits_and
             errors.append(exc)
 
     try:
-        job = usecases.claim_due_job(scheduler, LATER)  # the scheduler holds the window job …
+        [job] = durable.claim_due(scheduler, JOBS_TABLE, LATER, limit=1)  # the scheduler holds the window job …
         usecases._course(scheduler, course_id)  # … and has read the (still open) course, as run_job does
         thread = threading.Thread(target=officer)
         thread.start()
         wait_until(lambda: db.scalar(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")) >= 1, 20,
                    what="the officer's close waiting for a lock")
-        assert usecases.run_job(scheduler, job, BASE, LATER) is True  # closes; no deadlock with the officer
-        job.status = "done"
+        assert usecases.run_window(scheduler, job.payload, BASE, LATER) is None  # closes; no deadlock with the officer
+        durable.mark_done(scheduler, JOBS_TABLE, job.id, LATER)
         scheduler.commit()
     finally:
         scheduler.close()
@@ -188,14 +199,14 @@ def test_the_last_answer_arriving_while_the_scheduler_closes_is_counted_without_
             errors.append(exc)
 
     try:
-        job = usecases.claim_due_job(scheduler, LATER)  # the scheduler holds the window job
+        [job] = durable.claim_due(scheduler, JOBS_TABLE, LATER, limit=1)  # the scheduler holds the window job
         thread = threading.Thread(target=trainee_submits)
         thread.start()
         wait_until(lambda: not thread.is_alive() or
                    db.scalar(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")) >= 1, 20,
                    what="the answer committed or waiting")
-        assert usecases.run_job(scheduler, job, BASE, LATER) is True
-        job.status = "done"
+        assert usecases.run_window(scheduler, job.payload, BASE, LATER) is None
+        durable.mark_done(scheduler, JOBS_TABLE, job.id, LATER)
         scheduler.commit()
     finally:
         scheduler.close()

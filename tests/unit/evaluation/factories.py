@@ -89,6 +89,24 @@ def outbox_events(app, event_type: str) -> list[dict]:
         return [decode(b).payload for b in bodies]
 
 
+def job_rows(client, course_id: str) -> dict:
+    """The course's durable jobs (shared.jobs rows) by kind: window, followup."""
+    from services.evaluation.models import JOBS_TABLE as t
+    keys = [f"window:{course_id}", f"followup:{course_id}"]
+    with session_factory(client)() as s:
+        return {r.kind: r for r in s.execute(sa.select(t).where(t.c.dedupe_key.in_(keys)))}
+
+
+def run_jobs(client, now=None, functions: dict | None = None) -> int:
+    """Run the app's due jobs as the worker's loop does (at `now`), with its settings; return how many ran."""
+    from services.evaluation.jobs import bound
+    from services.evaluation.models import JOBS_TABLE
+    from shared import jobs
+    now_fn = (lambda: now) if now else utcnow
+    functions = functions or bound(client.application.extensions["service"].settings, now_fn)
+    return jobs.run_due(session_factory(client), JOBS_TABLE, functions, now_fn)
+
+
 def session_factory(client):
     """The app's session factory (for running use cases and the scheduler directly)."""
     return client.application.extensions["service"].session_factory

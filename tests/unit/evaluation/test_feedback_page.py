@@ -105,8 +105,8 @@ def test_the_supervisor_follow_up_link_opens_its_own_form(client):
     course_id, _ = open_course(client, [trainee()], start=date.today() - timedelta(days=120))
     client.post(f"/api/v1/courses/{course_id}/close-feedback", headers=API_AUTH)
     client.post(f"/api/v1/courses/{course_id}/followup", headers=API_AUTH)
-    from services.evaluation.scheduler import run_due_jobs
-    run_due_jobs(client.application.extensions["service"].session_factory, "http://x")
+    from tests.unit.evaluation.factories import run_jobs
+    run_jobs(client)
     links = client.get(f"/api/v1/courses/{course_id}/followup-requests", headers=API_AUTH).get_json()
     sup = next(x for x in links if x["respondent"] == "supervisor")
     html = client.get(f"/feedback/{sup['token']}").get_data(as_text=True)
