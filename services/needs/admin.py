@@ -46,7 +46,6 @@ def main(argv: list[str]) -> int:
     """CLI: `python -m services.needs.admin seed [count]` or `… close-campaign <id>` (queues the close job if the
     campaign is open, then runs it here in committed chunks — resumable, as the worker does)."""
     from services.needs.jobs import run_close_jobs
-    from services.needs.models import CloseJob
     from services.needs.settings import get_settings
     from shared.db import make_engine, make_session_factory, transaction
     from shared.errors import Conflict, DomainError
@@ -67,13 +66,13 @@ def main(argv: list[str]) -> int:
                     return 1
             run_close_jobs(sessions)
             with transaction(sessions) as session:
-                job = session.get(CloseJob, argv[1])
+                job = usecases.get_close_progress(session, argv[1])
                 if job is None:
                     print("Đợt khảo sát đã đóng trước đây.", file=sys.stderr)
                     return 1
-                print({"campaign_id": argv[1], "status": job.status, "people": job.people_done, "needs": job.needs,
-                       "competency_gap": job.competency_gap, "standard": job.standard})
-                return 0 if job.status == "done" else 1
+                print({"campaign_id": argv[1], "status": job["status"], "people": job["people_done"],
+                       "needs": job["needs"], "competency_gap": job["competency_gap"], "standard": job["standard"]})
+                return 0 if job["status"] == "done" else 1
         with transaction(sessions) as session:
             added = usecases.seed_reference_data(session)
             added["civil_servants"] = usecases.seed_civil_servants(session, int(argv[1]) if len(argv) > 1 else 111)

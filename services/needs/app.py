@@ -3,8 +3,9 @@ from flask import Flask
 
 import services.needs
 from services.needs import admin, api
-from services.needs.models import INBOX_TABLE, OUTBOX
+from services.needs.models import INBOX_TABLE, JOBS_TABLE, OUTBOX
 from services.needs.settings import get_settings
+from shared.admin import jobs_blueprint
 from shared.config import Settings
 from shared.web import create_service_app
 
@@ -14,4 +15,4 @@ def create_app(settings: Settings | None = None) -> Flask:
     return create_service_app(
         settings or get_settings(), title="Needs assessment", outbox=OUTBOX, inbox=INBOX_TABLE,
         description=services.needs.__doc__,
-        blueprints=[api.blp], admin_blueprints=[admin.blp])
+        blueprints=[api.blp], admin_blueprints=[admin.blp, jobs_blueprint(JOBS_TABLE, "/admin/needs")])

@@ -1,58 +1,70 @@
-"""Durable jobs of the needs service, run by the needs worker: closing a large survey campaign, and moving stored
-needs to the successor units when a reorganisation decided ahead comes into force.
+"""Durable jobs of the needs service (shared.jobs), run by the needs worker: closing a large survey campaign; and,
+each round, moving stored needs to the successor units when a reorganisation decided ahead comes into force.
 
-POST /campaigns/{id}/close on a campaign larger than the inline limit only queues a CloseJob row; this loop works
-through it in chunks of people, each chunk committed together with the job's cursor and counters (progress is
-visible at GET /campaigns/{id}). The job row is locked for the chunk's transaction (FOR UPDATE SKIP LOCKED on
-PostgreSQL), so several workers never compute the same chunk; a worker killed mid-chunk never commits it, and the
-next one resumes from the last committed cursor. A chunk that keeps failing stops the job as failed, for operators.
+POST /campaigns/{id}/close on a campaign larger than the inline limit only queues a "close_campaign" job; each run
+of it computes one chunk of people, committed together with the close's cursor and counters (progress is visible at
+GET /campaigns/{id}), and returns Again() until no one is left. shared.jobs claims with FOR UPDATE SKIP LOCKED on
+PostgreSQL, so several workers never compute the same chunk; a worker killed mid-chunk never commits it, and the
+next claim resumes from the last committed cursor. A chunk that keeps failing backs off and, after MAX_ATTEMPTS,
+stops the job as failed (visible at /admin/needs/jobs; asking to close again re-queues it).
 """
 from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
+from typing import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.needs import usecases
+from shared import jobs
 from shared.db import transaction
+from shared.localtime import utcnow
 
 log = logging.getLogger(__name__)
 
+MAX_ATTEMPTS = 5  # a close chunk failing five times stops the job as failed (as before the move to shared.jobs)
+
+
+def run_close_campaign(session: Session, job: jobs.Job, *, chunk: int = usecases.CLOSE_CHUNK) -> jobs.Again | None:
+    """Compute the next chunk of a campaign's close: None when finished, else Again() (due again at once)."""
+    finished = usecases.close_campaign_step(session, job.payload["campaign_id"], chunk)
+    if finished:
+        log.info("close job done", extra={"campaign_id": job.payload["campaign_id"]})
+        return None
+    return jobs.Again()
+
 
 def run_close_jobs(session_factory: sessionmaker[Session], *, chunk: int = usecases.CLOSE_CHUNK,
-                   stop: threading.Event | None = None, max_steps: int | None = None) -> int:
-    """Run close-job chunks, one transaction each, until no job is left (or stopped); return the chunks run."""
+                   stop: threading.Event | None = None, max_steps: int | None = None,
+                   now_fn: Callable[[], datetime] = utcnow) -> int:
+    """Run due jobs one at a time (one chunk, one transaction each) until none is due (or stopped, or `max_steps`);
+    return the runs tried, failed ones included. The CLI, the benchmark and the tests drive closes with it."""
     steps = 0
     while not (stop is not None and stop.is_set()) and (max_steps is None or steps < max_steps):
-        campaign_id = None
-        try:
-            with transaction(session_factory) as session:
-                campaign_id = usecases.claim_close_job(session)
-                if campaign_id is None:
-                    break
-                finished = usecases.close_campaign_step(session, campaign_id, chunk)
-            steps += 1
-            if finished:
-                log.info("close job done", extra={"campaign_id": campaign_id})
-        except Exception as exc:  # noqa: BLE001 — a failing chunk is counted on its job, the loop goes on
-            if campaign_id is None:
-                raise
-            # Class name only: a database error's text may quote row values, i.e. personal data.
-            log.warning("close job chunk failed", extra={"campaign_id": campaign_id,
-                                                         "error": exc.__class__.__name__})
-            with transaction(session_factory) as session:
-                job = usecases.close_job_failed(session, campaign_id, exc.__class__.__name__)
-                if job.status == "failed":
-                    log.error("close job failed", extra={"campaign_id": campaign_id, "attempts": job.attempts})
-            steps += 1
+        tried: list[str] = []
+
+        def run(session: Session, job: jobs.Job):
+            tried.append(job.id)
+            return run_close_campaign(session, job, chunk=chunk)
+        jobs.run_due(session_factory, usecases.JOBS_TABLE, {**JOBS, "close_campaign": run}, now_fn, limit=1,
+                     max_attempts=MAX_ATTEMPTS, stop=stop)
+        if not tried:
+            break
+        steps += 1
     return steps
 
 
 def tick(session_factory: sessionmaker[Session], stop: threading.Event) -> int:
-    """One round of the needs worker's loop: move needs for reorganisations come into force, then run close-job
-    chunks until none is left or the worker stops; return the chunks run."""
+    """One round of the needs worker's loop: move needs for reorganisations come into force, then run the due
+    jobs; return the jobs run."""
     with transaction(session_factory) as session:
         if usecases.apply_due_reorganisations(session):
             log.info("reorganisation in force: needs moved to the successor units")
-    return run_close_jobs(session_factory, stop=stop)
+    return jobs.run_due(session_factory, usecases.JOBS_TABLE, JOBS, max_attempts=MAX_ATTEMPTS, stop=stop)
+
+
+JOBS = {
+    "close_campaign": run_close_campaign,
+}

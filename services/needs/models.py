@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UTCDateTime, messaging_tables
+from shared.jobs import job_table
 from shared.outbox import Outbox
 from shared.rules import Columns
 
@@ -17,6 +18,7 @@ class Base(DeclarativeBase):
 
 OUTBOX_TABLE, INBOX_TABLE = messaging_tables(Base.metadata)
 OUTBOX = Outbox("needs", OUTBOX_TABLE)
+JOBS_TABLE = job_table(Base.metadata)  # durable jobs (shared.jobs): closing large campaigns
 
 
 class Unit(Base):
@@ -151,15 +153,17 @@ class Campaign(Base):
 
 
 class CloseJob(Base):
-    """Closing a campaign as a durable job: the worker computes the needs in committed chunks of people.
+    """The progress record of closing a campaign: the worker computes the needs in committed chunks of people.
 
+    Which close is due, its attempts and its last error live in JOBS_TABLE (kind "close_campaign", shared.jobs);
+    this row keeps what the chunks need and show. `attempts` and `error` are no longer written (released schema).
     `cursor` is the last civil-servant id whose needs are committed, so a restarted worker resumes where the last
     commit left off; `params` freezes the rules in force when closing was asked, so every chunk uses the same ones.
     """
 
     __tablename__ = "close_jobs"
     campaign_id: Mapped[str] = mapped_column(sa.ForeignKey("campaigns.id"), primary_key=True)
-    status: Mapped[str] = mapped_column(sa.String(10))  # queued | running | done | failed
+    status: Mapped[str] = mapped_column(sa.String(10))  # queued | running | done (failed: see JOBS_TABLE)
     params: Mapped[dict] = mapped_column(sa.JSON)
     cursor: Mapped[str] = mapped_column(sa.String(36), default="")
     people_total: Mapped[int] = mapped_column(sa.Integer, default=0)

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from services.needs import domain, seed
 from services.needs.models import (
-    OUTBOX, Assessment, Campaign, CivilServant, CloseJob, Competency, CompetencyRecord, FrameworkVersion, Need, Plan,
+    JOBS_TABLE, OUTBOX, Assessment, Campaign, CivilServant, CloseJob, Competency, CompetencyRecord, FrameworkVersion, Need, Plan,
     PlanCandidate, PlanLine, PlanTarget, Position, PositionRequirement, Reorganisation, Rule, SurveyResponse, Unit,
     UnitSuccession,
 )
-from shared import rules, tabular
+from shared import jobs, rules, tabular
 from shared.db import UTCDateTime, bulk_insert, is_postgres
 from shared.localtime import local_today, utcnow
 from shared.errors import Conflict, Invalid, NotFound
@@ -742,14 +742,43 @@ def _campaign(session: Session, campaign_id: str) -> Campaign:
     return campaign
 
 
-def list_campaigns(session: Session) -> list[Campaign]:
-    """Return every campaign, newest first."""
-    return list(session.scalars(sa.select(Campaign).order_by(Campaign.created_at.desc())))
+CLOSE_KIND = "close_campaign"  # the shared.jobs kind of a campaign's close
 
 
-def get_campaign(session: Session, campaign_id: str) -> Campaign:
-    """Return one campaign."""
-    return _campaign(session, campaign_id)
+def _close_key(campaign_id: str) -> str:
+    return f"{CLOSE_KIND}:{campaign_id}"
+
+
+def _close_job_view(job: CloseJob | None, queued) -> dict | None:
+    """The close's progress (CloseJob) with its attempts, error type and failure from the shared job row."""
+    if job is None:
+        return None
+    view = {a.key: getattr(job, a.key) for a in sa.inspect(CloseJob).column_attrs}
+    if queued is not None:
+        view["attempts"] = queued.attempts
+        view["error"] = queued.last_error.split(" ", 1)[0] if queued.last_error else None  # the type, as before
+        if queued.status == "failed":
+            view["status"], view["finished_at"] = "failed", queued.finished_at
+    return view
+
+
+def _campaign_view(campaign: Campaign, queued) -> dict:
+    return {**{a.key: getattr(campaign, a.key) for a in sa.inspect(Campaign).column_attrs},
+            "close_job": _close_job_view(campaign.close_job, queued)}
+
+
+def list_campaigns(session: Session) -> list[dict]:
+    """Return every campaign, newest first, with the progress of its close."""
+    queued = {r.dedupe_key: r for r in session.execute(
+        sa.select(JOBS_TABLE).where(JOBS_TABLE.c.kind == CLOSE_KIND))}
+    return [_campaign_view(c, queued.get(_close_key(c.id)))
+            for c in session.scalars(sa.select(Campaign).order_by(Campaign.created_at.desc()))]
+
+
+def get_campaign(session: Session, campaign_id: str) -> dict:
+    """Return one campaign with the progress of its close."""
+    campaign = _campaign(session, campaign_id)
+    return _campaign_view(campaign, jobs.find(session, JOBS_TABLE, _close_key(campaign_id)))
 
 
 def submit_response(session: Session, campaign_id: str, data: dict) -> SurveyResponse:
@@ -862,10 +891,10 @@ def _close_params(session: Session, today: date) -> dict:
             "standards": rule_value(session, "standards", today)["rules"]}
 
 
-def _close_result(campaign: Campaign, job: CloseJob) -> dict:
+def _close_result(session: Session, campaign: Campaign, job: CloseJob) -> dict:
     return {"campaign_id": campaign.id, "status": campaign.status, "combination": campaign.combination,
             "people": job.people_done, "needs": job.needs, "competency_gap": job.competency_gap,
-            "standard": job.standard, "job": job}
+            "standard": job.standard, "job": _close_job_view(job, jobs.find(session, JOBS_TABLE, _close_key(campaign.id)))}
 
 
 def request_close(session: Session, campaign_id: str, *, inline_limit: int | None = None,
@@ -876,19 +905,24 @@ def request_close(session: Session, campaign_id: str, *, inline_limit: int | Non
     transaction; a larger one becomes "closing" with a CloseJob the worker runs in committed chunks (a national
     campaign takes longer than an HTTP request may). Asking again for a campaign whose job failed re-queues it.
     """
+    now = now or utcnow()
     campaign = session.get(Campaign, campaign_id, with_for_update=True)  # two clicks on «Đóng» make one job
     if campaign is None:
         raise NotFound("Không tìm thấy đợt khảo sát.", field="campaign_id")
     job = session.get(CloseJob, campaign_id)
-    if campaign.status == "closing" and job is not None and job.status == "failed":
-        job.status, job.attempts, job.error = "queued", 0, None
+    queued = jobs.find(session, JOBS_TABLE, _close_key(campaign_id))
+    if campaign.status == "closing" and job is not None and queued is not None and queued.status == "failed":
+        jobs.retry(session, JOBS_TABLE, queued.id, now)
+        # Asking again starts the count of attempts afresh (the operator's /admin/needs/jobs retry keeps it).
+        session.execute(sa.update(JOBS_TABLE).where(JOBS_TABLE.c.id == queued.id).values(attempts=0,
+                                                                                         last_error=None))
+        job.status = "queued"
         session.flush()
-        return _close_result(campaign, job), True
+        return _close_result(session, campaign, job), True
     if campaign.status == "closing":
         raise Conflict("Đợt khảo sát đang được đóng; xem tiến độ ở thông tin đợt khảo sát.", field="campaign_id")
     if campaign.status != "open":
         raise Conflict("Đợt khảo sát đã đóng.", field="campaign_id")
-    now = now or utcnow()
     today = local_today(now)
     params = _close_params(session, today)
     people = session.scalar(sa.select(sa.func.count()).select_from(SurveyResponse).join(
@@ -900,32 +934,17 @@ def request_close(session: Session, campaign_id: str, *, inline_limit: int | Non
     session.add(job)
     session.flush()
     if inline_limit is not None and people > inline_limit:
-        return _close_result(campaign, job), True
+        jobs.enqueue(session, JOBS_TABLE, CLOSE_KIND, {"campaign_id": campaign_id}, dedupe_key=_close_key(campaign_id),
+                     now=now)
+        return _close_result(session, campaign, job), True
     while not close_campaign_step(session, campaign_id, chunk):
         pass
-    return _close_result(campaign, job), False
+    return _close_result(session, campaign, job), False
 
 
 def close_campaign(session: Session, campaign_id: str, chunk: int = CLOSE_CHUNK, now: datetime | None = None) -> dict:
     """Close a campaign in this transaction whatever its size (CLI, seeds and tests): see request_close."""
     return request_close(session, campaign_id, inline_limit=None, chunk=chunk, now=now)[0]
-
-
-def claim_close_job(session: Session) -> str | None:
-    """Return the campaign id of a queued or interrupted close job, locked for this transaction (None if none)."""
-    return session.scalar(sa.select(CloseJob.campaign_id).where(CloseJob.status.in_(("queued", "running")))
-                          .order_by(CloseJob.created_at).limit(1).with_for_update(skip_locked=True))
-
-
-def close_job_failed(session: Session, campaign_id: str, error: str, max_attempts: int = 5) -> CloseJob:
-    """Count a failed chunk; after `max_attempts` the job stops as failed (asking to close again re-queues it)."""
-    job = session.get(CloseJob, campaign_id)
-    job.attempts += 1
-    job.error = error[:500]
-    if job.attempts >= max_attempts:
-        job.status, job.finished_at = "failed", utcnow()
-    session.flush()
-    return job
 
 
 def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_CHUNK) -> bool:
@@ -937,7 +956,7 @@ def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_C
     transaction as the rows it covers, so a job resumed after a crash neither repeats nor skips anyone.
     """
     job = session.get(CloseJob, campaign_id, with_for_update=True)
-    if job is None or job.status in ("done", "failed"):
+    if job is None or job.status == "done":
         return True
     campaign = session.get(Campaign, campaign_id)
     now = utcnow()
@@ -1034,6 +1053,11 @@ def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_C
 
 
 # --- competency record --------------------------------------------------------------------------------------------------
+
+def get_close_progress(session: Session, campaign_id: str) -> dict | None:
+    """Return the progress of a campaign's close (None if it was never asked to close)."""
+    return _close_job_view(session.get(CloseJob, campaign_id), jobs.find(session, JOBS_TABLE, _close_key(campaign_id)))
+
 
 def competency_profile(session: Session, cs_id: str) -> dict:
     """Return a civil servant's current level per competency (the latest record) and the full history."""

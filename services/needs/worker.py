@@ -12,7 +12,7 @@ def main() -> int:
     """Consume, relay, and poll the close-campaign jobs and due reorganisations until stopped."""
     settings = get_settings()
     return run_worker(settings, HANDLERS, OUTBOX, INBOX_TABLE,
-                      loops={"needs-close-jobs": (jobs.tick, settings.job_poll_seconds)})
+                      loops={"needs-jobs": (jobs.tick, settings.job_poll_seconds)})
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """Closing a large campaign as a durable worker job: 202, progress on the campaign, resumable, same needs."""
 from dataclasses import replace
+from datetime import timedelta
 
 import sqlalchemy as sa
 
 from services.needs import jobs, usecases
 from services.needs.models import CivilServant, CloseJob, Need
+from shared.localtime import utcnow
 from tests.unit.apps import API_AUTH
 from tests.unit.needs.factories import seeded, session_of
 
@@ -23,6 +25,16 @@ def _needs_fingerprint(client) -> list[tuple]:
         return sorted(session.execute(sa.select(CivilServant.code, Need.kind, Need.topic_code, Need.competency_code,
                                                 Need.standard_code, Need.gap, Need.priority_score)
                                       .join(CivilServant, CivilServant.id == Need.civil_servant_id)).all())
+
+
+def _advancing_clock(step=timedelta(hours=2)):
+    """A clock that moves on `step` at every reading (past any back-off), instead of sleeping."""
+    now = [utcnow()]
+
+    def read():
+        now[0] += step
+        return now[0]
+    return read
 
 
 def _campaign(client, campaign_id) -> dict:
@@ -88,7 +100,7 @@ def test_a_chunk_that_keeps_failing_stops_the_job_as_failed_and_closing_again_re
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
     monkeypatch.setattr(usecases, "close_campaign_step", broken)
-    jobs.run_close_jobs(_factory(client))
+    jobs.run_close_jobs(_factory(client), now_fn=_advancing_clock())  # each retry comes after its back-off
     shown = _campaign(client, campaign_id)
     assert shown["status"] == "closing"
     assert shown["close_job"]["status"] == "failed" and shown["close_job"]["attempts"] == 5
