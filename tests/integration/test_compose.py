@@ -199,10 +199,13 @@ def test_web_services_publish_their_port_through_the_ports_file_only(resolved):
     bare = _config(files=(COMPOSE_FILE,))
     for name, svc in bare["services"].items():
         assert "ports" not in svc, f"{name} publishes ports in docker-compose.yml (host networking cannot drop them)"
+    proxy = resolved["services"]["proxy"]  # issue 12: only nginx publishes; the webs sit behind it
     for service, port in DEFAULT_PORTS.items():
         web = resolved["services"][f"{service}-web"]
-        assert (port, port) in _published(web), f"{service}-web publishes {_published(web)}"
+        assert not _published(web), f"{service}-web is published directly: {_published(web)}"
+        assert (port, port) in _published(proxy), f"proxy publishes {_published(proxy)}"
         assert web["environment"][f"{service.upper()}_PORT"] == str(port)
+        assert proxy["environment"][f"{service.upper()}_UPSTREAM"] == f"{service}-web:{port}"
 
 
 def test_web_probes_read_the_configured_port_and_workers_probe_their_consumer(resolved):
@@ -341,7 +344,7 @@ def test_hostnet_override_puts_every_container_on_the_host_network_off_the_hosts
     ports = {int(p) for p in re.findall(r"\b(\d{4,5})\b", re.sub(r"#[^\n]*", "", text))}
     assert ports, "no ports in the hostnet override"
     for port in ports - {127}:
-        assert 5680 <= port <= 5699 or 15680 <= port <= 15699 or 5440 <= port <= 5449, port
+        assert 5680 <= port <= 5699 or 15680 <= port <= 15699 or 5440 <= port <= 5449 or 8301 <= port <= 8314, port  # webs 8301-8304, proxy 8311-8314
     assert not {5672, 15672, 5432, 4369} & ports
 
 
