@@ -200,7 +200,7 @@ def bench_latency(courses: int, port_base: int | None = None) -> dict:
         requests.post(f"{funding}/admin/funding/seed", json={"fiscal_year": 2026}, headers=h).raise_for_status()
         trainees = wait_until(lambda: (lambda t: t if len(t) >= 40 else None)(
             requests.get(f"{crs}/api/v1/trainees", headers=h).json()), 60, what="trainees")
-        requests.post(f"{crs}/admin/courses/duty-rules", json={"commune_code": "*", "max_absent_percent": 100,
+        requests.post(f"{crs}/api/v1/rules/duty-shares", json={"commune_code": "*", "max_absent_percent": 100,
                                                               "note": "bench"}, headers=h).raise_for_status()
         lect = requests.post(f"{crs}/api/v1/lecturers", json={"name": "GV", "tier": 2, "degree": "master",
                                                               "pedagogy_certificate": True, "years_experience": 5},

@@ -61,8 +61,8 @@ def build(session_factory, trainees: int, courses: int, per_course: int, days: i
                 "sessions": [{"date": start + timedelta(days=d), "buoi": b, "lecturer_id": lecturer}
                              for d in range(days) for b in ("morning", "afternoon")]})
             # trainees are spread over the communes so that each commune sends 20 % of its staff per week
-            usecases.enroll(s, course.id, ids[i * per_course:(i + 1) * per_course])
-            course_ids.append(course.id)
+            usecases.enroll(s, course["id"], ids[i * per_course:(i + 1) * per_course])
+            course_ids.append(course["id"])
     return {"trainees": ids, "lecturers": lecturers, "venues": venues, "courses": course_ids}
 
 
@@ -92,12 +92,12 @@ def must_refuse(session_factory, made: dict, days: int, resources: int) -> dict[
                     "sessions": [{"date": start + timedelta(days=d), "buoi": "morning", "lecturer_id": lecturer}
                                  for d in range(days)]})
                 if trainees:
-                    usecases.enroll(s, course.id, trainees)
-                conflicts = usecases.find_conflicts(s, course)
-                usecases.schedule_course(s, course.id)
+                    usecases.enroll(s, course["id"], trainees)
+                conflicts = usecases.course_conflicts(s, course["id"])
+                usecases.schedule_course(s, course["id"])
             out[kind] = False
         except DomainError:
-            out[kind] = {c.kind for c in conflicts} == {kind}
+            out[kind] = {c["kind"] for c in conflicts} == {kind}
     return out
 
 

@@ -2,7 +2,7 @@
 from flask import Flask
 
 import services.courses
-from services.courses import admin, api
+from services.courses import admin, api, web
 from services.courses.models import INBOX_TABLE, OUTBOX
 from services.courses.settings import get_settings
 from shared.config import Settings
@@ -15,5 +15,5 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings or get_settings(), title="Course scheduling", outbox=OUTBOX, inbox=INBOX_TABLE,
         description=services.courses.__doc__,
         blueprints=[api.blp], admin_blueprints=[admin.blp])
-    app.register_blueprint(api.pages)
+    app.register_blueprint(web.pages)
     return app

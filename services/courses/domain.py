@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import math
+import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
-from shared.validity import Version, supersede  # noqa: F401 - re-exported for use cases
+from shared.localtime import LOCAL_TZ, local_today, vn_date  # noqa: F401 - the one clock and local time
 
 BUOI = ("morning", "afternoon")  # a day has 2 buổi (half-days) [S, domain.md §4]
 BUOI_VI = {"morning": "sáng", "afternoon": "chiều"}
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 FOSTERING_TYPES = ("job_position", "commune_title", "rank", "leadership")
 FORMS = ("in_person", "online", "blended", "field_trip")
 # Content areas of fostering (NĐ 101/2017 as amended; NĐ 171/2025 adds science, technology and digital skills)
@@ -23,12 +22,37 @@ SCHEDULABLE = ("draft", "scheduled", "awaiting_funds", "confirmed")
 ENROLLABLE = ("draft", "scheduled", "awaiting_funds", "confirmed", "in_progress")
 CANCELLABLE = ("draft", "scheduled", "awaiting_funds", "confirmed", "in_progress")
 COMPLETABLE = ("confirmed", "in_progress")
+# Booked courses whose roster changes ask funding again (a new revision of courses.course_scheduled).
+ROSTER_REPUBLISH = ("scheduled", "awaiting_funds", "confirmed")
+ACTIVE_ENROLLMENT = "enrolled"  # the enrollment status that holds a seat
+
+# The course lifecycle as data: (status, action) → next status. Use cases guard with their own worded refusals
+# (SCHEDULABLE, CANCELLABLE, COMPLETABLE above are the "from" sets of schedule, cancel and complete) and take the
+# next status from here, so a transition not in the table cannot be written.
+COURSE_TRANSITIONS = {
+    **{(s, "schedule"): "scheduled" for s in SCHEDULABLE},  # scheduling (again) starts a new revision
+    **{(s, "reserve"): "confirmed" for s in ROSTER_REPUBLISH},  # funding reserved the current revision
+    **{(s, "reject"): "awaiting_funds" for s in ROSTER_REPUBLISH},  # funding refused it, with the reason
+    ("confirmed", "teach"): "in_progress", ("in_progress", "teach"): "in_progress",  # start, attendance, check-in
+    **{(s, "cancel"): "cancelled" for s in CANCELLABLE},
+    **{(s, "complete"): "completed" for s in COMPLETABLE},
+    ("completed", "close"): "closed",  # feedback requested and settlement posted
+}
+
+
+def next_status(status: str, action: str) -> str:
+    """The status a course takes when `action` happens in `status`; ValueError for a transition not allowed."""
+    try:
+        return COURSE_TRANSITIONS[(status, action)]
+    except KeyError:
+        raise ValueError(f"course transition {action!r} not allowed from {status!r}") from None
 DEGREES = ("college", "bachelor", "master", "doctor", "associate_professor", "professor")
 # The pass score (TT 01/2018: every test ≥ 5/10) and the default tiết per buổi are versioned data (course_rules);
 # these are only the fallbacks when no version is in force.
 PASS_SCORE = 5.0
 DEFAULT_PERIODS = 4
 CERTIFYING_TEST_KINDS = ("post", "module")  # a pre-test only measures the starting point
+COURSE_RULE_FALLBACK = {"pass_score": PASS_SCORE, "periods_per_buoi": DEFAULT_PERIODS}
 
 
 STATUS_VI = {"draft": "nháp", "scheduled": "đã xếp lịch", "awaiting_funds": "chờ kinh phí",
@@ -37,16 +61,6 @@ STATUS_VI = {"draft": "nháp", "scheduled": "đã xếp lịch", "awaiting_funds
 TEST_KIND_VI = {"pre": "đầu vào", "post": "cuối khóa", "module": "chuyên đề"}
 LEAVE_REASON_VI = {"retired": "nghỉ hưu", "resigned": "thôi việc", "transferred": "chuyển công tác",
                    "dismissed": "buộc thôi việc", "deceased": "từ trần", "other": "lý do khác"}
-
-
-def vn_date(d: date) -> str:
-    """A date the Vietnamese way: 02/03/2026."""
-    return d.strftime("%d/%m/%Y")
-
-
-def local_today(now: datetime) -> date:
-    """Today's date in Asia/Ho_Chi_Minh (07:00 ahead of UTC: 20:00 UTC is already tomorrow there)."""
-    return now.astimezone(LOCAL_TZ).date()
 
 
 # --- session times -----------------------------------------------------------------------------------------------
@@ -89,6 +103,20 @@ def session_bounds(day: date, buoi: str, times: BuoiTimes, start: time | None = 
     to_utc = lambda t: datetime.combine(day, t, LOCAL_TZ).astimezone(timezone.utc)  # noqa: E731
     return to_utc(start), to_utc(end)
 
+
+DEFAULT_BUOI_TIMES = {"morning": ("07:30", "11:30"), "afternoon": ("13:30", "17:00")}  # where no version is
+
+
+def buoi_times(versions: dict[str, tuple[str, str]]) -> BuoiTimes:
+    """The buổi times from the versions in force ({buoi: ("HH:MM", "HH:MM")}), the default for a missing buổi."""
+    return BuoiTimes({b: tuple(parse_hhmm(t) for t in versions.get(b, DEFAULT_BUOI_TIMES[b])) for b in BUOI})
+
+
+def check_buoi_time(buoi: str, start_local: str, end_local: str) -> tuple[time, time]:
+    """Parse a buổi-time version and refuse one a session could not use (crossing noon or midnight): ValueError."""
+    start, end = parse_hhmm(start_local), parse_hhmm(end_local)
+    session_bounds(date(2025, 1, 6), buoi, BuoiTimes({b: (start, end) for b in BUOI}), start, end)
+    return start, end
 
 # --- attendance and completion ----------------------------------------------------------------------------------
 
@@ -380,3 +408,26 @@ def certificate_number(year: int, seq: int, prefix: str = "GCN") -> str:
 # --- versioned rules ----------------------------------------------------------------------------------------------
 
 # Version and supersede live in shared/validity.py (the same rule for every service's versioned values).
+
+
+# --- rule parameters -----------------------------------------------------------------------------------------
+
+def course_rule_problem(key: str, value: float) -> str | None:
+    """Why a course-rule value would be misread (tiết per buổi a whole 1–6, a pass score in (0; 10]), or None."""
+    if key == "periods_per_buoi" and (value != int(value) or not 1 <= value <= 6):
+        return "Số tiết mỗi buổi phải là số nguyên từ 1 đến 6."
+    if key == "pass_score" and not 0 < value <= 10:
+        return "Điểm đạt phải trong khoảng (0; 10]."
+    return None
+
+
+def length_variant(fostering_type: str, variant: str | None) -> str | None:
+    """The length-cap variant a course falls under: a rank course without one is the most common, chuyên viên."""
+    if fostering_type == "rank" and not variant:
+        return "chuyen_vien"
+    return variant
+
+
+def new_token() -> str:
+    """An unguessable token (a session's check-in link, an enrollment's personal check-in)."""
+    return secrets.token_urlsafe(24)

@@ -2,7 +2,7 @@
 from sqlalchemy.orm import Session
 
 from services.courses import usecases
-from shared.config import Settings
+from services.courses.settings import CoursesSettings as Settings
 from shared.events import Envelope
 
 
@@ -18,17 +18,17 @@ def on_civil_servant_updated(envelope: Envelope, session: Session, settings: Set
 
 def on_civil_servant_left(envelope: Envelope, session: Session, settings: Settings) -> None:
     """Mark the civil servant as left and withdraw them from courses not yet completed."""
-    usecases.trainee_left(session, envelope.payload, envelope.occurred_at)
+    usecases.record_departure(session, envelope.payload, envelope.occurred_at)
 
 
 def on_units_reorganised(envelope: Envelope, session: Session, settings: Settings) -> None:
     """Remap commune codes from the merged units to their successors."""
-    usecases.units_reorganised(session, envelope.payload)
+    usecases.remap_communes(session, envelope.payload)
 
 
 def on_plan_approved(envelope: Envelope, session: Session, settings: Settings) -> None:
     """Propose one draft course per approved plan line, with its ranked candidates."""
-    usecases.propose_from_plan(session, envelope.payload)
+    usecases.propose_courses(session, envelope.payload, settings.organizer_unit)
 
 
 def on_budget_reserved(envelope: Envelope, session: Session, settings: Settings) -> None:

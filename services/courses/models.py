@@ -9,6 +9,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UTCDateTime, messaging_tables
 from shared.outbox import Outbox
+from shared.rules import Columns
 
 
 class Base(DeclarativeBase):
@@ -82,6 +83,7 @@ class CommuneDutyRule(Base):
     default [C: a client rule, not a regulation]. The version in force on the session date applies."""
 
     __tablename__ = "commune_duty_rules"
+    __version_columns__ = Columns(legal_basis="note")
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     commune_code: Mapped[str] = mapped_column(sa.String(40), index=True)
     max_absent_percent: Mapped[int] = mapped_column(sa.Integer)
@@ -97,6 +99,7 @@ class BuoiTime(Base):
     session date gives its default times."""
 
     __tablename__ = "buoi_times"
+    __version_columns__ = Columns(legal_basis="note")
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     buoi: Mapped[str] = mapped_column(sa.String(10))
     start_local: Mapped[str] = mapped_column(sa.String(5))

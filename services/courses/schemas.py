@@ -3,7 +3,9 @@ from datetime import date
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.courses.domain import BUOI, CONTENT_AREAS, DEGREES, FORMS, FOSTERING_TYPES, LOCAL_TZ, STATUSES
+from shared.localtime import vn_time
+from shared.web import UploadSchema
+from services.courses.domain import BUOI, CONTENT_AREAS, DEGREES, FORMS, FOSTERING_TYPES, STATUSES
 
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Giờ phải có dạng HH:MM.")
 HHMM_LENGTH = validate.Length(min=4, max=5)  # the time itself is parsed by the use case (422 naming the field)
@@ -34,7 +36,7 @@ class TopicCreateSchema(Schema):
                                   metadata={"description": "the first is the default of courses on this topic"})
 
 
-class LengthRuleCreateSchema(Schema):
+class LengthCapCreateSchema(Schema):
     fostering_type = fields.String(required=True, validate=validate.OneOf(FOSTERING_TYPES))
     variant = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(RANK_VARIANTS))
     max_days = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=400),
@@ -46,7 +48,7 @@ class LengthRuleCreateSchema(Schema):
     valid_to = fields.Date(load_default=None, allow_none=True, validate=DAY)
 
 
-class LengthRuleSchema(LengthRuleCreateSchema):
+class LengthCapSchema(LengthCapCreateSchema):
     id = fields.String()
     is_sample = fields.Boolean()
 
@@ -69,7 +71,7 @@ UNDATED = ("without valid_from the values correct the version in force now (its 
            "valid for every date")
 
 
-class DutyRuleSchema(Schema):
+class DutyShareSchema(Schema):
     id = fields.String(dump_only=True)
     commune_code = fields.String(required=True, validate=validate.Length(min=1, max=40),
                                  metadata={"description": "a commune code, or * for the default"})
@@ -113,6 +115,45 @@ class CourseRuleSchema(CourseRuleCreateSchema):
 
 
 # --- lecturers and venues -----------------------------------------------------------------------------------------
+
+
+class RuleInForceSchema(Schema):
+    kind = fields.String(metadata={"description": "length-caps, lecturer-standards, duty-shares, buoi-times, "
+                                                  "course-rules"})
+    key = fields.Dict(metadata={"description": "which rule of the kind (e.g. fostering_type and variant)"})
+    value = fields.Dict(metadata={"description": "the values of the version in force today"})
+    legal_basis = fields.String()
+    valid_from = fields.Date()
+    valid_to = fields.Date(allow_none=True)
+    is_sample = fields.Boolean()
+
+
+
+class RuleVersionSchema(Schema):
+    """A version of any kind of rule: its key, its values (those of its kind), legal basis and validity."""
+
+    id = fields.String()
+    fostering_type, variant = fields.String(), fields.String(allow_none=True)
+    max_days = fields.Integer(allow_none=True)
+    max_block_working_days = fields.Integer(allow_none=True)
+    min_degree, require_pedagogy, min_years_experience = fields.String(), fields.Boolean(), fields.Integer()
+    commune_code, max_absent_percent = fields.String(), fields.Integer()
+    buoi, start_local, end_local = fields.String(), fields.String(), fields.String()
+    key, value = fields.String(), fields.Float()
+    legal_basis, note = fields.String(), fields.String()
+    valid_from, valid_to = fields.Date(), fields.Date(allow_none=True)
+    is_sample = fields.Boolean()
+    updated_at = fields.AwareDateTime()
+
+
+
+class AttendanceSheetUploadSchema(UploadSchema):
+    """The filled-in sheet (multipart «file»); a missing file is refused by read_upload, in the 422 shape naming
+    `file` that every refused upload of this service has."""
+
+    file = fields.Raw(load_default=None, metadata={"type": "string", "format": "binary",
+                                                   "description": ".csv (UTF-8) or .xlsx"})
+
 
 class LecturerCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -225,7 +266,7 @@ class SessionsAddSchema(Schema):
 
 
 def _local(value):
-    return value.astimezone(LOCAL_TZ).strftime("%H:%M") if value else None
+    return vn_time(value) if value else None
 
 
 class SessionSchema(Schema):

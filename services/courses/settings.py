@@ -17,7 +17,3 @@ def get_settings(**overrides) -> CoursesSettings:
     return load_settings(SERVICE, CoursesSettings, **{
         "organizer_unit": env("COURSES_ORGANIZER_UNIT", "CM-THOIBINH"), **overrides})
 
-
-def default_organizer_unit() -> str:
-    """Return the unit that organises courses proposed from a plan (COURSES_ORGANIZER_UNIT, default CM-THOIBINH)."""
-    return get_settings().organizer_unit

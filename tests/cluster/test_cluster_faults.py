@@ -64,8 +64,8 @@ class Flow:
             what="trainees synced from needs")
         communes = sorted({t["commune_code"] for t in self.trainees})
         c = self.api["courses"]
-        ok(requests.post(f"{c}/admin/courses/duty-rules", json={"commune_code": "*", "max_absent_percent": 100,
-                                                               "note": "cluster test"}, headers=ADMIN))
+        ok(requests.post(f"{c}/api/v1/rules/duty-shares", json={"commune_code": "*", "max_absent_percent": 100,
+                                                               "note": "cluster test"}, headers=API))
         self.lecturer = ok(requests.post(f"{c}/api/v1/lecturers", json={
             "name": "GV A", "tier": 2, "degree": "master", "pedagogy_certificate": True, "years_experience": 5},
             headers=API), 201)["id"]

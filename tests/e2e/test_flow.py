@@ -44,8 +44,8 @@ def test_completing_a_course_triggers_feedback_collection_and_settlement_then_cl
 
     # 10 of 30 people would take more than the default 30 % of a small commune's staff on one day: this cycle is
     # about closing, the on-duty share is tested in tests/unit/courses.
-    ok(requests.post(f"{courses}/admin/courses/duty-rules", json={"commune_code": "*", "max_absent_percent": 100,
-                                                                 "note": "e2e"}, headers=ADMIN))
+    ok(requests.post(f"{courses}/api/v1/rules/duty-shares", json={"commune_code": "*", "max_absent_percent": 100,
+                                                                 "note": "e2e"}, headers=API))
     lecturer = ok(requests.post(f"{courses}/api/v1/lecturers", json={
         "name": "GV A", "tier": 2, "degree": "master", "pedagogy_certificate": True, "years_experience": 5},
         headers=API), 201)

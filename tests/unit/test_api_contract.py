@@ -563,7 +563,7 @@ def test_enrolled_trainee_can_be_completed_and_course_completed_is_in_the_outbox
     deliver(courses_client.application, wire)
     # the only civil servant of her commune: allow the whole commune away (the on-duty share has its own tests)
     share = {"commune_code": "*", "max_absent_percent": 100, "note": "test"}
-    assert courses_client.post("/admin/courses/duty-rules", json=share, headers=ADMIN_AUTH).status_code == 200
+    assert courses_client.post("/api/v1/rules/duty-shares", json=share, headers=API_AUTH).status_code == 200
     lecturer = courses_client.post("/api/v1/lecturers", json={
         "name": "TS. Trần Văn An", "tier": 2, "degree": "doctor", "pedagogy_certificate": True,
         "years_experience": 10}, headers=API_AUTH).get_json()["id"]

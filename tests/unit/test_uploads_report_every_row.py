@@ -118,8 +118,8 @@ def test_a_unit_indicator_file_is_refused_listing_every_bad_row(make_client):
 def test_an_attendance_sheet_is_refused_listing_bad_marks_and_unknown_codes_together(make_client):
     from tests.unit.courses.factories import confirmed_course, ok
     client = make_client("courses")
-    ok(client.post("/admin/courses/duty-rules", json={"commune_code": "*", "max_absent_percent": 100, "note": "t"},
-                   headers=ADMIN_AUTH))
+    ok(client.post("/api/v1/rules/duty-shares", json={"commune_code": "*", "max_absent_percent": 100, "note": "t"},
+                   headers=API_AUTH))
     course, _ = confirmed_course(client, 2)
     sheet = client.get(f"/api/v1/courses/{course['id']}/attendance-sheet", query_string={"format": "csv"},
                        headers=API_AUTH).data.decode("utf-8-sig").splitlines()

@@ -28,7 +28,7 @@ def setup(factory, trainees: int = 6) -> dict:
             "commune_code": "CM-TANLOC", "position_code": "VHXH", "female": True, "ethnic_minority": False,
             "hard_area": False, "child_under_36_months": False, "updated_at": utcnow(),
             "employment_status": "active"} for i in range(trainees)]) if trainees else None
-        usecases.set_duty_rule(s, {"commune_code": "*", "max_absent_percent": 100, "note": "test"})
+        usecases.set_duty_share(s, {"commune_code": "*", "max_absent_percent": 100, "note": "test"})
         lecturer = usecases.create_lecturer(s, {"name": "TS. A", "tier": 2, "degree": "doctor",
                                                 "pedagogy_certificate": True, "years_experience": 9})["id"]
         venue = usecases.create_venue(s, {"name": "Hội trường", "address": "Thới Bình", "capacity": 50,
@@ -43,7 +43,7 @@ def draft(factory, made, code, start=MON, venue=True) -> str:
             "code": code, "title": "Kỹ năng số", "organizer_unit_code": "CM-THOIBINH", "topic_code": "KN-CNTT",
             "venue_id": made["venue"] if venue else None, "form": "in_person" if venue else "online",
             "sessions": [{"date": start + timedelta(days=d), "buoi": b, "lecturer_id": made["lecturer"]}
-                         for d in range(2) for b in ("morning", "afternoon")]}).id
+                         for d in range(2) for b in ("morning", "afternoon")]})["id"]
 
 
 @pytest.fixture

@@ -1,15 +1,15 @@
 """Fixtures of the courses unit tests: a courses app on its own SQLite file."""
 import pytest
 
-from tests.unit.apps import ADMIN_AUTH
+from tests.unit.apps import API_AUTH
 
 
 @pytest.fixture
 def client(make_client):
     """A courses app whose on-duty share allows whole communes away (tests of the share set their own rule)."""
     c = make_client("courses")
-    resp = c.post("/admin/courses/duty-rules", json={"commune_code": "*", "max_absent_percent": 100,
-                                                    "note": "tests"}, headers=ADMIN_AUTH)
+    resp = c.post("/api/v1/rules/duty-shares", json={"commune_code": "*", "max_absent_percent": 100,
+                                                    "note": "tests"}, headers=API_AUTH)
     assert resp.status_code == 200, resp.data
     return c
 

@@ -1,7 +1,6 @@
 """Conflict detection through the scheduling use cases: a trainee, a lecturer or a venue booked twice, a commune
 losing more than its share of staff on one day; changing a session re-checks; drafts and cancelled courses book
 nothing."""
-from tests.unit.apps import ADMIN_AUTH
 from tests.unit.courses.factories import (
     API_AUTH, MON, enroll, make_course, make_lecturer, make_trainees, make_venue, ok, outbox, schedule)
 
@@ -136,8 +135,8 @@ def test_commune_share_counts_every_booked_course_that_day(strict_client):
 
 def test_commune_share_is_configurable_per_commune(strict_client):
     client = strict_client
-    ok(client.post("/admin/courses/duty-rules", json={"commune_code": "CM-HOTHIKY", "max_absent_percent": 50,
-                                                     "note": "Xã đông công chức"}, headers=ADMIN_AUTH))
+    ok(client.post("/api/v1/rules/duty-shares", json={"commune_code": "CM-HOTHIKY", "max_absent_percent": 50,
+                                                     "note": "Xã đông công chức"}, headers=API_AUTH))
     ids = make_trainees(client, 10, commune="CM-HOTHIKY")
     course = make_course(client)
     enroll(client, course["id"], ids[:4])

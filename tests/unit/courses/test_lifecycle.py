@@ -103,11 +103,11 @@ def test_rank_course_may_last_four_weeks_in_blocks(client):
 
 
 def test_a_rule_version_added_by_an_operator_applies_from_its_date(client):
-    from tests.unit.apps import ADMIN_AUTH
-    resp = client.post("/admin/courses/length-rules", headers=ADMIN_AUTH, json={
+    from tests.unit.apps import API_AUTH
+    resp = client.post("/api/v1/rules/length-caps", headers=API_AUTH, json={
         "fostering_type": "leadership", "max_days": 2, "legal_basis": "QĐ thử nghiệm", "valid_from": "2026-01-01"})
     assert resp.status_code == 201, resp.data
-    same_start = client.post("/admin/courses/length-rules", headers=ADMIN_AUTH, json={
+    same_start = client.post("/api/v1/rules/length-caps", headers=API_AUTH, json={
         "fostering_type": "leadership", "max_days": 3, "legal_basis": "x", "valid_from": "2026-01-01"})
     assert same_start.status_code == 409 and "valid_from" in same_start.get_json()["errors"]["json"]
     course = make_course(client, days=3, fostering_type="leadership", topic_code="QPAN")
@@ -116,17 +116,17 @@ def test_a_rule_version_added_by_an_operator_applies_from_its_date(client):
 
 
 def test_a_later_version_supersedes_an_open_ended_one_and_each_course_meets_the_cap_of_its_date(client):
-    from tests.unit.apps import ADMIN_AUTH
-    ok(client.post("/admin/courses/length-rules", headers=ADMIN_AUTH, json={
+    from tests.unit.apps import API_AUTH
+    ok(client.post("/api/v1/rules/length-caps", headers=API_AUTH, json={
         "fostering_type": "leadership", "max_days": 2, "legal_basis": "QĐ thử nghiệm", "valid_from": "2026-01-01"}),
        201)
-    ok(client.post("/admin/courses/length-rules", headers=ADMIN_AUTH, json={
+    ok(client.post("/api/v1/rules/length-caps", headers=API_AUTH, json={
         "fostering_type": "leadership", "max_days": 3, "legal_basis": "QĐ mới", "valid_from": "2026-06-01"}), 201)
     versions = [(r["valid_from"], r["valid_to"], r["max_days"]) for r in ok(client.get(
-        "/admin/courses/length-rules", headers=ADMIN_AUTH)) if r["fostering_type"] == "leadership"]
+        "/api/v1/rules/length-caps", headers=API_AUTH)) if r["fostering_type"] == "leadership"]
     assert versions == [("2026-01-01", "2026-05-31", 2), ("2026-06-01", None, 3)]
     # crossing the now closed range is a real overlap
-    crossing = client.post("/admin/courses/length-rules", headers=ADMIN_AUTH, json={
+    crossing = client.post("/api/v1/rules/length-caps", headers=API_AUTH, json={
         "fostering_type": "leadership", "max_days": 4, "legal_basis": "x", "valid_from": "2026-05-01"})
     assert crossing.status_code == 409
     march = make_course(client, days=3, fostering_type="leadership", topic_code="QPAN")

@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 from services.courses import domain
 from shared.events import new_event
 from tests.unit.apps import deliver
-from tests.unit.courses.factories import (ADMIN_AUTH, API_AUTH, MON, confirmed_course, enroll, event, make_course,
+from tests.unit.courses.factories import (API_AUTH, MON, confirmed_course, enroll, event, make_course,
                                           make_lecturer, make_trainee, make_venue, ok, outbox, schedule)
 from tests.unit.courses.test_enrollment import plan_event
 
@@ -161,11 +161,11 @@ def test_operators_add_a_lecturer_standard_version_and_scheduling_applies_the_on
     standard = {"min_degree": "master", "require_pedagogy": True, "min_years_experience": 5,
                 "legal_basis": "QĐ 12/2026/QĐ-UBND (mẫu)", "valid_from": "2026-01-01"}
     # the stricter version from 2026 supersedes the shipped open-ended sample (closed the day before)
-    ok(client.post("/admin/courses/lecturer-standards", json=standard, headers=ADMIN_AUTH), 201)
-    versions = ok(client.get("/admin/courses/lecturer-standards", headers=ADMIN_AUTH))
+    ok(client.post("/api/v1/rules/lecturer-standards", json=standard, headers=API_AUTH), 201)
+    versions = ok(client.get("/api/v1/rules/lecturer-standards", headers=API_AUTH))
     assert [(v["min_degree"], v["valid_from"], v["valid_to"]) for v in versions] == [
         ("bachelor", "2017-09-01", "2025-12-31"), ("master", "2026-01-01", None)]
-    again = client.post("/admin/courses/lecturer-standards", json=standard, headers=ADMIN_AUTH)
+    again = client.post("/api/v1/rules/lecturer-standards", json=standard, headers=API_AUTH)
     assert again.status_code == 409 and "valid_from" in again.get_json()["errors"]["json"]
     bachelor = make_lecturer(client, degree="bachelor", years_experience=10)
     course = make_course(client, bachelor)
@@ -177,7 +177,7 @@ def test_operators_add_a_lecturer_standard_version_and_scheduling_applies_the_on
 
 
 def test_a_lecturer_standard_ending_before_it_starts_is_422_naming_valid_to(client):
-    resp = client.post("/admin/courses/lecturer-standards", headers=ADMIN_AUTH, json={
+    resp = client.post("/api/v1/rules/lecturer-standards", headers=API_AUTH, json={
         "min_degree": "bachelor", "legal_basis": "x", "valid_from": "2030-01-01", "valid_to": "2029-01-01"})
     assert resp.status_code == 422 and "valid_to" in resp.get_json()["errors"]["json"]
 

@@ -9,7 +9,7 @@ import pytest
 
 from services.courses.models import CommuneDutyRule
 from tests.unit.courses.factories import (
-    ADMIN_AUTH, API_AUTH, MON, confirmed_course, enroll, event, make_course, make_trainees, ok, outbox, reject,
+    API_AUTH, MON, confirmed_course, enroll, event, make_course, make_trainees, ok, outbox, reject,
     reserve, schedule)
 from tests.unit.courses.test_attendance_results import attend, complete, scores
 
@@ -17,7 +17,7 @@ APRIL = date(2026, 4, 6)  # a Monday
 
 
 def rule(client, path: str, body: dict, status: int):
-    return ok(client.post(f"/admin/courses/{path}", json=body, headers=ADMIN_AUTH), status)
+    return ok(client.post(f"/api/v1/rules/{path}", json=body, headers=API_AUTH), status)
 
 
 # --- commune on-duty share ---------------------------------------------------------------------------------------
@@ -25,7 +25,7 @@ def rule(client, path: str, body: dict, status: int):
 @pytest.mark.usefixtures("backend")  # rule versions by date
 def test_a_communes_share_applies_only_on_the_dates_its_version_covers(strict_client):
     client = strict_client  # shipped default: 30 %
-    rule(client, "duty-rules", {"commune_code": "CM-HOTHIKY", "max_absent_percent": 50, "note": "QĐ 7/2026 (thử)",
+    rule(client, "duty-shares", {"commune_code": "CM-HOTHIKY", "max_absent_percent": 50, "note": "QĐ 7/2026 (thử)",
                                 "valid_from": "2026-03-03"}, 200)
     ids = make_trainees(client, 10, commune="CM-HOTHIKY")
     course = make_course(client)  # 02/03 and 03/03
@@ -41,12 +41,12 @@ def test_a_communes_share_applies_only_on_the_dates_its_version_covers(strict_cl
 @pytest.mark.usefixtures("backend")  # rule versions by date
 def test_a_dated_default_share_supersedes_the_open_ended_sample(strict_client):
     client = strict_client
-    rule(client, "duty-rules", {"commune_code": "*", "max_absent_percent": 40, "note": "Chỉ đạo của UBND tỉnh",
+    rule(client, "duty-shares", {"commune_code": "*", "max_absent_percent": 40, "note": "Chỉ đạo của UBND tỉnh",
                                 "valid_from": "2026-01-01"}, 200)
     versions = [(r["max_absent_percent"], r["valid_from"], r["valid_to"], r["is_sample"])
-                for r in ok(client.get("/admin/courses/duty-rules", headers=ADMIN_AUTH)) if r["commune_code"] == "*"]
+                for r in ok(client.get("/api/v1/rules/duty-shares", headers=API_AUTH)) if r["commune_code"] == "*"]
     assert versions == [(30, "2017-09-01", "2025-12-31", True), (40, "2026-01-01", None, False)]
-    same_day = client.post("/admin/courses/duty-rules", headers=ADMIN_AUTH, json={
+    same_day = client.post("/api/v1/rules/duty-shares", headers=API_AUTH, json={
         "commune_code": "*", "max_absent_percent": 50, "note": "x", "valid_from": "2026-01-01"})
     assert same_day.status_code == 409 and "valid_from" in same_day.get_json()["errors"]["json"]
     ids = make_trainees(client, 10, commune="CM-HOTHIKY")
@@ -58,14 +58,14 @@ def test_a_dated_default_share_supersedes_the_open_ended_sample(strict_client):
 @pytest.mark.usefixtures("backend")  # rule versions by date
 def test_a_share_without_a_date_corrects_the_current_version(strict_client):
     client = strict_client
-    rule(client, "duty-rules", {"commune_code": "*", "max_absent_percent": 35, "note": "sửa"}, 200)
-    [only] = ok(client.get("/admin/courses/duty-rules", headers=ADMIN_AUTH))
+    rule(client, "duty-shares", {"commune_code": "*", "max_absent_percent": 35, "note": "sửa"}, 200)
+    [only] = ok(client.get("/api/v1/rules/duty-shares", headers=API_AUTH))
     assert (only["max_absent_percent"], only["valid_from"], only["valid_to"], only["is_sample"]) == (
         35, "2017-09-01", None, False)
 
 
 def test_an_end_date_without_a_start_date_is_422_naming_valid_from(client):
-    resp = client.post("/admin/courses/duty-rules", headers=ADMIN_AUTH, json={
+    resp = client.post("/api/v1/rules/duty-shares", headers=API_AUTH, json={
         "commune_code": "*", "max_absent_percent": 50, "note": "x", "valid_to": "2026-12-31"})
     assert resp.status_code == 422 and "valid_from" in resp.get_json()["errors"]["json"]
 
@@ -80,12 +80,12 @@ def test_buoi_times_of_the_session_date_apply(client):
     assert march["sessions"][0]["local_time"] == "07:30–11:30"
     assert april["sessions"][0]["local_time"] == "08:00–11:30"
     mornings = [(r["start_local"], r["valid_from"], r["valid_to"]) for r in
-                ok(client.get("/admin/courses/buoi-times", headers=ADMIN_AUTH)) if r["buoi"] == "morning"]
+                ok(client.get("/api/v1/rules/buoi-times", headers=API_AUTH)) if r["buoi"] == "morning"]
     assert mornings == [("07:30", "2017-09-01", "2026-03-31"), ("08:00", "2026-04-01", None)]
 
 
 def test_buoi_times_crossing_noon_are_422_naming_end_local(client):
-    resp = client.post("/admin/courses/buoi-times", headers=ADMIN_AUTH, json={
+    resp = client.post("/api/v1/rules/buoi-times", headers=API_AUTH, json={
         "buoi": "afternoon", "start_local": "11:00", "end_local": "17:00", "valid_from": "2026-04-01"})
     assert resp.status_code == 422 and "end_local" in resp.get_json()["errors"]["json"]
 
@@ -113,14 +113,14 @@ def test_default_periods_per_buoi_follow_the_version_of_the_session_date(client)
                                   "valid_from": "2026-04-01"}, 201)
     march, april = make_course(client, days=1), make_course(client, start=APRIL, days=1)
     assert {s["periods"] for s in march["sessions"]} == {4} and {s["periods"] for s in april["sessions"]} == {5}
-    versions = [(r["key"], r["value"], r["valid_to"]) for r in ok(client.get("/admin/courses/course-rules",
-                                                                             headers=ADMIN_AUTH))]
+    versions = [(r["key"], r["value"], r["valid_to"]) for r in ok(client.get("/api/v1/rules/course-rules",
+                                                                             headers=API_AUTH))]
     assert versions == [("pass_score", 5.0, None), ("periods_per_buoi", 4.0, "2026-03-31"),
                         ("periods_per_buoi", 5.0, None)]
 
 
 def test_a_fractional_number_of_periods_is_422_naming_value(client):
-    resp = client.post("/admin/courses/course-rules", headers=ADMIN_AUTH, json={
+    resp = client.post("/api/v1/rules/course-rules", headers=API_AUTH, json={
         "key": "periods_per_buoi", "value": 4.5, "legal_basis": "x", "valid_from": "2026-04-01"})
     assert resp.status_code == 422 and "value" in resp.get_json()["errors"]["json"]
 
@@ -185,7 +185,7 @@ def test_roster_changes_of_a_draft_publish_nothing(client):
 @pytest.mark.usefixtures("backend")  # rule versions remapped
 def test_a_reorganisation_remaps_the_organiser_and_the_on_duty_versions(client):
     course = make_course(client, organizer_unit_code="TB-X-TANLOCBAC")
-    rule(client, "duty-rules", {"commune_code": "TB-X-TANLOCBAC", "max_absent_percent": 60, "note": "x",
+    rule(client, "duty-shares", {"commune_code": "TB-X-TANLOCBAC", "max_absent_percent": 60, "note": "x",
                                 "valid_from": "2025-01-01"}, 200)
     event(client, "needs.units_reorganised", {
         "reorganisation_id": "r2", "effective_date": date(2025, 7, 1), "decision_no": "1655/NQ-UBTVQH15",

@@ -1,0 +1,149 @@
+"""Attendance (lists and the sheet import), QR check-in and test results."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from services.courses import domain
+from services.courses.domain import ACTIVE_ENROLLMENT
+from services.courses.models import Attendance, Course, CourseSession, Enrollment, TestResult, Trainee
+from services.courses import formats
+from shared.errors import Conflict, Invalid, NotFound
+from shared.localtime import utcnow
+from shared.tabular import RowErrors, read_table
+from services.courses.usecases.queries import _course, _state
+
+
+def record_attendance(session: Session, course_id: str, records: list[dict]) -> int:
+    """Record presence (or an excused absence) per session and trainee; the last entry wins."""
+    course = _course(session, course_id, lock=True)
+    session_ids = {s.id for s in course.sessions}
+    enrolled = set(session.scalars(sa.select(Enrollment.civil_servant_id).where(
+        Enrollment.course_id == course_id, Enrollment.status.in_((ACTIVE_ENROLLMENT, "withdrawn")))))
+    for i, r in enumerate(records):
+        if r["session_id"] not in session_ids:
+            raise Invalid("Buổi học không thuộc lớp này.", field=f"records.{i}.session_id")
+        if r["civil_servant_id"] not in enrolled:
+            raise Invalid("Học viên chưa ghi danh vào lớp.", field=f"records.{i}.civil_servant_id")
+        if r["present"] and r.get("excused"):
+            raise Invalid("Có mặt thì không thể đồng thời vắng có phép.", field=f"records.{i}.excused")
+    if course.status not in ("confirmed", "in_progress"):
+        raise Conflict(f"Lớp ở trạng thái {_state(course.status)}, chưa thể điểm danh (cần được xác nhận kinh phí).",
+                          field="course_id")
+    course.status = domain.next_status(course.status, "teach")
+    _write_attendance(session, [(r["session_id"], r["civil_servant_id"], r["present"], bool(r.get("excused")),
+                                 "list") for r in records])
+    return len(records)
+
+
+def import_attendance_sheet(session: Session, course_id: str, data: bytes, filename: str) -> int:
+    """Read a filled-in attendance sheet (our CSV/XLSX export); every bad cell is reported and nothing is written."""
+    course = _course(session, course_id)
+    if not data:
+        raise Invalid("Chưa gửi tệp (trường «file»).", field="file")
+    columns = formats.attendance_import_columns(course.sessions)
+    # Bad cells and unknown codes of every line are collected and refused together (TableError): the shared
+    # handler answers it (one 422 shape for every refused upload).
+    errors = RowErrors()
+    rows = read_table(data, filename, columns, max_rows=5000, errors=errors)
+    # Lines without a code and without marks are the sheet's own footer (legend, signatures): skip them.
+    rows = [r for r in rows if r["code"] or any(r.get(c.key) is not None for c in columns[1:])]
+    by_code = dict(session.execute(sa.select(Trainee.code, Trainee.civil_servant_id).join(
+        Enrollment, Enrollment.civil_servant_id == Trainee.civil_servant_id).where(
+        Enrollment.course_id == course_id, Enrollment.status.in_((ACTIVE_ENROLLMENT, "withdrawn")))).all())
+    for r in rows:
+        if not r["code"]:
+            errors.add(r["_line"], "code", "Thiếu mã công chức.")
+        elif r["code"] not in by_code:
+            errors.add(r["_line"], "code", f"Mã công chức {r['code']} không có trong lớp.")
+    errors.raise_if_any()
+    records = [{"session_id": s.id, "civil_servant_id": by_code[r["code"]], "present": r[f"s_{s.id}"][0],
+                "excused": r[f"s_{s.id}"][1]}
+               for r in rows for s in course.sessions if r.get(f"s_{s.id}") is not None]
+    if not records:
+        raise Invalid("Tệp không có ô điểm danh nào được điền.", field="file")
+    return record_attendance(session, course_id, records)
+
+
+def _write_attendance(session: Session, rows: list[tuple[str, str, bool, bool, str]]) -> None:
+    now = utcnow()
+    for session_id, cs, present, excused, method in rows:
+        row = session.get(Attendance, (session_id, cs))
+        if row is None:
+            session.add(Attendance(session_id=session_id, civil_servant_id=cs, present=present, excused=excused,
+                                   method=method, recorded_at=now))
+        else:
+            row.present, row.excused, row.method, row.recorded_at = present, excused, method, now
+
+
+def checkin_page(session: Session, token: str) -> dict:
+    """Describe the session a check-in link belongs to (for the form)."""
+    row = session.scalar(sa.select(CourseSession).where(CourseSession.checkin_token == token))
+    if row is None:
+        raise NotFound("Đường dẫn điểm danh không hợp lệ.", field="token")
+    course = session.get(Course, row.course_id)
+    return {"course_code": course.code, "course_title": course.title, "date": row.date, "buoi": row.buoi,
+            "buoi_vi": domain.BUOI_VI[row.buoi], "starts_at": row.starts_at, "ends_at": row.ends_at}
+
+
+def check_in(session: Session, token: str, code: str | None, enrollment_token: str | None,
+             now: datetime | None = None) -> dict:
+    """Mark a trainee present through a session's QR link, identified by civil servant code or enrollment token."""
+    row = session.scalar(sa.select(CourseSession).where(CourseSession.checkin_token == token))
+    if row is None:
+        raise NotFound("Đường dẫn điểm danh không hợp lệ.", field="token")
+    course = _course(session, row.course_id, lock=True)
+    if course.status not in ("confirmed", "in_progress"):
+        raise Conflict("Lớp chưa mở hoặc đã kết thúc, không thể điểm danh.", field="token")
+    now = now or utcnow()
+    if row.starts_at and not domain.checkin_open(now, row.starts_at, row.ends_at):
+        raise Invalid("Ngoài giờ điểm danh của buổi học (từ 60 phút trước giờ học đến khi kết thúc).",
+                          field="token")
+    stmt = sa.select(Enrollment).where(Enrollment.course_id == course.id, Enrollment.status == ACTIVE_ENROLLMENT)
+    if enrollment_token:
+        stmt = stmt.where(Enrollment.token == enrollment_token)
+    elif code:
+        stmt = stmt.join(Trainee, Trainee.civil_servant_id == Enrollment.civil_servant_id).where(
+            Trainee.code == code.strip())
+    else:
+        raise Invalid("Nhập mã công chức.", field="code")
+    enrollment = session.scalar(stmt)
+    if enrollment is None:
+        raise Invalid("Không tìm thấy học viên trong lớp này.", field="code")
+    course.status = domain.next_status(course.status, "teach")
+    _write_attendance(session, [(row.id, enrollment.civil_servant_id, True, False, "qr")])
+    return {**checkin_page(session, token), "checked_in": True}
+
+
+def session_checkin_link(session: Session, course_id: str, session_id: str) -> str:
+    """Return a session's check-in token (printed as a QR code by the officer)."""
+    course = _course(session, course_id)
+    row = next((s for s in course.sessions if s.id == session_id), None)
+    if row is None:
+        raise NotFound("Buổi học không thuộc lớp này.", field="session_id")
+    return row.checkin_token
+
+
+def record_results(session: Session, course_id: str, scores: list[dict]) -> int:
+    """Record test scores 0–10 (pre/post/module, per competency); the last entry wins."""
+    course = _course(session, course_id, lock=True)
+    enrolled = set(session.scalars(sa.select(Enrollment.civil_servant_id).where(
+        Enrollment.course_id == course_id, Enrollment.status == ACTIVE_ENROLLMENT)))
+    for i, s in enumerate(scores):
+        if s["civil_servant_id"] not in enrolled:
+            raise Invalid("Học viên chưa ghi danh vào lớp.", field=f"scores.{i}.civil_servant_id")
+    if course.status not in ("confirmed", "in_progress"):
+        raise Conflict(f"Lớp ở trạng thái {_state(course.status)}, không thể ghi điểm.", field="course_id")
+    now = utcnow()
+    for s in scores:
+        key = (course_id, s["civil_servant_id"], s["kind"], s.get("competency_code") or "")
+        row = session.get(TestResult, key)
+        if row is None:
+            session.add(TestResult(course_id=course_id, civil_servant_id=s["civil_servant_id"], kind=s["kind"],
+                                   competency_code=s.get("competency_code") or "", score=s["score"],
+                                   recorded_at=now))
+        else:
+            row.score, row.recorded_at = s["score"], now
+    return len(scores)

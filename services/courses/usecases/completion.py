@@ -1,0 +1,80 @@
+"""Completion (certificates, courses.course_completed) and closing on feedback requested + settlement posted."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from services.courses import domain, events
+from services.courses.domain import ACTIVE_ENROLLMENT
+from services.courses.models import OUTBOX, CertificateCounter, Course, Enrollment, Topic
+from shared.db import insert_ignoring_conflicts
+from shared.errors import Conflict
+from shared.events import Envelope
+from shared.localtime import to_local, utcnow
+from services.courses.usecases.queries import _course, get_course, _participants, _state
+
+
+def _next_certificate(session: Session, year: int) -> str:
+    """Issue the next certificate number of `year`, once and in order, under concurrent completions.
+
+    The year's counter row is created with INSERT … ON CONFLICT DO NOTHING before it is locked: two first
+    completions of a year used to both find no row and both insert it, the second failing on the primary key
+    (HTTP 500). Now the second waits for the first's row and then locks it (SELECT … FOR UPDATE on PostgreSQL;
+    SQLite has one writer at a time)."""
+    session.execute(insert_ignoring_conflicts(session, CertificateCounter.__table__).values(year=year, last_no=0))
+    counter = session.get(CertificateCounter, year, with_for_update=True, populate_existing=True)
+    counter.last_no += 1
+    session.flush()
+    return domain.certificate_number(year, counter.last_no)
+
+
+def complete_course(session: Session, course_id: str, now: datetime | None = None) -> dict:
+    """Close teaching: apply the certificate rule, issue certificate numbers once, publish course_completed."""
+    course = _course(session, course_id, lock=True)
+    if course.status not in domain.COMPLETABLE:
+        already = course.status in ("completed", "closed")
+        raise Conflict("Lớp đã được kết thúc trước đó." if already else
+                          f"Lớp ở trạng thái {_state(course.status)}: chỉ lớp đã xác nhận hoặc đang học mới "
+                          "kết thúc được.",
+                          field="course_id")
+    rows = [p for p in _participants(session, course, statuses=(ACTIVE_ENROLLMENT, "withdrawn"))
+            if p["status"] == ACTIVE_ENROLLMENT or p["sessions_attended"] > 0]
+    if not rows:
+        raise Conflict("Lớp chưa có học viên.", field="course_id")
+    course.status = domain.next_status(course.status, "complete")
+    course.completed_at = now or utcnow()
+    year = to_local(course.completed_at).year
+    for p in rows:
+        certified = p["status"] == ACTIVE_ENROLLMENT and p["certified"]
+        e = session.get(Enrollment, (course.id, p["civil_servant_id"]))
+        e.certified = certified
+        if certified and e.certificate_no is None:
+            e.certificate_no = _next_certificate(session, year)
+        p["certified"], p["certificate_no"] = certified, e.certificate_no
+    topic = session.get(Topic, course.topic_code) if course.topic_code else None
+    OUTBOX.emit(session, "courses.course_completed", events.course_completed(course, rows, topic))
+    return get_course(session, course.id)
+
+
+def _maybe_close(course: Course) -> None:
+    state = domain.closing_state(course.feedback_requested_at is not None, course.settled_at is not None)
+    if state == "closed" and course.status != "closed":
+        course.status = domain.next_status(course.status, "close")
+        course.closed_at = utcnow()
+
+
+def record_feedback_requested(session: Session, envelope: Envelope) -> None:
+    """Note that evaluation has asked the participants for feedback."""
+    course = _course(session, envelope.payload["course_id"], lock=True)
+    course.feedback_requested_at = course.feedback_requested_at or envelope.occurred_at
+    course.feedback_request_count = envelope.payload["request_count"]
+    _maybe_close(course)
+
+
+def record_settlement(session: Session, envelope: Envelope) -> None:
+    """Note that funding has posted the course's settlement."""
+    course = _course(session, envelope.payload["course_id"], lock=True)
+    course.settled_at = course.settled_at or envelope.payload["settled_at"]
+    course.settlement_total = envelope.payload["total_amount"]
+    _maybe_close(course)

@@ -1,0 +1,266 @@
+"""Read models of courses: the course, its participants, lists, the calendar and document rows (reads only)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from services.courses import domain
+from services.courses.domain import ACTIVE_ENROLLMENT
+from services.courses.models import (Attendance, Course, CourseCandidate, CourseSession, Enrollment, Lecturer,
+    TestResult, Topic, Trainee, Venue)
+from shared.errors import Invalid, NotFound
+from shared.localtime import local_today, utcnow
+from services.courses.usecases.rules import _course_rule
+
+
+def _state(status: str) -> str:
+    """A course state as officers read it in messages: «đã xếp lịch», never the code."""
+    return f"«{domain.STATUS_VI.get(status, status)}»"
+
+
+def _course(session: Session, course_id: str, *, lock: bool = False) -> Course:
+    stmt = sa.select(Course).where(Course.id == course_id)
+    if lock:
+        stmt = stmt.with_for_update(of=Course)  # the venue is eager-joined: lock the course row only
+    course = session.scalar(stmt)
+    if course is None:
+        raise NotFound("Không tìm thấy lớp học.", field="course_id")
+    return course
+
+
+def _topic(session: Session, code: str | None, field: str = "topic_code") -> Topic | None:
+    if code is None:
+        return None
+    topic = session.get(Topic, code)
+    if topic is None:
+        raise Invalid(f"Không có chuyên đề mã {code}.", field=field)
+    return topic
+
+
+def _venue(session: Session, venue_id: str | None, field: str = "venue_id") -> Venue | None:
+    if venue_id is None:
+        return None
+    venue = session.get(Venue, venue_id)
+    if venue is None:
+        raise Invalid("Không tìm thấy địa điểm.", field=field)
+    return venue
+
+
+def _effective_venue(course: Course, s: CourseSession) -> str | None:
+    if course.form == "online":
+        return None
+    return s.venue_id or course.venue_id
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _enrolled_by_course(session: Session, course_ids: list[str]) -> dict[str, list[Trainee]]:
+    out: dict[str, list[Trainee]] = {cid: [] for cid in course_ids}
+    for chunk in _chunks(course_ids, 900):
+        for cid, trainee in session.execute(
+                sa.select(Enrollment.course_id, Trainee).join(Trainee, Enrollment.civil_servant_id ==
+                                                              Trainee.civil_servant_id)
+                .where(Enrollment.course_id.in_(chunk), Enrollment.status == ACTIVE_ENROLLMENT)
+                .order_by(Trainee.code)):
+            out[cid].append(trainee)
+    return out
+
+
+def _enrolled_trainees(session: Session, course_id: str) -> list[Trainee]:
+    return _enrolled_by_course(session, [course_id])[course_id]
+
+
+def _counts(session: Session, course_id: str) -> dict[str, int]:
+    return dict(session.execute(sa.select(Enrollment.status, sa.func.count()).where(
+        Enrollment.course_id == course_id).group_by(Enrollment.status)).all())
+
+
+def _participants(session: Session, course: Course, statuses: tuple | None = None) -> list[dict]:
+    """Each enrollment with attendance, excused absences, test scores and the certificate outcome so far."""
+    stmt = (sa.select(Enrollment, Trainee).join(Trainee, Trainee.civil_servant_id == Enrollment.civil_servant_id)
+            .where(Enrollment.course_id == course.id).order_by(Enrollment.status, Trainee.code))
+    if statuses:
+        stmt = stmt.where(Enrollment.status.in_(statuses))
+    pairs = session.execute(stmt).all()
+    slots = [domain.SessionSlot(s.id, s.date, s.buoi) for s in course.sessions]
+    present: dict[str, set[str]] = defaultdict(set)
+    excused: dict[str, set[str]] = defaultdict(set)
+    for a in session.scalars(sa.select(Attendance).join(CourseSession).where(CourseSession.course_id == course.id)):
+        if a.present:
+            present[a.civil_servant_id].add(a.session_id)
+        elif a.excused:
+            excused[a.civil_servant_id].add(a.session_id)
+    scores: dict[str, list[domain.Score]] = defaultdict(list)
+    kind_order = {"pre": 0, "post": 1, "module": 2}
+    results = session.scalars(sa.select(TestResult).where(TestResult.course_id == course.id)).all()
+    for r in sorted(results, key=lambda r: (kind_order[r.kind], r.competency_code)):
+        scores[r.civil_servant_id].append(domain.Score(r.kind, r.competency_code or None, r.score))
+    required = {(s.kind, s.competency_code) for rows in scores.values() for s in rows
+                if s.kind in domain.CERTIFYING_TEST_KINDS}
+    # TT 01/2018: the pass score in force when the course opens applies to all its tests
+    opened = min((s.date for s in course.sessions), default=local_today())
+    pass_score = _course_rule(session, "pass_score", opened)
+    out = []
+    for e, t in pairs:
+        o = domain.participant_outcome(slots, present[t.civil_servant_id], excused[t.civil_servant_id],
+                                       course.excused_max_percent or 0, scores[t.civil_servant_id], required,
+                                       pass_score)
+        out.append({"civil_servant_id": t.civil_servant_id, "code": t.code, "unit_code": t.unit_code,
+                    "commune_code": t.commune_code, "position_code": t.position_code, "status": e.status,
+                    "status_reason": e.status_reason, "priority_score": e.priority_score,
+                    "need_ids": e.need_ids or [], "sessions_attended": o.sessions_attended,
+                    "days_attended": o.days_attended, "excused_sessions": o.excused_sessions,
+                    "completed": o.completed, "certified": e.certified if e.certified is not None else o.certified,
+                    "outcome_reasons": list(o.reasons), "certificate_no": e.certificate_no,
+                    "tests": [{"kind": s.kind, "competency_code": s.competency_code, "score": s.score}
+                              for s in scores[t.civil_servant_id]],
+                    "female": t.female, "ethnic_minority": t.ethnic_minority,
+                    "child_under_36_months": t.child_under_36_months, "_token": e.token})
+    return out
+
+
+def get_course(session: Session, course_id: str) -> dict:
+    """Return a course with its sessions, head-counts, funding state and where its closing stands."""
+    course = _course(session, course_id)
+    counts = _counts(session, course_id)
+    return {**{c: getattr(course, c) for c in (
+        "id", "code", "title", "organizer_unit_code", "status", "status_reason", "created_at", "completed_at",
+        "topic_code", "fostering_type", "fostering_variant", "form", "venue_id", "capacity", "excused_max_percent",
+        "plan_id", "plan_line_id", "revision", "scheduled_at", "confirmed_at", "cancelled_at", "reservation_id",
+        "estimate_total")},
+            "venue": course.venue, "sessions": course.sessions, "enrolled": counts.get(ACTIVE_ENROLLMENT, 0),
+            "waitlisted": counts.get("waitlisted", 0), "withdrawn": counts.get("withdrawn", 0),
+            "closing": None if course.completed_at is None else {
+                "state": domain.closing_state(course.feedback_requested_at is not None,
+                                              course.settled_at is not None),
+                "feedback_requested_at": course.feedback_requested_at,
+                "feedback_request_count": course.feedback_request_count,
+                "settled_at": course.settled_at,
+                "settlement_total": course.settlement_total,
+                "closed_at": course.closed_at,
+            }}
+
+
+def list_courses(session: Session, status: str | None, topic_code: str | None = None) -> list[Course]:
+    """List courses, newest first, optionally by status and topic."""
+    stmt = sa.select(Course).order_by(Course.created_at.desc())
+    if status:
+        stmt = stmt.where(Course.status == status)
+    if topic_code:
+        stmt = stmt.where(Course.topic_code == topic_code)
+    return list(session.scalars(stmt))
+
+
+def list_enrollments(session: Session, course_id: str, status: str | None = None) -> list[dict]:
+    """Return a course's trainees (enrolled, waitlisted, withdrawn) with their attendance and results so far."""
+    course = _course(session, course_id)
+    rows = _participants(session, course, statuses=(status,) if status else None)
+    return rows
+
+
+def list_candidates(session: Session, course_id: str) -> list[CourseCandidate]:
+    """List the candidates a plan line named for a course, best priority first."""
+    _course(session, course_id)
+    return list(session.scalars(sa.select(CourseCandidate).where(CourseCandidate.course_id == course_id)
+                                .order_by(CourseCandidate.rank)))
+
+
+def list_certificates(session: Session, course_id: str) -> list[dict]:
+    """List the certificates issued for a course."""
+    course = _course(session, course_id)
+    return [{"civil_servant_id": e.civil_servant_id, "code": t.code, "commune_code": t.commune_code,
+             "certificate_no": e.certificate_no, "course_code": course.code, "course_title": course.title}
+            for e, t in session.execute(sa.select(Enrollment, Trainee).join(Trainee).where(
+                Enrollment.course_id == course_id, Enrollment.certificate_no.is_not(None))
+                .order_by(Enrollment.certificate_no))]
+
+
+def list_trainees(session: Session, commune_code: str | None) -> list[Trainee]:
+    """List the civil servants known to courses, optionally of one commune."""
+    stmt = sa.select(Trainee).order_by(Trainee.code)
+    if commune_code:
+        stmt = stmt.where(Trainee.commune_code == commune_code)
+    return list(session.scalars(stmt))
+
+
+def list_topics(session: Session) -> list[Topic]:
+    """List the topics with their competencies and content areas."""
+    return list(session.scalars(sa.select(Topic).order_by(Topic.code)))
+
+
+def list_venues(session: Session, min_capacity: int | None = None) -> list[Venue]:
+    """List venues, optionally those holding at least `min_capacity` people."""
+    stmt = sa.select(Venue).order_by(Venue.name)
+    if min_capacity:
+        stmt = stmt.where(Venue.capacity >= min_capacity)
+    return list(session.scalars(stmt))
+
+
+def list_calendar(session: Session, kind: str, ref: str, start: date | None, end: date | None) -> list[dict]:
+    """Sessions of booked courses for a commune (its trainees), a lecturer or a venue, in date order."""
+    stmt = (sa.select(CourseSession, Course).join(Course, Course.id == CourseSession.course_id)
+            .where(Course.status.in_((*domain.BOOKING_STATUSES, "completed", "closed")))
+            .order_by(CourseSession.date, CourseSession.buoi, Course.code))
+    if kind == "lecturer":
+        if session.get(Lecturer, ref) is None:
+            raise NotFound("Không tìm thấy giảng viên.", field="lecturer_id")
+        stmt = stmt.where(CourseSession.lecturer_id == ref)
+    elif kind == "venue":
+        if session.get(Venue, ref) is None:
+            raise NotFound("Không tìm thấy địa điểm.", field="venue_id")
+        stmt = stmt.where(sa.func.coalesce(CourseSession.venue_id, Course.venue_id) == ref, Course.form != "online")
+    else:
+        stmt = stmt.where(Course.id.in_(sa.select(Enrollment.course_id).join(Trainee).where(
+            Trainee.commune_code == ref, Enrollment.status == ACTIVE_ENROLLMENT)))
+    if start:
+        stmt = stmt.where(CourseSession.date >= start)
+    if end:
+        stmt = stmt.where(CourseSession.date <= end)
+    rows = session.execute(stmt).all()
+    per_commune = {}
+    if kind == "commune" and rows:
+        per_commune = dict(session.execute(sa.select(Enrollment.course_id, sa.func.count()).join(Trainee).where(
+            Trainee.commune_code == ref, Enrollment.status == ACTIVE_ENROLLMENT,
+            Enrollment.course_id.in_({c.id for _, c in rows})).group_by(Enrollment.course_id)).all())
+    venues = {v.id: v for v in session.scalars(sa.select(Venue))}
+    out = []
+    for s, c in rows:
+        venue = venues.get(_effective_venue(c, s))
+        out.append({"session_id": s.id, "course_id": c.id, "course_code": c.code, "title": c.title,
+                    "status": c.status, "date": s.date, "buoi": s.buoi, "periods": s.periods,
+                    "starts_at": s.starts_at, "ends_at": s.ends_at, "lecturer_id": s.lecturer_id,
+                    "lecturer_name": s.lecturer.name, "venue_id": venue.id if venue else None,
+                    "venue_name": venue.name if venue else None, "venue_address": venue.address if venue else None,
+                    "form": c.form, "trainees_from_commune": per_commune.get(c.id)})
+    return out
+
+
+def list_document_rows(session: Session, course_id: str) -> tuple[Course, list[dict]]:
+    """The enrolled trainees of a course with their attendance marks per session (class list, attendance sheet)."""
+    course = _course(session, course_id)
+    participants = _participants(session, course, statuses=(ACTIVE_ENROLLMENT,))
+    marks: dict[tuple[str, str], str] = {}
+    for a in session.scalars(sa.select(Attendance).join(CourseSession).where(CourseSession.course_id == course_id)):
+        marks[(a.civil_servant_id, a.session_id)] = "x" if a.present else ("P" if a.excused else "v")
+    for i, p in enumerate(participants, start=1):
+        p["no"] = i
+        for s in course.sessions:
+            p[f"s_{s.id}"] = marks.get((p["civil_servant_id"], s.id), "")
+    return course, participants
+
+
+def list_unclosed_courses(session: Session, now: datetime | None = None) -> dict:
+    """Completed courses not closed yet, oldest first, with what each still waits for."""
+    now = now or utcnow()
+    rows = session.scalars(sa.select(Course).where(Course.status == "completed").order_by(Course.completed_at)).all()
+    return {"count": len(rows), "items": [{
+        "course_id": c.id, "code": c.code,
+        "waiting": domain.closing_state(c.feedback_requested_at is not None, c.settled_at is not None),
+        "completed_seconds_ago": round((now - c.completed_at).total_seconds(), 1),
+    } for c in rows]}
