@@ -9,6 +9,63 @@ from __future__ import annotations
 
 # --- courses ----------------------------------------------------------------------------------------------------
 
+import uuid  # noqa: E402 - each section imports what it needs (four engineers edit this file)
+from datetime import date, datetime, timedelta, timezone  # noqa: E402
+
+from shared.events import new_event  # noqa: E402
+
+COMMUNES = ["CM-THOIBINH", "CM-BIENBACH", "CM-TRIPHAI", "CM-TANLOC", "CM-HOTHIKY"]
+
+
+def _course_sessions(days: int, tier: int, start: date) -> list[dict]:
+    return [{"session_id": str(uuid.uuid4()), "date": start + timedelta(days=d // 2),
+             "buoi": ("morning", "afternoon")[d % 2], "lecturer_id": "lecturer-1", "lecturer_tier": tier}
+            for d in range(days * 2)]
+
+
+def make_course_scheduled(*, trainees: int = 3, days: int = 2, tier: int = 3, start: date = date(2026, 3, 2),
+                          producer: str = "courses", **overrides) -> tuple[str, str, dict]:
+    """Return (message id, JSON body, payload) of a valid courses.course_scheduled event (revision 1)."""
+    sessions = _course_sessions(days, tier, start)
+    payload = {
+        "course_id": str(uuid.uuid4()), "revision": 1, "code": f"T-{uuid.uuid4().hex[:6]}", "title": "Khóa kiểm thử",
+        "topic_code": "KN-CNTT", "fostering_type": "job_position", "form": "in_person",
+        "organizer_unit_code": "CM-THOIBINH", "start_date": start, "end_date": start + timedelta(days=days - 1),
+        "venue": None, "sessions": [{**s, "periods": 4, "venue_id": None} for s in sessions],
+        "planned_trainees": [{"civil_servant_id": str(uuid.uuid4()), "commune_code": COMMUNES[i % len(COMMUNES)],
+                              "female": False, "ethnic_minority": False, "child_under_36_months": False}
+                             for i in range(trainees)],
+    }
+    payload.update(overrides)
+    env, body = new_event("courses.course_scheduled", payload, producer=producer)
+    return env.id, body, payload
+
+
+def make_course_cancelled(*, producer: str = "courses", **overrides) -> tuple[str, str, dict]:
+    """Return (message id, JSON body, payload) of a valid courses.course_cancelled event."""
+    payload = {"course_id": str(uuid.uuid4()), "reason": "Không đủ học viên.",
+               "cancelled_at": datetime.now(timezone.utc), **overrides}
+    env, body = new_event("courses.course_cancelled", payload, producer=producer)
+    return env.id, body, payload
+
+
+def make_course_completed(*, participants: int = 5, days: int = 2, tier: int = 3, start: date = date(2026, 3, 2),
+                          producer: str = "courses", **overrides) -> tuple[str, str, dict]:
+    """Return (message id, JSON body, payload) of a valid courses.course_completed event."""
+    sessions = _course_sessions(days, tier, start)
+    payload = {
+        "course_id": str(uuid.uuid4()), "code": f"T-{uuid.uuid4().hex[:6]}", "title": "Khóa kiểm thử",
+        "organizer_unit_code": "CM-THOIBINH", "start_date": start, "end_date": start + timedelta(days=days - 1),
+        "completed_at": datetime.now(timezone.utc), "total_sessions": len(sessions), "sessions": sessions,
+        "participants": [{"civil_servant_id": str(uuid.uuid4()), "commune_code": COMMUNES[i % len(COMMUNES)],
+                          "sessions_attended": len(sessions), "days_attended": days, "completed": True}
+                         for i in range(participants)],
+    }
+    payload.update(overrides)
+    env, body = new_event("courses.course_completed", payload, producer=producer)
+    return env.id, body, payload
+
+
 # --- evaluation -------------------------------------------------------------------------------------------------
 
 # --- funding ----------------------------------------------------------------------------------------------------
