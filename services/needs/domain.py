@@ -455,3 +455,12 @@ def check_rule_value(code: str, value: dict) -> None:
             rule = StandardRule.from_data(r)
             if rule.field not in QUALIFICATION_FIELDS:
                 raise ValueError(f"field {rule.field!r} is not one of {', '.join(QUALIFICATION_FIELDS)}")
+
+
+# --- constants the use cases share ----------------------------------------------------------------------------
+
+COMMUNE_KINDS = ("xa", "phuong", "thi_tran")
+
+SCHEME_CODE = "DA-2025-2030"  # the district's 2025–2030 training scheme the yearly plans sit in
+
+OPEN_STATUSES = ("open", "planned")

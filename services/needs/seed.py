@@ -7,6 +7,13 @@ from __future__ import annotations
 import random
 from datetime import date
 
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from services.needs.models import (
+    Campaign, CivilServant, FrameworkVersion, Position, Rule, SurveyResponse, Unit, UnitSuccession,
+)
+
 MERGER_DATE = date(2025, 7, 1)  # NQ 1655/NQ-UBTVQH15 (Cà Mau), in force 2025-07-01 [S]
 MERGER_BASIS = "NQ 1655/NQ-UBTVQH15 (sắp xếp ĐVHC cấp xã tỉnh Cà Mau năm 2025)"
 BEFORE_RECORDS = date(1990, 1, 1)  # the old units' start is not tracked; this marks "before our records"
@@ -181,3 +188,94 @@ def synthetic_wishes(code: str, seed: int = 2025) -> dict:
     return {"wished_topics": rng.sample([t for _, _, t in COMPETENCIES], 2),
             "preferred_form": rng.choice(["in_person", "online", "blended"]),
             "preferred_time": rng.choice(["Quý II", "Quý III", "Cuối tuần", "Buổi chiều"])}
+
+
+# --- seeding (idempotent): admin /seed, the CLI, make seed, the demo and tests ---------------------------------
+
+def seed_reference_data(session: Session) -> dict:
+    """Insert the Thới Bình units, the 2025 merger, positions, the sample framework and rules; skip what exists."""
+    from services.needs.usecases import create_framework_version, successions
+    added = {"units": 0, "successions": 0, "positions": 0, "frameworks": 0, "rules": 0}
+    existing = set(session.scalars(sa.select(Unit.code)))
+    last_day = date.fromordinal(MERGER_DATE.toordinal() - 1)
+    wanted = [(PROVINCE, BEFORE_RECORDS, None, None), (DISTRICT, BEFORE_RECORDS, last_day, "CM")]
+    wanted += [((code, name, kind), MERGER_DATE, None, "CM") for code, name, kind in COMMUNES]
+    wanted += [((code, name, kind), BEFORE_RECORDS, last_day, DISTRICT[0])
+               for code, name, kind, _ in FORMER_UNITS]
+    for (code, name, kind), start, end, parent in wanted:
+        if code not in existing:
+            session.add(Unit(code=code, name=name, kind=kind, province_code="CM", valid_from=start, valid_to=end,
+                             parent_code=parent))
+            added["units"] += 1
+    session.flush()
+    known = {(s.predecessor, s.successor) for s in successions(session)}
+    for code, _, _, successor in FORMER_UNITS:
+        if (code, successor) not in known:
+            session.add(UnitSuccession(predecessor_code=code, successor_code=successor,
+                                       effective_date=MERGER_DATE, legal_basis=MERGER_BASIS))
+            added["successions"] += 1
+    have = set(session.scalars(sa.select(Position.code)))
+    for code, name, legacy in POSITIONS:
+        if code not in have:
+            session.add(Position(code=code, name=name, legacy=legacy, active=True,
+                                 category="leadership" if code in LEADERSHIP_POSITIONS else "professional"))
+            added["positions"] += 1
+    session.flush()
+    fw_code, fw_name, fw_from, fw_basis = FRAMEWORK
+    if session.scalar(sa.select(FrameworkVersion.id).where(FrameworkVersion.code == fw_code)) is None:
+        create_framework_version(session, {
+            "code": fw_code, "name": fw_name, "valid_from": fw_from, "legal_basis": fw_basis,
+            "competencies": [{"code": c, "name": n, "category": "common", "topic_code": t, "levels": _LEVELS}
+                             for c, n, t in COMPETENCIES],
+            "requirements": [{"position_code": p, "competency_code": c, "required_level": lvl}
+                             for p, _, _ in POSITIONS for c, lvl in requirements_for(p).items()]})
+        added["frameworks"] += 1
+    for code, value, basis in RULES:
+        if session.get(Rule, (code, RULES_FROM)) is None:
+            session.add(Rule(code=code, valid_from=RULES_FROM, valid_to=None, value=value, legal_basis=basis,
+                             sample=True))
+            added["rules"] += 1
+    session.flush()
+    return added
+
+
+def seed_civil_servants(session: Session, count: int = 111) -> int:
+    """Register the deterministic synthetic civil servants not registered yet; return how many were added."""
+    from services.needs.usecases import register_civil_servant, successions
+    have = set(session.scalars(sa.select(CivilServant.code)))
+    history = successions(session)
+    added = 0
+    for person in synthetic_civil_servants(count):
+        if person["code"] not in have:
+            register_civil_servant(session, {**person, **synthetic_qualifications(person["code"])}, history)
+            added += 1
+    return added
+
+
+def seed_survey(session: Session, year: int) -> dict:
+    """Open the sample campaign of `year` over the 5 communes and fill every answer deterministically.
+
+    Idempotent: a campaign with the sample title of that year is reused. The campaign is left open so the
+    closing (which computes needs) can be shown.
+    """
+    from services.needs.usecases import open_campaign, submit_response
+    title = f"Khảo sát nhu cầu bồi dưỡng năm {year} (dữ liệu mẫu)"
+    campaign = session.scalar(sa.select(Campaign).where(Campaign.year == year, Campaign.title == title))
+    if campaign is None:
+        campaign = open_campaign(session, {"year": year, "title": title, "unit_codes": [c for c, _, _ in COMMUNES],
+                                           "deadline": date(year, 12, 31)})
+    answered = 0
+    if campaign.status == "open":
+        people = session.execute(sa.select(CivilServant.id, CivilServant.code).join(
+            SurveyResponse, SurveyResponse.civil_servant_id == CivilServant.id).where(
+            SurveyResponse.campaign_id == campaign.id, SurveyResponse.supervisor_submitted_at.is_(None))).all()
+        codes = [c for c, _, _ in COMPETENCIES]
+        for cs_id, code in people:
+            levels = {c: synthetic_levels(code, c) for c in codes}
+            submit_response(session, campaign.id, {"civil_servant_id": cs_id, "role": "self",
+                                                   "levels": {c: s for c, (s, _) in levels.items()},
+                                                   **synthetic_wishes(code)})
+            submit_response(session, campaign.id, {"civil_servant_id": cs_id, "role": "supervisor",
+                                                   "levels": {c: p for c, (_, p) in levels.items()}})
+            answered += 1
+    return {"campaign_id": campaign.id, "answered": answered, "status": campaign.status}

@@ -1,0 +1,102 @@
+"""Use cases of the needs service: its application API, one module per capability (re-exported here, no code).
+
+Each takes a session inside the caller's transaction (the caller owns the unit of work): a use case may flush,
+never commits. Call sites use `usecases.<name>`; tests may patch the names the entrypoints call here.
+"""
+from services.needs.usecases.rules import (  # noqa: F401
+    rule_value,
+    _rule_code,
+    list_rules_in_force,
+    list_rule_versions,
+    add_rule_version,
+    _standards,
+)
+from services.needs.usecases.units import (  # noqa: F401
+    successions,
+    _commune_map,
+    commune_of,
+    list_units,
+    get_unit,
+    reorganise_units,
+    apply_due_reorganisations,
+    _remap_communes,
+)
+from services.needs.usecases.registry import (  # noqa: F401
+    list_positions,
+    create_position,
+    update_position,
+    REGISTRY_FIELDS,
+    SHARED_FIELDS,
+    _cs_payload,
+    _check_refs,
+    _employment_date_problem,
+    _check_dates,
+    register_civil_servant,
+    update_civil_servant,
+    _follow_person,
+    leave_civil_servant,
+    list_civil_servants,
+    _registry_query,
+    get_civil_servant,
+    import_registry,
+    export_registry,
+)
+from services.needs.usecases.frameworks import (  # noqa: F401
+    current_framework,
+    list_frameworks,
+    get_framework,
+    create_framework_version,
+    _copied,
+    _requirements,
+    _competency_topics,
+)
+from services.needs.usecases.campaigns import (  # noqa: F401
+    open_campaign,
+    _campaign,
+    CLOSE_KIND,
+    _close_key,
+    _close_job_view,
+    _campaign_view,
+    list_campaigns,
+    get_campaign,
+    submit_response,
+    campaign_progress,
+    _person,
+    _combination_case,
+    _uuid4_strings,
+    CLOSE_CHUNK,
+    _close_params,
+    _close_result,
+    request_close,
+    close_campaign,
+    close_campaign_step,
+    get_close_progress,
+)
+from services.needs.usecases.records import (  # noqa: F401
+    competency_profile,
+    record_assessed_levels,
+    record_course_completed,
+)
+from services.needs.usecases.plans import (  # noqa: F401
+    _plan,
+    create_plan,
+    _check_targets,
+    _add_line,
+    add_plan_line,
+    delete_plan,
+    set_plan_targets,
+    transition_plan,
+    get_plan,
+    list_plans,
+)
+from services.needs.usecases.queries import (  # noqa: F401
+    list_needs,
+    ROLLUP_KEYS,
+    needs_rollup,
+    below_standard,
+    plan_coverage,
+)
+from services.needs.formats import REGISTRY_COLUMNS  # noqa: F401
+from services.needs.models import JOBS_TABLE  # noqa: F401 - the jobs table the worker runs
+from services.needs.seed import seed_civil_servants, seed_reference_data, seed_survey  # noqa: F401
+from shared.localtime import utcnow  # noqa: F401

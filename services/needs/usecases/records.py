@@ -1,0 +1,87 @@
+"""The competency record and needs met: reactions to courses.course_completed and evaluation.course_evaluated."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from services.needs import domain
+from services.needs.domain import OPEN_STATUSES
+from services.needs.models import CivilServant, CompetencyRecord, Need
+from services.needs.usecases.frameworks import _requirements, current_framework
+from services.needs.usecases.registry import get_civil_servant
+from shared.localtime import utcnow
+
+def competency_profile(session: Session, cs_id: str) -> dict:
+    """Return a civil servant's current level per competency (the latest record) and the full history."""
+    cs, commune = get_civil_servant(session, cs_id)
+    history = list(session.scalars(sa.select(CompetencyRecord).where(CompetencyRecord.civil_servant_id == cs_id)
+                                   .order_by(CompetencyRecord.assessed_at, CompetencyRecord.id)))
+    current: dict[str, CompetencyRecord] = {}
+    for rec in history:
+        current[rec.competency_code] = rec  # ordered by assessment time: the last one wins
+    fw = current_framework(session)
+    required = _requirements(session, fw.id).get(cs.position_code, {})
+    return {"civil_servant_id": cs.id, "commune_code": commune, "position_code": cs.position_code,
+            "current": [{"competency_code": c, "level": r.level, "required_level": required.get(c),
+                         "gap": domain.gap(required.get(c), r.level), "source": r.source, "assessed_at": r.assessed_at}
+                        for c, r in sorted(current.items())],
+            "history": history}
+
+
+def record_assessed_levels(session: Session, envelope) -> int:
+    """evaluation.course_evaluated: append the post-training levels to the competency record (and its history).
+
+    History rows are append-only and ordered by the evaluation time, so an older evaluation arriving late never
+    becomes the current level. An assessed level never marks a need met (domain.meets_training_need): only a
+    certified completion does, so the arrival order of course_completed and course_evaluated does not matter.
+    """
+    payload = envelope.payload
+    at = payload["evaluated_at"]
+    at = at if isinstance(at, datetime) else datetime.fromisoformat(at)
+    known = set(session.scalars(sa.select(CivilServant.id).where(
+        CivilServant.id.in_({a["civil_servant_id"] for a in payload.get("assessed_levels", [])}))))
+    # Second guard beside the inbox: the same evaluation re-published under a new event id adds no history twice.
+    recorded = set(session.execute(sa.select(CompetencyRecord.civil_servant_id, CompetencyRecord.competency_code)
+                                   .where(CompetencyRecord.source == "evaluation",
+                                          CompetencyRecord.source_ref == payload["course_id"],
+                                          CompetencyRecord.assessed_at == at)).all())
+    added = 0
+    for item in payload.get("assessed_levels", []):
+        if item["civil_servant_id"] not in known:
+            continue  # not a civil servant of this registry (e.g. a guest trainee)
+        if (item["civil_servant_id"], item["competency_code"]) in recorded:
+            continue
+        recorded.add((item["civil_servant_id"], item["competency_code"]))
+        session.add(CompetencyRecord(civil_servant_id=item["civil_servant_id"], competency_code=item["competency_code"],
+                                     level=item["level"], source="evaluation", source_ref=payload["course_id"],
+                                     assessed_at=at, recorded_at=utcnow()))
+        added += 1
+    session.flush()
+    return added
+
+
+def record_course_completed(session: Session, envelope) -> int:
+    """courses.course_completed: a certified participant's matching needs become met (by need_ids, else topic)."""
+    payload = envelope.payload
+    met = 0
+    now = utcnow()
+    for p in payload["participants"]:
+        if not domain.meets_training_need(domain.Evidence.CERTIFIED_COMPLETION, completed=p["completed"],
+                                          certified=p.get("certified")):
+            continue
+        stmt = sa.select(Need).where(Need.civil_servant_id == p["civil_servant_id"], Need.status.in_(OPEN_STATUSES))
+        if p.get("need_ids"):
+            matching = list(session.scalars(stmt.where(Need.id.in_(p["need_ids"]))))
+        else:
+            # The plan line the course came from names the needs best; the topic is the fallback.
+            matching = list(session.scalars(stmt.where(Need.plan_line_id == payload["plan_line_id"]))) \
+                if payload.get("plan_line_id") else []
+            if not matching and payload.get("topic_code"):
+                matching = list(session.scalars(stmt.where(Need.topic_code == payload["topic_code"])))
+        for need in matching:
+            need.status, need.met_at, need.met_by = "met", now, payload["course_id"]
+            met += 1
+    session.flush()
+    return met
