@@ -69,3 +69,44 @@ def make_course_completed(*, participants: int = 5, days: int = 2, tier: int = 3
 # --- evaluation -------------------------------------------------------------------------------------------------
 
 # --- funding ----------------------------------------------------------------------------------------------------
+
+def make_budget_reserved(**overrides) -> tuple[str, str, dict]:
+    """funding.budget_reserved: one course's estimate covered by one ĐT-BD line (payload from funding's builder)."""
+    import uuid
+
+    from services.funding import events as funding_events
+    from shared.events import new_event
+    line = {"budget_line_id": str(uuid.uuid4()), "source": "state_dtbd", "owner_unit_code": "CM-THOIBINH",
+            "amount": 4_000_000}
+    payload = {**funding_events.budget_reserved(str(uuid.uuid4()), 1, str(uuid.uuid4()), 4_000_000, [line]),
+               **overrides}
+    message_id, body = new_event("funding.budget_reserved", payload, producer="funding")
+    return message_id, body, payload
+
+
+def make_reservation_rejected(**overrides) -> tuple[str, str, dict]:
+    """funding.reservation_rejected: no budget line for the organiser's ĐT-BD need."""
+    import uuid
+
+    from services.funding import domain as funding_domain
+    from services.funding import events as funding_events
+    from shared.events import new_event
+    shorts = [funding_domain.Short("state_dtbd", "CM-THOIBINH", None, 4_000_000, 0)]
+    payload = {**funding_events.reservation_rejected(str(uuid.uuid4()), 1, funding_domain.rejection_reason(
+        shorts, 2026), 4_000_000, shorts), **overrides}
+    message_id, body = new_event("funding.reservation_rejected", payload, producer="funding")
+    return message_id, body, payload
+
+
+def make_course_settled(**overrides) -> tuple[str, str, dict]:
+    """funding.course_settled: a course settled at its estimate."""
+    import uuid
+
+    from services.funding import events as funding_events
+    from shared.events import new_event
+    from shared.localtime import utcnow
+    sums = {"lecturer_fees": 3_600_000, "learner_support_total": 300_000, "total": 4_000_000}
+    payload = {**funding_events.course_settled(str(uuid.uuid4()), str(uuid.uuid4()), sums, utcnow(), 4_000_000, 0,
+                                               0), **overrides}
+    message_id, body = new_event("funding.course_settled", payload, producer="funding")
+    return message_id, body, payload

@@ -51,7 +51,7 @@ def completed_event(i: int, participants: int) -> tuple[str, str]:
 
 def prepare_database(url: str) -> None:
     """Migrate, load the sample norms and lines, and top the 2026 lines up so every course is funded."""
-    from services.funding import usecases
+    from services.funding import seed, usecases
     from services.funding.models import BudgetLine
     from shared.db import make_engine, make_session_factory, transaction
     from shared.migrate import upgrade
@@ -59,7 +59,7 @@ def prepare_database(url: str) -> None:
     upgrade("funding", url)
     engine = make_engine(url)
     with transaction(make_session_factory(engine)) as session:
-        usecases.seed_samples(session, 2026)
+        seed.seed_samples(session, 2026)
         for line in session.scalars(sa.select(BudgetLine).where(BudgetLine.fiscal_year == 2026)):
             usecases.amend_budget_line(session, line.id, {
                 "delta": 10**13, "decision_no": "BENCH/QĐ", "decision_date": date(2026, 1, 6),

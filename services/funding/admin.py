@@ -3,42 +3,31 @@ from __future__ import annotations
 
 import sys
 
-from flask import jsonify
-from marshmallow import Schema, fields, validate
-
-from services.funding import usecases
+from services.funding import schemas, seed, usecases
 from shared.admin import operator_blueprint
 from shared.web import ctx
 
 blp = operator_blueprint("funding_admin", __name__, "/admin/funding", "Funding operator endpoints")
-COMMUNES = usecases.COMMUNES
-
-
-class SeedArgsSchema(Schema):
-    fiscal_year = fields.Integer(required=True, validate=validate.Range(min=2020, max=2100))
-    organizer_unit_code = fields.String(load_default="CM-THOIBINH", validate=validate.Length(min=1, max=40))
-    communes = fields.List(fields.String(validate=validate.Length(min=1, max=40)), load_default=lambda: list(COMMUNES))
 
 
 @blp.route("/seed", methods=["POST"])
-@blp.arguments(SeedArgsSchema)
+@blp.arguments(schemas.SeedArgsSchema)
+@blp.response(200, schemas.SeedResultSchema)
 @blp.doc(security=[{"bearerAuth": []}])
-def seed(args):
+def seed_samples(args):
     """Load the SAMPLE cost norms and ample sample budget lines for 2025–2030 and the fiscal year (idempotent)."""
     with ctx().transaction() as session:
-        return usecases.seed_samples(session, args["fiscal_year"], args["organizer_unit_code"], args["communes"],
-                                     province_code=ctx().settings.province_code)
+        return seed.seed_samples(session, args["fiscal_year"], args["organizer_unit_code"], args["communes"],
+                                 province_code=ctx().settings.province_code)
 
 
 @blp.route("/verify")
+@blp.response(200, schemas.VerifySchema)
 @blp.doc(security=[{"bearerAuth": []}])
 def verify():
     """Check every budget line's kept totals against the ledger and the trial balance; lists disagreements."""
     with ctx().transaction() as session:
-        bad = usecases.verify_balances(session)
-        tb = usecases.trial_balance(session)
-    return jsonify({"consistent": not bad and tb["total_debit"] == tb["total_credit"], "inconsistent_lines": bad,
-                    "total_debit": tb["total_debit"], "total_credit": tb["total_credit"]})
+        return usecases.verify_ledger(session)
 
 
 def main(argv: list[str]) -> int:
@@ -51,8 +40,8 @@ def main(argv: list[str]) -> int:
         return 2
     settings = get_settings()
     with transaction(make_session_factory(make_engine(settings.database_url))) as session:
-        print(usecases.seed_samples(session, int(argv[1]), "CM-THOIBINH", COMMUNES,
-                                    province_code=settings.province_code))
+        print(seed.seed_samples(session, int(argv[1]), "CM-THOIBINH", seed.COMMUNES,
+                                province_code=settings.province_code))
     return 0
 
 

@@ -1,15 +1,13 @@
-"""Public HTTP API of the funding service (/api/v1)."""
-from flask import jsonify
+"""Public HTTP API of the funding service (/api/v1): each view parses, makes one use-case call and answers."""
+from flask import Response
 from flask_smorest import Blueprint
 
-from services.funding import domain, schemas, usecases
+from services.funding import formats, schemas, usecases
 from shared import tabular
 from shared.charts import bar_chart, chart_response, line_chart
-from shared.tabular import Column
-from shared.web import UploadSchema, ctx, download, read_upload, token_required
+from shared.web import UploadSchema, ctx, read_upload, respond_as, token_required
 
 blp = Blueprint("funding", __name__, url_prefix="", description="Dự toán, định mức, quyết toán, sổ cái")
-PAYEE_KINDS = {"lecturer": "Giảng viên", "trainee": "Học viên"}
 
 
 # --- budget lines ----------------------------------------------------------------------------------------------
@@ -21,9 +19,7 @@ PAYEE_KINDS = {"lecturer": "Giảng viên", "trainee": "Học viên"}
 def create_budget_line(data):
     """Open a budget line with its allocation decision."""
     with ctx().transaction() as session:
-        line = usecases.create_budget_line(session, data)
-        session.flush()
-        return usecases.list_budget_lines(session, line_id=line.id)[0]
+        return usecases.create_budget_line(session, data)
 
 
 @blp.route("/budget-lines")
@@ -53,49 +49,7 @@ def amend_budget_line(data, budget_line_id):
         return usecases.amend_budget_line(session, budget_line_id, data)
 
 
-# --- cost norms ------------------------------------------------------------------------------------------------
-
-def _int_between(low: int, high: int):
-    """A cell parser for a whole number within [low, high] (the same bounds as the JSON API)."""
-    def parse(text: str) -> int:
-        value = tabular.parse_int(text)
-        if not low <= value <= high:
-            raise ValueError(f"Giá trị phải từ {low} đến {high}.")
-        return value
-    return parse
-
-
-def _text_up_to(length: int):
-    """A cell parser for text of at most `length` characters (the column's size in the database)."""
-    def parse(text: str) -> str:
-        if len(text) > length:
-            raise ValueError(f"Dài quá {length} ký tự.")
-        return text
-    return parse
-
-
-def _date_in_range(text: str):
-    """A cell parser for a date between 2000 and 2100 (outside it: a typing mistake, or beyond date arithmetic)."""
-    value = tabular.parse_date(text)
-    if not 2000 <= value.year <= 2100:
-        raise ValueError("Ngày phải trong khoảng 2000–2100.")
-    return value
-
-
-NORM_COLUMNS = [
-    Column("item", "Khoản chi", tabular.one_of(domain.ITEM_UNITS), required=True, width=22),
-    Column("unit", "Đơn vị tính", tabular.one_of(domain.UNITS), required=True),
-    Column("lecturer_tier", "Hạng giảng viên", _int_between(1, 10)),
-    Column("province_code", "Tỉnh", _text_up_to(20), required=True, width=8),
-    Column("amount", "Mức chi (đồng)", _int_between(0, 10**15), required=True),
-    Column("legal_basis", "Căn cứ pháp lý", _text_up_to(300), required=True, width=50),
-    Column("valid_from", "Hiệu lực từ", _date_in_range, required=True, width=12),
-    Column("valid_to", "Hiệu lực đến", _date_in_range, width=12),
-    Column("is_sample", "Mẫu", tabular.parse_bool, default=False, width=6),
-]
-
-
-# One URL family for versioned rules in every service: /api/v1/rules[/<kind>]; funding's one kind is cost-norms.
+# --- rules: one URL family in every service, /api/v1/rules[/<kind>]; funding's one kind is cost-norms -----------
 
 @blp.route("/rules")
 @blp.response(200, schemas.RuleKindSchema(many=True))
@@ -124,9 +78,8 @@ def list_norms(args):
         norms = usecases.list_norms(session, args["item"], args["on"])
         if args["format"] == "json":
             return norms
-        rows = [{c.key: getattr(n, c.key) for c in NORM_COLUMNS} for n in norms]
-    return download(rows, NORM_COLUMNS, args["format"], "dinh-muc-chi", title="Định mức",
-                    heading="ĐỊNH MỨC CHI ĐÀO TẠO, BỒI DƯỠNG")
+        return respond_as(args["format"], formats.norm_rows(norms), formats.NORM_COLUMNS, "dinh-muc-chi",
+                          **formats.NORM_SHEET)
 
 
 @blp.route("/rules/cost-norms/import", methods=["POST"])
@@ -136,11 +89,9 @@ def list_norms(args):
 def import_norms(files):
     """Import cost norms from a CSV/XLSX file (multipart field `file`); all rows or none, errors by line and field;
     a row starting after an open-ended version supersedes it."""
-    data, filename = read_upload(files)
-    # Bad cells and the use case's checks of every row are refused together (TableError): the shared handler
-    # answers it.
+    # Bad cells and the use case's checks of every row are refused together (TableError, the shared handler).
     errors = tabular.RowErrors()
-    rows = tabular.read_table(data, filename, NORM_COLUMNS, errors=errors)
+    rows = formats.read_norms(*read_upload(files), errors)
     with ctx().transaction() as session:
         return usecases.import_norms(session, rows, errors)
 
@@ -168,25 +119,13 @@ def get_settlement(course_id):
 @blp.route("/settlements/<course_id>/payees")
 @token_required
 @blp.arguments(schemas.PayeeArgsSchema, location="query")
+@blp.response(200)
 def payees(args, course_id):
     """The payee list to sign ("Ký nhận"): amount per item per payee and totals, as JSON, CSV or XLSX."""
     with ctx().transaction() as session:
-        sheet = usecases.payee_list(session, course_id)
-    if args["format"] == "json":
-        return jsonify(sheet)
-    columns = [Column("no", "STT", width=6), Column("payee_kind", "Đối tượng", width=12),
-               Column("payee_code", "Mã cán bộ", width=14), Column("payee_ref", "Mã định danh", width=38),
-               Column("owner_unit_code", "Đơn vị", width=14)]
-    columns += [Column(item, sheet["item_labels"][item], width=16) for item in sheet["items"]]
-    columns += [Column("total", "Tổng cộng (đồng)", width=16), Column("signature", "Ký nhận", width=18)]
-    rows = [{"no": r["no"], "payee_kind": PAYEE_KINDS.get(r["payee_kind"], r["payee_kind"]),
-             "payee_code": r["payee_code"], "payee_ref": r["payee_ref"], "owner_unit_code": r["owner_unit_code"],
-             **r["amounts"],
-             "total": r["total"], "signature": ""} for r in sheet["payees"]]
-    rows.append({"payee_ref": "TỔNG CỘNG", **sheet["totals"], "total": sheet["total"]})
-    return download(rows, columns, args["format"], f"danh-sach-ky-nhan-{sheet['course_code']}",
-                            title="Ký nhận", heading=f"DANH SÁCH CHI TRẢ VÀ KÝ NHẬN – LỚP {sheet['course_code']}",
-                            footer=["Người lập biểu                Kế toán                Thủ trưởng đơn vị"])
+        sheet = usecases.get_payee_list(session, course_id)
+    return respond_as(args["format"], formats.payee_rows(sheet), formats.payee_columns(sheet),
+                      json_body=sheet, **formats.payee_sheet(sheet))
 
 
 # --- ledger ----------------------------------------------------------------------------------------------------
@@ -197,24 +136,25 @@ def payees(args, course_id):
 def ledger(args):
     """List ledger entries, by course or account."""
     with ctx().transaction() as session:
-        return usecases.ledger(session, args["course_id"], args["account"], args["limit"])
+        return usecases.list_ledger_entries(session, args["course_id"], args["account"], args["limit"])
 
 
 @blp.route("/ledger/trial-balance")
+@blp.response(200, schemas.TrialBalanceSchema)
 def trial_balance():
     """Debits, credits and balance per account, from the entries alone."""
     with ctx().transaction() as session:
-        return jsonify(usecases.trial_balance(session))
+        return usecases.trial_balance(session)
 
 
 @blp.route("/ledger/journals/<journal_id>/reverse", methods=["POST"])
 @token_required
 @blp.arguments(schemas.ReverseJournalSchema)
+@blp.response(201, schemas.ReversalSchema)
 def reverse_journal(data, journal_id):
     """Correct an allocation or amendment journal by posting its reversal (nothing is edited or deleted)."""
     with ctx().transaction() as session:
-        return jsonify({"journal_id": usecases.reverse_journal(session, journal_id, data["reason"]),
-                        "reverses": journal_id}), 201
+        return usecases.reverse_journal(session, journal_id, data["reason"])
 
 
 # --- incentives and degree-training commitments ----------------------------------------------------------------
@@ -261,89 +201,49 @@ def list_receivables(args):
 
 # --- reports ---------------------------------------------------------------------------------------------------
 
-MONTHS = [f"T{m}" for m in range(1, 13)]
-GROUP_LABELS = {"source": "NGUỒN KINH PHÍ", "item": "KHOẢN CHI", "commune": "ĐƠN VỊ", "course": "LỚP HỌC",
-                "year": "NĂM"}
-
-
 @blp.route("/reports/spending")
 @blp.arguments(schemas.SpendingArgsSchema, location="query")
+@blp.response(200)
 def spending_report(args):
     """Actual spending by source, item, commune, course or year, as JSON, CSV, XLSX or a bar chart (SVG/PNG)."""
     with ctx().transaction() as session:
-        rows = usecases.spending_report(session, args["group_by"], args["fiscal_year"])
-    if args["format"] == "json":
-        return jsonify({"group_by": args["group_by"], "fiscal_year": args["fiscal_year"], "rows": rows,
-                        "total": sum(r["amount"] for r in rows)})
-    if args["format"] in ("svg", "png"):
-        year = f" năm {args['fiscal_year']}" if args["fiscal_year"] else ""
+        report = usecases.spending_report(session, args["group_by"], args["fiscal_year"])
+    fmt, rows = args["format"], report["rows"]
+    if fmt in ("svg", "png"):
         body = bar_chart([r["label"] for r in rows], {"Đã chi": [r["amount"] for r in rows]}, ylabel="Đồng",
-                         title=f"Chi đào tạo, bồi dưỡng theo {GROUP_LABELS[args['group_by']].lower()}{year}",
-                         fmt=args["format"], horizontal=True)
-        return chart_response(body, args["format"])
-    columns = [Column("key", "Mã", width=24), Column("label", "Nội dung", width=44),
-               Column("amount", "Số tiền (đồng)", width=18)]
-    return download(rows, columns, args["format"], f"chi-theo-{args['group_by']}", title="Chi tiêu",
-                            heading=f"TỔNG HỢP CHI ĐÀO TẠO, BỒI DƯỠNG THEO {GROUP_LABELS[args['group_by']]}")
+                         title=formats.spending_chart_title(args["group_by"], args["fiscal_year"]), fmt=fmt,
+                         horizontal=True)
+        return chart_response(body, fmt)
+    return respond_as(fmt, rows, formats.SPENDING_COLUMNS, f"chi-theo-{args['group_by']}", json_body=report,
+                      title="Chi tiêu", heading=formats.spending_heading(args["group_by"]))
 
 
 @blp.route("/reports/plan-vs-actual")
 @blp.arguments(schemas.PlanArgsSchema, location="query")
+@blp.response(200)
 def plan_vs_actual(args):
     """Plan (allocated) against actual (spent) per budget line of a year, and per course; JSON, CSV or XLSX."""
     with ctx().transaction() as session:
-        lines = usecases.plan_vs_actual(session, args["fiscal_year"])
-        courses = usecases.course_plan_vs_actual(session, args["fiscal_year"])
-    if args["format"] == "json":
-        return jsonify({"fiscal_year": args["fiscal_year"], "budget_lines": lines, "courses": courses})
-    columns = [Column("source_label", "Nguồn", width=40), Column("owner_unit_code", "Đơn vị", width=14),
-               Column("allocated", "Dự toán giao", width=16), Column("reserved", "Đang giữ chỗ", width=16),
-               Column("spent", "Đã chi", width=16), Column("balance", "Còn lại", width=16),
-               Column("spent_percent", "Tỷ lệ chi (%)", width=12)]
-    return download(lines, columns, args["format"], f"du-toan-thuc-hien-{args['fiscal_year']}",
-                            title="Dự toán-thực hiện", heading=f"DỰ TOÁN VÀ THỰC HIỆN NĂM {args['fiscal_year']}")
+        report = usecases.plan_vs_actual(session, args["fiscal_year"])
+    return respond_as(args["format"], report["budget_lines"], formats.PLAN_COLUMNS,
+                      f"du-toan-thuc-hien-{args['fiscal_year']}", json_body=report, title="Dự toán-thực hiện",
+                      heading=f"DỰ TOÁN VÀ THỰC HIỆN NĂM {args['fiscal_year']}")
 
 
 @blp.route("/reports/burn")
 @blp.arguments(schemas.BurnArgsSchema, location="query")
+@blp.response(200)
 def burn(args):
-    """Budget burn: cumulative spending per month and source over a fiscal year (JSON, SVG or PNG chart)."""
+    """Budget burn: cumulative spending per month and source over a fiscal year (JSON, SVG or PNG chart, XLSX)."""
     with ctx().transaction() as session:
-        series = usecases.burn(session, args["fiscal_year"])
-    if args["format"] == "json":
-        return jsonify({"fiscal_year": args["fiscal_year"], "months": MONTHS, "series": series})
-    if args["format"] == "xlsx":
-        return _burn_xlsx(args["fiscal_year"], series)
-    labelled = {domain.SOURCE_LABELS.get(k, k): v for k, v in series.items()}
-    body = line_chart(MONTHS, labelled, title=f"Lũy kế chi theo nguồn năm {args['fiscal_year']}",
-                      ylabel="Đồng", fmt=args["format"])
-    return chart_response(body, args["format"])
-
-
-def _burn_xlsx(year: int, series: dict[str, list[int]]):
-    """The burn table (month × source, cumulative VND) with a native Excel line chart beside it."""
-    from io import BytesIO
-
-    from flask import Response
-    from openpyxl import Workbook
-    from openpyxl.chart import LineChart, Reference
-
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "Lũy kế chi"
-    sources = list(series)
-    sheet.append(["Tháng"] + [domain.SOURCE_LABELS.get(x, x) for x in sources])
-    for m, month in enumerate(MONTHS):
-        sheet.append([month] + [series[x][m] for x in sources])
-    if sources:
-        chart = LineChart()
-        chart.title, chart.y_axis.title, chart.x_axis.title = f"Lũy kế chi theo nguồn năm {year}", "Đồng", "Tháng"
-        chart.add_data(Reference(sheet, min_col=2, max_col=1 + len(sources), min_row=1, max_row=13),
-                       titles_from_data=True)
-        chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=13))
-        sheet.add_chart(chart, "H2")
-    out = BytesIO()
-    book.save(out)
-    response = Response(out.getvalue(), mimetype=tabular.XLSX_MIME)
-    response.headers["Content-Disposition"] = f'attachment; filename="luy-ke-chi-{year}.xlsx"'
-    return response
+        burn_data = usecases.budget_burn(session, args["fiscal_year"])
+    fmt, year = args["format"], args["fiscal_year"]
+    if fmt == "json":
+        return respond_as(fmt, [], [], "", json_body=burn_data)
+    if fmt == "xlsx":
+        response = Response(formats.burn_xlsx(year, burn_data["series"]), mimetype=tabular.XLSX_MIME)
+        response.headers["Content-Disposition"] = f'attachment; filename="luy-ke-chi-{year}.xlsx"'
+        return response
+    body = line_chart(formats.MONTHS, formats.labelled_series(burn_data["series"]), title=formats.burn_title(year),
+                      ylabel="Đồng", fmt=fmt)
+    return chart_response(body, fmt)

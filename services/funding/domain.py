@@ -9,7 +9,7 @@ Rounding rules (money is whole VND, integers only, never floats):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from shared.localtime import vn_date
@@ -365,21 +365,49 @@ def repayment(cost: int, committed_months: int, served_months: int) -> int:
     return round_half_up(cost * remaining, committed_months)
 
 
-@dataclass
-class BurnSeries:
-    """Cumulative spending per month (1–12) of one source: the budget-burn chart."""
+# --- ledger accounts (per budget line L: allocation:L, budget:L = the free balance, reserved:L, spent:L; so from the
+# entries alone balance(budget:L) = allocated − reserved − spent; unfunded:<source>:<unit>:<year>; receivable:<id>)
 
-    source: str
-    monthly: list[int] = field(default_factory=lambda: [0] * 12)
-
-    def cumulative(self) -> list[int]:
-        out, run = [], 0
-        for v in self.monthly:
-            run += v
-            out.append(run)
-        return out
+def budget_account(line_id: str) -> str:
+    """The ledger account holding a budget line's free balance."""
+    return f"budget:{line_id}"
 
 
-# --- norm versions ------------------------------------------------------------------------------------------------
+def unfunded_account(source: str, owner: str, year: int) -> str:
+    """The ledger account of money owed beyond (or without) a budget line, to be covered by a decision."""
+    return f"unfunded:{source}:{owner}:{year}"
 
-# Version and supersede live in shared/validity.py (the same rule for every service's versioned values).
+
+def balanced_entries(entries: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """The (account, debit, credit) entries of one journal without the zero ones; refuses (ValueError) a journal
+    whose debits and credits differ or that has a negative amount: the ledger's invariant."""
+    entries = [(a, d, c) for a, d, c in entries if d or c]
+    if sum(d for _, d, _ in entries) != sum(c for _, _, c in entries):
+        raise ValueError("unbalanced journal")
+    if any(d < 0 or c < 0 for _, d, c in entries):
+        raise ValueError("negative ledger amount")
+    return entries
+
+
+# --- lifecycles (status → the statuses it may move to) ---------------------------------------------------------
+
+# FundingCourse (what funding knows of a course from its events; a new revision keeps it scheduled, and a completion
+# is settled even after a cancellation: it happened), Reservation, DegreeCommitment, Receivable.
+COURSE_TRANSITIONS = {"new": ("scheduled", "cancelled", "completed"),
+                      "scheduled": ("scheduled", "cancelled", "completed"), "cancelled": ("cancelled", "completed"), "completed": ("completed",)}
+RESERVATION_TRANSITIONS = {"active": ("superseded", "rejected", "released", "settled"),
+                           "superseded": (), "rejected": (), "released": (), "settled": ()}
+COMMITMENT_TRANSITIONS = {"open": ("repayable", "waived", "fulfilled"), "repayable": (), "waived": (), "fulfilled": ()}
+RECEIVABLE_TRANSITIONS = {"open": ("waived",), "waived": ()}
+
+
+def next_status(transitions: dict[str, tuple[str, ...]], current: str, new: str) -> str:
+    """`new`, when the lifecycle allows moving there from `current`; otherwise ValueError (a bug, not input)."""
+    if new not in transitions.get(current, ()):
+        raise ValueError(f"status {current!r} cannot become {new!r}")
+    return new
+
+
+# NĐ 101/2017 Art. 7 (as amended): compensation is due when the trainee quits or is dismissed before serving the
+# committed time; retirement, death or a transfer within the state system do not give rise to it.
+REPAYABLE_REASONS = ("resigned", "dismissed", "other")

@@ -113,7 +113,7 @@ class FundingCourse(Base):
     organizer_unit_code: Mapped[str | None] = mapped_column(sa.String(40))
     start_date: Mapped[date | None] = mapped_column(sa.Date)
     revision: Mapped[int] = mapped_column(sa.Integer)  # 0: no schedule revision seen yet
-    status: Mapped[str] = mapped_column(sa.String(20))  # new | scheduled | cancelled | completed
+    status: Mapped[str] = mapped_column(sa.String(20))  # domain.COURSE_TRANSITIONS
     form: Mapped[str | None] = mapped_column(sa.String(20))
     venue_json: Mapped[str | None] = mapped_column(sa.Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -137,7 +137,7 @@ class Reservation(Base):
     course_id: Mapped[str] = mapped_column(sa.String(36), index=True)
     revision: Mapped[int] = mapped_column(sa.Integer)
     fiscal_year: Mapped[int] = mapped_column(sa.Integer)
-    status: Mapped[str] = mapped_column(sa.String(20))  # active | rejected | superseded | released | settled
+    status: Mapped[str] = mapped_column(sa.String(20))  # domain.RESERVATION_TRANSITIONS
     estimate_total: Mapped[int] = mapped_column(sa.BigInteger)
     reason: Mapped[str | None] = mapped_column(sa.String(1000))
     source_event_id: Mapped[str] = mapped_column(sa.String(64))
@@ -211,7 +211,7 @@ class DegreeCommitment(Base):
     committed_months: Mapped[int] = mapped_column(sa.Integer)  # T1
     multiplier_norm_id: Mapped[str | None] = mapped_column(sa.String(36))
     service_start: Mapped[date] = mapped_column(sa.Date)  # the day after training ended
-    status: Mapped[str] = mapped_column(sa.String(20))  # open | repayable | waived
+    status: Mapped[str] = mapped_column(sa.String(20))  # domain.COMMITMENT_TRANSITIONS (open | repayable | waived | fulfilled)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -228,7 +228,7 @@ class Receivable(Base):
     served_months: Mapped[int] = mapped_column(sa.Integer)
     left_on: Mapped[date] = mapped_column(sa.Date)
     reason: Mapped[str] = mapped_column(sa.String(20))
-    status: Mapped[str] = mapped_column(sa.String(20))  # open | waived
+    status: Mapped[str] = mapped_column(sa.String(20))  # domain.RECEIVABLE_TRANSITIONS
     source_event_id: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -4,6 +4,7 @@ from datetime import date
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.funding.domain import ITEM_LABELS, LEGACY_SOURCES, REPORT_GROUPS, SOURCES, UNITS
+from services.funding.seed import COMMUNES
 
 _vnd = dict(strict=True, validate=validate.Range(min=0, max=10**15))
 YEAR = validate.Range(min=2000, max=2100)
@@ -275,3 +276,42 @@ class BurnArgsSchema(Schema):
     fiscal_year = fields.Integer(required=True, validate=validate.Range(min=2020, max=2100))
     format = fields.String(load_default="svg", validate=validate.OneOf(["json", "svg", "png", "xlsx"]),
                            metadata={"description": "json | svg | png (chart) | xlsx (table with a line chart)"})
+
+
+class TrialBalanceAccountSchema(Schema):
+    account = fields.String()
+    debit = fields.Integer()
+    credit = fields.Integer()
+    balance = fields.Integer(metadata={"description": "debit − credit"})
+
+
+class TrialBalanceSchema(Schema):
+    accounts = fields.List(fields.Nested(TrialBalanceAccountSchema))
+    total_debit = fields.Integer()
+    total_credit = fields.Integer()
+
+
+class ReversalSchema(Schema):
+    journal_id = fields.String(metadata={"description": "the reversal journal"})
+    reverses = fields.String(metadata={"description": "the journal it reverses"})
+
+
+# --- operators -------------------------------------------------------------------------------------------------
+
+class SeedArgsSchema(Schema):
+    fiscal_year = fields.Integer(required=True, validate=validate.Range(min=2020, max=2100))
+    organizer_unit_code = fields.String(load_default="CM-THOIBINH", validate=validate.Length(min=1, max=40))
+    communes = fields.List(fields.String(validate=validate.Length(min=1, max=40)),
+                           load_default=lambda: list(COMMUNES))
+
+
+class SeedResultSchema(Schema):
+    norms = fields.Integer()
+    budget_lines = fields.Integer()
+
+
+class VerifySchema(Schema):
+    consistent = fields.Boolean()
+    inconsistent_lines = fields.List(fields.Nested(BudgetLineSchema))
+    total_debit = fields.Integer()
+    total_credit = fields.Integer()

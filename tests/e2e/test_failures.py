@@ -10,7 +10,7 @@ import requests
 from kombu import Connection, Queue
 
 from services.courses.models import OUTBOX as COURSES_OUTBOX
-from services.funding import usecases as funding_usecases
+from services.funding import seed as funding_seed
 from services.funding.handlers import HANDLERS as FUNDING_HANDLERS
 from shared.bus import topology
 from shared.db import make_engine, make_session_factory, transaction
@@ -27,7 +27,7 @@ API = {"Authorization": "Bearer e2e-api"}
 def seed_norms(url: str) -> None:
     engine = make_engine(url)
     with transaction(make_session_factory(engine)) as session:
-        funding_usecases.seed_samples(session, 2026, "CM-THOIBINH", ["CM-THOIBINH"])
+        funding_seed.seed_samples(session, 2026, "CM-THOIBINH", ["CM-THOIBINH"])
     engine.dispose()
 
 

@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from services.funding import usecases as funding_usecases
+from services.funding import seed as funding_seed
 from services.funding.handlers import HANDLERS as FUNDING_HANDLERS
 from services.funding.models import INBOX_TABLE as FUNDING_INBOX
 from services.funding.models import OUTBOX as FUNDING_OUTBOX
@@ -370,7 +370,7 @@ def test_funding_settles_a_completed_course_exactly_once_and_publishes_course_se
     settings = bus.settings("funding", database_url=db.url, retry_delays_ms=RETRY_DELAYS_MS,
                             relay_poll_seconds=0.05)
     with transaction(db.session_factory) as s:
-        funding_usecases.seed_samples(s, 2025, "CM-THOIBINH", ["CM-TANLOC", "CM-TRIPHAI"])
+        funding_seed.seed_samples(s, 2025, "CM-THOIBINH", ["CM-TANLOC", "CM-TRIPHAI"])
     settled = broker.capture(FOLLOW_UP)
     relay = run_relay(settings, db.session_factory, FUNDING_OUTBOX)
     consumer = run_consumer(settings, db.session_factory, FUNDING_INBOX, FUNDING_HANDLERS,

@@ -33,7 +33,7 @@ def test_fifty_parallel_reservations_against_one_line_never_overdraw_it(pg_url_f
         line = usecases.create_budget_line(s, {"fiscal_year": 2026, "source": "state_dtbd",
                                                "owner_unit_code": "CM-THOIBINH", "allocated": ALLOCATED,
                                                "decision_no": "01/QĐ", "decision_date": date(2026, 1, 5)})
-        line_id = line.id
+        line_id = line["id"]
     envelopes = [decode(scheduled(trainees=[], days=1, tier=1)[0]) for _ in range(RESERVATIONS)]
     barrier = threading.Barrier(RESERVATIONS + 1)
     errors: list[BaseException] = []

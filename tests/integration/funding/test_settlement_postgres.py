@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from services import get_settings
-from services.funding import usecases
+from services.funding import seed, usecases
 from services.funding.handlers import HANDLERS
 from services.funding.models import IncentivePayment, Settlement, SettlementLine
 from shared.db import make_engine, make_session_factory, transaction
@@ -42,7 +42,7 @@ def test_courses_reserved_then_settled_in_one_batch_on_postgres_leave_the_ledger
     engine = make_engine(url)
     factory = make_session_factory(engine)
     with transaction(factory) as s:
-        usecases.seed_samples(s, 2026)
+        seed.seed_samples(s, 2026)
     plans = []
     for _ in range(5):
         body, plan = scheduled(trainees=[trainee(c) for c in ("CM-TANLOC", "CM-BIENBACH", "CM-TRIPHAI")],

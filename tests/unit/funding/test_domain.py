@@ -204,5 +204,5 @@ def test_line_amount_is_quantity_times_unit_amount():
 
 def test_every_source_and_item_has_a_vietnamese_label():
     assert set(SOURCE_LABELS) == set(SOURCES)
-    from services.funding.usecases import SAMPLE_NORMS
+    from services.funding.seed import SAMPLE_NORMS
     assert {n[0] for n in SAMPLE_NORMS} <= set(ITEM_LABELS)

@@ -161,7 +161,7 @@ def test_norms_import_from_csv_and_round_trip_through_the_export(tmp_path):
     assert resp.get_json() == {"imported": 2, "superseded": 0}
     exported = app.test_client().get("/api/v1/rules/cost-norms?format=xlsx")
     assert exported.status_code == 200
-    from services.funding.api import NORM_COLUMNS
+    from services.funding.formats import NORM_COLUMNS
     from shared.tabular import read_table
     back = read_table(exported.data, "x.xlsx", NORM_COLUMNS)
     assert sorted((r["item"], r["amount"]) for r in back) == [("learner_support", 160_000), ("lecturer_fee", 2_500_000)]
