@@ -373,9 +373,10 @@ def clean_request_input() -> None:
                 body = json.loads(raw, parse_int=_bounded_int, parse_constant=_refuse_constant)
             except RecursionError:
                 body, problems["json"] = None, {"_schema": [f"JSON lồng quá sâu (tối đa {MAX_JSON_DEPTH} mức)."]}
-            except ValueError:  # not JSON, not UTF-8
-                from flask_smorest import abort
-                abort(400, message="Nội dung không phải JSON hợp lệ (UTF-8).")
+            except ValueError:
+                # Not JSON (or not UTF-8): left to the route. One that takes a body answers webargs' 400 naming
+                # `json`; one that takes none ignores it, as it ignores any body.
+                pass
             else:
                 found: dict = {}
                 try:
@@ -436,10 +437,13 @@ class UploadSchema(Schema):
                                                "description": ".csv (UTF-8) or .xlsx"})
 
 
-def read_upload(files: dict | None = None, field: str = "file") -> tuple[bytes, str]:
-    """Return (bytes, filename) of the uploaded file, or refuse with 422 naming the field."""
+def read_upload(files: dict | None = None, field: str = "file", *, required: bool = True) -> tuple[bytes, str]:
+    """Return (bytes, filename) of the uploaded file, or refuse with 422 naming the field. With required=False a
+    missing file is (b"", "") and the use case decides (after, say, a 404 for the object the file is for)."""
     upload = (files or request.files).get(field)
     if upload is None or not getattr(upload, "filename", ""):
+        if not required:
+            return b"", ""
         raise Invalid("Hãy gửi tệp .csv hoặc .xlsx trong trường «file» (multipart/form-data).", field=field)
     return upload.read(), upload.filename
 

@@ -311,7 +311,7 @@ def record_attendance(data, course_id):
 @blp.response(201, schemas.CountSchema)
 def upload_attendance_sheet(files, course_id):
     """Upload a filled-in attendance sheet (multipart field «file», CSV or XLSX as exported); all or nothing."""
-    data, filename = read_upload()
+    data, filename = read_upload(files, required=False)  # an unknown course is a 404 before a missing file
     return {"count": in_unit_of_work(usecases.import_attendance_sheet, course_id, data, filename)}
 
 
