@@ -15,33 +15,23 @@ from datetime import date
 from shared.localtime import vn_date
 
 SOURCES = ("state_dtbd", "unit_regular", "individual", "sponsorship", "programme")
-# The walking skeleton spelled the state line "dtbd_state"; still accepted on input, stored as "state_dtbd".
-LEGACY_SOURCES = {"dtbd_state": "state_dtbd"}
+LEGACY_SOURCES = {"dtbd_state": "state_dtbd"}  # the walking skeleton's spelling: accepted on input, stored anew
 SOURCE_LABELS = {
     "state_dtbd": "Ngân sách nhà nước – kinh phí ĐT-BD",
-    "unit_regular": "Kinh phí thường xuyên của cơ quan cử đi học",
-    "individual": "Cá nhân",
-    "sponsorship": "Tài trợ",
-    "programme": "Chương trình, đề án",
+    "unit_regular": "Kinh phí thường xuyên của cơ quan cử đi học", "individual": "Cá nhân",
+    "sponsorship": "Tài trợ", "programme": "Chương trình, đề án",
 }
 UNITS = ("per_buoi", "per_day", "per_km", "per_person", "per_person_day", "per_course", "per_night",
          "cap_per_person_day", "cap_per_person", "threshold_km", "factor")
-ITEM_LABELS = {
-    "lecturer_fee": "Thù lao giảng viên",
-    "materials": "Tài liệu học tập",
-    "hall_rental": "Thuê hội trường, thiết bị",
-    "opening_closing": "Khai giảng, bế giảng",
-    "certificate": "In cấp chứng chỉ",
-    "water_stationery": "Nước uống, văn phòng phẩm",
-    "class_management": "Quản lý lớp",
-    "learner_support": "Hỗ trợ tiền ăn học viên",
+ITEM_LABELS = {  # the last four are limits, thresholds or factors rather than amounts paid
+    "lecturer_fee": "Thù lao giảng viên", "materials": "Tài liệu học tập",
+    "hall_rental": "Thuê hội trường, thiết bị", "opening_closing": "Khai giảng, bế giảng",
+    "certificate": "In cấp chứng chỉ", "water_stationery": "Nước uống, văn phòng phẩm",
+    "class_management": "Quản lý lớp", "learner_support": "Hỗ trợ tiền ăn học viên",
     "support_female": "Hỗ trợ thêm học viên nữ",
     "support_ethnic_minority": "Hỗ trợ thêm học viên người dân tộc thiểu số",
-    "support_child_u36": "Hỗ trợ thêm học viên nuôi con dưới 36 tháng",
-    "travel": "Hỗ trợ tiền đi lại",
-    "lodging": "Hỗ trợ tiền nghỉ",
-    "reward_excellent": "Khen thưởng học viên xuất sắc",
-    # norms that are limits, thresholds or factors rather than amounts paid
+    "support_child_u36": "Hỗ trợ thêm học viên nuôi con dưới 36 tháng", "travel": "Hỗ trợ tiền đi lại",
+    "lodging": "Hỗ trợ tiền nghỉ", "reward_excellent": "Khen thưởng học viên xuất sắc",
     "support_cap_per_day": "Mức trần hỗ trợ học viên/ngày (chế độ công tác phí)",
     "reward_cap": "Mức trần khen thưởng/học viên",
     "lodging_min_km": "Khoảng cách tối thiểu được hỗ trợ tiền nghỉ (km)",
@@ -367,7 +357,6 @@ def repayment(cost: int, committed_months: int, served_months: int) -> int:
 
 # --- ledger accounts (per budget line L: allocation:L, budget:L = the free balance, reserved:L, spent:L; so from the
 # entries alone balance(budget:L) = allocated − reserved − spent; unfunded:<source>:<unit>:<year>; receivable:<id>)
-
 def budget_account(line_id: str) -> str:
     """The ledger account holding a budget line's free balance."""
     return f"budget:{line_id}"
@@ -389,12 +378,11 @@ def balanced_entries(entries: list[tuple[str, int, int]]) -> list[tuple[str, int
     return entries
 
 
-# --- lifecycles (status → the statuses it may move to) ---------------------------------------------------------
-
-# FundingCourse (what funding knows of a course from its events; a new revision keeps it scheduled, and a completion
-# is settled even after a cancellation: it happened), Reservation, DegreeCommitment, Receivable.
-COURSE_TRANSITIONS = {"new": ("scheduled", "cancelled", "completed"),
-                      "scheduled": ("scheduled", "cancelled", "completed"), "cancelled": ("cancelled", "completed"), "completed": ("completed",)}
+# --- lifecycles (status → the statuses it may move to): FundingCourse (what funding knows of a course from its
+# events; a new revision keeps it scheduled, and a completion is settled even after a cancellation: it happened),
+# Reservation, DegreeCommitment, Receivable.
+COURSE_TRANSITIONS = {"new": ("scheduled", "cancelled", "completed"), "scheduled": ("scheduled", "cancelled", "completed"),
+                      "cancelled": ("cancelled", "completed"), "completed": ("completed",)}
 RESERVATION_TRANSITIONS = {"active": ("superseded", "rejected", "released", "settled"),
                            "superseded": (), "rejected": (), "released": (), "settled": ()}
 COMMITMENT_TRANSITIONS = {"open": ("repayable", "waived", "fulfilled"), "repayable": (), "waived": (), "fulfilled": ()}
