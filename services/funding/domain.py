@@ -396,6 +396,5 @@ def next_status(transitions: dict[str, tuple[str, ...]], current: str, new: str)
     return new
 
 
-# NĐ 101/2017 Art. 7 (as amended): compensation is due when the trainee quits or is dismissed before serving the
-# committed time; retirement, death or a transfer within the state system do not give rise to it.
-REPAYABLE_REASONS = ("resigned", "dismissed", "other")
+# NĐ 101/2017 Art. 7 (as amended): due when the trainee quits or is dismissed before serving the committed time.
+REPAYABLE_REASONS = ("resigned", "dismissed", "other")  # retirement, death, a transfer in the state: not repayable
