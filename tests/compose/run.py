@@ -2,25 +2,30 @@
 
 Builds the images (base images locally where no registry is reachable: deploy/local/), starts docker-compose.yml
 with host networking (docker-compose.hostnet.yml, a private dockerd with --bridge=none --iptables=false), waits for
-every health check, drives one training cycle to `closed` over HTTP (tools.demo.run_cycle), checks least privilege
+every health check and for each web's /health/ready through the nginx `proxy`, checks what the proxy answers itself
+(security headers passed on, no version, /health/live, a 413 in the JSON shape), drives one training cycle to
+`closed` over HTTP through the proxy (tools.demo.run_cycle; the proxy's access log names no path), checks least privilege
 on the live stack, restarts a worker, stops and starts the broker and checks that every consumer is back, then
 `down` and `up` with the data still there, the `cluster` profile's three joined nodes, and `down -v`.
 Prints the build time, the image size and the time to healthy.
 
 Exits 0 with one "SKIPPED" line only where dockerd cannot start (tests/compose/dockerd.sh exits 3).
 Secrets are random for every run (var/compose/ci.env, mode 600). Ports: brokers 5681-5683 (management
-15681-15683, epmd 5690), PostgreSQL 5441, webs 8301-8304: the host's own 5672/5432 are never touched.
+15681-15683, epmd 5690), PostgreSQL 5441, webs 8301-8304 behind the proxy on 8311-8314 (every HTTP request of
+this run goes to the proxy): the host's own 5672/5432 are never touched.
 """
 from __future__ import annotations
 
 import base64
 import json
 import os
+import re
 import secrets
 import shlex
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -37,9 +42,10 @@ ENV_FILE = WORK / "ci.env"
 FILES = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(ROOT / "docker-compose.hostnet.yml")]
 BASE_IMAGE = "thoibinh/bookworm:base"
 STANDINS = {"python": "thoibinh/python:local", "rabbitmq": "thoibinh/rabbitmq:local",
-            "postgres": "thoibinh/postgres:local"}
+            "postgres": "thoibinh/postgres:local", "nginx": "thoibinh/nginx:local"}
 APP_IMAGE = "thoibinh-training:ci"
 WEB_PORTS = {svc: 8301 + i for i, svc in enumerate(SERVICES)}
+PROXY_PORTS = {svc: 8311 + i for i, svc in enumerate(SERVICES)}  # docker-compose.hostnet.yml's proxy defaults
 AMQP_PORTS = (5681, 5682, 5683)
 MGMT = "http://127.0.0.1:15681"
 PG_PORT = 5441
@@ -110,8 +116,9 @@ def build_images() -> None:
            "-f", str(ROOT / "deploy" / "Dockerfile"), "-t", APP_IMAGE, str(ROOT))
     figures["app image build"] = f"{time.monotonic() - t1:.0f} s"
     figures["app image size"] = f"{image_size(APP_IMAGE) / 1e6:.0f} MB"
-    figures["broker / database stand-in sizes"] = (f"{image_size(STANDINS['rabbitmq']) / 1e6:.0f} MB / "
-                                                  f"{image_size(STANDINS['postgres']) / 1e6:.0f} MB")
+    figures["broker / database / proxy stand-in sizes"] = (f"{image_size(STANDINS['rabbitmq']) / 1e6:.0f} MB / "
+                                                          f"{image_size(STANDINS['postgres']) / 1e6:.0f} MB / "
+                                                          f"{image_size(STANDINS['nginx']) / 1e6:.0f} MB")
 
 
 # --- secrets and settings ------------------------------------------------------------------------------------
@@ -125,12 +132,16 @@ def write_env_file() -> dict[str, str]:
         **{f"{svc.upper()}_DB_PASSWORD": secret() for svc in SERVICES},
         **{f"{svc.upper()}_AMQP_PASSWORD": secret() for svc in SERVICES},
         "PYTHON_IMAGE": STANDINS["python"], "RABBITMQ_IMAGE": STANDINS["rabbitmq"],
-        "POSTGRES_IMAGE": STANDINS["postgres"], "APP_IMAGE": APP_IMAGE,
+        "POSTGRES_IMAGE": STANDINS["postgres"], "NGINX_IMAGE": STANDINS["nginx"], "APP_IMAGE": APP_IMAGE,
         "HTTP_HOST": "127.0.0.1", "POSTGRES_ADDR": f"127.0.0.1:{PG_PORT}",
         "AMQP_NODE_1": f"127.0.0.1:{AMQP_PORTS[0]}", "AMQP_NODE_2": f"127.0.0.1:{AMQP_PORTS[1]}",
         "AMQP_NODE_3": f"127.0.0.1:{AMQP_PORTS[2]}", "RABBITMQ_MANAGEMENT_ADDR": "127.0.0.1:15681",
         **{f"{svc.upper()}_PORT": str(port) for svc, port in WEB_PORTS.items()},
-        "FEEDBACK_BASE_URL": f"http://127.0.0.1:{WEB_PORTS['evaluation']}",
+        **{f"{svc.upper()}_PROXY_PORT": str(port) for svc, port in PROXY_PORTS.items()},
+        # The links handed to trainees point at the proxy, like every client.
+        "FEEDBACK_BASE_URL": f"http://127.0.0.1:{PROXY_PORTS['evaluation']}",
+        # One client driving a whole cycle at machine speed: the per-address rates are meant for people.
+        "PROXY_RATE": "300r/s", "PROXY_AUTH_RATE": "200r/s",
         "LOG_LEVEL": "WARNING", "WEB_WORKERS": "1",
     }
     WORK.mkdir(parents=True, exist_ok=True)
@@ -183,6 +194,49 @@ def wait_healthy(what: str, timeout: float = 300, services: set[str] | None = No
         time.sleep(1)
 
 
+def proxied(service: str, path: str, *, method: str = "GET", data: bytes | None = None,
+            headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of one request to a web through the proxy; HTTP errors are answers too."""
+    req = urllib.request.Request(f"http://127.0.0.1:{PROXY_PORTS[service]}{path}", data=data, method=method,
+                                 headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as answer:
+            return answer.status, dict(answer.headers.items()), answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers.items()), exc.read()
+
+
+def wait_proxied(what: str, timeout: float = 120) -> float:
+    """Wait until every web's /health/ready answers 200 through the proxy; return seconds."""
+    t0 = time.monotonic()
+    last = ""
+    while True:
+        pending = []
+        for svc in SERVICES:
+            try:
+                status = proxied(svc, "/health/ready", timeout=5)[0]
+            except OSError as exc:
+                status = exc.__class__.__name__
+            if status != 200:
+                pending.append(f"{svc}:{status}")
+        if not pending:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise Failure(f"{what}: /health/ready through the proxy after {timeout:.0f} s: {', '.join(pending)}")
+        if ", ".join(pending) != last:
+            last = ", ".join(pending)
+            print(f"   {time.monotonic() - t0:5.1f} s waiting through the proxy: {last}", flush=True)
+        time.sleep(0.5)
+
+
+def wait_stack(what: str, timeout: float) -> float:
+    """Every container healthy (or its job done), then every web ready through the proxy; return seconds."""
+    t0 = time.monotonic()
+    wait_healthy(what, timeout)
+    wait_proxied(what, max(30.0, timeout - (time.monotonic() - t0)))
+    return time.monotonic() - t0
+
+
 def management(path: str, env: dict[str, str], base: str = MGMT):
     auth = base64.b64encode(f"{env['RABBITMQ_ADMIN_USER']}:{env['RABBITMQ_ADMIN_PASSWORD']}".encode()).decode()
     req = urllib.request.Request(base + path, headers={"Authorization": f"Basic {auth}"})
@@ -213,14 +267,52 @@ def wait_consumers(env: dict[str, str], timeout: float = 120) -> float:
 
 
 class ComposeStack:
-    """What tools.demo.run_cycle needs of a stack: the base URL of each web app."""
+    """What tools.demo.run_cycle needs of a stack: the base URL of each web app, i.e. its port on the proxy."""
 
     def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{WEB_PORTS[service]}"
+        return f"http://127.0.0.1:{PROXY_PORTS[service]}"
+
+
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+                    "Cross-Origin-Resource-Policy": "same-origin", "Cache-Control": "no-store"}
+
+
+def check_proxy() -> None:
+    step("the proxy: security headers, /health/live, its own refusals")
+    for svc in SERVICES:
+        status, headers, body = proxied(svc, "/health/live")
+        if status != 200:
+            raise Failure(f"{svc}: /health/live through the proxy answered {status}: {body[:200]!r}")
+        wrong = {k: headers.get(k) for k, v in SECURITY_HEADERS.items() if headers.get(k) != v}
+        if wrong or "frame-ancestors 'none'" not in headers.get("Content-Security-Policy", ""):
+            raise Failure(f"{svc}: security headers through the proxy: {wrong or headers}")
+        if headers.get("Server", "") != "nginx":  # server_tokens off: no version; the web's own Server is replaced
+            raise Failure(f"{svc}: Server header through the proxy: {headers.get('Server')!r}")
+    print(f"   /health/live 200 on {', '.join(str(p) for p in PROXY_PORTS.values())}, with "
+          f"{', '.join(SECURITY_HEADERS)}, CSP; Server: nginx (no version)")
+    # A body over the JSON API's 1 MB cap never reaches the web: nginx's own 413 in the webs' JSON shape.
+    status, headers, body = proxied("needs", "/api/v1/plans", method="POST", data=b"{" + b" " * (2 << 20) + b"}",
+                                    headers={"Content-Type": "application/json"})
+    shape = json.loads(body) if headers.get("Content-Type", "").startswith("application/json") else {}
+    if status != 413 or shape.get("code") != 413:
+        raise Failure(f"2 MB JSON body through the proxy: {status} {body[:200]!r}")
+    print(f"   2 MB JSON body: {status} {shape.get('status')!r} from the proxy (JSON shape)")
+
+
+def check_proxy_log() -> None:
+    """The cycle went through the proxy, and its access log names no path (feedback and check-in tokens)."""
+    logs = compose("logs", "--no-color", "proxy", capture=True, quiet=True).stdout
+    ours = re.findall(r'\[\d{4}-\d\d-\d\dT[^]]+\] "(GET|POST|PATCH|PUT|DELETE)" \d{3} ', logs)
+    with_path = re.findall(r'"(?:GET|POST|PATCH|PUT|DELETE) /[^"]*" \d{3} ', logs)
+    if len(ours) < 50:
+        raise Failure(f"the proxy logged {len(ours)} requests: did the cycle go around it?")
+    if with_path:
+        raise Failure(f"the proxy's access log names paths: {with_path[:3]}")
+    print(f"   proxy access log: {len(ours)} requests ({ours.count('POST')} POST), no path in any line")
 
 
 def drive_cycle(env: dict[str, str]) -> None:
-    step("one training cycle to `closed` over HTTP (tools.demo.run_cycle against the containers)")
+    step("one training cycle to `closed` over HTTP (tools.demo.run_cycle through the proxy, 8311-8314)")
     from tools import demo
 
     # The demo's module-level bearer headers, pointed at this run's random tokens.
@@ -228,9 +320,10 @@ def drive_cycle(env: dict[str, str]) -> None:
     demo.ADMIN = {"Authorization": f"Bearer {env['ADMIN_TOKEN']}"}
     t0 = time.monotonic()
     demo.run_cycle(ComposeStack())
-    figures["training cycle over HTTP"] = f"{time.monotonic() - t0:.0f} s"
+    figures["training cycle over HTTP (through the proxy)"] = f"{time.monotonic() - t0:.0f} s"
     if not closed_courses():
         raise Failure("the cycle ran but no course is `closed`")
+    check_proxy_log()
 
 
 def closed_courses() -> list[dict]:
@@ -290,6 +383,12 @@ def check_least_privilege(env: dict[str, str]) -> None:
         assert not others and "POSTGRES_PASSWORD" not in names and "RABBITMQ_ADMIN_PASSWORD" not in names, \
             f"{svc}-worker sees {sorted(others | (names & {'POSTGRES_PASSWORD', 'RABBITMQ_ADMIN_PASSWORD'}))}"
     print("   no app container holds another service's database URL, the superuser or the broker administrator")
+    got = json.loads(docker("inspect", "--format", "{{json .Config.Env}}", f"{PROJECT}_proxy_1",
+                            capture=True, quiet=True).stdout)
+    secret_names = sorted(n for n in (item.split("=", 1)[0] for item in got)
+                          if re.search(r"PASSWORD|TOKEN|COOKIE|DATABASE_URL|AMQP_URL", n))
+    assert not secret_names, f"the proxy container holds {secret_names}"
+    print("   the proxy holds no password, token, cookie or database/broker URL")
 
 
 def restart_worker(env: dict[str, str]) -> None:
@@ -297,7 +396,7 @@ def restart_worker(env: dict[str, str]) -> None:
     t0 = time.monotonic()
     compose("restart", "courses-worker")
     wait_consumers(env)
-    wait_healthy("after restarting courses-worker", 120)
+    wait_stack("after restarting courses-worker", 120)
     figures["worker restart → healthy"] = f"{time.monotonic() - t0:.0f} s"
 
 
@@ -315,7 +414,7 @@ def bounce_broker(env: dict[str, str]) -> None:
     wait_consumers(env, 180)
     figures["broker start → every consumer back"] = f"{time.monotonic() - t0:.0f} s"
     print(f"   consumers per queue: {consumers_per_queue(env)}")
-    wait_healthy("after the broker restart", 180)
+    wait_stack("after the broker restart", 180)
 
 
 def down_and_up(env: dict[str, str], before: int) -> None:
@@ -323,7 +422,7 @@ def down_and_up(env: dict[str, str], before: int) -> None:
     compose("down")
     t0 = time.monotonic()
     compose("up", "-d", "--no-build")
-    wait_healthy("up after down", 300)
+    wait_stack("up after down", 300)
     figures["time to healthy (volumes kept, from up -d)"] = f"{time.monotonic() - t0:.0f} s"
     after = len(closed_courses())
     if after != before:
@@ -365,8 +464,9 @@ def main() -> int:
         step("up -d")
         t0 = time.monotonic()
         compose("up", "-d", "--no-build")
-        wait_healthy("first up", 420)
+        wait_stack("first up", 420)
         figures["time to healthy (empty volumes, from up -d)"] = f"{time.monotonic() - t0:.0f} s"
+        check_proxy()
         drive_cycle(env)
         before = len(closed_courses())
         check_least_privilege(env)
