@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import math
-import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from shared.localtime import LOCAL_TZ, local_today, vn_date  # noqa: F401 - the one clock and local time
+from shared.localtime import LOCAL_TZ, vn_date
 
-BUOI = ("morning", "afternoon")  # a day has 2 buổi (half-days) [S, domain.md §4]
+BUOI = ("morning", "afternoon")  # a working day has 2 buổi (half-days): sáng and chiều
 BUOI_VI = {"morning": "sáng", "afternoon": "chiều"}
 FOSTERING_TYPES = ("job_position", "commune_title", "rank", "leadership")
 FORMS = ("in_person", "online", "blended", "field_trip")
@@ -46,6 +45,8 @@ def next_status(status: str, action: str) -> str:
         return COURSE_TRANSITIONS[(status, action)]
     except KeyError:
         raise ValueError(f"course transition {action!r} not allowed from {status!r}") from None
+
+
 DEGREES = ("college", "bachelor", "master", "doctor", "associate_professor", "professor")
 # The pass score (TT 01/2018: every test ≥ 5/10) and the default tiết per buổi are versioned data (course_rules);
 # these are only the fallbacks when no version is in force.
@@ -54,25 +55,28 @@ DEFAULT_PERIODS = 4
 CERTIFYING_TEST_KINDS = ("post", "module")  # a pre-test only measures the starting point
 COURSE_RULE_FALLBACK = {"pass_score": PASS_SCORE, "periods_per_buoi": DEFAULT_PERIODS}
 
+TEST_KIND_VI = {"pre": "đầu vào", "post": "cuối khóa", "module": "chuyên đề"}  # named in outcome reasons
 
-STATUS_VI = {"draft": "nháp", "scheduled": "đã xếp lịch", "awaiting_funds": "chờ kinh phí",
-             "confirmed": "đã xác nhận kinh phí", "in_progress": "đang học", "completed": "đã kết thúc",
-             "closed": "đã đóng", "cancelled": "đã hủy"}
-TEST_KIND_VI = {"pre": "đầu vào", "post": "cuối khóa", "module": "chuyên đề"}
-LEAVE_REASON_VI = {"retired": "nghỉ hưu", "resigned": "thôi việc", "transferred": "chuyển công tác",
-                   "dismissed": "buộc thôi việc", "deceased": "từ trần", "other": "lý do khác"}
+
+def course_rule_problem(key: str, value: float) -> str | None:
+    """Why a course-rule value would be misread (tiết per buổi a whole 1–6, a pass score in (0; 10]), or None."""
+    if key == "periods_per_buoi" and (value != int(value) or not 1 <= value <= 6):
+        return "Số tiết mỗi buổi phải là số nguyên từ 1 đến 6."
+    if key == "pass_score" and not 0 < value <= 10:
+        return "Điểm đạt phải trong khoảng (0; 10]."
+    return None
 
 
 # --- session times -----------------------------------------------------------------------------------------------
 
+DEFAULT_BUOI_TIMES = {"morning": ("07:30", "11:30"), "afternoon": ("13:30", "17:00")}  # where no version is
+
+
 @dataclass(frozen=True)
 class BuoiTimes:
-    """Local start/end of each buổi (configurable data; morning 07:30–11:30, afternoon 13:30–17:00 by default)."""
+    """Local start/end of each buổi: the versions in force (`buoi_times`), DEFAULT_BUOI_TIMES where none is."""
 
     times: dict[str, tuple[time, time]]
-
-    def default(self, buoi: str) -> tuple[time, time]:
-        return self.times[buoi]
 
 
 def parse_hhmm(text: str) -> time:
@@ -93,7 +97,7 @@ def session_bounds(day: date, buoi: str, times: BuoiTimes, start: time | None = 
     """
     if buoi not in BUOI:
         raise ValueError(f"Buổi «{buoi}» không hợp lệ.")
-    d_start, d_end = times.default(buoi)
+    d_start, d_end = times.times[buoi]
     start, end = start or d_start, end or d_end
     if end <= start:
         raise ValueError(f"Buổi học không thể kéo qua nửa đêm: giờ kết thúc {end:%H:%M} không sau giờ bắt đầu "
@@ -102,9 +106,6 @@ def session_bounds(day: date, buoi: str, times: BuoiTimes, start: time | None = 
         raise ValueError(f"Giờ bắt đầu {start:%H:%M} không thuộc buổi {BUOI_VI[buoi]}.")
     to_utc = lambda t: datetime.combine(day, t, LOCAL_TZ).astimezone(timezone.utc)  # noqa: E731
     return to_utc(start), to_utc(end)
-
-
-DEFAULT_BUOI_TIMES = {"morning": ("07:30", "11:30"), "afternoon": ("13:30", "17:00")}  # where no version is
 
 
 def buoi_times(versions: dict[str, tuple[str, str]]) -> BuoiTimes:
@@ -117,6 +118,7 @@ def check_buoi_time(buoi: str, start_local: str, end_local: str) -> tuple[time, 
     start, end = parse_hhmm(start_local), parse_hhmm(end_local)
     session_bounds(date(2025, 1, 6), buoi, BuoiTimes({b: (start, end) for b in BUOI}), start, end)
     return start, end
+
 
 # --- attendance and completion ----------------------------------------------------------------------------------
 
@@ -141,11 +143,8 @@ def attendance_result(sessions: list[SessionSlot], attended_ids: set[str]) -> At
     Learner support is paid per day actually attended, so a day counts when at least one buổi was attended.
     """
     attended = [s for s in sessions if s.session_id in attended_ids]
-    return AttendanceResult(
-        sessions_attended=len(attended),
-        days_attended=len({s.date for s in attended}),
-        completed=bool(sessions) and len(attended) == len(sessions),
-    )
+    return AttendanceResult(sessions_attended=len(attended), days_attended=len({s.date for s in attended}),
+                            completed=bool(sessions) and len(attended) == len(sessions))
 
 
 def allowed_excused(total_sessions: int, excused_max_percent: int) -> int:
@@ -210,16 +209,14 @@ def participant_outcome(sessions: list[SessionSlot], present_ids: set[str], excu
 
 def duplicate_slots(sessions: list[SessionSlot]) -> list[tuple[date, str]]:
     """Return (date, buổi) pairs that occur more than once in one course."""
-    seen, dup = set(), []
-    for s in sessions:
-        key = (s.date, s.buoi)
-        if key in seen:
-            dup.append(key)
-        seen.add(key)
+    seen: set[tuple[date, str]] = set()
+    dup: list[tuple[date, str]] = []
+    for key in ((s.date, s.buoi) for s in sessions):
+        (dup.append if key in seen else seen.add)(key)
     return dup
 
 
-# --- length caps (versioned rules) --------------------------------------------------------------------------------
+# --- length caps and lecturer standards (versioned rules) ---------------------------------------------------------
 
 @dataclass(frozen=True)
 class LengthRule:
@@ -228,6 +225,13 @@ class LengthRule:
     max_days: int | None  # training days (dates with at least one buổi)
     max_block_working_days: int | None  # consecutive working days without a break
     legal_basis: str
+
+
+def length_variant(fostering_type: str, variant: str | None) -> str | None:
+    """The length-cap variant a course falls under: a rank course without one is the most common, chuyên viên."""
+    if fostering_type == "rank" and not variant:
+        return "chuyen_vien"
+    return variant
 
 
 def working_day_blocks(days: list[date]) -> list[list[date]]:
@@ -264,8 +268,6 @@ def length_problems(days: list[date], rule: LengthRule | None) -> list[str]:
     return problems
 
 
-# --- lecturer standards -------------------------------------------------------------------------------------------
-
 @dataclass(frozen=True)
 class LecturerStandard:
     min_degree: str
@@ -276,7 +278,7 @@ class LecturerStandard:
 
 def lecturer_problems(degree: str | None, pedagogy: bool, years: int | None, topic_codes: list[str],
                       topic_code: str | None, standard: LecturerStandard | None) -> list[str]:
-    """Check a lecturer against the standard in force (seed §5.1: lecturers' qualifications) and the topic."""
+    """Check a lecturer against the standard in force (TT 01/2018: lecturers' qualifications) and the topic."""
     problems = []
     if standard is not None:
         if degree is None or DEGREES.index(degree) < DEGREES.index(standard.min_degree):
@@ -375,59 +377,23 @@ def commune_share_conflicts(absent: dict[tuple[date, str], int], staff: dict[str
     return out
 
 
-# --- waitlist -----------------------------------------------------------------------------------------------------
+# --- waitlist, check-in and closing -------------------------------------------------------------------------------
 
 def waitlist_order(entries: list[tuple[str, float, datetime]]) -> list[str]:
     """Order waitlisted trainees: higher priority (from the needs that proposed them) first, then first come."""
     return [cs for cs, _, _ in sorted(entries, key=lambda e: (-(e[1] or 0.0), e[2], e[0]))]
 
 
-# --- closing ------------------------------------------------------------------------------------------------------
+# (feedback requested, settlement posted) → what a completed course still waits for
+CLOSING_STATES = {(True, True): "closed", (True, False): "awaiting_settlement", (False, True): "awaiting_feedback",
+                  (False, False): "awaiting_feedback_and_settlement"}
+
 
 def closing_state(feedback_requested: bool, settled: bool) -> str:
     """A completed course is closed when both feedback collection and the settlement have happened."""
-    if feedback_requested and settled:
-        return "closed"
-    if feedback_requested:
-        return "awaiting_settlement"
-    if settled:
-        return "awaiting_feedback"
-    return "awaiting_feedback_and_settlement"
+    return CLOSING_STATES[(bool(feedback_requested), bool(settled))]
 
 
 def checkin_open(now: datetime, starts_at: datetime, ends_at: datetime, early_minutes: int = 60) -> bool:
     """A QR check-in is accepted from an hour before the session starts until it ends."""
     return starts_at - timedelta(minutes=early_minutes) <= now <= ends_at
-
-
-def certificate_number(year: int, seq: int, prefix: str = "GCN") -> str:
-    """Format a certificate number: <prefix>-<year>-<seq 5 digits>, issued once from a per-year counter."""
-    return f"{prefix}-{year}-{seq:05d}"
-
-
-# --- versioned rules ----------------------------------------------------------------------------------------------
-
-# Version and supersede live in shared/validity.py (the same rule for every service's versioned values).
-
-
-# --- rule parameters -----------------------------------------------------------------------------------------
-
-def course_rule_problem(key: str, value: float) -> str | None:
-    """Why a course-rule value would be misread (tiết per buổi a whole 1–6, a pass score in (0; 10]), or None."""
-    if key == "periods_per_buoi" and (value != int(value) or not 1 <= value <= 6):
-        return "Số tiết mỗi buổi phải là số nguyên từ 1 đến 6."
-    if key == "pass_score" and not 0 < value <= 10:
-        return "Điểm đạt phải trong khoảng (0; 10]."
-    return None
-
-
-def length_variant(fostering_type: str, variant: str | None) -> str | None:
-    """The length-cap variant a course falls under: a rank course without one is the most common, chuyên viên."""
-    if fostering_type == "rank" and not variant:
-        return "chuyen_vien"
-    return variant
-
-
-def new_token() -> str:
-    """An unguessable token (a session's check-in link, an enrollment's personal check-in)."""
-    return secrets.token_urlsafe(24)

@@ -8,6 +8,11 @@ from services.courses import domain
 from shared.localtime import LOCAL_TZ
 from shared.tabular import Column
 
+STATUS_VI = {"draft": "nháp", "scheduled": "đã xếp lịch", "awaiting_funds": "chờ kinh phí",
+             "confirmed": "đã xác nhận kinh phí", "in_progress": "đang học", "completed": "đã kết thúc",
+             "closed": "đã đóng", "cancelled": "đã hủy"}
+LEAVE_REASON_VI = {"retired": "nghỉ hưu", "resigned": "thôi việc", "transferred": "chuyển công tác",
+                   "dismissed": "buộc thôi việc", "deceased": "từ trần", "other": "lý do khác"}
 ATTENDANCE_MARKS = {"x": (True, False), "có": (True, False), "1": (True, False),
                     "p": (False, True), "cp": (False, True),
                     "v": (False, False), "0": (False, False), "k": (False, False), "không": (False, False)}
@@ -19,6 +24,11 @@ def parse_mark(text: str) -> tuple[bool, bool]:
     if mark is None:
         raise ValueError(f"«{text}» không phải ký hiệu điểm danh (x có mặt, P vắng có phép, v vắng).")
     return mark
+
+
+def certificate_number(year: int, seq: int, prefix: str = "GCN") -> str:
+    """Format a certificate number: <prefix>-<year>-<seq 5 digits>, issued once from a per-year counter."""
+    return f"{prefix}-{year}-{seq:05d}"
 
 
 def _session_header(s) -> str:
@@ -72,7 +82,7 @@ def ics(rows: list[dict], name: str) -> bytes:
         where = ", ".join(x for x in (r["venue_name"], r["venue_address"]) if x) or "Trực tuyến"
         ev.add("location", where)
         ev.add("description", f"Buổi {domain.BUOI_VI[r['buoi']]}, {r['periods']} tiết; giảng viên "
-                              f"{r['lecturer_name']}; trạng thái lớp: {domain.STATUS_VI[r['status']]}")
+                              f"{r['lecturer_name']}; trạng thái lớp: {STATUS_VI[r['status']]}")
         ev.add("status", "CONFIRMED" if r["status"] in ("confirmed", "in_progress", "completed", "closed")
                else "TENTATIVE")
         cal.add_component(ev)

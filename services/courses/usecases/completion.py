@@ -5,7 +5,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from services.courses import domain, events
+from services.courses import domain, events, formats
 from services.courses.domain import ACTIVE_ENROLLMENT
 from services.courses.models import OUTBOX, CertificateCounter, Course, Enrollment, Topic
 from shared.db import insert_ignoring_conflicts
@@ -26,7 +26,7 @@ def _next_certificate(session: Session, year: int) -> str:
     counter = session.get(CertificateCounter, year, with_for_update=True, populate_existing=True)
     counter.last_no += 1
     session.flush()
-    return domain.certificate_number(year, counter.last_no)
+    return formats.certificate_number(year, counter.last_no)
 
 
 def complete_course(session: Session, course_id: str, now: datetime | None = None) -> dict:

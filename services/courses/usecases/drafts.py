@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from services.courses import domain
 from services.courses.models import Attendance, Course, CourseSession, Lecturer, Venue
 from shared.errors import Conflict, Invalid, NotFound
-from shared.localtime import utcnow
-from services.courses.usecases.enrollment import _promote
+from shared.localtime import utcnow, vn_date
+from services.courses.usecases.enrollment import _promote, new_token
 from services.courses.usecases.queries import _course, get_course, _state, _topic, _venue
 from services.courses.usecases.rules import _buoi_times, _course_rule
 from services.courses.usecases.scheduling import _schedule
@@ -64,12 +64,12 @@ def _build_sessions(session: Session, course: Course, specs: list[dict],
         out.append(CourseSession(id=str(uuid.uuid4()), course_id=course.id, date=s["date"], buoi=s["buoi"],
                                  periods=s.get("periods") or periods[s["date"]], lecturer_id=s["lecturer_id"],
                                  venue_id=s.get("venue_id"), starts_at=starts_at, ends_at=ends_at,
-                                 checkin_token=domain.new_token()))
+                                 checkin_token=new_token()))
     slots = [domain.SessionSlot(str(i), s.date, s.buoi) for i, s in enumerate(out)]
     dup = domain.duplicate_slots(slots)
     if dup:
         day, buoi = dup[0]
-        raise Invalid(f"Buổi {domain.BUOI_VI[buoi]} ngày {domain.vn_date(day)} bị lặp.", field=prefix)
+        raise Invalid(f"Buổi {domain.BUOI_VI[buoi]} ngày {vn_date(day)} bị lặp.", field=prefix)
     return out
 
 
@@ -114,7 +114,7 @@ def add_sessions(session: Session, course_id: str, specs: list[dict]) -> dict:
     taken = {(s.date, s.buoi) for s in course.sessions}
     for i, s in enumerate(new):
         if (s.date, s.buoi) in taken:
-            raise Invalid(f"Lớp đã có buổi {domain.BUOI_VI[s.buoi]} ngày {domain.vn_date(s.date)}.",
+            raise Invalid(f"Lớp đã có buổi {domain.BUOI_VI[s.buoi]} ngày {vn_date(s.date)}.",
                               field=f"sessions.{i}.date")
     course.sessions.extend(new)
     session.flush()
@@ -135,7 +135,7 @@ def update_session(session: Session, course_id: str, session_id: str, data: dict
             "venue_id": row.venue_id, **data}
     [built] = _build_sessions(session, course, [spec], prefix="session")
     if any(s.id != row.id and (s.date, s.buoi) == (built.date, built.buoi) for s in course.sessions):
-        raise Invalid(f"Lớp đã có buổi {domain.BUOI_VI[built.buoi]} ngày {domain.vn_date(built.date)}.",
+        raise Invalid(f"Lớp đã có buổi {domain.BUOI_VI[built.buoi]} ngày {vn_date(built.date)}.",
                           field="date")
     keep_times = not {"date", "buoi", "start_time", "end_time"} & set(data)
     keys = ("date", "buoi", "periods", "lecturer_id", "venue_id") + (() if keep_times else ("starts_at", "ends_at"))

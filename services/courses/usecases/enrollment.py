@@ -1,6 +1,7 @@
 """Enrollment: enroll, withdraw, the waitlist's promotion."""
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -10,10 +11,15 @@ from services.courses import domain
 from services.courses.domain import ACTIVE_ENROLLMENT
 from services.courses.models import Course, CourseCandidate, Enrollment, Trainee
 from shared.errors import Conflict, Invalid, NotFound
-from shared.localtime import local_today, utcnow
+from shared.localtime import local_today, utcnow, vn_date
 from services.courses.usecases.conflicts import _lock_bookings, _raise_conflicts, find_conflicts
 from services.courses.usecases.queries import _counts, _course, _state
 from services.courses.usecases.scheduling import _capacity, _roster_changed
+
+
+def new_token() -> str:
+    """An unguessable token (a session's check-in link, an enrollment's personal check-in)."""
+    return secrets.token_urlsafe(24)
 
 
 def enroll(session: Session, course_id: str, civil_servant_ids: list[str]) -> dict:
@@ -49,7 +55,7 @@ def enroll(session: Session, course_id: str, civil_servant_ids: list[str]) -> di
         status = ACTIVE_ENROLLMENT if i in seat else "waitlisted"
         out["enrolled" if status == ACTIVE_ENROLLMENT else "waitlisted"] += 1
         cand = candidates.get(i)
-        row = have.get(i) or Enrollment(course_id=course_id, civil_servant_id=i, token=domain.new_token())
+        row = have.get(i) or Enrollment(course_id=course_id, civil_servant_id=i, token=new_token())
         row.enrolled_at, row.status, row.withdrawn_at = now, status, None
         row.status_reason = None if status == ACTIVE_ENROLLMENT else "Lớp đã đủ chỗ: vào danh sách chờ."
         row.priority_score = cand.priority_score if cand else row.priority_score
@@ -98,7 +104,7 @@ def _promote(session: Session, course: Course, now: datetime | None = None) -> l
             _lock_bookings(session)
             clash = find_conflicts(session, course, [trainee])
             if clash:
-                row.status_reason = (f"Không chuyển vào lớp ngày {domain.vn_date(local_today(now))}: "
+                row.status_reason = (f"Không chuyển vào lớp ngày {vn_date(local_today(now))}: "
                                      f"{clash[0].message}")
                 out.append({"civil_servant_id": cs, "promoted": False, "reason": row.status_reason})
                 continue

@@ -7,9 +7,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.courses import domain
 from services.courses.models import Course, CourseCandidate, Enrollment, Topic, Trainee
 from shared.localtime import utcnow
+from services.courses.usecases.enrollment import new_token
 
 
 def _plan_course_code(session: Session, year: int, line_id: str) -> str:
@@ -63,7 +63,7 @@ def propose_courses(session: Session, payload: dict, organizer_unit: str, now: d
                 seated += status == "enrolled"
                 session.add(Enrollment(course_id=course.id, civil_servant_id=c["civil_servant_id"], enrolled_at=now,
                                        status=status, priority_score=c["priority_score"],
-                                       need_ids=list(c.get("need_ids") or []), token=domain.new_token(),
+                                       need_ids=list(c.get("need_ids") or []), token=new_token(),
                                        status_reason="Đề xuất từ kế hoạch đã duyệt."))
         made += 1
     return made

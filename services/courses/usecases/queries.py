@@ -7,7 +7,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.courses import domain
+from services.courses import domain, formats
 from services.courses.domain import ACTIVE_ENROLLMENT
 from services.courses.models import (Attendance, Course, CourseCandidate, CourseSession, Enrollment, Lecturer,
     TestResult, Topic, Trainee, Venue)
@@ -18,7 +18,7 @@ from services.courses.usecases.rules import _course_rule
 
 def _state(status: str) -> str:
     """A course state as officers read it in messages: «đã xếp lịch», never the code."""
-    return f"«{domain.STATUS_VI.get(status, status)}»"
+    return f"«{formats.STATUS_VI.get(status, status)}»"
 
 
 def _course(session: Session, course_id: str, *, lock: bool = False) -> Course:

@@ -7,10 +7,10 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.courses import domain
+from services.courses import domain, formats
 from services.courses.domain import ACTIVE_ENROLLMENT
 from services.courses.models import CommuneDutyRule, Course, CourseCandidate, Enrollment, Trainee, VenueDistance
-from shared.localtime import utcnow
+from shared.localtime import utcnow, vn_date
 from services.courses.usecases.enrollment import _promote
 from services.courses.usecases.scheduling import _roster_changed
 
@@ -49,8 +49,8 @@ def record_departure(session: Session, payload: dict, occurred_at: datetime | No
         trainee = session.get(Trainee, payload["civil_servant_id"])
     trainee.employment_status, trainee.left_on = "left", payload["left_on"]
     trainee.updated_at = max(trainee.updated_at, occurred_at)
-    why = domain.LEAVE_REASON_VI.get(payload["reason"], payload["reason"])
-    reason = f"Công chức nghỉ việc từ {domain.vn_date(payload['left_on'])} ({why})."
+    why = formats.LEAVE_REASON_VI.get(payload["reason"], payload["reason"])
+    reason = f"Công chức nghỉ việc từ {vn_date(payload['left_on'])} ({why})."
     rows = session.execute(sa.select(Enrollment, Course).join(Course, Course.id == Enrollment.course_id).where(
         Enrollment.civil_servant_id == trainee.civil_servant_id, Enrollment.status != "withdrawn",
         Course.status.in_(domain.ENROLLABLE))).all()

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from shared.events import decode, new_event
+from tests.events import make_civil_servant_registered
 from tests.unit.apps import ADMIN_AUTH, API_AUTH, deliver
 
 COMMUNES = ["CM-THOIBINH", "CM-BIENBACH", "CM-TRIPHAI", "CM-TANLOC", "CM-HOTHIKY"]
@@ -29,10 +30,10 @@ def event(client, event_type: str, payload: dict, producer: str = "needs") -> No
 
 def make_trainee(client, commune: str = "CM-TANLOC", **overrides) -> str:
     cs_id = str(uuid.uuid4())
-    event(client, "needs.civil_servant_registered", {
-        "civil_servant_id": cs_id, "code": f"TB-{next(_seq):05d}", "unit_code": "TB-X-TANLOCBAC",
-        "commune_code": commune, "position_code": "VHXH", "female": True, "ethnic_minority": False,
-        "hard_area": False, "child_under_36_months": False, **overrides})
+    _, body, _ = make_civil_servant_registered(civil_servant_id=cs_id, code=f"TB-{next(_seq):05d}",
+                                               unit_code="TB-X-TANLOCBAC", commune_code=commune,
+                                               position_code="VHXH", gender="female", **overrides)
+    deliver(client.application, body)
     return cs_id
 
 

@@ -6,9 +6,10 @@ import pytest
 
 from services.courses.domain import (
     BUOI, AttendanceResult, Booking, BuoiTimes, ConflictIndex, LecturerStandard, LengthRule, NewSession, Score,
-    SessionSlot, allowed_excused, attendance_result, certificate_number, checkin_open, closing_state,
+    SessionSlot, allowed_excused, attendance_result, checkin_open, closing_state,
     commune_share_conflicts, duplicate_slots, find_conflicts, lecturer_problems, length_problems,
     participant_outcome, session_bounds, waitlist_order, working_day_blocks)
+from services.courses.formats import certificate_number  # the number's format; issuing it is completion's
 
 MON, TUE = date(2025, 8, 4), date(2025, 8, 5)
 

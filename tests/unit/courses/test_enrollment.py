@@ -3,6 +3,9 @@ reason), plans proposing courses with ranked candidates, registry changes from n
 import uuid
 from datetime import date, datetime, timezone
 
+from tests.events import (make_civil_servant_left, make_civil_servant_updated, make_plan_approved,
+                          make_units_reorganised)
+from tests.unit.apps import deliver
 from tests.unit.courses.factories import (
     API_AUTH, MON, enroll, event, make_course, make_trainee, make_trainees, make_venue, ok, outbox, schedule)
 
@@ -67,9 +70,8 @@ def test_a_waitlisted_trainee_promoted_into_a_clash_is_skipped_with_a_reason(cli
 
 
 def plan_event(client, lines) -> dict:
-    payload = {"plan_id": str(uuid.uuid4()), "year": 2026, "scheme_code": "DA-2025-2030",
-               "approved_at": datetime(2026, 1, 10, tzinfo=timezone.utc), "lines": lines}
-    event(client, "needs.plan_approved", payload)
+    _, body, payload = make_plan_approved(lines=lines, year=2026)  # approved 2026-01-10 under DA-2025-2030
+    deliver(client.application, body)
     return payload
 
 
@@ -131,9 +133,9 @@ def test_a_civil_servant_who_left_is_withdrawn_and_the_waitlist_moves_up(client)
     leaving, waiting = make_trainees(client, 2)
     enroll(client, course["id"], [leaving])
     enroll(client, course["id"], [waiting])
-    event(client, "needs.civil_servant_left", {"civil_servant_id": leaving, "code": "TB-X", "unit_code": "TB-X",
-                                               "commune_code": "CM-TANLOC", "left_on": date(2026, 2, 1),
-                                               "reason": "retired"})
+    deliver(client.application, make_civil_servant_left(civil_servant_id=leaving, code="TB-X", unit_code="TB-X",
+                                                        commune_code="CM-TANLOC", left_on=date(2026, 2, 1),
+                                                        reason="retired")[1])
     r = roster(client, course["id"])
     assert r[leaving]["status"] == "withdrawn" and "01/02/2026" in r[leaving]["status_reason"]
     assert r[waiting]["status"] == "enrolled"
@@ -144,10 +146,10 @@ def test_a_civil_servant_who_left_is_withdrawn_and_the_waitlist_moves_up(client)
 
 def test_an_update_changes_the_local_copy(client):
     cs = make_trainee(client, "CM-TANLOC")
-    event(client, "needs.civil_servant_updated", {
-        "civil_servant_id": cs, "code": "TB-NEW", "unit_code": "TB-X-TRIPHAI", "commune_code": "CM-TRIPHAI",
-        "position_code": "VHXH", "female": False, "ethnic_minority": True, "hard_area": False,
-        "child_under_36_months": True, "employment_status": "on_leave"})
+    deliver(client.application, make_civil_servant_updated(
+        civil_servant_id=cs, code="TB-NEW", unit_code="TB-X-TRIPHAI", commune_code="CM-TRIPHAI",
+        position_code="VHXH", gender="male", ethnic_minority=True, hard_area=False, child_under_36_months=True,
+        employment_status="on_leave", changed_fields=())[1])
     [t] = ok(client.get("/api/v1/trainees", query_string={"commune_code": "CM-TRIPHAI"}, headers=API_AUTH))
     assert (t["code"], t["employment_status"]) == ("TB-NEW", "on_leave")
 
@@ -156,10 +158,9 @@ def test_a_reorganisation_remaps_commune_codes_and_venue_distances(client):
     cs = make_trainee(client, "TB-X-TANLOCBAC")
     venue = make_venue(client, distances=[{"commune_code": "TB-X-TANLOCBAC", "km": 12},
                                           {"commune_code": "CM-TANLOC", "km": 15}])
-    event(client, "needs.units_reorganised", {
-        "reorganisation_id": "r1", "effective_date": date(2025, 7, 1), "decision_no": "1655/NQ-UBTVQH15",
-        "new_units": [{"code": "CM-TANLOC", "name": "Xã Tân Lộc", "unit_type": "xa", "valid_from": date(2025, 7, 1)}],
-        "successions": [{"predecessor_code": "TB-X-TANLOCBAC", "successor_code": "CM-TANLOC"}]})
+    # TB-X-TANLOCBAC merged into the new CM-TANLOC on 2025-07-01 (1655/NQ-UBTVQH15)
+    deliver(client.application, make_units_reorganised(reorganisation_id="r1", predecessor="TB-X-TANLOCBAC",
+                                                       successor="CM-TANLOC", effective=date(2025, 7, 1))[1])
     [t] = ok(client.get("/api/v1/trainees", query_string={"commune_code": "CM-TANLOC"}, headers=API_AUTH))
     assert t["civil_servant_id"] == cs
     [v] = [x for x in ok(client.get("/api/v1/venues")) if x["id"] == venue["id"]]

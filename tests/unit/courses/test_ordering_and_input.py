@@ -7,6 +7,7 @@ from datetime import date, datetime, timezone
 
 from services.courses import domain
 from shared.events import new_event
+from shared.localtime import local_today
 from tests.unit.apps import deliver
 from tests.unit.courses.factories import (API_AUTH, MON, confirmed_course, enroll, event, make_course,
                                           make_lecturer, make_trainee, make_venue, ok, outbox, schedule)
@@ -151,8 +152,8 @@ def test_the_ics_feed_describes_the_course_state_in_vietnamese(client):
 
 
 def test_today_is_the_local_date_in_ho_chi_minh_city():
-    assert domain.local_today(datetime(2026, 3, 1, 17, 0, tzinfo=timezone.utc)) == date(2026, 3, 2)
-    assert domain.local_today(datetime(2026, 3, 1, 16, 59, tzinfo=timezone.utc)) == date(2026, 3, 1)
+    assert local_today(datetime(2026, 3, 1, 17, 0, tzinfo=timezone.utc)) == date(2026, 3, 2)
+    assert local_today(datetime(2026, 3, 1, 16, 59, tzinfo=timezone.utc)) == date(2026, 3, 1)
 
 
 # --- lecturer standards as versioned data ---------------------------------------------------------------------------

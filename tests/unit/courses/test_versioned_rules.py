@@ -8,6 +8,8 @@ from datetime import date
 import pytest
 
 from services.courses.models import CommuneDutyRule
+from tests.events import make_civil_servant_left, make_units_reorganised
+from tests.unit.apps import deliver
 from tests.unit.courses.factories import (
     API_AUTH, MON, confirmed_course, enroll, event, make_course, make_trainees, ok, outbox, reject,
     reserve, schedule)
@@ -168,9 +170,9 @@ def test_a_trainee_leaving_a_scheduled_course_republishes_it(client):
     ids = make_trainees(client, 2)
     enroll(client, course["id"], ids)
     schedule(client, course["id"])
-    event(client, "needs.civil_servant_left", {"civil_servant_id": ids[0], "code": "TB-1", "unit_code": "X",
-                                               "commune_code": "CM-TANLOC", "left_on": date(2026, 2, 1),
-                                               "reason": "resigned"})
+    deliver(client.application, make_civil_servant_left(civil_servant_id=ids[0], code="TB-1", unit_code="X",
+                                                        commune_code="CM-TANLOC", left_on=date(2026, 2, 1),
+                                                        reason="resigned")[1])
     assert revisions(client, course["id"]) == [(1, 2), (2, 1)]
 
 
@@ -187,10 +189,9 @@ def test_a_reorganisation_remaps_the_organiser_and_the_on_duty_versions(client):
     course = make_course(client, organizer_unit_code="TB-X-TANLOCBAC")
     rule(client, "duty-shares", {"commune_code": "TB-X-TANLOCBAC", "max_absent_percent": 60, "note": "x",
                                 "valid_from": "2025-01-01"}, 200)
-    event(client, "needs.units_reorganised", {
-        "reorganisation_id": "r2", "effective_date": date(2025, 7, 1), "decision_no": "1655/NQ-UBTVQH15",
-        "new_units": [{"code": "CM-TANLOC", "name": "Xã Tân Lộc", "unit_type": "xa", "valid_from": date(2025, 7, 1)}],
-        "successions": [{"predecessor_code": "TB-X-TANLOCBAC", "successor_code": "CM-TANLOC"}]})
+    # TB-X-TANLOCBAC merged into the new CM-TANLOC on 2025-07-01 (1655/NQ-UBTVQH15)
+    deliver(client.application, make_units_reorganised(reorganisation_id="r2", predecessor="TB-X-TANLOCBAC",
+                                                       successor="CM-TANLOC", effective=date(2025, 7, 1))[1])
     assert ok(client.get(f"/api/v1/courses/{course['id']}"))["organizer_unit_code"] == "CM-TANLOC"
     with client.application.extensions["service"].session_factory() as s:
         inherited = [(r.max_absent_percent, r.valid_from) for r in s.query(CommuneDutyRule).filter_by(
