@@ -68,6 +68,50 @@ def make_course_completed(*, participants: int = 5, days: int = 2, tier: int = 3
 
 # --- evaluation -------------------------------------------------------------------------------------------------
 
+import uuid as _uuid  # noqa: E402 - each section imports what it needs (four engineers edit this file)
+from datetime import datetime as _datetime, timezone as _timezone  # noqa: E402
+
+from services.evaluation import events as evaluation_events  # noqa: E402
+from shared.events import new_event as _new_event  # noqa: E402
+
+
+def _evaluation_event(event_type: str, payload: dict, overrides: dict) -> tuple[str, str, dict]:
+    payload = {**payload, **overrides}
+    env, body = _new_event(event_type, payload, producer="evaluation")
+    return env.id, body, payload
+
+
+def make_feedback_requested(**overrides) -> tuple[str, str, dict]:
+    """evaluation.feedback_requested: a course's window opened with 5 requests, answers due in 7 days."""
+    payload = evaluation_events.feedback_requested(
+        str(_uuid.uuid4()), 5, _datetime(2026, 3, 10, 10, 0, tzinfo=_timezone.utc))
+    return _evaluation_event("evaluation.feedback_requested", payload, overrides)
+
+
+def make_feedback_reminder_issued(**overrides) -> tuple[str, str, dict]:
+    """evaluation.feedback_reminder_issued: one reminder record to a trainee who has not answered yet."""
+    payload = evaluation_events.feedback_reminder_issued(
+        str(_uuid.uuid4()), str(_uuid.uuid4()), str(_uuid.uuid4()), "http://127.0.0.1:8003/feedback/tok",
+        _datetime(2026, 3, 10, 10, 0, tzinfo=_timezone.utc))
+    return _evaluation_event("evaluation.feedback_reminder_issued", payload, overrides)
+
+
+def make_course_evaluated(*, band: str = "good", index: float | None = 7.5, **overrides) -> tuple[str, str, dict]:
+    """evaluation.course_evaluated: a closed course's result (index, band, one lecturer with enough forms, a gain,
+    one excellent learner and one assessed level)."""
+    cs = str(_uuid.uuid4())
+    result = {"course_id": str(_uuid.uuid4()), "topic_code": "KN-CNTT", "request_count": 5, "valid_responses": 4,
+              "response_rate": 0.8, "general_index": index, "band": band if index is not None else None,
+              "object_scores": {"programme": 7.5},
+              "lecturer_scores": [{"lecturer_id": str(_uuid.uuid4()), "mean": 8.0, "band": "excellent",
+                                   "responses": 4}],
+              "learning_gain": [{"competency_code": "CM06", "pre_mean": 5.0, "post_mean": 8.0, "gain": 3.0}],
+              "excellent_learners": [{"civil_servant_id": cs, "commune_code": "CM-TANLOC"}],
+              "assessed_levels": [{"civil_servant_id": cs, "competency_code": "CM06", "level": 4}]}
+    payload = evaluation_events.course_evaluated(result, _datetime(2026, 3, 10, 10, 0, tzinfo=_timezone.utc), 3)
+    return _evaluation_event("evaluation.course_evaluated", payload, overrides)
+
+
 # --- funding ----------------------------------------------------------------------------------------------------
 
 def make_budget_reserved(**overrides) -> tuple[str, str, dict]:

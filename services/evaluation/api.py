@@ -1,33 +1,15 @@
-"""Public HTTP API of the evaluation service (/api/v1)."""
-from flask import jsonify, request
+"""Public HTTP API of the evaluation service (/api/v1): each view parses, makes one use-case call and answers."""
 from flask_smorest import Blueprint
 
-from services.evaluation import reports, schemas, usecases
-from shared import tabular
-from shared.errors import Invalid
-from shared.web import ctx, download, token_required
+from services.evaluation import formats, schemas, usecases
+from shared.charts import chart_response
+from shared.web import UploadSchema, ctx, read_upload, respond_as, token_required
 
 blp = Blueprint("evaluation", __name__, url_prefix="", description="Phiếu lấy ý kiến học viên và tổng hợp đánh giá")
 
 
 def _base() -> str:
     return ctx().settings.feedback_base_url
-
-
-def _table_or_json(rows, columns, fmt, filename, heading):
-    if fmt == "xlsx":
-        return download(rows, columns, fmt, filename, heading=heading)
-    if fmt == "csv":
-        return download(rows, columns, fmt, filename)
-    return jsonify({"items": rows})
-
-
-def _upload() -> tuple[bytes, str]:
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise Invalid("Hãy gửi tệp .csv hoặc .xlsx trong trường «file» (multipart/form-data).", field="file")
-    return upload.read(), upload.filename
-
 
 
 # --- feedback collection ---------------------------------------------------------------------------------------
@@ -38,8 +20,7 @@ def _upload() -> tuple[bytes, str]:
 def list_requests(course_id):
     """List a course's feedback requests with their links (officers hand the links to trainees)."""
     with ctx().transaction() as session:
-        return [{**r, "link": usecases.feedback_link(_base(), r["token"])}
-                for r in usecases.list_requests(session, course_id)]
+        return usecases.list_requests(session, course_id, _base())
 
 
 @blp.route("/courses/<course_id>/feedback-summary")
@@ -47,7 +28,7 @@ def list_requests(course_id):
 def summary(course_id):
     """Show a course's anonymous feedback summary: response rate, means, index, band, lecturers, learning gain."""
     with ctx().transaction() as session:
-        return usecases.course_summary(session, course_id)
+        return usecases.get_course_summary(session, course_id)
 
 
 @blp.route("/courses/<course_id>/close-feedback", methods=["POST"])
@@ -56,8 +37,7 @@ def summary(course_id):
 def close(course_id):
     """Close the feedback window early (officer): score the course and publish evaluation.course_evaluated."""
     with ctx().transaction() as session:
-        usecases.close_feedback(session, course_id)
-        return usecases.course_summary(session, course_id)
+        return usecases.close_feedback_now(session, course_id)
 
 
 @blp.route("/courses/<course_id>/reminders", methods=["POST"])
@@ -74,11 +54,11 @@ def remind(course_id):
 def form(token):
     """Show the feedback form behind a token (JSON; trainees open the HTML page /feedback/<token>)."""
     with ctx().transaction() as session:
-        return usecases.feedback_form(session, token)
+        return usecases.get_feedback_form(session, token)
 
 
 @blp.route("/feedback/<token>", methods=["POST"])
-@blp.arguments(schemas.FeedbackSubmitSchema)
+@blp.arguments(schemas.FeedbackCreateSchema)
 @blp.response(201, schemas.FeedbackAcceptedSchema)
 def submit(data, token):
     """Submit feedback once; the unguessable token in the path is the trainee's credential."""
@@ -89,7 +69,7 @@ def submit(data, token):
 
 @blp.route("/notifications")
 @token_required
-@blp.arguments(schemas.NotificationArgs, location="query")
+@blp.arguments(schemas.NotificationQueryArgsSchema, location="query")
 @blp.response(200, schemas.NotificationSchema(many=True))
 def notifications(args):
     """List notification records (reminders, follow-up invitations): the inspectable record of each message."""
@@ -110,7 +90,7 @@ def followup_requests(course_id):
 
 @blp.route("/courses/<course_id>/followup", methods=["POST"])
 @token_required
-@blp.doc(responses={"200": {"description": "the follow-up job is due now"}})
+@blp.response(200, schemas.FollowupScheduledSchema)
 def followup_now(course_id):
     """Start the course's follow-up survey now instead of after the configured delay."""
     with ctx().transaction() as session:
@@ -118,10 +98,11 @@ def followup_now(course_id):
 
 
 @blp.route("/courses/<course_id>/followup-summary")
+@blp.response(200, schemas.FollowupSummarySchema)
 def followup_summary(course_id):
     """L3/L4 of a course: follow-up answers by respondent and unit indicators before/after."""
     with ctx().transaction() as session:
-        return jsonify(usecases.followup_summary(session, course_id))
+        return usecases.get_followup_summary(session, course_id)
 
 
 # --- L2 test scores --------------------------------------------------------------------------------------------
@@ -137,7 +118,7 @@ def test_scores(course_id):
 
 @blp.route("/courses/<course_id>/test-scores", methods=["POST"])
 @token_required
-@blp.arguments(schemas.TestScoresInSchema)
+@blp.arguments(schemas.TestScoresCreateSchema)
 @blp.response(201, schemas.CountSchema)
 def add_test_scores(data, course_id):
     """Enter pre/post test scores (0–10) for trainees of the course; a score given again replaces the old one."""
@@ -147,34 +128,31 @@ def add_test_scores(data, course_id):
 
 @blp.route("/courses/<course_id>/test-scores/import", methods=["POST"])
 @token_required
+@blp.arguments(schemas.CourseUploadSchema, location="files")
+@blp.response(201, schemas.CountSchema)
 @blp.doc(description="multipart/form-data, field «file»: CSV or XLSX with columns " +
-         ", ".join(c.header for c in reports.TEST_SCORE_COLUMNS))
-def import_test_scores(course_id):
+         ", ".join(c.header for c in formats.TEST_SCORE_COLUMNS))
+def import_test_scores(files, course_id):
     """Import pre/post test scores from a CSV/XLSX file; a file with any bad line writes nothing."""
-    with ctx().transaction() as session:
-        usecases.list_test_scores(session, course_id)  # 404 before looking at the file
-        data, name = _upload()
-        errors = tabular.RowErrors()  # bad cells and unknown trainees of every line, refused together
-        rows = tabular.read_table(data, name, reports.TEST_SCORE_COLUMNS, errors=errors)
-        # TableError → 422 (shared/web.py)
-        return {"count": usecases.record_test_scores(session, course_id, rows, "import", errors)}, 201
+    with ctx().transaction() as session:  # read_upload once the course is known: 404 before 422 for the file
+        return {"count": usecases.import_test_scores(session, course_id, lambda: read_upload(files))}
 
 
 # --- L4 unit indicators ----------------------------------------------------------------------------------------
 
 @blp.route("/unit-indicators")
-@blp.arguments(schemas.IndicatorArgs, location="query")
+@blp.arguments(schemas.IndicatorQueryArgsSchema, location="query")
+@blp.response(200, schemas.ItemsSchema)
 def list_indicators(args):
     """List unit indicator values per commune and period (?format=csv|xlsx to download)."""
     with ctx().transaction() as session:
         rows = usecases.list_indicators(session, args["commune_code"], args["indicator_code"])
-    return _table_or_json(rows, reports.INDICATOR_COLUMNS, args["format"], "chi-so-don-vi",
-                          "Chỉ số kết quả công việc của đơn vị")
+    return _rows(args["format"], rows, formats.INDICATOR_COLUMNS, formats.INDICATOR_SHEET)
 
 
 @blp.route("/unit-indicators", methods=["POST"])
 @token_required
-@blp.arguments(schemas.IndicatorsInSchema)
+@blp.arguments(schemas.IndicatorsCreateSchema)
 @blp.response(201, schemas.CountSchema)
 def add_indicators(data):
     """Enter unit indicator values (commune, indicator, period YYYY-MM or YYYY-Qn, value %); replaces the same."""
@@ -193,25 +171,31 @@ def delete_indicator(indicator_id):
 
 @blp.route("/unit-indicators/import", methods=["POST"])
 @token_required
+@blp.arguments(UploadSchema, location="files")
+@blp.response(201, schemas.CountSchema)
 @blp.doc(description="multipart/form-data, field «file»: CSV or XLSX with columns " +
-         ", ".join(c.header for c in reports.INDICATOR_COLUMNS[:4]))
-def import_indicators():
+         ", ".join(c.header for c in formats.INDICATOR_COLUMNS[:4]))
+def import_indicators(files):
     """Import unit indicator values from a CSV/XLSX file; a file with any bad line writes nothing."""
-    data, name = _upload()
-    errors = tabular.RowErrors()  # bad cells and unknown codes of every line, refused together
-    rows = tabular.read_table(data, name, reports.INDICATOR_COLUMNS[:4], errors=errors)
-    with ctx().transaction() as session:  # TableError → 422 (shared/web.py)
-        return {"count": usecases.upsert_indicators(session, rows, "import", errors)}, 201
+    data, name = read_upload(files)
+    with ctx().transaction() as session:
+        return {"count": usecases.import_indicators(session, data, name)}
 
 
 @blp.route("/courses/<course_id>/unit-indicators")
-@blp.arguments(schemas.FormatArgs, location="query")
+@blp.arguments(schemas.FormatQueryArgsSchema, location="query")
+@blp.response(200, schemas.ItemsSchema)
 def course_indicators(args, course_id):
     """Before/after comparison of unit indicators around a course, per commune of its trainees."""
     with ctx().transaction() as session:
         rows = usecases.indicator_comparison(session, course_id)
-    return _table_or_json(rows, reports.COMPARISON_COLUMNS, args["format"], "so-sanh-truoc-sau",
-                          "So sánh chỉ số đơn vị trước và sau khóa học")
+    return _rows(args["format"], rows, formats.COMPARISON_COLUMNS, formats.COMPARISON_SHEET)
+
+
+def _rows(fmt: str, rows: list[dict], columns, sheet: dict):
+    """JSON {"items": rows}, or the rows as CSV/XLSX (the sheet's heading on XLSX only)."""
+    heading = {"heading": sheet["heading"]} if fmt == "xlsx" else {}
+    return respond_as(fmt, rows, columns, sheet["filename"], json_body={"items": rows}, **heading)
 
 
 # --- versioned rules, question bank, templates -----------------------------------------------------------------
@@ -243,7 +227,7 @@ def add_rule(data, kind):
 
 
 @blp.route("/question-bank")
-@blp.arguments(schemas.BankArgs, location="query")
+@blp.arguments(schemas.BankQueryArgsSchema, location="query")
 @blp.response(200, schemas.QuestionSchema(many=True))
 def bank(args):
     """List the question bank per evaluated object."""
@@ -271,7 +255,7 @@ def templates():
 
 @blp.route("/form-templates", methods=["POST"])
 @token_required
-@blp.arguments(schemas.TemplateInSchema)
+@blp.arguments(schemas.TemplateCreateSchema)
 @blp.response(201, schemas.TemplateSchema)
 def add_template(data):
     """Create the next version of a form template from question-bank items."""
@@ -282,92 +266,98 @@ def add_template(data):
 # --- reports and charts ----------------------------------------------------------------------------------------
 
 @blp.route("/reports/courses/<course_id>")
-@blp.arguments(schemas.FormatArgs, location="query")
+@blp.arguments(schemas.FormatQueryArgsSchema, location="query")
+@blp.response(200)
 def report_course(args, course_id):
     """The full report of one course (L1–L4) as JSON, or ?format=csv|xlsx."""
     with ctx().transaction() as session:
-        data = reports.course_report(session, course_id)
-    if args["format"] == "json":
-        return jsonify(data)
-    return download(data["lines"], reports.LINE_COLUMNS, args["format"], f"bao-cao-{data['course_code']}",
-                            **({"heading": f"Báo cáo đánh giá khóa học {data['course_code']}"}
-                               if args["format"] == "xlsx" else {}))
+        data = usecases.get_course_report(session, course_id)
+    heading = {"heading": f"Báo cáo đánh giá khóa học {data['course_code']}"} if args["format"] == "xlsx" else {}
+    return respond_as(args["format"], data["lines"], formats.LINE_COLUMNS, f"bao-cao-{data['course_code']}",
+                      json_body=data, **heading)
 
 
-def _report(fn, key, args, columns, filename, heading):
+def _report(kind: str, args):
     with ctx().transaction() as session:
-        rows = fn(session, args["year"]) if key != "years" else fn(session)
-    return _table_or_json(rows, columns, args["format"], filename, heading)
+        rows = usecases.report(session, kind, args["year"], args["topic_code"])
+    return _rows(args["format"], rows, formats.report_columns(kind), formats.REPORT_SHEETS[kind])
 
 
 @blp.route("/reports/courses")
-@blp.arguments(schemas.ReportArgs, location="query")
+@blp.arguments(schemas.ReportQueryArgsSchema, location="query")
+@blp.response(200, schemas.ItemsSchema)
 def report_courses(args):
     """Evaluated courses of a year (and topic): index, band, response rate, gain."""
-    with ctx().transaction() as session:
-        rows = usecases.report_courses(session, args["year"], args["topic_code"])
-    return _table_or_json(rows, reports.COURSE_COLUMNS, args["format"], "khoa-hoc", "Kết quả đánh giá các khóa học")
+    return _report("courses", args)
 
 
 @blp.route("/reports/topics")
-@blp.arguments(schemas.ReportArgs, location="query")
+@blp.arguments(schemas.ReportQueryArgsSchema, location="query")
+@blp.response(200, schemas.ItemsSchema)
 def report_topics(args):
     """Per topic (chuyên đề): index, band, response rate, gain."""
-    return _report(usecases.report_topics, "topics", args, reports.group_columns("topic_code", "Chuyên đề"),
-                   "chuyen-de", "Kết quả đánh giá theo chuyên đề")
+    return _report("topics", args)
 
 
 @blp.route("/reports/years")
-@blp.arguments(schemas.ReportArgs, location="query")
+@blp.arguments(schemas.ReportQueryArgsSchema, location="query")
+@blp.response(200, schemas.ItemsSchema)
 def report_years(args):
     """Per year: index, band, response rate, gain."""
-    return _report(usecases.report_years, "years", args, reports.group_columns("year", "Năm"), "theo-nam",
-                   "Kết quả đánh giá theo năm")
+    return _report("years", args)
 
 
 @blp.route("/reports/lecturers")
-@blp.arguments(schemas.ReportArgs, location="query")
+@blp.arguments(schemas.ReportQueryArgsSchema, location="query")
+@blp.response(200, schemas.ItemsSchema)
 def report_lecturers(args):
     """Per lecturer: mean and band over the year's forms (hidden under the privacy threshold)."""
-    return _report(usecases.report_lecturers, "lecturers", args, reports.LECTURER_COLUMNS, "giang-vien",
-                   "Kết quả đánh giá giảng viên")
+    return _report("lecturers", args)
 
 
 @blp.route("/reports/communes")
-@blp.arguments(schemas.ReportArgs, location="query")
+@blp.arguments(schemas.ReportQueryArgsSchema, location="query")
+@blp.response(200, schemas.ItemsSchema)
 def report_communes(args):
     """Per sending commune: response rate, satisfaction (hidden under the privacy threshold), gain, excellence."""
-    return _report(usecases.report_communes, "communes", args, reports.COMMUNE_COLUMNS, "xa",
-                   "Kết quả đánh giá theo xã")
+    return _report("communes", args)
 
 
 @blp.route("/reports/courses/<course_id>/charts/criteria")
-@blp.arguments(schemas.ChartArgs, location="query")
+@blp.arguments(schemas.ChartQueryArgsSchema, location="query")
+@blp.response(200)
 def chart_criteria(args, course_id):
     """Chart: satisfaction by criterion (and by object) of one course, SVG or PNG."""
     with ctx().transaction() as session:
-        return reports.chart_criteria(session, course_id, args["format"])
+        summary_ = usecases.get_course_summary(session, course_id)
+    return chart_response(formats.chart_criteria(summary_, args["format"]), args["format"])
 
 
 @blp.route("/reports/courses/<course_id>/charts/gain")
-@blp.arguments(schemas.ChartArgs, location="query")
+@blp.arguments(schemas.ChartQueryArgsSchema, location="query")
+@blp.response(200)
 def chart_gain(args, course_id):
     """Chart: pre-test vs post-test means per competency of one course, SVG or PNG."""
     with ctx().transaction() as session:
-        return reports.chart_gain(session, course_id, args["format"])
+        summary_ = usecases.get_course_summary(session, course_id)
+    return chart_response(formats.chart_gain(summary_, args["format"]), args["format"])
 
 
 @blp.route("/reports/charts/response-rates")
-@blp.arguments(schemas.ChartArgs, location="query")
+@blp.arguments(schemas.ChartQueryArgsSchema, location="query")
+@blp.response(200)
 def chart_response_rates(args):
     """Chart: response rate per course of a year, SVG or PNG."""
     with ctx().transaction() as session:
-        return reports.chart_response_rates(session, args["year"], args["format"])
+        rows = usecases.report_courses(session, args["year"])
+    return chart_response(formats.chart_response_rates(rows, args["year"], args["format"]), args["format"])
 
 
 @blp.route("/reports/charts/topics")
-@blp.arguments(schemas.ChartArgs, location="query")
+@blp.arguments(schemas.ChartQueryArgsSchema, location="query")
+@blp.response(200)
 def chart_topics(args):
     """Chart: general index and learning gain per topic of a year, SVG or PNG."""
     with ctx().transaction() as session:
-        return reports.chart_topics(session, args["year"], args["format"])
+        rows = usecases.report_topics(session, args["year"])
+    return chart_response(formats.chart_topics(rows, args["year"], args["format"]), args["format"])

@@ -296,6 +296,62 @@ def excellent_learners(trainees: list[dict], scores: list[dict], rule: dict) -> 
     return out
 
 
+# --- rule parameters: what a new version must pass before it is stored ------------------------------------
+
+def _need_number(params: dict, key: str, lo, hi, integer: bool = False) -> None:
+    v = params.get(key)
+    if isinstance(v, bool) or not isinstance(v, int if integer else (int, float)) or not lo <= v <= hi:
+        raise RuleError(f"«{key}» phải là số trong khoảng {lo}–{hi}.", f"params.{key}")
+
+
+def check_bands(bands) -> None:
+    """TT 10/2017 bands: the five codes as [floor 0–10, code, label], floors rising from 0 (else band() misreads)."""
+    message = "Cần đủ 5 mức [ngưỡng 0–10, mã, nhãn], ngưỡng tăng dần từ 0: poor < weak < average < good < excellent."
+    if not isinstance(bands, list) or len(bands) != len(BAND_CODES):
+        raise RuleError(message, "params.bands")
+    floors = {}
+    for n, b in enumerate(bands):
+        if (not isinstance(b, list) or len(b) != 3 or isinstance(b[0], bool) or not isinstance(b[0], (int, float))
+                or not 0 <= b[0] <= 10 or b[1] not in BAND_CODES or not isinstance(b[2], str)
+                or not b[2].strip() or len(b[2]) > 40):
+            raise RuleError(message, f"params.bands.{n}")
+        floors[b[1]] = b[0]
+    ordered = [floors.get(code) for code in BAND_CODES]
+    if None in ordered or ordered[0] != 0 or any(a >= b for a, b in zip(ordered, ordered[1:])):
+        raise RuleError(message, "params.bands")
+
+
+def check_rule_params(code: str, params: dict) -> None:
+    """Refuse (RuleError) parameters the rules above would misread or the tables cannot store (templates: use case)."""
+    if code == "scoring":
+        _need_number(params, "max_unanswered_share", 0, 0.5)
+        if params.get("index_method") not in ("indicator_mean", "object_mean"):
+            raise RuleError("index_method: indicator_mean | object_mean.", "params.index_method")
+        check_bands(params.get("bands"))
+    elif code == "feedback_window":
+        _need_number(params, "days", 1, 90, True)
+        _need_number(params, "reminder_days_before", 0, 60, True)
+        if not isinstance(params.get("close_when_all_answered", True), bool):  # "no" would read as true
+            raise RuleError("close_when_all_answered: true | false.", "params.close_when_all_answered")
+    elif code == "followup":
+        _need_number(params, "delay_days", *FOLLOWUP_DELAY_DAYS, True)  # TT 10/2017: 3–6 months after
+        _need_number(params, "answer_days", 1, 90, True)
+    elif code == "level_mapping":
+        validate_level_mapping(params)
+    elif code == "excellent_learner":
+        _need_number(params, "min_post_mean", 0, 10)
+        if not isinstance(params.get("require_certified"), bool):
+            raise RuleError("require_certified: true | false.", "params.require_certified")
+    elif code == "report_privacy":
+        _need_number(params, "min_group_size", 1, 50, True)
+    elif code == "unit_indicators":
+        ind = params.get("indicators")
+        # 40: the width of unit_indicators.indicator_code (a longer code could never be stored)
+        if not isinstance(ind, dict) or not ind or not all(isinstance(k, str) and isinstance(v, str) and k and v
+                                                           and len(k) <= 40 and len(v) <= 200 for k, v in ind.items()):
+            raise RuleError("indicators: {mã (tối đa 40 ký tự): nhãn}.", "params.indicators")
+
+
 # --- window and jobs -------------------------------------------------------------------------------------------
 
 def reminder_due(deadline, opened_at, days_before: int):

@@ -1,5 +1,5 @@
 """Inbound events of the evaluation service. HANDLERS is the subscription table; queue bindings derive from it."""
-from sqlalchemy.orm import Session
+from __future__ import annotations
 
 from services.evaluation import usecases
 from shared.bus.consumer import batch_handler
@@ -8,7 +8,7 @@ from shared.events import Envelope
 
 
 @batch_handler
-def on_course_completed(envelopes: list[Envelope], session: Session, settings: Settings) -> None:
+def on_course_completed(envelopes: list[Envelope], session, settings: Settings) -> None:
     """Open the feedback window of each completed course (a whole batch in a few statements)."""
     usecases.open_feedback(session, envelopes, window_days=settings.feedback_window_days)
 

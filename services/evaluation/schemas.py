@@ -2,6 +2,7 @@
 from marshmallow import Schema, fields, validate
 
 from services.evaluation import domain
+from shared.web import UploadSchema
 
 _score = dict(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=10))
 _code = dict(required=True, validate=validate.Length(min=1, max=40))
@@ -20,7 +21,7 @@ class ScoresSchema(Schema):
 _one_to_ten = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1, max=10))
 
 
-class FeedbackSubmitSchema(Schema):
+class FeedbackCreateSchema(Schema):
     scores = fields.Nested(ScoresSchema, load_default=dict, metadata={
         "description": "the five common dimensions (template KH-CHUNG)"})
     answers = fields.Dict(keys=fields.String(validate=validate.Length(max=40)), values=_one_to_ten,
@@ -156,11 +157,11 @@ class QuestionSchema(Schema):
     purpose = fields.String(required=True, validate=validate.OneOf(domain.PURPOSES))
 
 
-class BankArgs(Schema):
+class BankQueryArgsSchema(Schema):
     purpose = fields.String(load_default=None, validate=validate.OneOf(domain.PURPOSES))
 
 
-class TemplateInSchema(Schema):
+class TemplateCreateSchema(Schema):
     code = fields.String(**_code)
     purpose = fields.String(required=True, validate=validate.OneOf(domain.PURPOSES))
     title = fields.String(required=True, validate=validate.Length(min=1, max=300))
@@ -178,15 +179,15 @@ class TemplateSchema(Schema):
     created_at = fields.AwareDateTime()
 
 
-class TestScoreInSchema(Schema):
+class TestScoreCreateSchema(Schema):
     civil_servant_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
     kind = fields.String(required=True, validate=validate.OneOf(["pre", "post"]))
     competency_code = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=20))
     score = fields.Float(required=True, validate=validate.Range(min=0, max=10))
 
 
-class TestScoresInSchema(Schema):
-    scores = fields.List(fields.Nested(TestScoreInSchema), required=True, validate=validate.Length(min=1, max=5000))
+class TestScoresCreateSchema(Schema):
+    scores = fields.List(fields.Nested(TestScoreCreateSchema), required=True, validate=validate.Length(min=1, max=5000))
 
 
 class TestScoreSchema(Schema):
@@ -201,7 +202,7 @@ class CountSchema(Schema):
     count = fields.Integer()
 
 
-class IndicatorInSchema(Schema):
+class IndicatorCreateSchema(Schema):
     commune_code = fields.String(**_code)
     indicator_code = fields.String(**_code)
     period = fields.String(required=True, validate=validate.Length(min=6, max=10),
@@ -209,32 +210,32 @@ class IndicatorInSchema(Schema):
     value = fields.Float(required=True, validate=validate.Range(min=0, max=100))
 
 
-class IndicatorsInSchema(Schema):
-    items = fields.List(fields.Nested(IndicatorInSchema), required=True, validate=validate.Length(min=1, max=5000))
+class IndicatorsCreateSchema(Schema):
+    items = fields.List(fields.Nested(IndicatorCreateSchema), required=True, validate=validate.Length(min=1, max=5000))
 
 
-class IndicatorArgs(Schema):
+class IndicatorQueryArgsSchema(Schema):
     commune_code = fields.String(load_default=None)
     indicator_code = fields.String(load_default=None)
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "xlsx"]))
 
 
-class ReportArgs(Schema):
+class ReportQueryArgsSchema(Schema):
     year = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100))
     topic_code = fields.String(load_default=None)
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "xlsx"]))
 
 
-class FormatArgs(Schema):
+class FormatQueryArgsSchema(Schema):
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "xlsx"]))
 
 
-class ChartArgs(Schema):
+class ChartQueryArgsSchema(Schema):
     year = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2100))
     format = fields.String(load_default="svg", validate=validate.OneOf(["svg", "png"]))
 
 
-class NotificationArgs(Schema):
+class NotificationQueryArgsSchema(Schema):
     course_id = fields.String(load_default=None)
     kind = fields.String(load_default=None)
     limit = fields.Integer(load_default=200, validate=validate.Range(min=1, max=2000))
@@ -250,3 +251,47 @@ class NotificationSchema(Schema):
     deadline = fields.AwareDateTime()
     message = fields.String()
     created_at = fields.AwareDateTime()
+
+
+class RunJobsCreateSchema(Schema):
+    """POST /admin/evaluation/jobs/run: how many due jobs to run now."""
+    limit = fields.Integer(load_default=100, strict=True, validate=validate.Range(min=1, max=1000))
+
+
+class RanSchema(Schema):
+    ran = fields.Integer()
+
+
+class ProgressSchema(Schema):
+    course_id = fields.String()
+    code = fields.String()
+    deadline = fields.String()
+    status = fields.String()
+    requests = fields.Integer()
+    answered = fields.Integer()
+
+
+class ItemsSchema(Schema):
+    """{"items": [...]}: the JSON shape of a list that can also be downloaded or shown to operators."""
+    items = fields.List(fields.Dict())
+
+
+class FollowupScheduledSchema(Schema):
+    course_id = fields.String()
+    rescheduled = fields.Integer(metadata={"description": "1 when the follow-up job is due now"})
+
+
+class FollowupSummarySchema(Schema):
+    course_id = fields.String()
+    trainee = fields.Dict(metadata={"description": "requests, responses, valid_responses, response_rate, means, "
+                                                   "index, band, suppressed"})
+    supervisor = fields.Dict()
+    unit_indicators = fields.List(fields.Dict())
+
+
+class CourseUploadSchema(UploadSchema):
+    """A CSV/XLSX upload to a course's path: the file is checked after the course exists (an unknown course is a
+    404 whether or not a file came)."""
+
+    file = fields.Raw(load_default=None, metadata={"type": "string", "format": "binary",
+                                                   "description": ".csv (UTF-8) or .xlsx"})

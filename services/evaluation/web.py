@@ -48,7 +48,7 @@ def _render(context: dict | None, status: int, message: str = "", message_class:
 def _context(token: str):
     """The form's context with short field names (q1…, g1_1…, t1…) that keep the page small on a slow link."""
     with ctx().transaction() as session:
-        context = usecases.form_context(session, token)
+        context = usecases.get_form_context(session, token)
     fields, n = {}, 0
     for section in context["sections"]:
         for item in section["items"]:
@@ -140,10 +140,9 @@ def submit(token):
                        show_form=True)
     try:
         with ctx().transaction() as session:
-            resp = usecases.submit_feedback(session, token, {}, comment, answers=answers,
-                                            lecturer_answers=lecturers, texts=texts)
-            valid = resp.valid
-            share = usecases.active_rule(session, "scoring")["max_unanswered_share"]  # versioned, not always 5 %
+            accepted = usecases.submit_feedback(session, token, {}, comment, answers=answers,
+                                                lecturer_answers=lecturers, texts=texts)
+        valid, share = accepted["valid"], accepted["max_unanswered_share"]  # the share is versioned, not always 5 %
     except DomainError as exc:
         if isinstance(exc, Gone):
             return _render(context, 410, STATE_MESSAGES["expired"][0], "er")

@@ -164,7 +164,7 @@ def test_an_officer_closing_while_the_scheduler_closes_the_same_window_waits_and
 
     try:
         [job] = durable.claim_due(scheduler, JOBS_TABLE, LATER, limit=1)  # the scheduler holds the window job …
-        usecases._course(scheduler, course_id)  # … and has read the (still open) course, as run_job does
+        usecases.find_course(scheduler, course_id)  # … and has read the (still open) course, as run_job does
         thread = threading.Thread(target=officer)
         thread.start()
         wait_until(lambda: db.scalar(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")) >= 1, 20,

@@ -13,6 +13,8 @@ from tests.unit.apps import API_AUTH, deliver
 
 # Courses end yesterday, so their 3-month follow-up is still in the future.
 START = date.today() - timedelta(days=2)
+YEAR = (START + timedelta(days=1)).year
+BASE = "http://127.0.0.1:8003"  # the test settings' feedback_base_url
 LECTURERS = ("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222")
 
 
@@ -110,3 +112,26 @@ def run_jobs(client, now=None, functions: dict | None = None) -> int:
 def session_factory(client):
     """The app's session factory (for running use cases and the scheduler directly)."""
     return client.application.extensions["service"].session_factory
+
+
+LONG_AGO = START - timedelta(days=120)  # a course that ended four months ago: its follow-up may start
+
+
+def closed_course(client, n=3, value=8, commune="CM-TANLOC", topic="KN-CNTT"):
+    course_id, reqs = open_course(client, [trainee(commune, pre=5.0, post=8.0) for _ in range(n)], topic=topic)
+    for r in reqs:
+        client.post(f"/api/v1/feedback/{r['token']}", json={"scores": scores(value),
+                                                            "lecturers": {LECTURERS[0]: lecturer_form(value)}})
+    client.post(f"/api/v1/courses/{course_id}/close-feedback", headers=API_AUTH)
+    return course_id
+
+
+def close(client, course_id: str) -> None:
+    """Close the course's answer window as an officer would (the scheduler does it at the deadline)."""
+    resp = client.post(f"/api/v1/courses/{course_id}/close-feedback", headers=API_AUTH)
+    assert resp.status_code == 200, resp.data
+
+
+def jobs(client, course_id: str) -> dict:
+    """The course's durable jobs by kind (job_rows)."""
+    return job_rows(client, course_id)

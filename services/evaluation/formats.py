@@ -1,12 +1,12 @@
-"""Report tables (CSV/XLSX columns), the one-course report and the charts of the evaluation service."""
+"""Files the evaluation service reads and writes: CSV/XLSX column lists and cell parsers, the one-course report's
+lines, chart figures and the wording of notifications. Pure: no session, no Flask."""
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
-from services.evaluation import domain, usecases
 from shared import charts
+from shared.errors import Invalid
 from shared.tabular import Column
 
+from services.evaluation import domain
 
 def _score(text: str) -> float:
     try:
@@ -90,12 +90,35 @@ def group_columns(key: str, header: str) -> list[Column]:
 
 
 BAND_VI = {code: label for _, code, label in domain.BANDS}
+# Titles of the XLSX downloads and their file names, by report.
+INDICATOR_SHEET = dict(filename="chi-so-don-vi", heading="Chỉ số kết quả công việc của đơn vị")
+COMPARISON_SHEET = dict(filename="so-sanh-truoc-sau", heading="So sánh chỉ số đơn vị trước và sau khóa học")
+REPORT_SHEETS = {
+    "courses": dict(filename="khoa-hoc", heading="Kết quả đánh giá các khóa học"),
+    "topics": dict(filename="chuyen-de", heading="Kết quả đánh giá theo chuyên đề"),
+    "years": dict(filename="theo-nam", heading="Kết quả đánh giá theo năm"),
+    "lecturers": dict(filename="giang-vien", heading="Kết quả đánh giá giảng viên"),
+    "communes": dict(filename="xa", heading="Kết quả đánh giá theo xã"),
+}
 
 
-def course_report(session: Session, course_id: str) -> dict:
-    """Everything known about one course's evaluation, and the same as report lines for CSV/XLSX."""
-    s = usecases.course_summary(session, course_id)
-    fu = usecases.followup_summary(session, course_id)
+def report_columns(kind: str) -> list[Column]:
+    """The columns of a report download (courses, topics, years, lecturers, communes)."""
+    return {"courses": COURSE_COLUMNS, "topics": group_columns("topic_code", "Chuyên đề"),
+            "years": group_columns("year", "Năm"), "lecturers": LECTURER_COLUMNS,
+            "communes": COMMUNE_COLUMNS}[kind]
+
+
+def row_problem(errors, prefix: str, n: int, row: dict, field: str, message: str) -> None:
+    """A bad input row: JSON input (no `errors`) is refused at once naming `prefix.n.field`; a file's rows are
+    collected in `errors` (tabular.RowErrors) with their line, refused together once every row is checked."""
+    if errors is None:
+        raise Invalid(message, field=f"{prefix}.{n}.{field}")
+    errors.add(row["_line"], field, message)
+
+
+def course_report_lines(s: dict, fu: dict) -> list[dict]:
+    """The one-course report (summary `s`, follow-up `fu`) as lines for CSV/XLSX."""
     lines = [
         {"section": "Phản hồi", "item": "Phiếu phát / thu / hợp lệ",
          "value": f"{s['requests']} / {s['responses']} / {s['valid_responses']}",
@@ -121,48 +144,63 @@ def course_report(session: Session, course_id: str) -> dict:
                "value": u["change"], "note": f"{u['before_period'] or '—'}: {u['before']} → "
                                              f"{u['after_period'] or '—'}: {u['after']}"}
               for u in fu["unit_indicators"]]
-    return {**s, "followup": fu, "lines": lines}
+    return lines
 
 
-def chart_criteria(session: Session, course_id: str, fmt: str):
-    """Bars: mean per indicator of the course form (1–10)."""
-    s = usecases.course_summary(session, course_id)
+def lecturer_label(entry: dict, n: int) -> str:
+    """How the form names a lecturer: by number and the buổi taught (never by name: the form is anonymous)."""
+    days = []
+    for s in entry.get("sessions", []):
+        d, buoi = s.split(":")
+        y, m, dd = d.split("-")
+        days.append(f"{dd}/{m} {'sáng' if buoi == 'morning' else 'chiều'}")
+    shown = ", ".join(days[:4]) + ("…" if len(days) > 4 else "")
+    return f"Giảng viên {n} (dạy buổi {shown})" if shown else f"Giảng viên {n}"
+
+
+def reminder_message(course_code: str, deadline_vi: str, link: str) -> str:
+    return (f"Nhắc: anh/chị chưa gửi phiếu lấy ý kiến về lớp {course_code}. "
+            f"Hạn cuối {deadline_vi}. Mở đường dẫn: {link}")
+
+
+def followup_message(course_code: str, respondent: str, deadline_vi: str, link: str) -> str:
+    who = "anh/chị" if respondent == "trainee" else "thủ trưởng trực tiếp của công chức"
+    return f"Khảo sát hiệu quả sau khóa học {course_code}: mời {who} trả lời trước {deadline_vi} tại {link}"
+
+
+# --- charts (bytes; the API wraps them with shared.charts.chart_response) --------------------------------------
+
+def chart_criteria(s: dict, fmt: str) -> bytes:
+    """Bars: mean per indicator of the course form (1–10), from the course summary."""
     labels = [s["criteria_labels"].get(k, k) for k in s["means"]]
     values = [v or 0.0 for v in s["means"].values()]
     hidden = " (ẩn: chưa đủ phiếu hợp lệ)" if s["suppressed"] else ""
-    body = charts.bar_chart(labels, {"Điểm bình quân": values}, horizontal=True, ylim=(0, 10), fmt=fmt,
+    return charts.bar_chart(labels, {"Điểm bình quân": values}, horizontal=True, ylim=(0, 10), fmt=fmt,
                             title=f"Mức hài lòng theo tiêu chí — {s['course_code']}{hidden}", ylabel="Điểm (1–10)")
-    return charts.chart_response(body, fmt)
 
 
-def chart_gain(session: Session, course_id: str, fmt: str):
-    """Bars: pre- and post-test means per competency."""
-    s = usecases.course_summary(session, course_id)
+def chart_gain(s: dict, fmt: str) -> bytes:
+    """Bars: pre- and post-test means per competency, from the course summary."""
     gains = s["learning_gain"]
     labels = [g["competency_code"] or "Toàn khóa" for g in gains]
-    body = charts.bar_chart(labels, {"Đầu khóa": [g["pre_mean"] or 0.0 for g in gains],
+    return charts.bar_chart(labels, {"Đầu khóa": [g["pre_mean"] or 0.0 for g in gains],
                                      "Cuối khóa": [g["post_mean"] or 0.0 for g in gains]},
                             ylim=(0, 10), fmt=fmt, title=f"Kết quả kiểm tra trước và sau — {s['course_code']}",
                             ylabel="Điểm (0–10)")
-    return charts.chart_response(body, fmt)
 
 
-def chart_response_rates(session: Session, year: int | None, fmt: str):
-    """Bars: response rate (%) per evaluated course."""
-    rows = usecases.report_courses(session, year)
-    body = charts.bar_chart([r["course_code"] for r in rows],
+def chart_response_rates(rows: list[dict], year: int | None, fmt: str) -> bytes:
+    """Bars: response rate (%) per evaluated course, from report_courses' rows."""
+    return charts.bar_chart([r["course_code"] for r in rows],
                             {"Tỷ lệ phản hồi (%)": [round(r["response_rate"] * 100, 1) for r in rows]},
                             ylim=(0, 100), fmt=fmt, ylabel="%",
                             title=f"Tỷ lệ phản hồi phiếu lấy ý kiến{f' năm {year}' if year else ''}")
-    return charts.chart_response(body, fmt)
 
 
-def chart_topics(session: Session, year: int | None, fmt: str):
-    """Bars: general index and learning gain per topic."""
-    rows = usecases.report_topics(session, year)
-    body = charts.bar_chart([r["topic_code"] or "—" for r in rows],
+def chart_topics(rows: list[dict], year: int | None, fmt: str) -> bytes:
+    """Bars: general index and learning gain per topic, from report_topics' rows."""
+    return charts.bar_chart([r["topic_code"] or "—" for r in rows],
                             {"Chỉ số chung": [r["index"] or 0.0 for r in rows],
                              "Tiến bộ (điểm)": [r["gain"] or 0.0 for r in rows]},
                             fmt=fmt, title=f"Đánh giá theo chuyên đề{f' năm {year}' if year else ''}",
                             ylabel="Điểm")
-    return charts.chart_response(body, fmt)

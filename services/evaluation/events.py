@@ -1,0 +1,25 @@
+"""Payloads of the events the evaluation service publishes, one builder per event (schemas in shared/events.py)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+
+def feedback_requested(course_id: str, request_count: int, deadline: datetime) -> dict:
+    """evaluation.feedback_requested: the course's feedback window is open (one of courses' closing conditions)."""
+    return {"course_id": course_id, "request_count": request_count, "deadline": deadline}
+
+
+def feedback_reminder_issued(course_id: str, notification_id: str, civil_servant_id: str, link: str,
+                             deadline: datetime) -> dict:
+    """evaluation.feedback_reminder_issued: a reminder record to one non-respondent (for a notification gateway)."""
+    return {"course_id": course_id, "notification_id": notification_id, "civil_servant_id": civil_servant_id,
+            "link": link, "deadline": deadline}
+
+
+def course_evaluated(result: dict, evaluated_at: datetime, min_group_size: int) -> dict:
+    """evaluation.course_evaluated: the frozen result. The event leaves this service: a lecturer's mean over fewer
+    forms than the privacy minimum would be those trainees' own answers in another service's records, so only
+    lecturers with enough forms travel."""
+    lecturers = [lec for lec in result["lecturer_scores"]
+                 if lec.get("responses", 0) >= min_group_size and lec.get("mean") is not None]
+    return {**result, "lecturer_scores": lecturers, "evaluated_at": evaluated_at}
