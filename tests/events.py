@@ -7,6 +7,105 @@ from __future__ import annotations
 
 # --- needs ------------------------------------------------------------------------------------------------------
 
+def _needs_event(event_type: str, payload: dict, producer: str) -> tuple[str, str, dict]:
+    from shared.events import new_event
+    env, body = new_event(event_type, payload, producer=producer)
+    return env.id, body, payload
+
+
+def _needs_civil_servant(**fields):
+    import uuid
+    from types import SimpleNamespace
+    base = {"id": str(uuid.uuid4()), "code": f"TB-{uuid.uuid4().hex[:6]}", "unit_code": "TB-X-TANLOCBAC",
+            "position_code": "VHXH", "gender": "female", "ethnic_minority": False, "hard_area": False,
+            "child_under_36_months": False, "employment_status": "active", "left_on": None, "left_reason": None}
+    return SimpleNamespace(**{**base, **fields})
+
+
+_NEEDS_PAYLOAD_FIELDS = {"civil_servant_id": "id", "reason": "left_reason"}  # payload name → builder attribute
+
+
+def _needs_split(overrides: dict) -> tuple[dict, dict]:
+    """Overrides of a civil servant's attributes (payload names accepted) and of the payload itself."""
+    attrs = {"id", "code", "unit_code", "position_code", "gender", "ethnic_minority", "hard_area",
+             "child_under_36_months", "employment_status", "left_on", "left_reason"}
+    person, payload = {}, {}
+    for key, value in overrides.items():
+        name = _NEEDS_PAYLOAD_FIELDS.get(key, key)
+        (person if name in attrs else payload)[name if name in attrs else key] = value
+    return person, payload
+
+
+def make_civil_servant_registered(*, commune_code: str = "CM-TANLOC", producer: str = "needs",
+                                  **overrides) -> tuple[str, str, dict]:
+    """needs.civil_servant_registered (payload from services/needs/events.py); overrides use the payload's names
+    (`civil_servant_id`, `female`, …) or the civil servant's (`gender`)."""
+    from services.needs import events as needs_events
+    person, extra = _needs_split(overrides)
+    payload = {**needs_events.civil_servant_registered(_needs_civil_servant(**person), commune_code), **extra}
+    return _needs_event("needs.civil_servant_registered", payload, producer)
+
+
+def make_civil_servant_updated(*, commune_code: str = "CM-TANLOC", changed_fields: tuple[str, ...] = ("unit_code",),
+                               producer: str = "needs", **overrides) -> tuple[str, str, dict]:
+    """needs.civil_servant_updated: the full shareable state after a change of `changed_fields`."""
+    from services.needs import events as needs_events
+    person, extra = _needs_split(overrides)
+    payload = {**needs_events.civil_servant_updated(_needs_civil_servant(**person), commune_code,
+                                                    list(changed_fields)), **extra}
+    return _needs_event("needs.civil_servant_updated", payload, producer)
+
+
+def make_civil_servant_left(*, commune_code: str = "CM-TANLOC", producer: str = "needs",
+                            **overrides) -> tuple[str, str, dict]:
+    """needs.civil_servant_left: resigned on 2026-03-01 unless `left_on` / `reason` say otherwise."""
+    from datetime import date
+
+    from services.needs import events as needs_events
+    person, extra = _needs_split({"left_on": date(2026, 3, 1), "reason": "resigned", **overrides})
+    person["employment_status"] = "left"
+    payload = {**needs_events.civil_servant_left(_needs_civil_servant(**person), commune_code), **extra}
+    return _needs_event("needs.civil_servant_left", payload, producer)
+
+
+def make_units_reorganised(*, predecessor: str = "TB-X-TANLOCBAC", successor: str = "CM-TANLOC",
+                           successor_name: str = "Xã Tân Lộc", effective=None, producer: str = "needs",
+                           **overrides) -> tuple[str, str, dict]:
+    """needs.units_reorganised: `predecessor` merged into the new commune `successor` on `effective` (2025-07-01)."""
+    import uuid
+    from datetime import date
+
+    from services.needs import events as needs_events
+    effective = effective or date(2025, 7, 1)
+    payload = {**needs_events.units_reorganised(
+        str(uuid.uuid4()), effective, "1655/NQ-UBTVQH15", [{"code": successor, "name": successor_name, "kind": "xa"}],
+        [(predecessor, successor)]), **overrides}
+    return _needs_event("needs.units_reorganised", payload, producer)
+
+
+def make_plan_approved(*, lines: list[dict] | None = None, year: int = 2026, producer: str = "needs",
+                       **overrides) -> tuple[str, str, dict]:
+    """needs.plan_approved: `lines` are taken as given (payload shape); by default one KN-CNTT line of two
+    named candidates in CM-TANLOC."""
+    import uuid
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from services.needs import events as needs_events
+    plan = SimpleNamespace(id=str(uuid.uuid4()), year=year, scheme_code="DA-2025-2030")
+    approved_at = datetime(year, 1, 10, tzinfo=timezone.utc)
+    if lines is None:
+        line = SimpleNamespace(id=str(uuid.uuid4()), topic_code="KN-CNTT", competency_codes=["CM06"],
+                               unit_code="CM-TANLOC", position_code=None, headcount=2, quarter=1)
+        people = [SimpleNamespace(civil_servant_id=str(uuid.uuid4()), commune_code="CM-TANLOC",
+                                  priority_score=score, need_ids=[str(uuid.uuid4())]) for score in (40.0, 30.0)]
+        payload = needs_events.plan_approved(plan, [line], {line.id: people}, approved_at)
+    else:
+        payload = {**needs_events.plan_approved(plan, [], {}, approved_at), "lines": lines}
+    payload.update(overrides)
+    return _needs_event("needs.plan_approved", payload, producer)
+
+
 # --- courses ----------------------------------------------------------------------------------------------------
 
 import uuid  # noqa: E402 - each section imports what it needs (four engineers edit this file)

@@ -27,7 +27,6 @@ from services.needs.usecases.registry import (  # noqa: F401
     update_position,
     REGISTRY_FIELDS,
     SHARED_FIELDS,
-    _cs_payload,
     _check_refs,
     _employment_date_problem,
     _check_dates,

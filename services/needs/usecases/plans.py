@@ -7,7 +7,7 @@ from collections import defaultdict
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.needs import domain
+from services.needs import domain, events
 from services.needs.domain import SCHEME_CODE
 from services.needs.models import OUTBOX, CivilServant, Need, Plan, PlanCandidate, PlanLine, PlanTarget, Position
 from services.needs.usecases.units import _commune_map
@@ -174,15 +174,7 @@ def transition_plan(session: Session, plan_id: str, action: str, data: dict | No
         for start in range(0, len(need_ids), 500):
             session.execute(sa.update(Need).where(Need.id.in_(need_ids[start:start + 500]), Need.status == "open")
                             .values(status="planned"))
-        OUTBOX.emit(session, "needs.plan_approved", {
-            "plan_id": plan.id, "year": plan.year, "scheme_code": plan.scheme_code, "approved_at": now,
-            "lines": [{"line_id": ln.id, "topic_code": ln.topic_code, "competency_codes": ln.competency_codes or [],
-                       "unit_code": ln.unit_code, "position_code": ln.position_code, "headcount": ln.headcount,
-                       "quarter": ln.quarter,
-                       "candidates": [{"civil_servant_id": c.civil_servant_id, "commune_code": c.commune_code,
-                                       "priority_score": c.priority_score, "need_ids": c.need_ids or []}
-                                      for c in sorted(candidates[ln.id], key=lambda c: -c.priority_score)]}
-                      for ln in lines]})
+        OUTBOX.emit(session, "needs.plan_approved", events.plan_approved(plan, lines, candidates, now))
     session.flush()
     return plan
 

@@ -7,7 +7,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.needs import domain
+from services.needs import domain, events
 from services.needs.domain import OPEN_STATUSES
 from services.needs.formats import REGISTRY_COLUMNS, _GENDER_SHOWN
 from services.needs.models import OUTBOX, CivilServant, Need, Position, Unit
@@ -55,13 +55,6 @@ REGISTRY_FIELDS = ("full_name", "gender", "birth_year", "ethnicity", "unit_code"
 
 SHARED_FIELDS = {"unit_code", "position_code", "gender", "ethnicity", "hard_area", "child_under_36_months",
                  "employment_status"}  # the fields whose change other services hear about
-
-
-def _cs_payload(cs: CivilServant, commune: str) -> dict:
-    return {"civil_servant_id": cs.id, "code": cs.code, "unit_code": cs.unit_code, "commune_code": commune,
-            "position_code": cs.position_code, "female": cs.gender == "female",
-            "ethnic_minority": cs.ethnic_minority, "hard_area": cs.hard_area,
-            "child_under_36_months": cs.child_under_36_months}
 
 
 def _check_refs(session: Session, data: dict, cs: CivilServant | None = None) -> None:
@@ -113,7 +106,7 @@ def register_civil_servant(session: Session, data: dict,
     session.add(cs)
     session.flush()
     commune = domain.unit_on(cs.unit_code, local_today(), successions(session) if history is None else history)
-    OUTBOX.emit(session, "needs.civil_servant_registered", _cs_payload(cs, commune))
+    OUTBOX.emit(session, "needs.civil_servant_registered", events.civil_servant_registered(cs, commune))
     return cs, commune
 
 
@@ -140,8 +133,7 @@ def update_civil_servant(session: Session, cs_id: str, changes: dict) -> tuple[C
             cs.status_since = since or local_today()
         cs.updated_at = utcnow()
         session.flush()
-        OUTBOX.emit(session, "needs.civil_servant_updated", {
-            **_cs_payload(cs, commune), "employment_status": cs.employment_status, "changed_fields": changed})
+        OUTBOX.emit(session, "needs.civil_servant_updated", events.civil_servant_updated(cs, commune, changed))
     return cs, commune
 
 
@@ -169,9 +161,7 @@ def leave_civil_servant(session: Session, cs_id: str, data: dict) -> tuple[Civil
     session.execute(sa.delete(Need).where(Need.civil_servant_id == cs.id, Need.status == "open",
                                           Need.plan_line_id.is_(None)))
     commune = commune_of(session, cs.unit_code)
-    OUTBOX.emit(session, "needs.civil_servant_left", {
-        "civil_servant_id": cs.id, "code": cs.code, "unit_code": cs.unit_code, "commune_code": commune,
-        "left_on": data["left_on"], "reason": data["reason"]})
+    OUTBOX.emit(session, "needs.civil_servant_left", events.civil_servant_left(cs, commune))
     return cs, commune
 
 
@@ -242,7 +232,7 @@ def import_registry(session: Session, data: bytes, filename: str) -> dict:
             errors.add(seen[cs.code], "code", "Công chức đã nghỉ việc.")
     errors.raise_if_any()
     communes = _commune_map(session)
-    now, new_rows, events, updated = utcnow(), [], [], 0
+    now, new_rows, published, updated = utcnow(), [], [], 0
     for row in rows:
         values = {k: row.get(k) for k in REGISTRY_FIELDS}
         values["hard_area"] = bool(values["hard_area"])
@@ -254,7 +244,8 @@ def import_registry(session: Session, data: bytes, filename: str) -> dict:
                       "status_since": values["employed_from"], "left_on": None, "left_reason": None}
             new_rows.append(record)
             shown = CivilServant(**record)
-            events.append(("needs.civil_servant_registered", _cs_payload(shown, communes[shown.unit_code]), None))
+            published.append(("needs.civil_servant_registered",
+                              events.civil_servant_registered(shown, communes[shown.unit_code]), None))
             continue
         changed = sorted(k for k, v in values.items() if getattr(cs, k) != v)
         if not changed:
@@ -267,13 +258,12 @@ def import_registry(session: Session, data: bytes, filename: str) -> dict:
             _follow_person(session, cs, communes[cs.unit_code])
         cs.updated_at = now
         updated += 1
-        events.append(("needs.civil_servant_updated", {**_cs_payload(cs, communes[cs.unit_code]),
-                                                       "employment_status": cs.employment_status,
-                                                       "changed_fields": changed}, None))
+        published.append(("needs.civil_servant_updated",
+                          events.civil_servant_updated(cs, communes[cs.unit_code], changed), None))
     session.flush()
     bulk_insert(session, CivilServant.__table__, new_rows)
-    for start in range(0, len(events), 1000):
-        OUTBOX.emit_many(session, events[start:start + 1000])
+    for start in range(0, len(published), 1000):
+        OUTBOX.emit_many(session, published[start:start + 1000])
     return {"rows": len(rows), "registered": len(new_rows), "updated": updated,
             "unchanged": len(rows) - len(new_rows) - updated}
 

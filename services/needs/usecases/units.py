@@ -7,7 +7,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.needs import domain
+from services.needs import domain, events
 from services.needs.domain import COMMUNE_KINDS
 from services.needs.models import OUTBOX, Need, PlanCandidate, PlanLine, Reorganisation, Unit, UnitSuccession
 from shared.errors import Invalid, NotFound
@@ -105,12 +105,8 @@ def reorganise_units(session: Session, data: dict, *, today: date | None = None,
     if effective <= today:
         _remap_communes(session, preds, today)
         reorg.remapped_at = now
-    OUTBOX.emit(session, "needs.units_reorganised", {
-        "reorganisation_id": reorg.id, "effective_date": effective, "decision_no": data["decision_no"],
-        "new_units": [{"code": u["code"], "name": u["name"], "unit_type": u["kind"],
-                       "parent_code": u.get("parent_code"), "valid_from": effective} for u in new_units],
-        "successions": [{"predecessor_code": p, "successor_code": s} for p, s in pairs],
-    })
+    OUTBOX.emit(session, "needs.units_reorganised",
+                events.units_reorganised(reorg.id, effective, data["decision_no"], new_units, pairs))
     return reorg
 
 

@@ -1,13 +1,13 @@
 """Enrollment: capacity and waitlist, promotion by priority on withdrawal (a clashing trainee is skipped with the
 reason), plans proposing courses with ranked candidates, registry changes from needs."""
 import uuid
-from datetime import date, datetime, timezone
+from datetime import date
 
 from tests.events import (make_civil_servant_left, make_civil_servant_updated, make_plan_approved,
                           make_units_reorganised)
 from tests.unit.apps import deliver
 from tests.unit.courses.factories import (
-    API_AUTH, MON, enroll, event, make_course, make_trainee, make_trainees, make_venue, ok, outbox, schedule)
+    API_AUTH, MON, enroll, make_course, make_trainee, make_trainees, make_venue, ok, outbox, schedule)
 
 
 def roster(client, course_id) -> dict:

@@ -11,7 +11,7 @@ from services.courses.models import CommuneDutyRule
 from tests.events import make_civil_servant_left, make_units_reorganised
 from tests.unit.apps import deliver
 from tests.unit.courses.factories import (
-    API_AUTH, MON, confirmed_course, enroll, event, make_course, make_trainees, ok, outbox, reject,
+    API_AUTH, MON, confirmed_course, enroll, make_course, make_trainees, ok, outbox, reject,
     reserve, schedule)
 from tests.unit.courses.test_attendance_results import attend, complete, scores
 

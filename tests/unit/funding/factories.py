@@ -5,6 +5,8 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 
 from shared.events import new_event
+from tests.events import (make_civil_servant_left, make_civil_servant_registered, make_course_cancelled,
+                          make_course_completed, make_course_scheduled)
 
 COMMUNES = ["CM-THOIBINH", "CM-BIENBACH", "CM-TRIPHAI", "CM-TANLOC", "CM-HOTHIKY"]
 
@@ -23,17 +25,14 @@ def scheduled(course_id: str | None = None, *, revision: int = 1, trainees: list
               start: date = date(2026, 3, 2), days: int = 2, tier: int = 2, distances: dict | None = None,
               organizer: str = "CM-THOIBINH", form: str = "in_person") -> tuple[str, dict]:
     """(JSON body, payload) of a courses.course_scheduled event."""
-    payload = {
-        "course_id": course_id or str(uuid.uuid4()), "revision": revision, "code": f"K-{uuid.uuid4().hex[:5]}",
-        "title": "Kỹ năng giao tiếp", "form": form, "organizer_unit_code": organizer, "start_date": start,
-        "end_date": start + timedelta(days=days - 1),
-        "venue": None if distances is None else {
+    _, body, payload = make_course_scheduled(
+        course_id=course_id or str(uuid.uuid4()), revision=revision, code=f"K-{uuid.uuid4().hex[:5]}",
+        title="Kỹ năng giao tiếp", form=form, organizer_unit_code=organizer, start=start, days=days,
+        venue=None if distances is None else {
             "venue_id": "V1", "name": "Hội trường UBND xã", "distances": [
                 {"commune_code": c, "km": km} for c, km in distances.items()]},
-        "sessions": sessions(start, days, tier),
-        "planned_trainees": trainees if trainees is not None else [trainee(c) for c in COMMUNES],
-    }
-    _, body = new_event("courses.course_scheduled", payload, producer="courses")
+        sessions=sessions(start, days, tier),
+        planned_trainees=trainees if trainees is not None else [trainee(c) for c in COMMUNES])
     return body, payload
 
 
@@ -44,18 +43,16 @@ def completed_from(plan: dict, attendance: dict[str, int] | None = None, **extra
     for t in plan["planned_trainees"]:
         n = days if attendance is None else attendance.get(t["civil_servant_id"], days)
         participants.append({**t, "sessions_attended": 2 * n, "days_attended": n, "completed": n == days})
-    payload = {"course_id": plan["course_id"], "code": plan["code"], "title": plan["title"],
-               "organizer_unit_code": plan["organizer_unit_code"], "start_date": plan["start_date"],
-               "end_date": plan["end_date"], "completed_at": datetime.now(timezone.utc),
-               "total_sessions": len(plan["sessions"]), "sessions": plan["sessions"], "participants": participants,
-               "form": plan["form"], **extra}
-    _, body = new_event("courses.course_completed", payload, producer="courses")
+    _, body, payload = make_course_completed(
+        course_id=plan["course_id"], code=plan["code"], title=plan["title"],
+        organizer_unit_code=plan["organizer_unit_code"], start_date=plan["start_date"], end_date=plan["end_date"],
+        total_sessions=len(plan["sessions"]), sessions=plan["sessions"], participants=participants,
+        form=plan["form"], **extra)
     return body, payload
 
 
 def cancelled(course_id: str) -> str:
-    _, body = new_event("courses.course_cancelled", {"course_id": course_id, "reason": "Không đủ học viên",
-                                                     "cancelled_at": datetime.now(timezone.utc)}, producer="courses")
+    _, body, _ = make_course_cancelled(course_id=course_id, reason="Không đủ học viên")
     return body
 
 
@@ -69,17 +66,14 @@ def evaluated(course_id: str, learners: list[dict]) -> str:
 
 
 def left(civil_servant_id: str, left_on: date, reason: str = "resigned") -> str:
-    _, body = new_event("needs.civil_servant_left", {
-        "civil_servant_id": civil_servant_id, "code": "CB-001", "unit_code": "CM-TANLOC",
-        "commune_code": "CM-TANLOC", "left_on": left_on, "reason": reason}, producer="needs")
+    _, body, _ = make_civil_servant_left(civil_servant_id=civil_servant_id, code="CB-001", unit_code="CM-TANLOC",
+                                         commune_code="CM-TANLOC", left_on=left_on, reason=reason)
     return body
 
 
 def registered(civil_servant_id: str, code: str, commune: str = "CM-TANLOC") -> str:
-    _, body = new_event("needs.civil_servant_registered", {
-        "civil_servant_id": civil_servant_id, "code": code, "unit_code": commune, "commune_code": commune,
-        "position_code": "CV", "female": False, "ethnic_minority": False, "hard_area": False,
-        "child_under_36_months": False}, producer="needs")
+    _, body, _ = make_civil_servant_registered(civil_servant_id=civil_servant_id, code=code, unit_code=commune,
+                                               commune_code=commune, position_code="CV", gender="male")
     return body
 
 
