@@ -2,7 +2,6 @@
 lines, chart figures and the wording of notifications. Pure: no session, no Flask."""
 from __future__ import annotations
 
-from shared import charts
 from shared.errors import Invalid
 from shared.tabular import Column
 
@@ -169,9 +168,12 @@ def followup_message(course_code: str, respondent: str, deadline_vi: str, link: 
 
 
 # --- charts (bytes; the API wraps them with shared.charts.chart_response) --------------------------------------
+# shared.charts is imported inside each builder: that module imports Flask (chart_response), and the use cases,
+# which import this module for columns and wording, must not pull Flask in.
 
 def chart_criteria(s: dict, fmt: str) -> bytes:
     """Bars: mean per indicator of the course form (1–10), from the course summary."""
+    from shared import charts
     labels = [s["criteria_labels"].get(k, k) for k in s["means"]]
     values = [v or 0.0 for v in s["means"].values()]
     hidden = " (ẩn: chưa đủ phiếu hợp lệ)" if s["suppressed"] else ""
@@ -181,6 +183,7 @@ def chart_criteria(s: dict, fmt: str) -> bytes:
 
 def chart_gain(s: dict, fmt: str) -> bytes:
     """Bars: pre- and post-test means per competency, from the course summary."""
+    from shared import charts
     gains = s["learning_gain"]
     labels = [g["competency_code"] or "Toàn khóa" for g in gains]
     return charts.bar_chart(labels, {"Đầu khóa": [g["pre_mean"] or 0.0 for g in gains],
@@ -191,6 +194,7 @@ def chart_gain(s: dict, fmt: str) -> bytes:
 
 def chart_response_rates(rows: list[dict], year: int | None, fmt: str) -> bytes:
     """Bars: response rate (%) per evaluated course, from report_courses' rows."""
+    from shared import charts
     return charts.bar_chart([r["course_code"] for r in rows],
                             {"Tỷ lệ phản hồi (%)": [round(r["response_rate"] * 100, 1) for r in rows]},
                             ylim=(0, 100), fmt=fmt, ylabel="%",
@@ -199,6 +203,7 @@ def chart_response_rates(rows: list[dict], year: int | None, fmt: str) -> bytes:
 
 def chart_topics(rows: list[dict], year: int | None, fmt: str) -> bytes:
     """Bars: general index and learning gain per topic, from report_topics' rows."""
+    from shared import charts
     return charts.bar_chart([r["topic_code"] or "—" for r in rows],
                             {"Chỉ số chung": [r["index"] or 0.0 for r in rows],
                              "Tiến bộ (điểm)": [r["gain"] or 0.0 for r in rows]},
