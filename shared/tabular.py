@@ -330,6 +330,15 @@ def one_of(choices: Iterable[str]) -> Callable[[str], str]:
     return parse
 
 
+def text_up_to(length: int) -> Callable[[str], str]:
+    """Return a parser for text of at most `length` characters (the column's size in the database)."""
+    def parse(text: str) -> str:
+        if len(text) > length:
+            raise ValueError(f"Dài quá {length} ký tự.")
+        return text
+    return parse
+
+
 # --- writing ----------------------------------------------------------------------------------------------------
 
 def _display(value: Any) -> Any:

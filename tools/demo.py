@@ -28,17 +28,16 @@ import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import requests
 
 from shared.config import PROJECT_ROOT, SERVICES
+from shared.localtime import local_today, to_local
 from tools.isolation import (
     AMQP_URL, PG_ADMIN_URL, BusNamespace, create_pg_database, drop_pg_database, pg_error, wait_until,
 )
 from tools.stack import BROKER_HINT, PortBusy, Stack, broker_error
 
-VN = ZoneInfo("Asia/Ho_Chi_Minh")
 API = {"Authorization": "Bearer demo-api-token"}
 ADMIN = {"Authorization": "Bearer demo-admin-token"}
 
@@ -48,7 +47,7 @@ def vnd(amount: int) -> str:
 
 
 def local(ts: str | None) -> str:
-    return datetime.fromisoformat(ts).astimezone(VN).strftime("%H:%M:%S %d/%m/%Y") if ts else "—"
+    return to_local(datetime.fromisoformat(ts)).strftime("%H:%M:%S %d/%m/%Y") if ts else "—"
 
 
 def call(method: str, url: str, expect: int = 200, **kwargs):
@@ -98,7 +97,7 @@ def until(fetch, ready, timeout: float, what: str):
 def run_cycle(stack: Stack, out: Path | None = None) -> None:
     """One cycle over HTTP against `stack` (anything with url(service)); files go to `out` (var/demo/out)."""
     needs, courses, evaluation, funding = (stack.url(s) for s in SERVICES)
-    today = datetime.now(VN).date()
+    today = local_today()
     year = min(max(today.year, 2025), 2030)  # inside the 2025–2030 scheme
     out = out or demo_dir() / "out"
     out.mkdir(parents=True, exist_ok=True)

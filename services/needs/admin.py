@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import sys
 
-from marshmallow import Schema, fields, validate
-
 from services.needs import schemas, usecases
 from shared.admin import operator_blueprint
 from shared.web import ctx
@@ -12,24 +10,14 @@ from shared.web import ctx
 blp = operator_blueprint("needs_admin", __name__, "/admin/needs", "Needs operator endpoints")
 
 
-class SeedArgsSchema(Schema):
-    civil_servants = fields.Integer(load_default=111, validate=validate.Range(min=0, max=100_000))
-    survey_year = fields.Integer(load_default=None, strict=True, validate=validate.Range(min=2025, max=2030),
-                                 metadata={"description": "also open that year's sample campaign with every "
-                                                          "answer filled (left open, to be closed)"})
-
-
 @blp.route("/seed", methods=["POST"])
-@blp.arguments(SeedArgsSchema)
+@blp.arguments(schemas.SeedArgsSchema)
+@blp.response(200, schemas.SeedResultSchema)
 @blp.doc(security=[{"bearerAuth": []}])
 def seed(args):
     """Seed units, the 2025 merger, positions, framework, rules, synthetic civil servants (idempotent)."""
     with ctx().transaction() as session:
-        added = usecases.seed_reference_data(session)
-        added["civil_servants"] = usecases.seed_civil_servants(session, args["civil_servants"])
-        if args["survey_year"]:
-            added["survey"] = usecases.seed_survey(session, args["survey_year"])
-    return added
+        return usecases.seed(session, args["civil_servants"], args["survey_year"])
 
 
 @blp.route("/reorganisations", methods=["POST"])
@@ -74,8 +62,7 @@ def main(argv: list[str]) -> int:
                        "needs": job["needs"], "competency_gap": job["competency_gap"], "standard": job["standard"]})
                 return 0 if job["status"] == "done" else 1
         with transaction(sessions) as session:
-            added = usecases.seed_reference_data(session)
-            added["civil_servants"] = usecases.seed_civil_servants(session, int(argv[1]) if len(argv) > 1 else 111)
+            added = usecases.seed(session, int(argv[1]) if len(argv) > 1 else 111)
         print(added)
         return 0
     finally:

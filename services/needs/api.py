@@ -1,24 +1,13 @@
-"""Public HTTP API of the needs service (/api/v1)."""
-from flask import jsonify
+"""Public HTTP API of the needs service (/api/v1): units, positions, registry, frameworks, campaigns, needs, plans."""
 from flask_smorest import Blueprint
 
-from services.needs import schemas, usecases
-from shared import charts, tabular
-from shared.web import ctx, download, token_required
+from services.needs import formats, schemas, usecases
+from shared import charts
+from shared.web import UploadSchema, ctx, download, read_upload, respond_as, token_required
 
 blp = Blueprint("needs", __name__, url_prefix="",
                 description="Đơn vị hành chính, vị trí việc làm, công chức, khung năng lực, khảo sát, nhu cầu, kế hoạch")
 
-
-def _cs_out(cs, commune_code: str) -> dict:
-    data = {c: getattr(cs, c) for c in schemas.CivilServantSchema().fields if hasattr(cs, c)}
-    data["commune_code"] = commune_code
-    return data
-
-
-
-
-# --- units and positions ---------------------------------------------------------------------------------------------
 
 @blp.route("/units")
 @blp.arguments(schemas.UnitQueryArgsSchema, location="query")
@@ -65,8 +54,6 @@ def update_position(data, code):
         return usecases.update_position(session, code, data)
 
 
-# --- civil servants --------------------------------------------------------------------------------------------------
-
 @blp.route("/civil-servants", methods=["POST"])
 @token_required
 @blp.arguments(schemas.CivilServantCreateSchema)
@@ -74,7 +61,7 @@ def update_position(data, code):
 def create_civil_servant(data):
     """Register a civil servant."""
     with ctx().transaction() as session:
-        return _cs_out(*usecases.register_civil_servant(session, data))
+        return usecases.register_civil_servant(session, data)
 
 
 @blp.route("/civil-servants")
@@ -83,36 +70,32 @@ def create_civil_servant(data):
 @blp.response(200, schemas.CivilServantPageSchema)
 def list_civil_servants(args):
     """List civil servants by former unit, today's commune or position (personal data: token required)."""
-    page, page_size = args.pop("page"), args.pop("page_size")
     with ctx().transaction() as session:
-        rows, total, communes = usecases.list_civil_servants(session, page=page, page_size=page_size, **args)
-        return {"total": total, "page": page, "page_size": page_size,
-                "items": [_cs_out(r, communes[r.unit_code]) for r in rows]}
+        return usecases.list_civil_servants(session, **args)
 
 
 @blp.route("/civil-servants/export")
 @token_required
 @blp.arguments(schemas.RegistryExportArgsSchema, location="query")
+@blp.response(200)
 def export_civil_servants(args):
     """Download the registry as CSV or XLSX (the columns the import reads back)."""
     fmt = args.pop("format")
     args.pop("page"), args.pop("page_size")
     with ctx().transaction() as session:
         rows = usecases.export_registry(session, **args)
-    return download(rows, usecases.REGISTRY_COLUMNS, fmt, "danh-sach-cong-chuc",
-                            title="Công chức", heading="DANH SÁCH CÔNG CHỨC CẤP XÃ")
+    return download(rows, formats.REGISTRY_COLUMNS, fmt, **formats.REGISTRY_FILE)
 
 
 @blp.route("/civil-servants/import", methods=["POST"])
 @token_required
-@blp.arguments(schemas.UploadSchema, location="files")
+@blp.arguments(UploadSchema, location="files")
 @blp.response(200, schemas.ImportResultSchema)
 def import_civil_servants(files):
     """Import the registry from CSV/XLSX, all or nothing: every bad row is reported with its line and field."""
-    upload = files["file"]
-    data = upload.read()
+    data, filename = read_upload(files)
     with ctx().transaction() as session:  # a TableError rolls it back and answers 422 (shared/web.py)
-        return usecases.import_registry(session, data, upload.filename or "")
+        return usecases.import_registry(session, data, filename)
 
 
 @blp.route("/civil-servants/<cs_id>")
@@ -121,8 +104,7 @@ def import_civil_servants(files):
 def get_civil_servant(cs_id):
     """Show one civil servant (personal data: token required)."""
     with ctx().transaction() as session:
-        cs, commune = usecases.get_civil_servant(session, cs_id)
-        return _cs_out(cs, commune)
+        return usecases.get_civil_servant(session, cs_id)
 
 
 @blp.route("/civil-servants/<cs_id>", methods=["PATCH"])
@@ -132,7 +114,7 @@ def get_civil_servant(cs_id):
 def update_civil_servant(data, cs_id):
     """Change registry fields (unit, position, qualifications, flags, status); publishes civil_servant_updated."""
     with ctx().transaction() as session:
-        return _cs_out(*usecases.update_civil_servant(session, cs_id, data))
+        return usecases.update_civil_servant(session, cs_id, data)
 
 
 @blp.route("/civil-servants/<cs_id>/leave", methods=["POST"])
@@ -142,7 +124,7 @@ def update_civil_servant(data, cs_id):
 def leave_civil_servant(data, cs_id):
     """Record that a civil servant left (retired, resigned, …); publishes civil_servant_left."""
     with ctx().transaction() as session:
-        return _cs_out(*usecases.leave_civil_servant(session, cs_id, data))
+        return usecases.leave_civil_servant(session, cs_id, data)
 
 
 @blp.route("/civil-servants/<cs_id>/competencies")
@@ -153,8 +135,6 @@ def competency_profile(cs_id):
     with ctx().transaction() as session:
         return usecases.competency_profile(session, cs_id)
 
-
-# --- competency framework --------------------------------------------------------------------------------------------
 
 @blp.route("/frameworks")
 @blp.response(200, schemas.FrameworkSchema(many=True))
@@ -181,8 +161,6 @@ def get_framework(framework_id):
     with ctx().transaction() as session:
         return usecases.get_framework(session, framework_id)
 
-
-# --- survey campaigns ------------------------------------------------------------------------------------------------
 
 @blp.route("/campaigns", methods=["POST"])
 @token_required
@@ -242,21 +220,15 @@ def close_campaign(args, campaign_id):
         return (result, 202) if queued else result
 
 
-# --- needs -----------------------------------------------------------------------------------------------------------
-
 @blp.route("/needs")
 @token_required
 @blp.arguments(schemas.NeedQueryArgsSchema, location="query")
 @blp.response(200, schemas.NeedPageSchema)
 def list_needs(args):
     """List needs (highest priority first) with the reasons of each priority score."""
-    page, page_size = args.pop("page"), args.pop("page_size")
     with ctx().transaction() as session:
-        rows, total = usecases.list_needs(session, page=page, page_size=page_size, **args)
-        return {"total": total, "page": page, "page_size": page_size, "items": rows}
+        return usecases.list_needs(session, **args)
 
-
-# --- plans -----------------------------------------------------------------------------------------------------------
 
 @blp.route("/plans", methods=["POST"])
 @token_required
@@ -265,8 +237,7 @@ def list_needs(args):
 def create_plan(data):
     """Draft a yearly plan of the 2025–2030 scheme, its lines drafted from the open needs."""
     with ctx().transaction() as session:
-        plan = usecases.create_plan(session, data)
-        return usecases.get_plan(session, plan.id)
+        return usecases.create_plan(session, data)
 
 
 @blp.route("/plans")
@@ -313,8 +284,7 @@ def add_plan_line(data, plan_id):
 def set_plan_targets(data, plan_id):
     """Replace the per-commune targets (share of civil servants trained) of a draft plan."""
     with ctx().transaction() as session:
-        usecases.set_plan_targets(session, plan_id, data["targets"])
-        return usecases.get_plan(session, plan_id)
+        return usecases.set_plan_targets(session, plan_id, data["targets"])
 
 
 @blp.route("/plans/<plan_id>/submit", methods=["POST"])
@@ -323,7 +293,7 @@ def set_plan_targets(data, plan_id):
 def submit_plan(plan_id):
     """Submit a draft plan for approval."""
     with ctx().transaction() as session:
-        return usecases.transition_plan(session, plan_id, "submit")
+        return usecases.submit_plan(session, plan_id)
 
 
 @blp.route("/plans/<plan_id>/approve", methods=["POST"])
@@ -333,7 +303,7 @@ def submit_plan(plan_id):
 def approve_plan(data, plan_id):
     """Approve a submitted plan; publishes needs.plan_approved (courses proposes classes from it)."""
     with ctx().transaction() as session:
-        return usecases.transition_plan(session, plan_id, "approve", data)
+        return usecases.approve_plan(session, plan_id, data)
 
 
 @blp.route("/plans/<plan_id>/return", methods=["POST"])
@@ -343,10 +313,8 @@ def approve_plan(data, plan_id):
 def return_plan(data, plan_id):
     """Send a submitted plan back to draft with the reason."""
     with ctx().transaction() as session:
-        return usecases.transition_plan(session, plan_id, "return", data)
+        return usecases.return_plan(session, plan_id, data)
 
-
-# --- rules as versioned data ----------------------------------------------------------------------------------------
 
 @blp.route("/rules")
 @blp.response(200, schemas.RuleSchema(many=True))
@@ -375,95 +343,57 @@ def add_rule_version(data, kind):
         return usecases.add_rule_version(session, kind, data)
 
 
-# --- reports ---------------------------------------------------------------------------------------------------------
-
-def _report(rows: list[dict], columns: list[tabular.Column], fmt: str, filename: str, heading: str):
-    if fmt == "json":
-        return jsonify(rows)  # dates as ISO 8601 (shared/web.py IsoJSONProvider)
-    return download(rows, columns, fmt, filename, title=heading[:31], heading=heading)
-
-
-ROLLUP_COLUMNS = {
-    "province_code": tabular.Column("province_code", "Tỉnh"),
-    "topic_code": tabular.Column("topic_code", "Chuyên đề"),
-    "commune_code": tabular.Column("commune_code", "Xã hiện nay"),
-    "unit_code": tabular.Column("unit_code", "Đơn vị (trước sắp xếp)", width=20),
-    "position_code": tabular.Column("position_code", "Vị trí việc làm"),
-}
-ROLLUP_FIGURES = [tabular.Column("needs", "Số nhu cầu"), tabular.Column("mandatory", "Bắt buộc (tiêu chuẩn)"),
-                  tabular.Column("planned", "Đã đưa vào kế hoạch"), tabular.Column("mean_priority", "Điểm ưu tiên TB"),
-                  tabular.Column("max_priority", "Điểm ưu tiên cao nhất")]
-
-
 @blp.route("/reports/needs")
 @blp.arguments(schemas.RollupArgsSchema, location="query")
+@blp.response(200)
 def report_needs(args):
     """Needs by topic / commune / position (/ province): counts, mandatory, mean priority; JSON, CSV or XLSX."""
     with ctx().transaction() as session:
         rows = usecases.needs_rollup(session, group_by=args["group_by"], province_code=args["province_code"],
                                      commune_code=args["commune_code"], topic_code=args["topic_code"],
                                      unit_code=args["unit_code"], statuses=tuple(args["status"]))
-    keys = [k for k in usecases.ROLLUP_KEYS if k in args["group_by"]] or ["topic_code"]
-    return _report(rows, [ROLLUP_COLUMNS[k] for k in keys] + ROLLUP_FIGURES, args["format"], "nhu-cau-boi-duong",
-                   "TỔNG HỢP NHU CẦU BỒI DƯỠNG")
+    return respond_as(args["format"], rows, formats.rollup_columns(args["group_by"]),
+                      **formats.report_options(formats.ROLLUP_FILE))
 
 
 @blp.route("/reports/needs/chart")
 @blp.arguments(schemas.NeedsChartArgsSchema, location="query")
+@blp.response(200)
 def chart_needs(args):
     """Bar chart of open and planned needs per topic, as SVG or PNG."""
     with ctx().transaction() as session:
         rows = usecases.needs_rollup(session, group_by=["topic_code"], province_code=args["province_code"],
                                      commune_code=args["commune_code"])
-    labels = [r["topic_code"] for r in rows]
-    body = charts.bar_chart(labels, {"Số nhu cầu": [r["needs"] for r in rows]},
-                            title="Nhu cầu bồi dưỡng theo chuyên đề (đang mở và đã đưa vào kế hoạch)",
-                            ylabel="Số nhu cầu", fmt=args["format"], horizontal=True)
-    return charts.chart_response(body, args["format"])
+    return charts.chart_response(charts.bar_chart(**formats.needs_chart(rows), fmt=args["format"]), args["format"])
 
 
 @blp.route("/reports/plan-coverage/chart")
 @blp.arguments(schemas.CoverageChartArgsSchema, location="query")
+@blp.response(200)
 def chart_plan_coverage(args):
     """Bar chart per commune of the plan's target, planned and trained people, as SVG or PNG."""
     with ctx().transaction() as session:
         rows = usecases.plan_coverage(session, args["plan_id"])
-    body = charts.bar_chart([r["commune_code"] for r in rows], {
-        "Chỉ tiêu": [r["target"] or 0 for r in rows], "Kế hoạch": [r["planned"] for r in rows],
-        "Đã bồi dưỡng": [r["trained"] for r in rows]}, title="Thực hiện kế hoạch bồi dưỡng theo xã",
-        ylabel="Người", fmt=args["format"])
-    return charts.chart_response(body, args["format"])
-
-
-COVERAGE_COLUMNS = [tabular.Column("commune_code", "Xã"), tabular.Column("active", "Số công chức"),
-                    tabular.Column("planned", "Kế hoạch (lượt)"), tabular.Column("trained", "Đã bồi dưỡng (người)"),
-                    tabular.Column("target_share", "Chỉ tiêu (tỷ lệ)"), tabular.Column("target", "Chỉ tiêu (người)"),
-                    tabular.Column("trained_share", "Tỷ lệ đã bồi dưỡng"), tabular.Column("target_met", "Đạt chỉ tiêu")]
+    return charts.chart_response(charts.bar_chart(**formats.coverage_chart(rows), fmt=args["format"]),
+                                 args["format"])
 
 
 @blp.route("/reports/plan-coverage")
 @blp.arguments(schemas.CoverageArgsSchema, location="query")
+@blp.response(200)
 def report_plan_coverage(args):
     """Coverage of a plan per commune: planned vs trained vs target; JSON, CSV or XLSX."""
     with ctx().transaction() as session:
         rows = usecases.plan_coverage(session, args["plan_id"])
-    return _report(rows, COVERAGE_COLUMNS, args["format"], "bao-phu-ke-hoach", "MỨC ĐỘ THỰC HIỆN KẾ HOẠCH")
-
-
-BELOW_COLUMNS = [tabular.Column("code", "Mã công chức"), tabular.Column("full_name", "Họ và tên", width=28),
-                 tabular.Column("unit_code", "Đơn vị (cũ)", width=20), tabular.Column("commune_code", "Xã hiện nay"),
-                 tabular.Column("position_code", "Vị trí việc làm"),
-                 tabular.Column("unmet_standards", "Tiêu chuẩn chưa đạt", width=28),
-                 tabular.Column("deadline", "Hạn hoàn thành"),
-                 tabular.Column("competencies_below", "Năng lực dưới yêu cầu", width=28)]
+    return respond_as(args["format"], rows, formats.COVERAGE_COLUMNS, **formats.report_options(formats.COVERAGE_FILE))
 
 
 @blp.route("/reports/below-standard")
 @token_required
 @blp.arguments(schemas.BelowStandardArgsSchema, location="query")
+@blp.response(200)
 def report_below_standard(args):
     """Civil servants not meeting their position's standard (personal data: token required); JSON, CSV or XLSX."""
     with ctx().transaction() as session:
         rows = usecases.below_standard(session, args["commune_code"], args["unit_code"])
-    return _report(rows, BELOW_COLUMNS, args["format"], "cong-chuc-chua-dat-chuan",
-                   "CÔNG CHỨC CHƯA ĐẠT TIÊU CHUẨN VỊ TRÍ VIỆC LÀM")
+    return respond_as(args["format"], rows, formats.BELOW_COLUMNS, **formats.report_options(formats.BELOW_FILE))

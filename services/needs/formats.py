@@ -1,11 +1,12 @@
-"""Files the needs service reads and writes: the registry's CSV/XLSX columns and cell parsers, report columns.
+"""Files the needs service reads and writes: the registry's CSV/XLSX columns and cell parsers, the report columns
+and the charts' series.
 
 Pure: no session, no web framework."""
 from __future__ import annotations
 
 from services.needs import seed
 from shared import tabular
-
+from shared.tabular import Column, text_up_to
 
 _GENDERS = {"nam": "male", "male": "male", "nữ": "female", "nu": "female", "female": "female"}
 
@@ -24,35 +25,91 @@ def _year(text: str) -> int:
     return value
 
 
-def _max_len(n: int):
-    def parse(text: str) -> str:
-        if len(text) > n:
-            raise ValueError(f"Dài quá {n} ký tự.")
-        return text
-    return parse
-
-
 REGISTRY_COLUMNS = [
-    tabular.Column("code", "Mã công chức", _max_len(40), required=True),
-    tabular.Column("full_name", "Họ và tên", _max_len(200), required=True, width=28),
-    tabular.Column("gender", "Giới tính", _gender, required=True, width=10),
-    tabular.Column("birth_year", "Năm sinh", _year, required=True, width=10),
-    tabular.Column("ethnicity", "Dân tộc", _max_len(60), required=True, width=12),
-    tabular.Column("unit_code", "Mã đơn vị", _max_len(40), required=True, width=20),
-    tabular.Column("commune_code", "Xã hiện nay", width=16),  # export only: today's commune
-    tabular.Column("position_code", "Mã vị trí việc làm", _max_len(40), required=True, width=16),
-    tabular.Column("rank", "Ngạch", _max_len(60)),
-    tabular.Column("degree_level", "Trình độ chuyên môn", tabular.one_of(seed.DEGREE_SCALE)),
-    tabular.Column("major", "Chuyên ngành", _max_len(200)),
-    tabular.Column("llct_level", "Lý luận chính trị", tabular.one_of(seed.LLCT_SCALE)),
-    tabular.Column("qlnn_level", "Quản lý nhà nước", tabular.one_of(seed.QLNN_SCALE)),
-    tabular.Column("it_level", "Tin học", tabular.one_of(seed.IT_SCALE)),
-    tabular.Column("foreign_language_level", "Ngoại ngữ", tabular.one_of(seed.LANGUAGE_SCALE)),
-    tabular.Column("hard_area", "Vùng khó khăn", tabular.parse_bool, width=10),
-    tabular.Column("child_under_36_months", "Nuôi con dưới 36 tháng", tabular.parse_bool, width=12),
-    tabular.Column("employment_status", "Tình trạng", tabular.one_of(["active", "on_leave"]), width=10),
-    tabular.Column("employed_from", "Ngày tuyển dụng", tabular.parse_date, width=12),
+    Column("code", "Mã công chức", text_up_to(40), required=True),
+    Column("full_name", "Họ và tên", text_up_to(200), required=True, width=28),
+    Column("gender", "Giới tính", _gender, required=True, width=10),
+    Column("birth_year", "Năm sinh", _year, required=True, width=10),
+    Column("ethnicity", "Dân tộc", text_up_to(60), required=True, width=12),
+    Column("unit_code", "Mã đơn vị", text_up_to(40), required=True, width=20),
+    Column("commune_code", "Xã hiện nay", width=16),  # export only: today's commune
+    Column("position_code", "Mã vị trí việc làm", text_up_to(40), required=True, width=16),
+    Column("rank", "Ngạch", text_up_to(60)),
+    Column("degree_level", "Trình độ chuyên môn", tabular.one_of(seed.DEGREE_SCALE)),
+    Column("major", "Chuyên ngành", text_up_to(200)),
+    Column("llct_level", "Lý luận chính trị", tabular.one_of(seed.LLCT_SCALE)),
+    Column("qlnn_level", "Quản lý nhà nước", tabular.one_of(seed.QLNN_SCALE)),
+    Column("it_level", "Tin học", tabular.one_of(seed.IT_SCALE)),
+    Column("foreign_language_level", "Ngoại ngữ", tabular.one_of(seed.LANGUAGE_SCALE)),
+    Column("hard_area", "Vùng khó khăn", tabular.parse_bool, width=10),
+    Column("child_under_36_months", "Nuôi con dưới 36 tháng", tabular.parse_bool, width=12),
+    Column("employment_status", "Tình trạng", tabular.one_of(["active", "on_leave"]), width=10),
+    Column("employed_from", "Ngày tuyển dụng", tabular.parse_date, width=12),
 ]
-
+REGISTRY_FILE = {"filename": "danh-sach-cong-chuc", "title": "Công chức", "heading": "DANH SÁCH CÔNG CHỨC CẤP XÃ"}
 
 _GENDER_SHOWN = {"male": "Nam", "female": "Nữ"}  # as district officers write it (and the import reads it back)
+
+
+# --- reports --------------------------------------------------------------------------------------------------
+
+ROLLUP_KEY_COLUMNS = {
+    "province_code": Column("province_code", "Tỉnh"),
+    "topic_code": Column("topic_code", "Chuyên đề"),
+    "commune_code": Column("commune_code", "Xã hiện nay"),
+    "unit_code": Column("unit_code", "Đơn vị (trước sắp xếp)", width=20),
+    "position_code": Column("position_code", "Vị trí việc làm"),
+}
+ROLLUP_FIGURES = [Column("needs", "Số nhu cầu"), Column("mandatory", "Bắt buộc (tiêu chuẩn)"),
+                  Column("planned", "Đã đưa vào kế hoạch"), Column("mean_priority", "Điểm ưu tiên TB"),
+                  Column("max_priority", "Điểm ưu tiên cao nhất")]
+ROLLUP_FILE = "nhu-cau-boi-duong", "TỔNG HỢP NHU CẦU BỒI DƯỠNG"
+
+
+# unit_code is the unit registered (a former unit for people registered before the 2025 merger): the issue wants
+# every civil servant reportable both by today's commune and by the unit they belonged to.
+ROLLUP_KEYS = ("topic_code", "commune_code", "unit_code", "position_code", "province_code")
+
+
+def rollup_columns(group_by: list[str]) -> list[Column]:
+    """The roll-up's columns: its grouping keys in ROLLUP_KEYS order (the topic when none), then the figures."""
+    keys = [k for k in ROLLUP_KEYS if k in group_by] or ["topic_code"]
+    return [ROLLUP_KEY_COLUMNS[k] for k in keys] + ROLLUP_FIGURES
+
+
+COVERAGE_COLUMNS = [Column("commune_code", "Xã"), Column("active", "Số công chức"),
+                    Column("planned", "Kế hoạch (lượt)"), Column("trained", "Đã bồi dưỡng (người)"),
+                    Column("target_share", "Chỉ tiêu (tỷ lệ)"), Column("target", "Chỉ tiêu (người)"),
+                    Column("trained_share", "Tỷ lệ đã bồi dưỡng"), Column("target_met", "Đạt chỉ tiêu")]
+COVERAGE_FILE = "bao-phu-ke-hoach", "MỨC ĐỘ THỰC HIỆN KẾ HOẠCH"
+
+BELOW_COLUMNS = [Column("code", "Mã công chức"), Column("full_name", "Họ và tên", width=28),
+                 Column("unit_code", "Đơn vị (cũ)", width=20), Column("commune_code", "Xã hiện nay"),
+                 Column("position_code", "Vị trí việc làm"),
+                 Column("unmet_standards", "Tiêu chuẩn chưa đạt", width=28),
+                 Column("deadline", "Hạn hoàn thành"),
+                 Column("competencies_below", "Năng lực dưới yêu cầu", width=28)]
+BELOW_FILE = "cong-chuc-chua-dat-chuan", "CÔNG CHỨC CHƯA ĐẠT TIÊU CHUẨN VỊ TRÍ VIỆC LÀM"
+
+
+def report_options(file: tuple[str, str]) -> dict:
+    """respond_as keywords of a report: its file name and the sheet's title and heading."""
+    filename, heading = file
+    return {"filename": filename, "title": heading[:31], "heading": heading}
+
+
+# --- charts (shared.charts draws them) -------------------------------------------------------------------------
+
+def needs_chart(rows: list[dict]) -> dict:
+    """shared.charts.bar_chart arguments of the needs-per-topic chart (open and planned needs)."""
+    return {"labels": [r["topic_code"] for r in rows], "series": {"Số nhu cầu": [r["needs"] for r in rows]},
+            "title": "Nhu cầu bồi dưỡng theo chuyên đề (đang mở và đã đưa vào kế hoạch)", "ylabel": "Số nhu cầu",
+            "horizontal": True}
+
+
+def coverage_chart(rows: list[dict]) -> dict:
+    """shared.charts.bar_chart arguments of the plan-coverage chart: target, planned and trained per commune."""
+    return {"labels": [r["commune_code"] for r in rows],
+            "series": {"Chỉ tiêu": [r["target"] or 0 for r in rows], "Kế hoạch": [r["planned"] for r in rows],
+                       "Đã bồi dưỡng": [r["trained"] for r in rows]},
+            "title": "Thực hiện kế hoạch bồi dưỡng theo xã", "ylabel": "Người"}

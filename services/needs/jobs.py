@@ -15,8 +15,6 @@ import threading
 from datetime import datetime
 from typing import Callable
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from services.needs import usecases
 from shared import jobs
 from shared.db import transaction
@@ -27,7 +25,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5  # a close chunk failing five times stops the job as failed (as before the move to shared.jobs)
 
 
-def run_close_campaign(session: Session, job: jobs.Job, *, chunk: int = usecases.CLOSE_CHUNK) -> jobs.Again | None:
+def run_close_campaign(session, job: jobs.Job, *, chunk: int = usecases.CLOSE_CHUNK) -> jobs.Again | None:
     """Compute the next chunk of a campaign's close: None when finished, else Again() (due again at once)."""
     finished = usecases.close_campaign_step(session, job.payload["campaign_id"], chunk)
     if finished:
@@ -36,7 +34,7 @@ def run_close_campaign(session: Session, job: jobs.Job, *, chunk: int = usecases
     return jobs.Again()
 
 
-def run_close_jobs(session_factory: sessionmaker[Session], *, chunk: int = usecases.CLOSE_CHUNK,
+def run_close_jobs(session_factory, *, chunk: int = usecases.CLOSE_CHUNK,
                    stop: threading.Event | None = None, max_steps: int | None = None,
                    now_fn: Callable[[], datetime] = utcnow) -> int:
     """Run due jobs one at a time (one chunk, one transaction each) until none is due (or stopped, or `max_steps`);
@@ -45,7 +43,7 @@ def run_close_jobs(session_factory: sessionmaker[Session], *, chunk: int = useca
     while not (stop is not None and stop.is_set()) and (max_steps is None or steps < max_steps):
         tried: list[str] = []
 
-        def run(session: Session, job: jobs.Job):
+        def run(session, job: jobs.Job):
             tried.append(job.id)
             return run_close_campaign(session, job, chunk=chunk)
         jobs.run_due(session_factory, usecases.JOBS_TABLE, {**JOBS, "close_campaign": run}, now_fn, limit=1,
@@ -56,7 +54,7 @@ def run_close_jobs(session_factory: sessionmaker[Session], *, chunk: int = useca
     return steps
 
 
-def tick(session_factory: sessionmaker[Session], stop: threading.Event) -> int:
+def tick(session_factory, stop: threading.Event) -> int:
     """One round of the needs worker's loop: move needs for reorganisations come into force, then run the due
     jobs; return the jobs run."""
     with transaction(session_factory) as session:

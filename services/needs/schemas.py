@@ -1,5 +1,5 @@
 """HTTP contract of the needs service."""
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, pre_dump, validate
 from webargs.fields import DelimitedList
 
 from services.needs import domain, seed
@@ -142,6 +142,15 @@ class CivilServantSchema(CivilServantCreateSchema):
     left_on = fields.Date(allow_none=True)
     left_reason = fields.String(allow_none=True)
 
+    @pre_dump
+    def _with_commune(self, obj, **kwargs):
+        """The registry use cases answer a CivilServantView: the civil servant and today's commune."""
+        if not hasattr(obj, "civil_servant"):
+            return obj
+        cs = obj.civil_servant
+        return {**{name: getattr(cs, name) for name in self.fields if hasattr(cs, name)},
+                "commune_code": obj.commune_code}
+
 
 class CivilServantQueryArgsSchema(Schema):
     unit_code = fields.String(load_default=None, metadata={"description": "the unit registered (may be former)"})
@@ -161,11 +170,6 @@ class CivilServantPageSchema(Schema):
     page = fields.Integer()
     page_size = fields.Integer()
     items = fields.List(fields.Nested(CivilServantSchema))
-
-
-class UploadSchema(Schema):
-    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary",
-                                               "description": "registry as .csv (UTF-8) or .xlsx"})
 
 
 class ImportResultSchema(Schema):
@@ -550,3 +554,24 @@ class RuleCreateSchema(Schema):
     value = fields.Dict(required=True)
     legal_basis = fields.String(required=True, validate=[validate.Length(min=1, max=300), _not_blank])
     sample = fields.Boolean(load_default=False)
+
+
+# --- operator endpoints (admin.py) ---------------------------------------------------------------------------------
+
+class SeedArgsSchema(Schema):
+    civil_servants = fields.Integer(load_default=111, validate=validate.Range(min=0, max=100_000))
+    survey_year = fields.Integer(load_default=None, strict=True, validate=validate.Range(min=2025, max=2030),
+                                 metadata={"description": "also open that year's sample campaign with every "
+                                                          "answer filled (left open, to be closed)"})
+
+
+class SeedResultSchema(Schema):
+    """What the seed added, per kind (`survey` only when a sample campaign was asked for)."""
+
+    units = fields.Integer()
+    successions = fields.Integer()
+    positions = fields.Integer()
+    frameworks = fields.Integer()
+    rules = fields.Integer()
+    civil_servants = fields.Integer()
+    survey = fields.Dict()

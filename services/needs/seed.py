@@ -279,3 +279,13 @@ def seed_survey(session: Session, year: int) -> dict:
                                                    "levels": {c: p for c, (_, p) in levels.items()}})
             answered += 1
     return {"campaign_id": campaign.id, "answered": answered, "status": campaign.status}
+
+
+def seed(session: Session, civil_servants: int = 111, survey_year: int | None = None) -> dict:
+    """Seed the reference data and `civil_servants` synthetic civil servants (and, with `survey_year`, that year's
+    filled sample campaign); return what was added. Idempotent."""
+    added = seed_reference_data(session)
+    added["civil_servants"] = seed_civil_servants(session, civil_servants)
+    if survey_year:
+        added["survey"] = seed_survey(session, survey_year)
+    return added

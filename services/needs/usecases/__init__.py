@@ -22,6 +22,7 @@ from services.needs.usecases.units import (  # noqa: F401
     _remap_communes,
 )
 from services.needs.usecases.registry import (  # noqa: F401
+    CivilServantView,
     list_positions,
     create_position,
     update_position,
@@ -84,7 +85,9 @@ from services.needs.usecases.plans import (  # noqa: F401
     add_plan_line,
     delete_plan,
     set_plan_targets,
-    transition_plan,
+    submit_plan,
+    return_plan,
+    approve_plan,
     get_plan,
     list_plans,
 )
@@ -97,5 +100,5 @@ from services.needs.usecases.queries import (  # noqa: F401
 )
 from services.needs.formats import REGISTRY_COLUMNS  # noqa: F401
 from services.needs.models import JOBS_TABLE  # noqa: F401 - the jobs table the worker runs
-from services.needs.seed import seed_civil_servants, seed_reference_data, seed_survey  # noqa: F401
+from services.needs.seed import seed, seed_civil_servants, seed_reference_data, seed_survey  # noqa: F401
 from shared.localtime import utcnow  # noqa: F401

@@ -1,8 +1,9 @@
-"""Yearly training plans: draft (from the open needs), lines, targets, submit / approve / return."""
+"""Yearly training plans: draft (from the open needs), lines, targets, submit / approve / return, read model."""
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -21,12 +22,13 @@ def _plan(session: Session, plan_id: str) -> Plan:
     return plan
 
 
-def create_plan(session: Session, data: dict) -> Plan:
-    """Draft a yearly plan; with from_needs, lines topic × commune × position are drafted from the open needs."""
+def create_plan(session: Session, data: dict, now: datetime | None = None) -> dict:
+    """Draft a yearly plan; with from_needs, lines topic × commune × position are drafted from the open needs.
+    Returns the plan's read model (get_plan)."""
     if not 2025 <= data["year"] <= 2030:
         raise Invalid("Năm kế hoạch phải trong giai đoạn đề án 2025–2030.", field="year")
     plan = Plan(id=str(uuid.uuid4()), year=data["year"], scheme_code=SCHEME_CODE, title=data["title"],
-                status="draft", created_at=utcnow())
+                status="draft", created_at=now or utcnow())
     session.add(plan)
     session.flush()
     if data.get("from_needs", True):
@@ -47,7 +49,7 @@ def create_plan(session: Session, data: dict) -> Plan:
     session.add_all([PlanTarget(plan_id=plan.id, commune_code=t["commune_code"], target_share=t["target_share"])
                      for t in data.get("targets", [])])
     session.flush()
-    return plan
+    return get_plan(session, plan.id)
 
 
 def _check_targets(session: Session, targets: list[dict]) -> None:
@@ -128,8 +130,9 @@ def delete_plan(session: Session, plan_id: str) -> None:
     session.flush()
 
 
-def set_plan_targets(session: Session, plan_id: str, targets: list[dict]) -> Plan:
-    """Set the per-commune targets (share of active civil servants trained) of a draft plan."""
+def set_plan_targets(session: Session, plan_id: str, targets: list[dict]) -> dict:
+    """Set the per-commune targets (share of active civil servants trained) of a draft plan; return its read
+    model (get_plan)."""
     plan = _plan(session, plan_id)
     if plan.status != "draft":
         raise Conflict("Chỉ sửa được kế hoạch ở trạng thái dự thảo.", field="status")
@@ -138,43 +141,62 @@ def set_plan_targets(session: Session, plan_id: str, targets: list[dict]) -> Pla
     session.add_all([PlanTarget(plan_id=plan_id, commune_code=t["commune_code"], target_share=t["target_share"])
                      for t in targets])
     session.flush()
-    return plan
+    return get_plan(session, plan_id)
 
 
-def transition_plan(session: Session, plan_id: str, action: str, data: dict | None = None) -> Plan:
-    """Move a plan through draft → submitted → approved (or back to draft); approval publishes needs.plan_approved."""
+def _transition(session: Session, plan_id: str, action: str) -> tuple[Plan, list[PlanLine], str]:
+    """The plan, its lines and the status `action` leads to (domain.PLAN_TRANSITIONS), else a Conflict."""
     plan = _plan(session, plan_id)
-    data = data or {}
     try:
         target = domain.next_status(plan.status, action)
     except ValueError:
         raise Conflict(f"Kế hoạch đang ở trạng thái «{plan.status}», không thể thực hiện.", field="status") from None
     lines = list(session.scalars(sa.select(PlanLine).where(PlanLine.plan_id == plan_id).order_by(PlanLine.id)))
-    if action == "submit" and not lines:
+    return plan, lines, target
+
+
+def submit_plan(session: Session, plan_id: str, now: datetime | None = None) -> Plan:
+    """Submit a draft plan (with at least one line) for approval."""
+    plan, lines, target = _transition(session, plan_id, "submit")
+    if not lines:
         raise Conflict("Kế hoạch chưa có dòng nào.", field="lines")
-    now = utcnow()
     plan.status = target
-    if action == "submit":
-        plan.submitted_at, plan.return_reason = now, None
-    elif action == "return":
-        plan.return_reason = data.get("reason")
-    elif action == "approve":
-        plan.approved_at, plan.decision_no = now, data.get("decision_no")
-        candidates, left = defaultdict(list), defaultdict(int)
-        gone = set(session.scalars(sa.select(CivilServant.id).where(CivilServant.employment_status == "left")))
-        for c in session.scalars(sa.select(PlanCandidate).where(PlanCandidate.line_id.in_([ln.id for ln in lines]))):
-            if c.civil_servant_id in gone:
-                left[c.line_id] += 1  # left since drafting: no longer trained under this plan
-                session.delete(c)
-            else:
-                candidates[c.line_id].append(c)
-        for ln in lines:
-            ln.headcount = max(len(candidates[ln.id]), ln.headcount - left[ln.id])
-        need_ids = [n for cs in candidates.values() for c in cs for n in c.need_ids]
-        for start in range(0, len(need_ids), 500):
-            session.execute(sa.update(Need).where(Need.id.in_(need_ids[start:start + 500]), Need.status == "open")
-                            .values(status="planned"))
-        OUTBOX.emit(session, "needs.plan_approved", events.plan_approved(plan, lines, candidates, now))
+    plan.submitted_at, plan.return_reason = now or utcnow(), None
+    session.flush()
+    return plan
+
+
+def return_plan(session: Session, plan_id: str, data: dict | None = None) -> Plan:
+    """Send a submitted plan back to draft with the reason."""
+    plan, _, target = _transition(session, plan_id, "return")
+    plan.status = target
+    plan.return_reason = (data or {}).get("reason")
+    session.flush()
+    return plan
+
+
+def approve_plan(session: Session, plan_id: str, data: dict | None = None, now: datetime | None = None) -> Plan:
+    """Approve a submitted plan: its candidates' needs become planned (people who left since drafting drop out)
+    and needs.plan_approved is published."""
+    plan, lines, target = _transition(session, plan_id, "approve")
+    plan.status = target
+    now = now or utcnow()
+    plan.approved_at, plan.decision_no = now, (data or {}).get("decision_no")
+    candidates, left = defaultdict(list), defaultdict(int)
+    gone = set(session.scalars(sa.select(CivilServant.id).where(CivilServant.employment_status == "left")))
+    for c in session.scalars(sa.select(PlanCandidate).where(PlanCandidate.line_id.in_([ln.id for ln in lines]))):
+        if c.civil_servant_id in gone:
+            left[c.line_id] += 1  # left since drafting: no longer trained under this plan
+            session.delete(c)
+        else:
+            candidates[c.line_id].append(c)
+    for ln in lines:
+        ln.headcount = max(len(candidates[ln.id]), ln.headcount - left[ln.id])
+    need_ids = [n for cs in candidates.values() for c in cs for n in c.need_ids]
+    for start in range(0, len(need_ids), 500):
+        session.execute(sa.update(Need).where(Need.id.in_(need_ids[start:start + 500]), Need.status == "open")
+                        .values(status="planned"))
+    OUTBOX.emit(session, "needs.plan_approved", events.plan_approved(plan, lines, candidates, now))
     session.flush()
     return plan
 

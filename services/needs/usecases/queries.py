@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from services.needs import domain
 from services.needs.domain import OPEN_STATUSES
+from services.needs.formats import ROLLUP_KEYS
 from services.needs.models import CivilServant, CompetencyRecord, Need, PlanLine, PlanTarget, Position
 from services.needs.usecases.campaigns import _person
 from services.needs.usecases.frameworks import _requirements, current_framework
@@ -18,8 +19,8 @@ from shared.db import is_postgres
 
 def list_needs(session: Session, *, civil_servant_id=None, commune_code=None, unit_code=None, topic_code=None,
                position_code=None, status=None, kind=None, page: int = 1,
-               page_size: int = 50) -> tuple[list[Need], int]:
-    """Return one page of needs, highest priority first."""
+               page_size: int = 50) -> dict:
+    """Return one page of needs, highest priority first, with the total."""
     stmt = sa.select(Need)
     for column, value in ((Need.civil_servant_id, civil_servant_id), (Need.commune_code, commune_code),
                           (Need.unit_code, unit_code),
@@ -30,12 +31,9 @@ def list_needs(session: Session, *, civil_servant_id=None, commune_code=None, un
     total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
     rows = list(session.scalars(stmt.order_by(Need.priority_score.desc(), Need.id)
                                 .offset((page - 1) * page_size).limit(page_size)))
-    return rows, total
+    return {"total": total, "page": page, "page_size": page_size, "items": rows}
 
 
-# unit_code is the unit registered (a former unit for people registered before the 2025 merger): the issue wants
-# every civil servant reportable both by today's commune and by the unit they belonged to.
-ROLLUP_KEYS = ("topic_code", "commune_code", "unit_code", "position_code", "province_code")
 
 
 def needs_rollup(session: Session, *, group_by: list[str], province_code=None, commune_code=None, topic_code=None,

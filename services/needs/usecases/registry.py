@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
@@ -16,6 +17,18 @@ from shared import tabular
 from shared.db import bulk_insert
 from shared.errors import Conflict, Invalid, NotFound
 from shared.localtime import local_today, utcnow
+
+
+@dataclass(frozen=True)
+class CivilServantView:
+    """What the registry use cases answer: a civil servant with today's commune; unpacks as (cs, commune)."""
+
+    civil_servant: CivilServant
+    commune_code: str
+
+    def __iter__(self):
+        return iter((self.civil_servant, self.commune_code))
+
 
 def list_positions(session: Session, include_inactive: bool = True) -> list[Position]:
     """Return the job-position catalogue (legacy titles first)."""
@@ -89,7 +102,7 @@ def _check_dates(data: dict, cs: CivilServant | None = None) -> None:
 
 
 def register_civil_servant(session: Session, data: dict,
-                           history: list[domain.Succession] | None = None) -> tuple[CivilServant, str]:
+                           history: list[domain.Succession] | None = None) -> CivilServantView:
     """Add a civil servant to the registry and publish needs.civil_servant_registered.
 
     Returns the civil servant and today's commune. `history` (the merger history) may be passed in by a
@@ -107,10 +120,10 @@ def register_civil_servant(session: Session, data: dict,
     session.flush()
     commune = domain.unit_on(cs.unit_code, local_today(), successions(session) if history is None else history)
     OUTBOX.emit(session, "needs.civil_servant_registered", events.civil_servant_registered(cs, commune))
-    return cs, commune
+    return CivilServantView(cs, commune)
 
 
-def update_civil_servant(session: Session, cs_id: str, changes: dict) -> tuple[CivilServant, str]:
+def update_civil_servant(session: Session, cs_id: str, changes: dict) -> CivilServantView:
     """Change registry fields of a civil servant; publish needs.civil_servant_updated when something changed."""
     cs = session.get(CivilServant, cs_id)
     if cs is None:
@@ -134,7 +147,7 @@ def update_civil_servant(session: Session, cs_id: str, changes: dict) -> tuple[C
         cs.updated_at = utcnow()
         session.flush()
         OUTBOX.emit(session, "needs.civil_servant_updated", events.civil_servant_updated(cs, commune, changed))
-    return cs, commune
+    return CivilServantView(cs, commune)
 
 
 def _follow_person(session: Session, cs: CivilServant, commune: str) -> None:
@@ -145,7 +158,7 @@ def _follow_person(session: Session, cs: CivilServant, commune: str) -> None:
         unit_code=cs.unit_code, commune_code=commune, province_code=province, position_code=cs.position_code))
 
 
-def leave_civil_servant(session: Session, cs_id: str, data: dict) -> tuple[CivilServant, str]:
+def leave_civil_servant(session: Session, cs_id: str, data: dict) -> CivilServantView:
     """Record that a civil servant left; publish needs.civil_servant_left (funding opens receivables)."""
     cs = session.get(CivilServant, cs_id)
     if cs is None:
@@ -162,18 +175,19 @@ def leave_civil_servant(session: Session, cs_id: str, data: dict) -> tuple[Civil
                                           Need.plan_line_id.is_(None)))
     commune = commune_of(session, cs.unit_code)
     OUTBOX.emit(session, "needs.civil_servant_left", events.civil_servant_left(cs, commune))
-    return cs, commune
+    return CivilServantView(cs, commune)
 
 
 def list_civil_servants(session: Session, *, unit_code=None, commune_code=None, position_code=None,
                         employment_status=None, page: int = 1,
-                        page_size: int = 50) -> tuple[list[CivilServant], int, dict[str, str]]:
-    """Return one page of civil servants, the total and each one's commune today."""
+                        page_size: int = 50) -> dict:
+    """Return one page of civil servants (with today's commune) and the total."""
     stmt = _registry_query(session, unit_code, commune_code, position_code, employment_status)
     total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
     rows = list(session.scalars(stmt.order_by(CivilServant.code).offset((page - 1) * page_size).limit(page_size)))
     communes = _commune_map(session)
-    return rows, total, communes
+    return {"total": total, "page": page, "page_size": page_size,
+            "items": [CivilServantView(cs, communes[cs.unit_code]) for cs in rows]}
 
 
 def _registry_query(session, unit_code, commune_code, position_code, employment_status):
@@ -190,12 +204,12 @@ def _registry_query(session, unit_code, commune_code, position_code, employment_
     return stmt
 
 
-def get_civil_servant(session: Session, cs_id: str) -> tuple[CivilServant, str]:
+def get_civil_servant(session: Session, cs_id: str) -> CivilServantView:
     """Return one civil servant and today's commune."""
     cs = session.get(CivilServant, cs_id)
     if cs is None:
         raise NotFound("Không tìm thấy công chức.", field="id")
-    return cs, commune_of(session, cs.unit_code)
+    return CivilServantView(cs, commune_of(session, cs.unit_code))
 
 
 def import_registry(session: Session, data: bytes, filename: str) -> dict:

@@ -42,9 +42,10 @@ def _planned(db) -> tuple[dict[str, str], str, str]:
             usecases.submit_response(session, campaign.id, {"civil_servant_id": cs_id, "role": "supervisor",
                                                             "levels": {"CM06": 1}})
         usecases.close_campaign(session, campaign.id)
-        plan = usecases.create_plan(session, {"year": 2026, "title": "Kế hoạch 2026", "topic_codes": ["KN-CNTT"]})
-        usecases.transition_plan(session, plan.id, "submit")
-        usecases.transition_plan(session, plan.id, "approve", {"decision_no": "QĐ 1"})
+        plan = usecases.create_plan(session, {"year": 2026, "title": "Kế hoạch 2026",
+                                              "topic_codes": ["KN-CNTT"]})["plan"]
+        usecases.submit_plan(session, plan.id)
+        usecases.approve_plan(session, plan.id, {"decision_no": "QĐ 1"})
         line_id = session.scalar(sa.select(PlanLine.id).where(PlanLine.plan_id == plan.id))
         needs = dict(session.execute(sa.select(Need.civil_servant_id, Need.id).where(Need.topic_code == "KN-CNTT")).all())
         assert set(needs) == set(people.values())
