@@ -148,17 +148,23 @@ def make_course_cancelled(*, producer: str = "courses", **overrides) -> tuple[st
     return env.id, body, payload
 
 
-def make_course_completed(*, participants: int = 5, days: int = 2, tier: int = 3, start: date = date(2026, 3, 2),
-                          producer: str = "courses", **overrides) -> tuple[str, str, dict]:
-    """Return (message id, JSON body, payload) of a valid courses.course_completed event."""
+def make_course_completed(*, participants: int | list[dict] = 5, days: int = 2, tier: int = 3,
+                          start: date = date(2026, 3, 2), producer: str = "courses",
+                          **overrides) -> tuple[str, str, dict]:
+    """Return (message id, JSON body, payload) of a valid courses.course_completed event.
+
+    `participants` is how many full-attendance participants to make up, or the participant entries themselves;
+    `days` × 2 buổi of sessions unless `sessions` (and `total_sessions`) are given among the overrides."""
     sessions = _course_sessions(days, tier, start)
+    if isinstance(participants, int):
+        participants = [{"civil_servant_id": str(uuid.uuid4()), "commune_code": COMMUNES[i % len(COMMUNES)],
+                         "sessions_attended": len(sessions), "days_attended": days, "completed": True}
+                        for i in range(participants)]
     payload = {
         "course_id": str(uuid.uuid4()), "code": f"T-{uuid.uuid4().hex[:6]}", "title": "Khóa kiểm thử",
         "organizer_unit_code": "CM-THOIBINH", "start_date": start, "end_date": start + timedelta(days=days - 1),
         "completed_at": datetime.now(timezone.utc), "total_sessions": len(sessions), "sessions": sessions,
-        "participants": [{"civil_servant_id": str(uuid.uuid4()), "commune_code": COMMUNES[i % len(COMMUNES)],
-                          "sessions_attended": len(sessions), "days_attended": days, "completed": True}
-                         for i in range(participants)],
+        "participants": participants,
     }
     payload.update(overrides)
     env, body = new_event("courses.course_completed", payload, producer=producer)

@@ -24,6 +24,7 @@ from shared.config import Settings
 from shared.db import make_engine, make_session_factory, messaging_tables, utcnow
 from shared.events import new_event
 from shared.migrate import upgrade
+from tests.events import make_course_completed
 from tests.helpers import AMQP_URL, BusNamespace, wait_until
 
 RETRY_DELAYS_MS = (100, 200)
@@ -309,22 +310,21 @@ def feedback_requested(course_id: str | None = None, **kw):
 def course_completed(course_id: str | None = None, start: date = date(2025, 11, 3), **kw):
     """A valid courses.course_completed v1 event: 2 buổi by a tier-2 lecturer, 2 trainees (1 and 2 days)."""
     course_id = course_id or str(uuid.uuid4())
-    return new_event("courses.course_completed", {
-        "course_id": course_id, "code": f"K-{course_id[:8]}", "title": "Bồi dưỡng kỹ năng số",
-        "organizer_unit_code": "CM-THOIBINH", "start_date": start, "end_date": start + timedelta(days=1),
-        "completed_at": utcnow(), "total_sessions": 2,
-        "sessions": [
+    _, _, payload = make_course_completed(
+        course_id=course_id, code=f"K-{course_id[:8]}", title="Bồi dưỡng kỹ năng số", start=start, days=2,
+        total_sessions=2,
+        sessions=[
             {"session_id": "s1", "date": start, "buoi": "morning", "lecturer_id": "L-1", "lecturer_tier": 2},
             {"session_id": "s2", "date": start + timedelta(days=1), "buoi": "morning", "lecturer_id": "L-1",
              "lecturer_tier": 2},
         ],
-        "participants": [
+        participants=[
             {"civil_servant_id": "cs-1", "commune_code": "CM-TANLOC", "sessions_attended": 2, "days_attended": 2,
              "completed": True},
             {"civil_servant_id": "cs-2", "commune_code": "CM-TRIPHAI", "sessions_attended": 1, "days_attended": 1,
              "completed": False},
-        ],
-    }, producer="courses", **kw)
+        ])
+    return new_event("courses.course_completed", payload, producer="courses", **kw)  # **kw: envelope fields
 
 
 # Sample norms in force on 2025-11-03 (services.funding SAMPLE norms): tier 2 = 2,000,000 per buổi, learner support

@@ -17,8 +17,8 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from shared.db import utcnow
 from shared.events import decode, new_event
+from tests.events import make_course_completed
 from tests.unit.apps import ADMIN_AUTH, API_AUTH, API_TOKEN, SERVICES, build_app, deliver
 
 # The feedback submission is authenticated by the unguessable token in its path (a capability link handed to one
@@ -683,13 +683,11 @@ def evaluation_client(make_client):
 def open_course(client, attendees: int = 2) -> tuple[str, list[dict]]:
     """Deliver a courses.course_completed event to evaluation's handler; return the course id and its requests."""
     course_id = str(uuid.uuid4())
-    _, wire = new_event("courses.course_completed", {
-        "course_id": course_id, "code": "K1", "title": "Kỹ năng số", "organizer_unit_code": "CM-THOIBINH",
-        "start_date": AUG_4, "end_date": AUG_4, "completed_at": utcnow(), "total_sessions": 1,
-        "sessions": [{"session_id": "s1", "date": AUG_4, "buoi": "morning", "lecturer_id": "L1",
-                      "lecturer_tier": 1}],
-        "participants": [{"civil_servant_id": str(uuid.uuid4()), "commune_code": "CM-TANLOC", "sessions_attended": 1,
-                          "days_attended": 1, "completed": True} for _ in range(attendees)]}, producer="courses")
+    _, wire, _ = make_course_completed(
+        course_id=course_id, code="K1", title="Kỹ năng số", start=AUG_4, days=1, total_sessions=1,
+        sessions=[{"session_id": "s1", "date": AUG_4, "buoi": "morning", "lecturer_id": "L1", "lecturer_tier": 1}],
+        participants=[{"civil_servant_id": str(uuid.uuid4()), "commune_code": "CM-TANLOC", "sessions_attended": 1,
+                       "days_attended": 1, "completed": True} for _ in range(attendees)])
     if settings:
         from tests.unit.evaluation.factories import deliver_with
         deliver_with(client.application, wire, **settings)

@@ -12,6 +12,7 @@ from services.needs.handlers import HANDLERS
 from services.needs.models import INBOX_TABLE, CompetencyRecord, Need
 from shared.db import transaction, utcnow
 from shared.events import new_event
+from tests.events import make_course_completed
 from tests.helpers import wait_until
 from tests.integration.conftest import RETRY_DELAYS_MS, declare_topology
 
@@ -41,14 +42,13 @@ def status_of(db, need_id: str) -> str:
 
 def course_completed(cs_id: str, *, topic: str, need_ids=(), certified=None):
     start = date(2026, 5, 4)
-    return new_event("courses.course_completed", {
-        "course_id": str(uuid.uuid4()), "code": "K-1", "title": "Bồi dưỡng", "organizer_unit_code": "CM-TRIPHAI",
-        "start_date": start, "end_date": start + timedelta(days=1), "completed_at": utcnow(), "total_sessions": 2,
-        "topic_code": topic,
-        "sessions": [{"session_id": "s1", "date": start, "buoi": "morning", "lecturer_id": "L-1", "lecturer_tier": 2}],
-        "participants": [{"civil_servant_id": cs_id, "commune_code": "CM-TRIPHAI", "sessions_attended": 2,
-                          "days_attended": 2, "completed": True, "certified": certified,
-                          "need_ids": list(need_ids)}]}, producer="courses")
+    _, _, payload = make_course_completed(
+        code="K-1", title="Bồi dưỡng", organizer_unit_code="CM-TRIPHAI", start=start, days=2, total_sessions=2,
+        topic_code=topic,
+        sessions=[{"session_id": "s1", "date": start, "buoi": "morning", "lecturer_id": "L-1", "lecturer_tier": 2}],
+        participants=[{"civil_servant_id": cs_id, "commune_code": "CM-TRIPHAI", "sessions_attended": 2,
+                       "days_attended": 2, "completed": True, "certified": certified, "need_ids": list(need_ids)}])
+    return new_event("courses.course_completed", payload, producer="courses")
 
 
 def course_evaluated(cs_id: str, levels: dict[str, int], at):

@@ -8,7 +8,8 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from shared.db import utcnow
-from shared.events import decode, new_event
+from shared.events import decode
+from tests.events import make_course_completed
 from tests.unit.apps import API_AUTH, deliver
 
 # Courses end yesterday, so their 3-month follow-up is still in the future.
@@ -38,11 +39,9 @@ def course_completed(participants: list[dict], *, course_id: str | None = None, 
     sessions = [{"session_id": str(uuid.uuid4()), "date": start + timedelta(days=d // 2),
                  "buoi": ("morning", "afternoon")[d % 2], "lecturer_id": LECTURERS[d // 2], "lecturer_tier": 2}
                 for d in range(4)]
-    _, body = new_event("courses.course_completed", {
-        "course_id": course_id, "code": code or f"K-{course_id[:6]}", "title": title,
-        "organizer_unit_code": "CM-THOIBINH", "start_date": start, "end_date": start + timedelta(days=1),
-        "completed_at": utcnow(), "total_sessions": 4, "sessions": sessions, "participants": participants,
-        "topic_code": topic, "competency_codes": ["CM06"]}, producer="courses")
+    _, body, _ = make_course_completed(course_id=course_id, code=code or f"K-{course_id[:6]}", title=title,
+                                       start=start, days=2, total_sessions=4, sessions=sessions,
+                                       participants=participants, topic_code=topic, competency_codes=["CM06"])
     return course_id, body
 
 

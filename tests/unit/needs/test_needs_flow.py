@@ -10,6 +10,7 @@ from openpyxl import load_workbook
 from services.needs.models import CompetencyRecord, Need
 from shared.db import utcnow
 from shared.events import decode, new_event
+from tests.events import make_course_completed
 from tests.unit.apps import ADMIN_AUTH, API_AUTH, deliver
 from tests.unit.needs.factories import events, register, seeded, session_of
 
@@ -335,14 +336,14 @@ def test_a_plan_outside_the_2025_2030_scheme_is_422_naming_year(make_client):
 
 def completed(cs_id, *, topic="KN-CNTT", need_ids=(), certified=None, completed_=True, course_id=None,
               plan_line_id=None):
-    env, body = new_event("courses.course_completed", {
-        "course_id": course_id or str(uuid.uuid4()), "code": "K-1", "title": "Kỹ năng số",
-        "organizer_unit_code": "CM-TANLOC", "start_date": date(2026, 5, 4), "end_date": date(2026, 5, 5),
-        "completed_at": utcnow(), "total_sessions": 2, "topic_code": topic, "plan_line_id": plan_line_id,
-        "sessions": [{"session_id": "s1", "date": date(2026, 5, 4), "buoi": "morning", "lecturer_id": "L", "lecturer_tier": 2}],
-        "participants": [{"civil_servant_id": cs_id, "commune_code": "CM-TANLOC", "sessions_attended": 2,
-                          "days_attended": 2, "completed": completed_, "certified": certified,
-                          "need_ids": list(need_ids)}]}, producer="courses")
+    _, body, _ = make_course_completed(
+        course_id=course_id or str(uuid.uuid4()), code="K-1", title="Kỹ năng số", organizer_unit_code="CM-TANLOC",
+        start=date(2026, 5, 4), days=2, total_sessions=2, topic_code=topic, plan_line_id=plan_line_id,
+        sessions=[{"session_id": "s1", "date": date(2026, 5, 4), "buoi": "morning", "lecturer_id": "L",
+                   "lecturer_tier": 2}],
+        participants=[{"civil_servant_id": cs_id, "commune_code": "CM-TANLOC", "sessions_attended": 2,
+                       "days_attended": 2, "completed": completed_, "certified": certified,
+                       "need_ids": list(need_ids)}])
     return body
 
 

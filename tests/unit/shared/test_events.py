@@ -7,6 +7,7 @@ import pytest
 
 from shared.events import CATALOGUE, LATEST, Envelope, EventContractError, decode, new_event
 from shared.logs import reset_correlation_id, set_correlation_id
+from tests.events import make_course_completed
 
 ENVELOPE_FIELDS = {"id", "type", "version", "occurred_at", "producer", "correlation_id", "causation_id", "payload"}
 
@@ -18,13 +19,15 @@ def registered_payload(**overrides) -> dict:
 
 
 def completed_payload(**overrides) -> dict:
-    return {"course_id": "c1", "code": "K1", "title": "Kỹ năng số", "organizer_unit_code": "CM-THOIBINH",
-            "start_date": date(2025, 8, 4), "end_date": date(2025, 8, 5),
-            "completed_at": datetime(2025, 8, 5, 10, 0, tzinfo=timezone.utc), "total_sessions": 1,
-            "sessions": [{"session_id": "s1", "date": date(2025, 8, 4), "buoi": "morning", "lecturer_id": "L1",
-                          "lecturer_tier": 2}],
-            "participants": [{"civil_servant_id": "P1", "commune_code": "CM-TANLOC", "sessions_attended": 1,
-                              "days_attended": 1, "completed": True}], **overrides}
+    """A valid courses.course_completed payload (tests.events), then `overrides`, which may make it invalid."""
+    _, _, payload = make_course_completed(
+        course_id="c1", code="K1", title="Kỹ năng số", start=date(2025, 8, 4), days=2,
+        completed_at=datetime(2025, 8, 5, 10, 0, tzinfo=timezone.utc), total_sessions=1,
+        sessions=[{"session_id": "s1", "date": date(2025, 8, 4), "buoi": "morning", "lecturer_id": "L1",
+                   "lecturer_tier": 2}],
+        participants=[{"civil_servant_id": "P1", "commune_code": "CM-TANLOC", "sessions_attended": 1,
+                       "days_attended": 1, "completed": True}])
+    return {**payload, **overrides}
 
 
 def make_body(event_type: str = "needs.civil_servant_registered", payload: dict | None = None,
