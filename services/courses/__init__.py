@@ -10,6 +10,8 @@ Consumes: needs.civil_servant_registered/updated/left, needs.units_reorganised, 
 funding.budget_reserved/reservation_rejected, evaluation.feedback_requested, funding.course_settled,
 evaluation.course_evaluated (a completed course is closed once feedback has been requested and the settlement is
 posted).
-HTTP: /api/v1/topics, /lecturers, /venues, /courses, /calendar, /trainees; /checkin/<token> (HTML form);
-operators: /admin, /admin/courses/*.
+HTTP: /api/v1/topics, /lecturers, /venues, /courses, /calendar, /trainees; /api/v1/rules (every rule kind with the
+version in force today), /api/v1/rules/<kind> (GET all versions, POST a new one; kinds length-caps,
+lecturer-standards, duty-shares, buoi-times, course-rules); /checkin/<token> (HTML form);
+operators: /admin, /admin/courses/unclosed, POST /admin/courses/seed (reference and MẪU rows, idempotent).
 """

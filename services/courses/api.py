@@ -187,7 +187,7 @@ def update_course(data, course_id):
 
 @blp.route("/courses/<course_id>/sessions", methods=["POST"])
 @token_required
-@blp.arguments(schemas.SessionsAddSchema)
+@blp.arguments(schemas.SessionsCreateSchema)
 @blp.response(201, schemas.CourseSchema)
 def add_sessions(data, course_id):
     """Add sessions to a course (re-checked and re-scheduled when the course is booked)."""
@@ -229,7 +229,7 @@ def schedule_course(course_id):
 
 @blp.route("/courses/schedule", methods=["POST"])
 @token_required
-@blp.arguments(schemas.ScheduleManySchema)
+@blp.arguments(schemas.ScheduleCreateSchema)
 @blp.response(200, schemas.CourseSummarySchema(many=True))
 def schedule_courses(data):
     """Schedule several courses at once (e.g. a plan's proposals), checked against each other too; all or none."""
@@ -246,7 +246,7 @@ def start_course(course_id):
 
 @blp.route("/courses/<course_id>/cancel", methods=["POST"])
 @token_required
-@blp.arguments(schemas.CancelSchema)
+@blp.arguments(schemas.CancellationCreateSchema)
 @blp.response(200, schemas.CourseSchema)
 def cancel_course(data, course_id):
     """Cancel a course; publishes courses.course_cancelled so funding releases the reservation."""
@@ -289,7 +289,7 @@ def list_enrollments(args, course_id):
 
 @blp.route("/courses/<course_id>/enrollments/<civil_servant_id>/withdraw", methods=["POST"])
 @token_required
-@blp.arguments(schemas.WithdrawSchema)
+@blp.arguments(schemas.WithdrawalCreateSchema)
 @blp.response(200, schemas.WithdrawResultSchema)
 def withdraw(data, course_id, civil_servant_id):
     """Withdraw a trainee; the waitlist is promoted (clashing trainees skipped with the reason)."""
@@ -346,7 +346,7 @@ def checkin_link(course_id, session_id):
 
 @blp.route("/courses/<course_id>/sessions/<session_id>/qr")
 @token_required
-@blp.arguments(schemas.QrArgsSchema, location="query")
+@blp.arguments(schemas.QrQueryArgsSchema, location="query")
 @blp.response(200)
 def checkin_qr(args, course_id, session_id):
     """Return the QR code of a session's check-in link, as SVG (default) or PNG."""
@@ -361,7 +361,7 @@ CALENDARS = {"communes": ("commune", "Lịch học – {ref}"), "lecturers": ("l
 
 
 @blp.route("/calendar/<any(communes, lecturers, venues):of>/<ref>")
-@blp.arguments(schemas.CalendarArgsSchema, location="query")
+@blp.arguments(schemas.CalendarQueryArgsSchema, location="query")
 @blp.response(200, schemas.CalendarEntrySchema(many=True))
 def calendar(args, of, ref):
     """Sessions a commune's staff attend, a lecturer's sessions or a venue's bookings (format=json or ics)."""
@@ -375,7 +375,7 @@ def calendar(args, of, ref):
 
 @blp.route("/courses/<course_id>/class-list")
 @token_required
-@blp.arguments(schemas.DocumentArgsSchema, location="query")
+@blp.arguments(schemas.DocumentQueryArgsSchema, location="query")
 @blp.response(200)
 def class_list(args, course_id):
     """Download the class list with a signature column (format=xlsx or csv)."""
@@ -387,7 +387,7 @@ def class_list(args, course_id):
 
 @blp.route("/courses/<course_id>/attendance-sheet")
 @token_required
-@blp.arguments(schemas.DocumentArgsSchema, location="query")
+@blp.arguments(schemas.DocumentQueryArgsSchema, location="query")
 @blp.response(200)
 def attendance_sheet(args, course_id):
     """Download the attendance sheet: one column per session (x present, P excused, v absent; blank to fill in)."""

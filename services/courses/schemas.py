@@ -261,7 +261,7 @@ class SessionUpdateSchema(Schema):
     end_time = fields.String(allow_none=True, validate=HHMM_LENGTH)
 
 
-class SessionsAddSchema(Schema):
+class SessionsCreateSchema(Schema):
     sessions = fields.List(fields.Nested(SessionCreateSchema), required=True, validate=validate.Length(min=1, max=200))
 
 
@@ -361,12 +361,12 @@ class CourseQueryArgsSchema(Schema):
     topic_code = fields.String(load_default=None, validate=validate.Length(max=40))
 
 
-class ScheduleManySchema(Schema):
+class ScheduleCreateSchema(Schema):
     course_ids = fields.List(fields.String(validate=validate.Length(min=1, max=36)), required=True,
                              validate=validate.Length(min=1, max=1000))
 
 
-class CancelSchema(Schema):
+class CancellationCreateSchema(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 
 
@@ -399,7 +399,7 @@ class EnrollResultSchema(Schema):
     waitlisted = fields.Integer()
 
 
-class WithdrawSchema(Schema):
+class WithdrawalCreateSchema(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 
 
@@ -437,7 +437,7 @@ class ResultsCreateSchema(Schema):
     scores = fields.List(fields.Nested(ScoreSchema), required=True, validate=validate.Length(min=1, max=20_000))
 
 
-class TestOutSchema(Schema):
+class TestScoreSchema(Schema):
     kind = fields.String()
     competency_code = fields.String(allow_none=True)
     score = fields.Float()
@@ -459,7 +459,7 @@ class EnrollmentSchema(Schema):
     certified = fields.Boolean(metadata={"description": "attendance and every test ≥ 5/10"})
     outcome_reasons = fields.List(fields.String())
     certificate_no = fields.String(allow_none=True)
-    tests = fields.List(fields.Nested(TestOutSchema))
+    tests = fields.List(fields.Nested(TestScoreSchema))
 
 
 class EnrollmentQueryArgsSchema(Schema):
@@ -485,7 +485,7 @@ class CheckinLinkSchema(Schema):
     qr_svg = fields.String(metadata={"description": "URL of the QR image (SVG); add ?format=png for PNG"})
 
 
-class QrArgsSchema(Schema):
+class QrQueryArgsSchema(Schema):
     format = fields.String(load_default="svg", validate=validate.OneOf(["svg", "png"]))
 
 
@@ -504,7 +504,7 @@ class TraineeQueryArgsSchema(Schema):
     commune_code = fields.String(load_default=None)
 
 
-class CalendarArgsSchema(Schema):
+class CalendarQueryArgsSchema(Schema):
     start = fields.Date(load_default=None, data_key="from", validate=DAY)
     end = fields.Date(load_default=None, data_key="to", validate=DAY)
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "ics"]))
@@ -535,5 +535,5 @@ class CalendarEntrySchema(Schema):
     trainees_from_commune = fields.Integer(allow_none=True)
 
 
-class DocumentArgsSchema(Schema):
+class DocumentQueryArgsSchema(Schema):
     format = fields.String(load_default="xlsx", validate=validate.OneOf(["csv", "xlsx"]))
