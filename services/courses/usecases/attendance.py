@@ -16,7 +16,7 @@ from shared.tabular import RowErrors, read_table
 from services.courses.usecases.queries import _course, _state
 
 
-def record_attendance(session: Session, course_id: str, records: list[dict]) -> int:
+def record_attendance(session: Session, course_id: str, records: list[dict], now: datetime | None = None) -> int:
     """Record presence (or an excused absence) per session and trainee; the last entry wins."""
     course = _course(session, course_id, lock=True)
     session_ids = {s.id for s in course.sessions}
@@ -31,14 +31,15 @@ def record_attendance(session: Session, course_id: str, records: list[dict]) -> 
             raise Invalid("Có mặt thì không thể đồng thời vắng có phép.", field=f"records.{i}.excused")
     if course.status not in ("confirmed", "in_progress"):
         raise Conflict(f"Lớp ở trạng thái {_state(course.status)}, chưa thể điểm danh (cần được xác nhận kinh phí).",
-                          field="course_id")
+                       field="course_id")
     course.status = domain.next_status(course.status, "teach")
     _write_attendance(session, [(r["session_id"], r["civil_servant_id"], r["present"], bool(r.get("excused")),
-                                 "list") for r in records])
+                                 "list") for r in records], now)
     return len(records)
 
 
-def import_attendance_sheet(session: Session, course_id: str, data: bytes, filename: str) -> int:
+def import_attendance_sheet(session: Session, course_id: str, data: bytes, filename: str,
+                            now: datetime | None = None) -> int:
     """Read a filled-in attendance sheet (our CSV/XLSX export); every bad cell is reported and nothing is written."""
     course = _course(session, course_id)
     if not data:
@@ -64,11 +65,12 @@ def import_attendance_sheet(session: Session, course_id: str, data: bytes, filen
                for r in rows for s in course.sessions if r.get(f"s_{s.id}") is not None]
     if not records:
         raise Invalid("Tệp không có ô điểm danh nào được điền.", field="file")
-    return record_attendance(session, course_id, records)
+    return record_attendance(session, course_id, records, now)
 
 
-def _write_attendance(session: Session, rows: list[tuple[str, str, bool, bool, str]]) -> None:
-    now = utcnow()
+def _write_attendance(session: Session, rows: list[tuple[str, str, bool, bool, str]],
+                      now: datetime | None = None) -> None:
+    now = now or utcnow()
     for session_id, cs, present, excused, method in rows:
         row = session.get(Attendance, (session_id, cs))
         if row is None:
@@ -100,7 +102,7 @@ def check_in(session: Session, token: str, code: str | None, enrollment_token: s
     now = now or utcnow()
     if row.starts_at and not domain.checkin_open(now, row.starts_at, row.ends_at):
         raise Invalid("Ngoài giờ điểm danh của buổi học (từ 60 phút trước giờ học đến khi kết thúc).",
-                          field="token")
+                      field="token")
     stmt = sa.select(Enrollment).where(Enrollment.course_id == course.id, Enrollment.status == ACTIVE_ENROLLMENT)
     if enrollment_token:
         stmt = stmt.where(Enrollment.token == enrollment_token)
@@ -113,7 +115,7 @@ def check_in(session: Session, token: str, code: str | None, enrollment_token: s
     if enrollment is None:
         raise Invalid("Không tìm thấy học viên trong lớp này.", field="code")
     course.status = domain.next_status(course.status, "teach")
-    _write_attendance(session, [(row.id, enrollment.civil_servant_id, True, False, "qr")])
+    _write_attendance(session, [(row.id, enrollment.civil_servant_id, True, False, "qr")], now)
     return {**checkin_page(session, token), "checked_in": True}
 
 
@@ -126,7 +128,7 @@ def session_checkin_link(session: Session, course_id: str, session_id: str) -> s
     return row.checkin_token
 
 
-def record_results(session: Session, course_id: str, scores: list[dict]) -> int:
+def record_results(session: Session, course_id: str, scores: list[dict], now: datetime | None = None) -> int:
     """Record test scores 0–10 (pre/post/module, per competency); the last entry wins."""
     course = _course(session, course_id, lock=True)
     enrolled = set(session.scalars(sa.select(Enrollment.civil_servant_id).where(
@@ -136,7 +138,7 @@ def record_results(session: Session, course_id: str, scores: list[dict]) -> int:
             raise Invalid("Học viên chưa ghi danh vào lớp.", field=f"scores.{i}.civil_servant_id")
     if course.status not in ("confirmed", "in_progress"):
         raise Conflict(f"Lớp ở trạng thái {_state(course.status)}, không thể ghi điểm.", field="course_id")
-    now = utcnow()
+    now = now or utcnow()
     for s in scores:
         key = (course_id, s["civil_servant_id"], s["kind"], s.get("competency_code") or "")
         row = session.get(TestResult, key)

@@ -81,12 +81,12 @@ def list_lecturers(session: Session, topic: str | None = None, on: date | None =
     return views
 
 
-def get_lecturer(session: Session, lecturer_id: str) -> dict:
+def get_lecturer(session: Session, lecturer_id: str, on: date | None = None) -> dict:
     """Show a lecturer with their rating history."""
     lecturer = session.get(Lecturer, lecturer_id)
     if lecturer is None:
         raise NotFound("Không tìm thấy giảng viên.", field="lecturer_id")
-    view = _lecturer_view(session, lecturer, _ratings(session, [lecturer_id]))
+    view = _lecturer_view(session, lecturer, _ratings(session, [lecturer_id]), on=on)
     view["ratings"] = [{"course_id": r.course_id, "mean": r.mean, "band": r.band, "responses": r.responses,
                         "evaluated_at": r.evaluated_at} for r in session.scalars(
         sa.select(LecturerRating).where(LecturerRating.lecturer_id == lecturer_id)
@@ -139,7 +139,7 @@ def update_venue(session: Session, venue_id: str, data: dict) -> Venue:
             enrolled = len(_enrolled_trainees(session, course.id))
             if enrolled > data["capacity"]:
                 raise Conflict(f"Lớp {course.code} đã có {enrolled} học viên ở địa điểm này; sức chứa mới "
-                                  f"{data['capacity']} không đủ.", field="capacity")
+                               f"{data['capacity']} không đủ.", field="capacity")
     distances = data.pop("distances", None)
     for key, value in data.items():
         setattr(venue, key, value)

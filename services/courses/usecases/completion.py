@@ -35,9 +35,9 @@ def complete_course(session: Session, course_id: str, now: datetime | None = Non
     if course.status not in domain.COMPLETABLE:
         already = course.status in ("completed", "closed")
         raise Conflict("Lớp đã được kết thúc trước đó." if already else
-                          f"Lớp ở trạng thái {_state(course.status)}: chỉ lớp đã xác nhận hoặc đang học mới "
-                          "kết thúc được.",
-                          field="course_id")
+                       f"Lớp ở trạng thái {_state(course.status)}: chỉ lớp đã xác nhận hoặc đang học mới "
+                       "kết thúc được.",
+                       field="course_id")
     rows = [p for p in _participants(session, course, statuses=(ACTIVE_ENROLLMENT, "withdrawn"))
             if p["status"] == ACTIVE_ENROLLMENT or p["sessions_attended"] > 0]
     if not rows:
@@ -57,24 +57,24 @@ def complete_course(session: Session, course_id: str, now: datetime | None = Non
     return get_course(session, course.id)
 
 
-def _maybe_close(course: Course) -> None:
+def _maybe_close(course: Course, now: datetime | None = None) -> None:
     state = domain.closing_state(course.feedback_requested_at is not None, course.settled_at is not None)
     if state == "closed" and course.status != "closed":
         course.status = domain.next_status(course.status, "close")
-        course.closed_at = utcnow()
+        course.closed_at = now or utcnow()
 
 
-def record_feedback_requested(session: Session, envelope: Envelope) -> None:
+def record_feedback_requested(session: Session, envelope: Envelope, now: datetime | None = None) -> None:
     """Note that evaluation has asked the participants for feedback."""
     course = _course(session, envelope.payload["course_id"], lock=True)
     course.feedback_requested_at = course.feedback_requested_at or envelope.occurred_at
     course.feedback_request_count = envelope.payload["request_count"]
-    _maybe_close(course)
+    _maybe_close(course, now)
 
 
-def record_settlement(session: Session, envelope: Envelope) -> None:
+def record_settlement(session: Session, envelope: Envelope, now: datetime | None = None) -> None:
     """Note that funding has posted the course's settlement."""
     course = _course(session, envelope.payload["course_id"], lock=True)
     course.settled_at = course.settled_at or envelope.payload["settled_at"]
     course.settlement_total = envelope.payload["total_amount"]
-    _maybe_close(course)
+    _maybe_close(course, now)

@@ -3,7 +3,7 @@ re-scheduled at once)."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -73,13 +73,13 @@ def _build_sessions(session: Session, course: Course, specs: list[dict],
     return out
 
 
-def create_course(session: Session, data: dict) -> dict:
+def create_course(session: Session, data: dict, now: datetime | None = None) -> dict:
     """Create a draft course (with or without sessions); scheduling it books people, lecturers and rooms."""
     if session.scalar(sa.select(Course.id).where(Course.code == data["code"])):
         raise Conflict("Mã lớp đã tồn tại.", field="code")
     specs = data.pop("sessions", None) or []
     _check_course_fields(session, data, creating=True)
-    course = Course(id=str(uuid.uuid4()), status="draft", created_at=utcnow(), revision=0,
+    course = Course(id=str(uuid.uuid4()), status="draft", created_at=now or utcnow(), revision=0,
                     form=data.pop("form", None) or "in_person",
                     excused_max_percent=data.pop("excused_max_percent", None) or 0, **data)
     course.sessions = _build_sessions(session, course, specs)
@@ -88,7 +88,7 @@ def create_course(session: Session, data: dict) -> dict:
     return get_course(session, course.id)
 
 
-def update_course(session: Session, course_id: str, data: dict) -> dict:
+def update_course(session: Session, course_id: str, data: dict, now: datetime | None = None) -> dict:
     """Edit a course; a booked course is re-scheduled at once (conflicts re-checked, funding asked again)."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.SCHEDULABLE:
@@ -101,11 +101,11 @@ def update_course(session: Session, course_id: str, data: dict) -> dict:
     if {"capacity", "venue_id", "form"} & set(data):
         _promote(session, course)  # more seats: the waitlist moves up (clashing trainees skipped with the reason)
     if course.status != "draft":
-        _schedule(session, course)  # one new revision with the new roster
+        _schedule(session, course, now)  # one new revision with the new roster
     return get_course(session, course.id)
 
 
-def add_sessions(session: Session, course_id: str, specs: list[dict]) -> dict:
+def add_sessions(session: Session, course_id: str, specs: list[dict], now: datetime | None = None) -> dict:
     """Add sessions to a course; a booked course is re-scheduled (conflicts re-checked)."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.SCHEDULABLE:
@@ -115,15 +115,16 @@ def add_sessions(session: Session, course_id: str, specs: list[dict]) -> dict:
     for i, s in enumerate(new):
         if (s.date, s.buoi) in taken:
             raise Invalid(f"Lớp đã có buổi {domain.BUOI_VI[s.buoi]} ngày {vn_date(s.date)}.",
-                              field=f"sessions.{i}.date")
+                          field=f"sessions.{i}.date")
     course.sessions.extend(new)
     session.flush()
     if course.status != "draft":
-        _schedule(session, course)
+        _schedule(session, course, now)
     return get_course(session, course.id)
 
 
-def update_session(session: Session, course_id: str, session_id: str, data: dict) -> dict:
+def update_session(session: Session, course_id: str, session_id: str, data: dict,
+                   now: datetime | None = None) -> dict:
     """Change a session's date, buổi, times, lecturer or venue; conflicts are checked again."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.SCHEDULABLE:
@@ -136,18 +137,18 @@ def update_session(session: Session, course_id: str, session_id: str, data: dict
     [built] = _build_sessions(session, course, [spec], prefix="session")
     if any(s.id != row.id and (s.date, s.buoi) == (built.date, built.buoi) for s in course.sessions):
         raise Invalid(f"Lớp đã có buổi {domain.BUOI_VI[built.buoi]} ngày {vn_date(built.date)}.",
-                          field="date")
+                      field="date")
     keep_times = not {"date", "buoi", "start_time", "end_time"} & set(data)
     keys = ("date", "buoi", "periods", "lecturer_id", "venue_id") + (() if keep_times else ("starts_at", "ends_at"))
     for key in keys:
         setattr(row, key, getattr(built, key))
     session.flush()
     if course.status != "draft":
-        _schedule(session, course)
+        _schedule(session, course, now)
     return get_course(session, course.id)
 
 
-def delete_session(session: Session, course_id: str, session_id: str) -> dict:
+def delete_session(session: Session, course_id: str, session_id: str, now: datetime | None = None) -> dict:
     """Remove a session that has no attendance yet; a booked course is re-scheduled."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.SCHEDULABLE:
@@ -160,5 +161,5 @@ def delete_session(session: Session, course_id: str, session_id: str) -> dict:
     course.sessions.remove(row)
     session.flush()
     if course.status != "draft" and course.sessions:
-        _schedule(session, course)
+        _schedule(session, course, now)
     return get_course(session, course.id)

@@ -22,7 +22,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def enroll(session: Session, course_id: str, civil_servant_ids: list[str]) -> dict:
+def enroll(session: Session, course_id: str, civil_servant_ids: list[str], now: datetime | None = None) -> dict:
     """Enroll trainees (beyond capacity they wait); in a booked course a clash refuses the whole request."""
     course = _course(session, course_id, lock=True)
     ids = list(dict.fromkeys(civil_servant_ids))
@@ -31,7 +31,7 @@ def enroll(session: Session, course_id: str, civil_servant_ids: list[str]) -> di
     missing = [i for i in ids if i not in known]
     if missing:
         raise Invalid(f"Không có công chức mã {', '.join(missing[:5])} trong danh sách (chưa đồng bộ từ nhu cầu).",
-                          field="civil_servant_ids")
+                      field="civil_servant_ids")
     gone = [known[i].code for i in ids if known[i].employment_status == "left"]
     if gone:
         raise Invalid(f"Công chức đã nghỉ việc: {', '.join(gone[:5])}.", field="civil_servant_ids")
@@ -49,7 +49,7 @@ def enroll(session: Session, course_id: str, civil_servant_ids: list[str]) -> di
         _raise_conflicts(find_conflicts(session, course, [known[i] for i in seat]), "civil_servant_ids")
     candidates = {c.civil_servant_id: c for c in session.scalars(sa.select(CourseCandidate).where(
         CourseCandidate.course_id == course_id, CourseCandidate.civil_servant_id.in_(todo)))} if todo else {}
-    now = utcnow()
+    now = now or utcnow()
     out = {"count": len(todo), "enrolled": 0, "waitlisted": 0}
     for i in todo:
         status = ACTIVE_ENROLLMENT if i in seat else "waitlisted"

@@ -36,7 +36,8 @@ def upsert_trainee(session: Session, payload: dict, occurred_at: datetime | None
         trainee.updated_at = occurred_at
 
 
-def record_departure(session: Session, payload: dict, occurred_at: datetime | None = None) -> int:
+def record_departure(session: Session, payload: dict, occurred_at: datetime | None = None,
+                     now: datetime | None = None) -> int:
     """Mark a civil servant as left and withdraw them from courses not yet completed; return how many.
 
     Leaving always applies (whatever arrived before it); it also outdates every registry event older than it.
@@ -56,7 +57,7 @@ def record_departure(session: Session, payload: dict, occurred_at: datetime | No
         Course.status.in_(domain.ENROLLABLE))).all()
     for enrollment, course in rows:
         was_enrolled = enrollment.status == ACTIVE_ENROLLMENT
-        enrollment.status, enrollment.status_reason, enrollment.withdrawn_at = "withdrawn", reason, utcnow()
+        enrollment.status, enrollment.status_reason, enrollment.withdrawn_at = "withdrawn", reason, now or utcnow()
         if was_enrolled:
             session.flush()
             _promote(session, course)
@@ -64,7 +65,7 @@ def record_departure(session: Session, payload: dict, occurred_at: datetime | No
     return len(rows)
 
 
-def remap_communes(session: Session, payload: dict) -> None:
+def remap_communes(session: Session, payload: dict, now: datetime | None = None) -> None:
     """Remap commune codes (trainees, candidates, courses' organiser, venue distances, duty rules) from predecessors
     to successors."""
     mapping = {s["predecessor_code"]: s["successor_code"] for s in payload["successions"]
@@ -88,5 +89,5 @@ def remap_communes(session: Session, payload: dict) -> None:
                 session.add(CommuneDutyRule(id=str(uuid.uuid4()), commune_code=new,
                                             max_absent_percent=rule.max_absent_percent, note=rule.note,
                                             valid_from=rule.valid_from, valid_to=rule.valid_to,
-                                            is_sample=rule.is_sample, updated_at=utcnow()))
+                                            is_sample=rule.is_sample, updated_at=now or utcnow()))
         session.flush()

@@ -27,9 +27,9 @@ def _capacity(session: Session, course: Course) -> int | None:
     return min(caps) if caps else None
 
 
-def _schedule(session: Session, course: Course) -> None:
+def _schedule(session: Session, course: Course, now: datetime | None = None) -> None:
     """Validate one course and publish its cost drivers (the batch path with a batch of one)."""
-    _schedule_many(session, [course])
+    _schedule_many(session, [course], now)
 
 
 def _validate(session: Session, course: Course, trainees: list[Trainee], caches: dict) -> None:
@@ -55,13 +55,13 @@ def _validate(session: Session, course: Course, trainees: list[Trainee], caches:
                                        lecturer.topic_codes or [], course.topic_code, caches["standard"][start])
         if bad:
             raise Invalid(f"{label}Giảng viên {lecturer.name} chưa đạt tiêu chuẩn: {'; '.join(bad)}.",
-                              field="sessions.lecturer_id")
+                          field="sessions.lecturer_id")
     cap = _capacity(session, course)
     if cap is not None and len(trainees) > cap:
         raise Invalid(f"{label}Lớp có {len(trainees)} học viên, vượt sức chứa {cap}.", field="capacity")
 
 
-def _schedule_many(session: Session, courses: list[Course]) -> None:
+def _schedule_many(session: Session, courses: list[Course], now: datetime | None = None) -> None:
     """Validate courses and check them for conflicts against every booked course and each other; if all pass,
     mark them scheduled with a new revision and publish one courses.course_scheduled each. All or nothing."""
     _lock_bookings(session)
@@ -87,8 +87,8 @@ def _schedule_many(session: Session, courses: list[Course]) -> None:
         others = f" {len(refused) - 1} lớp khác cũng bị xung đột." if len(refused) > 1 else ""
         label = f"Lớp {course.code}: " if len(courses) > 1 else ""
         raise Conflict(f"Xung đột lịch: {label}" + " ".join(c.message for c in conflicts[:3]) + more + others,
-                          field="sessions")
-    now = utcnow()
+                       field="sessions")
+    now = now or utcnow()
     outgoing = []
     for course in courses:
         course.status, course.status_reason = domain.next_status(course.status, "schedule"), None
@@ -114,16 +114,16 @@ def _roster_changed(session: Session, course: Course) -> None:
                 events.course_scheduled(course, _enrolled_trainees(session, course.id)))
 
 
-def schedule_course(session: Session, course_id: str) -> dict:
+def schedule_course(session: Session, course_id: str, now: datetime | None = None) -> dict:
     """Schedule (or re-schedule) a course: checks, then courses.course_scheduled with a new revision."""
     course = _course(session, course_id, lock=True)
     if course.status not in domain.SCHEDULABLE:
         raise Conflict(f"Lớp ở trạng thái {_state(course.status)} không thể xếp lịch.", field="course_id")
-    _schedule(session, course)
+    _schedule(session, course, now)
     return get_course(session, course.id)
 
 
-def schedule_courses(session: Session, course_ids: list[str]) -> list[Course]:
+def schedule_courses(session: Session, course_ids: list[str], now: datetime | None = None) -> list[Course]:
     """Schedule several courses at once (e.g. a plan's proposals): checked against each other too; all or none."""
     ids = list(dict.fromkeys(course_ids))
     found = {c.id: c for chunk in _chunks(ids, 900) for c in session.scalars(
@@ -134,9 +134,9 @@ def schedule_courses(session: Session, course_ids: list[str]) -> list[Course]:
             raise NotFound("Không tìm thấy lớp học.", field=f"course_ids.{i}")
         if found[cid].status not in domain.SCHEDULABLE:
             raise Conflict(f"Lớp {found[cid].code} ở trạng thái {_state(found[cid].status)} không thể xếp lịch.",
-                              field=f"course_ids.{i}")
+                           field=f"course_ids.{i}")
     courses = [found[cid] for cid in ids]
-    _schedule_many(session, courses)
+    _schedule_many(session, courses, now)
     return courses
 
 
