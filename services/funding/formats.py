@@ -6,7 +6,7 @@ from io import BytesIO
 
 from services.funding import domain
 from shared import tabular
-from shared.tabular import Column
+from shared.tabular import Column, text_up_to
 
 PAYEE_KINDS = {"lecturer": "Giảng viên", "trainee": "Học viên"}
 MONTHS = [f"T{m}" for m in range(1, 13)]
@@ -23,15 +23,6 @@ def int_between(low: int, high: int):
         if not low <= value <= high:
             raise ValueError(f"Giá trị phải từ {low} đến {high}.")
         return value
-    return parse
-
-
-def text_up_to(length: int):
-    """A cell parser for text of at most `length` characters (the column's size in the database)."""
-    def parse(text: str) -> str:
-        if len(text) > length:
-            raise ValueError(f"Dài quá {length} ký tự.")
-        return text
     return parse
 
 
