@@ -6,9 +6,24 @@ import math
 from dataclasses import dataclass, field
 from datetime import date
 
+COMMUNE_KINDS = ("xa", "phuong", "thi_tran")
+SCHEME_CODE = "DA-2025-2030"  # the district's 2025–2030 training scheme the yearly plans sit in
+OPEN_STATUSES = ("open", "planned")
+# URL kind (kebab-case, /api/v1/rules/<kind>) → the rule's stored code.
+RULE_KINDS = {"combination": "combination", "priority-weights": "priority_weights", "standards": "standards"}
+RULE_KIND_OF = {code: kind for kind, code in RULE_KINDS.items()}
+QUALIFICATION_FIELDS = ("degree_level", "llct_level", "qlnn_level", "it_level", "foreign_language_level")
+# Their code lists, lowest first: standards rank by them; the registry file and the HTTP contract accept only these.
+DEGREE_SCALE = ["none", "intermediate", "college", "bachelor", "master", "doctor"]
+LLCT_SCALE = ["none", "so_cap", "trung_cap", "cao_cap"]
+QLNN_SCALE = ["none", "chuyen_vien", "chuyen_vien_chinh", "chuyen_vien_cao_cap"]
+IT_SCALE = ["none", "basic", "advanced"]
+LANGUAGE_SCALE = ["none", "A1", "A2", "B1", "B2", "C1", "C2"]
+PLAN_TRANSITIONS = {"submit": ("draft", "submitted"), "approve": ("submitted", "approved"),
+                    "return": ("submitted", "draft")}
+
 
 # --- administrative units over time ------------------------------------------------------------------------------
-
 @dataclass(frozen=True)
 class Unit:
     code: str
@@ -24,7 +39,6 @@ class Unit:
 @dataclass(frozen=True)
 class Succession:
     """A unit merged into another on `effective`; NQ 1655/NQ-UBTVQH15 for Cà Mau's 2025 reorganisation."""
-
     predecessor: str
     successor: str
     effective: date
@@ -53,44 +67,34 @@ def units_valid_on(units: list[Unit], day: date) -> list[Unit]:
 
 def check_reorganisation(effective: date, predecessors: dict[str, Unit | None], new_codes: set[str],
                          existing_codes: set[str], successor_codes: set[str]) -> list[tuple[str, str]]:
-    """Return (field, message) problems of a reorganisation; empty when it can be applied.
-
-    A predecessor must exist and be in force the day before `effective` (it is closed then); a successor is either
-    a new unit of the same decision or a unit already in force on `effective`.
-    """
+    """(field, message) problems of a reorganisation, empty when it can be applied: a predecessor must exist and be
+    in force the day before `effective` (it is closed then); a successor is new in the same decision or in force."""
     problems = []
     for code, unit in predecessors.items():
         if unit is None:
             problems.append(("successions", f"Đơn vị «{code}» không tồn tại."))
         elif not unit.valid_on(date.fromordinal(effective.toordinal() - 1)):
             problems.append(("successions", f"Đơn vị «{code}» không còn hiệu lực trước ngày sắp xếp."))
-    for code in new_codes & existing_codes:
-        problems.append(("new_units", f"Mã đơn vị «{code}» đã tồn tại."))
-    for code in successor_codes - new_codes - existing_codes:
-        problems.append(("successions", f"Đơn vị kế thừa «{code}» không tồn tại."))
+    problems += [("new_units", f"Mã đơn vị «{code}» đã tồn tại.") for code in new_codes & existing_codes]
+    problems += [("successions", f"Đơn vị kế thừa «{code}» không tồn tại.")
+                 for code in successor_codes - new_codes - existing_codes]
     return problems
 
 
 # --- combining self and supervisor assessment --------------------------------------------------------------------
-
 @dataclass(frozen=True)
 class CombinationRule:
-    """How one assessed level comes out of a self-assessment and a supervisor assessment (rule as data).
-
-    method "supervisor_else_self": the supervisor's level when given, else the self-assessment.
-    method "weighted": (w_self·self + w_sup·supervisor) / (w_self + w_sup) over the levels present, rounded
-    half-up to a whole level (2.5 → 3).
-    method "minimum": the lower of the two (the conservative reading).
-    """
-
+    """How one assessed level comes out of a self- and a supervisor assessment (rule as data). Methods:
+    "supervisor_else_self" the supervisor's level when given, else the self-assessment; "weighted"
+    (w_self·self + w_sup·supervisor) / (w_self + w_sup) over the levels present, rounded half-up (2.5 → 3);
+    "minimum" the lower of the two (the conservative reading)."""
     method: str = "supervisor_else_self"
     self_weight: float = 0.3
     supervisor_weight: float = 0.7
 
     @classmethod
     def from_data(cls, data: dict) -> "CombinationRule":
-        return cls(method=data.get("method", "supervisor_else_self"),
-                   self_weight=float(data.get("self_weight", 0.3)),
+        return cls(method=data.get("method", "supervisor_else_self"), self_weight=float(data.get("self_weight", 0.3)),
                    supervisor_weight=float(data.get("supervisor_weight", 0.7)))
 
 
@@ -114,22 +118,15 @@ def combine(self_level: int | None, supervisor_level: int | None, rule: Combinat
 
 def gap(required: int | None, assessed: int | None) -> int:
     """Gap = required − assessed (never negative; nothing required or nothing assessed means no measured gap)."""
-    if not required or assessed is None:
-        return 0
-    return max(0, required - assessed)
+    return 0 if not required or assessed is None else max(0, required - assessed)
 
 
 # --- position standards (mandatory needs) ------------------------------------------------------------------------
-
 @dataclass(frozen=True)
 class StandardRule:
-    """A qualification a position's standard requires (data with a legal basis, not a constant).
-
-    `field` names a qualification of the civil servant, `scale` orders its values, `minimum` is the lowest
-    acceptable value; `hard_area_only` limits the rule to hard-area staff, who get `deadline_years` from
-    `employed_from` to obtain it; `positions` (empty = all) limits it to some positions.
-    """
-
+    """A qualification a position's standard requires (data with a legal basis, not a constant): `field` of the
+    civil servant, ranked on `scale`, at least `minimum`; `hard_area_only` limits it to hard-area staff, who get
+    `deadline_years` from `employed_from` to obtain it; `positions` (empty = all) limits it to some positions."""
     code: str
     label: str
     field: str
@@ -156,7 +153,6 @@ class StandardRule:
 @dataclass(frozen=True)
 class Person:
     """What the needs rules read about one civil servant (no names)."""
-
     id: str
     position_code: str
     leadership: bool = False
@@ -184,29 +180,23 @@ def unmet_standards(person: Person, rules: list[StandardRule]) -> list[UnmetStan
     """Return the standards the person's position requires that their qualifications do not meet."""
     out = []
     for rule in rules:
-        if rule.positions and person.position_code not in rule.positions:
-            continue
-        if rule.hard_area_only and not person.hard_area:
-            continue
-        if rule.exempt_hard_area and person.hard_area:
-            continue
+        if ((rule.positions and person.position_code not in rule.positions)
+                or (rule.hard_area_only and not person.hard_area) or (rule.exempt_hard_area and person.hard_area)):
+            continue  # the rule is not for this person
         current = person.qualifications.get(rule.field)
         rank = rule.scale.index(current) if current in rule.scale else -1
         if rank >= rule.scale.index(rule.minimum):
             continue
-        deadline = None
-        if rule.deadline_years and person.employed_from:
-            deadline = _add_years(person.employed_from, int(rule.deadline_years))
+        deadline = (_add_years(person.employed_from, int(rule.deadline_years))
+                    if rule.deadline_years and person.employed_from else None)
         out.append(UnmetStandard(rule, current, deadline))
     return out
 
 
-# --- priority ----------------------------------------------------------------------------------------------------
-
+# --- priority and the needs of one civil servant ----------------------------------------------------------------
 @dataclass(frozen=True)
 class PriorityWeights:
     """Points of each reason in the priority score (weights as data; see the service card)."""
-
     per_gap_level: float = 10
     mandatory: float = 30
     leadership: float = 10
@@ -223,16 +213,12 @@ class PriorityWeights:
 
 
 REASON_LABELS = {
-    "gap": "Thiếu hụt {n} mức năng lực so với yêu cầu vị trí",
-    "mandatory": "Chưa đạt tiêu chuẩn bắt buộc của vị trí",
-    "leadership": "Vị trí lãnh đạo, quản lý",
-    "hard_area": "Công tác tại vùng khó khăn",
-    "ethnic_minority": "Công chức người dân tộc thiểu số",
-    "deadline_passed": "Đã quá hạn hoàn thành tiêu chuẩn",
+    "gap": "Thiếu hụt {n} mức năng lực so với yêu cầu vị trí", "mandatory": "Chưa đạt tiêu chuẩn bắt buộc của vị trí",
+    "leadership": "Vị trí lãnh đạo, quản lý", "hard_area": "Công tác tại vùng khó khăn",
+    "ethnic_minority": "Công chức người dân tộc thiểu số", "deadline_passed": "Đã quá hạn hoàn thành tiêu chuẩn",
     "deadline_within_12_months": "Hạn hoàn thành tiêu chuẩn trong vòng 12 tháng",
     "deadline_within_24_months": "Hạn hoàn thành tiêu chuẩn trong vòng 24 tháng",
-    "wished": "Công chức đăng ký nguyện vọng chuyên đề này",
-}
+    "wished": "Công chức đăng ký nguyện vọng chuyên đề này"}
 
 
 def _deadline_reason(deadline: date | None, today: date) -> str | None:
@@ -241,20 +227,13 @@ def _deadline_reason(deadline: date | None, today: date) -> str | None:
     days = (deadline - today).days
     if days < 0:
         return "deadline_passed"
-    if days <= 365:
-        return "deadline_within_12_months"
-    if days <= 730:
-        return "deadline_within_24_months"
-    return None
+    return "deadline_within_12_months" if days <= 365 else "deadline_within_24_months" if days <= 730 else None
 
 
 def priority(person: Person, weights: PriorityWeights, today: date, *, gap_levels: int = 0,
              mandatory: bool = False, deadline: date | None = None, wished: bool = False) -> tuple[float, list[dict]]:
-    """Return (score, reasons): the score is the sum of the points of every reason that applies.
-
-    The result depends only on a few flags, so it is memoised: a national campaign scores ~10⁶ needs from a few
-    hundred distinct combinations (callers must not mutate the returned reasons).
-    """
+    """(score, reasons): the sum of the points of every reason that applies. Memoised, since it depends only on a
+    few flags: a national campaign scores ~10⁶ needs from a few hundred combinations (do not mutate the reasons)."""
     return _priority(weights, gap_levels, mandatory, person.leadership, person.hard_area, person.ethnic_minority,
                      _deadline_reason(deadline, today), wished)
 
@@ -270,22 +249,12 @@ def _priority(weights: PriorityWeights, gap_levels: int, mandatory: bool, leader
 
     if gap_levels > 0:
         add("gap", weights.per_gap_level * gap_levels, n=gap_levels)
-    if mandatory:
-        add("mandatory", weights.mandatory)
-    if leadership:
-        add("leadership", weights.leadership)
-    if hard_area:
-        add("hard_area", weights.hard_area)
-    if ethnic_minority:
-        add("ethnic_minority", weights.ethnic_minority)
-    if deadline_reason:
-        add(deadline_reason, getattr(weights, deadline_reason))
-    if wished:
-        add("wished", weights.wished)
+    for code, applies in (("mandatory", mandatory), ("leadership", leadership), ("hard_area", hard_area),
+                          ("ethnic_minority", ethnic_minority), (deadline_reason, deadline_reason), ("wished", wished)):
+        if applies:  # every other reason's code is also the name of its weight
+            add(code, getattr(weights, code))
     return round(sum(r["points"] for r in reasons), 2), reasons
 
-
-# --- needs of one civil servant ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class NeedDraft:
@@ -308,11 +277,8 @@ def needs_of(person: Person, required: dict[str, int], assessed: dict[str, int |
     out = []
     for code in sorted(required):
         level = assessed.get(code)
-        size = gap(required[code], level)
-        if size <= 0:
-            continue
-        topic = competency_topics.get(code)
-        if topic is None:
+        size, topic = gap(required[code], level), competency_topics.get(code)
+        if size <= 0 or topic is None:
             continue
         score, reasons = priority(person, weights, today, gap_levels=size, wished=topic in wished_topics)
         out.append(NeedDraft("competency_gap", topic, code, None, required[code], level, size, None, score, reasons))
@@ -325,10 +291,8 @@ def needs_of(person: Person, required: dict[str, int], assessed: dict[str, int |
 
 
 # --- when a training need is met ----------------------------------------------------------------------------------
-
 class Evidence:
     """What an event tells about a need: the one kind that meets a training need, and the one that does not."""
-
     CERTIFIED_COMPLETION = "certified_completion"  # courses.course_completed, participant certified
     ASSESSED_LEVEL = "assessed_level"  # evaluation.course_evaluated (or a survey): a level, not training
 
@@ -340,13 +304,10 @@ def is_certified(completed: bool, certified: bool | None) -> bool:
 
 
 def meets_training_need(evidence: str, *, completed: bool = False, certified: bool | None = None) -> bool:
-    """The one rule that marks a training need met: a certified completion of a course answering the need.
-
-    An assessed level — however high — updates the competency record and its history but never meets a need by
-    itself: a trainee who attended 3 of 4 buổi (no certificate) and scored well has not been trained. Since only
-    course_completed can meet a need and course_evaluated never changes one, the needs met do not depend on which
-    of the two events arrives first.
-    """
+    """The one rule that marks a training need met: a certified completion of a course answering the need. An
+    assessed level, however high, updates the competency record and its history but never meets a need: a
+    trainee who attended 3 of 4 buổi (no certificate) and scored well has not been trained. Since only
+    course_completed can meet a need, the needs met do not depend on which of it and course_evaluated comes first."""
     if evidence == Evidence.CERTIFIED_COMPLETION:
         return is_certified(completed, certified)
     if evidence == Evidence.ASSESSED_LEVEL:
@@ -354,12 +315,7 @@ def meets_training_need(evidence: str, *, completed: bool = False, certified: bo
     raise ValueError(f"unknown evidence {evidence!r}")
 
 
-# --- plans ---------------------------------------------------------------------------------------------------------
-
-PLAN_TRANSITIONS = {"submit": ("draft", "submitted"), "approve": ("submitted", "approved"),
-                    "return": ("submitted", "draft")}
-
-
+# --- plans and rule values ----------------------------------------------------------------------------------------
 def next_status(current: str, action: str) -> str:
     """Return the plan status after `action` (draft → submitted → approved; submitted → draft when returned)."""
     source, target = PLAN_TRANSITIONS[action]
@@ -394,11 +350,8 @@ class LineDraft:
 
 
 def draft_lines(needs: list[OpenNeed], *, class_size: int = 40, by_position: bool = False) -> list[LineDraft]:
-    """Group open needs into plan lines topic × commune (× position), one candidate per civil servant.
-
-    A candidate's score is the highest of their needs in the line; a group larger than `class_size` is split into
-    several lines. Lines are spread over the four quarters by priority: the most urgent lines come first.
-    """
+    """Group open needs into plan lines topic × commune (× position), one candidate per civil servant scored by their
+    highest need in the line; a group over `class_size` is split; the most urgent lines get the earliest quarters."""
     groups: dict[tuple, dict[str, dict]] = {}
     comps: dict[tuple, set[str]] = {}
     for need in needs:
@@ -427,20 +380,9 @@ def draft_lines(needs: list[OpenNeed], *, class_size: int = 40, by_position: boo
 def coverage(active: int, planned: int, trained: int, target_share: float | None) -> dict:
     """Coverage of one commune: planned vs trained vs the target (a share of its active civil servants)."""
     target = math.ceil(active * target_share) if target_share is not None else None  # a person is not divisible
-    return {
-        "active": active, "planned": planned, "trained": trained, "target_share": target_share,
-        "target": target,
-        "trained_share": round(trained / active, 4) if active else None,
-        "target_met": (trained >= target) if target is not None else None,
-    }
-
-
-# --- rules as data -----------------------------------------------------------------------------------------------
-
-# URL kind (kebab-case, /api/v1/rules/<kind>) → the rule's stored code.
-RULE_KINDS = {"combination": "combination", "priority-weights": "priority_weights", "standards": "standards"}
-RULE_KIND_OF = {code: kind for kind, code in RULE_KINDS.items()}
-QUALIFICATION_FIELDS = ("degree_level", "llct_level", "qlnn_level", "it_level", "foreign_language_level")
+    return {"active": active, "planned": planned, "trained": trained, "target_share": target_share, "target": target,
+            "trained_share": round(trained / active, 4) if active else None,
+            "target_met": (trained >= target) if target is not None else None}
 
 
 def check_rule_value(code: str, value: dict) -> None:
@@ -455,12 +397,3 @@ def check_rule_value(code: str, value: dict) -> None:
             rule = StandardRule.from_data(r)
             if rule.field not in QUALIFICATION_FIELDS:
                 raise ValueError(f"field {rule.field!r} is not one of {', '.join(QUALIFICATION_FIELDS)}")
-
-
-# --- constants the use cases share ----------------------------------------------------------------------------
-
-COMMUNE_KINDS = ("xa", "phuong", "thi_tran")
-
-SCHEME_CODE = "DA-2025-2030"  # the district's 2025–2030 training scheme the yearly plans sit in
-
-OPEN_STATUSES = ("open", "planned")

@@ -4,7 +4,7 @@ and the charts' series.
 Pure: no session, no web framework."""
 from __future__ import annotations
 
-from services.needs import seed
+from services.needs import domain
 from shared import tabular
 from shared.tabular import Column, text_up_to
 
@@ -35,12 +35,12 @@ REGISTRY_COLUMNS = [
     Column("commune_code", "Xã hiện nay", width=16),  # export only: today's commune
     Column("position_code", "Mã vị trí việc làm", text_up_to(40), required=True, width=16),
     Column("rank", "Ngạch", text_up_to(60)),
-    Column("degree_level", "Trình độ chuyên môn", tabular.one_of(seed.DEGREE_SCALE)),
+    Column("degree_level", "Trình độ chuyên môn", tabular.one_of(domain.DEGREE_SCALE)),
     Column("major", "Chuyên ngành", text_up_to(200)),
-    Column("llct_level", "Lý luận chính trị", tabular.one_of(seed.LLCT_SCALE)),
-    Column("qlnn_level", "Quản lý nhà nước", tabular.one_of(seed.QLNN_SCALE)),
-    Column("it_level", "Tin học", tabular.one_of(seed.IT_SCALE)),
-    Column("foreign_language_level", "Ngoại ngữ", tabular.one_of(seed.LANGUAGE_SCALE)),
+    Column("llct_level", "Lý luận chính trị", tabular.one_of(domain.LLCT_SCALE)),
+    Column("qlnn_level", "Quản lý nhà nước", tabular.one_of(domain.QLNN_SCALE)),
+    Column("it_level", "Tin học", tabular.one_of(domain.IT_SCALE)),
+    Column("foreign_language_level", "Ngoại ngữ", tabular.one_of(domain.LANGUAGE_SCALE)),
     Column("hard_area", "Vùng khó khăn", tabular.parse_bool, width=10),
     Column("child_under_36_months", "Nuôi con dưới 36 tháng", tabular.parse_bool, width=12),
     Column("employment_status", "Tình trạng", tabular.one_of(["active", "on_leave"]), width=10),

@@ -2,7 +2,7 @@
 from marshmallow import Schema, fields, pre_dump, validate
 from webargs.fields import DelimitedList
 
-from services.needs import domain, seed
+from services.needs import domain
 
 
 class UnitSchema(Schema):
@@ -98,12 +98,12 @@ class _RegistryFields(Schema):
     hard_area = fields.Boolean()
     child_under_36_months = fields.Boolean()
     rank = fields.String(allow_none=True, validate=validate.Length(max=60))
-    degree_level = fields.String(allow_none=True, validate=validate.OneOf(seed.DEGREE_SCALE))
+    degree_level = fields.String(allow_none=True, validate=validate.OneOf(domain.DEGREE_SCALE))
     major = fields.String(allow_none=True, validate=validate.Length(max=200))
-    llct_level = fields.String(allow_none=True, validate=validate.OneOf(seed.LLCT_SCALE))
-    qlnn_level = fields.String(allow_none=True, validate=validate.OneOf(seed.QLNN_SCALE))
-    it_level = fields.String(allow_none=True, validate=validate.OneOf(seed.IT_SCALE))
-    foreign_language_level = fields.String(allow_none=True, validate=validate.OneOf(seed.LANGUAGE_SCALE))
+    llct_level = fields.String(allow_none=True, validate=validate.OneOf(domain.LLCT_SCALE))
+    qlnn_level = fields.String(allow_none=True, validate=validate.OneOf(domain.QLNN_SCALE))
+    it_level = fields.String(allow_none=True, validate=validate.OneOf(domain.IT_SCALE))
+    foreign_language_level = fields.String(allow_none=True, validate=validate.OneOf(domain.LANGUAGE_SCALE))
     employed_from = fields.Date(allow_none=True)
 
 

@@ -10,6 +10,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from services.needs.domain import DEGREE_SCALE, LLCT_SCALE, QLNN_SCALE
 from services.needs.models import (
     Campaign, CivilServant, FrameworkVersion, Position, Rule, SurveyResponse, Unit, UnitSuccession,
 )
@@ -128,11 +129,6 @@ def requirements_for(position_code: str) -> dict[str, int]:
     return req
 
 
-DEGREE_SCALE = ["none", "intermediate", "college", "bachelor", "master", "doctor"]
-LLCT_SCALE = ["none", "so_cap", "trung_cap", "cao_cap"]
-QLNN_SCALE = ["none", "chuyen_vien", "chuyen_vien_chinh", "chuyen_vien_cao_cap"]
-IT_SCALE = ["none", "basic", "advanced"]
-LANGUAGE_SCALE = ["none", "A1", "A2", "B1", "B2", "C1", "C2"]
 RULES_FROM = date(2025, 7, 1)
 # (code, value, legal basis) — every rule is data, valid from RULES_FROM, clearly sample where not verified
 RULES = [
