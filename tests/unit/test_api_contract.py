@@ -680,8 +680,9 @@ def evaluation_client(make_client):
     return make_client("evaluation")
 
 
-def open_course(client, attendees: int = 2) -> tuple[str, list[dict]]:
-    """Deliver a courses.course_completed event to evaluation's handler; return the course id and its requests."""
+def open_course(client, attendees: int = 2, settings: dict | None = None) -> tuple[str, list[dict]]:
+    """Deliver a courses.course_completed event to evaluation's handler (with `settings` overridden); return the
+    course id and its requests."""
     course_id = str(uuid.uuid4())
     _, wire, _ = make_course_completed(
         course_id=course_id, code="K1", title="Kỹ năng số", start=AUG_4, days=1, total_sessions=1,
