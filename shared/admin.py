@@ -38,6 +38,82 @@ class DeadLetterListArgs(Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
+# What the operator endpoints answer (documentation only: the routes return plain dicts).
+def _count_schema(name: str, description: str) -> type[Schema]:
+    return Schema.from_dict({name: fields.Integer(metadata={"description": description})}, name=f"{name.title()}Count")
+
+
+RescheduledSchema = _count_schema("rescheduled", "pending outbox rows made due now")
+DeletedSchema = _count_schema("deleted", "rows deleted")
+ReplayedSchema = _count_schema("replayed", "messages sent back to the queue")
+PurgedSchema = _count_schema("purged", "messages deleted")
+
+
+class OutboxErrorSchema(Schema):
+    message_id = fields.String()
+    event_type = fields.String()
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+
+
+class OutboxStatsSchema(Schema):
+    pending = fields.Integer()
+    oldest_pending_age_seconds = fields.Float(allow_none=True)
+    failing = fields.Integer()
+    published = fields.Integer()
+    recent_errors = fields.List(fields.Nested(OutboxErrorSchema))
+
+
+class InboxTypeSchema(Schema):
+    count = fields.Integer()
+    last_received_at = fields.String(allow_none=True)
+
+
+class LagSchema(Schema):
+    n = fields.Integer()
+    p50 = fields.Float(allow_none=True)
+    p95 = fields.Float(allow_none=True)
+    max = fields.Float(allow_none=True)
+
+
+class InboxStatsSchema(Schema):
+    total = fields.Integer()
+    by_type = fields.Dict(keys=fields.String(), values=fields.Nested(InboxTypeSchema))
+    lag_ms = fields.Nested(LagSchema)
+
+
+QUEUE_DEPTHS = {"type": "object", "description": "queue name → its counts (null where not declared yet)",
+                "additionalProperties": {"type": "object", "nullable": True,
+                                         "properties": {"messages": {"type": "integer"},
+                                                        "consumers": {"type": "integer"}}}}
+
+
+class ParkedSchema(Schema):
+    message_id = fields.String(allow_none=True)
+    event_type = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    dead_lettered_at = fields.String(allow_none=True)
+    retries = fields.Integer(allow_none=True)
+    original_routing_key = fields.String(allow_none=True)
+    size = fields.Integer()
+
+
+class ParkedListSchema(Schema):
+    count = fields.Integer()
+    items = fields.List(fields.Nested(ParkedSchema))
+
+
+class JobListSchema(Schema):
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": "status → jobs"})
+    items = fields.List(fields.Dict(), metadata={"description": "id, kind, payload, status, attempts, due_at, "
+                                                                "last_error, dates"})
+
+
+class JobRetriedSchema(Schema):
+    id = fields.String()
+    status = fields.String()
+
+
 def _pct(sorted_values: list[float], q: float) -> float | None:
     if not sorted_values:
         return None
@@ -60,6 +136,7 @@ def admin_blueprint() -> Blueprint:
     blp = operator_blueprint("admin", __name__, "/admin", "Operator endpoints (admin token)")
 
     @blp.route("/outbox")
+    @blp.alt_response(200, schema=OutboxStatsSchema, success=True)
     @blp.doc(security=[{"bearerAuth": []}])
     def outbox_stats():
         """Show the outbox backlog, its oldest age and failing rows."""
@@ -67,6 +144,7 @@ def admin_blueprint() -> Blueprint:
             return ctx().outbox.stats(session)
 
     @blp.route("/outbox/retry", methods=["POST"])
+    @blp.alt_response(200, schema=RescheduledSchema, success=True)
     @blp.doc(security=[{"bearerAuth": []}])
     def outbox_retry():
         """Make every pending outbox row due now."""
@@ -74,6 +152,7 @@ def admin_blueprint() -> Blueprint:
             return {"rescheduled": ctx().outbox.retry_now(session)}
 
     @blp.route("/outbox/prune", methods=["POST"])
+    @blp.alt_response(200, schema=DeletedSchema, success=True)
     @blp.arguments(PruneSchema)
     @blp.doc(security=[{"bearerAuth": []}])
     def outbox_prune(args):
@@ -82,6 +161,7 @@ def admin_blueprint() -> Blueprint:
             return {"deleted": ctx().outbox.prune(session, timedelta(days=args["older_than_days"]))}
 
     @blp.route("/inbox")
+    @blp.alt_response(200, schema=InboxStatsSchema, success=True)
     @blp.doc(security=[{"bearerAuth": []}])
     def inbox_stats():
         """Count consumed events by type, with the delivery lag (produced → applied) of the latest 1,000."""
@@ -100,6 +180,7 @@ def admin_blueprint() -> Blueprint:
         }
 
     @blp.route("/inbox/prune", methods=["POST"])
+    @blp.alt_response(200, schema=DeletedSchema, success=True)
     @blp.arguments(InboxPruneSchema)
     @blp.doc(security=[{"bearerAuth": []}])
     def inbox_prune(args):
@@ -110,12 +191,14 @@ def admin_blueprint() -> Blueprint:
             return {"deleted": session.execute(sa.delete(t).where(t.c.received_at < cutoff)).rowcount}
 
     @blp.route("/queues")
+    @blp.alt_response(200, schema=QUEUE_DEPTHS, success=True)
     @blp.doc(security=[{"bearerAuth": []}])
     def queues():
         """Show message counts of this service's queues."""
         return deadletters.queue_depths(ctx().settings)
 
     @blp.route("/dead-letters")
+    @blp.alt_response(200, schema=ParkedListSchema, success=True)
     @blp.arguments(DeadLetterListArgs, location="query")
     @blp.doc(security=[{"bearerAuth": []}])
     def dead_letters(args):
@@ -124,6 +207,7 @@ def admin_blueprint() -> Blueprint:
         return {"count": len(items), "items": items}
 
     @blp.route("/dead-letters/replay", methods=["POST"])
+    @blp.alt_response(200, schema=ReplayedSchema, success=True)
     @blp.arguments(DeadLetterSelectSchema)
     @blp.doc(security=[{"bearerAuth": []}])
     def replay(args):
@@ -135,6 +219,7 @@ def admin_blueprint() -> Blueprint:
         return {"replayed": n}
 
     @blp.route("/dead-letters/purge", methods=["POST"])
+    @blp.alt_response(200, schema=PurgedSchema, success=True)
     @blp.arguments(DeadLetterSelectSchema)
     @blp.doc(security=[{"bearerAuth": []}])
     def purge(args):
@@ -161,6 +246,7 @@ def jobs_blueprint(table: sa.Table, url_prefix: str) -> Blueprint:
                              "Durable jobs (admin token)")
 
     @blp.route("/jobs")
+    @blp.alt_response(200, schema=JobListSchema, success=True)
     @blp.arguments(JobListArgs, location="query")
     @blp.doc(security=[{"bearerAuth": []}])
     def list_jobs(args):
@@ -171,6 +257,7 @@ def jobs_blueprint(table: sa.Table, url_prefix: str) -> Blueprint:
                                             kind=args["kind"])}
 
     @blp.route("/jobs/<job_id>/retry", methods=["POST"])
+    @blp.alt_response(200, schema=JobRetriedSchema, success=True)
     @blp.doc(security=[{"bearerAuth": []}])
     def retry_job(job_id):
         """Make a pending or failed job due now (its attempts start again)."""

@@ -86,8 +86,28 @@ MESSAGES_VI = {
 }
 
 
+class ProblemSchema(Schema):
+    line = fields.Integer()
+    field = fields.String(allow_none=True)
+    message = fields.String()
+
+
+class ErrorSchema(Schema):
+    """The one error shape (documentation only: errors are built by the handlers below)."""
+    code = fields.Integer(metadata={"description": "HTTP status code"})
+    status = fields.String(metadata={"description": "HTTP status name"})
+    message = fields.String(metadata={"description": "what went wrong, in Vietnamese"})
+    errors = fields.Dict(metadata={"description": "location → field → messages"})
+    problems = fields.List(fields.Nested(ProblemSchema), metadata={"description": "an upload's refused cells "
+                                                                                  "(first 100)"})
+    problem_count = fields.Integer(metadata={"description": "every refused cell of the upload"})
+    problems_truncated = fields.Boolean()
+
+
 class JsonApi(Api):
     """flask-smorest Api whose every error has one shape: {code, status, message, errors{location{field:[…]}}}."""
+
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: HTTPException):
         described = error.description != type(error).description  # a message given when raising, not the default
@@ -493,15 +513,28 @@ def token_required(func):
     return wrapper
 
 
+class LiveSchema(Schema):
+    status = fields.String()
+
+
+class ReadySchema(Schema):
+    status = fields.String(metadata={"description": "ok, or unavailable (503)"})
+    checks = fields.Dict(keys=fields.String(), values=fields.String(),
+                         metadata={"description": "database / broker → ok or error: <type>"})
+
+
 def health_blueprint() -> Blueprint:
     blp = Blueprint("health", __name__, url_prefix="/health", description="Liveness and readiness probes")
 
     @blp.route("/live")
+    @blp.alt_response(200, schema=LiveSchema, success=True, description="the process is up")
     def live():
         """Report that the process is up."""
         return {"status": "ok"}
 
     @blp.route("/ready")
+    @blp.alt_response(200, schema=ReadySchema, success=True, description="database and broker reachable")
+    @blp.alt_response(503, schema=ReadySchema, description="a dependency is not reachable")
     def ready():
         """Report whether the database and the broker are reachable."""
         from shared.bus.publisher import connect
