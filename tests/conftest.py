@@ -1,4 +1,5 @@
-"""Shared fixtures. Unit tests need none of the servers; integration and e2e tests use the real ones.
+"""Fixtures every level may use. Unit tests need none of the servers; the broker and raw PostgreSQL fixtures
+(`bus`, `pg_url_factory`, `db_url_factory`) live in tests/servers.py and only integration and e2e tests load them.
 
 `backend` runs a test once on SQLite and once on a throw-away PostgreSQL database (see Backend): add it to a test's
 arguments, or `pytest.mark.usefixtures("backend")`, and the unit tests' `make_client` builds its apps on it.
@@ -12,47 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import (
-    PG_ADMIN_URL, BusNamespace, create_pg_database, drop_pg_database, new_namespace, pg_error,
+    PG_ADMIN_URL, create_pg_database, drop_pg_database, pg_error,
 )
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture
-def bus() -> BusNamespace:
-    """A private exchange and queue prefix on the real RabbitMQ, deleted afterwards."""
-    ns = new_namespace()
-    yield ns
-    ns.delete()
-
-
-@pytest.fixture
-def pg_url_factory():
-    """Create fresh PostgreSQL databases on demand; all are dropped afterwards."""
-    urls = []
-
-    def make(prefix: str = "t") -> str:
-        url = create_pg_database(prefix)
-        urls.append(url)
-        return url
-
-    yield make
-    for url in urls:
-        drop_pg_database(url)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url_factory(request, tmp_path, pg_url_factory):
-    """Database URLs for one backend per test run: a SQLite file, or a fresh PostgreSQL database."""
-    counter = iter(range(1000))
-
-    def make(prefix: str = "t") -> str:
-        if request.param == "sqlite":
-            return f"sqlite:///{tmp_path / f'{prefix}_{next(counter)}.db'}"
-        return pg_url_factory(prefix)
-
-    make.backend = request.param
-    return make
 
 
 class PgTemplates:

@@ -10,6 +10,7 @@ from kombu import Connection
 from shared.bus import topology
 from shared.bus.publisher import ConfirmingPublisher, Outgoing
 from shared.config import SERVICES
+from tests.servers import bus, db_url_factory, pg_url_factory  # noqa: F401 (fixtures)
 from tests.helpers import AMQP_URL
 from tools.stack import Stack
 

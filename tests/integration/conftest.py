@@ -24,6 +24,7 @@ from shared.config import Settings
 from shared.db import make_engine, make_session_factory, messaging_tables, utcnow
 from shared.events import new_event
 from shared.migrate import upgrade
+from tests.servers import bus, db_url_factory, pg_url_factory  # noqa: F401 (fixtures)
 from tests.events import make_course_completed
 from tests.helpers import AMQP_URL, BusNamespace, wait_until
 
