@@ -173,7 +173,9 @@ def _occurrences(text: str, values: dict) -> list[str]:
     for name in ("full_name", "ethnicity", "token"):
         if values[name] in text:
             found.append(name)
-    if re.search(rf"(?<![\d.:]){values['birth_year']}(?![\d.])", text):
+    # The year as a value of its own: not inside a random id (a uuid's hex group may start with 1963), a time or
+    # a duration.
+    if re.search(rf"(?<![\w.:-]){values['birth_year']}(?![\w.])", text):
         found.append("birth_year")
     return found
 
