@@ -226,7 +226,8 @@ class CivilServantArgsSchema(Schema):
 
 
 class CommitmentCreateSchema(Schema):
-    civil_servant_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    civil_servant_id = fields.String(required=True, validate=validate.Length(min=1, max=36), metadata={
+        "description": "a civil servant funding knows from needs' registry events (else 422 naming this field)"})
     programme = fields.String(required=True, validate=validate.Length(min=1, max=200))
     decision_no = fields.String(required=True, validate=validate.Length(min=1, max=100))
     training_cost = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=10**13),

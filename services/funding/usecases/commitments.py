@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.funding import domain
-from services.funding.models import DegreeCommitment, Receivable
+from services.funding.models import CivilServantRef, DegreeCommitment, Receivable
 from services.funding.usecases.ledger import event_cause, post_journal
 from services.funding.usecases.rules import norms_of
 from shared.errors import Invalid
@@ -18,8 +18,12 @@ from shared.localtime import utcnow
 
 def create_commitment(session: Session, data: dict, *, province_code: str,
                       now: datetime | None = None) -> DegreeCommitment:
-    """Record a degree-training commitment; the committed time is at least the province's multiplier norm × the
-    training time."""
+    """Record a degree-training commitment of a civil servant funding knows from needs' registry events (an id it
+    has never seen, "0" say, is refused: a receivable could never be opened for it); the committed time is at least
+    the province's multiplier norm × the training time."""
+    if session.get(CivilServantRef, data["civil_servant_id"]) is None:
+        raise Invalid("Không tìm thấy công chức này trong danh sách (chưa đồng bộ từ phân hệ nhu cầu đào tạo).",
+                      field="civil_servant_id")
     norms = norms_of(session, province_code)
     minimum, norm_id = None, None
     factor = domain.optional_norm(norms, "commitment_multiplier", data["training_end"])

@@ -4,9 +4,12 @@ from __future__ import annotations
 from datetime import date
 from io import BytesIO
 
+import pytest
+
 from services.funding.models import BudgetLine, CostNorm, IncentivePayment, LedgerEntry, Receivable
 from tests.unit.apps import ADMIN_AUTH, API_AUTH
-from tests.unit.funding.factories import completed_from, evaluated, file_problems, left, scheduled, trainee
+from tests.unit.funding.factories import (completed_from, evaluated, file_problems, left, registered, scheduled,
+                                         trainee)
 from tests.unit.funding.test_settlement import assert_ledger_consistent, deliver, lines, make_app, rows
 
 
@@ -49,9 +52,12 @@ def test_a_reward_above_the_cap_norm_is_paid_at_the_cap(tmp_path):
 
 # --- degree-training commitments -------------------------------------------------------------------------------
 
-def commit(app, **overrides):
+def commit(app, *, known: bool = True, **overrides):
+    """POST a commitment; its civil servant is first made known to funding by needs' registration event."""
     body = {"civil_servant_id": "cs-1", "programme": "Thạc sĩ Quản lý công", "decision_no": "15/QĐ-UBND",
             "training_cost": 120_000_000, "training_months": 24, "training_end": "2026-06-30", **overrides}
+    if known:
+        deliver(app, registered(body["civil_servant_id"], f"TB-{body['civil_servant_id']}"))
     return app.test_client().post("/api/v1/degree-commitments", json=body, headers=API_AUTH)
 
 
@@ -63,6 +69,18 @@ def test_commitment_defaults_to_three_times_the_training_time_under_nd_171(tmp_p
     assert (c["committed_months"], c["service_start"]) == (72, "2026-07-01")
     old = commit(app, training_end="2024-06-30").get_json()
     assert old["committed_months"] == 48  # twice the training time before NĐ 171/2025
+
+
+@pytest.mark.parametrize("civil_servant_id", ["0", "cs-never-registered"])
+def test_a_commitment_of_a_civil_servant_funding_does_not_know_is_422_naming_the_field(tmp_path, civil_servant_id):
+    """Issue 12, finding 10: `civil_servant_id: "0"` was recorded; a receivable could never be opened for it."""
+    app = make_app(tmp_path)
+    commit(app, civil_servant_id="cs-1")  # someone else is known
+    resp = commit(app, known=False, civil_servant_id=civil_servant_id)
+    assert resp.status_code == 422, resp.data
+    assert list(resp.get_json()["errors"]["json"]) == ["civil_servant_id"]
+    listed = app.test_client().get("/api/v1/degree-commitments", headers=API_AUTH).get_json()
+    assert [c["civil_servant_id"] for c in listed] == ["cs-1"]
 
 
 def test_commitment_shorter_than_the_legal_minimum_is_422(tmp_path):
