@@ -272,6 +272,24 @@ class Attendance(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     excused: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
     method: Mapped[str] = mapped_column(sa.String(10), server_default="list")  # list | qr
+    # confirmed (an officer's list or sheet, or a self check-in the officer confirmed) | pending (a trainee's own
+    # QR check-in, not counted yet) | rejected (the officer refused it: not present). Only confirmed counts.
+    confirmation: Mapped[str] = mapped_column(sa.String(10), server_default="confirmed")
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the officer confirmed or rejected it
+
+
+class CheckinFailure(Base):
+    """One refused check-in attempt (unknown link or personal token, a staff code instead of a personal link), kept
+    for the attempt limits: counted per session link and per client over a sliding window, in the database so every
+    gunicorn worker sees the same count. The client is a keyed hash of its address, never the address itself."""
+
+    __tablename__ = "checkin_failures"
+    __table_args__ = (sa.Index("ix_checkin_failures_session_at", "session_id", "failed_at"),
+                      sa.Index("ix_checkin_failures_client_at", "client_key", "failed_at"))
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str | None] = mapped_column(sa.String(36))  # the session link tried, if it exists
+    client_key: Mapped[str] = mapped_column(sa.String(64))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class TestResult(Base):
