@@ -1,14 +1,15 @@
 """Error kinds raised by use cases and domain code, named for what happened, not for an HTTP code.
 
 `Invalid` (the request breaks a rule about its own content), `Conflict` (it clashes with the current state),
-`NotFound` and `Gone` (it names something that does not, or no longer, exist). The HTTP status of each kind is
-chosen in one place, `shared.web.STATUS_OF`; an event handler that raises any of them parks the event (permanent).
+`NotFound` and `Gone` (it names something that does not, or no longer, exist), `Throttled` (too many refused
+attempts: wait). The HTTP status of each kind is chosen in one place, `shared.web.STATUS_OF`; an event handler
+that raises any of them parks the event (permanent).
 """
 from __future__ import annotations
 
 
 class DomainError(Exception):
-    """A business rule refused the request: the base of the four kinds below. `field` names the offending input."""
+    """A business rule refused the request: the base of the kinds below. `field` names the offending input."""
 
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
@@ -30,6 +31,10 @@ class NotFound(DomainError):
 
 class Gone(DomainError):
     """The request names something that existed and no longer accepts it (an expired link, a closed window)."""
+
+
+class Throttled(DomainError):
+    """Too many refused attempts from one client or at one link: refused for a while, whatever the request."""
 
 
 class PermanentError(Exception):

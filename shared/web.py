@@ -23,7 +23,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
-from shared.errors import Conflict, DomainError, Gone, Invalid, NotFound
+from shared.errors import Conflict, DomainError, Gone, Invalid, NotFound, Throttled
 from shared.logs import configure_logging, reset_correlation_id, set_correlation_id
 from shared.outbox import Outbox
 from marshmallow import Schema, fields
@@ -135,7 +135,7 @@ def _field_paths(messages, prefix="") -> list[str]:
 
 
 # The one place where an error kind becomes an HTTP status.
-STATUS_OF = {Invalid: 422, Conflict: 409, NotFound: 404, Gone: 410}
+STATUS_OF = {Invalid: 422, Conflict: 409, NotFound: 404, Gone: 410, Throttled: 429}
 
 
 def status_of(error: DomainError) -> int:
