@@ -84,10 +84,9 @@ def check_reorganisation(effective: date, predecessors: dict[str, Unit | None], 
 # --- combining self and supervisor assessment --------------------------------------------------------------------
 @dataclass(frozen=True)
 class CombinationRule:
-    """How one assessed level comes out of a self- and a supervisor assessment (rule as data). Methods:
-    "supervisor_else_self" the supervisor's level when given, else the self-assessment; "weighted"
-    (w_self·self + w_sup·supervisor) / (w_self + w_sup) over the levels present, rounded half-up (2.5 → 3);
-    "minimum" the lower of the two (the conservative reading)."""
+    """How one assessed level comes out of a self- and a supervisor assessment (rule as data). Methods: "minimum" the
+    lower of the two; "supervisor_else_self" the supervisor's level when given, else the self-assessment; "weighted"
+    (w_self·self + w_sup·supervisor) / (w_self + w_sup) over the levels present, rounded half-up (2.5 → 3)."""
     method: str = "supervisor_else_self"
     self_weight: float = 0.3
     supervisor_weight: float = 0.7
@@ -194,6 +193,11 @@ def unmet_standards(person: Person, rules: list[StandardRule]) -> list[UnmetStan
 
 
 # --- priority and the needs of one civil servant ----------------------------------------------------------------
+def is_ethnic_minority(ethnicity_code: str) -> bool:
+    """Every group but 01 Kinh is an ethnic minority (codes: formats.ETHNIC_GROUPS, QĐ 121-TCTK/PPCĐ ngày 2/3/1979)."""
+    return ethnicity_code != "01"
+
+
 @dataclass(frozen=True)
 class PriorityWeights:
     """Points of each reason in the priority score (weights as data; see the service card)."""
@@ -222,12 +226,9 @@ REASON_LABELS = {
 
 
 def _deadline_reason(deadline: date | None, today: date) -> str | None:
-    if deadline is None:
-        return None
-    days = (deadline - today).days
-    if days < 0:
-        return "deadline_passed"
-    return "deadline_within_12_months" if days <= 365 else "deadline_within_24_months" if days <= 730 else None
+    days = None if deadline is None else (deadline - today).days
+    return (None if days is None else "deadline_passed" if days < 0 else "deadline_within_12_months" if days <= 365
+            else "deadline_within_24_months" if days <= 730 else None)
 
 
 def priority(person: Person, weights: PriorityWeights, today: date, *, gap_levels: int = 0,
@@ -298,8 +299,7 @@ class Evidence:
 
 
 def is_certified(completed: bool, certified: bool | None) -> bool:
-    """A participant's result in course_completed: the certificate decides; a producer that predates `certified`
-    sends None, and then completion stands for it."""
+    """A participant's result in course_completed: the certificate decides (None from an older producer: completion)."""
     return bool(completed if certified is None else certified)
 
 

@@ -4,11 +4,68 @@ and the charts' series.
 Pure: no session, no web framework."""
 from __future__ import annotations
 
+import re
+import unicodedata
+
 from services.needs import domain
 from shared import tabular
 from shared.tabular import Column, text_up_to
 
 _GENDERS = {"nam": "male", "male": "male", "nữ": "female", "nu": "female", "female": "female"}
+
+# --- ethnic groups -------------------------------------------------------------------------------------------------
+# Danh mục các thành phần dân tộc Việt Nam, Tổng cục Thống kê, Quyết định 121-TCTK/PPCĐ ngày 2/3/1979: code → name.
+# The registry stores the code; domain.is_ethnic_minority derives the flag from it (everything but 01 Kinh).
+ETHNIC_GROUPS = dict(item.split(" ", 1) for item in (
+    "01 Kinh|02 Tày|03 Thái|04 Hoa|05 Khơ-me|06 Mường|07 Nùng|08 Mông|09 Dao|10 Gia-rai|11 Ngái|12 Ê-đê|13 Ba-na|"
+    "14 Xơ-đăng|15 Sán Chay|16 Cơ-ho|17 Chăm|18 Sán Dìu|19 Hrê|20 Ra-glai|21 Mnông|22 Xtiêng|23 Bru-Vân Kiều|24 Thổ|"
+    "25 Giáy|26 Cơ-tu|27 Giẻ-Triêng|28 Mạ|29 Khơ-mú|30 Co|31 Tà-ôi|32 Chơ-ro|33 Kháng|34 Xinh-mun|35 Hà Nhì|"
+    "36 Chu-ru|37 Lào|38 La Chí|39 La Ha|40 Phù Lá|41 La Hủ|42 Lự|43 Lô Lô|44 Chứt|45 Mảng|46 Pà Thẻn|47 Cờ Lao|"
+    "48 Cống|49 Bố Y|50 Si La|51 Pu Péo|52 Rơ-măm|53 Brâu|54 Ơ Đu").split("|"))
+# Other names in use (the decision's «tên gọi khác» that registries most often carry) → code; matched like the names.
+ETHNIC_ALIASES = {text: code for code, text in (item.split(" ", 1) for item in (
+    "01 Việt|01 Kinh (Việt)|04 Hán|04 Hoa (Hán)|05 Khmer|05 Khmer Krôm|05 Miên|08 H'Mông|08 Mèo|10 Jrai|10 Giơ-rai|"
+    "12 Ra-đê|13 Bahnar|14 Sedang|15 Cao Lan|15 Sán Chỉ|16 K'Ho|17 Chàm|19 H're|21 M'Nông|22 X'Tiêng|22 Stiêng|"
+    "23 Bru|23 Vân Kiều|26 Ca-tu|29 Khmu|31 Pa Cô|36 Churu|47 Cơ Lao").split("|"))}
+
+
+def ethnic_name_key(text: str) -> str:
+    """A name as compared: case, NFC/NFD, tone marks, spaces, hyphens, apostrophes and a leading «người» or
+    «dân tộc» do not count («Khơ-me», «khơ me», "Khome", «Người Khơ Me» are one name)."""
+    folded = "".join(c for c in unicodedata.normalize("NFD", text.casefold()) if not unicodedata.combining(c))
+    words = [w for w in re.split(r"[^0-9a-z]+", folded.replace("đ", "d")) if w]
+    while words[:1] == ["nguoi"] or words[:2] == ["dan", "toc"]:
+        words = words[1:] if words[0] == "nguoi" else words[2:]
+    return "".join(words)
+
+
+_ETHNIC_INDEX = {ethnic_name_key(text): code for code, name in ETHNIC_GROUPS.items()
+                 for text in (code, str(int(code)), name)}
+_ETHNIC_INDEX.update({ethnic_name_key(text): code for text, code in ETHNIC_ALIASES.items()})
+
+
+def ethnicity_code(text: str | None) -> str | None:
+    """The code of the ethnic group `text` names (its code, official name or a known other name), else None."""
+    return _ETHNIC_INDEX.get(ethnic_name_key(text)) if text and len(text) <= 60 else None
+
+
+def ethnic_group_list() -> list[dict]:
+    """The code list as GET /api/v1/ethnic-groups answers it: code, name, other names, minority flag."""
+    aliases: dict[str, list[str]] = {}
+    for text, code in ETHNIC_ALIASES.items():
+        aliases.setdefault(code, []).append(text)
+    return [{"code": code, "name": name, "other_names": aliases.get(code, []),
+             "ethnic_minority": domain.is_ethnic_minority(code)} for code, name in ETHNIC_GROUPS.items()]
+
+
+ETHNICITY_UNKNOWN = "Dân tộc không có trong danh mục 54 dân tộc Việt Nam (ghi tên, ví dụ «Tày», hoặc mã 01–54)."
+
+
+def _ethnicity(text: str) -> str:
+    code = ethnicity_code(text)
+    if code is None:
+        raise ValueError(ETHNICITY_UNKNOWN)  # the value itself is personal data: not echoed
+    return code
 
 
 def _gender(text: str) -> str:
@@ -30,7 +87,8 @@ REGISTRY_COLUMNS = [
     Column("full_name", "Họ và tên", text_up_to(200), required=True, width=28),
     Column("gender", "Giới tính", _gender, required=True, width=10),
     Column("birth_year", "Năm sinh", _year, required=True, width=10),
-    Column("ethnicity", "Dân tộc", text_up_to(60), required=True, width=12),
+    Column("ethnicity", "Dân tộc", _ethnicity, required=True, width=12),  # read: a name or code → the code
+    Column("ethnicity_code", "Mã dân tộc", width=8),  # export only (the file shows the name under «Dân tộc»)
     Column("unit_code", "Mã đơn vị", text_up_to(40), required=True, width=20),
     Column("commune_code", "Xã hiện nay", width=16),  # export only: today's commune
     Column("position_code", "Mã vị trí việc làm", text_up_to(40), required=True, width=16),

@@ -71,7 +71,10 @@ class CivilServant(Base):
     full_name: Mapped[str] = mapped_column(sa.String(200))
     gender: Mapped[str] = mapped_column(sa.String(10))
     birth_year: Mapped[int] = mapped_column(sa.Integer)
-    ethnicity: Mapped[str] = mapped_column(sa.String(60))
+    # a code of formats.ETHNIC_GROUPS (QĐ 121-TCTK/PPCĐ 1979); NULL only for a value migration 0004 could not read
+    ethnicity_code: Mapped[str | None] = mapped_column(sa.String(2))
+    # derived from the code (domain.is_ethnic_minority) on every write; stored for the rows without a code
+    ethnic_minority: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     unit_code: Mapped[str] = mapped_column(sa.ForeignKey("units.code"), index=True)
     position_code: Mapped[str] = mapped_column(sa.ForeignKey("positions.code"), index=True)
     hard_area: Mapped[bool] = mapped_column(sa.Boolean, default=False)
@@ -90,10 +93,6 @@ class CivilServant(Base):
     left_on: Mapped[date | None] = mapped_column(sa.Date)
     left_reason: Mapped[str | None] = mapped_column(sa.String(20))
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    @property
-    def ethnic_minority(self) -> bool:
-        return self.ethnicity.strip().lower() != "kinh"
 
 
 class Rule(Base):
