@@ -559,9 +559,11 @@ def health_blueprint() -> Blueprint:
 
 def create_service_app(settings: Settings, *, title: str, description: str, outbox: Outbox, inbox: sa.Table,
                        blueprints: list[Blueprint], admin_blueprints: list[Blueprint] = (),
-                       engine: sa.Engine | None = None) -> Flask:
-    """Build a service's Flask app: database, OpenAPI at /openapi.json (docs at /docs), errors, health, admin."""
+                       engine: sa.Engine | None = None, handlers=()) -> Flask:
+    """Build a service's Flask app: database, OpenAPI at /openapi.json (docs at /docs), errors, health, admin,
+    and its part of the event contract at /asyncapi.json (`handlers`: the event types of its HANDLERS table)."""
     from shared.admin import admin_blueprint
+    from shared.asyncapi import asyncapi_view
 
     configure_logging(settings.service, settings.log_level)
     app = Flask(settings.service)
@@ -586,6 +588,7 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
     from shared.config import request_limits
     app.config["MAX_CONTENT_LENGTH"] = request_limits().upload_bytes  # the largest class; each request narrows it
     app.register_blueprint(swagger_assets_blueprint())
+    app.add_url_rule("/asyncapi.json", "asyncapi", asyncapi_view(settings, list(handlers)))
     api = JsonApi(app)
     api.register_blueprint(health_blueprint())
     api.register_blueprint(admin_blueprint())

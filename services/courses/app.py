@@ -2,7 +2,7 @@
 from flask import Flask
 
 import services.courses
-from services.courses import admin, api, web
+from services.courses import admin, api, handlers, web
 from services.courses.models import INBOX_TABLE, OUTBOX
 from services.courses.settings import get_settings
 from shared.config import Settings
@@ -13,6 +13,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the courses web app (JSON API, admin, and the HTML check-in page outside /api/v1)."""
     app = create_service_app(
         settings or get_settings(), title="Course scheduling", outbox=OUTBOX, inbox=INBOX_TABLE,
+        handlers=handlers.HANDLERS,
         description=services.courses.__doc__,
         blueprints=[api.blp], admin_blueprints=[admin.blp])
     app.register_blueprint(web.pages)

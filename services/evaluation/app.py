@@ -2,7 +2,7 @@
 from flask import Flask
 
 import services.evaluation
-from services.evaluation import admin, api, web
+from services.evaluation import admin, api, handlers, web
 from services.evaluation.models import INBOX_TABLE, JOBS_TABLE, OUTBOX
 from services.evaluation.settings import get_settings
 from shared.admin import jobs_blueprint
@@ -14,6 +14,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the evaluation web app: the JSON API, the operator endpoints and the trainees' HTML form."""
     app = create_service_app(
         settings or get_settings(), title="Evaluation", outbox=OUTBOX, inbox=INBOX_TABLE,
+        handlers=handlers.HANDLERS,
         description=services.evaluation.__doc__,
         blueprints=[api.blp], admin_blueprints=[admin.blp, jobs_blueprint(JOBS_TABLE, "/admin/evaluation")])
     app.register_blueprint(web.bp)

@@ -2,7 +2,7 @@
 from flask import Flask
 
 import services.funding
-from services.funding import admin, api
+from services.funding import admin, api, handlers
 from services.funding.models import INBOX_TABLE, OUTBOX
 from services.funding.settings import get_settings
 from shared.config import Settings
@@ -13,5 +13,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the funding web app."""
     return create_service_app(
         settings or get_settings(), title="Funding", outbox=OUTBOX, inbox=INBOX_TABLE,
+        handlers=handlers.HANDLERS,
         description=services.funding.__doc__,
         blueprints=[api.blp], admin_blueprints=[admin.blp])
