@@ -33,6 +33,11 @@ migrate: setup  ## bring every service's database to the latest schema
 demo: setup  ## run a Thới Bình training cycle end to end over HTTP, print a summary, stop (DB=postgres for PostgreSQL)
 	$(PY) -m tools.demo
 
+# docs/asyncapi.json from the event catalogue and the HANDLERS tables (tests check it is up to date).
+.PHONY: asyncapi
+asyncapi: setup  ## write the whole system's AsyncAPI 3.0 event contract to docs/asyncapi.json
+	$(PY) -m tools.asyncapi
+
 # make seed [SEED_PEOPLE=111] [SEED_FISCAL_YEAR=<year>] [SEED_SURVEY_YEAR=<year>]: migrates, then seeds each service.
 .PHONY: seed
 seed: setup  ## reference and sample data of the four services wherever the *_DATABASE_URL point (default var/*.db)
