@@ -370,9 +370,30 @@ def _text_cell(sheet, row: int, column: int, value: Any):
     return cell
 
 
+@dataclass(frozen=True)
+class SheetChart:
+    """A native Excel line chart beside a table to_xlsx writes: the first column holds the categories (x axis),
+    every other column is a series titled by its header (cells written, and neutralised, by to_xlsx)."""
+    title: str
+    y_title: str = ""
+    x_title: str = ""
+    anchor: str = "H2"
+
+
+def _add_line_chart(sheet, spec: SheetChart, n_columns: int, header_row: int, last_row: int) -> None:
+    from openpyxl.chart import LineChart, Reference
+    chart = LineChart()
+    chart.title, chart.y_axis.title, chart.x_axis.title = spec.title, spec.y_title, spec.x_title
+    chart.add_data(Reference(sheet, min_col=2, max_col=n_columns, min_row=header_row, max_row=last_row),
+                   titles_from_data=True)
+    chart.set_categories(Reference(sheet, min_col=1, min_row=header_row + 1, max_row=last_row))
+    sheet.add_chart(chart, spec.anchor)
+
+
 def to_xlsx(rows: Iterable[dict], columns: Sequence[Column], *, title: str = "Báo cáo", heading: str | None = None,
-            footer: Sequence[str] = ()) -> bytes:
-    """Render rows as an XLSX sheet: optional heading line, bold header, the rows, optional footer lines."""
+            footer: Sequence[str] = (), chart: SheetChart | None = None) -> bytes:
+    """Render rows as an XLSX sheet: optional heading line, bold header, the rows, optional footer lines, and an
+    optional line chart of the rows (`chart`; drawn when there are rows and at least one series column)."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, Side
     from openpyxl.utils import get_column_letter
@@ -398,6 +419,9 @@ def to_xlsx(rows: Iterable[dict], columns: Sequence[Column], *, title: str = "B�
             cell = _text_cell(sheet, row_index, col, _display(row.get(column.key)))
             cell.border = border
         sheet.row_dimensions[row_index].height = 24  # room to sign by hand
+    header_row = 3 if heading else 1
+    if chart is not None and len(columns) > 1 and row_index > header_row:
+        _add_line_chart(sheet, chart, len(columns), header_row, row_index)
     for line in footer:
         row_index += 2
         _text_cell(sheet, row_index, 1, safe_cell(line))

@@ -1,5 +1,4 @@
 """Public HTTP API of the funding service (/api/v1): each view parses, makes one use-case call and answers."""
-from flask import Response
 from flask_smorest import Blueprint
 
 from services.funding import formats, schemas, usecases
@@ -240,10 +239,9 @@ def burn(args):
     fmt, year = args["format"], args["fiscal_year"]
     if fmt == "json":
         return respond_as(fmt, [], [], "", json_body=burn_data)
-    if fmt == "xlsx":
-        response = Response(formats.burn_xlsx(year, burn_data["series"]), mimetype=tabular.XLSX_MIME)
-        response.headers["Content-Disposition"] = f'attachment; filename="luy-ke-chi-{year}.xlsx"'
-        return response
+    if fmt == "xlsx":  # through the shared writer, which neutralises formula-like cells, with its line chart
+        series = burn_data["series"]
+        return respond_as(fmt, formats.burn_rows(series), formats.burn_columns(series), **formats.burn_sheet(year))
     body = line_chart(formats.MONTHS, formats.labelled_series(burn_data["series"]), title=formats.burn_title(year),
                       ylabel="Đồng", fmt=fmt)
     return chart_response(body, fmt)

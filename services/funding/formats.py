@@ -2,8 +2,6 @@
 report tables and the budget-burn workbook with its native Excel chart. Pure: no session, no web framework."""
 from __future__ import annotations
 
-from io import BytesIO
-
 from services.funding import domain
 from shared import tabular
 from shared.tabular import Column, text_up_to
@@ -116,25 +114,19 @@ def labelled_series(series: dict[str, list[int]]) -> dict[str, list[int]]:
     return {domain.SOURCE_LABELS.get(k, k): v for k, v in series.items()}
 
 
-def burn_xlsx(year: int, series: dict[str, list[int]]) -> bytes:
-    """The burn table (month × source, cumulative VND) with a native Excel line chart beside it."""
-    from openpyxl import Workbook
-    from openpyxl.chart import LineChart, Reference
+def burn_columns(series: dict[str, list[int]]) -> list[Column]:
+    """The burn table's columns: the month, then one per source (cumulative VND)."""
+    return [Column("month", "Tháng", width=8)] + [Column(source, domain.SOURCE_LABELS.get(source, source), width=22)
+                                                  for source in series]
 
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "Lũy kế chi"
-    sources = list(series)
-    sheet.append(["Tháng"] + [domain.SOURCE_LABELS.get(x, x) for x in sources])
-    for m, month in enumerate(MONTHS):
-        sheet.append([month] + [series[x][m] for x in sources])
-    if sources:
-        chart = LineChart()
-        chart.title, chart.y_axis.title, chart.x_axis.title = burn_title(year), "Đồng", "Tháng"
-        chart.add_data(Reference(sheet, min_col=2, max_col=1 + len(sources), min_row=1, max_row=13),
-                       titles_from_data=True)
-        chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=13))
-        sheet.add_chart(chart, "H2")
-    out = BytesIO()
-    book.save(out)
-    return out.getvalue()
+
+def burn_rows(series: dict[str, list[int]]) -> list[dict]:
+    """One row per month: the cumulative spending of each source to the end of that month."""
+    return [{"month": month, **{source: values[m] for source, values in series.items()}}
+            for m, month in enumerate(MONTHS)]
+
+
+def burn_sheet(year: int) -> dict:
+    """The burn workbook's file name, sheet title and native Excel line chart (tabular.to_xlsx draws it)."""
+    return {"filename": f"luy-ke-chi-{year}", "title": "Lũy kế chi",
+            "chart": tabular.SheetChart(burn_title(year), y_title="Đồng", x_title="Tháng")}

@@ -85,11 +85,22 @@ def _seed_needs(client) -> None:
 
 
 def _seed_funding(client) -> None:
+    """A hostile legal basis on a norm, and a settled 2026 course whose spending source is stored as a formula
+    (a value from before sources were checked): the spending reports and the burn workbook's series header."""
+    from tests.unit.apps import deliver
+    from tests.unit.funding.factories import completed_from, scheduled, trainee
     norm = {"item": "travel", "unit": "per_km", "lecturer_tier": None, "province_code": "CM", "amount": 2_000,
             "legal_basis": HOSTILE, "valid_from": "2030-01-01"}
     for path in ("/api/v1/rules/cost-norms", "/api/v1/cost-norms"):  # issue 11 moves the route
         if client.post(path, json=norm, headers=API_AUTH).status_code in (200, 201):
             break
+    assert client.post("/admin/funding/seed", json={"fiscal_year": 2026}, headers=ADMIN_AUTH).status_code == 200
+    body, plan = scheduled(trainees=[trainee("CM-TANLOC")])
+    deliver(client.application, body)
+    deliver(client.application, completed_from(plan)[0])
+    with client.application.extensions["service"].engine.begin() as conn:
+        lines = sa.Table("settlement_lines", sa.MetaData(), autoload_with=conn)
+        assert conn.execute(lines.update().where(lines.c.source == "unit_regular").values(source=HOSTILE)).rowcount
 
 
 SEEDS = {"needs": _seed_needs, "funding": _seed_funding}
@@ -125,3 +136,22 @@ def test_the_registry_export_neutralises_a_stored_formula_and_survives_a_stored_
     cells = _cells(resp, fmt)
     assert "'" + HOSTILE in cells
     assert any("Lê\ufffdThị\ufffdNgắt" == c for c in cells)
+
+
+def test_the_funding_burn_workbook_goes_through_the_shared_writer_with_its_chart(make_client):
+    """The burn workbook was built by hand with openpyxl (a source label "=…" became a live formula in its header):
+    it now goes through shared.tabular.to_xlsx, which neutralises every cell and draws the same line chart."""
+    from openpyxl import load_workbook
+    client = make_client("funding")
+    _seed_funding(client)
+    resp = client.get("/api/v1/reports/burn?fiscal_year=2026&format=xlsx")
+    assert resp.status_code == 200 and resp.mimetype == "application/vnd.openxmlformats-officedocument" \
+        ".spreadsheetml.sheet", resp.data[:300]
+    cells = _cells(resp, "xlsx")  # fails on any <f> in a worksheet
+    _assert_safe(cells, "funding burn xlsx")
+    sheet = load_workbook(io.BytesIO(resp.data)).active
+    header = [c.value for c in sheet[1]]
+    assert header[0] == "Tháng" and "'" + HOSTILE in header
+    assert len(sheet._charts) == 1
+    column = header.index("'" + HOSTILE) + 1
+    assert sheet.cell(row=13, column=column).value > 0  # the cumulative December value, a number
