@@ -19,6 +19,8 @@ class Base(DeclarativeBase):
 OUTBOX_TABLE, INBOX_TABLE = messaging_tables(Base.metadata)
 OUTBOX = Outbox("needs", OUTBOX_TABLE)
 JOBS_TABLE = job_table(Base.metadata)  # durable jobs (shared.jobs): closing large campaigns
+# One durable job per delivery (issue 13), in a table of its own: the sender claims only deliveries.
+DELIVERY_JOBS = job_table(Base.metadata, "delivery_jobs")
 
 
 class Unit(Base):
@@ -293,3 +295,60 @@ class PlanTarget(Base):
     plan_id: Mapped[str] = mapped_column(sa.ForeignKey("plans.id"), primary_key=True)
     commune_code: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     target_share: Mapped[float] = mapped_column(sa.Float)  # share of active civil servants to be trained
+
+
+class Contact(Base):
+    """How to reach a civil servant and who their direct supervisor is (issue 13).
+
+    Personal data processed to perform a state agency's function — the training of civil servants — under Law
+    91/2025/QH15 on personal data protection; `legal_basis` records it on each row. Never logged, never in an
+    event: other services name people by civil_servant_id and needs delivers.
+    """
+
+    __tablename__ = "contacts"
+    civil_servant_id: Mapped[str] = mapped_column(sa.ForeignKey("civil_servants.id"), primary_key=True)
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    preferred_channel: Mapped[str] = mapped_column(sa.String(10), default="email")  # email | sms | zalo
+    supervisor_id: Mapped[str | None] = mapped_column(sa.String(36))  # the direct supervisor, a civil servant
+    # … or, when no person is named, the holder of this position in the person's unit (e.g. LD-CT-UBND)
+    supervisor_position_code: Mapped[str | None] = mapped_column(sa.String(40))
+    legal_basis: Mapped[str] = mapped_column(sa.String(300))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Delivery(Base):
+    """One message to one person for one purpose about one object, exactly once (issue 13).
+
+    Claimed in the inbox transaction of the event that asks for it (unique purpose + recipient + object, so a
+    duplicate or a redelivered event claims nothing), sent by the delivery job outside it. `id` is the idempotency
+    key the providers get (e-mail Message-ID, SMS gateway id, ZNS tracking_id). Status: pending → sending (claimed
+    before the send, committed) → sent | failed (refused for good) | bounced (address refused) | parked (retries
+    used up) | skipped (no way to reach the person) | unconfirmed (the sender died during an e-mail send: it may or
+    may not have left; never resent by itself).
+    """
+
+    __tablename__ = "deliveries"
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    purpose: Mapped[str] = mapped_column(sa.String(40))
+    recipient_id: Mapped[str] = mapped_column(sa.String(36))
+    object_key: Mapped[str] = mapped_column(sa.String(200))
+    course_id: Mapped[str | None] = mapped_column(sa.String(64))
+    subject_id: Mapped[str | None] = mapped_column(sa.String(36))  # the trainee a supervisor's message is about
+    payload: Mapped[dict] = mapped_column(sa.JSON)  # what to say: link, deadline, course, calendar file
+    status: Mapped[str] = mapped_column(sa.String(12))
+    channel: Mapped[str | None] = mapped_column(sa.String(10))
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    provider_id: Mapped[str | None] = mapped_column(sa.String(200))
+    segments: Mapped[int | None] = mapped_column(sa.Integer)
+    last_error: Mapped[str | None] = mapped_column(sa.String(300))  # channel, reason, provider code: no address
+    deferred_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # quiet hours
+    source_event_id: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        sa.UniqueConstraint("purpose", "recipient_id", "object_key", name="uq_deliveries_key"),
+        sa.Index("ix_deliveries_course", "course_id", "status"),
+        sa.Index("ix_deliveries_recipient", "recipient_id"),
+    )
