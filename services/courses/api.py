@@ -1,8 +1,9 @@
 """Public HTTP API of the courses service (/api/v1): each view parses, makes one use-case call and answers (JSON,
-or the iCalendar, QR and document files built by formats.py). The check-in page is in web.py."""
+or the iCalendar and document files built by formats.py). QR check-in (the pages, the session and personal links and
+QR codes, the self check-ins the officer confirms) is in web.py."""
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response
 from flask_smorest import Blueprint
 
 from services.courses import formats, schemas, usecases
@@ -330,30 +331,6 @@ def record_results(data, course_id):
 def list_certificates(course_id):
     """List the certificates issued for a course."""
     return in_unit_of_work(usecases.list_certificates, course_id)
-
-
-@blp.route("/courses/<course_id>/sessions/<session_id>/checkin")
-@token_required
-@blp.response(200, schemas.CheckinLinkSchema)
-def checkin_link(course_id, session_id):
-    """Return a session's QR check-in link (unguessable token) and its QR image URL."""
-    with ctx().transaction() as session:
-        token = usecases.session_checkin_link(session, course_id, session_id)
-    url = f"{request.host_url}checkin/{token}"
-    return {"session_id": session_id, "url": url,
-            "qr_svg": f"{request.host_url}api/v1/courses/{course_id}/sessions/{session_id}/qr"}
-
-
-@blp.route("/courses/<course_id>/sessions/<session_id>/qr")
-@token_required
-@blp.arguments(schemas.QrQueryArgsSchema, location="query")
-@blp.response(200)
-def checkin_qr(args, course_id, session_id):
-    """Return the QR code of a session's check-in link, as SVG (default) or PNG."""
-    with ctx().transaction() as session:
-        token = usecases.session_checkin_link(session, course_id, session_id)
-    body, mimetype = formats.qr_code(f"{request.host_url}checkin/{token}", args["format"])
-    return Response(body, mimetype=mimetype)
 
 
 CALENDARS = {"communes": ("commune", "Lịch học – {ref}"), "lecturers": ("lecturer", "Lịch giảng"),

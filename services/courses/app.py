@@ -10,11 +10,11 @@ from shared.web import create_service_app
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the courses web app (JSON API, admin, and the HTML check-in page outside /api/v1)."""
+    """Build the courses web app (JSON API and the check-in API, admin, the HTML check-in pages outside /api/v1)."""
     app = create_service_app(
         settings or get_settings(), title="Course scheduling", outbox=OUTBOX, inbox=INBOX_TABLE,
         handlers=handlers.HANDLERS,
         description=services.courses.__doc__,
-        blueprints=[api.blp], admin_blueprints=[admin.blp])
+        blueprints=[api.blp, web.blp], admin_blueprints=[admin.blp])
     app.register_blueprint(web.pages)
     return app

@@ -489,6 +489,59 @@ class QrQueryArgsSchema(Schema):
     format = fields.String(load_default="svg", validate=validate.OneOf(["svg", "png"]))
 
 
+class PersonalCheckinLinkSchema(Schema):
+    civil_servant_id = fields.String()
+    code = fields.String()
+    url = fields.String(metadata={"description": "the trainee's own check-in link (works in each session's window)"})
+    qr_svg = fields.String(metadata={"description": "URL of its QR image (SVG); add ?format=png for PNG"})
+
+
+CONFIRMATIONS = ("pending", "confirmed", "rejected")
+
+
+class SelfCheckinQueryArgsSchema(Schema):
+    confirmation = fields.String(load_default=None, validate=validate.OneOf(CONFIRMATIONS))
+
+
+class SelfCheckinSchema(Schema):
+    civil_servant_id = fields.String()
+    code = fields.String()
+    confirmation = fields.String(metadata={"description": "pending | confirmed | rejected (only confirmed counts)"})
+    checked_in_at = fields.DateTime()
+    reviewed_at = fields.DateTime(allow_none=True)
+
+
+class SelfCheckinListSchema(Schema):
+    session_id = fields.String()
+    pending = fields.Integer(metadata={"description": "self check-ins of the session still to confirm or reject"})
+    items = fields.List(fields.Nested(SelfCheckinSchema))
+
+
+class SelfCheckinDecisionCreateSchema(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(["confirm", "reject"]))
+
+
+class SelfCheckinReviewCreateSchema(SelfCheckinDecisionCreateSchema):
+    civil_servant_ids = fields.List(fields.String(validate=validate.Length(min=1, max=36)), load_default=None,
+                                    validate=validate.Length(min=1, max=500),
+                                    metadata={"description": "the trainees to decide on; omitted: every pending one"})
+
+
+class SelfCheckinReviewSchema(Schema):
+    decision = fields.String()
+    count = fields.Integer(metadata={"description": "self check-ins decided by this request"})
+    pending = fields.Integer(metadata={"description": "self check-ins of the session still pending"})
+
+
+class SelfCheckinResultSchema(Schema):
+    course_code = fields.String()
+    course_title = fields.String()
+    session_id = fields.String()
+    date = fields.Date()
+    buoi = fields.String()
+    confirmation = fields.String(metadata={"description": "pending until the officer confirms it"})
+
+
 # --- trainees, calendar, documents ----------------------------------------------------------------------------------
 
 class TraineeSchema(Schema):

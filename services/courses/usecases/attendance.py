@@ -1,16 +1,17 @@
-"""Attendance (lists and the sheet import), QR check-in and test results."""
+"""Attendance the officer records (lists and the sheet import: confirmed as recorded) and test results; the
+trainees' own QR check-ins are in checkin.py."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.courses import domain
 from services.courses.domain import ACTIVE_ENROLLMENT
-from services.courses.models import Attendance, Course, CourseSession, Enrollment, TestResult, Trainee
+from services.courses.models import Attendance, Enrollment, TestResult, Trainee
 from services.courses import formats
-from shared.errors import Conflict, Invalid, NotFound
+from shared.errors import Conflict, Invalid
 from shared.localtime import utcnow
 from shared.tabular import RowErrors, read_table
 from services.courses.usecases.queries import _course, _state
@@ -75,57 +76,10 @@ def _write_attendance(session: Session, rows: list[tuple[str, str, bool, bool, s
         row = session.get(Attendance, (session_id, cs))
         if row is None:
             session.add(Attendance(session_id=session_id, civil_servant_id=cs, present=present, excused=excused,
-                                   method=method, recorded_at=now))
-        else:
+                                   method=method, recorded_at=now, confirmation="confirmed"))
+        else:  # the officer's record replaces a self check-in, pending or reviewed
             row.present, row.excused, row.method, row.recorded_at = present, excused, method, now
-
-
-def checkin_page(session: Session, token: str) -> dict:
-    """Describe the session a check-in link belongs to (for the form)."""
-    row = session.scalar(sa.select(CourseSession).where(CourseSession.checkin_token == token))
-    if row is None:
-        raise NotFound("Đường dẫn điểm danh không hợp lệ.", field="token")
-    course = session.get(Course, row.course_id)
-    return {"course_code": course.code, "course_title": course.title, "date": row.date, "buoi": row.buoi,
-            "buoi_vi": domain.BUOI_VI[row.buoi], "starts_at": row.starts_at, "ends_at": row.ends_at}
-
-
-def check_in(session: Session, token: str, code: str | None, enrollment_token: str | None,
-             now: datetime | None = None) -> dict:
-    """Mark a trainee present through a session's QR link, identified by civil servant code or enrollment token."""
-    row = session.scalar(sa.select(CourseSession).where(CourseSession.checkin_token == token))
-    if row is None:
-        raise NotFound("Đường dẫn điểm danh không hợp lệ.", field="token")
-    course = _course(session, row.course_id, lock=True)
-    if course.status not in ("confirmed", "in_progress"):
-        raise Conflict("Lớp chưa mở hoặc đã kết thúc, không thể điểm danh.", field="token")
-    now = now or utcnow()
-    if row.starts_at and not domain.checkin_open(now, row.starts_at, row.ends_at):
-        raise Invalid("Ngoài giờ điểm danh của buổi học (từ 60 phút trước giờ học đến khi kết thúc).",
-                      field="token")
-    stmt = sa.select(Enrollment).where(Enrollment.course_id == course.id, Enrollment.status == ACTIVE_ENROLLMENT)
-    if enrollment_token:
-        stmt = stmt.where(Enrollment.token == enrollment_token)
-    elif code:
-        stmt = stmt.join(Trainee, Trainee.civil_servant_id == Enrollment.civil_servant_id).where(
-            Trainee.code == code.strip())
-    else:
-        raise Invalid("Nhập mã công chức.", field="code")
-    enrollment = session.scalar(stmt)
-    if enrollment is None:
-        raise Invalid("Không tìm thấy học viên trong lớp này.", field="code")
-    course.status = domain.next_status(course.status, "teach")
-    _write_attendance(session, [(row.id, enrollment.civil_servant_id, True, False, "qr")], now)
-    return {**checkin_page(session, token), "checked_in": True}
-
-
-def session_checkin_link(session: Session, course_id: str, session_id: str) -> str:
-    """Return a session's check-in token (printed as a QR code by the officer)."""
-    course = _course(session, course_id)
-    row = next((s for s in course.sessions if s.id == session_id), None)
-    if row is None:
-        raise NotFound("Buổi học không thuộc lớp này.", field="session_id")
-    return row.checkin_token
+            row.confirmation, row.reviewed_at = "confirmed", None
 
 
 def record_results(session: Session, course_id: str, scores: list[dict], now: datetime | None = None) -> int:

@@ -12,6 +12,7 @@ from shared.db import insert_ignoring_conflicts
 from shared.errors import Conflict
 from shared.events import Envelope
 from shared.localtime import to_local, utcnow
+from services.courses.usecases.checkin import pending_self_checkins
 from services.courses.usecases.queries import _course, get_course, _participants, _state
 
 
@@ -38,6 +39,10 @@ def complete_course(session: Session, course_id: str, now: datetime | None = Non
                        f"Lớp ở trạng thái {_state(course.status)}: chỉ lớp đã xác nhận hoặc đang học mới "
                        "kết thúc được.",
                        field="course_id")
+    pending = pending_self_checkins(session, course.id)
+    if pending:
+        raise Conflict(f"Còn {pending} lượt học viên tự điểm danh chưa được xác nhận: hãy xác nhận hoặc từ chối "
+                       "trước khi kết thúc lớp (chỉ điểm danh đã xác nhận được tính).", field="course_id")
     rows = [p for p in _participants(session, course, statuses=(ACTIVE_ENROLLMENT, "withdrawn"))
             if p["status"] == ACTIVE_ENROLLMENT or p["sessions_attended"] > 0]
     if not rows:

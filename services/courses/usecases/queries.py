@@ -92,6 +92,8 @@ def _participants(session: Session, course: Course, statuses: tuple | None = Non
     present: dict[str, set[str]] = defaultdict(set)
     excused: dict[str, set[str]] = defaultdict(set)
     for a in session.scalars(sa.select(Attendance).join(CourseSession).where(CourseSession.course_id == course.id)):
+        if a.confirmation != "confirmed":
+            continue  # a self check-in counts once the officer confirms it (a rejected one never)
         if a.present:
             present[a.civil_servant_id].add(a.session_id)
         elif a.excused:
@@ -247,7 +249,10 @@ def list_document_rows(session: Session, course_id: str) -> tuple[Course, list[d
     participants = _participants(session, course, statuses=(ACTIVE_ENROLLMENT,))
     marks: dict[tuple[str, str], str] = {}
     for a in session.scalars(sa.select(Attendance).join(CourseSession).where(CourseSession.course_id == course_id)):
-        marks[(a.civil_servant_id, a.session_id)] = "x" if a.present else ("P" if a.excused else "v")
+        if a.confirmation == "pending":
+            continue  # not decided yet: left blank for the officer
+        present = a.present and a.confirmation == "confirmed"
+        marks[(a.civil_servant_id, a.session_id)] = "x" if present else ("P" if a.excused else "v")
     for i, p in enumerate(participants, start=1):
         p["no"] = i
         for s in course.sessions:

@@ -1,14 +1,10 @@
-"""Attendance by list and by QR check-in link, excused absences, test results, the certificate rule, certificate
+"""Attendance by list and by the attendance sheet, excused absences, test results, the certificate rule, certificate
 numbers issued once, and what courses.course_completed carries."""
 
 import io
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 
-import sqlalchemy as sa
-
-from services.courses import usecases
-from services.courses.models import Enrollment
 from tests.unit.courses.factories import API_AUTH, confirmed_course, ok, outbox
 
 
@@ -96,80 +92,7 @@ def test_score_out_of_range_is_422(client):
     assert resp.status_code == 422
 
 
-# --- QR check-in ---------------------------------------------------------------------------------------------------
-
-def checkin_url(client, course, index=0) -> str:
-    link = ok(client.get(f"/api/v1/courses/{course['id']}/sessions/{course['sessions'][index]['id']}/checkin",
-                         headers=API_AUTH))
-    assert len(link["url"].rsplit("/", 1)[1]) >= 32  # unguessable
-    return "/" + link["url"].split("/", 3)[3]
-
-
-def at_session(monkeypatch, course, index=0):
-    """Freeze the check-in clock 10 minutes into a session."""
-    start = datetime.fromisoformat(course["sessions"][index]["starts_at"])
-    real = usecases.check_in
-
-    def frozen(session, token, code, enrollment_token, now=None):
-        return real(session, token, code, enrollment_token, now=start + timedelta(minutes=10))
-    monkeypatch.setattr(usecases, "check_in", frozen)
-
-
-def test_checkin_form_is_plain_html_without_javascript(client):
-    course, _ = confirmed_course(client, 1)
-    resp = client.get(checkin_url(client, course))
-    assert resp.status_code == 200 and resp.mimetype == "text/html"
-    page = resp.get_data(as_text=True)
-    assert '<form method="post">' in page and "<script" not in page and course["code"] in page
-
-
-def test_trainee_checks_in_with_their_civil_servant_code(client, monkeypatch):
-    course, (a,) = confirmed_course(client, 1)
-    code = ok(client.get("/api/v1/trainees", headers=API_AUTH))[0]["code"]
-    at_session(monkeypatch, course)
-    resp = client.post(checkin_url(client, course), data={"code": code})
-    assert resp.status_code == 201 and "Đã ghi nhận có mặt" in resp.get_data(as_text=True)
-    [row] = ok(client.get(f"/api/v1/courses/{course['id']}/enrollments", headers=API_AUTH))
-    assert row["sessions_attended"] == 1
-    assert ok(client.get(f"/api/v1/courses/{course['id']}"))["status"] == "in_progress"
-
-
-def test_trainee_checks_in_with_their_enrollment_token(client, monkeypatch):
-    course, (a,) = confirmed_course(client, 1)
-    engine = client.application.extensions["service"].engine
-    with engine.connect() as conn:
-        token = conn.execute(sa.select(Enrollment.token).where(Enrollment.civil_servant_id == a)).scalar()
-    at_session(monkeypatch, course)
-    url = checkin_url(client, course)
-    assert f'value="{token}"' in client.get(url, query_string={"t": token}).get_data(as_text=True)
-    assert client.post(url, data={"t": token}).status_code == 201
-
-
-def test_unknown_code_is_refused_on_the_page(client, monkeypatch):
-    course, _ = confirmed_course(client, 1)
-    at_session(monkeypatch, course)
-    resp = client.post(checkin_url(client, course), data={"code": "NOPE"})
-    assert resp.status_code == 422 and "Không tìm thấy học viên" in resp.get_data(as_text=True)
-
-
-def test_checkin_outside_the_session_window_is_refused(client):
-    course, _ = confirmed_course(client, 1)
-    code = ok(client.get("/api/v1/trainees", headers=API_AUTH))[0]["code"]
-    resp = client.post(checkin_url(client, course), data={"code": code})  # the real clock: not in March 2026
-    assert resp.status_code == 422 and "Ngoài giờ điểm danh" in resp.get_data(as_text=True)
-
-
-def test_unknown_checkin_token_is_404(client):
-    assert client.get("/checkin/not-a-token").status_code == 404
-
-
-def test_qr_code_is_served_as_svg_and_png(client):
-    course, _ = confirmed_course(client, 1)
-    base = f"/api/v1/courses/{course['id']}/sessions/{course['sessions'][0]['id']}/qr"
-    svg = client.get(base, headers=API_AUTH)
-    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
-    png = client.get(base, query_string={"format": "png"}, headers=API_AUTH)
-    assert png.status_code == 200 and png.data.startswith(b"\x89PNG")
+# QR check-in (personal links, pending self check-ins, attempt limits): test_checkin.py
 
 
 # --- the printed attendance sheet, filled in and uploaded back --------------------------------------------------------
