@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 
 from flask import Blueprint, make_response, render_template, request
+from werkzeug.exceptions import RequestEntityTooLarge, UnprocessableEntity
 
 from services.evaluation import usecases
 from shared.errors import Conflict, DomainError, Gone, Invalid, NotFound
@@ -17,6 +18,7 @@ from shared.web import ctx, status_of
 bp = Blueprint("feedback_page", __name__, template_folder="templates")
 TITLES = {"course": "Phiếu lấy ý kiến học viên", "trainee": "Khảo sát hiệu quả sau khóa học",
           "supervisor": "Khảo sát hiệu quả sau khóa học (thủ trưởng)"}
+MAX_TEXT = 2000  # the form's maxlength for each typed text and the comment (FeedbackCreateSchema's too)
 STATE_MESSAGES = {
     "submitted": ("Phiếu này đã được gửi trước đó. Mỗi đường dẫn chỉ gửi được một lần — cảm ơn anh/chị.", 409),
     "expired": ("Đã hết hạn gửi phiếu cho khóa học này. Cảm ơn anh/chị đã quan tâm.", 410),
@@ -90,7 +92,7 @@ def _parse(form, fields: dict) -> tuple[dict, dict, dict, str | None, list[str]]
             continue
         kind, lecturer_id, code = fields[key]
         if kind == "text":
-            if len(value) > 2000:
+            if len(value) > MAX_TEXT:
                 problems.append(key)
             elif value:
                 texts[code] = value
@@ -105,20 +107,31 @@ def _parse(form, fields: dict) -> tuple[dict, dict, dict, str | None, list[str]]
         else:
             lecturers.setdefault(lecturer_id, {})[code] = int(value)
     comment = (form.get("comment") or "").strip() or None
-    if comment and len(comment) > 2000:
+    if comment and len(comment) > MAX_TEXT:
         problems.append("comment")
     return answers, lecturers, texts, comment, problems
 
 
-def _problem_message(context: dict, problems: list[str]) -> str:
+def _echo(form, fields: dict) -> dict:
+    """The answers to show again on a refused form: only this form's own fields, each typed text cut to MAX_TEXT
+    characters and each score to two — never the input as sent (a 64 KB form must not come back as a 64 KB page)."""
+    kept = {}
+    for key in (*fields, "comment"):
+        value = form.get(key)
+        if value is not None:
+            kept[key] = value[:MAX_TEXT] if key == "comment" or fields[key][0] == "text" else value[:2]
+    return kept
+
+
+def _problem_message(context: dict, problems: list[str],
+                     reason: str = "chọn điểm từ 1 đến 10, ý kiến tối đa 2000 ký tự") -> str:
     """Name the questions whose answers were refused (by their label, as the trainee sees them)."""
     labels = {i["field"]: i["label"] for s in context["sections"] for i in s["items"]}
     labels.update({i["field"]: f"{lec['label']}: {i['label']}" for lec in context["lecturers"] for i in lec["items"]})
     labels["comment"] = "Ý kiến khác (tối đa 2000 ký tự)"
     named = [f"«{labels[p]}»" for p in problems if p in labels]
     unknown = len(problems) - len(named)
-    parts = (["Câu trả lời không hợp lệ (chọn điểm từ 1 đến 10, ý kiến tối đa 2000 ký tự): " + "; ".join(named)]
-             if named else [])
+    parts = [f"Câu trả lời không hợp lệ ({reason}): " + "; ".join(named)] if named else []
     if unknown:
         parts.append(f"{unknown} trường không có trong phiếu")
     return ". ".join(parts) + ". Hãy kiểm tra rồi gửi lại."
@@ -135,9 +148,9 @@ def submit(token):
         message, status = STATE_MESSAGES[context["state"]]
         return _render(context, status, message, "er")
     answers, lecturers, texts, comment, problems = _parse(request.form, context["fields"])
+    kept = _echo(request.form, context["fields"])  # what a refusal shows again
     if problems:
-        return _render(context, 422, _problem_message(context, problems), "er", answers=request.form,
-                       show_form=True)
+        return _render(context, 422, _problem_message(context, problems), "er", answers=kept, show_form=True)
     try:
         with ctx().transaction() as session:
             accepted = usecases.submit_feedback(session, token, {}, comment, answers=answers,
@@ -149,10 +162,41 @@ def submit(token):
         if isinstance(exc, Conflict) and exc.field == "token":  # not any 409 (e.g. a rule missing) means "already sent"
             return _render(context, 409, STATE_MESSAGES["submitted"][0], "er")
         if isinstance(exc, Invalid) and exc.field == "scores":
-            return _render(context, 422, exc.message, "er", answers=request.form, show_form=True)
-        return _render(context, status_of(exc), f"Không gửi được phiếu: {exc.message}", "er", answers=request.form,
+            return _render(context, 422, exc.message, "er", answers=kept, show_form=True)
+        return _render(context, status_of(exc), f"Không gửi được phiếu: {exc.message}", "er", answers=kept,
                        show_form=True)
     share_vi = f"{share * 100:g}".replace(".", ",")
     note = "" if valid else (f" Lưu ý: phiếu bỏ trống quá {share_vi} % số câu nên không được tính vào điểm trung "
                              "bình (vẫn được tính là đã trả lời).")
     return _render(context, 200, "Cảm ơn anh/chị! Phiếu đã được ghi nhận." + note, "ok")
+
+
+def _refused_before_the_view(status: int, message_of) -> object:
+    """The page again, with a Vietnamese message, for a request shared.web refused before the view ran (the JSON
+    API answers the same refusal in its JSON error shape)."""
+    try:
+        context = _context((request.view_args or {}).get("token", ""))
+    except NotFound:
+        return _render(None, 404, "Đường dẫn không hợp lệ.", "er")
+    if context["state"] in STATE_MESSAGES:
+        message, state_status = STATE_MESSAGES[context["state"]]
+        return _render(context, state_status, message, "er")
+    answers = _echo(request.form, context["fields"]) if status == 422 else {}
+    return _render(context, status, message_of(context), "er", answers=answers, show_form=True)
+
+
+@bp.errorhandler(UnprocessableEntity)
+def _refused_characters(error):
+    """A field with a control character or a lone surrogate (shared.web's input check): named by its question;
+    the other answers are kept (the check has already dropped the refused ones), cut to the form's lengths."""
+    messages = (getattr(error, "data", None) or {}).get("messages") or {}
+    refused = [name for location in messages.values() if isinstance(location, dict) for name in location]
+    return _refused_before_the_view(422, lambda context: _problem_message(
+        context, refused, "có ký tự không hợp lệ, thường do dán từ văn bản khác; hãy gõ lại"))
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(error):
+    """A form over the body cap (MAX_FORM_BYTES): a short page, never the input echoed."""
+    return _refused_before_the_view(413, lambda context: (
+        f"Phiếu gửi quá lớn. Mỗi ý kiến tối đa {MAX_TEXT} ký tự; hãy rút gọn rồi gửi lại."))

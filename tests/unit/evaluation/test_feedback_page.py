@@ -158,3 +158,59 @@ def test_the_invalid_form_note_quotes_the_share_of_the_rule_in_force(client):
     del form["q2"], form["q3"]  # 2 of 5 = 40 % > 25 %
     page = client.post(f"/feedback/{reqs[0]['token']}", data=form).get_data(as_text=True)
     assert "bỏ trống quá 25 % số câu" in page
+
+
+# --- hostile input (issue 12): never echoed in full; control characters answered in Vietnamese on the page -------
+
+@pytest.mark.parametrize("field", ["comment", "t6"])
+def test_an_over_long_text_is_refused_and_shown_again_cut_to_the_forms_length(client, field):
+    """A 60,000-character text (under the 64 KB form cap) came back whole in the 422 page; it is cut to 2,000."""
+    course_id, reqs = open_course(client, [trainee()])
+    resp = client.post(f"/feedback/{reqs[0]['token']}", data={**answers(), field: "x" * 60_000 + "END"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "<form" in html and "tối đa 2000 ký tự" in html
+    assert "x" * 2_000 in html and "x" * 2_001 not in html and "END" not in html
+    assert len(resp.data) < 25_000, len(resp.data)
+    assert re.search(r"name=q2 value=8 checked", html)  # the scores are kept
+    assert client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()["responses"] == 0
+
+
+def test_fields_not_on_the_form_are_never_echoed(client):
+    _, reqs = open_course(client, [trainee()])
+    resp = client.post(f"/feedback/{reqs[0]['token']}", data={**answers(), "q1": "11", "junk": "RAC" * 10_000})
+    assert resp.status_code == 422 and "RAC" not in resp.get_data(as_text=True) and len(resp.data) < 25_000
+
+
+@pytest.mark.parametrize("bad", ["Tốt\x0blắm", "Tốt\x00", "Tốt\x9b"])
+def test_a_control_character_on_the_page_is_a_vietnamese_422_naming_the_question(client, bad):
+    """shared.web's input check refuses it before the view; the page (not the API's JSON) names the question and
+    keeps the other answers; nothing is stored."""
+    course_id, reqs = open_course(client, [trainee()])
+    resp = client.post(f"/feedback/{reqs[0]['token']}", data={**answers(), "t6": "Thực hành", "comment": bad})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422 and resp.mimetype == "text/html", resp.data[:300]
+    assert "ký tự không hợp lệ" in html and "«Ý kiến khác (tối đa 2000 ký tự)»" in html and "<form" in html
+    assert "Tốt" not in html.split('name="comment"')[1].split("</textarea>")[0]  # the refused text is not shown
+    assert re.search(r"name=q2 value=8 checked", html) and ">Thực hành</textarea>" in html
+    assert client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()["responses"] == 0
+    assert client.get(f"/feedback/{reqs[0]['token']}").status_code == 200  # still open
+
+
+def test_a_form_over_the_body_cap_gets_a_short_vietnamese_page(client):
+    _, reqs = open_course(client, [trainee()])
+    resp = client.post(f"/feedback/{reqs[0]['token']}", data={**answers(), "comment": "x" * (70 << 10)})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 413 and resp.mimetype == "text/html" and "Phiếu gửi quá lớn" in html
+    assert "xxxx" not in html and len(resp.data) < 25_000
+
+
+@pytest.mark.parametrize("comment", ["Tốt\x0blắm", "\ud800"])
+def test_the_json_api_answers_a_control_character_with_422_naming_the_field(client, comment):
+    from tests.unit.evaluation.factories import scores
+    course_id, reqs = open_course(client, [trainee()])
+    import json
+    body = json.dumps({"scores": scores(8), "comment": comment})  # ASCII: a lone surrogate travels as \ud800
+    resp = client.post(f"/api/v1/feedback/{reqs[0]['token']}", data=body, content_type="application/json")
+    assert resp.status_code == 422 and resp.mimetype == "application/json", resp.data[:300]
+    assert list(resp.get_json()["errors"]["json"]) == ["comment"]
+    assert client.get(f"/api/v1/courses/{course_id}/feedback-summary").get_json()["responses"] == 0
