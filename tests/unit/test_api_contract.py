@@ -21,9 +21,10 @@ from shared.events import decode, new_event
 from tests.events import make_course_completed
 from tests.unit.apps import ADMIN_AUTH, API_AUTH, API_TOKEN, SERVICES, build_app, deliver
 
-# The feedback submission is authenticated by the unguessable token in its path (a capability link handed to one
-# trainee, secrets.token_urlsafe(32)), not by the service API token, which trainees never hold.
-PATH_TOKEN_ROUTES = {("evaluation", "/api/v1/feedback/{token}")}
+# The feedback submission and the self check-in are authenticated by the unguessable token in their path (a
+# capability link handed to one trainee: secrets.token_urlsafe), not by the service API token, which trainees never
+# hold.
+PATH_TOKEN_ROUTES = {("evaluation", "/api/v1/feedback/{token}"), ("courses", "/api/v1/checkin/{token}")}
 # Operator routes that talk to the broker: never called by unit tests.
 BROKER_ROUTES = re.compile(r"^/admin/(dead-letters|queues)")
 
