@@ -14,3 +14,30 @@ errorlog = "-"
 loglevel = (os.environ.get("LOG_LEVEL") or "info").lower()
 # Four gunicorns share a host under `make up`: one default control socket would be fought over.
 control_socket_disable = True
+
+
+# --- metrics (issue 15) -------------------------------------------------------------------------------
+# prometheus_client's multiprocess mode: each worker writes its counters to files in PROMETHEUS_MULTIPROC_DIR and
+# GET /metrics sums every worker's, so a scrape counts all of them whichever worker answers. The directory must be
+# set before a worker imports prometheus_client, and start empty: one private folder per gunicorn master (under
+# the operator's PROMETHEUS_MULTIPROC_DIR if set, else the system's temporary folder), removed when it exits.
+def on_starting(server):
+    import tempfile
+
+    base = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.gettempdir()
+    os.makedirs(base, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"{server.proc_name}-metrics-", dir=base)
+
+
+def child_exit(server, worker):
+    # A dead worker's live gauges go; its counters stay in the sum (prometheus_client's multiprocess rules).
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    import shutil
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path and os.path.basename(path).startswith(f"{server.proc_name}-metrics-"):
+        shutil.rmtree(path, ignore_errors=True)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import traceback
 import uuid
 from contextlib import AbstractContextManager
@@ -41,12 +42,14 @@ from typing import Any, Callable, Union
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import metrics
 from shared.db import UTCDateTime, insert_ignoring_conflicts, is_postgres, transaction
 from shared.localtime import utcnow
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("pending", "running", "done", "failed")
+ACTIVE_STATUSES = ("pending", "running", "failed")  # what a metrics scrape counts (done rows only accumulate)
 MAX_ATTEMPTS = 10
 MAX_BACKOFF_MINUTES = 60
 LEASE = timedelta(minutes=10)  # a claimed job not finished by then (its worker died) is claimed again
@@ -69,6 +72,7 @@ def job_table(metadata: sa.MetaData, name: str = "jobs") -> sa.Table:
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("finished_at", UTCDateTime),
         sa.Index(f"ix_{name}_due", "status", "due_at"),
+        info={"shared.jobs": True},  # found by shared.metrics on the service's metadata
     )
 
 
@@ -242,6 +246,14 @@ def counts(session: Session, table: sa.Table) -> dict[str, int]:
     return {s: found.get(s, 0) for s in STATUSES}
 
 
+def active_counts(session: Session, table: sa.Table) -> dict[str, int]:
+    """Jobs per active status (ACTIVE_STATUSES, 0 when none): counted through the (status, due_at) index, so a
+    metrics scrape stays cheap however many done jobs the table keeps."""
+    found = dict(session.execute(sa.select(table.c.status, sa.func.count())
+                                 .where(table.c.status.in_(ACTIVE_STATUSES)).group_by(table.c.status)).all())
+    return {s: found.get(s, 0) for s in ACTIVE_STATUSES}
+
+
 # --- the loop body ---------------------------------------------------------------------------------------------
 
 class UnknownJobKind(LookupError):
@@ -292,12 +304,14 @@ def run_due(session_factory_or_unit_of_work: sessionmaker[Session] | UnitOfWork,
     for job in claimed:
         if stop is not None and stop.is_set():
             break
+        started = time.perf_counter()
         try:
             fn = jobs.get(job.kind)
             if fn is None:
                 raise UnknownJobKind(job.kind)
             if _run_one(uow, table, job, fn, now_fn):
                 ran += 1
+                metrics.job_ran(job.kind, time.perf_counter() - started)
                 if on_commit:
                     on_commit()
                 log.info("job ran", extra={"job_id": job.id, "kind": job.kind})
@@ -305,6 +319,7 @@ def run_due(session_factory_or_unit_of_work: sessionmaker[Session] | UnitOfWork,
             log.warning("job failed", extra={"job_id": job.id, "kind": job.kind, "error": type(exc).__name__})
             with uow() as session:
                 status = record_failure(session, table, job.id, exc, now_fn(), max_attempts=max_attempts)
+            metrics.job_failed(job.kind, status, known=job.kind in jobs)
             if status == "failed":
                 log.error("job failed for good", extra={"job_id": job.id, "kind": job.kind})
     return ran

@@ -78,6 +78,18 @@ class Outbox:
             session.execute(sa.update(self.table).where(self.table.c.seq == row.seq).values(
                 attempts=row.attempts + 1, next_attempt_at=now + timedelta(seconds=delay), last_error=error[:500]))
 
+    def backlog(self, session: Session) -> dict:
+        """Pending rows, failing ones and the oldest pending creation time: one query over the pending rows only
+        (the partial index ix_outbox_pending on PostgreSQL), cheap enough for every metrics scrape."""
+        t = self.table
+        pending, oldest, failing = session.execute(
+            sa.select(sa.func.count(), sa.func.min(t.c.created_at), sa.func.count().filter(t.c.attempts > 0))
+            .where(t.c.published_at.is_(None))
+        ).one()
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=utcnow().tzinfo)
+        return {"pending": pending, "failing": failing, "oldest_created_at": oldest}
+
     def stats(self, session: Session) -> dict:
         """Return backlog size, oldest pending age and failing rows, for operators."""
         t = self.table

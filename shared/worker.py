@@ -9,10 +9,11 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import metrics
 from shared.bus.consumer import EventConsumer, Handler
 from shared.bus.relay import OutboxRelay
 from shared.bus.safe import describe, stack
-from shared.config import Settings
+from shared.config import Settings, env
 from shared.db import make_engine, make_session_factory
 from shared.logs import configure_logging
 from shared.outbox import Outbox
@@ -24,9 +25,16 @@ log = logging.getLogger(__name__)
 Tick = Callable[[sessionmaker[Session], threading.Event], int]
 
 
+def metrics_port(settings: Settings) -> int | None:
+    """<SERVICE>_METRICS_PORT: the worker's Prometheus port (unset or 0: none). Documented ports: needs 9101,
+    courses 9102, evaluation 9103, funding 9104 (deploy/prometheus/prometheus.yml scrapes those)."""
+    return env(f"{settings.service.upper()}_METRICS_PORT", None, int) or None
+
+
 def _poll(name: str, tick: Tick, poll_seconds: float, session_factory: sessionmaker[Session],
-          stop: threading.Event, wake: threading.Event) -> None:
+          stop: threading.Event, wake: threading.Event, service: str = "") -> None:
     """Run `tick` until stop is set, waiting `poll_seconds` after a round that found nothing to do."""
+    metrics.bind_service(service)  # job metrics of this thread carry the service's name
     log.info("loop started", extra={"loop": name})
     while not stop.is_set():
         try:
@@ -52,10 +60,13 @@ def run_worker(settings: Settings, handlers: dict[str, Handler], outbox: Outbox,
     relay = OutboxRelay(settings, session_factory, outbox)
     consumer = EventConsumer(settings, session_factory, inbox, handlers, on_commit=relay.wake.set)
     consumer.install_signal_handlers()
+    served = metrics.serve_worker(settings.service, settings.http_host, metrics_port(settings), session_factory,
+                                  outbox, lambda: consumer.dead_letter_depth)
     relay_thread = threading.Thread(target=relay.run, args=(consumer.stop,), name="outbox-relay", daemon=True)
     relay_thread.start()
     loop_threads = [threading.Thread(target=_poll, name=name, daemon=True,
-                                     args=(name, tick, poll, session_factory, consumer.stop, relay.wake))
+                                     args=(name, tick, poll, session_factory, consumer.stop, relay.wake,
+                                           settings.service))
                     for name, (tick, poll) in (loops or {}).items()]
     for thread in loop_threads:
         thread.start()
@@ -65,6 +76,9 @@ def run_worker(settings: Settings, handlers: dict[str, Handler], outbox: Outbox,
     for thread in loop_threads:
         thread.join(timeout=30)
     relay_thread.join(timeout=15)
+    if served:
+        served[0].shutdown()
+        served[0].server_close()
     engine.dispose()
     log.info("worker stopped")
     return 0

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from kombu import Consumer
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import metrics
 from shared.bus import topology
 from shared.bus.publisher import BrokerSilent, LazyPublisher, Outgoing, bounded_rpc, close_bounded, connect
 from shared.bus.safe import describe, stack
@@ -200,6 +201,11 @@ class EventConsumer:
         self._dlq_depth = depth
         self._parked_since_check = 0
 
+    @property
+    def dead_letter_depth(self) -> int | None:
+        """The dead-letter queue's depth as last read from the broker (None before the first read): a gauge."""
+        return self._dlq_depth
+
     def _on_message(self, message) -> None:
         self._buffer.append(_Delivery(message))
 
@@ -214,13 +220,20 @@ class EventConsumer:
         batch, self._buffer = self._buffer, []
         if not batch:
             return
+        with metrics.batch_timer(self.settings.service):
+            self._flush(batch)
+
+    def _flush(self, batch: list[_Delivery]) -> None:
+        service, received_at = self.settings.service, utcnow()
         for d in batch:
             self._note_redeliveries(d.message)
             try:
                 d.envelope = decode(d.message.body)
+                metrics.event_received(service, d.envelope.type, d.envelope.occurred_at, received_at)
                 if d.envelope.type not in self.handlers:
                     d.error = f"no handler for {d.envelope.type}"
             except EventContractError as exc:
+                metrics.event_received(service, d.message.properties.get("type"), None, received_at)
                 d.error = f"{exc}: {exc.errors}" if exc.errors else str(exc)
         attempt = 0
         while True:
@@ -304,11 +317,13 @@ class EventConsumer:
             return
         with self.session_factory() as session, session.begin():
             fresh = self._claim(session, deliveries)
-            todo = []
+            todo, duplicates = [], []
             for d in deliveries:
                 if d.envelope.id in fresh:
                     fresh.discard(d.envelope.id)  # a copy twice in one batch is applied once
                     todo.append(d.envelope)
+                else:
+                    duplicates.append(d.envelope.type)
             # Apply in queue order; consecutive envelopes of a batch handler's type go in one call.
             i = 0
             while i < len(todo):
@@ -319,10 +334,13 @@ class EventConsumer:
                     j += 1
                 token = set_correlation_id(todo[i].correlation_id)
                 try:
-                    handler(todo[i:j], session, self.settings) if batched else handler(todo[i], session, self.settings)
+                    with metrics.handler_timer(self.settings.service, todo[i].type):
+                        handler(todo[i:j], session, self.settings) if batched else \
+                            handler(todo[i], session, self.settings)
                 finally:
                     reset_correlation_id(token)
                 i = j
+        metrics.events_applied(self.settings.service, [e.type for e in todo], duplicates)  # committed
         if todo:
             self.on_commit()
 
@@ -363,6 +381,7 @@ class EventConsumer:
         self._republish(d.message, self.settings.retry_queue(attempt),
                         {"x-retry-count": attempt, "x-last-error": error[:500],
                          "x-original-routing-key": self._original_routing_key(d.message)})
+        metrics.event_retried(self.settings.service, d.envelope.type)
         log.info("event scheduled for retry", extra={"message_id": d.envelope.id, "attempt": attempt})
 
     @staticmethod
@@ -379,6 +398,7 @@ class EventConsumer:
             "x-original-routing-key": self._original_routing_key(message),
         })
         self._parked_since_check += 1
+        metrics.event_parked(self.settings.service, message.properties.get("type"))
         # The reason (in the parked message's headers, for operators) may quote values: the log names its kind.
         log.warning("event parked in dead-letter queue", extra={
             "queue": self.settings.queue, "message_id": message.properties.get("message_id"),

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import metrics
 from shared.bus.publisher import CONFIRM_TIMEOUT, LazyPublisher, Outgoing
 from shared.bus.safe import describe, stack
 from shared.config import Settings
@@ -40,10 +42,12 @@ class OutboxRelay:
         so after an outage of any length the backlog goes out as soon as the broker is back.
         """
         unavailable = None
+        service = self.settings.service
         with self.session_factory() as session, session.begin():
             rows = self.outbox.claim(session, self.settings.relay_batch_size)
             if not rows:
                 return 0
+            started = time.perf_counter()
             try:
                 publisher = self._publisher.get()
                 results = publisher.publish([
@@ -54,23 +58,29 @@ class OutboxRelay:
                 ])
             except Exception as exc:  # noqa: BLE001 - connection refused, lost, closed by the broker…
                 self.close()
+                metrics.relay_failed(service, "unavailable")
                 raise BrokerUnavailable(describe(exc)) from exc
-            ok, refused = [], []
+            ok, ok_types, refused = [], [], []
             for r in rows:
                 error = results.get(r.message_id, "no confirm")
                 if error is None:
                     ok.append(r.seq)
+                    ok_types.append(r.event_type)
                 elif error == CONFIRM_TIMEOUT:
                     unavailable = f"{CONFIRM_TIMEOUT} after {self.settings.confirm_timeout}s"
                 else:
                     refused.append((r, error))
             self.outbox.mark_published(session, ok)
+            seconds = time.perf_counter() - started
             if refused:
+                metrics.relay_failed(service, "refused", len(refused))
                 self.outbox.mark_failed(session, refused)
                 log.warning("relay: events refused by the broker", extra={"refused": len(refused),
                                                                          "reason": refused[0][1]})
+        metrics.relay_published(service, ok_types, seconds)  # committed: the rows are marked sent
         if unavailable:
             self.close()
+            metrics.relay_failed(service, "unavailable")
             raise BrokerUnavailable(unavailable)
         return len(ok)
 
