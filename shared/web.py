@@ -603,6 +603,8 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
     for kind in _broker_errors():
         app.register_error_handler(kind, _broker_unavailable)
     app.register_error_handler(Exception, _internal_error)
+    from shared import metrics
+    metrics.install_web(app)  # GET /metrics; its timer starts before the hooks below, so refusals count too
 
     @app.before_request
     def _start():
