@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -28,9 +29,9 @@ PROXY_PORTS = {service: 8401 + i for i, service in enumerate(SERVICES)}
 TOKEN = "proxy-test-token"
 
 
-def _render(tmp: Path, web_port: int, **settings: str) -> Path:
+def _render(tmp: Path, web_port: int, upstreams: dict[str, str] | None = None, **settings: str) -> Path:
     return render_proxy_config(tmp, {s: f"127.0.0.1:{p}" for s, p in PROXY_PORTS.items()},
-                               {s: f"127.0.0.1:{web_port}" for s in SERVICES}, **settings)
+                               {s: f"127.0.0.1:{web_port}" for s in SERVICES} | (upstreams or {}), **settings)
 
 
 def _live(base: str) -> bool:
@@ -63,25 +64,35 @@ def web(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def proxy(web, tmp_path_factory):
+def proxy_dir(tmp_path_factory) -> Path:
+    """nginx's prefix: the rendered configuration, error.log, access.log and nginx's own stderr (nginx.stderr)."""
+    return tmp_path_factory.mktemp("nginx")
+
+
+@pytest.fixture(scope="module")
+def proxy(web, proxy_dir):
+    """The proxy on 8401-8404, every upstream the needs web but evaluation's: a closed port (upstream errors)."""
     if NGINX is None:
         pytest.skip("Debian's nginx is not installed (make tools)")
     busy = [p for p in PROXY_PORTS.values() if not port_free(p)]
     if busy:
         pytest.fail(f"ports {busy} are taken: the proxy test needs 8401-8404")
+    [closed] = free_ports(1)
     # One credentialed request a minute after the burst of 20: at the default 10r/s a loaded CI machine refilled
     # the bucket while the 100 requests were still going, and the request after the burst was let through (401).
-    conf = _render(tmp_path_factory.mktemp("nginx"), web, PROXY_AUTH_RATE="1r/m")
+    conf = _render(proxy_dir, web, {"evaluation": f"127.0.0.1:{closed}"}, PROXY_AUTH_RATE="1r/m")
+    stderr = open(proxy_dir / "nginx.stderr", "wb")
     proc = subprocess.Popen([NGINX, "-p", str(conf.parent), "-c", str(conf), "-e", "stderr"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
     base = f"http://127.0.0.1:{PROXY_PORTS['needs']}"
     try:
         wait_until(lambda: proc.poll() is not None or _live(base), timeout=20)
-        assert proc.poll() is None, proc.stderr.read().decode()
+        assert proc.poll() is None, (proxy_dir / "nginx.stderr").read_text()
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        stderr.close()
 
 
 def test_the_config_passes_nginx_t(tmp_path):
@@ -149,3 +160,31 @@ def test_an_over_limit_body_is_413_in_the_json_shape(proxy):
     # The open feedback routes are a small class: 100 KB is refused there.
     resp = requests.post(proxy + "/api/v1/feedback/abc", data=b"x" * 100_000, timeout=10)
     assert resp.status_code == 413
+
+
+def test_tokens_in_feedback_and_check_in_paths_reach_no_proxy_log(proxy, proxy_dir):
+    """nginx writes the request line into every error-log message of a request (rate limit, refused body, upstream
+    error): on the feedback and check-in routes the path is a trainee's link. Each of those failures on them, and
+    the same upstream error on a route without a token, then neither log may hold the token."""
+    token = "tok" + secrets.token_urlsafe(16)
+    evaluation = f"http://127.0.0.1:{PROXY_PORTS['evaluation']}"  # its upstream is a closed port
+    codes = [requests.post(f"{proxy}/api/v1/feedback/{token}", json={}, headers={"Authorization": "Bearer x"},
+                           timeout=5).status_code for _ in range(30)]
+    assert 429 in codes, codes  # the credential zone: a burst of 20, then one a minute
+    assert requests.post(f"{proxy}/feedback/{token}", data=b"x" * 100_000, timeout=10).status_code == 413
+    for path in (f"/feedback/{token}", f"/api/v1/feedback/{token}", f"/checkin/{token}", f"/api/v1/checkin/{token}",
+                 f"/checkin/me/{token}"):
+        assert requests.get(evaluation + path, timeout=10).status_code == 503, path
+    assert requests.get(evaluation + "/health/live", timeout=10).status_code == 503
+    time.sleep(0.2)
+    logs = {name: (proxy_dir / name).read_text(errors="replace") for name in ("error.log", "access.log",
+                                                                            "nginx.stderr")}
+    for name, text in logs.items():
+        assert token not in text, f"{name}: " + next(line for line in text.splitlines() if token in line)
+    # The check can fail: the upstream error of a route without a token is still logged, with its request line.
+    assert re.search(r'connect\(\) failed .*request: "GET /health/live', logs["error.log"]), logs["error.log"][-2000:]
+    # What the error log no longer says, the access log does, without the path.
+    access = logs["access.log"]
+    assert re.search(r'"POST" 429 .* route=feedback ', access) and re.search(r'"POST" 413 .* route=feedback ', access)
+    assert re.search(r'"GET" 503 .* route=checkin upstream=127\.0\.0\.1:\d+ upstream_status=502', access), \
+        access[-1500:]
