@@ -54,6 +54,13 @@ def update_position(data, code):
         return usecases.update_position(session, code, data)
 
 
+@blp.route("/ethnic-groups")
+@blp.response(200, schemas.EthnicGroupSchema(many=True))
+def list_ethnic_groups():
+    """The 54 ethnic groups (QĐ 121-TCTK/PPCĐ 1979): the codes the registry stores, the other names it accepts."""
+    return formats.ethnic_group_list()
+
+
 @blp.route("/civil-servants", methods=["POST"])
 @token_required
 @blp.arguments(schemas.CivilServantCreateSchema)
@@ -80,11 +87,9 @@ def list_civil_servants(args):
 @blp.response(200)
 def export_civil_servants(args):
     """Download the registry as CSV or XLSX (the columns the import reads back)."""
-    fmt = args.pop("format")
-    args.pop("page"), args.pop("page_size")
-    with ctx().transaction() as session:
-        rows = usecases.export_registry(session, **args)
-    return download(rows, formats.REGISTRY_COLUMNS, fmt, **formats.REGISTRY_FILE)
+    with ctx().transaction() as session:  # the filters (never paged: the whole registry they select)
+        rows = usecases.export_registry(session, **{key: v for key, v in args.items() if key != "format"})
+    return download(rows, formats.REGISTRY_COLUMNS, args["format"], **formats.REGISTRY_FILE)
 
 
 @blp.route("/civil-servants/import", methods=["POST"])
@@ -93,9 +98,8 @@ def export_civil_servants(args):
 @blp.response(200, schemas.ImportResultSchema)
 def import_civil_servants(files):
     """Import the registry from CSV/XLSX, all or nothing: every bad row is reported with its line and field."""
-    data, filename = read_upload(files)
     with ctx().transaction() as session:  # a TableError rolls it back and answers 422 (shared/web.py)
-        return usecases.import_registry(session, data, filename)
+        return usecases.import_registry(session, *read_upload(files))
 
 
 @blp.route("/civil-servants/<cs_id>")
@@ -337,8 +341,7 @@ def list_rule_versions(kind):
 @blp.arguments(schemas.RuleCreateSchema)
 @blp.response(201, schemas.RuleSchema)
 def add_rule_version(data, kind):
-    """Add a version of a rule from a date: an open-ended version started earlier ends the day before; any other
-    overlap is refused (409 naming valid_from)."""
+    """Add a version of a rule from a date (an earlier open-ended one ends the day before; other overlaps: 409)."""
     with ctx().transaction() as session:
         return usecases.add_rule_version(session, kind, data)
 
@@ -349,9 +352,8 @@ def add_rule_version(data, kind):
 def report_needs(args):
     """Needs by topic / commune / position (/ province): counts, mandatory, mean priority; JSON, CSV or XLSX."""
     with ctx().transaction() as session:
-        rows = usecases.needs_rollup(session, group_by=args["group_by"], province_code=args["province_code"],
-                                     commune_code=args["commune_code"], topic_code=args["topic_code"],
-                                     unit_code=args["unit_code"], statuses=tuple(args["status"]))
+        rows = usecases.needs_rollup(session, group_by=args["group_by"], statuses=tuple(args["status"]), **{
+            key: args[key] for key in ("province_code", "commune_code", "topic_code", "unit_code")})
     return respond_as(args["format"], rows, formats.rollup_columns(args["group_by"]),
                       **formats.report_options(formats.ROLLUP_FILE))
 
@@ -373,9 +375,8 @@ def chart_needs(args):
 def chart_plan_coverage(args):
     """Bar chart per commune of the plan's target, planned and trained people, as SVG or PNG."""
     with ctx().transaction() as session:
-        rows = usecases.plan_coverage(session, args["plan_id"])
-    return charts.chart_response(charts.bar_chart(**formats.coverage_chart(rows), fmt=args["format"]),
-                                 args["format"])
+        chart = formats.coverage_chart(usecases.plan_coverage(session, args["plan_id"]))
+    return charts.chart_response(charts.bar_chart(**chart, fmt=args["format"]), args["format"])
 
 
 @blp.route("/reports/plan-coverage")

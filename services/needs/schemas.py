@@ -2,7 +2,7 @@
 from marshmallow import Schema, fields, pre_dump, validate
 from webargs.fields import DelimitedList
 
-from services.needs import domain
+from services.needs import domain, formats
 
 
 class UnitSchema(Schema):
@@ -92,7 +92,11 @@ class _RegistryFields(Schema):
     full_name = fields.String(validate=[validate.Length(min=1, max=200), _not_blank])
     gender = fields.String(validate=validate.OneOf(["female", "male"]))
     birth_year = fields.Integer(strict=True, validate=validate.Range(min=1940, max=2010))
-    ethnicity = fields.String(validate=[validate.Length(min=1, max=60), _not_blank])
+    ethnicity = fields.String(validate=[validate.Length(min=1, max=60), _not_blank], metadata={
+        "description": "a code 01–54 or a name of GET /api/v1/ethnic-groups (official or other, as typed: case, "
+                       "accents' composition, spaces and hyphens do not count); stored as the code"})
+    ethnic_minority = fields.Boolean(metadata={"description": "derived from ethnicity (all but 01 Kinh); if given, "
+                                                              "it must agree (422 otherwise)"})
     unit_code = fields.String(validate=_code)
     position_code = fields.String(validate=_code)
     hard_area = fields.Boolean()
@@ -112,7 +116,8 @@ class CivilServantCreateSchema(_RegistryFields):
     full_name = fields.String(required=True, validate=[validate.Length(min=1, max=200), _not_blank])
     gender = fields.String(required=True, validate=validate.OneOf(["female", "male"]))
     birth_year = fields.Integer(required=True, strict=True, validate=validate.Range(min=1940, max=2010))
-    ethnicity = fields.String(required=True, validate=[validate.Length(min=1, max=60), _not_blank])
+    ethnicity = fields.String(required=True, validate=[validate.Length(min=1, max=60), _not_blank],
+                              metadata=_RegistryFields._declared_fields["ethnicity"].metadata)
     unit_code = fields.String(required=True, validate=_code)
     position_code = fields.String(required=True, validate=_code)
     hard_area = fields.Boolean(load_default=False)
@@ -133,7 +138,10 @@ class CivilServantLeaveSchema(Schema):
 
 class CivilServantSchema(CivilServantCreateSchema):
     id = fields.String()
-    ethnic_minority = fields.Boolean()
+    ethnicity = fields.String(allow_none=True, metadata={
+        "description": "the group's official name (null: a value migration 0004 could not read, to be entered)"})
+    ethnicity_code = fields.String(allow_none=True, metadata={"description": "01–54, GET /api/v1/ethnic-groups"})
+    ethnic_minority = fields.Boolean(metadata={"description": "derived from the ethnicity: every group but 01 Kinh"})
     commune_code = fields.String(metadata={"description": "today's commune (after the 2025-07-01 merger)"})
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime(allow_none=True)
@@ -149,7 +157,14 @@ class CivilServantSchema(CivilServantCreateSchema):
             return obj
         cs = obj.civil_servant
         return {**{name: getattr(cs, name) for name in self.fields if hasattr(cs, name)},
-                "commune_code": obj.commune_code}
+                "commune_code": obj.commune_code, "ethnicity": formats.ETHNIC_GROUPS.get(cs.ethnicity_code)}
+
+
+class EthnicGroupSchema(Schema):
+    code = fields.String(metadata={"description": "Mã dân tộc, QĐ 121-TCTK/PPCĐ ngày 2/3/1979 (01 Kinh … 54 Ơ Đu)"})
+    name = fields.String()
+    other_names = fields.List(fields.String(), metadata={"description": "also accepted as input (e.g. Việt, Khmer)"})
+    ethnic_minority = fields.Boolean()
 
 
 class CivilServantQueryArgsSchema(Schema):
@@ -162,6 +177,9 @@ class CivilServantQueryArgsSchema(Schema):
 
 
 class RegistryExportArgsSchema(CivilServantQueryArgsSchema):
+    class Meta:
+        exclude = ("page", "page_size")  # the whole (filtered) registry, never a page of it
+
     format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "xlsx"]))
 
 

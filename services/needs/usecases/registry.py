@@ -8,9 +8,9 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.needs import domain, events
+from services.needs import domain, events, formats
 from services.needs.domain import OPEN_STATUSES
-from services.needs.formats import REGISTRY_COLUMNS, _GENDER_SHOWN
+from services.needs.formats import ETHNIC_GROUPS, REGISTRY_COLUMNS, _GENDER_SHOWN
 from services.needs.models import OUTBOX, CivilServant, Need, Position, Unit
 from services.needs.usecases.units import _commune_map, commune_of, successions
 from shared import tabular
@@ -63,11 +63,27 @@ def update_position(session: Session, code: str, data: dict) -> Position:
 
 REGISTRY_FIELDS = ("full_name", "gender", "birth_year", "ethnicity", "unit_code", "position_code", "hard_area",
                    "child_under_36_months", "rank", "degree_level", "major", "llct_level", "qlnn_level", "it_level",
-                   "foreign_language_level", "employed_from", "employment_status")
+                   "foreign_language_level", "employed_from", "employment_status")  # as given (ethnicity: see below)
 
 
-SHARED_FIELDS = {"unit_code", "position_code", "gender", "ethnicity", "hard_area", "child_under_36_months",
+SHARED_FIELDS = {"unit_code", "position_code", "gender", "ethnic_minority", "hard_area", "child_under_36_months",
                  "employment_status"}  # the fields whose change other services hear about
+
+
+def _with_ethnicity(data: dict) -> dict:
+    """`ethnicity` as given (a code 01–54, an official name or a known other name, formats.ethnicity_code) becomes
+    the stored `ethnicity_code` and the `ethnic_minority` derived from it (domain.is_ethnic_minority). The flag is
+    never an input of its own: one that contradicts the code, or comes without an ethnicity, is refused."""
+    out = {k: v for k, v in data.items() if k not in ("ethnicity", "ethnic_minority")}
+    if "ethnicity" in data:
+        code = formats.ethnicity_code(data["ethnicity"])
+        if code is None:
+            raise Invalid(formats.ETHNICITY_UNKNOWN, field="ethnicity")
+        out["ethnicity_code"], out["ethnic_minority"] = code, domain.is_ethnic_minority(code)
+    if "ethnic_minority" in data and data["ethnic_minority"] != out.get("ethnic_minority"):
+        raise Invalid("Người dân tộc thiểu số được xác định theo dân tộc (mọi dân tộc trừ Kinh); không nhập riêng.",
+                      field="ethnic_minority")
+    return out
 
 
 def _check_refs(session: Session, data: dict, cs: CivilServant | None = None) -> None:
@@ -108,6 +124,7 @@ def register_civil_servant(session: Session, data: dict,
     Returns the civil servant and today's commune. `history` (the merger history) may be passed in by a
     caller registering many at once, so it is read once.
     """
+    data = _with_ethnicity(data)
     _check_refs(session, data)
     _check_dates(data)
     if session.scalar(sa.select(CivilServant.id).where(CivilServant.code == data["code"])):
@@ -132,6 +149,7 @@ def update_civil_servant(session: Session, cs_id: str, changes: dict) -> CivilSe
         raise Conflict("Công chức đã nghỉ việc; không sửa được hồ sơ.", field="employment_status")
     if changes.get("employment_status") == "left":
         raise Invalid("Dùng thao tác «nghỉ việc» để ghi nhận công chức thôi việc.", field="employment_status")
+    changes = _with_ethnicity(changes)
     _check_refs(session, changes, cs)
     _check_dates(changes, cs)
     since = changes.pop("status_since", None)
@@ -248,7 +266,7 @@ def import_registry(session: Session, data: bytes, filename: str) -> dict:
     communes = _commune_map(session)
     now, new_rows, published, updated = utcnow(), [], [], 0
     for row in rows:
-        values = {k: row.get(k) for k in REGISTRY_FIELDS}
+        values = _with_ethnicity({k: row.get(k) for k in REGISTRY_FIELDS})  # the file's «Dân tộc» read as a code
         values["hard_area"] = bool(values["hard_area"])
         values["child_under_36_months"] = bool(values["child_under_36_months"])
         values["employment_status"] = values["employment_status"] or "active"
@@ -288,5 +306,5 @@ def export_registry(session: Session, *, unit_code=None, commune_code=None, posi
     communes = _commune_map(session)
     stmt = _registry_query(session, unit_code, commune_code, position_code, employment_status)
     return [{**{c.key: getattr(cs, c.key, None) for c in REGISTRY_COLUMNS}, "commune_code": communes[cs.unit_code],
-             "gender": _GENDER_SHOWN.get(cs.gender, cs.gender)}
+             "gender": _GENDER_SHOWN.get(cs.gender, cs.gender), "ethnicity": ETHNIC_GROUPS.get(cs.ethnicity_code)}
             for cs in session.scalars(stmt.order_by(CivilServant.code))]
