@@ -16,13 +16,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)  ## create .venv and install the pinned dependencies
 
-tools:  ## Debian tools the tests use: docker.io + docker-compose + debootstrap (compose stack), chromium + chromedriver (browser test), nginx (proxy test, make proxy)
+tools:  ## Debian tools the tests use: docker.io + docker-compose + debootstrap (compose stack), chromium + chromedriver (browser test), nginx (proxy test, make proxy), prometheus (its promtool checks deploy/prometheus)
 	@command -v docker-compose >/dev/null && command -v dockerd >/dev/null && command -v debootstrap >/dev/null \
-	  && command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+	  && command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v promtool >/dev/null \
 	  && { command -v nginx >/dev/null || test -x /usr/sbin/nginx; } || { \
-	  echo "installing docker.io, docker-compose, debootstrap, chromium, chromium-driver, nginx-light (Debian packages)"; \
-	  (apt-get install -y -q docker.io docker-compose debootstrap chromium chromium-driver nginx-light >/dev/null 2>&1 || \
-	   (apt-get update -q >/dev/null && apt-get install -y -q docker.io docker-compose debootstrap chromium chromium-driver nginx-light >/dev/null)) \
+	  echo "installing docker.io, docker-compose, debootstrap, chromium, chromium-driver, nginx-light, prometheus (Debian packages)"; \
+	  (apt-get install -y -q docker.io docker-compose debootstrap chromium chromium-driver nginx-light prometheus >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null && apt-get install -y -q docker.io docker-compose debootstrap chromium chromium-driver nginx-light prometheus >/dev/null)) \
 	  || echo "could not install the Debian tools: the compose and browser tests will fail"; }
 
 migrate: setup  ## bring every service's database to the latest schema

@@ -351,7 +351,8 @@ def test_hostnet_override_puts_every_container_on_the_host_network_off_the_hosts
 def test_cluster_profile_runs_three_broker_nodes_joined_to_the_first():
     single = _config()
     profiled = {name: svc["profiles"] for name, svc in single["services"].items() if svc.get("profiles")}
-    assert profiled == {"rabbitmq-2": ["cluster"], "rabbitmq-3": ["cluster"]}, profiled
+    assert profiled == {"rabbitmq-2": ["cluster"], "rabbitmq-3": ["cluster"],
+                        "prometheus": ["observability"], "grafana": ["observability"]}, profiled
     model = _config(profile="cluster", extra_env={"AMQP_NODE_2": "rabbitmq-2:5672", "AMQP_NODE_3": "rabbitmq-3:5672"})
     nodes = [model["services"][n] for n in ("rabbitmq", "rabbitmq-2", "rabbitmq-3")]
     assert len({n["hostname"] for n in nodes}) == 3
