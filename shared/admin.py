@@ -1,9 +1,11 @@
 """Operator endpoints every service has, under /admin, behind the admin bearer token.
 
-Outbox backlog and oldest age, inbox counts, queue depths, dead-letter list, replay one or all, purge.
+Outbox backlog and oldest age, inbox counts, queue depths, dead-letter list, replay one or all, purge, and what the
+service published, received and parked for one correlation id. The HTML console over them is shared/console.py.
 """
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -12,6 +14,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from shared.bus import deadletters
 from shared.db import utcnow
+from shared.errors import Invalid
 from shared.web import check_bearer, ctx
 
 
@@ -109,6 +112,42 @@ class JobListSchema(Schema):
                                                                 "last_error, dates"})
 
 
+CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # what shared.web keeps of an X-Correlation-ID header
+
+
+class CorrelationArgs(Schema):
+    message_id = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=list,
+                             validate=validate.Length(max=500),
+                             metadata={"description": "message ids published elsewhere: which did this service "
+                                                      "receive?"})
+
+
+class TracedSchema(Schema):
+    message_id = fields.String()
+    event_type = fields.String(allow_none=True)
+    created_at = fields.String(allow_none=True)
+    published_at = fields.String(allow_none=True)
+    received_at = fields.String(allow_none=True)
+    consumer = fields.String()
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    dead_lettered_at = fields.String(allow_none=True)
+    correlation_id = fields.String(allow_none=True)
+    retries = fields.Integer(allow_none=True)
+    original_routing_key = fields.String(allow_none=True)
+    size = fields.Integer()
+
+
+class CorrelationSchema(Schema):
+    service = fields.String()
+    correlation_id = fields.String()
+    published = fields.List(fields.Nested(TracedSchema))
+    received = fields.List(fields.Nested(TracedSchema))
+    parked = fields.List(fields.Nested(TracedSchema))
+    broker_error = fields.String(allow_none=True, metadata={"description": "dead letters unreadable: why"})
+
+
 class JobRetriedSchema(Schema):
     id = fields.String()
     status = fields.String()
@@ -118,6 +157,22 @@ def _pct(sorted_values: list[float], q: float) -> float | None:
     if not sorted_values:
         return None
     return round(sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))], 1)
+
+
+def inbox_summary(session, t: sa.Table) -> dict:
+    """Consumed events by type, with the delivery lag (produced → applied) of the latest 1,000 (/admin/inbox and
+    the console)."""
+    rows = session.execute(sa.select(t.c.event_type, sa.func.count(), sa.func.max(t.c.received_at))
+                           .group_by(t.c.event_type)).all()
+    recent = session.execute(sa.select(t.c.received_at, t.c.occurred_at)
+                             .where(t.c.occurred_at.is_not(None))
+                             .order_by(t.c.received_at.desc()).limit(1000)).all()
+    lags = sorted((r.received_at - r.occurred_at).total_seconds() * 1000 for r in recent)
+    return {
+        "total": sum(r[1] for r in rows),
+        "by_type": {r[0]: {"count": r[1], "last_received_at": r[2].isoformat() if r[2] else None} for r in rows},
+        "lag_ms": {"n": len(lags), "p50": _pct(lags, 0.5), "p95": _pct(lags, 0.95), "max": _pct(lags, 1.0)},
+    }
 
 
 def operator_blueprint(name: str, import_name: str, url_prefix: str, description: str) -> Blueprint:
@@ -165,19 +220,8 @@ def admin_blueprint() -> Blueprint:
     @blp.doc(security=[{"bearerAuth": []}])
     def inbox_stats():
         """Count consumed events by type, with the delivery lag (produced → applied) of the latest 1,000."""
-        t = ctx().inbox
         with ctx().transaction() as session:
-            rows = session.execute(sa.select(t.c.event_type, sa.func.count(), sa.func.max(t.c.received_at))
-                                   .group_by(t.c.event_type)).all()
-            recent = session.execute(sa.select(t.c.received_at, t.c.occurred_at)
-                                     .where(t.c.occurred_at.is_not(None))
-                                     .order_by(t.c.received_at.desc()).limit(1000)).all()
-        lags = sorted((r.received_at - r.occurred_at).total_seconds() * 1000 for r in recent)
-        return {
-            "total": sum(r[1] for r in rows),
-            "by_type": {r[0]: {"count": r[1], "last_received_at": r[2].isoformat() if r[2] else None} for r in rows},
-            "lag_ms": {"n": len(lags), "p50": _pct(lags, 0.5), "p95": _pct(lags, 0.95), "max": _pct(lags, 1.0)},
-        }
+            return inbox_summary(session, ctx().inbox)
 
     @blp.route("/inbox/prune", methods=["POST"])
     @blp.alt_response(200, schema=DeletedSchema, success=True)
@@ -225,6 +269,20 @@ def admin_blueprint() -> Blueprint:
     def purge(args):
         """Delete parked messages for good."""
         return {"purged": deadletters.purge(ctx().settings, None if args["all"] else args["message_id"])}
+
+    @blp.route("/correlation/<correlation_id>")
+    @blp.alt_response(200, schema=CorrelationSchema, success=True)
+    @blp.arguments(CorrelationArgs, location="query")
+    @blp.doc(security=[{"bearerAuth": []}])
+    def correlation(args, correlation_id):
+        """What this service published (outbox), received (inbox, among the given message ids) and parked (dead
+        letters) for one correlation id; the operations console asks each service in turn."""
+        from shared.console_ops import correlation as trace
+        if not CORRELATION_ID.fullmatch(correlation_id):
+            raise Invalid("Mã tương quan không hợp lệ.", field="correlation_id")
+        with ctx().transaction() as session:
+            return trace(session, ctx().settings, ctx().outbox.table, ctx().inbox, correlation_id,
+                         args["message_id"])
 
     return blp
 

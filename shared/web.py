@@ -589,6 +589,8 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
     app.config["MAX_CONTENT_LENGTH"] = request_limits().upload_bytes  # the largest class; each request narrows it
     app.register_blueprint(swagger_assets_blueprint())
     app.add_url_rule("/asyncapi.json", "asyncapi", asyncapi_view(settings, list(handlers)))
+    from shared.console import console_blueprint
+    app.register_blueprint(console_blueprint())  # /admin/console: the operators' HTML page (its own login)
     api = JsonApi(app)
     api.register_blueprint(health_blueprint())
     api.register_blueprint(admin_blueprint())

@@ -6,6 +6,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from shared.console_ops import console_tables
 from shared.db import UTCDateTime, messaging_tables
 from shared.outbox import Outbox
 
@@ -15,6 +16,7 @@ class Base(DeclarativeBase):
 
 
 OUTBOX_TABLE, INBOX_TABLE = messaging_tables(Base.metadata)
+CONSOLE_TABLES = console_tables(Base.metadata)  # the operations console's tracked operations (shared.console_ops)
 OUTBOX = Outbox("funding", OUTBOX_TABLE)
 
 
