@@ -15,6 +15,7 @@ records the failure with `record_failed_checkin` in a unit of work of its own, s
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,6 +32,7 @@ from services.courses.usecases.queries import _course, _state
 CHECKIN_STATUSES = ("confirmed", "in_progress")  # funding confirmed, teaching not finished
 CONFIRMATIONS = ("pending", "confirmed", "rejected")
 DECISIONS = {"confirm": "confirmed", "reject": "rejected"}
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 @dataclass(frozen=True)
@@ -82,15 +84,21 @@ def record_failed_checkin(session: Session, client_key: str, session_id: str | N
 
 # --- the trainee's side ------------------------------------------------------------------------------------------
 
+def _plausible(token: str | None) -> bool:
+    """A token as new_token makes them (URL-safe base64, 32 characters); anything else is not looked up."""
+    return bool(token) and TOKEN_SHAPE.fullmatch(token) is not None
+
+
 def _session_by_token(session: Session, token: str) -> CourseSession:
-    row = session.scalar(sa.select(CourseSession).where(CourseSession.checkin_token == token))
+    row = session.scalar(sa.select(CourseSession).where(CourseSession.checkin_token == token)) \
+        if _plausible(token) else None
     if row is None:
         raise UnknownLink("Đường dẫn điểm danh không hợp lệ.", field="token")
     return row
 
 
 def _enrollment_by_token(session: Session, token: str) -> Enrollment:
-    row = session.scalar(sa.select(Enrollment).where(Enrollment.token == token))
+    row = session.scalar(sa.select(Enrollment).where(Enrollment.token == token)) if _plausible(token) else None
     if row is None:
         raise UnknownLink("Đường dẫn điểm danh cá nhân không hợp lệ.", field="token")
     return row
@@ -146,7 +154,8 @@ def check_in(session: Session, enrollment_token: str | None, client_key: str, li
         raise RefusedCredential("Không điểm danh bằng mã công chức được nữa: hãy mở đường dẫn (mã QR) điểm danh "
                                 "riêng mà cán bộ lớp đã gửi cho anh/chị.", field="code" if code else "t",
                                 session_id=row.id if row else None)
-    enrollment = session.scalar(sa.select(Enrollment).where(Enrollment.token == enrollment_token))
+    enrollment = session.scalar(sa.select(Enrollment).where(Enrollment.token == enrollment_token)) \
+        if _plausible(enrollment_token) else None
     if enrollment is None or (row is not None and enrollment.course_id != row.course_id):
         if row is None:
             raise UnknownLink("Đường dẫn điểm danh cá nhân không hợp lệ.", field="token")

@@ -162,6 +162,15 @@ def test_unknown_links_are_404(client):
     assert resp.status_code == 404 and "token" in resp.get_json()["errors"]["json"]
 
 
+@pytest.mark.parametrize("token", ["%00abc", "é" * 300, "a" * 65, "a'--"])
+def test_hostile_tokens_are_404_without_a_lookup(backend, client, token):
+    """A token that new_token could not have made is not looked up (a NUL in it was a 500 on PostgreSQL)."""
+    for path in (f"/checkin/me/{token}", f"/checkin/{token}"):
+        assert client.get(path).status_code == 404, path
+        assert client.post(path).status_code == 404, path
+    assert client.post(f"/api/v1/checkin/{token}").status_code == 404
+
+
 def test_a_withdrawn_trainees_link_no_longer_checks_in(client, monkeypatch):
     course, (a, b) = confirmed_course(client, 2)
     url = personal_links(client, course)[a]["url"]
