@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections import defaultdict
 from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.needs import domain
-from services.needs.domain import OPEN_STATUSES
-from services.needs.models import JOBS_TABLE, Assessment, Campaign, CivilServant, CloseJob, CompetencyRecord, FrameworkVersion, Need, Position, SurveyResponse, Unit
-from services.needs.usecases.frameworks import _competency_topics, _requirements, current_framework
+from services.needs.models import JOBS_TABLE, Assessment, Campaign, CivilServant, CloseJob, CompetencyRecord, FrameworkVersion, Need, SurveyResponse
+from services.needs.usecases.frameworks import _competency_topics, current_framework
+from services.needs.usecases.gaps import insert_chunk_needs
 from services.needs.usecases.rules import rule_value
 from services.needs.usecases.units import _commune_map, list_units
 from shared import jobs
@@ -158,7 +157,7 @@ def campaign_progress(session: Session, campaign_id: str) -> dict:
 def _person(cs, position_leadership: dict[str, bool]) -> domain.Person:
     return domain.Person(
         id=cs.id, position_code=cs.position_code, leadership=position_leadership.get(cs.position_code, False),
-        hard_area=bool(cs.hard_area), ethnic_minority=(cs.ethnicity or "").strip().lower() != "kinh",
+        hard_area=bool(cs.hard_area), ethnic_minority=bool(cs.ethnic_minority),
         qualifications={"degree_level": cs.degree_level, "llct_level": cs.llct_level, "qlnn_level": cs.qlnn_level,
                         "it_level": cs.it_level, "foreign_language_level": cs.foreign_language_level},
         employed_from=cs.employed_from)
@@ -277,39 +276,30 @@ def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_C
     if job.status == "queued":
         job.status, job.started_at = "running", now
     job.heartbeat_at = now
-    people = session.execute(
-        sa.select(CivilServant.id, CivilServant.unit_code, CivilServant.position_code, CivilServant.hard_area,
-                  CivilServant.ethnicity, CivilServant.degree_level, CivilServant.llct_level,
-                  CivilServant.qlnn_level, CivilServant.it_level, CivilServant.foreign_language_level,
-                  CivilServant.employed_from, SurveyResponse.wished_topics)
-        .join(SurveyResponse, SurveyResponse.civil_servant_id == CivilServant.id)
-        .where(SurveyResponse.campaign_id == campaign_id, SurveyResponse.civil_servant_id > job.cursor,
-               CivilServant.employment_status != "left")  # left since the campaign opened: no need
-        .order_by(SurveyResponse.civil_servant_id).limit(chunk)).all()
-    if not people:
+    # The next `chunk` surveyed people by the primary key (a range read whatever the table statistics say); those
+    # who left since the campaign opened get no need and do not count as done.
+    following = (sa.select(SurveyResponse.civil_servant_id).where(
+        SurveyResponse.campaign_id == campaign_id, SurveyResponse.civil_servant_id > job.cursor)
+        .order_by(SurveyResponse.civil_servant_id).limit(chunk).subquery())
+    ids = session.execute(sa.select(following.c.civil_servant_id, CivilServant.employment_status != "left")
+                          .join(CivilServant, CivilServant.id == following.c.civil_servant_id)
+                          .order_by(following.c.civil_servant_id)).all()
+    if not ids:
         job.status, job.finished_at = "done", now
         campaign.status, campaign.closed_at = "closed", now
         session.flush()
         return True
-    first_id, last_id = people[0].id, people[-1].id
+    first_id, last_id = ids[0][0], ids[-1][0]
+    people = [cs_id for cs_id, staying in ids if staying]
     in_chunk = sa.select(SurveyResponse.civil_servant_id).where(
         SurveyResponse.campaign_id == campaign_id, SurveyResponse.civil_servant_id.between(first_id, last_id))
     # Needs not yet in any plan are replaced by the new measurement; those in a plan line (draft or approved) stay.
     session.execute(sa.delete(Need).where(Need.status == "open", Need.plan_line_id.is_(None),
                                           Need.civil_servant_id.in_(in_chunk)))
-    planned = set(session.execute(sa.select(Need.civil_servant_id, Need.topic_code).where(
-        Need.status.in_(OPEN_STATUSES), Need.civil_servant_id.in_(in_chunk))).all())
     rule = domain.CombinationRule.from_data(params["combination"])
-    weights = domain.PriorityWeights.from_data(params["priority_weights"])
-    standards = [domain.StandardRule.from_data(r) for r in params["standards"]]
-    required = _requirements(session, campaign.framework_id)
-    topics = _competency_topics(session, campaign.framework_id)
-    leadership = {p.code: p.leadership for p in session.scalars(sa.select(Position))}
-    communes = _commune_map(session, today)
-    provinces = dict(session.execute(sa.select(Unit.code, Unit.province_code)).all())
-    # Set-based: the combined level is computed by the database (a CASE built from domain.combine) and the survey
-    # levels go to the competency record with INSERT … SELECT, so the ~1.5·10⁶ records of a national campaign
-    # never pass through Python.
+    # Set-based: the combined level is computed by the database (a CASE built from domain.combine), the survey
+    # levels go to the competency record and the needs to their table with INSERT … SELECT, so neither the
+    # ~1.5·10⁶ levels nor the needs of a national campaign pass through Python (usecases/gaps.py).
     level = _combination_case(rule, Assessment.self_level, Assessment.supervisor_level)
     chunk_assessments = sa.and_(
         Assessment.campaign_id == campaign_id, Assessment.civil_servant_id.between(first_id, last_id),
@@ -321,43 +311,15 @@ def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_C
             Assessment.civil_servant_id, Assessment.competency_code, level, sa.literal("survey"),
             sa.literal(campaign_id), sa.literal(now, UTCDateTime()), sa.literal(now, UTCDateTime()))
         .where(chunk_assessments, level.is_not(None))))
-    assessed: dict[str, dict[str, int | None]] = defaultdict(dict)
-    position_of = {row.id: row.position_code for row in people}
-    for cs_id, code, value in session.execute(
-            with_person.with_only_columns(Assessment.civil_servant_id, Assessment.competency_code, level)
-            .where(chunk_assessments, level.is_not(None))):
-        # Only levels below the requirement matter (domain.gap is 0 otherwise); filtered here rather than by a join
-        # to position_requirements, whose plan depends on fresh table statistics.
-        if value < required.get(position_of.get(cs_id), {}).get(code, 0):
-            assessed[cs_id][code] = value
-    ids: list[str] = []
-    batch = []
-    counts = {"competency_gap": 0, "standard": 0}
-    for row in people:
-        person = _person(row, leadership)
-        commune = communes[row.unit_code]
-        province = provinces.get(commune, "CM")
-        for draft in domain.needs_of(person, required.get(row.position_code, {}), assessed.get(row.id, {}),
-                                     topics, standards, weights, today, set(row.wished_topics or ())):
-            if (row.id, draft.topic_code) in planned:
-                continue
-            if not ids:
-                ids = _uuid4_strings(4096)
-            batch.append({"id": ids.pop(), "civil_servant_id": row.id,
-                          "campaign_id": campaign_id,
-                          "year": campaign.year, "kind": draft.kind, "topic_code": draft.topic_code,
-                          "competency_code": draft.competency_code, "standard_code": draft.standard_code,
-                          "required_level": draft.required_level, "assessed_level": draft.assessed_level,
-                          "gap": draft.gap, "deadline": draft.deadline, "priority_score": draft.priority_score,
-                          "reasons": draft.reasons, "status": "open", "unit_code": row.unit_code,
-                          "commune_code": commune, "province_code": province,
-                          "position_code": row.position_code, "plan_line_id": None, "met_by": None,
-                          "created_at": now, "met_at": None})
-            counts[draft.kind] += 1
-    bulk_insert(session, Need.__table__, batch)
+    counts = insert_chunk_needs(
+        session, campaign_id=campaign_id, year=campaign.year, framework_id=campaign.framework_id,
+        first_id=first_id, last_id=last_id, combined_level=level,
+        weights=domain.PriorityWeights.from_data(params["priority_weights"]),
+        standards=[domain.StandardRule.from_data(r) for r in params["standards"]],
+        communes=_commune_map(session, today), today=today, now=now)
     job.cursor = last_id
     job.people_done += len(people)
-    job.needs += len(batch)
+    job.needs += counts["competency_gap"] + counts["standard"]
     job.competency_gap += counts["competency_gap"]
     job.standard += counts["standard"]
     session.flush()
