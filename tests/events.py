@@ -171,6 +171,25 @@ def make_course_completed(*, participants: int | list[dict] = 5, days: int = 2, 
     return env.id, body, payload
 
 
+def make_course_notice_issued(*, kind: str = "invitation", trainees: int = 2, producer: str = "courses",
+                              **overrides) -> tuple[str, str, dict]:
+    """courses.course_notice_issued: an invitation of `trainees` people to a two-buổi course, with its calendar."""
+    from types import SimpleNamespace
+
+    from services.courses import events as courses_events
+    start = date(2026, 3, 2)
+    course = SimpleNamespace(id=str(uuid.uuid4()), code=f"T-{uuid.uuid4().hex[:6]}", title="Khóa kiểm thử",
+                             form="in_person", venue=SimpleNamespace(name="Hội trường UBND xã Thới Bình"),
+                             sessions=[SimpleNamespace(date=start, buoi="morning"),
+                                       SimpleNamespace(date=start, buoi="afternoon")])
+    payload = courses_events.course_notice_issued(
+        course, kind, [str(uuid.uuid4()) for _ in range(trainees)], str(uuid.uuid4()), 0,
+        "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n")
+    payload.update(overrides)
+    env, body = new_event("courses.course_notice_issued", payload, producer=producer)
+    return env.id, body, payload
+
+
 # --- evaluation -------------------------------------------------------------------------------------------------
 
 import uuid as _uuid  # noqa: E402 - each section imports what it needs (four engineers edit this file)
@@ -199,6 +218,22 @@ def make_feedback_reminder_issued(**overrides) -> tuple[str, str, dict]:
         str(_uuid.uuid4()), str(_uuid.uuid4()), str(_uuid.uuid4()), "http://127.0.0.1:8003/feedback/tok",
         _datetime(2026, 3, 10, 10, 0, tzinfo=_timezone.utc))
     return _evaluation_event("evaluation.feedback_reminder_issued", payload, overrides)
+
+
+def make_trainee_feedback_requested(**overrides) -> tuple[str, str, dict]:
+    """evaluation.trainee_feedback_requested: one trainee's feedback link and deadline."""
+    payload = evaluation_events.trainee_feedback_requested(
+        str(_uuid.uuid4()), "KH2026-01", "Kỹ năng số", str(_uuid.uuid4()), "http://127.0.0.1:8003/feedback/tok",
+        _datetime(2026, 3, 10, 10, 0, tzinfo=_timezone.utc))
+    return _evaluation_event("evaluation.trainee_feedback_requested", payload, overrides)
+
+
+def make_followup_requested(**overrides) -> tuple[str, str, dict]:
+    """evaluation.followup_requested: the follow-up survey link to a trainee's direct supervisor."""
+    payload = evaluation_events.followup_requested(
+        str(_uuid.uuid4()), "KH2026-01", "Kỹ năng số", str(_uuid.uuid4()), "supervisor",
+        "http://127.0.0.1:8003/feedback/tok", _datetime(2026, 9, 10, 10, 0, tzinfo=_timezone.utc))
+    return _evaluation_event("evaluation.followup_requested", payload, overrides)
 
 
 def make_course_evaluated(*, band: str = "good", index: float | None = 7.5, **overrides) -> tuple[str, str, dict]:

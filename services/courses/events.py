@@ -54,3 +54,19 @@ def course_completed(course, participants: list[dict], topic) -> dict:
         "fostering_type": course.fostering_type, "form": course.form, "venue": _venue_ref(course),
         "plan_line_id": course.plan_line_id,
     }
+
+
+def course_notice_issued(course, kind: str, civil_servant_ids: list[str], notice_id: str, sequence: int,
+                         ics: str | None, reason: str | None = None) -> dict:
+    """courses.course_notice_issued: tell these trainees (by id; needs holds the contacts and sends) about their
+    course — invitation, session_moved, venue_changed, promoted or cancelled — with the calendar file."""
+    days = [s.date for s in course.sessions]
+    venue = course.venue if course.form != "online" else None
+    return {
+        "notice_id": notice_id, "kind": kind, "course_id": course.id, "code": course.code, "title": course.title,
+        "civil_servant_ids": list(civil_servant_ids), "sequence": sequence,
+        "start_date": min(days) if days else None, "end_date": max(days) if days else None,
+        "venue_name": venue.name if venue is not None else None,
+        "sessions": [{"date": s.date, "buoi": s.buoi} for s in course.sessions],
+        "reason": reason, "ics": ics,
+    }

@@ -10,10 +10,25 @@ def feedback_requested(course_id: str, request_count: int, deadline: datetime) -
 
 
 def feedback_reminder_issued(course_id: str, notification_id: str, civil_servant_id: str, link: str,
-                             deadline: datetime) -> dict:
-    """evaluation.feedback_reminder_issued: a reminder record to one non-respondent (for a notification gateway)."""
+                             deadline: datetime, code: str | None = None, title: str | None = None) -> dict:
+    """evaluation.feedback_reminder_issued: a reminder to one non-respondent (needs delivers it)."""
     return {"course_id": course_id, "notification_id": notification_id, "civil_servant_id": civil_servant_id,
+            "link": link, "deadline": deadline, "course_code": code, "course_title": title}
+
+
+def trainee_feedback_requested(course_id: str, code: str, title: str, civil_servant_id: str, link: str,
+                               deadline: datetime) -> dict:
+    """evaluation.trainee_feedback_requested: one trainee's feedback link and deadline (needs delivers it)."""
+    return {"course_id": course_id, "course_code": code, "course_title": title, "civil_servant_id": civil_servant_id,
             "link": link, "deadline": deadline}
+
+
+def followup_requested(course_id: str, code: str, title: str, civil_servant_id: str, respondent: str, link: str,
+                       deadline: datetime) -> dict:
+    """evaluation.followup_requested: the L3/L4 survey link to the trainee or (respondent "supervisor") to the
+    trainee's direct supervisor, whom needs resolves."""
+    return {"course_id": course_id, "course_code": code, "course_title": title, "civil_servant_id": civil_servant_id,
+            "respondent": respondent, "link": link, "deadline": deadline}
 
 
 def course_evaluated(result: dict, evaluated_at: datetime, min_group_size: int) -> dict:

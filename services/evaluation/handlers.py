@@ -10,7 +10,8 @@ from shared.events import Envelope
 @batch_handler
 def on_course_completed(envelopes: list[Envelope], session, settings: Settings) -> None:
     """Open the feedback window of each completed course (a whole batch in a few statements)."""
-    usecases.open_feedback(session, envelopes, window_days=settings.feedback_window_days)
+    usecases.open_feedback(session, envelopes, base_url=settings.feedback_base_url,
+                           window_days=settings.feedback_window_days)
 
 
 HANDLERS = {

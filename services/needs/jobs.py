@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable
 
 from services.needs import usecases
 from shared import jobs
 from shared.db import transaction
 from shared.localtime import utcnow
+from shared.notify import build_channels
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +67,15 @@ def tick(session_factory, stop: threading.Event) -> int:
 JOBS = {
     "close_campaign": run_close_campaign,
 }
+
+
+def deliveries_tick(settings, channels: dict | None = None, now_fn: Callable[[], datetime] = utcnow):
+    """The worker's delivery round (issue 13): send the due messages through the configured channels
+    (usecases.send_due: claimed before the send, recorded after, outside any consumer transaction)."""
+    channels = build_channels(settings.notify) if channels is None else channels
+    lease = timedelta(seconds=settings.notify_lease_seconds)
+
+    def _tick(session_factory, stop: threading.Event) -> int:
+        return usecases.send_due(session_factory, channels, zalo_templates=settings.zalo_templates, now_fn=now_fn,
+                                 lease=lease, stop=stop)
+    return _tick

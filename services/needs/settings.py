@@ -1,10 +1,39 @@
-"""Settings of the needs service (NEEDS_DATABASE_URL, NEEDS_PORT, NEEDS_CLOSE_INLINE_LIMIT, NEEDS_JOB_POLL_SECONDS and
-the shared variables): the service's only reader of the environment."""
-from dataclasses import dataclass
+"""Settings of the needs service (NEEDS_DATABASE_URL, NEEDS_PORT, NEEDS_CLOSE_INLINE_LIMIT, NEEDS_JOB_POLL_SECONDS,
+the notification channels — SMTP_*, MAIL_FROM, SMS_GATEWAY_*, ZALO_* , NOTIFY_* — and the shared variables): the
+service's only reader of the environment."""
+from dataclasses import dataclass, field
 
 from shared.config import Settings, env, load_settings
+from shared.notify import NotifyConfig
 
 SERVICE = "needs"
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _pairs(value: str) -> dict:
+    """"feedback_request:301234,feedback_reminder:301235" → {purpose: ZNS template id}."""
+    out = {}
+    for item in value.split(","):
+        purpose, _, template = item.strip().partition(":")
+        if purpose and template:
+            out[purpose.strip()] = template.strip()
+    return out
+
+
+def notify_config() -> NotifyConfig:
+    """The channels from the environment; a channel without its host / URL / token is not offered."""
+    return NotifyConfig(
+        smtp_host=env("SMTP_HOST", ""), smtp_port=env("SMTP_PORT", 25, int), smtp_user=env("SMTP_USER", ""),
+        smtp_password=env("SMTP_PASSWORD", ""), smtp_tls=env("SMTP_TLS", "none"),
+        mail_from=env("MAIL_FROM", "dao-tao@thoibinh.local"),
+        sms_gateway_url=env("SMS_GATEWAY_URL", ""), sms_gateway_token=env("SMS_GATEWAY_TOKEN", ""),
+        sms_strip_diacritics=env("SMS_STRIP_DIACRITICS", False, _flag),
+        zalo_url=env("ZALO_ZNS_URL", "https://business.openapi.zalo.me/message/template"),
+        zalo_access_token=env("ZALO_ACCESS_TOKEN", ""),
+        timeout_seconds=env("NOTIFY_TIMEOUT_SECONDS", 10.0, float))
 
 
 @dataclass(frozen=True)
@@ -14,6 +43,10 @@ class NeedsSettings(Settings):
     # campaign takes longer than gunicorn's request timeout.
     close_inline_limit: int = 20000
     job_poll_seconds: float = 2.0  # how often the worker looks for queued jobs
+    notify: NotifyConfig = field(default_factory=NotifyConfig)  # the channels needs sends through (issue 13)
+    zalo_templates: dict = field(default_factory=dict)  # purpose → approved ZNS template id (ZALO_TEMPLATES)
+    notify_poll_seconds: float = 2.0  # how often the worker looks for due deliveries
+    notify_lease_seconds: float = 300.0  # a delivery claimed by a sender that died is taken again after this
 
 
 def get_settings(**overrides) -> NeedsSettings:
@@ -21,5 +54,8 @@ def get_settings(**overrides) -> NeedsSettings:
     return load_settings(SERVICE, NeedsSettings, **{
         "close_inline_limit": env("NEEDS_CLOSE_INLINE_LIMIT", 20000, int),
         "job_poll_seconds": env("NEEDS_JOB_POLL_SECONDS", 2.0, float),
+        "notify": notify_config(),
+        "zalo_templates": env("ZALO_TEMPLATES", {}, _pairs),
+        "notify_poll_seconds": env("NOTIFY_POLL_SECONDS", 2.0, float),
+        "notify_lease_seconds": env("NOTIFY_LEASE_SECONDS", 300.0, float),
         **overrides})
-

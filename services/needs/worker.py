@@ -1,4 +1,5 @@
-"""Worker of the needs service: consumes its HANDLERS, relays its outbox and runs the close-campaign jobs."""
+"""Worker of the needs service: consumes its HANDLERS, relays its outbox, runs the close-campaign jobs and sends the
+deliveries (issue 13)."""
 import sys
 
 from services.needs import jobs
@@ -9,10 +10,12 @@ from shared.worker import run_worker
 
 
 def main() -> int:
-    """Consume, relay, and poll the close-campaign jobs and due reorganisations until stopped."""
+    """Consume, relay, poll the close-campaign jobs and due reorganisations, and send the due deliveries until
+    stopped."""
     settings = get_settings()
     return run_worker(settings, HANDLERS, OUTBOX, INBOX_TABLE,
-                      loops={"needs-jobs": (jobs.tick, settings.job_poll_seconds)})
+                      loops={"needs-jobs": (jobs.tick, settings.job_poll_seconds),
+                             "needs-deliveries": (jobs.deliveries_tick(settings), settings.notify_poll_seconds)})
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def send_reminders(session: Session, course_id: str, base_url: str, now: datetim
                       "deadline": course.feedback_deadline, "created_at": now,
                       "message": formats.reminder_message(course.code, deadline_vi, link)})
         published.append(("evaluation.feedback_reminder_issued", events.feedback_reminder_issued(
-            course_id, nid, r.civil_servant_id, link, course.feedback_deadline), None))
+            course_id, nid, r.civil_servant_id, link, course.feedback_deadline, course.code, course.title), None))
     if notes:
         session.execute(sa.insert(Notification), notes)
         session.execute(sa.update(FeedbackRequest).where(

@@ -13,7 +13,7 @@ from services.evaluation import domain, events
 from services.evaluation.models import (
     OUTBOX, EvaluatedCourse, FeedbackRequest, FeedbackResponse, FormTemplate, JOBS_TABLE, TestScore,
 )
-from services.evaluation.usecases.queries import commune_of, lookup_token
+from services.evaluation.usecases.queries import commune_of, feedback_link, lookup_token
 from services.evaluation.usecases.rules import active_rule, active_rules, current_template_ids, scored_indicators
 from shared import jobs as durable
 from shared.db import bulk_insert, is_postgres
@@ -45,7 +45,7 @@ def _roster(attendees: list[dict]) -> dict:
     return {"communes": communes, "uncertified": uncertified}
 
 
-def open_feedback(session: Session, envelopes: list[Envelope], *, window_days: int | None = None,
+def open_feedback(session: Session, envelopes: list[Envelope], *, base_url: str, window_days: int | None = None,
                   now: datetime | None = None) -> int:
     """For each completed course, one feedback request per participant who attended; publish
     evaluation.feedback_requested per course; store the pre/post test scores; schedule the reminder and the
@@ -95,7 +95,12 @@ def open_feedback(session: Session, envelopes: list[Envelope], *, window_days: i
         if cid not in opened:
             continue
         for x in attendees:
-            rows.append({"course_id": cid, "civil_servant_id": x["civil_servant_id"], "token": next(tokens)})
+            token = next(tokens)
+            rows.append({"course_id": cid, "civil_servant_id": x["civil_servant_id"], "token": token})
+            # One notice per trainee: needs (which holds the contacts) delivers the link (issue 13).
+            published.append(("evaluation.trainee_feedback_requested", events.trainee_feedback_requested(
+                cid, env.payload["code"], env.payload["title"], x["civil_servant_id"], feedback_link(base_url, token),
+                deadline), env))
             tests = x.get("tests")
             if not tests:
                 continue

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 import sqlalchemy as sa
 
-from services.evaluation import domain, formats
-from services.evaluation.models import JOBS_TABLE, FollowupRequest, FollowupResponse, FormTemplate, Notification
+from services.evaluation import domain, events, formats
+from services.evaluation.models import JOBS_TABLE, OUTBOX, FollowupRequest, FollowupResponse, FormTemplate, Notification
 from services.evaluation.usecases.feedback import _accepted, _check_items, _claim, _merged, _scored_form, new_token
 from services.evaluation.usecases.queries import feedback_link, find_course, trainees
 from services.evaluation.usecases.rules import active_rule, current_template_ids
@@ -21,14 +21,15 @@ from shared.localtime import local_today, utcnow, vn_date
 
 
 def open_followup(session: Session, course_id: str, base_url: str, now: datetime | None = None) -> int:
-    """Create the L3/L4 follow-up requests (trainee and direct supervisor per attendee) with notifications."""
+    """Create the L3/L4 follow-up requests (trainee and direct supervisor per attendee) with their notification
+    records, and publish evaluation.followup_requested for each (needs delivers them; issue 13)."""
     course = find_course(session, course_id)
     now = now or utcnow()
     on = local_today(now)
     fu_rule = active_rule(session, "followup", on)
     templates = current_template_ids(session, on)
     deadline = now + timedelta(days=fu_rule["answer_days"])
-    rows, notes = [], []
+    rows, notes, published = [], [], []
     for t in trainees(session, course_id):
         for respondent in ("trainee", "supervisor"):
             token = new_token()
@@ -38,12 +39,15 @@ def open_followup(session: Session, course_id: str, base_url: str, now: datetime
                          "created_at": now})
             link = feedback_link(base_url, token)
             notes.append({"id": str(uuid.uuid4()), "course_id": course_id, "civil_servant_id": t["civil_servant_id"],
-                          "kind": f"followup_{respondent}", "channel": "officer", "link": link, "deadline": deadline,
+                          "kind": f"followup_{respondent}", "channel": "event", "link": link, "deadline": deadline,
                           "created_at": now,
                           "message": formats.followup_message(course.code, respondent, vn_date(deadline), link)})
+            published.append(("evaluation.followup_requested", events.followup_requested(
+                course_id, course.code, course.title, t["civil_servant_id"], respondent, link, deadline), None))
     if rows:
         session.execute(insert_ignoring_conflicts(session, FollowupRequest.__table__), rows)
         session.execute(sa.insert(Notification), notes)
+        OUTBOX.emit_many(session, published)
     return len(rows)
 
 

@@ -98,6 +98,24 @@ from services.needs.usecases.queries import (  # noqa: F401
     below_standard,
     plan_coverage,
 )
+from services.needs.usecases.contacts import (  # noqa: F401
+    LEGAL_BASIS,
+    set_contact,
+    get_contact,
+    contacts_of,
+    resolve_supervisor,
+)
+from services.needs.usecases.deliveries import (  # noqa: F401
+    claim_feedback_request,
+    claim_reminder,
+    claim_followup,
+    claim_course_notice,
+    course_deliveries,
+    person_deliveries,
+    delivery_figures,
+    resend,
+)
+from services.needs.usecases.sending import send_due, choose_channel  # noqa: F401
 from services.needs.formats import REGISTRY_COLUMNS  # noqa: F401
 from services.needs.models import JOBS_TABLE  # noqa: F401 - the jobs table the worker runs
 from services.needs.seed import seed, seed_civil_servants, seed_reference_data, seed_survey  # noqa: F401

@@ -19,7 +19,7 @@ def test_opened_courses_keep_roster_lecturers_and_competencies_as_json_objects(s
     people = [trainee("CM-TANLOC"), trainee("CM-BIENBACH", certified=False)]
     envs = [decode(course_completed(people)[1]), decode(course_completed([trainee()])[1])]
     with transaction(db.session_factory) as s:
-        usecases.open_feedback(s, envs)
+        usecases.open_feedback(s, envs, base_url="http://127.0.0.1:8003")
     with db.session_factory() as s:
         course = s.get(EvaluatedCourse, envs[0].payload["course_id"])
         assert course.roster == {"communes": {"CM-TANLOC": [people[0]["civil_servant_id"]],

@@ -41,7 +41,7 @@ def run_due_jobs(session_factory, base_url: str, now=None) -> int:
 def open_courses(db, n: int = 1, people: int = 2) -> list[str]:
     envs = [decode(course_completed([trainee() for _ in range(people)])[1]) for _ in range(n)]
     with transaction(db.session_factory) as s:
-        usecases.open_feedback(s, envs)
+        usecases.open_feedback(s, envs, base_url="http://127.0.0.1:8003")
     return [e.payload["course_id"] for e in envs]
 
 

@@ -1,0 +1,163 @@
+"""Deliveries (issue 13): what other services ask needs to tell people becomes one row per purpose + recipient +
+object, claimed in the inbox transaction of the event, and one durable job (DELIVERY_JOBS) that sends it later
+(usecases/sending.py). A duplicate event, a replay under a new id or a redelivery finds the row taken and adds
+nothing: exactly one message per person and purpose. Officers read the status per course and per person and may
+resend one message."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from services.needs.models import DELIVERY_JOBS, Delivery
+from services.needs.usecases.contacts import resolve_supervisor
+from shared import jobs
+from shared.db import insert_ignoring_conflicts
+from shared.errors import Conflict, NotFound
+from shared.events import Envelope
+from shared.localtime import utcnow
+
+STATUSES = ("pending", "sending", "sent", "failed", "bounced", "parked", "skipped", "unconfirmed")
+FINAL = frozenset({"sent", "failed", "bounced", "parked", "skipped", "unconfirmed"})
+JOB_KIND = "deliver"
+
+
+def _json(value):
+    """Event values as JSON column values (dates as ISO text)."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    return value
+
+
+def claim(session: Session, purpose: str, recipient_id: str, object_key: str, payload: dict, *,
+          course_id: str | None, source_event_id: str | None, subject_id: str | None = None,
+          status: str = "pending", now: datetime | None = None) -> str | None:
+    """Claim the delivery (purpose, recipient, object) and queue its job; return its id, or None when it was
+    claimed before (nothing is added). `status="skipped"` records one that cannot be sent (no supervisor known)."""
+    now = now or utcnow()
+    row = {"id": str(uuid.uuid4()), "purpose": purpose, "recipient_id": recipient_id, "object_key": object_key,
+           "course_id": course_id, "subject_id": subject_id, "payload": _json(payload), "status": status,
+           "attempts": 0, "source_event_id": source_event_id, "created_at": now, "updated_at": now,
+           "last_error": "no supervisor known" if status == "skipped" else None}
+    session.execute(insert_ignoring_conflicts(session, Delivery.__table__), [row])
+    taken = session.scalar(sa.select(Delivery.id).where(
+        Delivery.purpose == purpose, Delivery.recipient_id == recipient_id, Delivery.object_key == object_key))
+    if taken != row["id"]:
+        return None
+    if status == "pending":
+        jobs.enqueue(session, DELIVERY_JOBS, JOB_KIND, {"delivery_id": row["id"]}, dedupe_key=f"deliver:{row['id']}",
+                     now=now)
+    return row["id"]
+
+
+def _what(p: dict, *keys) -> dict:
+    return {k: p.get(k) for k in keys}
+
+
+def claim_feedback_request(session: Session, env: Envelope, now: datetime | None = None) -> str | None:
+    """evaluation.trainee_feedback_requested: the trainee's link, once per course."""
+    p = env.payload
+    return claim(session, "feedback_request", p["civil_servant_id"], p["course_id"],
+                 _what(p, "course_code", "course_title", "link", "deadline"), course_id=p["course_id"],
+                 source_event_id=env.id, now=now)
+
+
+def claim_reminder(session: Session, env: Envelope, now: datetime | None = None) -> str | None:
+    """evaluation.feedback_reminder_issued: each reminder once (evaluation issues it only to non-respondents)."""
+    p = env.payload
+    return claim(session, "feedback_reminder", p["civil_servant_id"], p["notification_id"],
+                 _what(p, "course_code", "course_title", "link", "deadline"), course_id=p["course_id"],
+                 source_event_id=env.id, now=now)
+
+
+def claim_followup(session: Session, env: Envelope, now: datetime | None = None) -> str | None:
+    """evaluation.followup_requested: to the trainee, or to the trainee's direct supervisor (resolved here; one
+    message per trainee they supervise). No supervisor known → recorded as skipped, visible to officers."""
+    p = env.payload
+    what = _what(p, "course_code", "course_title", "link", "deadline")
+    trainee = p["civil_servant_id"]
+    if p["respondent"] == "trainee":
+        return claim(session, "followup_trainee", trainee, p["course_id"], what, course_id=p["course_id"],
+                     source_event_id=env.id, now=now)
+    supervisor = resolve_supervisor(session, trainee)
+    return claim(session, "followup_supervisor", supervisor or trainee, f"{p['course_id']}:{trainee}", what,
+                 course_id=p["course_id"], subject_id=trainee, source_event_id=env.id,
+                 status="pending" if supervisor else "skipped", now=now)
+
+
+def claim_course_notice(session: Session, env: Envelope, now: datetime | None = None) -> int:
+    """courses.course_notice_issued: one delivery per trainee named, per notice kind and course sequence (a later
+    change of the same course is a new object; the same notice again is nothing)."""
+    p = env.payload
+    what = {"course_code": p["code"], "course_title": p["title"], **_what(
+        p, "start_date", "end_date", "venue_name", "sessions", "reason", "ics", "sequence")}
+    claimed = 0
+    for cs_id in dict.fromkeys(p["civil_servant_ids"]):
+        if claim(session, f"course_{p['kind']}", cs_id, f"{p['course_id']}:{p['sequence']}", what,
+                 course_id=p["course_id"], source_event_id=env.id, now=now):
+            claimed += 1
+    return claimed
+
+
+# --- officers and operators ------------------------------------------------------------------------------------
+
+def _view(d: Delivery) -> dict:
+    return {"id": d.id, "purpose": d.purpose, "recipient_id": d.recipient_id, "subject_id": d.subject_id,
+            "course_id": d.course_id, "status": d.status, "channel": d.channel, "attempts": d.attempts,
+            "last_error": d.last_error, "deferred_until": d.deferred_until, "created_at": d.created_at,
+            "sent_at": d.sent_at, "resends": (d.payload or {}).get("resends", 0)}
+
+
+def course_deliveries(session: Session, course_id: str) -> dict:
+    """A course's deliveries: counts per status (every status, 0 when none) and purpose, and the rows."""
+    rows = list(session.scalars(sa.select(Delivery).where(Delivery.course_id == course_id)
+                                .order_by(Delivery.purpose, Delivery.recipient_id)))
+    counts = {s: 0 for s in STATUSES}
+    by_purpose: dict[str, dict[str, int]] = {}
+    for d in rows:
+        counts[d.status] += 1
+        by_purpose.setdefault(d.purpose, {}).setdefault(d.status, 0)
+        by_purpose[d.purpose][d.status] += 1
+    return {"course_id": course_id, "counts": counts, "by_purpose": by_purpose, "items": [_view(d) for d in rows]}
+
+
+def person_deliveries(session: Session, cs_id: str, limit: int = 200) -> list[dict]:
+    """A person's deliveries, newest first."""
+    return [_view(d) for d in session.scalars(sa.select(Delivery).where(Delivery.recipient_id == cs_id)
+                                              .order_by(Delivery.created_at.desc(), Delivery.id).limit(limit))]
+
+
+def delivery_figures(session: Session) -> dict:
+    """Every delivery counted per status and per purpose × status, for /admin/needs/deliveries."""
+    counts = {s: 0 for s in STATUSES}
+    by_purpose: dict[str, dict[str, int]] = {}
+    for purpose, status, n in session.execute(sa.select(Delivery.purpose, Delivery.status, sa.func.count())
+                                              .group_by(Delivery.purpose, Delivery.status)):
+        counts[status] = counts.get(status, 0) + n
+        by_purpose.setdefault(purpose, {})[status] = n
+    return {"counts": counts, "by_purpose": by_purpose, "jobs": jobs.counts(session, DELIVERY_JOBS)}
+
+
+def resend(session: Session, delivery_id: str, now: datetime | None = None) -> dict:
+    """Send one message again (an officer's decision: a lost mail, a new address): the delivery goes back to
+    pending under a new idempotency key (the providers would drop a second message with the first key)."""
+    now = now or utcnow()
+    d = session.get(Delivery, delivery_id, with_for_update=True)
+    if d is None:
+        raise NotFound("Không tìm thấy thông báo.", field="delivery_id")
+    if d.status in ("pending", "sending"):
+        raise Conflict("Thông báo đang chờ gửi; không cần gửi lại.", field="delivery_id")
+    resends = (d.payload or {}).get("resends", 0) + 1
+    d.payload = {**(d.payload or {}), "resends": resends}
+    d.status, d.attempts, d.last_error, d.deferred_until, d.updated_at = "pending", 0, None, None, now
+    d.provider_id = None
+    jobs.enqueue(session, DELIVERY_JOBS, JOB_KIND, {"delivery_id": d.id}, dedupe_key=f"deliver:{d.id}:r{resends}",
+                 now=now)
+    session.flush()
+    return _view(d)

@@ -1,0 +1,210 @@
+"""needs delivers what other services ask it to tell people (issue 13), against a real SMTP server (aiosmtpd) and
+loopback SMS/Zalo gateways, on SQLite and PostgreSQL: exactly one message per person and purpose, fallback,
+quiet hours, retries then parking, the supervisor's follow-up, resend."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from services.needs import usecases
+from services.needs.models import DELIVERY_JOBS, CivilServant, Delivery
+from shared.db import transaction
+from shared.events import decode, new_event
+from shared.localtime import LOCAL_TZ
+from shared.notify import NotifyConfig
+from shared.notify.email import SmtpChannel
+from shared.notify.sms import SmsGatewayChannel
+from tests.notify.servers import HttpProvider, Scripted, SmtpSink
+from tests.unit.apps import ADMIN_AUTH, build_app
+
+DEADLINE = datetime(2026, 12, 15, 10, 0, tzinfo=timezone.utc)  # 17:00 local
+NOON = datetime(2026, 12, 2, 5, 0, tzinfo=timezone.utc)  # 12:00 local
+
+
+@pytest.fixture
+def needs(backend):
+    app = build_app("needs", backend.migrated("needs"), migrate=False)
+    resp = app.test_client().post("/admin/needs/seed", json={"civil_servants": 6}, headers=ADMIN_AUTH)
+    assert resp.status_code == 200, resp.data
+    yield app.extensions["service"].session_factory
+    app.extensions["service"].engine.dispose()
+
+
+def people(sf) -> list[str]:
+    with transaction(sf) as s:
+        return list(s.scalars(sa.select(CivilServant.id).order_by(CivilServant.code)))
+
+
+def contact(sf, cs_id, **data):
+    with transaction(sf) as s:
+        usecases.set_contact(s, cs_id, data)
+
+
+def handle(sf, event_type, payload):
+    """The needs handler for one event, in its own transaction (as the consumer after the inbox check)."""
+    from services.needs.handlers import HANDLERS
+    env, body = new_event(event_type, payload, producer="evaluation")
+    env = decode(body)
+    with transaction(sf) as s:
+        HANDLERS[env.type](env, s, None)
+    return env
+
+
+def feedback(cs_id, course_id="c-1", link="http://127.0.0.1:8003/feedback/TOKEN"):
+    return {"course_id": course_id, "course_code": "KH2026-01", "course_title": "Kỹ năng số", "civil_servant_id":
+            cs_id, "link": link, "deadline": DEADLINE}
+
+
+def email_channels(sink) -> dict:
+    cfg = NotifyConfig(smtp_host="127.0.0.1", smtp_port=sink.port, timeout_seconds=2, attempts=1)
+    return {"email": SmtpChannel(cfg)}
+
+
+def drain(sf, channels, now=NOON, **kw) -> int:
+    return usecases.send_due(sf, channels, now_fn=lambda: now, **kw)
+
+
+def deliveries(sf, **where) -> list[Delivery]:
+    with transaction(sf) as s:
+        rows = list(s.scalars(sa.select(Delivery).filter_by(**where).order_by(Delivery.created_at)))
+        s.expunge_all()
+        return rows
+
+
+def test_a_feedback_link_is_mailed_once_however_often_the_event_comes(needs):
+    a, b = people(needs)[:2]
+    contact(needs, a, email="hv.a@example.vn")
+    contact(needs, b, email="hv.b@example.vn")
+    with SmtpSink() as sink:
+        for _ in range(2):  # the same notice twice (a replay under a new event id)
+            handle(needs, "evaluation.trainee_feedback_requested", feedback(a, link="http://x/feedback/A"))
+        handle(needs, "evaluation.trainee_feedback_requested", feedback(b, link="http://x/feedback/B"))
+        assert drain(needs, email_channels(sink)) == 2
+        assert drain(needs, email_channels(sink)) == 0
+        [mail] = sink.to("hv.a@example.vn")
+        assert len(sink.to("hv.b@example.vn")) == 1
+    text = mail.get_body(("plain",)).get_content()
+    assert "http://x/feedback/A" in text and "17:00 ngày 15/12/2026" in text and "Kính gửi" in text
+    assert '<a href="http://x/feedback/A">' in mail.get_body(("html",)).get_content()
+    assert mail["Subject"] == "Mời trả lời phiếu lấy ý kiến lớp KH2026-01"
+    with transaction(needs) as s:
+        status = usecases.course_deliveries(s, "c-1")
+    assert status["counts"]["sent"] == 2 and status["by_purpose"] == {"feedback_request": {"sent": 2}}
+
+
+def test_fallback_when_the_preferred_channel_is_missing_and_skipped_without_any(needs):
+    a, b, c = people(needs)[:3]
+    contact(needs, a, email="a@example.vn", phone="0912345678", preferred_channel="zalo")  # no ZNS configured
+    contact(needs, b, phone="0912 345 679", preferred_channel="email")  # no e-mail address: SMS
+    # c has no contact at all
+    with SmtpSink() as sink, HttpProvider(Scripted(answers=[(200, {"message_id": "g1"})])) as gw:
+        channels = {**email_channels(sink), "sms": SmsGatewayChannel(NotifyConfig(
+            sms_gateway_url=gw.url, attempts=1, timeout_seconds=2))}
+        for cs in (a, b, c):
+            handle(needs, "evaluation.trainee_feedback_requested", feedback(cs))
+        drain(needs, channels)
+        assert len(sink.to("a@example.vn")) == 1
+        [(_, _, body)] = gw.requests
+    assert body["to"] == "0912345679" and "KH2026-01" in body["text"]
+    by = {d.recipient_id: d for d in deliveries(needs)}
+    assert (by[a].channel, by[a].status) == ("email", "sent")
+    assert (by[b].channel, by[b].status, by[b].segments) == ("sms", "sent", 2)
+    assert by[b].id == body["id"]  # the delivery id is the gateway's idempotency key
+    assert (by[c].status, by[c].channel) == ("skipped", None)
+
+
+def test_sms_in_quiet_hours_waits_until_seven_local_then_goes(needs):
+    [a] = people(needs)[:1]
+    contact(needs, a, phone="0912345678", preferred_channel="sms")
+    night = datetime(2026, 12, 2, 22, 30, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+    with HttpProvider() as gw:
+        channels = {"sms": SmsGatewayChannel(NotifyConfig(sms_gateway_url=gw.url, attempts=1))}
+        handle(needs, "evaluation.trainee_feedback_requested", feedback(a))
+        drain(needs, channels, now=night)
+        [d] = deliveries(needs)
+        assert d.status == "pending" and not gw.requests
+        assert d.deferred_until == datetime(2026, 12, 3, 7, 0, tzinfo=LOCAL_TZ)
+        drain(needs, channels, now=night + timedelta(hours=4))  # 02:30: still quiet, the job is not due
+        assert not gw.requests
+        drain(needs, channels, now=datetime(2026, 12, 3, 7, 0, 30, tzinfo=LOCAL_TZ).astimezone(timezone.utc))
+        assert len(gw.requests) == 1
+    assert deliveries(needs)[0].status == "sent"
+
+
+def test_a_temporary_smtp_failure_backs_off_then_parks_and_a_refused_address_bounces(needs):
+    a, b = people(needs)[:2]
+    contact(needs, a, email="a@example.vn")
+    contact(needs, b, email="gone@example.vn")
+    with SmtpSink() as sink:
+        sink.refuse["gone@example.vn"] = "550 No such user"
+        sink.answer_data = "451 Try again later"
+        handle(needs, "evaluation.trainee_feedback_requested", feedback(a))
+        handle(needs, "evaluation.trainee_feedback_requested", feedback(b))
+        now = NOON
+        drain(needs, email_channels(sink), now=now)
+        by = {d.recipient_id: d for d in deliveries(needs)}
+        assert by[b].status == "bounced" and "gone@example.vn" not in (by[b].last_error or "")
+        assert by[a].status == "pending" and by[a].attempts == 1 and "451" in by[a].last_error
+        assert drain(needs, email_channels(sink), now=now + timedelta(seconds=30)) == 0  # backing off
+        for _ in range(10):
+            now += timedelta(hours=1)
+            drain(needs, email_channels(sink), now=now)
+        [d] = deliveries(needs, recipient_id=a)
+        assert (d.status, d.attempts) == ("parked", 6)
+        with transaction(needs) as s:
+            figures = usecases.delivery_figures(s)
+        assert figures["counts"]["parked"] == 1 and figures["jobs"]["failed"] == 1
+        # an officer resends once the server is well again
+        sink.answer_data = None
+        with transaction(needs) as s:
+            usecases.resend(s, d.id)
+        drain(needs, email_channels(sink), now=now)
+        assert len(sink.to("a@example.vn")) == 1
+    [d] = deliveries(needs, recipient_id=a)
+    assert d.status == "sent" and d.payload["resends"] == 1
+
+
+def test_the_supervisor_follow_up_goes_to_the_named_supervisor_once_per_trainee(needs):
+    trainee1, trainee2, boss, lonely = people(needs)[:4]
+    contact(needs, boss, email="boss@example.vn")
+    contact(needs, trainee1, email="t1@example.vn", supervisor_id=boss)
+    contact(needs, trainee2, email="t2@example.vn", supervisor_id=boss)
+    contact(needs, lonely, email="l@example.vn")
+    with SmtpSink() as sink:
+        for t in (trainee1, trainee2, lonely):
+            for respondent in ("trainee", "supervisor"):
+                for _ in range(2):
+                    handle(needs, "evaluation.followup_requested", {
+                        **feedback(t, link=f"http://x/feedback/{t[:6]}-{respondent}"), "respondent": respondent})
+        drain(needs, email_channels(sink))
+        boss_mail = sink.to("boss@example.vn")
+        assert len(boss_mail) == 2 and len(sink.to("t1@example.vn")) == 1 and len(sink.to("l@example.vn")) == 1
+    subjects = sorted(m["Subject"] for m in boss_mail)
+    assert all(s.startswith("Đánh giá sau đào tạo: ") for s in subjects)
+    links = sorted(m.get_body(("plain",)).get_content().split("http://x/feedback/")[1][:17] for m in boss_mail)
+    assert links == sorted([f"{trainee1[:6]}-supervisor", f"{trainee2[:6]}-supervisor"])
+    skipped = deliveries(needs, status="skipped")
+    assert [(d.purpose, d.subject_id) for d in skipped] == [("followup_supervisor", lonely)]
+
+
+def test_contacts_are_checked(needs):
+    from shared.errors import Invalid, NotFound
+    a, b = people(needs)[:2]
+    with transaction(needs) as s:
+        with pytest.raises(Invalid) as err:
+            usecases.set_contact(s, a, {"email": "not-an-address"})
+        assert err.value.field == "email"
+        with pytest.raises(Invalid):
+            usecases.set_contact(s, a, {"phone": "12"})
+        with pytest.raises(Invalid):
+            usecases.set_contact(s, a, {"preferred_channel": "fax"})
+        with pytest.raises(Invalid):
+            usecases.set_contact(s, a, {"supervisor_id": a})
+        with pytest.raises(NotFound):
+            usecases.set_contact(s, "nobody", {})
+        c = usecases.set_contact(s, a, {"phone": "0912.345.678", "supervisor_id": b})
+        assert c.phone == "0912345678" and "91/2025/QH15" in c.legal_basis
+    with transaction(needs) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(DELIVERY_JOBS)) == 0
