@@ -271,13 +271,75 @@ class CourseEvaluatedV1(_EventSchema):
 
 
 class FeedbackReminderIssuedV1(_EventSchema):
-    """evaluation.feedback_reminder_issued v1: a reminder to a non-respondent (a notification gateway may send it)."""
+    """evaluation.feedback_reminder_issued v1: a reminder to one non-respondent; needs (which holds the contacts)
+    delivers it, once per notification."""
 
     course_id = fields.String(required=True)
     notification_id = fields.String(required=True)
     civil_servant_id = fields.String(required=True)
     link = fields.String(required=True)
     deadline = fields.AwareDateTime(required=True)
+    # Added fields (optional): what the message names
+    course_code = fields.String(allow_none=True, load_default=None)
+    course_title = fields.String(allow_none=True, load_default=None)
+
+
+# Per-recipient notices (issue 13): a producer says WHAT to tell WHOM by civil-servant id, never contact details;
+# needs, the owner of the contacts, delivers each exactly once per (purpose, recipient, object).
+
+class TraineeFeedbackRequestedV1(_EventSchema):
+    """evaluation.trainee_feedback_requested v1: one trainee is asked for feedback on a course, with the link to
+    the form (it carries the trainee's own token) and the deadline."""
+
+    course_id = fields.String(required=True)
+    course_code = fields.String(required=True)
+    course_title = fields.String(required=True)
+    civil_servant_id = fields.String(required=True)
+    link = fields.String(required=True)
+    deadline = fields.AwareDateTime(required=True)
+
+
+class FollowupRequestedV1(_EventSchema):
+    """evaluation.followup_requested v1: the L3/L4 follow-up survey months after a course, to the trainee or to the
+    trainee's direct supervisor (`respondent`); `civil_servant_id` is always the trainee the survey is about —
+    needs resolves the supervisor from its registry."""
+
+    course_id = fields.String(required=True)
+    course_code = fields.String(required=True)
+    course_title = fields.String(required=True)
+    civil_servant_id = fields.String(required=True)
+    respondent = fields.String(required=True, validate=validate.OneOf(["trainee", "supervisor"]))
+    link = fields.String(required=True)
+    deadline = fields.AwareDateTime(required=True)
+
+
+NOTICE_KINDS = ["invitation", "session_moved", "venue_changed", "promoted", "cancelled"]
+
+
+class NoticeSessionV1(_EventSchema):
+    date = fields.Date(required=True)
+    buoi = fields.String(required=True, validate=validate.OneOf(["morning", "afternoon"]))
+
+
+class CourseNoticeIssuedV1(_EventSchema):
+    """courses.course_notice_issued v1: tell these trainees about their course: an invitation, a session moved, the
+    venue changed, a place freed for them (promoted from the waitlist) or the course cancelled. `sequence` grows
+    with every change of the course (the calendar's SEQUENCE); `ics` is the course's iCalendar file for this
+    notice (METHOD:REQUEST, or METHOD:CANCEL on cancellation), built by courses."""
+
+    notice_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(NOTICE_KINDS))
+    course_id = fields.String(required=True)
+    code = fields.String(required=True)
+    title = fields.String(required=True)
+    civil_servant_ids = fields.List(fields.String(), required=True)
+    sequence = fields.Integer(required=True, validate=validate.Range(min=0))
+    start_date = fields.Date(allow_none=True, load_default=None)
+    end_date = fields.Date(allow_none=True, load_default=None)
+    venue_name = fields.String(allow_none=True, load_default=None)
+    sessions = fields.List(fields.Nested(NoticeSessionV1), load_default=list)
+    reason = fields.String(allow_none=True, load_default=None)
+    ics = fields.String(allow_none=True, load_default=None)
 
 
 class ReservedLineV1(_EventSchema):
@@ -339,6 +401,9 @@ CATALOGUE: dict[tuple[str, int], type[Schema]] = {
     ("courses.course_completed", 1): CourseCompletedV1,
     ("evaluation.feedback_requested", 1): FeedbackRequestedV1,
     ("evaluation.feedback_reminder_issued", 1): FeedbackReminderIssuedV1,
+    ("evaluation.trainee_feedback_requested", 1): TraineeFeedbackRequestedV1,
+    ("evaluation.followup_requested", 1): FollowupRequestedV1,
+    ("courses.course_notice_issued", 1): CourseNoticeIssuedV1,
     ("evaluation.course_evaluated", 1): CourseEvaluatedV1,
     ("funding.budget_reserved", 1): BudgetReservedV1,
     ("funding.reservation_rejected", 1): ReservationRejectedV1,
