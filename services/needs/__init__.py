@@ -36,7 +36,12 @@ needs and plan lines to the new commune.
 Plans: a yearly plan of scheme DA-2025-2030 is drafted from open needs (lines topic × today's commune [× position],
 candidates by priority, split by class size, urgent lines first over quarters), targets per commune (share trained),
 draft → submitted → approved (or returned to draft); approval marks the needs planned and publishes plan_approved.
-HTTP: /api/v1/units, /positions, /civil-servants (+ /import, /export, /{id}/leave, /{id}/competencies),
+Ethnicity: a code of TCTK's list of the 54 ethnic groups (QĐ 121-TCTK/PPCĐ ngày 2/3/1979; formats.ETHNIC_GROUPS,
+01 Kinh … 54 Ơ Đu). The registry takes a code, the official name or a known other name («Việt» = Kinh, Khmer = Khơ-me;
+case, NFC/NFD, tone marks, spaces and hyphens do not count), stores the code and derives ethnic_minority from it
+(domain.is_ethnic_minority: every group but 01 Kinh); an unknown value is refused (422 naming ethnicity, every row
+of an upload). Rows migration 0004 could not read have no code and keep the flag the old free text gave.
+HTTP: /api/v1/units, /positions, /ethnic-groups, /civil-servants (+ /import, /export, /{id}/leave, /{id}/competencies),
 /frameworks, /campaigns (+ /responses, /progress, /close[?background=true]), /needs, /plans (+ /lines, /targets, /submit, /approve,
 /return), /reports/needs, /reports/plan-coverage, /reports/below-standard (format=json|csv|xlsx);
 operators: /admin/needs/seed, /admin/needs/reorganisations, /admin/needs/rules.

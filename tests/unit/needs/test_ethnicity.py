@@ -4,11 +4,13 @@ import io
 import unicodedata
 
 import pytest
+import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from services.needs import domain, formats
+from services.needs.models import CivilServant
 from tests.unit.apps import API_AUTH
-from tests.unit.needs.factories import events, person, register, seeded
+from tests.unit.needs.factories import events, person, register, seeded, session_of
 from tests.unit.needs.test_registry import HEADER, registry_count, upload
 
 NFD_TAY = unicodedata.normalize("NFD", "Tày")
@@ -147,3 +149,21 @@ def test_seeded_people_are_stored_with_codes(make_client):
     items = client.get("/api/v1/civil-servants", query_string={"page_size": 100}, headers=API_AUTH).get_json()["items"]
     assert {i["ethnicity_code"] for i in items} <= {"01", "04", "05"}
     assert all(i["ethnic_minority"] == (i["ethnicity_code"] != "01") for i in items)
+
+
+@pytest.mark.usefixtures("backend")  # a row migration 0004 could not read
+def test_a_person_without_a_code_keeps_the_flag_until_an_ethnicity_is_entered(make_client):
+    client = seeded(make_client)
+    cs = register(client, code="CS-OLD", ethnicity="Tày")
+    with session_of(client) as s, s.begin():
+        s.execute(sa.update(CivilServant).where(CivilServant.id == cs["id"]).values(ethnicity_code=None))
+    shown = client.get(f"/api/v1/civil-servants/{cs['id']}", headers=API_AUTH).get_json()
+    assert (shown["ethnicity"], shown["ethnicity_code"], shown["ethnic_minority"]) == (None, None, True)
+    moved = client.patch(f"/api/v1/civil-servants/{cs['id']}", json={"llct_level": "none"}, headers=API_AUTH)
+    assert moved.status_code == 200 and moved.get_json()["ethnic_minority"] is True
+    csv = client.get("/api/v1/civil-servants/export", query_string={"format": "csv"}, headers=API_AUTH)
+    refused = upload(client, csv.data)
+    assert refused.status_code == 422 and {(p["line"], p["field"]) for p in refused.get_json()["problems"]} == {
+        (2, "ethnicity")}
+    fixed = client.patch(f"/api/v1/civil-servants/{cs['id']}", json={"ethnicity": "Kinh"}, headers=API_AUTH)
+    assert (fixed.get_json()["ethnicity_code"], fixed.get_json()["ethnic_minority"]) == ("01", False)
