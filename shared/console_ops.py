@@ -72,6 +72,10 @@ def console_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
 
 
 def tables_of(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    """A service's operation tables; Conflict when its models do not define them yet (no migration yet)."""
+    if OPERATIONS not in metadata.tables:
+        raise Conflict("Dịch vụ này chưa có bảng thao tác của bảng điều hành (chưa nâng cấp cơ sở dữ liệu).",
+                       field="operation_id")
     return metadata.tables[OPERATIONS], metadata.tables[ITEMS]
 
 
