@@ -8,8 +8,8 @@ Pages (plain HTML, no JavaScript; the token in the path is the capability):
 JSON: POST /api/v1/checkin/<enrollment token> (the personal link for programs); for the officer (token required) the
 session link and QR, every trainee's personal link and QR, and the self check-ins of a session to confirm or reject.
 
-Each view makes one use-case call. A refused attempt (CountedFailure) is recorded in a unit of work of its own,
-since the refused one is rolled back; over the attempt limits the use cases raise Throttled (429).
+Each view makes one use-case call. A refused attempt comes back as `Refused`, already counted in the view's unit of
+work: the view commits, then answers the error; over the attempt limits the use cases raise Throttled (429).
 """
 from __future__ import annotations
 
@@ -43,15 +43,12 @@ def _client_key() -> str:
 
 
 def _attempt(use_case, *args, **kwargs):
-    """Run one check-in use case; a refused credential is counted (in its own unit of work) before it is raised."""
-    key, limits = _client_key(), _limits()
-    try:
-        with ctx().transaction() as session:
-            return use_case(session, *args, client_key=key, limits=limits, **kwargs)
-    except usecases.CountedFailure as err:
-        with ctx().transaction() as session:
-            usecases.record_failed_checkin(session, key, err.session_id, limits)
-        raise
+    """Run one trainee-side check-in use case; a refused attempt comes back counted, is committed, then raised."""
+    with ctx().transaction() as session:
+        outcome = use_case(session, *args, client_key=_client_key(), limits=_limits(), **kwargs)
+    if isinstance(outcome, usecases.Refused):
+        raise outcome.error
+    return outcome
 
 
 def _page(status: int = 200, **context) -> Response:

@@ -16,8 +16,8 @@ from services.courses.usecases.scheduling import (schedule_course, schedule_cour
 from services.courses.usecases.proposals import (propose_courses)
 from services.courses.usecases.enrollment import (enroll, withdraw)
 from services.courses.usecases.attendance import (record_attendance, import_attendance_sheet, record_results)
-from services.courses.usecases.checkin import (CheckinLimits, CountedFailure, checkin_page, personal_checkin_page,
-    check_in, record_failed_checkin, session_checkin_link, personal_checkin_links, personal_checkin_token,
+from services.courses.usecases.checkin import (CheckinLimits, Refused, checkin_page, personal_checkin_page,
+    check_in, session_checkin_link, personal_checkin_links, personal_checkin_token,
     list_self_checkins, review_self_checkins)
 from services.courses.usecases.completion import (complete_course, record_feedback_requested, record_settlement)
 from services.courses.usecases.queries import (get_course, list_courses, list_enrollments, list_candidates,
@@ -30,8 +30,8 @@ __all__ = ["upsert_trainee", "record_departure", "remap_communes", "create_topic
            "update_course", "add_sessions", "update_session", "delete_session", "BookingIndex", "find_conflicts",
            "course_conflicts", "BOOKING_LOCK", "schedule_course", "schedule_courses", "record_budget_reserved",
            "record_reservation_rejected", "start_course", "cancel_course", "propose_courses", "enroll", "withdraw",
-           "record_attendance", "import_attendance_sheet", "record_results", "CheckinLimits", "CountedFailure",
-           "checkin_page", "personal_checkin_page", "check_in", "record_failed_checkin", "session_checkin_link",
+           "record_attendance", "import_attendance_sheet", "record_results", "CheckinLimits", "Refused",
+           "checkin_page", "personal_checkin_page", "check_in", "session_checkin_link",
            "personal_checkin_links", "personal_checkin_token", "list_self_checkins", "review_self_checkins",
            "complete_course", "record_feedback_requested", "record_settlement", "get_course", "list_courses",
            "list_enrollments", "list_candidates", "list_certificates", "list_trainees", "list_topics", "list_venues",

@@ -10,11 +10,12 @@ learner support is paid per day attended). Attendance the officer records by lis
 Refused attempts (an unknown link or personal token, a staff code posted to a session link) are kept in
 `checkin_failures` and limited per session link and per client over a sliding window (the limits are settings:
 a security measure, not a regulation); over a limit every attempt from there is refused (Throttled) until the
-window has passed. A refused attempt is raised as a `CountedFailure`: the caller rolls its unit of work back and
-records the failure with `record_failed_checkin` in a unit of work of its own, so the count survives.
+window has passed. A refused attempt is *returned* as `Refused(error)` with the failure added to the caller's unit
+of work — raising would have rolled the count back — and the caller answers the error once it has committed.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -52,6 +53,13 @@ class CountedFailure(DomainError):
         self.session_id = session_id
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A refused attempt, already counted in the caller's unit of work: commit it, then answer `error`."""
+
+    error: DomainError
+
+
 class UnknownLink(CountedFailure, NotFound):
     """An unknown session link or personal token (404)."""
 
@@ -73,13 +81,27 @@ def _refuse_if_throttled(session: Session, client_key: str, session_id: str | No
         raise Throttled(f"Đường dẫn điểm danh này đã bị thử sai quá nhiều lần; {wait}.", field="token")
 
 
-def record_failed_checkin(session: Session, client_key: str, session_id: str | None, limits: CheckinLimits,
-                          now: datetime | None = None) -> None:
-    """Keep one refused attempt (in its own unit of work: the refused one was rolled back); forget old ones."""
-    now = now or utcnow()
+def _record_failure(session: Session, client_key: str, session_id: str | None, limits: CheckinLimits,
+                    now: datetime) -> None:
+    """Keep one refused attempt; forget those older than the window."""
     session.execute(sa.delete(CheckinFailure).where(
         CheckinFailure.failed_at < now - timedelta(minutes=limits.window_minutes)))
     session.add(CheckinFailure(session_id=session_id, client_key=client_key, failed_at=now))
+
+
+def _counting(use_case):
+    """Run a trainee-side use case; a CountedFailure is recorded in the same unit of work and returned as Refused.
+    Nothing is written before a credential is refused, so committing keeps only the failure."""
+    @functools.wraps(use_case)
+    def run(session: Session, *args, client_key: str, limits: CheckinLimits, now: datetime | None = None,
+            **kwargs):
+        now = now or utcnow()
+        try:
+            return use_case(session, *args, client_key=client_key, limits=limits, now=now, **kwargs)
+        except CountedFailure as err:
+            _record_failure(session, client_key, err.session_id, limits, now)
+            return Refused(err)
+    return run
 
 
 # --- the trainee's side ------------------------------------------------------------------------------------------
@@ -118,34 +140,33 @@ def _open_session(course: Course, now: datetime) -> CourseSession | None:
                 None)
 
 
-def checkin_page(session: Session, token: str, client_key: str, limits: CheckinLimits,
-                 now: datetime | None = None) -> dict:
+@_counting
+def checkin_page(session: Session, token: str, *, client_key: str, limits: CheckinLimits, now: datetime) -> dict:
     """Describe the session a session link belongs to (the page asks for the trainee's own link)."""
-    now = now or utcnow()
     _refuse_if_throttled(session, client_key, None, limits, now)
     row = _session_by_token(session, token)
     _refuse_if_throttled(session, client_key, row.id, limits, now)
     return _describe(session.get(Course, row.course_id), row)
 
 
-def personal_checkin_page(session: Session, enrollment_token: str, client_key: str, limits: CheckinLimits,
-                          now: datetime | None = None) -> dict:
+@_counting
+def personal_checkin_page(session: Session, enrollment_token: str, *, client_key: str, limits: CheckinLimits,
+                          now: datetime) -> dict:
     """Describe a trainee's own check-in link: the course and the session open for check-in now, if any."""
-    now = now or utcnow()
     _refuse_if_throttled(session, client_key, None, limits, now)
     enrollment = _enrollment_by_token(session, enrollment_token)
     course = session.get(Course, enrollment.course_id)
     return {**_describe(course, _open_session(course, now)), "personal": True}
 
 
-def check_in(session: Session, enrollment_token: str | None, client_key: str, limits: CheckinLimits, *,
-             session_token: str | None = None, code: str | None = None, now: datetime | None = None) -> dict:
+@_counting
+def check_in(session: Session, enrollment_token: str | None, *, client_key: str, limits: CheckinLimits, now: datetime,
+             session_token: str | None = None, code: str | None = None) -> dict:
     """Record the holder of a personal check-in link present, pending the officer's confirmation.
 
     With `session_token` (the session's QR link) the personal token must belong to that session's course and the
     session must be open; without it the course's session open now is taken. A civil-servant code alone is refused.
     """
-    now = now or utcnow()
     _refuse_if_throttled(session, client_key, None, limits, now)
     row = _session_by_token(session, session_token) if session_token else None
     if row is not None:
