@@ -7,6 +7,7 @@ from flask import Response
 from flask_smorest import Blueprint
 
 from services.courses import formats, schemas, usecases
+from shared import apidoc
 from shared.web import ctx, download, read_upload, token_required
 
 
@@ -340,6 +341,7 @@ CALENDARS = {"communes": ("commune", "Lịch học – {ref}"), "lecturers": ("l
 @blp.route("/calendar/<any(communes, lecturers, venues):of>/<ref>")
 @blp.arguments(schemas.CalendarQueryArgsSchema, location="query")
 @blp.response(200, schemas.CalendarEntrySchema(many=True))
+@blp.doc(**apidoc.answers("ics"))
 def calendar(args, of, ref):
     """Sessions a commune's staff attend, a lecturer's sessions or a venue's bookings (format=json or ics)."""
     kind, name = CALENDARS[of]
@@ -354,6 +356,7 @@ def calendar(args, of, ref):
 @token_required
 @blp.arguments(schemas.DocumentQueryArgsSchema, location="query")
 @blp.response(200)
+@blp.doc(**apidoc.answers("csv", "xlsx"))
 def class_list(args, course_id):
     """Download the class list with a signature column (format=xlsx or csv)."""
     with ctx().transaction() as session:
@@ -366,6 +369,7 @@ def class_list(args, course_id):
 @token_required
 @blp.arguments(schemas.DocumentQueryArgsSchema, location="query")
 @blp.response(200)
+@blp.doc(**apidoc.answers("csv", "xlsx"))
 def attendance_sheet(args, course_id):
     """Download the attendance sheet: one column per session (x present, P excused, v absent; blank to fill in)."""
     with ctx().transaction() as session:

@@ -2,6 +2,7 @@
 from flask_smorest import Blueprint
 
 from services.evaluation import formats, schemas, usecases
+from shared import apidoc
 from shared.charts import chart_response
 from shared.web import UploadSchema, ctx, read_upload, respond_as, token_required
 
@@ -143,6 +144,7 @@ def import_test_scores(files, course_id):
 @blp.route("/unit-indicators")
 @blp.arguments(schemas.IndicatorQueryArgsSchema, location="query")
 @blp.response(200, schemas.ItemsSchema)
+@blp.doc(**apidoc.answers("csv", "xlsx"))
 def list_indicators(args):
     """List unit indicator values per commune and period (?format=csv|xlsx to download)."""
     with ctx().transaction() as session:
@@ -185,6 +187,7 @@ def import_indicators(files):
 @blp.route("/courses/<course_id>/unit-indicators")
 @blp.arguments(schemas.FormatQueryArgsSchema, location="query")
 @blp.response(200, schemas.ItemsSchema)
+@blp.doc(**apidoc.answers("csv", "xlsx"))
 def course_indicators(args, course_id):
     """Before/after comparison of unit indicators around a course, per commune of its trainees."""
     with ctx().transaction() as session:
@@ -268,6 +271,7 @@ def add_template(data):
 @blp.route("/reports/courses/<course_id>")
 @blp.arguments(schemas.FormatQueryArgsSchema, location="query")
 @blp.response(200)
+@blp.doc(**apidoc.answers("json", "csv", "xlsx"))
 def report_course(args, course_id):
     """The full report of one course (L1–L4) as JSON, or ?format=csv|xlsx."""
     with ctx().transaction() as session:
@@ -286,6 +290,7 @@ def _report(kind: str, args):
 @blp.route("/reports/courses")
 @blp.arguments(schemas.ReportQueryArgsSchema, location="query")
 @blp.response(200, schemas.ItemsSchema)
+@blp.doc(**apidoc.answers("csv", "xlsx"))
 def report_courses(args):
     """Evaluated courses of a year (and topic): index, band, response rate, gain."""
     return _report("courses", args)
@@ -294,6 +299,7 @@ def report_courses(args):
 @blp.route("/reports/topics")
 @blp.arguments(schemas.ReportQueryArgsSchema, location="query")
 @blp.response(200, schemas.ItemsSchema)
+@blp.doc(**apidoc.answers("csv", "xlsx"))
 def report_topics(args):
     """Per topic (chuyên đề): index, band, response rate, gain."""
     return _report("topics", args)
@@ -302,6 +308,7 @@ def report_topics(args):
 @blp.route("/reports/years")
 @blp.arguments(schemas.ReportQueryArgsSchema, location="query")
 @blp.response(200, schemas.ItemsSchema)
+@blp.doc(**apidoc.answers("csv", "xlsx"))
 def report_years(args):
     """Per year: index, band, response rate, gain."""
     return _report("years", args)
@@ -310,6 +317,7 @@ def report_years(args):
 @blp.route("/reports/lecturers")
 @blp.arguments(schemas.ReportQueryArgsSchema, location="query")
 @blp.response(200, schemas.ItemsSchema)
+@blp.doc(**apidoc.answers("csv", "xlsx"))
 def report_lecturers(args):
     """Per lecturer: mean and band over the year's forms (hidden under the privacy threshold)."""
     return _report("lecturers", args)
@@ -318,6 +326,7 @@ def report_lecturers(args):
 @blp.route("/reports/communes")
 @blp.arguments(schemas.ReportQueryArgsSchema, location="query")
 @blp.response(200, schemas.ItemsSchema)
+@blp.doc(**apidoc.answers("csv", "xlsx"))
 def report_communes(args):
     """Per sending commune: response rate, satisfaction (hidden under the privacy threshold), gain, excellence."""
     return _report("communes", args)
@@ -326,6 +335,7 @@ def report_communes(args):
 @blp.route("/reports/courses/<course_id>/charts/criteria")
 @blp.arguments(schemas.ChartQueryArgsSchema, location="query")
 @blp.response(200)
+@blp.doc(**apidoc.answers("svg", "png"))
 def chart_criteria(args, course_id):
     """Chart: satisfaction by criterion (and by object) of one course, SVG or PNG."""
     with ctx().transaction() as session:
@@ -336,6 +346,7 @@ def chart_criteria(args, course_id):
 @blp.route("/reports/courses/<course_id>/charts/gain")
 @blp.arguments(schemas.ChartQueryArgsSchema, location="query")
 @blp.response(200)
+@blp.doc(**apidoc.answers("svg", "png"))
 def chart_gain(args, course_id):
     """Chart: pre-test vs post-test means per competency of one course, SVG or PNG."""
     with ctx().transaction() as session:
@@ -346,6 +357,7 @@ def chart_gain(args, course_id):
 @blp.route("/reports/charts/response-rates")
 @blp.arguments(schemas.ChartQueryArgsSchema, location="query")
 @blp.response(200)
+@blp.doc(**apidoc.answers("svg", "png"))
 def chart_response_rates(args):
     """Chart: response rate per course of a year, SVG or PNG."""
     with ctx().transaction() as session:
@@ -356,6 +368,7 @@ def chart_response_rates(args):
 @blp.route("/reports/charts/topics")
 @blp.arguments(schemas.ChartQueryArgsSchema, location="query")
 @blp.response(200)
+@blp.doc(**apidoc.answers("svg", "png"))
 def chart_topics(args):
     """Chart: general index and learning gain per topic of a year, SVG or PNG."""
     with ctx().transaction() as session:

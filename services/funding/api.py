@@ -2,7 +2,7 @@
 from flask_smorest import Blueprint
 
 from services.funding import formats, schemas, usecases
-from shared import tabular
+from shared import apidoc, tabular
 from shared.charts import bar_chart, chart_response, line_chart
 from shared.web import UploadSchema, ctx, read_upload, respond_as, token_required
 
@@ -71,6 +71,7 @@ def create_norm(data):
 @blp.route("/rules/cost-norms")
 @blp.arguments(schemas.CostNormQueryArgsSchema, location="query")
 @blp.response(200, schemas.CostNormSchema(many=True))
+@blp.doc(**apidoc.answers("csv", "xlsx"))
 def list_norms(args):
     """List the cost norm versions, optionally those in force on a day; CSV or XLSX with the import's columns."""
     with ctx().transaction() as session:
@@ -118,7 +119,8 @@ def get_settlement(course_id):
 @blp.route("/settlements/<course_id>/payees")
 @token_required
 @blp.arguments(schemas.PayeeArgsSchema, location="query")
-@blp.response(200)
+@blp.response(200, schemas.PayeeListSchema)
+@blp.doc(**apidoc.answers("csv", "xlsx"))
 def payees(args, course_id):
     """The payee list to sign ("Ký nhận"): amount per item per payee and totals, as JSON, CSV or XLSX."""
     with ctx().transaction() as session:
@@ -202,7 +204,8 @@ def list_receivables(args):
 
 @blp.route("/reports/spending")
 @blp.arguments(schemas.SpendingArgsSchema, location="query")
-@blp.response(200)
+@blp.response(200, schemas.SpendingReportSchema)
+@blp.doc(**apidoc.answers("csv", "xlsx", "svg", "png"))
 def spending_report(args):
     """Actual spending by source, item, commune, course or year, as JSON, CSV, XLSX or a bar chart (SVG/PNG)."""
     with ctx().transaction() as session:
@@ -219,7 +222,8 @@ def spending_report(args):
 
 @blp.route("/reports/plan-vs-actual")
 @blp.arguments(schemas.PlanArgsSchema, location="query")
-@blp.response(200)
+@blp.response(200, schemas.PlanVsActualSchema)
+@blp.doc(**apidoc.answers("csv", "xlsx"))
 def plan_vs_actual(args):
     """Plan (allocated) against actual (spent) per budget line of a year, and per course; JSON, CSV or XLSX."""
     with ctx().transaction() as session:
@@ -231,7 +235,8 @@ def plan_vs_actual(args):
 
 @blp.route("/reports/burn")
 @blp.arguments(schemas.BurnArgsSchema, location="query")
-@blp.response(200)
+@blp.response(200, schemas.BurnSchema)
+@blp.doc(**apidoc.answers("svg", "png", "xlsx"))
 def burn(args):
     """Budget burn: cumulative spending per month and source over a fiscal year (JSON, SVG or PNG chart, XLSX)."""
     with ctx().transaction() as session:

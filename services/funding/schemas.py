@@ -279,6 +279,77 @@ class BurnArgsSchema(Schema):
                            metadata={"description": "json | svg | png (chart) | xlsx (table with a line chart)"})
 
 
+# --- report bodies (JSON; the same routes answer CSV, XLSX or charts: shared.apidoc documents those) -------------
+
+class SpendingRowSchema(Schema):
+    key = fields.String(metadata={"description": "the source, item, commune, course id or year"})
+    label = fields.String()
+    amount = fields.Integer(metadata={"description": "whole VND"})
+
+
+class SpendingReportSchema(Schema):
+    group_by = fields.String()
+    fiscal_year = fields.Integer(allow_none=True)
+    rows = fields.List(fields.Nested(SpendingRowSchema), metadata={"description": "largest first"})
+    total = fields.Integer()
+
+
+class LinePlanSchema(Schema):
+    budget_line_id = fields.String()
+    source = fields.String()
+    source_label = fields.String()
+    owner_unit_code = fields.String()
+    allocated = fields.Integer()
+    reserved = fields.Integer()
+    spent = fields.Integer()
+    balance = fields.Integer()
+    spent_percent = fields.Float(allow_none=True, metadata={"description": "spent / allocated, %, 1 decimal"})
+
+
+class CoursePlanSchema(Schema):
+    course_id = fields.String()
+    course_code = fields.String(allow_none=True)
+    estimate_total = fields.Integer(allow_none=True)
+    actual_total = fields.Integer()
+    variance = fields.Integer(allow_none=True, metadata={"description": "actual − estimate"})
+    released = fields.Integer(allow_none=True)
+    unfunded = fields.Integer(allow_none=True)
+
+
+class PlanVsActualSchema(Schema):
+    fiscal_year = fields.Integer()
+    budget_lines = fields.List(fields.Nested(LinePlanSchema))
+    courses = fields.List(fields.Nested(CoursePlanSchema))
+
+
+class BurnSchema(Schema):
+    fiscal_year = fields.Integer()
+    months = fields.List(fields.String(), metadata={"description": "T1 … T12"})
+    series = fields.Dict(keys=fields.String(), values=fields.List(fields.Integer()),
+                         metadata={"description": "source → cumulative VND at the end of each month"})
+
+
+class PayeeSchema(Schema):
+    no = fields.Integer()
+    payee_kind = fields.String(metadata={"description": "lecturer | trainee"})
+    payee_ref = fields.String(metadata={"description": "the lecturer's or civil servant's id"})
+    payee_code = fields.String(allow_none=True, metadata={"description": "a trainee's staff code"})
+    owner_unit_code = fields.String()
+    amounts = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": "item → VND"})
+    total = fields.Integer()
+
+
+class PayeeListSchema(Schema):
+    course_id = fields.String()
+    course_code = fields.String(allow_none=True)
+    settlement_id = fields.String()
+    items = fields.List(fields.String())
+    item_labels = fields.Dict(keys=fields.String(), values=fields.String())
+    payees = fields.List(fields.Nested(PayeeSchema))
+    totals = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": "item → VND"})
+    total = fields.Integer()
+
+
 class TrialBalanceAccountSchema(Schema):
     account = fields.String()
     debit = fields.Integer()
