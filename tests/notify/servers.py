@@ -37,6 +37,9 @@ class _Keep:
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.sink.lock:
             self.sink.messages.append((list(envelope.rcpt_tos), msg))
+            count = len(self.sink.messages)
+        if self.sink.after_data is not None:
+            self.sink.after_data(count)  # e.g. kill the sender now: the message arrived, its 250 never will
         return "250 Message accepted"
 
 
@@ -49,6 +52,7 @@ class SmtpSink:
         self.lock = threading.Lock()
         self.refuse: dict[str, str] = {}
         self.answer_data: str | None = None
+        self.after_data = None  # called with the number of messages received, before the 250 reply
         self.port = free_port()
         self.controller = Controller(_Keep(self), hostname="127.0.0.1", port=self.port)
 
