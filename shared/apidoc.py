@@ -5,6 +5,8 @@ type, used by every service beside `@blp.response(200, …)`:
     @blp.response(200, schemas.SpendingReportSchema)
     @blp.doc(**apidoc.answers("csv", "xlsx", "svg", "png"))
 
+or, in one line, `@apidoc.response(blp, "json", "csv", "xlsx")` in place of `@blp.response(200)`.
+
 `tests/security/test_openapi_media.py` calls every such route in every format it offers and checks the media type
 answered is the one documented."""
 from __future__ import annotations
@@ -39,3 +41,15 @@ def answers(*formats: str, status: int = 200, description: str | None = None) ->
     response = {"content": content, "description": description or "By `format`: " + "; ".join(
         _DESCRIPTION[f] for f in ("json", *formats) if f in _DESCRIPTION and (f != "json" or "json" not in formats))}
     return {"responses": {status: response}}
+
+
+def response(blp, *formats: str, schema=None, status: int = 200):
+    """`@blp.response(status, schema)` and the media types of `formats` in one decorator (a JSON body without a
+    schema, "json" in `formats`, is documented as an object)."""
+    if schema is not None:
+        formats = tuple(f for f in formats if f != "json")
+
+    def decorate(func):
+        documented = blp.doc(**answers(*formats, status=status))(func)
+        return blp.response(status, schema)(documented) if schema is not None else blp.response(status)(documented)
+    return decorate

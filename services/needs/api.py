@@ -2,7 +2,7 @@
 from flask_smorest import Blueprint
 
 from services.needs import formats, schemas, usecases
-from shared import charts
+from shared import apidoc, charts
 from shared.web import UploadSchema, ctx, download, read_upload, respond_as, token_required
 
 blp = Blueprint("needs", __name__, url_prefix="",
@@ -84,7 +84,7 @@ def list_civil_servants(args):
 @blp.route("/civil-servants/export")
 @token_required
 @blp.arguments(schemas.RegistryExportArgsSchema, location="query")
-@blp.response(200)
+@apidoc.response(blp, "csv", "xlsx")
 def export_civil_servants(args):
     """Download the registry as CSV or XLSX (the columns the import reads back)."""
     with ctx().transaction() as session:  # the filters (never paged: the whole registry they select)
@@ -348,7 +348,7 @@ def add_rule_version(data, kind):
 
 @blp.route("/reports/needs")
 @blp.arguments(schemas.RollupArgsSchema, location="query")
-@blp.response(200)
+@apidoc.response(blp, "json", "csv", "xlsx")
 def report_needs(args):
     """Needs by topic / commune / position (/ province): counts, mandatory, mean priority; JSON, CSV or XLSX."""
     with ctx().transaction() as session:
@@ -360,7 +360,7 @@ def report_needs(args):
 
 @blp.route("/reports/needs/chart")
 @blp.arguments(schemas.NeedsChartArgsSchema, location="query")
-@blp.response(200)
+@apidoc.response(blp, "svg", "png")
 def chart_needs(args):
     """Bar chart of open and planned needs per topic, as SVG or PNG."""
     with ctx().transaction() as session:
@@ -371,7 +371,7 @@ def chart_needs(args):
 
 @blp.route("/reports/plan-coverage/chart")
 @blp.arguments(schemas.CoverageChartArgsSchema, location="query")
-@blp.response(200)
+@apidoc.response(blp, "svg", "png")
 def chart_plan_coverage(args):
     """Bar chart per commune of the plan's target, planned and trained people, as SVG or PNG."""
     with ctx().transaction() as session:
@@ -381,7 +381,7 @@ def chart_plan_coverage(args):
 
 @blp.route("/reports/plan-coverage")
 @blp.arguments(schemas.CoverageArgsSchema, location="query")
-@blp.response(200)
+@apidoc.response(blp, "json", "csv", "xlsx")
 def report_plan_coverage(args):
     """Coverage of a plan per commune: planned vs trained vs target; JSON, CSV or XLSX."""
     with ctx().transaction() as session:
@@ -392,7 +392,7 @@ def report_plan_coverage(args):
 @blp.route("/reports/below-standard")
 @token_required
 @blp.arguments(schemas.BelowStandardArgsSchema, location="query")
-@blp.response(200)
+@apidoc.response(blp, "json", "csv", "xlsx")
 def report_below_standard(args):
     """Civil servants not meeting their position's standard (personal data: token required); JSON, CSV or XLSX."""
     with ctx().transaction() as session:

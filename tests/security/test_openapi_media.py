@@ -18,10 +18,6 @@ from tests.unit.apps import ADMIN_AUTH, API_AUTH, deliver
 # "METHOD /path" → why its 200 body is not described yet. Each entry is a reported gap with its owner; the test
 # fails when a listed gap is closed (remove it) as well as when a new one opens.
 GAPS: dict[str, dict[str, str]] = {service: {} for service in SERVICES}
-_NEEDS = "services/needs/api.py is being edited by H2/H4 (issue 12 session): @blp.doc(**apidoc.answers(...))"
-GAPS["needs"] = {f"GET /api/v1/{p}": _NEEDS for p in (
-    "civil-servants/export", "reports/needs", "reports/needs/chart", "reports/plan-coverage",
-    "reports/plan-coverage/chart", "reports/below-standard")}
 _CHECKIN = "services/courses/web.py is being edited by H1 (per-trainee check-in): @blp.doc(**apidoc.answers(...))"
 GAPS["courses"] = {
     "GET /api/v1/courses/{course_id}/sessions/{session_id}/qr": _CHECKIN,
