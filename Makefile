@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup tools images test-compose migrate demo up test test-fast bench bench-needs bench-courses bench-funding bench-all clean
+.PHONY: setup tools images test-compose migrate demo up test test-fast bench bench-costs bench-needs bench-courses bench-funding bench-all clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -75,7 +75,10 @@ images: tools  ## base images where no registry is reachable (debootstrap; cache
 bench: setup  ## drain-rate benchmark and complete→closed latency; prints figures (free ports, or BENCH_PORT_BASE=N)
 	$(PY) -m tools.bench
 
-bench-needs: setup  ## national-size registry (212,606 × 7): needs aggregation per province / country, 10,000-row CSV import
+bench-costs: setup  ## cost per drained event, counted: statements, round trips, WAL bytes, publishes (one consumer batch)
+	$(PY) -m tools.bench_costs
+
+bench-needs: setup  ## national close of a survey campaign (212,606 × 7), needs aggregation per province / country, CSV import
 	$(PY) -m tools.bench_needs
 
 bench-courses: setup  ## scheduling 2,000 sessions for 5,000 trainees with conflict checks
@@ -84,7 +87,7 @@ bench-courses: setup  ## scheduling 2,000 sessions for 5,000 trainees with confl
 bench-funding: setup  ## settling 10,000 completed courses × 40 trainees from a backlog
 	$(PY) -m tools.bench_funding
 
-bench-all: bench bench-needs bench-courses bench-funding  ## every benchmark, one after another
+bench-all: bench bench-costs bench-needs bench-courses bench-funding  ## every benchmark, one after another
 
 clean:
 	rm -rf var/*.db var/*.db-* var/demo var/test

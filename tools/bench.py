@@ -37,7 +37,7 @@ from tools.isolation import AMQP_URL, create_pg_database, drop_pg_database, new_
 PARTICIPANTS = 40
 
 
-def completed_event(i: int) -> tuple[str, str]:
+def completed_event(i: int, participants: int = PARTICIPANTS) -> tuple[str, str]:
     start = date(2026, 3, 2)
     sessions = [{"session_id": str(uuid.uuid4()), "date": start + timedelta(days=d // 2),
                  "buoi": ("morning", "afternoon")[d % 2], "lecturer_id": "L1", "lecturer_tier": 3} for d in range(4)]
@@ -47,7 +47,7 @@ def completed_event(i: int) -> tuple[str, str]:
         "total_sessions": 4, "sessions": sessions,
         "participants": [{"civil_servant_id": str(uuid.uuid4()), "commune_code": "CM-THOIBINH",
                           "sessions_attended": 4, "days_attended": 2, "completed": True}
-                         for _ in range(PARTICIPANTS)],
+                         for _ in range(participants)],
     }, producer="courses")
     return env.id, body
 
