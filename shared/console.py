@@ -65,6 +65,17 @@ def peer_urls() -> dict[str, str]:
     return out
 
 
+def _ask(svc: str, base: str, correlation_id: str, message_ids: list[str]) -> dict:
+    """One service's answer for a correlation id: this service's own from its database (a request to itself could
+    wait for its own worker), another's over HTTP."""
+    service = ctx()
+    if svc == service.settings.service:
+        with service.transaction() as session:
+            return console_ops.correlation(session, service.settings, service.outbox.table, service.inbox,
+                                           correlation_id, message_ids)
+    return _ask_peer(base, correlation_id, message_ids)
+
+
 def _ask_peer(base: str, correlation_id: str, message_ids: list[str]) -> dict:
     query = urllib.parse.urlencode([("message_id", m) for m in message_ids], doseq=True)
     url = f"{base}/admin/correlation/{urllib.parse.quote(correlation_id, safe='')}" + (f"?{query}" if query else "")
@@ -225,13 +236,13 @@ def console_blueprint() -> Blueprint:
             peers = peer_urls()
             for svc, base in peers.items():  # first round: what each published and parked
                 try:
-                    results[svc] = _ask_peer(base, correlation_id, [])
+                    results[svc] = _ask(svc, base, correlation_id, [])
                 except Exception as exc:  # noqa: BLE001 - one silent service does not hide the others
                     errors[svc] = exc.__class__.__name__
             ids = [p["message_id"] for r in results.values() for p in r["published"]]
             for svc in list(results):  # second round: which of those each received
                 try:
-                    results[svc]["received"] = _ask_peer(peers[svc], correlation_id, ids)["received"]
+                    results[svc]["received"] = _ask(svc, peers[svc], correlation_id, ids)["received"]
                 except Exception as exc:  # noqa: BLE001
                     errors[svc] = exc.__class__.__name__
         return _page("console/trace.html", 200, correlation_id=correlation_id, results=results, errors=errors)

@@ -131,10 +131,33 @@ def test_an_operator_replays_a_group_and_edits_one_message_in_chromium(server, b
                                         ("edit", "Võ Thị Em", "tên khóa bị gõ sai")]
 
 
-def test_an_operator_follows_a_correlation_id_in_chromium(server, browser, broker):
+@pytest.fixture
+def evaluation_server(bus, service_db, server):
+    """An evaluation app on its own port, made funding's console peer (asked over HTTP)."""
+    from services.evaluation.app import create_app as create_evaluation
+    db = service_db("evaluation")
+    settings = bus.settings("evaluation", database_url=db.url, retry_delays_ms=RETRY_DELAYS_MS)
+    app = create_evaluation(settings)
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    server[3].config["CONSOLE_PEERS"]["evaluation"] = f"http://127.0.0.1:{srv.server_port}"
+    yield settings, db
+    srv.shutdown()
+    thread.join(10)
+    app.extensions["service"].engine.dispose()
+
+
+def test_an_operator_follows_a_correlation_id_in_chromium(server, evaluation_server, browser, broker):
     from selenium.webdriver.common.by import By
 
+    from services.evaluation.models import OUTBOX as EVALUATION_OUTBOX
+    from services.funding.models import INBOX_TABLE
+    from shared.db import utcnow
+    from tests.events import make_feedback_requested
+
     base, settings, db, app = server
+    _, evaluation_db = evaluation_server
     parked_id, body = park(broker, settings, REASON_A)
     cid = json.loads(body)["correlation_id"]
     from shared.events import Envelope
@@ -145,6 +168,13 @@ def test_an_operator_follows_a_correlation_id_in_chromium(server, browser, broke
     payload = make_course_settled()[2]
     with db.session_factory() as session, session.begin():
         published = OUTBOX.emit(session, "funding.course_settled", payload, cause=cause)
+    with evaluation_db.session_factory() as session, session.begin():  # evaluation published one with that id …
+        asked = EVALUATION_OUTBOX.emit(session, "evaluation.feedback_requested", make_feedback_requested()[2],
+                                       cause=cause)
+    with db.session_factory() as session, session.begin():  # … which funding's consumer has applied
+        session.execute(sa.insert(INBOX_TABLE).values(consumer="funding", message_id=asked.id,
+                                                      event_type=asked.type, occurred_at=asked.occurred_at,
+                                                      received_at=utcnow()))
     _login(browser, base, settings, "Đỗ Văn Giang")
     browser.get(f"{base}/admin/console/trace")
     browser.find_element(By.ID, "correlation_id").send_keys(cid)
@@ -153,4 +183,7 @@ def test_an_operator_follows_a_correlation_id_in_chromium(server, browser, broke
     section = browser.find_element(By.ID, "trace-funding").find_element(By.XPATH, "following-sibling::table[1]")
     assert published.id in section.find_element(By.CSS_SELECTOR, "tr.published").text
     assert parked_id in section.find_element(By.CSS_SELECTOR, "tr.parked").text
+    assert asked.id in section.find_element(By.CSS_SELECTOR, "tr.received").text
+    over_http = browser.find_element(By.ID, "trace-evaluation").find_element(By.XPATH, "following-sibling::table[1]")
+    assert asked.id in over_http.find_element(By.CSS_SELECTOR, "tr.published").text
     assert "needs: không trả lời" in browser.find_element(By.TAG_NAME, "body").text
