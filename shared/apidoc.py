@@ -43,13 +43,13 @@ def answers(*formats: str, status: int = 200, description: str | None = None) ->
     return {"responses": {status: response}}
 
 
-def response(blp, *formats: str, schema=None, status: int = 200):
+def response(blp, *formats: str, schema=None, status: int = 200, description: str | None = None):
     """`@blp.response(status, schema)` and the media types of `formats` in one decorator (a JSON body without a
     schema, "json" in `formats`, is documented as an object)."""
     if schema is not None:
         formats = tuple(f for f in formats if f != "json")
 
     def decorate(func):
-        documented = blp.doc(**answers(*formats, status=status))(func)
+        documented = blp.doc(**answers(*formats, status=status, description=description))(func)
         return blp.response(status, schema)(documented) if schema is not None else blp.response(status)(documented)
     return decorate

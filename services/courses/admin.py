@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from services.courses import usecases
+from shared import apidoc
 from shared.admin import operator_blueprint
 from shared.web import ctx
 
@@ -10,7 +11,7 @@ blp = operator_blueprint("courses_admin", __name__, "/admin/courses", "Courses o
 
 @blp.route("/unclosed")
 @blp.doc(security=[{"bearerAuth": []}])
-@blp.response(200)
+@apidoc.response(blp, "json", description="JSON object")
 def unclosed():
     """List completed courses not closed yet, oldest first, with what they still wait for."""
     with ctx().transaction() as session:
@@ -19,7 +20,7 @@ def unclosed():
 
 @blp.route("/seed", methods=["POST"])
 @blp.doc(security=[{"bearerAuth": []}])
-@blp.response(200)
+@apidoc.response(blp, "json", description="JSON object")
 def seed():
     """Insert the reference and sample rows that are missing (topics, MẪU rule versions); idempotent."""
     with ctx().transaction() as session:

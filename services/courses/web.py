@@ -19,6 +19,7 @@ from flask import Blueprint, Response, render_template, request
 from flask_smorest import Blueprint as ApiBlueprint
 
 from services.courses import formats, schemas, usecases
+from shared import apidoc
 from shared.errors import DomainError
 from shared.localtime import vn_date
 from shared.web import ctx, status_of, token_required
@@ -112,7 +113,7 @@ def checkin_link(course_id, session_id):
 @blp.route("/courses/<course_id>/sessions/<session_id>/qr")
 @token_required
 @blp.arguments(schemas.QrQueryArgsSchema, location="query")
-@blp.response(200)
+@apidoc.response(blp, "svg", "png")
 def checkin_qr(args, course_id, session_id):
     """Return the QR code of a session's check-in link, as SVG (default) or PNG."""
     token = _in_unit_of_work(usecases.session_checkin_link, course_id, session_id)
@@ -135,7 +136,7 @@ def personal_links(course_id):
 @blp.route("/courses/<course_id>/enrollments/<civil_servant_id>/checkin-qr")
 @token_required
 @blp.arguments(schemas.QrQueryArgsSchema, location="query")
-@blp.response(200)
+@apidoc.response(blp, "svg", "png")
 def personal_qr(args, course_id, civil_servant_id):
     """Return the QR code of one trainee's own check-in link, as SVG (default) or PNG."""
     token = _in_unit_of_work(usecases.personal_checkin_token, course_id, civil_servant_id)

@@ -18,12 +18,6 @@ from tests.unit.apps import ADMIN_AUTH, API_AUTH, deliver
 # "METHOD /path" → why its 200 body is not described yet. Each entry is a reported gap with its owner; the test
 # fails when a listed gap is closed (remove it) as well as when a new one opens.
 GAPS: dict[str, dict[str, str]] = {service: {} for service in SERVICES}
-_CHECKIN = "services/courses/web.py is being edited by H1 (per-trainee check-in): @blp.doc(**apidoc.answers(...))"
-GAPS["courses"] = {
-    "GET /api/v1/courses/{course_id}/sessions/{session_id}/qr": _CHECKIN,
-    "GET /api/v1/courses/{course_id}/enrollments/{civil_servant_id}/checkin-qr": _CHECKIN,
-    "GET /admin/courses/unclosed": "services/courses/admin.py (H1's files): @blp.response(200, a schema)",
-    "POST /admin/courses/seed": "services/courses/admin.py (H1's files): @blp.response(200, a schema)"}
 
 
 def _seed_funding(client) -> dict:
