@@ -82,6 +82,27 @@ def _year(text: str) -> int:
     return value
 
 
+CONTACT_KEYS = ("email", "phone", "preferred_channel", "supervisor_code", "supervisor_position_code")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,63}$")
+_PHONE = re.compile(r"^(\+?84|0)\d{9,10}$")
+
+
+def contact_email(text: str) -> str:
+    """An e-mail address as stored (trimmed); ValueError with a Vietnamese reason (never echoing the value)."""
+    value = text.strip()
+    if not _EMAIL.match(value):
+        raise ValueError("Địa chỉ thư điện tử không hợp lệ.")
+    return value
+
+
+def contact_phone(text: str) -> str:
+    """A Vietnamese phone number without spaces, dots or dashes (0912345678, 84912345678, +84…)."""
+    value = re.sub(r"[\s.\-()]", "", text)
+    if not _PHONE.match(value):
+        raise ValueError("Số điện thoại không hợp lệ (ví dụ 0912345678).")
+    return value
+
+
 REGISTRY_COLUMNS = [
     Column("code", "Mã công chức", text_up_to(40), required=True),
     Column("full_name", "Họ và tên", text_up_to(200), required=True, width=28),
@@ -103,7 +124,14 @@ REGISTRY_COLUMNS = [
     Column("child_under_36_months", "Nuôi con dưới 36 tháng", tabular.parse_bool, width=12),
     Column("employment_status", "Tình trạng", tabular.one_of(["active", "on_leave"]), width=10),
     Column("employed_from", "Ngày tuyển dụng", tabular.parse_date, width=12),
+    # contacts (issue 13): personal data, Law 91/2025/QH15; every cell optional
+    Column("email", "Thư điện tử", contact_email, width=28),
+    Column("phone", "Điện thoại", contact_phone, width=14),
+    Column("preferred_channel", "Kênh nhận thông báo", tabular.one_of(["email", "sms", "zalo"]), width=12),
+    Column("supervisor_code", "Mã người quản lý trực tiếp", text_up_to(40), width=16),
+    Column("supervisor_position_code", "Vị trí người quản lý trực tiếp", text_up_to(40), width=16),
 ]
+
 REGISTRY_FILE = {"filename": "danh-sach-cong-chuc", "title": "Công chức", "heading": "DANH SÁCH CÔNG CHỨC CẤP XÃ"}
 
 _GENDER_SHOWN = {"male": "Nam", "female": "Nữ"}  # as district officers write it (and the import reads it back)

@@ -97,6 +97,7 @@ class CivilServant(Base):
     left_on: Mapped[date | None] = mapped_column(sa.Date)
     left_reason: Mapped[str | None] = mapped_column(sa.String(20))
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    contact: Mapped["Contact | None"] = relationship(viewonly=True, uselist=False)  # issue 13
 
 
 class Rule(Base):

@@ -88,7 +88,24 @@ class PositionUpdateSchema(Schema):
     legacy = fields.Boolean()
 
 
+class ContactSchema(Schema):
+    """How to reach the person and their direct supervisor (issue 13). Personal data: API token, never logged."""
+
+    email = fields.String(allow_none=True, validate=validate.Length(max=254))
+    phone = fields.String(allow_none=True, validate=validate.Length(max=20),
+                          metadata={"description": "Vietnamese number, 0912345678 or 84912345678"})
+    preferred_channel = fields.String(load_default="email", validate=validate.OneOf(["email", "sms", "zalo"]))
+    supervisor_id = fields.String(allow_none=True, validate=validate.Length(max=36),
+                                  metadata={"description": "the direct supervisor, a registered civil servant"})
+    supervisor_position_code = fields.String(allow_none=True, validate=validate.Length(max=40), metadata={
+        "description": "else: the holder of this position in the person's commune (e.g. LD-CT-UBND)"})
+    legal_basis = fields.String(dump_only=True, metadata={"description": "Law 91/2025/QH15 basis of processing"})
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
 class _RegistryFields(Schema):
+    contact = fields.Nested(ContactSchema, allow_none=True, metadata={
+        "description": "replaces the stored contact when given (issue 13)"})
     full_name = fields.String(validate=[validate.Length(min=1, max=200), _not_blank])
     gender = fields.String(validate=validate.OneOf(["female", "male"]))
     birth_year = fields.Integer(strict=True, validate=validate.Range(min=1940, max=2010))

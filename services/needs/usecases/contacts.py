@@ -6,42 +6,33 @@ API token, never logged, never put in an event: other services name people by id
 """
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.needs.models import CivilServant, Contact
+from services.needs import formats
+from services.needs.models import CivilServant, Contact, Position
 from services.needs.usecases.units import commune_of
+from shared import tabular
 from shared.errors import Invalid, NotFound
 from shared.localtime import utcnow
 from shared.notify import CHANNELS
 
 LEGAL_BASIS = ("Luật Bảo vệ dữ liệu cá nhân số 91/2025/QH15: xử lý để thực hiện chức năng, nhiệm vụ của cơ quan "
                "nhà nước (đào tạo, bồi dưỡng công chức)")
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,63}$")
-PHONE = re.compile(r"^(\+?84|0)\d{9,10}$")
-
-
-def normalise_phone(raw: str) -> str:
-    """Digits of a Vietnamese phone number (spaces, dots and dashes dropped); Invalid unless 0xxxxxxxxx / 84… ."""
-    phone = re.sub(r"[\s.\-()]", "", raw)
-    if not PHONE.match(phone):
-        raise Invalid("Số điện thoại không hợp lệ (ví dụ 0912345678).", field="phone")
-    return phone
 
 
 def _check(data: dict) -> dict:
     out = {}
-    if data.get("email"):
-        email = data["email"].strip()
-        if not EMAIL.match(email):
-            raise Invalid("Địa chỉ thư điện tử không hợp lệ.", field="email")
-        out["email"] = email
-    else:
-        out["email"] = None
-    out["phone"] = normalise_phone(data["phone"]) if data.get("phone") else None
+    try:
+        out["email"] = formats.contact_email(data["email"]) if data.get("email") else None
+    except ValueError as exc:
+        raise Invalid(str(exc), field="email") from None
+    try:
+        out["phone"] = formats.contact_phone(data["phone"]) if data.get("phone") else None
+    except ValueError as exc:
+        raise Invalid(str(exc), field="phone") from None
     channel = data.get("preferred_channel") or "email"
     if channel not in CHANNELS:
         raise Invalid("Kênh nhận thông báo phải là email, sms hoặc zalo.", field="preferred_channel")
@@ -109,3 +100,55 @@ def resolve_supervisor(session: Session, cs_id: str) -> str | None:
         if commune_of(session, holder.unit_code) == commune:
             return holder.id
     return None
+
+
+# --- the registry file's contact columns (formats.CONTACT_KEYS) -------------------------------------------------
+
+def _has_contact(row: dict) -> bool:
+    return any(row.get(k) for k in formats.CONTACT_KEYS)
+
+
+def check_contact_rows(session: Session, rows: list[dict], errors: tabular.RowErrors, file_codes: set) -> None:
+    """Reference problems of the contact columns of an import: a supervisor code neither in the file nor in the
+    registry, a person named as their own supervisor, an unknown position."""
+    wanted = {r["supervisor_code"] for r in rows if r.get("supervisor_code")} - file_codes
+    known = set(session.scalars(sa.select(CivilServant.code).where(CivilServant.code.in_(list(wanted))))) \
+        if wanted else set()
+    positions = set(session.scalars(sa.select(Position.code)))
+    for row in rows:
+        sup = row.get("supervisor_code")
+        if sup and sup not in file_codes and sup not in known:
+            errors.add(row["_line"], "supervisor_code", "Mã người quản lý trực tiếp không có trong danh sách.")
+        if sup and sup == row.get("code"):
+            errors.add(row["_line"], "supervisor_code", "Công chức không thể là người quản lý trực tiếp của mình.")
+        pos = row.get("supervisor_position_code")
+        if pos and pos not in positions:
+            errors.add(row["_line"], "supervisor_position_code", "Vị trí việc làm không có trong danh mục.")
+
+
+def import_contact_rows(session: Session, rows: list[dict], now: datetime) -> int:
+    """Store the contact of every imported row that has one (after its civil servant is written); return how
+    many. A row without any contact cell leaves the stored contact as it is."""
+    rows = [r for r in rows if _has_contact(r)]
+    if not rows:
+        return 0
+    codes = {r["code"] for r in rows} | {r["supervisor_code"] for r in rows if r.get("supervisor_code")}
+    ids = dict(session.execute(sa.select(CivilServant.code, CivilServant.id)
+                               .where(CivilServant.code.in_(list(codes)))).all())
+    for row in rows:
+        set_contact(session, ids[row["code"]], {
+            "email": row.get("email"), "phone": row.get("phone"), "preferred_channel": row.get("preferred_channel"),
+            "supervisor_id": ids.get(row.get("supervisor_code")) if row.get("supervisor_code") else None,
+            "supervisor_position_code": row.get("supervisor_position_code")}, now)
+    return len(rows)
+
+
+def contact_columns(session: Session, cs_ids: list[str]) -> dict[str, dict]:
+    """The contact columns of the registry export, by civil-servant id (the supervisor as their code)."""
+    contacts = contacts_of(session, cs_ids)
+    sup_ids = {c.supervisor_id for c in contacts.values() if c.supervisor_id}
+    codes = dict(session.execute(sa.select(CivilServant.id, CivilServant.code)
+                                 .where(CivilServant.id.in_(list(sup_ids)))).all()) if sup_ids else {}
+    return {cs_id: {"email": c.email, "phone": c.phone, "preferred_channel": c.preferred_channel,
+                    "supervisor_code": codes.get(c.supervisor_id), "supervisor_position_code":
+                    c.supervisor_position_code} for cs_id, c in contacts.items()}

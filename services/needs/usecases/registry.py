@@ -12,6 +12,7 @@ from services.needs import domain, events, formats
 from services.needs.domain import OPEN_STATUSES
 from services.needs.formats import ETHNIC_GROUPS, REGISTRY_COLUMNS, _GENDER_SHOWN
 from services.needs.models import OUTBOX, CivilServant, Need, Position, Unit
+from services.needs.usecases.contacts import check_contact_rows, contact_columns, import_contact_rows, set_contact
 from services.needs.usecases.units import _commune_map, commune_of, successions
 from shared import tabular
 from shared.db import bulk_insert
@@ -124,6 +125,8 @@ def register_civil_servant(session: Session, data: dict,
     Returns the civil servant and today's commune. `history` (the merger history) may be passed in by a
     caller registering many at once, so it is read once.
     """
+    data = dict(data)
+    contact = data.pop("contact", None)
     data = _with_ethnicity(data)
     _check_refs(session, data)
     _check_dates(data)
@@ -135,6 +138,8 @@ def register_civil_servant(session: Session, data: dict,
     cs.status_since = cs.employed_from
     session.add(cs)
     session.flush()
+    if contact is not None:
+        set_contact(session, cs.id, contact)
     commune = domain.unit_on(cs.unit_code, local_today(), successions(session) if history is None else history)
     OUTBOX.emit(session, "needs.civil_servant_registered", events.civil_servant_registered(cs, commune))
     return CivilServantView(cs, commune)
@@ -149,6 +154,10 @@ def update_civil_servant(session: Session, cs_id: str, changes: dict) -> CivilSe
         raise Conflict("Công chức đã nghỉ việc; không sửa được hồ sơ.", field="employment_status")
     if changes.get("employment_status") == "left":
         raise Invalid("Dùng thao tác «nghỉ việc» để ghi nhận công chức thôi việc.", field="employment_status")
+    changes = dict(changes)
+    contact = changes.pop("contact", None)
+    if contact is not None:
+        set_contact(session, cs.id, contact)  # not a shared field: no event
     changes = _with_ethnicity(changes)
     _check_refs(session, changes, cs)
     _check_dates(changes, cs)
@@ -262,6 +271,7 @@ def import_registry(session: Session, data: bytes, filename: str) -> dict:
     for cs in existing.values():
         if cs.employment_status == "left":
             errors.add(seen[cs.code], "code", "Công chức đã nghỉ việc.")
+    check_contact_rows(session, rows, errors, set(seen))
     errors.raise_if_any()
     communes = _commune_map(session)
     now, new_rows, published, updated = utcnow(), [], [], 0
@@ -296,6 +306,7 @@ def import_registry(session: Session, data: bytes, filename: str) -> dict:
     bulk_insert(session, CivilServant.__table__, new_rows)
     for start in range(0, len(published), 1000):
         OUTBOX.emit_many(session, published[start:start + 1000])
+    import_contact_rows(session, rows, now)
     return {"rows": len(rows), "registered": len(new_rows), "updated": updated,
             "unchanged": len(rows) - len(new_rows) - updated}
 
@@ -305,6 +316,9 @@ def export_registry(session: Session, *, unit_code=None, commune_code=None, posi
     """Return the registry as rows of REGISTRY_COLUMNS (with today's commune), ordered by code."""
     communes = _commune_map(session)
     stmt = _registry_query(session, unit_code, commune_code, position_code, employment_status)
+    people = list(session.scalars(stmt.order_by(CivilServant.code)))
+    contacts = contact_columns(session, [cs.id for cs in people])
     return [{**{c.key: getattr(cs, c.key, None) for c in REGISTRY_COLUMNS}, "commune_code": communes[cs.unit_code],
-             "gender": _GENDER_SHOWN.get(cs.gender, cs.gender), "ethnicity": ETHNIC_GROUPS.get(cs.ethnicity_code)}
-            for cs in session.scalars(stmt.order_by(CivilServant.code))]
+             "gender": _GENDER_SHOWN.get(cs.gender, cs.gender), "ethnicity": ETHNIC_GROUPS.get(cs.ethnicity_code),
+             **contacts.get(cs.id, {})}
+            for cs in people]
