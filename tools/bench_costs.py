@@ -16,6 +16,8 @@ per-batch statement count must not change with either (tests/integration/test_ba
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import socket
 import struct
 import sys
@@ -193,12 +195,16 @@ class Meter:
                     with meter.admin.connect() as c:
                         self.cost.wal_bytes = c.execute(sa.text("SELECT pg_wal_lsn_diff(:a, :b)"),
                                                         {"a": after, "b": self.lsn}).scalar()
-                        # this database's transactions: those with a record on one of its blocks (rel ts/db/file)
-                        self.cost.own_wal_bytes = c.execute(sa.text(
-                            "WITH r AS (SELECT * FROM pg_get_wal_records_info(:b, :a)) "
-                            "SELECT coalesce(sum(record_length), 0) FROM r WHERE xid IN "
-                            "(SELECT xid FROM r WHERE xid <> '0' AND block_ref LIKE :rel)"),
-                            {"a": after, "b": self.lsn, "rel": f"%rel %/{meter._db_oid}/%"}).scalar()
+                        # this database's transactions: those with a record on one of its blocks (rel ts/db/file);
+                        # None when the server already recycled those WAL segments (a busy shared server)
+                        try:
+                            self.cost.own_wal_bytes = 0 if after == self.lsn else c.execute(sa.text(
+                                "WITH r AS (SELECT * FROM pg_get_wal_records_info(:b, :a)) "
+                                "SELECT coalesce(sum(record_length), 0) FROM r WHERE xid IN "
+                                "(SELECT xid FROM r WHERE xid <> '0' AND block_ref LIKE :rel)"),
+                                {"a": after, "b": self.lsn, "rel": f"%rel %/{meter._db_oid}/%"}).scalar()
+                        except sa.exc.DBAPIError:
+                            self.cost.own_wal_bytes = None
                 return False
         return _Measure()
 
@@ -260,7 +266,7 @@ def prepare(service: str, url: str) -> None:
 
 
 def measure_service(service: str, url: str, wire: WireCounter | None, shapes: list[tuple[int, int]], *,
-                    wal: bool = True) -> list[dict]:
+                    wal: bool = True, profile: bool = False) -> list[dict]:
     """Per shape (batch size, participants): the handler's batch and the no-op baseline batch, after a warm-up."""
     engine = make_engine(wire.url(url) if wire else url, **({"pool_size": 1} if wire else {}))
     meter = Meter(engine, wire, url if wal and url.startswith("postgresql") else None)
@@ -270,7 +276,16 @@ def measure_service(service: str, url: str, wire: WireCounter | None, shapes: li
         consumer_batch(service, url, _bodies(service, 5, warm_p, start), meter=meter)  # caches, first-use lookups
         start += 5
         for size, participants in shapes:
-            real = consumer_batch(service, url, _bodies(service, size, participants, start), meter=meter)
+            bodies = _bodies(service, size, participants, start)
+            profiler = cProfile.Profile() if profile else None
+            if profiler:
+                profiler.enable()
+            real = consumer_batch(service, url, bodies, meter=meter)
+            if profiler:
+                profiler.disable()
+                print(f"  profile of one {size} × {participants} batch ({service}), by cumulative time:")
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(18)
+                profile = False
             start += size
             base = consumer_batch(service, url, _bodies(service, size, participants, start),
                                   handlers={"courses.course_completed": _noop}, meter=meter)
@@ -280,6 +295,106 @@ def measure_service(service: str, url: str, wire: WireCounter | None, shapes: li
         meter.close()
         engine.dispose()
     return out
+
+
+def http_flow(url: str, wire: WireCounter | None, trainees: int = 40) -> list[tuple[str, Cost]]:
+    """The main flow's requests to the courses service (its real Flask app in process, PostgreSQL through the
+    wire counter), each measured: create a course, enrol `trainees`, schedule, (funding's reservation delivered as
+    the consumer would), record attendance, complete, read. Returns (request, cost) with publishes = outbox rows."""
+    import importlib
+    import types
+    import uuid
+
+    from services import get_settings
+    from services.needs import events as needs_events
+    from shared.db import transaction
+    from shared.events import decode, new_event
+    from shared.migrate import upgrade
+
+    upgrade("courses", url)
+    settings = get_settings("courses", database_url=wire.url(url) if wire else url, api_token="b", admin_token="b")
+    app = importlib.import_module("services.courses.app").create_app(settings)
+    service = app.extensions["service"]
+    handlers = importlib.import_module("services.courses.handlers").HANDLERS
+    meter = Meter(service.engine, wire, url if url.startswith("postgresql") else None)
+    outbox = service.outbox.table
+    client, h = app.test_client(), {"Authorization": "Bearer b"}
+
+    def deliver(body: str) -> None:
+        env = decode(body)
+        handler = handlers[env.type]
+        with transaction(service.session_factory) as session:
+            handler([env], session, settings) if getattr(handler, "takes_batch", False) else \
+                handler(env, session, settings)
+
+    def ok(resp):
+        if resp.status_code >= 300:
+            raise RuntimeError(f"{resp.status_code}: {resp.get_data(as_text=True)[:300]}")
+        return resp.get_json()
+
+    ids = []
+    for i in range(trainees):
+        person = types.SimpleNamespace(
+            id=str(uuid.uuid4()), code=f"BC-{i:05d}", unit_code="TB-X-TANLOCBAC", position_code="VHXH",
+            gender="female", ethnic_minority=False, hard_area=False, child_under_36_months=False,
+            employment_status="active", left_on=None, left_reason=None)
+        deliver(new_event("needs.civil_servant_registered",
+                          needs_events.civil_servant_registered(person, "CM-TANLOC"), producer="needs")[1])
+        ids.append(person.id)
+    ok(client.post("/api/v1/rules/duty-shares", json={"commune_code": "*", "max_absent_percent": 100,
+                                                        "note": "bench"}, headers=h))
+    lect = ok(client.post("/api/v1/lecturers", json={"name": "GV", "tier": 2, "degree": "master",
+                                                     "pedagogy_certificate": True, "years_experience": 5}, headers=h))
+    venue = ok(client.post("/api/v1/venues", json={"name": "Hội trường", "address": "Thới Bình", "capacity": 60},
+                           headers=h))
+    out: list[tuple[str, Cost]] = []
+
+    def measured(name: str, call):
+        with service.engine.connect() as c:
+            before = c.execute(sa.select(sa.func.count()).select_from(outbox)).scalar()
+        with meter.measure() as cost:
+            result = ok(call())
+        with service.engine.connect() as c:
+            cost.publishes = c.execute(sa.select(sa.func.count()).select_from(outbox)).scalar() - before
+        out.append((name, cost))
+        return result
+
+    try:
+        for round_ in ("warm-up", "measured"):
+            out.clear()
+            course = measured("POST /api/v1/courses (2 buổi)", lambda: client.post("/api/v1/courses", headers=h, json={
+                "code": f"BC-{round_}", "title": "Chi phí", "organizer_unit_code": "CM-THOIBINH",
+                "venue_id": venue["id"], "sessions": [
+                    {"date": "2026-03-02", "buoi": "morning", "lecturer_id": lect["id"]},
+                    {"date": "2026-03-02", "buoi": "afternoon", "lecturer_id": lect["id"]}]}))
+            cid = course["id"]
+            measured(f"POST …/enrollments ({trainees} trainees)", lambda: client.post(
+                f"/api/v1/courses/{cid}/enrollments", json={"civil_servant_ids": ids}, headers=h))
+            scheduled = measured("POST …/schedule", lambda: client.post(f"/api/v1/courses/{cid}/schedule", headers=h))
+            deliver(new_event("funding.budget_reserved", {
+                "course_id": cid, "revision": scheduled["revision"], "reservation_id": str(uuid.uuid4()),
+                "estimate_total": 1_000_000, "lines": [{"budget_line_id": "b1", "source": "state_dtbd",
+                                                        "owner_unit_code": "CM-THOIBINH", "amount": 1_000_000}]},
+                producer="funding")[1])
+            measured(f"POST …/attendance ({2 * trainees} records)", lambda: client.post(
+                f"/api/v1/courses/{cid}/attendance", headers=h, json={"records": [
+                    {"session_id": x["id"], "civil_servant_id": cs, "present": True}
+                    for x in course["sessions"] for cs in ids]}))
+            measured("POST …/complete", lambda: client.post(f"/api/v1/courses/{cid}/complete", headers=h))
+            measured("GET /api/v1/courses/<id>", lambda: client.get(f"/api/v1/courses/{cid}", headers=h))
+    finally:
+        meter.close()
+        service.engine.dispose()
+    return out
+
+
+def report_http(rows: list[tuple[str, Cost]]) -> None:
+    print("courses: the main flow's HTTP requests (real app in process, PostgreSQL)")
+    print(f"  {'request':>40} {'statements':>10} {'wire executes':>14} {'round trips':>12} {'WAL own bytes':>14} "
+          f"{'WAL server':>12} {'publishes':>10}")
+    for name, c in rows:
+        print(f"  {name:>40} {c.statements:>10} {_fmt(c.wire_statements):>14} {_fmt(c.round_trips):>12} "
+              f"{_fmt(c.own_wal_bytes):>14} {_fmt(c.wal_bytes):>12} {c.publishes:>10}")
 
 
 def _fmt(v, per: int = 1) -> str:
@@ -308,10 +423,14 @@ def report(service: str, rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+    os.environ.setdefault("LOG_LEVEL", "WARNING")  # the in-process app's request log lines would bury the tables
     from tools.isolation import create_pg_database, drop_pg_database
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--service", choices=["evaluation", "funding"], action="append")
     parser.add_argument("--sql", action="store_true", help="also list the statements of the 200 × 40 batch")
+    parser.add_argument("--skip-http", action="store_true", help="only the consumer batches")
+    parser.add_argument("--profile", action="store_true", help="cProfile the 200 × 40 batches; print the top")
     args = parser.parse_args(argv)
     shapes = [(200, 40), (200, 10), (50, 40)]
     wire = WireCounter()
@@ -320,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             url = create_pg_database(f"bench_cost_{service[:4]}")
             try:
                 prepare(service, url)
-                rows = measure_service(service, url, wire, shapes)
+                rows = measure_service(service, url, wire, shapes, profile=args.profile)
                 report(service, rows)
                 counts = {r["real"].statements for r in rows}
                 print(f"  statements per batch {'do not change' if len(counts) == 1 else 'CHANGE'} with participants "
@@ -329,6 +448,12 @@ def main(argv: list[str] | None = None) -> int:
                     for s in rows[0]["real"].sql:
                         print("    ", s)
                     print(f"     + {rows[0]['real'].copies} COPY … FROM STDIN (shared.db.bulk_insert)")
+            finally:
+                drop_pg_database(url)
+        if not args.skip_http:
+            url = create_pg_database("bench_cost_courses")
+            try:
+                report_http(http_flow(url, wire))
             finally:
                 drop_pg_database(url)
     finally:
