@@ -3,6 +3,7 @@ from a filled-in sheet, the iCalendar feed and the check-in QR code. Pure: no se
 from __future__ import annotations
 
 import io
+from datetime import timezone
 
 from services.courses import domain
 from shared.localtime import LOCAL_TZ
@@ -87,6 +88,41 @@ def ics(rows: list[dict], name: str) -> bytes:
                else "TENTATIVE")
         cal.add_component(ev)
     return cal.to_ical()
+
+
+def invitation_ics(course_id: str, code: str, title: str, sessions: list[dict], *, method: str, sequence: int,
+                   venue: str | None, stamp, note: str | None = None) -> str:
+    """One course as an iTIP message for its trainees (RFC 5546): METHOD:REQUEST for an invitation or a change,
+    METHOD:CANCEL for a cancellation. One VEVENT with a UID stable per course and the given SEQUENCE (it grows on
+    every change, so calendars replace the old entry); the first buổi is DTSTART/DTEND and every other one an
+    RDATE period (in UTC). DTSTART/DTEND carry TZID=Asia/Ho_Chi_Minh with its VTIMEZONE.
+    `sessions`: {starts_at, ends_at, buoi}."""
+    from icalendar import Calendar, Event  # imported here: only calendars need it
+
+    timed = sorted((s for s in sessions if s.get("starts_at")), key=lambda s: s["starts_at"])
+    cal = Calendar()
+    cal.add("prodid", "-//Thoi Binh DTBD//courses//VI")
+    cal.add("version", "2.0")
+    cal.add("method", method)
+    ev = Event()
+    ev.add("uid", f"{course_id}@courses.thoibinh")
+    ev.add("sequence", sequence)
+    ev.add("dtstamp", stamp)
+    ev.add("summary", f"{code} – {title}")
+    ev.add("location", venue or "Trực tuyến")
+    if timed:
+        ev.add("dtstart", timed[0]["starts_at"].astimezone(LOCAL_TZ))
+        ev.add("dtend", timed[0]["ends_at"].astimezone(LOCAL_TZ))
+        if len(timed) > 1:
+            # in UTC: icalendar writes a period list without its TZID, which would read as floating time
+            ev.add("rdate", [(s["starts_at"].astimezone(timezone.utc), s["ends_at"].astimezone(timezone.utc))
+                             for s in timed[1:]], parameters={"VALUE": "PERIOD"})
+    ev.add("description", note or "; ".join(
+        f"Buổi {domain.BUOI_VI[s['buoi']]} {s['starts_at'].astimezone(LOCAL_TZ):%d/%m/%Y %H:%M}" for s in timed))
+    ev.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    cal.add_component(ev)
+    cal.add_missing_timezones()
+    return cal.to_ical().decode("utf-8")
 
 
 def qr_code(url: str, fmt: str = "svg") -> tuple[bytes, str]:

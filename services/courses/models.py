@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from shared.console_ops import console_tables
 from shared.db import UTCDateTime, messaging_tables
 from shared.outbox import Outbox
 from shared.rules import Columns
@@ -17,6 +18,7 @@ class Base(DeclarativeBase):
 
 
 OUTBOX_TABLE, INBOX_TABLE = messaging_tables(Base.metadata)
+CONSOLE_TABLES = console_tables(Base.metadata)  # the operations console's tracked operations (shared.console_ops)
 OUTBOX = Outbox("courses", OUTBOX_TABLE)
 
 
@@ -204,6 +206,10 @@ class Course(Base):
     plan_id: Mapped[str | None] = mapped_column(sa.String(36))
     plan_line_id: Mapped[str | None] = mapped_column(sa.String(36))
     revision: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    # What the trainees were last told (issue 13): the calendar's SEQUENCE and a fingerprint of the sessions and venue
+    # it showed; a confirmation with another fingerprint is a change (a new SEQUENCE), with the same one it is not.
+    notice_sequence: Mapped[int | None] = mapped_column(sa.Integer)
+    notice_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
     status_reason: Mapped[str | None] = mapped_column(sa.Text)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -11,6 +11,7 @@ from services.courses.domain import ROSTER_REPUBLISH
 from services.courses.models import OUTBOX, Course, Trainee, Venue
 from shared.errors import Conflict, Invalid, NotFound
 from shared.localtime import utcnow
+from services.courses.usecases.notices import notify_cancelled, notify_confirmed
 from services.courses.usecases.conflicts import BookingIndex, _add_labels, _lock_bookings, _new_sessions
 from services.courses.usecases.queries import (_chunks, _course, _effective_venue, _enrolled_by_course,
     _enrolled_trainees, _state, get_course)
@@ -149,6 +150,7 @@ def record_budget_reserved(session: Session, payload: dict, now: datetime | None
     course.status, course.status_reason, course.confirmed_at = domain.next_status(course.status, "reserve"), None, \
         now or utcnow()
     course.reservation_id, course.estimate_total = payload["reservation_id"], payload["estimate_total"]
+    notify_confirmed(session, course, now)  # the trainees hear of it (issue 13)
 
 
 def record_reservation_rejected(session: Session, payload: dict) -> None:
@@ -181,4 +183,5 @@ def cancel_course(session: Session, course_id: str, reason: str, now: datetime |
     course.cancelled_at = now or utcnow()
     if was_scheduled:
         OUTBOX.emit(session, "courses.course_cancelled", events.course_cancelled(course))
+    notify_cancelled(session, course, reason, now)
     return get_course(session, course.id)

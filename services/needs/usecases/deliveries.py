@@ -92,14 +92,15 @@ def claim_followup(session: Session, env: Envelope, now: datetime | None = None)
 
 
 def claim_course_notice(session: Session, env: Envelope, now: datetime | None = None) -> int:
-    """courses.course_notice_issued: one delivery per trainee named, per notice kind and course sequence (a later
-    change of the same course is a new object; the same notice again is nothing)."""
+    """courses.course_notice_issued: one message per trainee named and course SEQUENCE, whatever the kind (a
+    trainee promoted from the waitlist and then in the confirmation's invitation list hears once; a later change
+    of the course is a new SEQUENCE; the same notice again is nothing)."""
     p = env.payload
     what = {"course_code": p["code"], "course_title": p["title"], **_what(
-        p, "start_date", "end_date", "venue_name", "sessions", "reason", "ics", "sequence")}
+        p, "kind", "start_date", "end_date", "venue_name", "sessions", "reason", "ics", "sequence")}
     claimed = 0
     for cs_id in dict.fromkeys(p["civil_servant_ids"]):
-        if claim(session, f"course_{p['kind']}", cs_id, f"{p['course_id']}:{p['sequence']}", what,
+        if claim(session, "course_notice", cs_id, f"{p['course_id']}:{p['sequence']}", what,
                  course_id=p["course_id"], source_event_id=env.id, now=now):
             claimed += 1
     return claimed

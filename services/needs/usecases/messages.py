@@ -14,9 +14,10 @@ from shared.localtime import vn_date, vn_datetime
 from shared.notify import Attachment, Message
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "notify"
-PURPOSES = ("feedback_request", "feedback_reminder", "followup_trainee", "followup_supervisor",
-            "course_invitation", "course_session_moved", "course_venue_changed", "course_promoted",
-            "course_cancelled")
+PURPOSES = ("feedback_request", "feedback_reminder", "followup_trainee", "followup_supervisor", "course_notice")
+# course_notice: the template of its kind, course_<kind>.txt
+NOTICE_TEMPLATES = ("course_invitation", "course_session_moved", "course_venue_changed", "course_promoted",
+                    "course_cancelled")
 BUOI = {"morning": "sáng", "afternoon": "chiều"}
 _URL = re.compile(r"(https?://[^\s<]+)")
 
@@ -64,14 +65,15 @@ def render(purpose: str, payload: dict, *, channel: str, to: str, key: str, name
            subject_name: str | None = None, zalo_template: str | None = None) -> Message:
     """The Message for `channel`: e-mail with subject, text, HTML and the calendar file when the payload has one;
     SMS with the short text; Zalo with its approved template and the same variables as template data."""
-    subject_t, text_t, sms_t = _parts(purpose)
+    template = f"course_{payload.get('kind')}" if purpose == "course_notice" else purpose
+    subject_t, text_t, sms_t = _parts(template)
     values = variables(payload, name, subject_name)
     subject = subject_t.safe_substitute(values)
     if channel == "email":
         text = text_t.safe_substitute(values)
         attachments = ()
         if payload.get("ics"):
-            method = "CANCEL" if purpose == "course_cancelled" else "REQUEST"
+            method = "CANCEL" if template == "course_cancelled" else "REQUEST"
             attachments = (Attachment(f"{payload.get('course_code') or 'lop-hoc'}.ics",
                                       f"text/calendar; method={method}", payload["ics"].encode("utf-8")),)
         return Message(to=to, subject=subject, text=text, html=_html(text, subject), attachments=attachments,
