@@ -1,4 +1,4 @@
-"""Operator endpoints and CLI of the needs service: seed, reorganise administrative units."""
+"""Operator endpoints and CLI of the needs service: seed, reorganise administrative units, deliveries (issue 13)."""
 from __future__ import annotations
 
 import sys
@@ -28,6 +28,42 @@ def reorganise(data):
     """Apply a merger/split decision of administrative units; publishes needs.units_reorganised."""
     with ctx().transaction() as session:
         return usecases.reorganise_units(session, data)
+
+
+@blp.route("/deliveries")
+@blp.response(200, schemas.DeliveryFiguresSchema)
+@blp.doc(security=[{"bearerAuth": []}])
+def delivery_figures():
+    """Every delivery counted per status and per purpose, and the delivery jobs per status (issue 13)."""
+    with ctx().transaction() as session:
+        return usecases.delivery_figures(session)
+
+
+@blp.route("/deliveries/courses/<course_id>")
+@blp.response(200, schemas.CourseDeliveriesSchema)
+@blp.doc(security=[{"bearerAuth": []}])
+def course_deliveries(course_id):
+    """A course's messages: sent, failed, bounced, pending … per purpose, and each one (ids, no addresses)."""
+    with ctx().transaction() as session:
+        return usecases.course_deliveries(session, course_id)
+
+
+@blp.route("/deliveries/people/<cs_id>")
+@blp.response(200, schemas.PersonDeliveriesSchema)
+@blp.doc(security=[{"bearerAuth": []}])
+def person_deliveries(cs_id):
+    """One person's messages, newest first."""
+    with ctx().transaction() as session:
+        return {"civil_servant_id": cs_id, "items": usecases.person_deliveries(session, cs_id)}
+
+
+@blp.route("/deliveries/<delivery_id>/resend", methods=["POST"])
+@blp.response(200, schemas.DeliverySchema)
+@blp.doc(security=[{"bearerAuth": []}])
+def resend_delivery(delivery_id):
+    """Send one message again (under a new idempotency key); 409 while it is still pending."""
+    with ctx().transaction() as session:
+        return usecases.resend(session, delivery_id)
 
 
 def main(argv: list[str]) -> int:

@@ -610,3 +610,40 @@ class SeedResultSchema(Schema):
     rules = fields.Integer()
     civil_servants = fields.Integer()
     survey = fields.Dict()
+
+
+# --- deliveries (issue 13): ids and statuses only, never an address ---------------------------------------------
+
+class DeliverySchema(Schema):
+    id = fields.String()
+    purpose = fields.String()
+    recipient_id = fields.String()
+    subject_id = fields.String(allow_none=True, metadata={"description": "the trainee a supervisor's message is about"})
+    course_id = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "pending | sending | sent | failed | bounced | parked | skipped "
+                                                    "| unconfirmed"})
+    channel = fields.String(allow_none=True)
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True, metadata={"description": "channel, reason, provider code"})
+    deferred_until = fields.AwareDateTime(allow_none=True, metadata={"description": "quiet hours"})
+    created_at = fields.AwareDateTime()
+    sent_at = fields.AwareDateTime(allow_none=True)
+    resends = fields.Integer()
+
+
+class CourseDeliveriesSchema(Schema):
+    course_id = fields.String()
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_purpose = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Integer()))
+    items = fields.List(fields.Nested(DeliverySchema))
+
+
+class PersonDeliveriesSchema(Schema):
+    civil_servant_id = fields.String()
+    items = fields.List(fields.Nested(DeliverySchema))
+
+
+class DeliveryFiguresSchema(Schema):
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_purpose = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Integer()))
+    jobs = fields.Dict(keys=fields.String(), values=fields.Integer())

@@ -3,6 +3,7 @@ loopback SMS/Zalo gateways, on SQLite and PostgreSQL: exactly one message per pe
 quiet hours, retries then parking, the supervisor's follow-up, resend."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -208,3 +209,36 @@ def test_contacts_are_checked(needs):
         assert c.phone == "0912345678" and "91/2025/QH15" in c.legal_basis
     with transaction(needs) as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(DELIVERY_JOBS)) == 0
+
+
+def test_operators_see_figures_per_course_and_person_and_resend_one(backend):
+    from tests.unit.apps import ADMIN_AUTH as auth
+    app = build_app("needs", backend.migrated("needs"), migrate=False)
+    client = app.test_client()
+    assert client.post("/admin/needs/seed", json={"civil_servants": 3}, headers=auth).status_code == 200
+    sf = app.extensions["service"].session_factory
+    a, b = people(sf)[:2]
+    contact(sf, a, email="a@example.vn")
+    with SmtpSink() as sink:
+        handle(sf, "evaluation.trainee_feedback_requested", feedback(a))
+        handle(sf, "evaluation.trainee_feedback_requested", feedback(b))  # b has no contact: skipped
+        assert client.get("/admin/needs/deliveries/courses/c-1", headers=auth).get_json()["counts"]["pending"] == 2
+        drain(sf, email_channels(sink))
+        course = client.get("/admin/needs/deliveries/courses/c-1", headers=auth).get_json()
+        assert (course["counts"]["sent"], course["counts"]["skipped"]) == (1, 1)
+        assert course["by_purpose"] == {"feedback_request": {"sent": 1, "skipped": 1}}
+        assert "a@example.vn" not in json.dumps(course)
+        [mine] = client.get(f"/admin/needs/deliveries/people/{a}", headers=auth).get_json()["items"]
+        assert (mine["status"], mine["channel"]) == ("sent", "email")
+        resent = client.post(f"/admin/needs/deliveries/{mine['id']}/resend", headers=auth)
+        assert resent.status_code == 200 and resent.get_json()["status"] == "pending"
+        again = client.post(f"/admin/needs/deliveries/{mine['id']}/resend", headers=auth)
+        assert again.status_code == 409 and "delivery_id" in json.dumps(again.get_json()["errors"])
+        assert client.post("/admin/needs/deliveries/nope/resend", headers=auth).status_code == 404
+        drain(sf, email_channels(sink))
+        assert len(sink.to("a@example.vn")) == 2  # the first and the one resent
+        assert len({m["Message-ID"] for m in sink.to("a@example.vn")}) == 2  # a new key for the resend
+    figures = client.get("/admin/needs/deliveries", headers=auth).get_json()
+    assert figures["counts"]["sent"] == 1 and figures["counts"]["skipped"] == 1 and figures["jobs"]["done"] >= 2
+    assert client.get("/admin/needs/deliveries").status_code == 401
+    app.extensions["service"].engine.dispose()
