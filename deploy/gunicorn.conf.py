@@ -16,7 +16,7 @@ loglevel = (os.environ.get("LOG_LEVEL") or "info").lower()
 control_socket_disable = True
 
 
-# --- metrics (issue 15) -------------------------------------------------------------------------------
+# --- metrics and traces (issue 15) -------------------------------------------------------------------------------
 # prometheus_client's multiprocess mode: each worker writes its counters to files in PROMETHEUS_MULTIPROC_DIR and
 # GET /metrics sums every worker's, so a scrape counts all of them whichever worker answers. The directory must be
 # set before a worker imports prometheus_client, and start empty: one private folder per gunicorn master (under
@@ -27,6 +27,18 @@ def on_starting(server):
     base = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.gettempdir()
     os.makedirs(base, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"{server.proc_name}-metrics-", dir=base)
+
+
+def post_fork(server, worker):
+    # Traces are set up in the forked worker (a BatchSpanProcessor's thread does not survive a fork); off unless
+    # OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_TRACES_EXPORTER ask for them (shared/tracing.py).
+    from shared import tracing
+    tracing.configure(server.proc_name.removesuffix("-web"))
+
+
+def worker_exit(server, worker):
+    from shared import tracing
+    tracing.shutdown()  # flush the spans still queued
 
 
 def child_exit(server, worker):

@@ -435,6 +435,7 @@ class Envelope:
     correlation_id: str
     causation_id: str | None
     payload: dict
+    traceparent: str | None = None  # W3C trace context of the span that wrote it (shared/tracing.py); optional
 
     @property
     def routing_key(self) -> str:
@@ -450,13 +451,16 @@ class EnvelopeSchema(_EventSchema):
     correlation_id = fields.String(required=True)
     causation_id = fields.String(allow_none=True, load_default=None)
     payload = fields.Dict(required=True)
+    # Added (optional, so older readers and writers stay compatible): the producer's W3C trace context.
+    traceparent = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))
 
 
 _ENVELOPE = EnvelopeSchema()
 
 
 def new_event(event_type: str, payload: dict, *, producer: str, causation_id: str | None = None,
-              correlation_id: str | None = None, version: int | None = None) -> tuple[Envelope, str]:
+              correlation_id: str | None = None, version: int | None = None,
+              traceparent: str | None = None) -> tuple[Envelope, str]:
     """Build and validate an event; return it with its JSON body, ready for the outbox."""
     version = version or LATEST.get(event_type, 0)
     schema = payload_schema(event_type, version)
@@ -470,9 +474,12 @@ def new_event(event_type: str, payload: dict, *, producer: str, causation_id: st
     env = Envelope(
         id=str(uuid.uuid4()), type=event_type, version=version, occurred_at=utcnow(), producer=producer,
         correlation_id=correlation_id or get_correlation_id() or str(uuid.uuid4()),
-        causation_id=causation_id, payload=wire_payload,
+        causation_id=causation_id, payload=wire_payload, traceparent=traceparent,
     )
-    body = json.dumps({**_ENVELOPE.dump(env), "payload": wire_payload}, ensure_ascii=False, separators=(",", ":"))
+    wire = {**_ENVELOPE.dump(env), "payload": wire_payload}
+    if traceparent is None:
+        del wire["traceparent"]  # absent rather than null: bodies without traces stay as they were
+    body = json.dumps(wire, ensure_ascii=False, separators=(",", ":"))
     return env, body
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared import tracing
 from shared.db import is_postgres, utcnow
 from shared.events import Envelope, new_event
 
@@ -25,11 +26,13 @@ class Outbox:
     def emit_many(self, session: Session, events: list[tuple[str, dict, Envelope | None]]) -> list[Envelope]:
         """Validate several events (type, payload, cause) and add them with one INSERT."""
         rows, envelopes = [], []
+        traceparent = tracing.current_traceparent()  # the request's or the handler's span, when traces are on
         for event_type, payload, cause in events:
             env, body = new_event(
                 event_type, payload, producer=self.service,
                 causation_id=cause.id if cause else None,
                 correlation_id=cause.correlation_id if cause else None,
+                traceparent=traceparent,
             )
             envelopes.append(env)
             rows.append({"message_id": env.id, "event_type": env.type, "routing_key": env.routing_key,

@@ -605,8 +605,9 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
     for kind in _broker_errors():
         app.register_error_handler(kind, _broker_unavailable)
     app.register_error_handler(Exception, _internal_error)
-    from shared import metrics
+    from shared import metrics, tracing
     metrics.install_web(app)  # GET /metrics; its timer starts before the hooks below, so refusals count too
+    tracing.instrument_app(app, engine, settings.service)  # Flask and SQL spans when OTEL_* ask for traces
 
     @app.before_request
     def _start():

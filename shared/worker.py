@@ -9,7 +9,7 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.bus.consumer import EventConsumer, Handler
 from shared.bus.relay import OutboxRelay
 from shared.bus.safe import describe, stack
@@ -55,7 +55,9 @@ def run_worker(settings: Settings, handlers: dict[str, Handler], outbox: Outbox,
     """Consume and relay, and run the service's polling loops ({name: (tick, poll seconds)}), until SIGTERM/SIGINT;
     finish the batch and the job in hand, then exit 0."""
     configure_logging(settings.service, settings.log_level)
+    tracing.configure(settings.service)  # off unless the OTEL_* variables ask for traces
     engine = make_engine(settings.database_url)
+    tracing.instrument_engine(engine, settings.service)
     session_factory = make_session_factory(engine)
     relay = OutboxRelay(settings, session_factory, outbox)
     consumer = EventConsumer(settings, session_factory, inbox, handlers, on_commit=relay.wake.set)
@@ -80,5 +82,6 @@ def run_worker(settings: Settings, handlers: dict[str, Handler], outbox: Outbox,
         served[0].shutdown()
         served[0].server_close()
     engine.dispose()
+    tracing.shutdown()  # flush the spans still queued
     log.info("worker stopped")
     return 0

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from kombu import Consumer
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.bus import topology
 from shared.bus.publisher import BrokerSilent, LazyPublisher, Outgoing, bounded_rpc, close_bounded, connect
 from shared.bus.safe import describe, stack
@@ -65,6 +65,7 @@ class _Delivery:
     envelope: Envelope | None = None
     error: str | None = None
     settled: bool = False  # committed, duplicate or sent to a delay queue: not to be done again
+    trace: object = None  # the producer's trace context (AMQP traceparent header, else the envelope's), if any
 
 
 class EventConsumer:
@@ -85,6 +86,7 @@ class EventConsumer:
         self._dlq_depth: int | None = None
         self._dlq_checked_at = 0.0
         self._parked_since_check = 0
+        self._batch_span = None  # the current batch's span when traces are on
         self.processed = 0
         self.database_waits = 0  # pauses taken because the database was away (tests and operators)
 
@@ -235,6 +237,14 @@ class EventConsumer:
             except EventContractError as exc:
                 metrics.event_received(service, d.message.properties.get("type"), None, received_at)
                 d.error = f"{exc}: {exc.errors}" if exc.errors else str(exc)
+            if tracing.active(service):
+                d.trace = tracing.message_context(d.message.headers, getattr(d.envelope, "traceparent", None))
+        with tracing.batch_span(service, self.settings.exchange, self.settings.queue,
+                                [d.trace for d in batch]) as self._batch_span:
+            self._settle_batch(batch)
+        self._batch_span = None
+
+    def _settle_batch(self, batch: list[_Delivery]) -> None:
         attempt = 0
         while True:
             try:
@@ -317,11 +327,12 @@ class EventConsumer:
             return
         with self.session_factory() as session, session.begin():
             fresh = self._claim(session, deliveries)
-            todo, duplicates = [], []
+            todo, duplicates, traces = [], [], []
             for d in deliveries:
                 if d.envelope.id in fresh:
                     fresh.discard(d.envelope.id)  # a copy twice in one batch is applied once
                     todo.append(d.envelope)
+                    traces.append(d.trace)
                 else:
                     duplicates.append(d.envelope.type)
             # Apply in queue order; consecutive envelopes of a batch handler's type go in one call.
@@ -334,7 +345,9 @@ class EventConsumer:
                     j += 1
                 token = set_correlation_id(todo[i].correlation_id)
                 try:
-                    with metrics.handler_timer(self.settings.service, todo[i].type):
+                    with metrics.handler_timer(self.settings.service, todo[i].type), \
+                            tracing.process_span(self.settings.service, self.settings.exchange, self.settings.queue,
+                                                 self._batch_span, todo[i:j], traces[i:j]):
                         handler(todo[i:j], session, self.settings) if batched else \
                             handler(todo[i], session, self.settings)
                 finally:

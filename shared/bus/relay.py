@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.bus.publisher import CONFIRM_TIMEOUT, LazyPublisher, Outgoing
 from shared.bus.safe import describe, stack
 from shared.config import Settings
@@ -48,18 +48,23 @@ class OutboxRelay:
             if not rows:
                 return 0
             started = time.perf_counter()
+            sends = tracing.SendSpans(service, self.settings.exchange)
+            outgoing = []
+            for r in rows:
+                traceparent = sends.start(r.message_id, r.routing_key, r.body, r.correlation_id)
+                outgoing.append(Outgoing(message_id=r.message_id, routing_key=r.routing_key, body=r.body,
+                                         exchange=self.settings.exchange, correlation_id=r.correlation_id,
+                                         event_type=r.event_type,
+                                         headers={"traceparent": traceparent} if traceparent else {}))
             try:
                 publisher = self._publisher.get()
-                results = publisher.publish([
-                    Outgoing(message_id=r.message_id, routing_key=r.routing_key, body=r.body,
-                             exchange=self.settings.exchange, correlation_id=r.correlation_id,
-                             event_type=r.event_type)
-                    for r in rows
-                ])
+                results = publisher.publish(outgoing)
             except Exception as exc:  # noqa: BLE001 - connection refused, lost, closed by the broker…
+                sends.finish({})
                 self.close()
                 metrics.relay_failed(service, "unavailable")
                 raise BrokerUnavailable(describe(exc)) from exc
+            sends.finish(results)
             ok, ok_types, refused = [], [], []
             for r in rows:
                 error = results.get(r.message_id, "no confirm")
