@@ -28,28 +28,31 @@ _DESCRIPTION = {"csv": "CSV, UTF-8 with BOM, a Vietnamese header row", "xlsx": "
                 "json": "JSON"}
 
 
-def answers(*formats: str, status: int = 200, description: str | None = None) -> dict:
+def answers(*formats: str, status: int = 200, description: str | None = None, rows: bool = False) -> dict:
     """`blp.doc` keyword arguments adding the media type of each of `formats` to the `status` response (merged with
-    what `@blp.response` documents: leave "json" out where it gives a schema, or it would replace it)."""
+    what `@blp.response` documents: leave "json" out where it gives a schema, or it would replace it). A JSON body
+    without a schema is documented as an object, or as a list of objects (the rows) when `rows`."""
     unknown = set(formats) - set(MEDIA_TYPES)
     if unknown:
         raise ValueError(f"no media type for {sorted(unknown)}")
     content = {MEDIA_TYPES[f]: {"schema": {"type": "string"} if f in _TEXT else {"type": "string", "format": "binary"}}
                for f in formats if f != "json"}
     if "json" in formats:
-        content[MEDIA_TYPES["json"]] = {"schema": {"type": "object"}}
+        content[MEDIA_TYPES["json"]] = {"schema": {"type": "array", "items": {"type": "object"}} if rows
+                                        else {"type": "object"}}
     response = {"content": content, "description": description or "By `format`: " + "; ".join(
         _DESCRIPTION[f] for f in ("json", *formats) if f in _DESCRIPTION and (f != "json" or "json" not in formats))}
     return {"responses": {status: response}}
 
 
-def response(blp, *formats: str, schema=None, status: int = 200, description: str | None = None):
+def response(blp, *formats: str, schema=None, status: int = 200, description: str | None = None,
+             rows: bool = False):
     """`@blp.response(status, schema)` and the media types of `formats` in one decorator (a JSON body without a
-    schema, "json" in `formats`, is documented as an object)."""
+    schema, "json" in `formats`, is documented as an object, or a list of objects when `rows`)."""
     if schema is not None:
         formats = tuple(f for f in formats if f != "json")
 
     def decorate(func):
-        documented = blp.doc(**answers(*formats, status=status, description=description))(func)
+        documented = blp.doc(**answers(*formats, status=status, description=description, rows=rows))(func)
         return blp.response(status, schema)(documented) if schema is not None else blp.response(status)(documented)
     return decorate

@@ -348,7 +348,7 @@ def add_rule_version(data, kind):
 
 @blp.route("/reports/needs")
 @blp.arguments(schemas.RollupArgsSchema, location="query")
-@apidoc.response(blp, "json", "csv", "xlsx")
+@apidoc.response(blp, "json", "csv", "xlsx", rows=True)
 def report_needs(args):
     """Needs by topic / commune / position (/ province): counts, mandatory, mean priority; JSON, CSV or XLSX."""
     with ctx().transaction() as session:
@@ -381,7 +381,7 @@ def chart_plan_coverage(args):
 
 @blp.route("/reports/plan-coverage")
 @blp.arguments(schemas.CoverageArgsSchema, location="query")
-@apidoc.response(blp, "json", "csv", "xlsx")
+@apidoc.response(blp, "json", "csv", "xlsx", rows=True)
 def report_plan_coverage(args):
     """Coverage of a plan per commune: planned vs trained vs target; JSON, CSV or XLSX."""
     with ctx().transaction() as session:
@@ -392,7 +392,7 @@ def report_plan_coverage(args):
 @blp.route("/reports/below-standard")
 @token_required
 @blp.arguments(schemas.BelowStandardArgsSchema, location="query")
-@apidoc.response(blp, "json", "csv", "xlsx")
+@apidoc.response(blp, "json", "csv", "xlsx", rows=True)
 def report_below_standard(args):
     """Civil servants not meeting their position's standard (personal data: token required); JSON, CSV or XLSX."""
     with ctx().transaction() as session:
