@@ -155,3 +155,14 @@ def test_the_funding_burn_workbook_goes_through_the_shared_writer_with_its_chart
     assert len(sheet._charts) == 1
     column = header.index("'" + HOSTILE) + 1
     assert sheet.cell(row=13, column=column).value > 0  # the cumulative December value, a number
+
+
+def test_no_module_but_the_shared_writer_writes_spreadsheets():
+    """One neutralising path: only shared/tabular.py may build a workbook or a CSV writer (funding's burn workbook
+    once bypassed it with openpyxl directly)."""
+    from shared.config import PROJECT_ROOT
+    writers = re.compile(r"\bopenpyxl\b|\bxlsxwriter\b|csv\.(writer|DictWriter)\b")
+    offenders = [str(path.relative_to(PROJECT_ROOT)) for root in ("services", "shared")
+                 for path in sorted((PROJECT_ROOT / root).rglob("*.py"))
+                 if path.name != "tabular.py" and "migrations" not in path.parts and writers.search(path.read_text())]
+    assert offenders == [], offenders
