@@ -36,6 +36,7 @@ from shared.localtime import local_today, to_local
 from tools.isolation import (
     AMQP_URL, PG_ADMIN_URL, BusNamespace, create_pg_database, drop_pg_database, pg_error, wait_until,
 )
+from tools import demo_mail
 from tools.stack import BROKER_HINT, PortBusy, Stack, broker_error
 
 API = {"Authorization": "Bearer demo-api-token"}
@@ -94,8 +95,10 @@ def until(fetch, ready, timeout: float, what: str):
     return wait_until(lambda: (lambda r: r if ready(r) else None)(fetch()), timeout, what=what)
 
 
-def run_cycle(stack: Stack, out: Path | None = None) -> None:
-    """One cycle over HTTP against `stack` (anything with url(service)); files go to `out` (var/demo/out)."""
+def run_cycle(stack: Stack, out: Path | None = None, mailbox=None) -> None:
+    """One cycle over HTTP against `stack` (anything with url(service)); files go to `out` (var/demo/out). With a
+    `mailbox` (tools.demo_mail.Mailbox, the SMTP server needs sends to) the civil servants get e-mail contacts and
+    the messages are counted at the end."""
     needs, courses, evaluation, funding = (stack.url(s) for s in SERVICES)
     today = local_today()
     year = min(max(today.year, 2025), 2030)  # inside the 2025–2030 scheme
@@ -113,6 +116,9 @@ def run_cycle(stack: Stack, out: Path | None = None) -> None:
     framework = call("GET", f"{needs}/api/v1/frameworks/{framework['id']}")
     print(f"   Khung năng lực {framework['framework']['code']}: {len(framework['competencies'])} năng lực × 5 mức, "
           f"{len(framework['requirements'])} yêu cầu theo vị trí việc làm")
+    if mailbox is not None:
+        print(f"   Liên hệ (thư điện tử, người quản lý trực tiếp) cho {demo_mail.give_contacts(needs, API)} công chức "
+              "(địa chỉ tổng hợp, Luật 91/2025/QH15)")
     campaign_id = seeded["survey"]["campaign_id"]
     progress = call("GET", f"{needs}/api/v1/campaigns/{campaign_id}/progress", headers=API)
     print("   Tiến độ khảo sát (tự đánh giá + cấp trên đánh giá): " + ", ".join(
@@ -277,6 +283,8 @@ def run_cycle(stack: Stack, out: Path | None = None) -> None:
     lines = call("GET", f"{funding}/api/v1/budget-lines", params={"fiscal_year": start.year})
     verify = call("GET", f"{funding}/admin/funding/verify", headers=ADMIN)
     names = {x["id"]: x["name"] for x in (lect_a, lect_b)} | names_of(units_now)
+    if mailbox is not None:
+        demo_mail.report(needs, ADMIN, mailbox, out)
     print_summary(closed, report, evaluated, settlement, payees, lines, verify, names, out)
 
 
@@ -400,12 +408,14 @@ def run(args: argparse.Namespace) -> int:
     shutil.rmtree(var, ignore_errors=True)
     bus.delete()  # every demo starts from empty queues (its own namespace only)
     urls: dict[str, str] = {}
+    mailbox = None
     t0 = time.monotonic()
     try:
         if args.db == "postgres":
             for svc in SERVICES:
                 urls[svc] = create_pg_database(f"{args.namespace.replace('-', '_')}_{svc}")
-        stack = Stack(demo_env(args.namespace, args.port_base, urls), var / "logs")
+        mailbox = demo_mail.Mailbox().__enter__()  # the SMTP server the needs worker sends to (stopped below)
+        stack = Stack({**demo_env(args.namespace, args.port_base, urls), **mailbox.env()}, var / "logs")
         where = "PostgreSQL (cơ sở dữ liệu tạm, xóa khi kết thúc)" if urls else f"SQLite ({var})"
         print(f"Khởi tạo cơ sở dữ liệu {where} và khởi động 8 tiến trình (4 web gunicorn + 4 worker) "
               f"trên cổng {args.port_base}–{args.port_base + len(SERVICES) - 1}…")
@@ -413,7 +423,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             stack.start()
             stack.wait_ready()
-            run_cycle(stack, var / "out")
+            run_cycle(stack, var / "out", mailbox)
         except PortBusy as exc:
             stack.stop()
             return refuse(f"demo: {exc}")
@@ -423,6 +433,8 @@ def run(args: argparse.Namespace) -> int:
             return 1
         codes = stack.stop()
     finally:
+        if mailbox is not None:
+            mailbox.__exit__(None, None, None)
         for url in urls.values():
             drop_pg_database(url)
     bad = {k: v for k, v in codes.items() if v != 0}

@@ -24,7 +24,7 @@ def build_email(message: Message, mail_from: str) -> EmailMessage:
     mail["From"] = mail_from
     mail["To"] = message.to
     mail["Subject"] = message.subject
-    mail["Date"] = formatdate(localtime=False)
+    mail["Date"] = formatdate(usegmt=True)
     domain = mail_from.rpartition("@")[2] or "localhost"
     mail["Message-ID"] = f"<{message.idempotency_key}@{domain}>" if message.idempotency_key else make_msgid()
     mail.set_content(message.text, charset="utf-8")
