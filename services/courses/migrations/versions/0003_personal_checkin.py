@@ -1,10 +1,13 @@
 """personal QR check-in: self check-ins wait for the officer's confirmation (attendance.confirmation,
-reviewed_at; existing rows stay confirmed), refused attempts kept for the attempt limits (checkin_failures)
+reviewed_at; existing rows stay confirmed), refused attempts kept for the attempt limits (checkin_failures); every
+enrollment and session made before tokens existed gets its unguessable check-in token
 
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-02 04:00:00
 """
+import secrets
+
 from alembic import op
 import sqlalchemy as sa
 import shared.db
@@ -33,6 +36,24 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('confirmation', sa.String(length=10), server_default='confirmed',
                                       nullable=False))
         batch_op.add_column(sa.Column('reviewed_at', shared.db.UTCDateTime(timezone=True), nullable=True))
+
+    _give_tokens()
+
+
+def _give_tokens() -> None:
+    """A personal check-in link needs the enrollment's token, a session link the session's: rows from before 0002
+    have none (secrets.token_urlsafe(24), as the use cases' new_token)."""
+    conn = op.get_bind()
+    enrollments = sa.table('enrollments', sa.column('course_id'), sa.column('civil_servant_id'), sa.column('token'))
+    for course_id, cs in conn.execute(sa.select(enrollments.c.course_id, enrollments.c.civil_servant_id)
+                                      .where(enrollments.c.token.is_(None))).all():
+        conn.execute(enrollments.update().where(enrollments.c.course_id == course_id,
+                                                enrollments.c.civil_servant_id == cs)
+                     .values(token=secrets.token_urlsafe(24)))
+    sessions = sa.table('course_sessions', sa.column('id'), sa.column('checkin_token'))
+    for (session_id,) in conn.execute(sa.select(sessions.c.id).where(sessions.c.checkin_token.is_(None))).all():
+        conn.execute(sessions.update().where(sessions.c.id == session_id)
+                     .values(checkin_token=secrets.token_urlsafe(24)))
 
 
 def downgrade() -> None:
