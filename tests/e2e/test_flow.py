@@ -3,6 +3,7 @@ process directly), a training cycle over HTTP, and `make demo` itself."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -148,8 +149,14 @@ def test_make_demo_runs_the_cycle_and_exits_zero(backend, demo_namespace):
     # feedback and the report's index and band, the settlement's payee list, the ledger balance
     for step in ("Đóng đợt khảo sát →", "Kế hoạch đã được phê duyệt", "lớp được đề xuất từ các dòng kế hoạch",
                  "Đã giữ kinh phí", "lớp đã xác nhận", "«Phiếu đã được ghi nhận»", "Chỉ số chung", "xếp loại",
-                 "Danh sách ký nhận", "tái lập từ sổ cái: khớp", "Khen thưởng học viên xuất sắc"):
+                 "Danh sách ký nhận", "tái lập từ sổ cái: khớp", "Khen thưởng học viên xuất sắc",
+                 "8. Thông báo", "mời trả lời phiếu lấy ý kiến", "nhắc trả lời phiếu", "Thư mời mẫu"):
         assert step in run.stdout, step
+    # issue 13: the messages reached the local SMTP sink, one invitation saved with its calendar
+    out = PROJECT_ROOT / "var" / demo_namespace / "out"
+    assert (out / "thu-moi.eml").stat().st_size > 0 and [p for p in out.glob("*.ics")]
+    sent = re.search(r"(\d+) thư đã gửi, (\d+) thư máy chủ nhận", run.stdout)
+    assert sent and int(sent.group(1)) == int(sent.group(2)) > 0, run.stdout[-2000:]
 
 
 def scalar_pg(sql: str):
