@@ -278,23 +278,24 @@ def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_C
     job.heartbeat_at = now
     # The next `chunk` surveyed people by the primary key (a range read whatever the table statistics say); those
     # who left since the campaign opened get no need and do not count as done.
-    following = (sa.select(SurveyResponse.civil_servant_id).where(
+    ids = session.scalars(sa.select(SurveyResponse.civil_servant_id).where(
         SurveyResponse.campaign_id == campaign_id, SurveyResponse.civil_servant_id > job.cursor)
-        .order_by(SurveyResponse.civil_servant_id).limit(chunk).subquery())
-    ids = session.execute(sa.select(following.c.civil_servant_id, CivilServant.employment_status != "left")
-                          .join(CivilServant, CivilServant.id == following.c.civil_servant_id)
-                          .order_by(following.c.civil_servant_id)).all()
+        .order_by(SurveyResponse.civil_servant_id).limit(chunk)).all()
     if not ids:
         job.status, job.finished_at = "done", now
         campaign.status, campaign.closed_at = "closed", now
         session.flush()
         return True
-    first_id, last_id = ids[0][0], ids[-1][0]
-    people = [cs_id for cs_id, staying in ids if staying]
+    first_id, last_id = ids[0], ids[-1]
+    people = session.scalar(sa.select(sa.func.count()).select_from(SurveyResponse).join(
+        CivilServant, CivilServant.id == SurveyResponse.civil_servant_id).where(
+        SurveyResponse.campaign_id == campaign_id, SurveyResponse.civil_servant_id.between(first_id, last_id),
+        CivilServant.id.between(first_id, last_id), CivilServant.employment_status != "left"))
     in_chunk = sa.select(SurveyResponse.civil_servant_id).where(
         SurveyResponse.campaign_id == campaign_id, SurveyResponse.civil_servant_id.between(first_id, last_id))
     # Needs not yet in any plan are replaced by the new measurement; those in a plan line (draft or approved) stay.
     session.execute(sa.delete(Need).where(Need.status == "open", Need.plan_line_id.is_(None),
+                                          Need.civil_servant_id.between(first_id, last_id),  # an index range
                                           Need.civil_servant_id.in_(in_chunk)))
     rule = domain.CombinationRule.from_data(params["combination"])
     # Set-based: the combined level is computed by the database (a CASE built from domain.combine), the survey
@@ -303,6 +304,7 @@ def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_C
     level = _combination_case(rule, Assessment.self_level, Assessment.supervisor_level)
     chunk_assessments = sa.and_(
         Assessment.campaign_id == campaign_id, Assessment.civil_servant_id.between(first_id, last_id),
+        CivilServant.id.between(first_id, last_id),  # said again for civil_servants: an index range, not a scan
         CivilServant.employment_status != "left")
     with_person = sa.select(Assessment).join(CivilServant, CivilServant.id == Assessment.civil_servant_id)
     session.execute(sa.insert(CompetencyRecord).from_select(
@@ -318,7 +320,7 @@ def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_C
         standards=[domain.StandardRule.from_data(r) for r in params["standards"]],
         communes=_commune_map(session, today), today=today, now=now)
     job.cursor = last_id
-    job.people_done += len(people)
+    job.people_done += people
     job.needs += counts["competency_gap"] + counts["standard"]
     job.competency_gap += counts["competency_gap"]
     job.standard += counts["standard"]

@@ -14,8 +14,9 @@ import json
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import Grouping
 
 from services.needs import domain
 from services.needs.domain import OPEN_STATUSES
@@ -35,8 +36,8 @@ def _key(gap_levels, mandatory, leadership, hard_area, ethnic_minority, wished, 
              + wished) * len(DEADLINE_REASONS) + deadline_reason)
 
 
-def _priority_table(weights: domain.PriorityWeights, today: date, max_gap: int):
-    """VALUES (k, score, reasons) for every combination a need can have (gaps up to `max_gap` levels), each from
+def _priorities(weights: domain.PriorityWeights, today: date, max_gap: int) -> list[tuple[int, float, str]]:
+    """(k, score, reasons as JSON) for every combination a need can have (gaps up to `max_gap` levels), each from
     domain.priority."""
     sample_deadline = {None: None, "deadline_passed": today - timedelta(days=1),
                        "deadline_within_12_months": today, "deadline_within_24_months": today + timedelta(days=400)}
@@ -50,7 +51,12 @@ def _priority_table(weights: domain.PriorityWeights, today: date, max_gap: int):
                                              deadline=sample_deadline[reason], wished=bool(wished))
             rows.append((_key(g, m, lead, hard, minority, wished, d), float(score),
                          json.dumps(reasons, ensure_ascii=False)))
-    return _rows_table("priorities", (("k", sa.Integer), ("score", sa.Float), ("reasons", sa.String)), rows)
+    return rows
+
+
+def _subscript(values: list, item_type, k) -> sa.ColumnElement:
+    """(%(values)s::type[])[k + 1] on PostgreSQL: the k-th value of one array parameter."""
+    return sa.type_coerce(Grouping(sa.literal(values, ARRAY(item_type))), ARRAY(item_type))[k + 1]
 
 
 def _rows_table(name: str, columns, rows: list[tuple]):
@@ -118,9 +124,10 @@ def insert_chunk_needs(session: Session, *, campaign_id: str, year: int, framewo
         CS.c.employed_from, *(CS.c[f] for f in domain.QUALIFICATION_FIELDS),
         _flag(CS.c.position_code.in_(leaders)).label("lead"), _flag(CS.c.hard_area).label("hard"),
         _flag(CS.c.ethnic_minority).label("minor"),
-    ).select_from(SR.join(CS, CS.c.id == SR.c.civil_servant_id)).where(
-        SR.c.campaign_id == campaign_id, SR.c.civil_servant_id.between(first_id, last_id),
-        CS.c.employment_status != "left").cte("chunk_people").prefix_with("MATERIALIZED", dialect="postgresql")
+    ).select_from(CS.join(SR, sa.and_(SR.c.campaign_id == campaign_id, SR.c.civil_servant_id == CS.c.id))).where(
+        SR.c.civil_servant_id.between(first_id, last_id), CS.c.id.between(first_id, last_id),  # two index ranges
+        CS.c.employment_status != "left",
+    ).cte("chunk_people").prefix_with("MATERIALIZED", dialect="postgresql")
     p = chunk.c
     # the priority table must hold every gap the framework allows (a missing key would drop the need silently)
     max_gap = session.scalar(sa.select(sa.func.max(PR.c.required_level)).where(PR.c.framework_id == framework_id)) or 0
@@ -162,10 +169,16 @@ def insert_chunk_needs(session: Session, *, campaign_id: str, year: int, framewo
             sa.cast(sa.null(), sa.Integer).label("assessed_level"), sa.literal(0).label("gap"),
             deadline.label("deadline"), _key(0, 1, p.lead, p.hard, p.minor, wished, _deadline_reason(deadline, today))
             .label("k"), p.unit_code, p.position_code).select_from(chunk).where(*applies))
+    if is_postgres(session):
+        # A chunk is a bulk job: hash joins over the chunk's index ranges. Left to its estimates (the two ranges on
+        # the same ids multiply to ~1 % of the chunk) the planner picks nested loops, ~35,000 index probes a chunk.
+        session.execute(sa.text("SET LOCAL enable_nestloop = off"))
     for selects in ([gap_rows], standard_rows):
         if selects:
             _insert(session, selects, campaign_id=campaign_id, year=year, weights=weights, communes=communes,
-                    today=today, now=now, max_gap=max_gap)
+                    today=today, now=now, max_gap=max_gap, first_id=first_id, last_id=last_id)
+    if is_postgres(session):
+        session.execute(sa.text("RESET enable_nestloop"))
     # counted, not taken from rowcount (SQLite's driver answers -1 for INSERT … SELECT)
     counts = {"competency_gap": 0, "standard": 0}
     counts.update(session.execute(sa.select(NEEDS.c.kind, sa.func.count()).where(
@@ -175,23 +188,36 @@ def insert_chunk_needs(session: Session, *, campaign_id: str, year: int, framewo
 
 
 def _insert(session: Session, selects: list, *, campaign_id: str, year: int, weights: domain.PriorityWeights,
-            communes: dict[str, str], today: date, now: datetime, max_gap: int) -> None:
+            communes: dict[str, str], today: date, now: datetime, max_gap: int, first_id: str,
+            last_id: str) -> None:
     """INSERT INTO needs … SELECT the drafts of `selects` (UNION ALL), priced by the priority table."""
     drafts = (selects[0] if len(selects) == 1 else sa.union_all(*selects)).subquery("drafts")
-    pk = _priority_table(weights, today, max_gap)
+    rows = _priorities(weights, today, max_gap)
+    if is_postgres(session):
+        # looked up by subscript in two array parameters: O(1) per need whatever the plan (a join to a 144-row
+        # constant table became a nested loop over it for every need)
+        size = max(k for k, _, _ in rows) + 1
+        scores, texts = [None] * size, [None] * size
+        for k, score, text in rows:
+            scores[k], texts[k] = score, text
+        score = _subscript(scores, sa.Float, drafts.c.k)
+        reasons = sa.cast(_subscript(texts, sa.Text, drafts.c.k), sa.JSON)
+        joined, known = drafts, score.is_not(None)
+    else:
+        pk = _rows_table("priorities", (("k", sa.Integer), ("score", sa.Float), ("reasons", sa.String)), rows)
+        joined, score, reasons, known = drafts.join(pk, pk.c.k == drafts.c.k), pk.c.score, pk.c.reasons, sa.true()
     commune = drafts.c.unit_code
     moved = sorted((u, c) for u, c in communes.items() if u != c)  # units carried by another commune today
-    joined = drafts.join(pk, pk.c.k == drafts.c.k)
     if moved:
         remap = _rows_table("remap", (("unit_code", sa.String), ("commune_code", sa.String)), moved)
         joined = joined.outerjoin(remap, remap.c.unit_code == drafts.c.unit_code)
         commune = sa.func.coalesce(remap.c.commune_code, drafts.c.unit_code)
     province = UNITS.alias("province_of")
     joined = joined.outerjoin(province, province.c.code == commune)
-    reasons = sa.cast(pk.c.reasons, sa.JSON) if is_postgres(session) else pk.c.reasons
     earlier = NEEDS.alias("earlier")  # a (person, topic) still open or planned from before gets no new need
     taken = sa.exists(sa.select(sa.literal(1)).select_from(earlier).where(
         earlier.c.civil_servant_id == drafts.c.cs_id, earlier.c.topic_code == drafts.c.topic_code,
+        earlier.c.civil_servant_id.between(first_id, last_id),  # only the chunk's range, whatever the plan
         earlier.c.status.in_(OPEN_STATUSES),
         sa.or_(earlier.c.campaign_id.is_(None), earlier.c.campaign_id != campaign_id)))
     at = sa.literal(now, UTCDateTime())
@@ -200,10 +226,10 @@ def _insert(session: Session, selects: list, *, campaign_id: str, year: int, wei
         "year": sa.literal(year), "kind": drafts.c.kind, "topic_code": drafts.c.topic_code,
         "competency_code": drafts.c.competency_code, "standard_code": drafts.c.standard_code,
         "required_level": drafts.c.required_level, "assessed_level": drafts.c.assessed_level, "gap": drafts.c.gap,
-        "deadline": drafts.c.deadline, "priority_score": pk.c.score, "reasons": reasons,
+        "deadline": drafts.c.deadline, "priority_score": score, "reasons": reasons,
         "status": sa.literal("open"), "unit_code": drafts.c.unit_code, "commune_code": commune,
         "province_code": sa.func.coalesce(province.c.province_code, "CM"), "position_code": drafts.c.position_code,
         "plan_line_id": sa.cast(sa.null(), sa.String), "met_by": sa.cast(sa.null(), sa.String),
         "created_at": at, "met_at": sa.cast(sa.null(), UTCDateTime())}
-    select = sa.select(*columns.values()).select_from(joined).where(~taken)
+    select = sa.select(*columns.values()).select_from(joined).where(known, ~taken)
     session.execute(sa.insert(NEEDS).from_select(list(columns), select))
