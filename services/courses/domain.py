@@ -24,6 +24,7 @@ COMPLETABLE = ("confirmed", "in_progress")
 # Booked courses whose roster changes ask funding again (a new revision of courses.course_scheduled).
 ROSTER_REPUBLISH = ("scheduled", "awaiting_funds", "confirmed")
 ACTIVE_ENROLLMENT = "enrolled"  # the enrollment status that holds a seat
+CONFIRMATIONS = ("pending", "confirmed", "rejected")  # of attendance: a self check-in waits, only confirmed counts
 
 # The course lifecycle as data: (status, action) → next status. Use cases guard with their own worded refusals
 # (SCHEDULABLE, CANCELLABLE, COMPLETABLE above are the "from" sets of schedule, cancel and complete) and take the

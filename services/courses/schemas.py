@@ -5,7 +5,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from shared.localtime import vn_time
 from shared.web import UploadSchema
-from services.courses.domain import BUOI, CONTENT_AREAS, DEGREES, FORMS, FOSTERING_TYPES, STATUSES
+from services.courses.domain import (BUOI, CONFIRMATIONS, CONTENT_AREAS, DEGREES, FORMS, FOSTERING_TYPES,
+                                     STATUSES)
 
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Giờ phải có dạng HH:MM.")
 HHMM_LENGTH = validate.Length(min=4, max=5)  # the time itself is parsed by the use case (422 naming the field)
@@ -495,8 +496,6 @@ class PersonalCheckinLinkSchema(Schema):
     url = fields.String(metadata={"description": "the trainee's own check-in link (works in each session's window)"})
     qr_svg = fields.String(metadata={"description": "URL of its QR image (SVG); add ?format=png for PNG"})
 
-
-CONFIRMATIONS = ("pending", "confirmed", "rejected")
 
 
 class SelfCheckinQueryArgsSchema(Schema):

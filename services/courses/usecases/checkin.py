@@ -24,14 +24,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.courses import domain
-from services.courses.domain import ACTIVE_ENROLLMENT
+from services.courses.domain import ACTIVE_ENROLLMENT, CONFIRMATIONS
 from services.courses.models import Attendance, CheckinFailure, Course, CourseSession, Enrollment, Trainee
 from shared.errors import Conflict, DomainError, Invalid, NotFound, Throttled
 from shared.localtime import utcnow
 from services.courses.usecases.queries import _course, _state
 
 CHECKIN_STATUSES = ("confirmed", "in_progress")  # funding confirmed, teaching not finished
-CONFIRMATIONS = ("pending", "confirmed", "rejected")
 DECISIONS = {"confirm": "confirmed", "reject": "rejected"}
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
