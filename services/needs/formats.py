@@ -84,7 +84,7 @@ def _year(text: str) -> int:
 
 CONTACT_KEYS = ("email", "phone", "preferred_channel", "supervisor_code", "supervisor_position_code")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,63}$")
-_PHONE = re.compile(r"^(\+?84|0)\d{9,10}$")
+_PHONE = re.compile(r"^(\+?84|0)[0-9]{9,10}$")  # ASCII digits only (\d would take any script's)
 
 
 def contact_email(text: str) -> str:

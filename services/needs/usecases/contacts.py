@@ -51,6 +51,9 @@ def set_contact(session: Session, cs_id: str, data: dict, now: datetime | None =
     sup = values["supervisor_id"]
     if sup is not None and (sup == cs_id or session.get(CivilServant, sup) is None):
         raise Invalid("Người quản lý trực tiếp phải là một công chức khác đã đăng ký.", field="supervisor_id")
+    position = values["supervisor_position_code"]
+    if position is not None and session.get(Position, position) is None:
+        raise Invalid("Vị trí việc làm không có trong danh mục.", field="supervisor_position_code")
     contact = session.get(Contact, cs_id)
     if contact is None:
         contact = Contact(civil_servant_id=cs_id, legal_basis=LEGAL_BASIS)

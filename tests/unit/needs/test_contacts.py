@@ -46,7 +46,8 @@ def test_a_contact_is_registered_read_replaced_and_never_published(make_client):
 @pytest.mark.parametrize("contact,field", [
     ({"email": "not-an-address"}, "email"), ({"phone": "12345"}, "phone"), ({"preferred_channel": "fax"},
                                                                              "preferred_channel"),
-    ({"supervisor_id": "nobody"}, "supervisor_id")])
+    ({"supervisor_id": "nobody"}, "supervisor_id"), ({"phone": "0٩١٢٣٤٥٦٧٨"}, "phone"),
+    ({"supervisor_position_code": "NO-SUCH"}, "supervisor_position_code")])
 def test_a_bad_contact_is_422_naming_the_field(make_client, contact, field):
     client = seeded(make_client)
     cs = register(client)
