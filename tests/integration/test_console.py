@@ -209,3 +209,50 @@ def test_one_correlation_id_through_the_service(console, broker):
     assert data["published"] == [] and data["received"] == []
     assert console.client.get("/admin/correlation/bad%20id", headers=auth).status_code == 422
     assert console.client.get(f"/admin/correlation/{cid}").status_code == 401
+
+
+def test_the_real_consumer_parks_and_the_console_brings_every_message_home(console, broker, run_consumer):
+    """Settling fails until the cost norms are loaded: the consumer parks the courses; after the seed, the console
+    replays the group and the consumer settles each once; a course whose payload is broken is edited and applied."""
+    from services.funding.models import INBOX_TABLE, Settlement
+    from tests.integration.conftest import course_completed
+
+    s = console.settings
+    run_consumer(s, console.db.session_factory, INBOX_TABLE, HANDLERS)
+    events = [course_completed() for _ in range(3)]
+    for env, body in events:
+        broker.publish_event(env, body)
+    broken_env, broken_body = course_completed()
+    raw = json.loads(broken_body)
+    raw["payload"]["total_sessions"] = 0  # below the catalogue's minimum of 1: a contract error, parked at once
+    broker.publish(json.dumps(raw), routing_key=EVENT, message_id=broken_env.id,
+                   correlation_id=broken_env.correlation_id)
+    depth_becomes(broker, s.dead_letter_queue, 4)
+
+    console.login("Hoàng Văn Hải")
+    text = console.client.get("/admin/console/").get_data(as_text=True)
+    reasons = re.findall(r"<summary>(.*?)</summary>", text)
+    norm = next(r for r in reasons if "NormNotFound" in r)
+    seed = console.client.post("/admin/funding/seed", json={"fiscal_year": 2025, "communes": ["CM-TANLOC",
+                                                                                              "CM-TRIPHAI"]},
+                               headers={"Authorization": f"Bearer {s.admin_token}"})
+    assert seed.status_code == 200, seed.get_data(as_text=True)
+    import html
+    res = console.client.post("/admin/console/replay", data={"event_type": EVENT, "reason": html.unescape(norm),
+                                                             "note": "đã nạp định mức", "csrf": console.csrf()})
+    assert res.status_code == 303
+
+    def settled():
+        with console.db.session_factory() as session:
+            return set(session.scalars(sa.select(Settlement.course_id)))
+    wait_until(lambda: settled() == {e.payload["course_id"] for e, _ in events}, timeout=20, what="three settled")
+
+    fixed = {**raw["payload"], "total_sessions": len(raw["payload"]["sessions"])}
+    res = console.client.post(f"/admin/console/messages/{broken_env.id}", data={
+        "payload": json.dumps(fixed, ensure_ascii=False), "note": "số buổi bị mất", "csrf": console.csrf()})
+    assert res.status_code == 303
+    wait_until(lambda: broken_env.payload["course_id"] in settled(), timeout=20, what="the edited course settled")
+    depth_becomes(broker, s.dead_letter_queue, 0)
+    with console.db.session_factory() as session:
+        applied = list(session.scalars(sa.select(INBOX_TABLE.c.message_id)))
+    assert len(applied) == len(set(applied)) == 4 and broken_env.id not in applied  # the copy, not the original
