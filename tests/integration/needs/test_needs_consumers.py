@@ -103,3 +103,20 @@ def test_course_evaluated_appends_levels_and_a_late_older_evaluation_does_not_be
                    .order_by(CompetencyRecord.assessed_at))
     assert [tuple(r) for r in rows] == [(1, "survey"), (2, "evaluation"), (3, "evaluation")]
     assert status_of(db, needs["KN-CNTT"]) == "open"  # a level is not training: only a certificate meets a need
+
+
+def test_a_feedback_notice_delivered_twice_and_republished_claims_one_delivery(needs_consumer, broker):
+    """Issue 13 through the real consumer: the same notice twice (a redelivery: the inbox drops it) and once more
+    under a new event id (a replay: the deliveries key drops it) leave one delivery and one send job."""
+    from services.needs.models import DELIVERY_JOBS, Delivery
+    db, consumer, settings = needs_consumer
+    cs_id, _ = surveyed(db)
+    payload = {"course_id": "c-broker", "course_code": "K-1", "course_title": "Bồi dưỡng", "civil_servant_id": cs_id,
+               "link": "http://127.0.0.1:8003/feedback/tok", "deadline": utcnow() + timedelta(days=7)}
+    env, body = new_event("evaluation.trainee_feedback_requested", payload, producer="evaluation")
+    broker.publish_event(env, body, copies=2)
+    broker.publish_event(*new_event("evaluation.trainee_feedback_requested", payload, producer="evaluation"))
+    wait_until(lambda: consumer.processed >= 3, timeout=20, what="the three copies processed")
+    assert db.count(Delivery.__table__) == 1 and db.count(DELIVERY_JOBS) == 1
+    assert db.count(INBOX_TABLE) == 2  # two event ids
+    assert broker.depth(settings.dead_letter_queue) == 0
