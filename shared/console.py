@@ -137,7 +137,9 @@ def console_blueprint() -> Blueprint:
         response = make_response(redirect(url_for("console.index"), 303))
         value = _serializer().dumps({"actor": actor, "csrf": secrets.token_urlsafe(32)})
         response.set_cookie(COOKIE, value, max_age=SESSION_SECONDS, path=PATH, httponly=True, samesite="Strict",
-                            secure=request.is_secure)
+                            # behind the proxy's TLS the app sees http: its X-Forwarded-Proto says https (trusting
+                            # it can only make the cookie stricter)
+                            secure=request.is_secure or request.headers.get("X-Forwarded-Proto") == "https")
         return response
 
     @bp.post("/logout")

@@ -56,3 +56,11 @@ def test_a_login_with_a_wrong_token_is_refused(client):
     res = client.post("/admin/console/login", data={"actor": "An", "token": ADMIN_TOKEN + "x"})
     assert res.status_code == 401 and "Set-Cookie" not in res.headers
     assert client.post("/admin/console/login", data={"actor": "", "token": ADMIN_TOKEN}).status_code == 401
+
+
+def test_the_session_cookie_is_secure_behind_the_proxys_tls(client):
+    plain = client.post("/admin/console/login", data={"actor": "An", "token": ADMIN_TOKEN})
+    assert "Secure" not in plain.headers["Set-Cookie"]
+    tls = client.post("/admin/console/login", data={"actor": "An", "token": ADMIN_TOKEN},
+                      headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in tls.headers["Set-Cookie"] and "HttpOnly" in tls.headers["Set-Cookie"]
