@@ -1,4 +1,4 @@
-"""Operator endpoints every service has, under /admin, behind the admin bearer token.
+"""Operator endpoints every service has, under /admin, for the operator role (shared/auth.py).
 
 Outbox backlog and oldest age, inbox counts, queue depths, dead-letter list, replay one or all, purge, and what the
 service published, received and parked for one correlation id. The HTML console over them is shared/console.py.
@@ -15,7 +15,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from shared.bus import deadletters
 from shared.db import utcnow
 from shared.errors import Invalid
-from shared.web import check_bearer, ctx
+from shared import auth
+from shared.web import ctx
 
 
 class DeadLetterSelectSchema(Schema):
@@ -112,6 +113,8 @@ class JobListSchema(Schema):
                                                                 "last_error, dates"})
 
 
+OPERATOR_DOC = auth.doc(auth.OPERATOR)  # what every operator route declares in OpenAPI
+
 CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # what shared.web keeps of an X-Correlation-ID header
 
 
@@ -176,12 +179,12 @@ def inbox_summary(session, t: sa.Table) -> dict:
 
 
 def operator_blueprint(name: str, import_name: str, url_prefix: str, description: str) -> Blueprint:
-    """A blueprint of operator endpoints: every route needs the admin bearer token."""
+    """A blueprint of operator endpoints: every route needs the operator role (ADMIN_TOKEN in static mode)."""
     blp = Blueprint(name, import_name, url_prefix=url_prefix, description=description)
 
     @blp.before_request
     def _auth():
-        check_bearer(ctx().settings.admin_token)
+        auth.authorize((auth.OPERATOR,))
 
     return blp
 
@@ -192,7 +195,7 @@ def admin_blueprint() -> Blueprint:
 
     @blp.route("/outbox")
     @blp.alt_response(200, schema=OutboxStatsSchema, success=True)
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(**OPERATOR_DOC)
     def outbox_stats():
         """Show the outbox backlog, its oldest age and failing rows."""
         with ctx().transaction() as session:
@@ -200,7 +203,7 @@ def admin_blueprint() -> Blueprint:
 
     @blp.route("/outbox/retry", methods=["POST"])
     @blp.alt_response(200, schema=RescheduledSchema, success=True)
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(**OPERATOR_DOC)
     def outbox_retry():
         """Make every pending outbox row due now."""
         with ctx().transaction() as session:
@@ -209,7 +212,7 @@ def admin_blueprint() -> Blueprint:
     @blp.route("/outbox/prune", methods=["POST"])
     @blp.alt_response(200, schema=DeletedSchema, success=True)
     @blp.arguments(PruneSchema)
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(**OPERATOR_DOC)
     def outbox_prune(args):
         """Delete published outbox rows older than the given number of days."""
         with ctx().transaction() as session:
@@ -217,7 +220,7 @@ def admin_blueprint() -> Blueprint:
 
     @blp.route("/inbox")
     @blp.alt_response(200, schema=InboxStatsSchema, success=True)
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(**OPERATOR_DOC)
     def inbox_stats():
         """Count consumed events by type, with the delivery lag (produced → applied) of the latest 1,000."""
         with ctx().transaction() as session:
@@ -226,7 +229,7 @@ def admin_blueprint() -> Blueprint:
     @blp.route("/inbox/prune", methods=["POST"])
     @blp.alt_response(200, schema=DeletedSchema, success=True)
     @blp.arguments(InboxPruneSchema)
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(**OPERATOR_DOC)
     def inbox_prune(args):
         """Delete inbox rows older than the given number of days (at least 30: they filter duplicates)."""
         t = ctx().inbox
@@ -236,7 +239,7 @@ def admin_blueprint() -> Blueprint:
 
     @blp.route("/queues")
     @blp.alt_response(200, schema=QUEUE_DEPTHS, success=True)
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(**OPERATOR_DOC)
     def queues():
         """Show message counts of this service's queues."""
         return deadletters.queue_depths(ctx().settings)
@@ -244,7 +247,7 @@ def admin_blueprint() -> Blueprint:
     @blp.route("/dead-letters")
     @blp.alt_response(200, schema=ParkedListSchema, success=True)
     @blp.arguments(DeadLetterListArgs, location="query")
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(**OPERATOR_DOC)
     def dead_letters(args):
         """List parked messages with the reason each was parked."""
         items = deadletters.list_parked(ctx().settings, args["limit"])
@@ -253,7 +256,7 @@ def admin_blueprint() -> Blueprint:
     @blp.route("/dead-letters/replay", methods=["POST"])
     @blp.alt_response(200, schema=ReplayedSchema, success=True)
     @blp.arguments(DeadLetterSelectSchema)
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(**OPERATOR_DOC)
     def replay(args):
         """Send parked messages back to this service's queue."""
         n = deadletters.replay(ctx().settings, None if args["all"] else args["message_id"])
@@ -265,7 +268,7 @@ def admin_blueprint() -> Blueprint:
     @blp.route("/dead-letters/purge", methods=["POST"])
     @blp.alt_response(200, schema=PurgedSchema, success=True)
     @blp.arguments(DeadLetterSelectSchema)
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(**OPERATOR_DOC)
     def purge(args):
         """Delete parked messages for good."""
         return {"purged": deadletters.purge(ctx().settings, None if args["all"] else args["message_id"])}
@@ -273,7 +276,7 @@ def admin_blueprint() -> Blueprint:
     @blp.route("/correlation/<correlation_id>")
     @blp.alt_response(200, schema=CorrelationSchema, success=True)
     @blp.arguments(CorrelationArgs, location="query")
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(**OPERATOR_DOC)
     def correlation(args, correlation_id):
         """What this service published (outbox), received (inbox, among the given message ids) and parked (dead
         letters) for one correlation id; the operations console asks each service in turn."""
@@ -306,7 +309,7 @@ def jobs_blueprint(table: sa.Table, url_prefix: str) -> Blueprint:
     @blp.route("/jobs")
     @blp.alt_response(200, schema=JobListSchema, success=True)
     @blp.arguments(JobListArgs, location="query")
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(**OPERATOR_DOC)
     def list_jobs(args):
         """List the service's jobs (due first) with counts by status; failures name the error type and place."""
         with ctx().transaction() as session:
@@ -316,7 +319,7 @@ def jobs_blueprint(table: sa.Table, url_prefix: str) -> Blueprint:
 
     @blp.route("/jobs/<job_id>/retry", methods=["POST"])
     @blp.alt_response(200, schema=JobRetriedSchema, success=True)
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(**OPERATOR_DOC)
     def retry_job(job_id):
         """Make a pending or failed job due now (its attempts start again)."""
         with ctx().transaction() as session:

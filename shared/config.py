@@ -50,6 +50,13 @@ class Settings:
     relay_poll_seconds: float
     confirm_timeout: float
     retry_delays_ms: tuple[int, ...]
+    # who may call (shared/auth.py): AUTH_MODE=static is the development mode of the static tokens above;
+    # production sets AUTH_MODE=oidc with OIDC_ISSUER (and OIDC_JWKS_URL / OIDC_AUDIENCE when not the defaults)
+    auth_mode: str = "static"
+    oidc_issuer: str = ""
+    oidc_jwks_url: str = ""  # empty: the jwks_uri of the issuer's /.well-known/openid-configuration
+    oidc_audience: str = ""  # empty: the service name
+    oidc_leeway_seconds: float = 30.0
 
     @property
     def queue(self) -> str:
@@ -94,6 +101,11 @@ def load_settings(service: str, settings_class: type[Settings] = Settings, /, **
         relay_poll_seconds=float(_env("RELAY_POLL_SECONDS", "0.1")),
         confirm_timeout=float(_env("CONFIRM_TIMEOUT_SECONDS", "10")),
         retry_delays_ms=tuple(int(x) for x in delays.split(",") if x.strip()),
+        auth_mode=_env("AUTH_MODE", "static"),
+        oidc_issuer=_env("OIDC_ISSUER", ""),
+        oidc_jwks_url=_env("OIDC_JWKS_URL", ""),
+        oidc_audience=_env(f"{up}_OIDC_AUDIENCE", _env("OIDC_AUDIENCE", "")),
+        oidc_leeway_seconds=float(_env("OIDC_LEEWAY_SECONDS", "30")),
     )
     values.update(overrides)
     return settings_class(**values)

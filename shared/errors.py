@@ -1,7 +1,8 @@
 """Error kinds raised by use cases and domain code, named for what happened, not for an HTTP code.
 
 `Invalid` (the request breaks a rule about its own content), `Conflict` (it clashes with the current state),
-`NotFound` and `Gone` (it names something that does not, or no longer, exist), `Throttled` (too many refused
+`NotFound` and `Gone` (it names something that does not, or no longer, exist), `Forbidden` (the caller may not
+touch that object: another unit's), `Throttled` (too many refused
 attempts: wait). The HTTP status of each kind is chosen in one place, `shared.web.STATUS_OF`; an event handler
 that raises any of them parks the event (permanent).
 """
@@ -31,6 +32,10 @@ class NotFound(DomainError):
 
 class Gone(DomainError):
     """The request names something that existed and no longer accepts it (an expired link, a closed window)."""
+
+
+class Forbidden(DomainError):
+    """The caller may not touch this object (outside their unit's subtree): a matter of who, not of content."""
 
 
 class Throttled(DomainError):

@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException, NotFound as NotFoundHTTP, Unauthorized
 from werkzeug.http import HTTP_STATUS_CODES
 
+from shared.auth import requires  # noqa: F401 - the entrypoints' decorator, re-exported beside ctx
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
-from shared.errors import Conflict, DomainError, Gone, Invalid, NotFound, Throttled
+from shared.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound, Throttled
 from shared.logs import configure_logging, reset_correlation_id, set_correlation_id
 from shared.outbox import Outbox
 from marshmallow import Schema, fields
@@ -135,7 +136,7 @@ def _field_paths(messages, prefix="") -> list[str]:
 
 
 # The one place where an error kind becomes an HTTP status.
-STATUS_OF = {Invalid: 422, Conflict: 409, NotFound: 404, Gone: 410, Throttled: 429}
+STATUS_OF = {Invalid: 422, Conflict: 409, NotFound: 404, Gone: 410, Throttled: 429, Forbidden: 403}
 
 
 def status_of(error: DomainError) -> int:
@@ -168,6 +169,7 @@ def _table_error(error: TableError):
 UNAVAILABLE_VI = {
     "database": "Cơ sở dữ liệu tạm thời không truy cập được; vui lòng thử lại sau.",
     "broker": "Hệ thống hàng đợi thông điệp tạm thời không truy cập được; vui lòng thử lại sau.",
+    "identity_provider": "Máy chủ xác thực tạm thời không truy cập được; vui lòng thử lại sau.",
 }
 RETRY_AFTER_S = 5
 
@@ -234,6 +236,10 @@ def _database_unavailable(error: Exception):
 
 def _broker_unavailable(error: Exception):
     return _dependency_unavailable("broker", error)
+
+
+def _identity_provider_unavailable(error: Exception):
+    return _dependency_unavailable("identity_provider", error)
 
 
 def _frames(error: BaseException) -> list[str]:
@@ -501,16 +507,10 @@ def check_bearer(expected: str) -> None:
 
 
 def token_required(func):
-    """Protect a write endpoint with the service API token (documented in OpenAPI as bearerAuth)."""
-
-    @wraps(func)
-    def wrapper(*args, **kwargs):
-        check_bearer(ctx().settings.api_token)
-        return func(*args, **kwargs)
-
-    apidoc = wrapper.__dict__.setdefault("_apidoc", {})
-    apidoc.setdefault("manual_doc", {})["security"] = [{"bearerAuth": []}]
-    return wrapper
+    """Protect an endpoint for a training officer (the static API token in development mode). New code declares
+    its roles with shared.auth.requires(...); this is that with the training officer alone."""
+    from shared.auth import TRAINING_OFFICER, requires
+    return requires(TRAINING_OFFICER)(func)
 
 
 class LiveSchema(Schema):
@@ -564,6 +564,7 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
     and its part of the event contract at /asyncapi.json (`handlers`: the event types of its HANDLERS table)."""
     from shared.admin import admin_blueprint
     from shared.asyncapi import asyncapi_view
+    from shared.auth import Authenticator, IdentityProviderUnavailable, security_schemes
 
     configure_logging(settings.service, settings.log_level)
     app = Flask(settings.service)
@@ -580,11 +581,12 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
         OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,  # pinned Swagger UI from flask-swagger-ui, not a CDN
         API_SPEC_OPTIONS={
             "info": {"description": description},
-            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+            "components": {"securitySchemes": security_schemes(settings)},
         },
     )
     engine = engine or make_engine(settings.database_url)
     app.extensions["service"] = ServiceContext(settings, engine, make_session_factory(engine), outbox, inbox)
+    app.extensions["auth"] = Authenticator.from_settings(settings)  # AUTH_MODE: oidc, or static (development)
     from shared.config import request_limits
     app.config["MAX_CONTENT_LENGTH"] = request_limits().upload_bytes  # the largest class; each request narrows it
     app.register_blueprint(swagger_assets_blueprint())
@@ -604,6 +606,7 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
         app.register_error_handler(kind, _database_unavailable)
     for kind in _broker_errors():
         app.register_error_handler(kind, _broker_unavailable)
+    app.register_error_handler(IdentityProviderUnavailable, _identity_provider_unavailable)
     app.register_error_handler(Exception, _internal_error)
     from shared import metrics, tracing
     metrics.install_web(app)  # GET /metrics; its timer starts before the hooks below, so refusals count too

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from services.courses import formats, schemas, usecases
 from shared import apidoc
-from shared.web import ctx, download, read_upload, token_required
+from shared.web import ctx, download, read_upload, requires
 
 
 def in_unit_of_work(use_case, *args):
@@ -28,7 +28,7 @@ def list_topics():
 
 
 @blp.route("/topics", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.TopicCreateSchema)
 @blp.response(201, schemas.TopicSchema)
 def create_topic(data):
@@ -37,7 +37,7 @@ def create_topic(data):
 
 
 @blp.route("/lecturers", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.LecturerCreateSchema)
 @blp.response(201, schemas.LecturerSchema)
 def create_lecturer(data):
@@ -61,7 +61,7 @@ def get_lecturer(lecturer_id):
 
 
 @blp.route("/venues", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.VenueCreateSchema)
 @blp.response(201, schemas.VenueSchema)
 def create_venue(data):
@@ -70,7 +70,7 @@ def create_venue(data):
 
 
 @blp.route("/venues/<venue_id>", methods=["PATCH"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.VenueUpdateSchema)
 @blp.response(200, schemas.VenueSchema)
 def update_venue(data, venue_id):
@@ -87,7 +87,7 @@ def list_venues(args):
 
 
 @blp.route("/trainees")
-@token_required
+@requires("training-officer", "commune-officer", "inspector")
 @blp.arguments(schemas.TraineeQueryArgsSchema, location="query")
 @blp.response(200, schemas.TraineeSchema(many=True))
 def list_trainees(args):
@@ -111,7 +111,7 @@ def list_rule_versions(kind):
 
 
 @blp.route("/rules/length-caps", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.LengthCapCreateSchema)
 @blp.response(201, schemas.LengthCapSchema)
 def add_length_cap(data):
@@ -120,7 +120,7 @@ def add_length_cap(data):
 
 
 @blp.route("/rules/lecturer-standards", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.LecturerStandardCreateSchema)
 @blp.response(201, schemas.LecturerStandardSchema)
 def add_lecturer_standard(data):
@@ -129,7 +129,7 @@ def add_lecturer_standard(data):
 
 
 @blp.route("/rules/duty-shares", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.DutyShareSchema)
 @blp.response(200, schemas.DutyShareSchema)
 def set_duty_share(data):
@@ -138,7 +138,7 @@ def set_duty_share(data):
 
 
 @blp.route("/rules/buoi-times", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.BuoiTimeSchema)
 @blp.response(200, schemas.BuoiTimeSchema)
 def set_buoi_time(data):
@@ -147,7 +147,7 @@ def set_buoi_time(data):
 
 
 @blp.route("/rules/course-rules", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.CourseRuleCreateSchema)
 @blp.response(201, schemas.CourseRuleSchema)
 def add_course_rule(data):
@@ -155,7 +155,7 @@ def add_course_rule(data):
     return in_unit_of_work(usecases.add_course_rule, data)
 
 @blp.route("/courses", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.CourseCreateSchema)
 @blp.response(201, schemas.CourseSchema)
 def create_course(data):
@@ -179,7 +179,7 @@ def get_course(course_id):
 
 
 @blp.route("/courses/<course_id>", methods=["PATCH"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.CourseUpdateSchema)
 @blp.response(200, schemas.CourseSchema)
 def update_course(data, course_id):
@@ -188,7 +188,7 @@ def update_course(data, course_id):
 
 
 @blp.route("/courses/<course_id>/sessions", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.SessionsCreateSchema)
 @blp.response(201, schemas.CourseSchema)
 def add_sessions(data, course_id):
@@ -197,7 +197,7 @@ def add_sessions(data, course_id):
 
 
 @blp.route("/courses/<course_id>/sessions/<session_id>", methods=["PATCH"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.SessionUpdateSchema)
 @blp.response(200, schemas.CourseSchema)
 def update_session(data, course_id, session_id):
@@ -206,7 +206,7 @@ def update_session(data, course_id, session_id):
 
 
 @blp.route("/courses/<course_id>/sessions/<session_id>", methods=["DELETE"])
-@token_required
+@requires("training-officer")
 @blp.response(200, schemas.CourseSchema)
 def delete_session(course_id, session_id):
     """Remove a session without attendance."""
@@ -214,7 +214,7 @@ def delete_session(course_id, session_id):
 
 
 @blp.route("/courses/<course_id>/conflicts")
-@token_required
+@requires("training-officer", "inspector")
 @blp.response(200, schemas.ConflictSchema(many=True))
 def course_conflicts(course_id):
     """Preview the conflicts scheduling this course would meet (each names the conflicting session)."""
@@ -222,7 +222,7 @@ def course_conflicts(course_id):
 
 
 @blp.route("/courses/<course_id>/schedule", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.response(200, schemas.CourseSchema)
 def schedule_course(course_id):
     """Schedule a course: length cap, lecturer standards, conflicts; publishes courses.course_scheduled."""
@@ -230,7 +230,7 @@ def schedule_course(course_id):
 
 
 @blp.route("/courses/schedule", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.ScheduleCreateSchema)
 @blp.response(200, schemas.CourseSummarySchema(many=True))
 def schedule_courses(data):
@@ -239,7 +239,7 @@ def schedule_courses(data):
 
 
 @blp.route("/courses/<course_id>/start", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.response(200, schemas.CourseSchema)
 def start_course(course_id):
     """Mark a confirmed course as in progress."""
@@ -247,7 +247,7 @@ def start_course(course_id):
 
 
 @blp.route("/courses/<course_id>/cancel", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.CancellationCreateSchema)
 @blp.response(200, schemas.CourseSchema)
 def cancel_course(data, course_id):
@@ -256,7 +256,7 @@ def cancel_course(data, course_id):
 
 
 @blp.route("/courses/<course_id>/complete", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.response(200, schemas.CourseSchema)
 def complete(course_id):
     """Complete a course: certificates per the rule; publishes courses.course_completed."""
@@ -264,7 +264,7 @@ def complete(course_id):
 
 
 @blp.route("/courses/<course_id>/candidates")
-@token_required
+@requires("training-officer", "commune-officer")
 @blp.response(200, schemas.CandidateSchema(many=True))
 def list_candidates(course_id):
     """List the candidates named by the plan line, best priority first."""
@@ -272,7 +272,7 @@ def list_candidates(course_id):
 
 
 @blp.route("/courses/<course_id>/enrollments", methods=["POST"])
-@token_required
+@requires("training-officer", "commune-officer")
 @blp.arguments(schemas.EnrollmentCreateSchema)
 @blp.response(201, schemas.EnrollResultSchema)
 def enroll(data, course_id):
@@ -281,7 +281,7 @@ def enroll(data, course_id):
 
 
 @blp.route("/courses/<course_id>/enrollments")
-@token_required
+@requires("training-officer", "commune-officer", "lecturer", "inspector")
 @blp.arguments(schemas.EnrollmentQueryArgsSchema, location="query")
 @blp.response(200, schemas.EnrollmentSchema(many=True))
 def list_enrollments(args, course_id):
@@ -290,7 +290,7 @@ def list_enrollments(args, course_id):
 
 
 @blp.route("/courses/<course_id>/enrollments/<civil_servant_id>/withdraw", methods=["POST"])
-@token_required
+@requires("training-officer", "commune-officer")
 @blp.arguments(schemas.WithdrawalCreateSchema)
 @blp.response(200, schemas.WithdrawResultSchema)
 def withdraw(data, course_id, civil_servant_id):
@@ -299,7 +299,7 @@ def withdraw(data, course_id, civil_servant_id):
 
 
 @blp.route("/courses/<course_id>/attendance", methods=["POST"])
-@token_required
+@requires("training-officer", "commune-officer", "lecturer")
 @blp.arguments(schemas.AttendanceCreateSchema)
 @blp.response(201, schemas.CountSchema)
 def record_attendance(data, course_id):
@@ -308,7 +308,7 @@ def record_attendance(data, course_id):
 
 
 @blp.route("/courses/<course_id>/attendance-sheet", methods=["POST"])
-@token_required
+@requires("training-officer", "commune-officer", "lecturer")
 @blp.arguments(schemas.AttendanceSheetUploadSchema, location="files")
 @blp.response(201, schemas.CountSchema)
 def upload_attendance_sheet(files, course_id):
@@ -318,7 +318,7 @@ def upload_attendance_sheet(files, course_id):
 
 
 @blp.route("/courses/<course_id>/results", methods=["POST"])
-@token_required
+@requires("training-officer", "lecturer")
 @blp.arguments(schemas.ResultsCreateSchema)
 @blp.response(201, schemas.CountSchema)
 def record_results(data, course_id):
@@ -327,7 +327,7 @@ def record_results(data, course_id):
 
 
 @blp.route("/courses/<course_id>/certificates")
-@token_required
+@requires("training-officer", "commune-officer", "inspector")
 @blp.response(200, schemas.CertificateSchema(many=True))
 def list_certificates(course_id):
     """List the certificates issued for a course."""
@@ -353,7 +353,7 @@ def calendar(args, of, ref):
 
 
 @blp.route("/courses/<course_id>/class-list")
-@token_required
+@requires("training-officer", "commune-officer", "lecturer", "inspector")
 @blp.arguments(schemas.DocumentQueryArgsSchema, location="query")
 @blp.response(200)
 @blp.doc(**apidoc.answers("csv", "xlsx"))
@@ -366,7 +366,7 @@ def class_list(args, course_id):
 
 
 @blp.route("/courses/<course_id>/attendance-sheet")
-@token_required
+@requires("training-officer", "commune-officer", "lecturer", "inspector")
 @blp.arguments(schemas.DocumentQueryArgsSchema, location="query")
 @blp.response(200)
 @blp.doc(**apidoc.answers("csv", "xlsx"))

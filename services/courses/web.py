@@ -22,7 +22,7 @@ from services.courses import formats, schemas, usecases
 from shared import apidoc
 from shared.errors import DomainError
 from shared.localtime import vn_date
-from shared.web import ctx, status_of, token_required
+from shared.web import ctx, requires, status_of
 
 pages = Blueprint("courses_checkin", __name__, template_folder="templates")
 blp = ApiBlueprint("courses_checkin_api", __name__, url_prefix="",
@@ -101,7 +101,7 @@ def _in_unit_of_work(use_case, *args):
 
 
 @blp.route("/courses/<course_id>/sessions/<session_id>/checkin")
-@token_required
+@requires("training-officer", "lecturer")
 @blp.response(200, schemas.CheckinLinkSchema)
 def checkin_link(course_id, session_id):
     """Return a session's check-in link (shown in the room: it asks for the trainee's own link) and its QR URL."""
@@ -111,7 +111,7 @@ def checkin_link(course_id, session_id):
 
 
 @blp.route("/courses/<course_id>/sessions/<session_id>/qr")
-@token_required
+@requires("training-officer", "lecturer")
 @blp.arguments(schemas.QrQueryArgsSchema, location="query")
 @apidoc.response(blp, "svg", "png")
 def checkin_qr(args, course_id, session_id):
@@ -122,7 +122,7 @@ def checkin_qr(args, course_id, session_id):
 
 
 @blp.route("/courses/<course_id>/checkin-links")
-@token_required
+@requires("training-officer", "lecturer")
 @blp.response(200, schemas.PersonalCheckinLinkSchema(many=True))
 def personal_links(course_id):
     """Every enrolled trainee's own check-in link and QR URL, to hand out (personal: token required)."""
@@ -134,7 +134,7 @@ def personal_links(course_id):
 
 
 @blp.route("/courses/<course_id>/enrollments/<civil_servant_id>/checkin-qr")
-@token_required
+@requires("training-officer", "lecturer")
 @blp.arguments(schemas.QrQueryArgsSchema, location="query")
 @apidoc.response(blp, "svg", "png")
 def personal_qr(args, course_id, civil_servant_id):
@@ -145,7 +145,7 @@ def personal_qr(args, course_id, civil_servant_id):
 
 
 @blp.route("/courses/<course_id>/sessions/<session_id>/self-checkins")
-@token_required
+@requires("training-officer", "lecturer", "inspector")
 @blp.arguments(schemas.SelfCheckinQueryArgsSchema, location="query")
 @blp.response(200, schemas.SelfCheckinListSchema)
 def self_checkins(args, course_id, session_id):
@@ -154,7 +154,7 @@ def self_checkins(args, course_id, session_id):
 
 
 @blp.route("/courses/<course_id>/sessions/<session_id>/self-checkins/review", methods=["POST"])
-@token_required
+@requires("training-officer", "lecturer")
 @blp.arguments(schemas.SelfCheckinReviewCreateSchema)
 @blp.response(200, schemas.SelfCheckinReviewSchema)
 def review_self_checkins(data, course_id, session_id):
@@ -164,7 +164,7 @@ def review_self_checkins(data, course_id, session_id):
 
 
 @blp.route("/courses/<course_id>/sessions/<session_id>/self-checkins/<civil_servant_id>/review", methods=["POST"])
-@token_required
+@requires("training-officer", "lecturer")
 @blp.arguments(schemas.SelfCheckinDecisionCreateSchema)
 @blp.response(200, schemas.SelfCheckinReviewSchema)
 def review_self_checkin(data, course_id, session_id, civil_servant_id):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.evaluation import schemas, usecases
 from services.evaluation.jobs import bound
-from shared.admin import operator_blueprint
+from shared.admin import OPERATOR_DOC, operator_blueprint
 from shared.web import ctx
 
 blp = operator_blueprint("evaluation_admin", __name__, "/admin/evaluation", "Evaluation operator endpoints")
@@ -12,7 +12,7 @@ blp = operator_blueprint("evaluation_admin", __name__, "/admin/evaluation", "Eva
 
 @blp.route("/progress")
 @blp.response(200, schemas.ItemsSchema)
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(**OPERATOR_DOC)
 def progress():
     """Count requests and answers per course, with the window's state."""
     with ctx().transaction() as session:
@@ -22,7 +22,7 @@ def progress():
 @blp.route("/jobs/run", methods=["POST"])
 @blp.arguments(schemas.RunJobsCreateSchema)
 @blp.response(200, schemas.RanSchema)
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(**OPERATOR_DOC)
 def run_jobs(args):
     """Run the due jobs now in this process (the worker's scheduler does this every second anyway)."""
     return {"ran": usecases.run_due_jobs(ctx().session_factory, bound(ctx().settings), limit=args["limit"])}
@@ -31,7 +31,7 @@ def run_jobs(args):
 @blp.route("/notifications")
 @blp.arguments(schemas.NotificationQueryArgsSchema, location="query")
 @blp.response(200, schemas.ItemsSchema)
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(**OPERATOR_DOC)
 def notifications(args):
     """List notification records (what was sent to whom, by which link, until when)."""
     with ctx().transaction() as session:

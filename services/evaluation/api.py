@@ -4,7 +4,7 @@ from flask_smorest import Blueprint
 from services.evaluation import formats, schemas, usecases
 from shared import apidoc
 from shared.charts import chart_response
-from shared.web import UploadSchema, ctx, read_upload, respond_as, token_required
+from shared.web import UploadSchema, ctx, read_upload, requires, respond_as
 
 blp = Blueprint("evaluation", __name__, url_prefix="", description="Phiếu lấy ý kiến học viên và tổng hợp đánh giá")
 
@@ -16,7 +16,7 @@ def _base() -> str:
 # --- feedback collection ---------------------------------------------------------------------------------------
 
 @blp.route("/courses/<course_id>/feedback-requests")
-@token_required
+@requires("training-officer")
 @blp.response(200, schemas.FeedbackRequestSchema(many=True))
 def list_requests(course_id):
     """List a course's feedback requests with their links (officers hand the links to trainees)."""
@@ -33,7 +33,7 @@ def summary(course_id):
 
 
 @blp.route("/courses/<course_id>/close-feedback", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.response(200, schemas.FeedbackSummarySchema)
 def close(course_id):
     """Close the feedback window early (officer): score the course and publish evaluation.course_evaluated."""
@@ -42,7 +42,7 @@ def close(course_id):
 
 
 @blp.route("/courses/<course_id>/reminders", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.response(200, schemas.CountSchema)
 def remind(course_id):
     """Remind every trainee who has not answered yet (one notification record and event each)."""
@@ -69,7 +69,7 @@ def submit(data, token):
 
 
 @blp.route("/notifications")
-@token_required
+@requires("training-officer", "inspector")
 @blp.arguments(schemas.NotificationQueryArgsSchema, location="query")
 @blp.response(200, schemas.NotificationSchema(many=True))
 def notifications(args):
@@ -81,7 +81,7 @@ def notifications(args):
 # --- L3/L4 follow-up -------------------------------------------------------------------------------------------
 
 @blp.route("/courses/<course_id>/followup-requests")
-@token_required
+@requires("training-officer")
 @blp.response(200, schemas.FollowupRequestSchema(many=True))
 def followup_requests(course_id):
     """List the follow-up survey links (trainee and direct supervisor per trainee)."""
@@ -90,7 +90,7 @@ def followup_requests(course_id):
 
 
 @blp.route("/courses/<course_id>/followup", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.response(200, schemas.FollowupScheduledSchema)
 def followup_now(course_id):
     """Start the course's follow-up survey now instead of after the configured delay."""
@@ -109,7 +109,7 @@ def followup_summary(course_id):
 # --- L2 test scores --------------------------------------------------------------------------------------------
 
 @blp.route("/courses/<course_id>/test-scores")
-@token_required
+@requires("training-officer", "lecturer", "inspector")
 @blp.response(200, schemas.TestScoreSchema(many=True))
 def test_scores(course_id):
     """List a course's pre/post test scores per trainee (officers only)."""
@@ -118,7 +118,7 @@ def test_scores(course_id):
 
 
 @blp.route("/courses/<course_id>/test-scores", methods=["POST"])
-@token_required
+@requires("training-officer", "lecturer")
 @blp.arguments(schemas.TestScoresCreateSchema)
 @blp.response(201, schemas.CountSchema)
 def add_test_scores(data, course_id):
@@ -128,7 +128,7 @@ def add_test_scores(data, course_id):
 
 
 @blp.route("/courses/<course_id>/test-scores/import", methods=["POST"])
-@token_required
+@requires("training-officer", "lecturer")
 @blp.arguments(schemas.CourseUploadSchema, location="files")
 @blp.response(201, schemas.CountSchema)
 @blp.doc(description="multipart/form-data, field «file»: CSV or XLSX with columns " +
@@ -153,7 +153,7 @@ def list_indicators(args):
 
 
 @blp.route("/unit-indicators", methods=["POST"])
-@token_required
+@requires("training-officer", "commune-officer")
 @blp.arguments(schemas.IndicatorsCreateSchema)
 @blp.response(201, schemas.CountSchema)
 def add_indicators(data):
@@ -163,7 +163,7 @@ def add_indicators(data):
 
 
 @blp.route("/unit-indicators/<indicator_id>", methods=["DELETE"])
-@token_required
+@requires("training-officer", "commune-officer")
 @blp.response(204)
 def delete_indicator(indicator_id):
     """Delete one unit indicator value."""
@@ -172,7 +172,7 @@ def delete_indicator(indicator_id):
 
 
 @blp.route("/unit-indicators/import", methods=["POST"])
-@token_required
+@requires("training-officer", "commune-officer")
 @blp.arguments(UploadSchema, location="files")
 @blp.response(201, schemas.CountSchema)
 @blp.doc(description="multipart/form-data, field «file»: CSV or XLSX with columns " +
@@ -220,7 +220,7 @@ def rule_versions(kind):
 
 
 @blp.route("/rules/<kind>", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.RuleCreateSchema)
 @blp.response(201, schemas.RuleSchema)
 def add_rule(data, kind):
@@ -239,7 +239,7 @@ def bank(args):
 
 
 @blp.route("/question-bank", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.QuestionSchema)
 @blp.response(201, schemas.QuestionSchema)
 def add_question(data):
@@ -257,7 +257,7 @@ def templates():
 
 
 @blp.route("/form-templates", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.TemplateCreateSchema)
 @blp.response(201, schemas.TemplateSchema)
 def add_template(data):

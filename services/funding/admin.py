@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from services.funding import schemas, seed, usecases
-from shared.admin import operator_blueprint
+from shared.admin import OPERATOR_DOC, operator_blueprint
 from shared.web import ctx
 
 blp = operator_blueprint("funding_admin", __name__, "/admin/funding", "Funding operator endpoints")
@@ -13,7 +13,7 @@ blp = operator_blueprint("funding_admin", __name__, "/admin/funding", "Funding o
 @blp.route("/seed", methods=["POST"])
 @blp.arguments(schemas.SeedArgsSchema)
 @blp.response(200, schemas.SeedResultSchema)
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(**OPERATOR_DOC)
 def seed_samples(args):
     """Load the SAMPLE cost norms and ample sample budget lines for 2025–2030 and the fiscal year (idempotent)."""
     with ctx().transaction() as session:
@@ -23,7 +23,7 @@ def seed_samples(args):
 
 @blp.route("/verify")
 @blp.response(200, schemas.VerifySchema)
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(**OPERATOR_DOC)
 def verify():
     """Check every budget line's kept totals against the ledger and the trial balance; lists disagreements."""
     with ctx().transaction() as session:

@@ -4,7 +4,7 @@ from flask_smorest import Blueprint
 from services.funding import formats, schemas, usecases
 from shared import apidoc, tabular
 from shared.charts import bar_chart, chart_response, line_chart
-from shared.web import UploadSchema, ctx, read_upload, respond_as, token_required
+from shared.web import UploadSchema, ctx, read_upload, requires, respond_as
 
 blp = Blueprint("funding", __name__, url_prefix="", description="Dự toán, định mức, quyết toán, sổ cái")
 
@@ -12,7 +12,7 @@ blp = Blueprint("funding", __name__, url_prefix="", description="Dự toán, đ�
 # --- budget lines ----------------------------------------------------------------------------------------------
 
 @blp.route("/budget-lines", methods=["POST"])
-@token_required
+@requires("finance-officer")
 @blp.arguments(schemas.BudgetLineCreateSchema)
 @blp.response(201, schemas.BudgetLineSchema)
 def create_budget_line(data):
@@ -39,7 +39,7 @@ def get_budget_line(budget_line_id):
 
 
 @blp.route("/budget-lines/<budget_line_id>/amendments", methods=["POST"])
-@token_required
+@requires("finance-officer")
 @blp.arguments(schemas.BudgetAmendmentCreateSchema)
 @blp.response(201, schemas.BudgetAmendmentSchema)
 def amend_budget_line(data, budget_line_id):
@@ -59,7 +59,7 @@ def list_rules():
 
 
 @blp.route("/rules/cost-norms", methods=["POST"])
-@token_required
+@requires("finance-officer")
 @blp.arguments(schemas.CostNormCreateSchema)
 @blp.response(201, schemas.CostNormSchema)
 def create_norm(data):
@@ -83,7 +83,7 @@ def list_norms(args):
 
 
 @blp.route("/rules/cost-norms/import", methods=["POST"])
-@token_required
+@requires("finance-officer")
 @blp.arguments(UploadSchema, location="files")
 @blp.response(201, schemas.ImportResultSchema)
 def import_norms(files):
@@ -99,7 +99,7 @@ def import_norms(files):
 # --- estimate, settlement, payees ------------------------------------------------------------------------------
 
 @blp.route("/courses/<course_id>/estimate")
-@token_required
+@requires("training-officer", "finance-officer", "inspector")
 @blp.response(200, schemas.EstimateSchema)
 def get_estimate(course_id):
     """Show a course's latest estimate per item and source, and its reservation state."""
@@ -108,7 +108,7 @@ def get_estimate(course_id):
 
 
 @blp.route("/settlements/<course_id>")
-@token_required
+@requires("training-officer", "finance-officer", "inspector")
 @blp.response(200, schemas.SettlementSchema)
 def get_settlement(course_id):
     """Show a course's settlement with its lines, estimate, variance and released amount."""
@@ -117,7 +117,7 @@ def get_settlement(course_id):
 
 
 @blp.route("/settlements/<course_id>/payees")
-@token_required
+@requires("training-officer", "finance-officer", "inspector")
 @blp.arguments(schemas.PayeeArgsSchema, location="query")
 @blp.response(200, schemas.PayeeListSchema)
 @blp.doc(**apidoc.answers("csv", "xlsx"))
@@ -149,7 +149,7 @@ def trial_balance():
 
 
 @blp.route("/ledger/journals/<journal_id>/reverse", methods=["POST"])
-@token_required
+@requires("finance-officer")
 @blp.arguments(schemas.ReverseJournalSchema)
 @blp.response(201, schemas.ReversalSchema)
 def reverse_journal(data, journal_id):
@@ -161,7 +161,7 @@ def reverse_journal(data, journal_id):
 # --- incentives and degree-training commitments ----------------------------------------------------------------
 
 @blp.route("/incentives")
-@token_required
+@requires("training-officer", "finance-officer", "inspector")
 @blp.arguments(schemas.CourseArgsSchema, location="query")
 @blp.response(200, schemas.IncentiveSchema(many=True))
 def incentives(args):
@@ -171,7 +171,7 @@ def incentives(args):
 
 
 @blp.route("/degree-commitments", methods=["POST"])
-@token_required
+@requires("finance-officer")
 @blp.arguments(schemas.CommitmentCreateSchema)
 @blp.response(201, schemas.CommitmentSchema)
 def create_commitment(data):
@@ -181,7 +181,7 @@ def create_commitment(data):
 
 
 @blp.route("/degree-commitments")
-@token_required
+@requires("finance-officer", "inspector")
 @blp.arguments(schemas.CivilServantArgsSchema, location="query")
 @blp.response(200, schemas.CommitmentSchema(many=True))
 def list_commitments(args):
@@ -191,7 +191,7 @@ def list_commitments(args):
 
 
 @blp.route("/receivables")
-@token_required
+@requires("finance-officer", "inspector")
 @blp.arguments(schemas.CivilServantArgsSchema, location="query")
 @blp.response(200, schemas.ReceivableSchema(many=True))
 def list_receivables(args):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from services.needs import schemas, usecases
-from shared.admin import operator_blueprint
+from shared.admin import OPERATOR_DOC, operator_blueprint
 from shared.web import ctx
 
 blp = operator_blueprint("needs_admin", __name__, "/admin/needs", "Needs operator endpoints")
@@ -13,7 +13,7 @@ blp = operator_blueprint("needs_admin", __name__, "/admin/needs", "Needs operato
 @blp.route("/seed", methods=["POST"])
 @blp.arguments(schemas.SeedArgsSchema)
 @blp.response(200, schemas.SeedResultSchema)
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(**OPERATOR_DOC)
 def seed(args):
     """Seed units, the 2025 merger, positions, framework, rules, synthetic civil servants (idempotent)."""
     with ctx().transaction() as session:
@@ -23,7 +23,7 @@ def seed(args):
 @blp.route("/reorganisations", methods=["POST"])
 @blp.arguments(schemas.ReorganisationSchema)
 @blp.response(201, schemas.ReorganisationOutSchema)
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(**OPERATOR_DOC)
 def reorganise(data):
     """Apply a merger/split decision of administrative units; publishes needs.units_reorganised."""
     with ctx().transaction() as session:
@@ -32,7 +32,7 @@ def reorganise(data):
 
 @blp.route("/deliveries")
 @blp.response(200, schemas.DeliveryFiguresSchema)
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(**OPERATOR_DOC)
 def delivery_figures():
     """Every delivery counted per status and per purpose, and the delivery jobs per status (issue 13)."""
     with ctx().transaction() as session:
@@ -41,7 +41,7 @@ def delivery_figures():
 
 @blp.route("/deliveries/courses/<course_id>")
 @blp.response(200, schemas.CourseDeliveriesSchema)
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(**OPERATOR_DOC)
 def course_deliveries(course_id):
     """A course's messages: sent, failed, bounced, pending … per purpose, and each one (ids, no addresses)."""
     with ctx().transaction() as session:
@@ -50,7 +50,7 @@ def course_deliveries(course_id):
 
 @blp.route("/deliveries/people/<cs_id>")
 @blp.response(200, schemas.PersonDeliveriesSchema)
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(**OPERATOR_DOC)
 def person_deliveries(cs_id):
     """One person's messages, newest first."""
     with ctx().transaction() as session:
@@ -59,7 +59,7 @@ def person_deliveries(cs_id):
 
 @blp.route("/deliveries/<delivery_id>/resend", methods=["POST"])
 @blp.response(200, schemas.DeliverySchema)
-@blp.doc(security=[{"bearerAuth": []}])
+@blp.doc(**OPERATOR_DOC)
 def resend_delivery(delivery_id):
     """Send one message again (under a new idempotency key); 409 while it is still pending."""
     with ctx().transaction() as session:

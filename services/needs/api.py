@@ -3,7 +3,7 @@ from flask_smorest import Blueprint
 
 from services.needs import formats, schemas, usecases
 from shared import apidoc, charts
-from shared.web import UploadSchema, ctx, download, read_upload, respond_as, token_required
+from shared.web import UploadSchema, ctx, download, read_upload, requires, respond_as
 
 blp = Blueprint("needs", __name__, url_prefix="",
                 description="Đơn vị hành chính, vị trí việc làm, công chức, khung năng lực, khảo sát, nhu cầu, kế hoạch")
@@ -35,7 +35,7 @@ def list_positions():
 
 
 @blp.route("/positions", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.PositionCreateSchema)
 @blp.response(201, schemas.PositionSchema)
 def create_position(data):
@@ -45,7 +45,7 @@ def create_position(data):
 
 
 @blp.route("/positions/<code>", methods=["PATCH"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.PositionUpdateSchema)
 @blp.response(200, schemas.PositionSchema)
 def update_position(data, code):
@@ -62,7 +62,7 @@ def list_ethnic_groups():
 
 
 @blp.route("/civil-servants", methods=["POST"])
-@token_required
+@requires("training-officer", "commune-officer")
 @blp.arguments(schemas.CivilServantCreateSchema)
 @blp.response(201, schemas.CivilServantSchema)
 def create_civil_servant(data):
@@ -72,7 +72,7 @@ def create_civil_servant(data):
 
 
 @blp.route("/civil-servants")
-@token_required
+@requires("training-officer", "commune-officer", "inspector")
 @blp.arguments(schemas.CivilServantQueryArgsSchema, location="query")
 @blp.response(200, schemas.CivilServantPageSchema)
 def list_civil_servants(args):
@@ -82,7 +82,7 @@ def list_civil_servants(args):
 
 
 @blp.route("/civil-servants/export")
-@token_required
+@requires("training-officer", "commune-officer", "inspector")
 @blp.arguments(schemas.RegistryExportArgsSchema, location="query")
 @apidoc.response(blp, "csv", "xlsx")
 def export_civil_servants(args):
@@ -93,7 +93,7 @@ def export_civil_servants(args):
 
 
 @blp.route("/civil-servants/import", methods=["POST"])
-@token_required
+@requires("training-officer", "commune-officer")
 @blp.arguments(UploadSchema, location="files")
 @blp.response(200, schemas.ImportResultSchema)
 def import_civil_servants(files):
@@ -103,7 +103,7 @@ def import_civil_servants(files):
 
 
 @blp.route("/civil-servants/<cs_id>")
-@token_required
+@requires("training-officer", "commune-officer", "inspector")
 @blp.response(200, schemas.CivilServantSchema)
 def get_civil_servant(cs_id):
     """Show one civil servant (personal data: token required)."""
@@ -112,7 +112,7 @@ def get_civil_servant(cs_id):
 
 
 @blp.route("/civil-servants/<cs_id>", methods=["PATCH"])
-@token_required
+@requires("training-officer", "commune-officer")
 @blp.arguments(schemas.CivilServantUpdateSchema)
 @blp.response(200, schemas.CivilServantSchema)
 def update_civil_servant(data, cs_id):
@@ -122,7 +122,7 @@ def update_civil_servant(data, cs_id):
 
 
 @blp.route("/civil-servants/<cs_id>/leave", methods=["POST"])
-@token_required
+@requires("training-officer", "commune-officer")
 @blp.arguments(schemas.CivilServantLeaveSchema)
 @blp.response(200, schemas.CivilServantSchema)
 def leave_civil_servant(data, cs_id):
@@ -132,7 +132,7 @@ def leave_civil_servant(data, cs_id):
 
 
 @blp.route("/civil-servants/<cs_id>/competencies")
-@token_required
+@requires("training-officer", "commune-officer", "inspector")
 @blp.response(200, schemas.ProfileSchema)
 def competency_profile(cs_id):
     """Show a civil servant's current level per competency against the position, and the full history."""
@@ -149,7 +149,7 @@ def list_frameworks():
 
 
 @blp.route("/frameworks", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.FrameworkCreateSchema)
 @blp.response(201, schemas.FrameworkSchema)
 def create_framework(data):
@@ -167,7 +167,7 @@ def get_framework(framework_id):
 
 
 @blp.route("/campaigns", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.CampaignCreateSchema)
 @blp.response(201, schemas.CampaignSchema)
 def open_campaign(data):
@@ -193,7 +193,7 @@ def get_campaign(campaign_id):
 
 
 @blp.route("/campaigns/<campaign_id>/responses", methods=["POST"])
-@token_required
+@requires("training-officer", "commune-officer")
 @blp.arguments(schemas.ResponseCreateSchema)
 @blp.response(200, schemas.ResponseSchema)
 def submit_response(data, campaign_id):
@@ -203,7 +203,7 @@ def submit_response(data, campaign_id):
 
 
 @blp.route("/campaigns/<campaign_id>/progress")
-@token_required
+@requires("training-officer", "commune-officer", "inspector")
 @blp.response(200, schemas.ProgressSchema)
 def campaign_progress(campaign_id):
     """Progress per commune and who has not answered yet (personal data: token required)."""
@@ -212,7 +212,7 @@ def campaign_progress(campaign_id):
 
 
 @blp.route("/campaigns/<campaign_id>/close", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.CloseArgsSchema, location="query")
 @blp.response(200, schemas.CloseResultSchema)
 @blp.alt_response(202, schema=schemas.CloseResultSchema, description="queued: the worker computes the needs")
@@ -225,7 +225,7 @@ def close_campaign(args, campaign_id):
 
 
 @blp.route("/needs")
-@token_required
+@requires("training-officer", "commune-officer", "inspector")
 @blp.arguments(schemas.NeedQueryArgsSchema, location="query")
 @blp.response(200, schemas.NeedPageSchema)
 def list_needs(args):
@@ -235,7 +235,7 @@ def list_needs(args):
 
 
 @blp.route("/plans", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.PlanCreateSchema)
 @blp.response(201, schemas.PlanDetailSchema)
 def create_plan(data):
@@ -254,7 +254,7 @@ def list_plans(args):
 
 
 @blp.route("/plans/<plan_id>")
-@token_required
+@requires("training-officer", "finance-officer", "inspector")
 @blp.response(200, schemas.PlanDetailSchema)
 def get_plan(plan_id):
     """Show a plan with its lines, named candidates and targets."""
@@ -263,7 +263,7 @@ def get_plan(plan_id):
 
 
 @blp.route("/plans/<plan_id>", methods=["DELETE"])
-@token_required
+@requires("training-officer")
 @blp.response(204)
 def delete_plan(plan_id):
     """Discard a draft plan; the needs it held can be planned again."""
@@ -272,7 +272,7 @@ def delete_plan(plan_id):
 
 
 @blp.route("/plans/<plan_id>/lines", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.PlanLineCreateSchema)
 @blp.response(201, schemas.PlanLineSchema)
 def add_plan_line(data, plan_id):
@@ -282,7 +282,7 @@ def add_plan_line(data, plan_id):
 
 
 @blp.route("/plans/<plan_id>/targets", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.TargetsSchema)
 @blp.response(200, schemas.PlanDetailSchema)
 def set_plan_targets(data, plan_id):
@@ -292,7 +292,7 @@ def set_plan_targets(data, plan_id):
 
 
 @blp.route("/plans/<plan_id>/submit", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.response(200, schemas.PlanSchema)
 def submit_plan(plan_id):
     """Submit a draft plan for approval."""
@@ -301,7 +301,7 @@ def submit_plan(plan_id):
 
 
 @blp.route("/plans/<plan_id>/approve", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.ApproveSchema)
 @blp.response(200, schemas.PlanSchema)
 def approve_plan(data, plan_id):
@@ -311,7 +311,7 @@ def approve_plan(data, plan_id):
 
 
 @blp.route("/plans/<plan_id>/return", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.ReturnSchema)
 @blp.response(200, schemas.PlanSchema)
 def return_plan(data, plan_id):
@@ -337,7 +337,7 @@ def list_rule_versions(kind):
 
 
 @blp.route("/rules/<kind>", methods=["POST"])
-@token_required
+@requires("training-officer")
 @blp.arguments(schemas.RuleCreateSchema)
 @blp.response(201, schemas.RuleSchema)
 def add_rule_version(data, kind):
@@ -390,7 +390,7 @@ def report_plan_coverage(args):
 
 
 @blp.route("/reports/below-standard")
-@token_required
+@requires("training-officer", "commune-officer", "inspector")
 @blp.arguments(schemas.BelowStandardArgsSchema, location="query")
 @apidoc.response(blp, "json", "csv", "xlsx", rows=True)
 def report_below_standard(args):

@@ -246,6 +246,7 @@ def test_openapi_json_is_served_and_lists_the_api(service, shared_client):
     assert any(p.startswith("/api/v1/") for p in spec["paths"])
     assert "/health/live" in spec["paths"]
     assert spec["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+    assert spec["components"]["securitySchemes"]["oidc"]["type"] == "openIdConnect"
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
             if method in ("get", "post"):
@@ -271,16 +272,24 @@ def test_unknown_url_and_wrong_method_answer_json_errors(service, shared_client)
 # --- authentication --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("headers", [
-    {}, {"Authorization": "Bearer wrong"}, ADMIN_AUTH, {"Authorization": f"Basic {API_TOKEN}"},
+    {}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {API_TOKEN}"},
     {"Authorization": API_TOKEN}, {"Authorization": "Bearer "},
-], ids=["none", "wrong-token", "admin-token", "basic-scheme", "no-scheme", "empty-token"])
+], ids=["none", "wrong-token", "basic-scheme", "no-scheme", "empty-token"])
 def test_write_endpoint_without_the_api_token_is_401(authed_route, headers, shared_client):
     service, path = authed_route
     op = openapi(service)["paths"][path]["post"]
-    assert op.get("security") == [{"bearerAuth": []}], "write endpoints must declare bearerAuth"
+    roles = op.get("x-roles")
+    assert roles and op.get("security") == [{"oidc": roles}], "write endpoints must declare their roles (oidc)"
     resp = shared_client(service).post(concrete(path), json=valid_body(service, path), headers=headers)
     body = assert_error_shape(resp, 401)
     assert body["status"] == "Unauthorized"
+
+
+def test_write_endpoint_with_the_admin_token_is_403(authed_route, shared_client):
+    """The operator (ADMIN_TOKEN in static mode) is authenticated, but no API write declares the operator role."""
+    service, path = authed_route
+    resp = shared_client(service).post(concrete(path), json=valid_body(service, path), headers=ADMIN_AUTH)
+    assert assert_error_shape(resp, 403)["status"] == "Forbidden"
 
 
 def test_token_is_checked_before_the_body_so_bad_input_does_not_leak_validation(shared_client):
@@ -296,11 +305,11 @@ def test_path_token_route_needs_no_api_token(path_token_route, shared_client):
     assert names(body, ("token",))
 
 
-@pytest.mark.parametrize("headers", [{}, API_AUTH], ids=["none", "api-token"])
-def test_admin_write_endpoint_needs_the_admin_token(admin_route, headers, shared_client):
+@pytest.mark.parametrize("headers,status", [({}, 401), (API_AUTH, 403)], ids=["none", "api-token"])
+def test_admin_write_endpoint_needs_the_admin_token(admin_route, headers, status, shared_client):
     service, path = admin_route
     resp = shared_client(service).post(path, json={}, headers=headers)
-    assert_error_shape(resp, 401)
+    assert_error_shape(resp, status)
 
 
 # --- malformed bodies ------------------------------------------------------------------------------------------
