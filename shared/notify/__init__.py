@@ -67,14 +67,14 @@ class NotifyConfig:
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_user: str = ""
-    smtp_password: str = ""
+    smtp_password: str = field(default="", repr=False)  # secrets stay out of any repr or log line
     smtp_tls: str = "none"  # starttls | ssl | none
     mail_from: str = "dao-tao@thoibinh.local"
     sms_gateway_url: str = ""
-    sms_gateway_token: str = ""
+    sms_gateway_token: str = field(default="", repr=False)
     sms_strip_diacritics: bool = False  # a gateway that only takes GSM-7 gets Vietnamese without diacritics
     zalo_url: str = "https://business.openapi.zalo.me/message/template"
-    zalo_access_token: str = ""
+    zalo_access_token: str = field(default="", repr=False)
     timeout_seconds: float = 10.0
     attempts: int = 3  # tries within one send for a time-out or a 5xx (then the delivery job backs off)
     retry_pause_seconds: float = 0.5

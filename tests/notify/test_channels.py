@@ -145,3 +145,8 @@ def test_phone_forms_and_configured_channels():
         {"email", "sms", "zalo"}
     with pytest.raises(ValueError):
         SmtpChannel(NotifyConfig(smtp_host="h", smtp_tls="tls1"))
+
+
+def test_secrets_stay_out_of_the_config_repr():
+    cfg = NotifyConfig(smtp_host="h", smtp_password="s3cret-pw", sms_gateway_token="gw-tok", zalo_access_token="zt")
+    assert not {"s3cret-pw", "gw-tok", "zt"} & set(repr(cfg).replace("'", " ").replace(",", " ").split())
