@@ -5,8 +5,8 @@ Two modes, chosen by AUTH_MODE (shared.config):
 - `oidc` — the production mode. A bearer token is a JWT signed by the provider (RS256 or ES256 only: `alg: none`
   and the HS* family are refused, a shared secret would let any service mint tokens). The signing key comes from
   the provider's JWKS (OIDC_JWKS_URL, or the `jwks_uri` of OIDC_ISSUER's /.well-known/openid-configuration),
-  cached by PyJWT's PyJWKClient and fetched again when a token names an unknown `kid`, so the provider can rotate
-  keys while the services run. `iss` must be OIDC_ISSUER, `aud` must contain OIDC_AUDIENCE (default: the service
+  cached by PyJWT's PyJWKClient for 5 minutes and fetched again when a token names an unknown `kid` (at most once
+  per OIDC_JWKS_COOLDOWN_SECONDS, default 10), so the provider can rotate keys while the services run. `iss` must be OIDC_ISSUER, `aud` must contain OIDC_AUDIENCE (default: the service
   name), `exp` and `nbf` are checked with OIDC_LEEWAY_SECONDS of clock skew (default 30).
 - `static` — an explicit development mode (tests, `make demo`, `make up` on a laptop): API_TOKEN acts as a
   training officer and finance officer of the root unit, ADMIN_TOKEN as an operator. The compose file for
@@ -88,13 +88,15 @@ class TokenRefused(Exception):
 class OidcVerifier:
     """Verify bearer JWTs against one issuer's keys, for one audience."""
 
-    def __init__(self, issuer: str, audience: str, jwks_url: str = "", leeway: float = 30.0, timeout: float = 5.0):
+    def __init__(self, issuer: str, audience: str, jwks_url: str = "", leeway: float = 30.0, timeout: float = 5.0,
+                 cooldown: float = 10.0):
         if not issuer:
             raise ValueError("AUTH_MODE=oidc needs OIDC_ISSUER")
         self.issuer = issuer  # compared exactly with `iss`
         self.audience = audience
         self.leeway = leeway
         self.timeout = timeout
+        self.cooldown = cooldown
         self._jwks_url = jwks_url
         self._client = None
         self._lock = threading.Lock()
@@ -107,8 +109,11 @@ class OidcVerifier:
         with self._lock:
             if self._client is None:
                 url = self._jwks_url or self._discover_jwks_url()
-                # cached keys, refetched when a token names a kid the cache lacks (PyJWKClient.get_signing_key)
-                self._client = jwt.PyJWKClient(url, cache_keys=True, lifespan=300, timeout=self.timeout)
+                # The key set is cached for 5 minutes and fetched again when a token names a kid it lacks, at most
+                # once per `cooldown` seconds (a flood of made-up kids cannot flood the provider). No per-kid cache:
+                # PyJWKClient's never expires, so a key the provider withdrew would stay good.
+                self._client = jwt.PyJWKClient(url, cache_keys=False, lifespan=300, timeout=self.timeout,
+                                               cooldown_duration=self.cooldown)
             return self._client
 
     def _discover_jwks_url(self) -> str:
@@ -179,7 +184,8 @@ class Authenticator:
         verifier = None
         if mode == "oidc":
             verifier = OidcVerifier(settings.oidc_issuer, settings.oidc_audience or settings.service,
-                                    settings.oidc_jwks_url, leeway=settings.oidc_leeway_seconds)
+                                    settings.oidc_jwks_url, leeway=settings.oidc_leeway_seconds,
+                                    cooldown=settings.oidc_jwks_cooldown_seconds)
         return cls(mode, api_token=settings.api_token, admin_token=settings.admin_token, verifier=verifier)
 
     def authenticate(self, header: str) -> Principal:

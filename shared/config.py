@@ -57,6 +57,7 @@ class Settings:
     oidc_jwks_url: str = ""  # empty: the jwks_uri of the issuer's /.well-known/openid-configuration
     oidc_audience: str = ""  # empty: the service name
     oidc_leeway_seconds: float = 30.0
+    oidc_jwks_cooldown_seconds: float = 10.0  # least time between two JWKS fetches for an unknown kid
 
     @property
     def queue(self) -> str:
@@ -106,6 +107,7 @@ def load_settings(service: str, settings_class: type[Settings] = Settings, /, **
         oidc_jwks_url=_env("OIDC_JWKS_URL", ""),
         oidc_audience=_env(f"{up}_OIDC_AUDIENCE", _env("OIDC_AUDIENCE", "")),
         oidc_leeway_seconds=float(_env("OIDC_LEEWAY_SECONDS", "30")),
+        oidc_jwks_cooldown_seconds=float(_env("OIDC_JWKS_COOLDOWN_SECONDS", "10")),
     )
     values.update(overrides)
     return settings_class(**values)

@@ -18,11 +18,13 @@ ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 __all__ = ["SERVICES", "API_TOKEN", "ADMIN_TOKEN", "API_AUTH", "ADMIN_AUTH", "build_app"]
 
 
-def build_app(service: str, database_url: str, *, migrate: bool = True) -> Flask:
-    """Migrate `database_url` (unless told not to) and build the service's app on it."""
+def build_app(service: str, database_url: str, *, migrate: bool = True, **settings_overrides) -> Flask:
+    """Migrate `database_url` (unless told not to) and build the service's app on it (static tokens unless
+    `settings_overrides` say otherwise: auth_mode="oidc", oidc_issuer=…)."""
     if migrate:
         upgrade(service, database_url)
-    settings = get_settings(service, database_url=database_url, api_token=API_TOKEN, admin_token=ADMIN_TOKEN)
+    settings = get_settings(service, database_url=database_url, api_token=API_TOKEN, admin_token=ADMIN_TOKEN,
+                            **settings_overrides)
     return importlib.import_module(f"services.{service}.app").create_app(settings)
 
 
