@@ -101,15 +101,19 @@ def assessments(session, campaign_id: str, ids: list[str], rng: random.Random) -
 
 
 def import_csv(communes: list[str], rows: int, rng: random.Random) -> bytes:
-    """A registry CSV of `rows` new civil servants in the district officers' column headers."""
-    header = [c.header for c in usecases.REGISTRY_COLUMNS if c.key != "commune_code"]
-    lines = [",".join(header)]
+    """A registry CSV of `rows` new civil servants in the district officers' column headers (by column key, so the
+    file follows the registry's columns; those not given here are left empty)."""
+    columns = [c for c in usecases.REGISTRY_COLUMNS if c.key != "commune_code"]
+    lines = [",".join(c.header for c in columns)]
     positions = [p for p, _, _ in seed.POSITIONS]
     for i in range(rows):
-        lines.append(",".join([
-            f"IMP-{i:06d}", f"Người nhập mẫu {i}", rng.choice(["Nam", "Nữ"]), str(rng.randint(1970, 2000)), "Kinh",
-            communes[rng.randrange(len(communes))], rng.choice(positions), "Chuyên viên", "bachelor", "Luật",
-            "so_cap", "chuyen_vien", "basic", "B1", rng.choice(["x", ""]), "", "active", "01/03/2020"]))
+        values = {"code": f"IMP-{i:06d}", "full_name": f"Người nhập mẫu {i}", "gender": rng.choice(["Nam", "Nữ"]),
+                  "birth_year": str(rng.randint(1970, 2000)), "ethnicity": "Kinh",
+                  "unit_code": communes[rng.randrange(len(communes))], "position_code": rng.choice(positions),
+                  "rank": "Chuyên viên", "degree_level": "bachelor", "major": "Luật", "llct_level": "so_cap",
+                  "qlnn_level": "chuyen_vien", "it_level": "basic", "foreign_language_level": "B1",
+                  "hard_area": rng.choice(["x", ""]), "employment_status": "active", "employed_from": "01/03/2020"}
+        lines.append(",".join(values.get(c.key, "") for c in columns))
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
