@@ -198,10 +198,6 @@ def shutdown() -> None:
         _PROVIDERS.clear()
 
 
-def provider_of(service: str):
-    return _PROVIDERS.get(service)
-
-
 def tracer(service: str):
     """The service's tracer (a no-op one when traces are off)."""
     provider = _PROVIDERS.get(service)

@@ -205,8 +205,9 @@ class EventConsumer:
 
     @property
     def dead_letter_depth(self) -> int | None:
-        """The dead-letter queue's depth as last read from the broker (None before the first read): a gauge."""
-        return self._dlq_depth
+        """The dead-letter queue's depth as last read from the broker plus what this worker parked since (None
+        before the first read): a gauge."""
+        return None if self._dlq_depth is None else self._dlq_depth + self._parked_since_check
 
     def _on_message(self, message) -> None:
         self._buffer.append(_Delivery(message))
