@@ -178,6 +178,18 @@ def inbox_summary(session, t: sa.Table) -> dict:
     }
 
 
+def _unless_no_queue(call, nothing):
+    """`call()`, or `nothing` when the dead-letter queue is not declared yet (no worker has started: nothing is
+    parked), instead of the broker's 404 closing the channel — a 500 before."""
+    from shared.console_ops import missing_queue
+    try:
+        return call()
+    except Exception as exc:
+        if missing_queue(exc):
+            return nothing
+        raise
+
+
 def operator_blueprint(name: str, import_name: str, url_prefix: str, description: str) -> Blueprint:
     """A blueprint of operator endpoints: every route needs the operator role (ADMIN_TOKEN in static mode)."""
     blp = Blueprint(name, import_name, url_prefix=url_prefix, description=description)
@@ -250,7 +262,7 @@ def admin_blueprint() -> Blueprint:
     @blp.doc(**OPERATOR_DOC)
     def dead_letters(args):
         """List parked messages with the reason each was parked."""
-        items = deadletters.list_parked(ctx().settings, args["limit"])
+        items = _unless_no_queue(lambda: deadletters.list_parked(ctx().settings, args["limit"]), [])
         return {"count": len(items), "items": items}
 
     @blp.route("/dead-letters/replay", methods=["POST"])
@@ -259,7 +271,8 @@ def admin_blueprint() -> Blueprint:
     @blp.doc(**OPERATOR_DOC)
     def replay(args):
         """Send parked messages back to this service's queue."""
-        n = deadletters.replay(ctx().settings, None if args["all"] else args["message_id"])
+        n = _unless_no_queue(lambda: deadletters.replay(ctx().settings, None if args["all"] else args["message_id"]),
+                             0)
         if n == 0 and not args["all"]:
             return {"code": 404, "status": "Not Found", "message": "Không tìm thấy thông điệp trong hàng đợi lỗi.",
                     "errors": {"json": {"message_id": ["not parked"]}}}, 404
@@ -271,7 +284,8 @@ def admin_blueprint() -> Blueprint:
     @blp.doc(**OPERATOR_DOC)
     def purge(args):
         """Delete parked messages for good."""
-        return {"purged": deadletters.purge(ctx().settings, None if args["all"] else args["message_id"])}
+        return {"purged": _unless_no_queue(
+            lambda: deadletters.purge(ctx().settings, None if args["all"] else args["message_id"]), 0)}
 
     @blp.route("/correlation/<correlation_id>")
     @blp.alt_response(200, schema=CorrelationSchema, success=True)

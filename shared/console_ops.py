@@ -92,13 +92,23 @@ def _describe(method, props, body: bytes) -> dict:
     return out
 
 
+def missing_queue(exc: BaseException) -> bool:
+    """The broker's answer when the dead-letter queue is not declared yet (no worker has started): nothing parked."""
+    return isinstance(exc, pika.exceptions.ChannelClosedByBroker) and exc.reply_code == 404
+
+
 def parked(settings, limit: int = 10_000) -> list[dict]:
     """Every parked message (up to `limit`), described, without consuming any."""
-    with deadletters._channel(settings) as ch:
-        taken = deadletters._drain(ch, settings.dead_letter_queue, limit)
-        if taken:
-            ch.basic_nack(delivery_tag=taken[-1][0].delivery_tag, multiple=True, requeue=True)
-        return [_describe(*t) for t in taken]
+    try:
+        with deadletters._channel(settings) as ch:
+            taken = deadletters._drain(ch, settings.dead_letter_queue, limit)
+            if taken:
+                ch.basic_nack(delivery_tag=taken[-1][0].delivery_tag, multiple=True, requeue=True)
+            return [_describe(*t) for t in taken]
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if missing_queue(exc):
+            return []
+        raise
 
 
 def groups(items: list[dict]) -> list[dict]:
@@ -119,6 +129,15 @@ def groups(items: list[dict]) -> list[dict]:
 
 def parked_message(settings, message_id: str) -> dict:
     """One parked message: its description and its envelope (for the edit form); NotFound when not parked."""
+    try:
+        return _parked_message(settings, message_id)
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if not missing_queue(exc):
+            raise
+    raise NotFound("Không tìm thấy thông điệp trong hàng đợi lỗi.", field="message_id")
+
+
+def _parked_message(settings, message_id: str) -> dict:
     with deadletters._channel(settings) as ch:
         taken = deadletters._drain(ch, settings.dead_letter_queue)
         try:
@@ -183,6 +202,27 @@ def run_replay(settings, session_factory, tables, op_id: str, limit: int = REPLA
         return op
     with session_factory() as session:
         sent_ids = set(session.scalars(sa.select(items.c.message_id).where(items.c.operation_id == op_id)))
+    try:
+        _, seen, finished = _replay_batch(settings, session_factory, tables, op, sent_ids, limit)
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if not missing_queue(exc):
+            raise
+        seen, finished = 0, True
+    with session_factory() as session, session.begin():
+        progress = get_operation(session, tables, op_id)
+        # A quorum queue counts a copy requeued by a closed channel a moment later: short of the total, the
+        # operation stays open until a run finds no copy of the group at all.
+        if finished and (progress["sent"] + progress["skipped"] >= progress["total"] or seen == 0):
+            now = utcnow()
+            session.execute(sa.update(operations).where(operations.c.id == op_id).values(
+                status="done", updated_at=now, finished_at=now))
+        return get_operation(session, tables, op_id)
+
+
+def _replay_batch(settings, session_factory, tables, op: dict, sent_ids: set, limit: int) -> tuple[int, int, bool]:
+    """One pass over the dead-letter queue for `op`'s group: (sent now, copies of the group seen, finished)."""
+    operations, items = tables
+    op_id = op["id"]
     sent_now = seen = 0
     finished = True
     with deadletters._channel(settings) as ch:
@@ -211,15 +251,7 @@ def run_replay(settings, session_factory, tables, op_id: str, limit: int = REPLA
             sent_ids.add(props.message_id)
             ch.basic_ack(method.delivery_tag)
             sent_now += 1
-    with session_factory() as session, session.begin():
-        progress = get_operation(session, tables, op_id)
-        # A quorum queue counts a copy requeued by a closed channel a moment later: short of the total, the
-        # operation stays open until a run finds no copy of the group at all.
-        if finished and (progress["sent"] + progress["skipped"] >= progress["total"] or seen == 0):
-            now = utcnow()
-            session.execute(sa.update(operations).where(operations.c.id == op_id).values(
-                status="done", updated_at=now, finished_at=now))
-        return get_operation(session, tables, op_id)
+    return sent_now, seen, finished
 
 
 # --- edit and retry ----------------------------------------------------------------------------------------------
@@ -251,9 +283,18 @@ def _corrected_body(envelope: dict, payload_text: str) -> tuple[str, str]:
 def edit_and_retry(settings, session_factory, tables, message_id: str, payload_text: str, actor: str,
                    note: str) -> dict:
     """Send a corrected copy of one parked message and retire the original; return the operation."""
-    operations, _ = tables
     if not (note or "").strip():
         raise Invalid("Hãy ghi lý do sửa.", field="note")
+    try:
+        return _edit_and_retry(settings, session_factory, tables, message_id, payload_text, actor, note)
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if not missing_queue(exc):
+            raise
+    raise NotFound("Không tìm thấy thông điệp trong hàng đợi lỗi.", field="message_id")
+
+
+def _edit_and_retry(settings, session_factory, tables, message_id, payload_text, actor, note) -> dict:
+    operations, _ = tables
     with deadletters._channel(settings) as ch:
         ch.confirm_delivery()
         for method, props, body in deadletters._drain(ch, settings.dead_letter_queue):

@@ -256,3 +256,25 @@ def test_the_real_consumer_parks_and_the_console_brings_every_message_home(conso
     with console.db.session_factory() as session:
         applied = list(session.scalars(sa.select(INBOX_TABLE.c.message_id)))
     assert len(applied) == len(set(applied)) == 4 and broken_env.id not in applied  # the copy, not the original
+
+
+def test_before_any_worker_declared_the_queues_nothing_is_parked(bus, service_db):
+    """A service whose dead-letter queue does not exist yet answers "nothing parked" (it answered 500)."""
+    db = service_db("funding")
+    settings = bus.settings("funding", database_url=db.url)  # the namespace's queues: never declared here
+    app = create_app(settings)
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {settings.admin_token}"}
+    try:
+        assert client.get("/admin/dead-letters", headers=auth).get_json() == {"count": 0, "items": []}
+        assert client.post("/admin/dead-letters/replay", json={"all": True}, headers=auth).get_json() == \
+            {"replayed": 0}
+        assert client.post("/admin/dead-letters/replay", json={"message_id": "m"}, headers=auth).status_code == 404
+        assert client.post("/admin/dead-letters/purge", json={"all": True}, headers=auth).get_json() == {"purged": 0}
+        assert client.get("/admin/correlation/abc", headers=auth).get_json()["broker_error"] is None
+        client.post("/admin/console/login", data={"actor": "An", "token": settings.admin_token})
+        page = client.get("/admin/console/").get_data(as_text=True)
+        assert 'id="no-dead-letters"' in page and 'id="broker-error"' not in page
+        assert client.get("/admin/console/messages/m").status_code == 404
+    finally:
+        app.extensions["service"].engine.dispose()
