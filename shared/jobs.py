@@ -42,7 +42,7 @@ from typing import Any, Callable, Union
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.db import UTCDateTime, insert_ignoring_conflicts, is_postgres, transaction
 from shared.localtime import utcnow
 
@@ -309,7 +309,9 @@ def run_due(session_factory_or_unit_of_work: sessionmaker[Session] | UnitOfWork,
             fn = jobs.get(job.kind)
             if fn is None:
                 raise UnknownJobKind(job.kind)
-            if _run_one(uow, table, job, fn, now_fn):
+            with tracing.job_span(metrics.current_service(), job.kind):
+                finished = _run_one(uow, table, job, fn, now_fn)
+            if finished:
                 ran += 1
                 metrics.job_ran(job.kind, time.perf_counter() - started)
                 if on_commit:

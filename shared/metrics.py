@@ -90,6 +90,11 @@ def bind_service(service: str) -> None:
     _SERVICE.set(service)
 
 
+def current_service() -> str:
+    """The service bound to this thread by bind_service ("" when none)."""
+    return _SERVICE.get()
+
+
 def event_label(event_type: str | None) -> str:
     """An event type as a label: catalogue types only (a message's type is untrusted input), else "other"."""
     return event_type if event_type in EVENT_TYPES else "other"

@@ -3,9 +3,8 @@
 Switched on by the standard variables: OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) names an
 OTLP/HTTP collector, or OTEL_TRACES_EXPORTER=otlp|console; OTEL_SDK_DISABLED=true wins. The other OTEL_* variables
 (OTEL_BSP_*, OTEL_TRACES_SAMPLER, OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS …) are read by the SDK.
-`configure(service)` runs in each process after it exists for good: gunicorn's post_fork hook (deploy/gunicorn.conf.py;
-a BatchSpanProcessor's thread does not survive a fork) and shared/worker.py; create_service_app calls it too, which is
-a no-op once done.
+`configure(service)` runs after gunicorn forks (post_fork, deploy/gunicorn.conf.py) and in shared/worker.py;
+create_service_app calls it too (a no-op once done).
 
 One trace per business flow: a web request's span (opentelemetry-instrumentation-flask) is current when a use case
 writes an outbox row, so the row's envelope carries that W3C `traceparent` (shared/events.py, optional field). The
@@ -13,13 +12,10 @@ relay publishes each row under a "send" span, child of the stored context, and p
 AMQP `traceparent` header. The consumer opens one "process" span per batch, linked to every message's context, and
 one per event (or run of a batch handler) as a child of that message's context: follow-up events written by the
 handler carry it on, through the next service, to the course being closed. SQL statements are spans of their own
-(opentelemetry-instrumentation-sqlalchemy; statements without parameter values).
+(opentelemetry-instrumentation-sqlalchemy; statements without parameter values); a durable job's run is one span.
 
-Messaging spans follow the OpenTelemetry semantic conventions for messaging systems, version 1.27.0 (RabbitMQ):
-span names "<messaging.operation.name> <destination>", kinds PRODUCER (send) and CONSUMER (process), attributes
-messaging.system=rabbitmq, messaging.operation.type / .name, messaging.destination.name (the exchange),
-messaging.rabbitmq.destination.routing_key, messaging.destination.subscription.name (the queue),
-messaging.message.id, messaging.message.conversation_id (the correlation id), messaging.batch.message_count.
+Messaging spans follow the OpenTelemetry messaging semantic conventions 1.27.0 for RabbitMQ (SEMCONV_VERSION):
+names "<operation> <destination>", kinds PRODUCER (send) / CONSUMER (process), the messaging.* attributes of _rabbitmq.
 
 No personal data in a span: HTTP spans carry the route template, never the path or query (paths carry ids and
 feedback tokens) and no client address; error descriptions and exception events (their text may quote row values)
@@ -62,10 +58,8 @@ def _wanted() -> bool:
     if (os.environ.get("OTEL_SDK_DISABLED") or "").strip().lower() == "true":
         return False
     exporter = (os.environ.get("OTEL_TRACES_EXPORTER") or "").strip().lower()
-    if exporter == "none":
-        return False
-    return bool(exporter or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-                or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    return exporter != "none" and bool(exporter or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                                       or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 
 
 class ScrubbingExporter:
@@ -101,8 +95,7 @@ class ScrubbingExporter:
         return self.inner.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000):
-        flush = getattr(self.inner, "force_flush", None)
-        return flush(timeout_millis) if flush else True
+        return getattr(self.inner, "force_flush", lambda _: True)(timeout_millis)
 
 
 def _sampler():
@@ -201,13 +194,11 @@ def shutdown() -> None:
 def tracer(service: str):
     """The service's tracer (a no-op one when traces are off)."""
     provider = _PROVIDERS.get(service)
-    if provider is None:
-        return trace.NoOpTracer()
-    return provider.get_tracer(SCOPE, schema_url=SCHEMA_URL)
+    return trace.NoOpTracer() if provider is None else provider.get_tracer(SCOPE, schema_url=SCHEMA_URL)
 
 
 def active(service: str) -> bool:
-    return service in _PROVIDERS
+    return service in _PROVIDERS  # traces on for this service in this process
 
 
 # --- instrumentation of a web app and an engine -------------------------------------------------------------------
@@ -279,6 +270,17 @@ def _rabbitmq(operation_type: str, operation_name: str, exchange: str, routing_k
     if routing_key is not None:
         attributes["messaging.rabbitmq.destination.routing_key"] = routing_key
     return attributes
+
+
+@contextmanager
+def job_span(service: str, kind: str) -> Iterator[None]:
+    """The span a durable job's run is in (a trace of its own): its SQL and the events it writes belong to it."""
+    if not active(service):
+        yield
+        return
+    with tracer(service).start_as_current_span(f"job {kind}", kind=SpanKind.INTERNAL, record_exception=False,
+                                               attributes={"thoibinh.job.kind": kind}):
+        yield
 
 
 # --- relay: one send span per published row -----------------------------------------------------------------------

@@ -28,18 +28,24 @@ def samples(family, **labels) -> list:
     return [s for s in family.samples if all(s.labels.get(k) == v for k, v in labels.items())]
 
 
+def total(client, **labels) -> float:
+    """The request counter's value for these labels (counters are per process: tests compare before and after)."""
+    families, _ = scrape(client)
+    return sum(s.value for s in samples(families["thoibinh_http_requests"], **labels) if s.name.endswith("_total"))
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_web_serves_its_metrics_by_route_template(service, make_client):
     client = make_client(service)
+    live = dict(service=service, route="/health/live", method="GET", status="200")
+    before = total(client, **live)
     assert client.get("/health/live").status_code == 200
     secret = "tok-9f1c2e7d5b"  # a path part that would be a feedback token: never a label
     assert client.get(f"/api/v1/feedback/{secret}").status_code in (401, 404)
     families, text = scrape(client)
     assert WEB_METRICS <= set(families), WEB_METRICS - set(families)
     assert ("thoibinh_jobs" in families) == (service in WITH_JOBS)
-    live = samples(families["thoibinh_http_requests"], service=service, route="/health/live", method="GET",
-                   status="200")
-    assert [s.value for s in live if s.name.endswith("_total")] == [1.0]
+    assert total(client, **live) == before + 1
     assert secret not in text
     routes = {s.labels["route"] for s in families["thoibinh_http_requests"].samples if s.labels["service"] == service}
     assert routes <= {"/health/live", "/metrics", "<unmatched>"} | {r.rule for r in client.application.url_map.iter_rules()}
@@ -48,11 +54,12 @@ def test_every_web_serves_its_metrics_by_route_template(service, make_client):
 
 def test_a_request_refused_before_routing_counts_and_odd_methods_share_one_label(make_client):
     client = make_client("courses")
+    refused = dict(service="courses", route="/health/live", status="422")
+    before = total(client, **refused)
     assert client.open("/health/live", method="BREW").status_code == 405
     assert client.get("/health/live?x=" + "9" * 40).status_code == 422  # refused by shared.web's input check
     families, _ = scrape(client)
-    refused = samples(families["thoibinh_http_requests"], service="courses", route="/health/live", status="422")
-    assert [s.value for s in refused if s.name.endswith("_total")] == [1.0]
+    assert total(client, **refused) == before + 1
     methods = {s.labels["method"] for s in families["thoibinh_http_requests"].samples
                if s.labels["service"] == "courses"}
     assert "BREW" not in methods and "other" in methods

@@ -113,3 +113,26 @@ def test_error_text_never_leaves_the_process(exporter):
     assert span.status.description is None
     assert not [e for e in span.events if e.name == "exception"]
     assert "Nguyễn" not in json.dumps({k: str(v) for k, v in span.attributes.items()})
+
+
+def test_a_durable_job_run_is_a_span_and_the_events_it_writes_carry_it(exporter, make_client):
+    from shared import jobs, metrics
+    client = make_client("evaluation")
+    context = client.application.extensions["service"]
+    table = metrics.job_tables(context.outbox.table.metadata)[0]
+    written = []
+
+    def probe(session, job):
+        written.append(context.outbox.emit(session, "evaluation.feedback_requested", PAYLOAD))
+
+    with transaction(context.session_factory) as session:
+        jobs.enqueue(session, table, "probe", {})
+    metrics.bind_service("evaluation")
+    try:
+        assert jobs.run_due(context.session_factory, table, {"probe": probe}) == 1
+    finally:
+        metrics.bind_service("")
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == "job probe"]
+    assert span.resource.attributes["thoibinh.service"] == "evaluation" and span.parent is None
+    assert written[0].traceparent.split("-")[1] == f"{span.context.trace_id:032x}"
+    assert not [s for s in exporter.get_finished_spans() if s.parent is None and s.kind == SpanKind.CLIENT]
