@@ -239,6 +239,16 @@ def authorize(roles) -> Principal:
     return principal
 
 
+def unit_scope() -> str | None:
+    """The unit whose subtree the request's caller is confined to: its `unit_code`, whatever the role it acts in
+    (None: every unit — the static development tokens, a provincial inspector without a unit). A commune officer
+    without a unit sees nothing: 403."""
+    principal = current_principal()
+    if principal.unit_code is None and g.get("principal_role") == COMMUNE_OFFICER:
+        raise ForbiddenHTTP("Mã truy cập của cán bộ cấp xã không ghi đơn vị (unit_code).")
+    return principal.unit_code
+
+
 def doc(*roles: str) -> dict:
     """The OpenAPI fields declaring `roles`: `security` (the oidc scheme, roles as scopes) and `x-roles`."""
     _check(roles)

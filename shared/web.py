@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException, NotFound as NotFoundHTTP, Unauthorized
 from werkzeug.http import HTTP_STATUS_CODES
 
-from shared.auth import requires  # noqa: F401 - the entrypoints' decorator, re-exported beside ctx
+from shared.auth import requires, unit_scope  # noqa: F401 - for the entrypoints, re-exported beside ctx
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
 from shared.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound, Throttled

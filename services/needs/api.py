@@ -3,7 +3,7 @@ from flask_smorest import Blueprint
 
 from services.needs import formats, schemas, usecases
 from shared import apidoc, charts
-from shared.web import UploadSchema, ctx, download, read_upload, requires, respond_as
+from shared.web import UploadSchema, ctx, download, read_upload, requires, respond_as, unit_scope
 
 blp = Blueprint("needs", __name__, url_prefix="",
                 description="Đơn vị hành chính, vị trí việc làm, công chức, khung năng lực, khảo sát, nhu cầu, kế hoạch")
@@ -68,7 +68,7 @@ def list_ethnic_groups():
 def create_civil_servant(data):
     """Register a civil servant."""
     with ctx().transaction() as session:
-        return usecases.register_civil_servant(session, data)
+        return usecases.register_civil_servant(session, data, within=usecases.units_within(session, unit_scope()))
 
 
 @blp.route("/civil-servants")
@@ -78,7 +78,7 @@ def create_civil_servant(data):
 def list_civil_servants(args):
     """List civil servants by former unit, today's commune or position (personal data: token required)."""
     with ctx().transaction() as session:
-        return usecases.list_civil_servants(session, **args)
+        return usecases.list_civil_servants(session, **args, within=usecases.units_within(session, unit_scope()))
 
 
 @blp.route("/civil-servants/export")
@@ -88,7 +88,7 @@ def list_civil_servants(args):
 def export_civil_servants(args):
     """Download the registry as CSV or XLSX (the columns the import reads back)."""
     with ctx().transaction() as session:  # the filters (never paged: the whole registry they select)
-        rows = usecases.export_registry(session, **{key: v for key, v in args.items() if key != "format"})
+        rows = usecases.export_registry(session, **args, within=usecases.units_within(session, unit_scope()))
     return download(rows, formats.REGISTRY_COLUMNS, args["format"], **formats.REGISTRY_FILE)
 
 
@@ -99,7 +99,7 @@ def export_civil_servants(args):
 def import_civil_servants(files):
     """Import the registry from CSV/XLSX, all or nothing: every bad row is reported with its line and field."""
     with ctx().transaction() as session:  # a TableError rolls it back and answers 422 (shared/web.py)
-        return usecases.import_registry(session, *read_upload(files))
+        return usecases.import_registry(session, *read_upload(files), usecases.units_within(session, unit_scope()))
 
 
 @blp.route("/civil-servants/<cs_id>")
@@ -108,7 +108,7 @@ def import_civil_servants(files):
 def get_civil_servant(cs_id):
     """Show one civil servant (personal data: token required)."""
     with ctx().transaction() as session:
-        return usecases.get_civil_servant(session, cs_id)
+        return usecases.get_civil_servant(session, cs_id, usecases.units_within(session, unit_scope()))
 
 
 @blp.route("/civil-servants/<cs_id>", methods=["PATCH"])
@@ -118,7 +118,7 @@ def get_civil_servant(cs_id):
 def update_civil_servant(data, cs_id):
     """Change registry fields (unit, position, qualifications, flags, status); publishes civil_servant_updated."""
     with ctx().transaction() as session:
-        return usecases.update_civil_servant(session, cs_id, data)
+        return usecases.update_civil_servant(session, cs_id, data, usecases.units_within(session, unit_scope()))
 
 
 @blp.route("/civil-servants/<cs_id>/leave", methods=["POST"])
@@ -128,7 +128,7 @@ def update_civil_servant(data, cs_id):
 def leave_civil_servant(data, cs_id):
     """Record that a civil servant left (retired, resigned, …); publishes civil_servant_left."""
     with ctx().transaction() as session:
-        return usecases.leave_civil_servant(session, cs_id, data)
+        return usecases.leave_civil_servant(session, cs_id, data, usecases.units_within(session, unit_scope()))
 
 
 @blp.route("/civil-servants/<cs_id>/competencies")
@@ -137,7 +137,7 @@ def leave_civil_servant(data, cs_id):
 def competency_profile(cs_id):
     """Show a civil servant's current level per competency against the position, and the full history."""
     with ctx().transaction() as session:
-        return usecases.competency_profile(session, cs_id)
+        return usecases.competency_profile(session, cs_id, usecases.units_within(session, unit_scope()))
 
 
 @blp.route("/frameworks")

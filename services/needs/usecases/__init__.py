@@ -21,6 +21,10 @@ from services.needs.usecases.units import (  # noqa: F401
     apply_due_reorganisations,
     _remap_communes,
 )
+from services.needs.usecases.scope import (  # noqa: F401
+    units_within,
+    check_within,
+)
 from services.needs.usecases.registry import (  # noqa: F401
     CivilServantView,
     list_positions,

@@ -13,9 +13,9 @@ from services.needs.usecases.frameworks import _requirements, current_framework
 from services.needs.usecases.registry import get_civil_servant
 from shared.localtime import utcnow
 
-def competency_profile(session: Session, cs_id: str) -> dict:
+def competency_profile(session: Session, cs_id: str, within: frozenset[str] | None = None) -> dict:
     """Return a civil servant's current level per competency (the latest record) and the full history."""
-    cs, commune = get_civil_servant(session, cs_id)
+    cs, commune = get_civil_servant(session, cs_id, within)
     history = list(session.scalars(sa.select(CompetencyRecord).where(CompetencyRecord.civil_servant_id == cs_id)
                                    .order_by(CompetencyRecord.assessed_at, CompetencyRecord.id)))
     current: dict[str, CompetencyRecord] = {}

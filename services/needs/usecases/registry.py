@@ -12,6 +12,7 @@ from services.needs import domain, events, formats
 from services.needs.domain import OPEN_STATUSES
 from services.needs.formats import ETHNIC_GROUPS, REGISTRY_COLUMNS, _GENDER_SHOWN
 from services.needs.models import OUTBOX, CivilServant, Need, Position, Unit
+from services.needs.usecases.scope import OUTSIDE, check_within
 from services.needs.usecases.contacts import check_contact_rows, contact_columns, import_contact_rows, set_contact
 from services.needs.usecases.units import _commune_map, commune_of, successions
 from shared import tabular
@@ -118,13 +119,14 @@ def _check_dates(data: dict, cs: CivilServant | None = None) -> None:
         raise Invalid(problem, field="employed_from" if "employed_from" in data else "birth_year")
 
 
-def register_civil_servant(session: Session, data: dict,
-                           history: list[domain.Succession] | None = None) -> CivilServantView:
+def register_civil_servant(session: Session, data: dict, history: list[domain.Succession] | None = None,
+                           within: frozenset[str] | None = None) -> CivilServantView:
     """Add a civil servant to the registry and publish needs.civil_servant_registered.
 
     Returns the civil servant and today's commune. `history` (the merger history) may be passed in by a
-    caller registering many at once, so it is read once.
+    caller registering many at once, so it is read once. `within`: the caller's units (scope.units_within).
     """
+    check_within(within, data.get("unit_code"))
     data = dict(data)
     contact = data.pop("contact", None)
     data = _with_ethnicity(data)
@@ -145,11 +147,12 @@ def register_civil_servant(session: Session, data: dict,
     return CivilServantView(cs, commune)
 
 
-def update_civil_servant(session: Session, cs_id: str, changes: dict) -> CivilServantView:
+def update_civil_servant(session: Session, cs_id: str, changes: dict,
+                         within: frozenset[str] | None = None) -> CivilServantView:
     """Change registry fields of a civil servant; publish needs.civil_servant_updated when something changed."""
-    cs = session.get(CivilServant, cs_id)
-    if cs is None:
-        raise NotFound("Không tìm thấy công chức.", field="id")
+    cs = _person(session, cs_id, within)
+    if "unit_code" in changes:
+        check_within(within, changes["unit_code"])  # nobody moves a person out of their own scope
     if cs.employment_status == "left":
         raise Conflict("Công chức đã nghỉ việc; không sửa được hồ sơ.", field="employment_status")
     if changes.get("employment_status") == "left":
@@ -185,11 +188,10 @@ def _follow_person(session: Session, cs: CivilServant, commune: str) -> None:
         unit_code=cs.unit_code, commune_code=commune, province_code=province, position_code=cs.position_code))
 
 
-def leave_civil_servant(session: Session, cs_id: str, data: dict) -> CivilServantView:
+def leave_civil_servant(session: Session, cs_id: str, data: dict,
+                        within: frozenset[str] | None = None) -> CivilServantView:
     """Record that a civil servant left; publish needs.civil_servant_left (funding opens receivables)."""
-    cs = session.get(CivilServant, cs_id)
-    if cs is None:
-        raise NotFound("Không tìm thấy công chức.", field="id")
+    cs = _person(session, cs_id, within)
     if cs.employment_status == "left":
         raise Conflict("Công chức đã được ghi nhận nghỉ việc.", field="employment_status")
     if cs.employed_from and data["left_on"] < cs.employed_from:
@@ -206,10 +208,9 @@ def leave_civil_servant(session: Session, cs_id: str, data: dict) -> CivilServan
 
 
 def list_civil_servants(session: Session, *, unit_code=None, commune_code=None, position_code=None,
-                        employment_status=None, page: int = 1,
-                        page_size: int = 50) -> dict:
-    """Return one page of civil servants (with today's commune) and the total."""
-    stmt = _registry_query(session, unit_code, commune_code, position_code, employment_status)
+                        employment_status=None, page: int = 1, page_size: int = 50, within=None) -> dict:
+    """Return one page of civil servants (with today's commune) and the total; `within` the caller's units."""
+    stmt = _registry_query(session, unit_code, commune_code, position_code, employment_status, within)
     total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
     rows = list(session.scalars(stmt.order_by(CivilServant.code).offset((page - 1) * page_size).limit(page_size)))
     communes = _commune_map(session)
@@ -217,8 +218,10 @@ def list_civil_servants(session: Session, *, unit_code=None, commune_code=None, 
             "items": [CivilServantView(cs, communes[cs.unit_code]) for cs in rows]}
 
 
-def _registry_query(session, unit_code, commune_code, position_code, employment_status):
+def _registry_query(session, unit_code, commune_code, position_code, employment_status, within=None):
     stmt = sa.select(CivilServant)
+    if within is not None:
+        stmt = stmt.where(CivilServant.unit_code.in_(sorted(within)))
     if unit_code:
         stmt = stmt.where(CivilServant.unit_code == unit_code)
     if position_code:
@@ -231,15 +234,21 @@ def _registry_query(session, unit_code, commune_code, position_code, employment_
     return stmt
 
 
-def get_civil_servant(session: Session, cs_id: str) -> CivilServantView:
-    """Return one civil servant and today's commune."""
+def _person(session: Session, cs_id: str, within: frozenset[str] | None) -> CivilServant:
     cs = session.get(CivilServant, cs_id)
     if cs is None:
         raise NotFound("Không tìm thấy công chức.", field="id")
+    check_within(within, cs.unit_code, field="id")
+    return cs
+
+
+def get_civil_servant(session: Session, cs_id: str, within: frozenset[str] | None = None) -> CivilServantView:
+    """Return one civil servant and today's commune (Forbidden outside the caller's units `within`)."""
+    cs = _person(session, cs_id, within)
     return CivilServantView(cs, commune_of(session, cs.unit_code))
 
 
-def import_registry(session: Session, data: bytes, filename: str) -> dict:
+def import_registry(session: Session, data: bytes, filename: str, within: frozenset[str] | None = None) -> dict:
     """Import a CSV/XLSX registry all-or-nothing: new codes register, known codes update; publish each change.
 
     Raises tabular.TableError listing every bad row (line, field, message) before anything is written.
@@ -257,6 +266,8 @@ def import_registry(session: Session, data: bytes, filename: str) -> dict:
                 errors.add(line, "employed_from", problem)
         if row["unit_code"] and row["unit_code"] not in units:
             errors.add(line, "unit_code", "Đơn vị không tồn tại.")
+        elif row["unit_code"] and within is not None and row["unit_code"] not in within:
+            errors.add(line, "unit_code", OUTSIDE)
         if row["position_code"] and row["position_code"] not in positions:
             errors.add(line, "position_code", "Vị trí việc làm không có trong danh mục.")
         if not row["code"]:
@@ -271,6 +282,8 @@ def import_registry(session: Session, data: bytes, filename: str) -> dict:
     for cs in existing.values():
         if cs.employment_status == "left":
             errors.add(seen[cs.code], "code", "Công chức đã nghỉ việc.")
+        elif within is not None and cs.unit_code not in within:
+            errors.add(seen[cs.code], "code", OUTSIDE)
     check_contact_rows(session, rows, errors, set(seen))
     errors.raise_if_any()
     communes = _commune_map(session)
@@ -312,10 +325,11 @@ def import_registry(session: Session, data: bytes, filename: str) -> dict:
 
 
 def export_registry(session: Session, *, unit_code=None, commune_code=None, position_code=None,
-                    employment_status=None) -> list[dict]:
-    """Return the registry as rows of REGISTRY_COLUMNS (with today's commune), ordered by code."""
+                    employment_status=None, within=None, format=None) -> list[dict]:  # noqa: A002
+    """Return the registry as rows of REGISTRY_COLUMNS (with today's commune), ordered by code (`format`: the
+    file the caller writes them to, not read here; `within`: the caller's units)."""
     communes = _commune_map(session)
-    stmt = _registry_query(session, unit_code, commune_code, position_code, employment_status)
+    stmt = _registry_query(session, unit_code, commune_code, position_code, employment_status, within)
     people = list(session.scalars(stmt.order_by(CivilServant.code)))
     contacts = contact_columns(session, [cs.id for cs in people])
     return [{**{c.key: getattr(cs, c.key, None) for c in REGISTRY_COLUMNS}, "commune_code": communes[cs.unit_code],
