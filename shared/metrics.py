@@ -185,7 +185,7 @@ class DatabaseCollector:
         up = GaugeMetricFamily(f"{NAMESPACE}_metrics_database_up", "1 when the scrape's database queries answered",
                                labels=["service"])
         pending = GaugeMetricFamily(f"{NAMESPACE}_outbox_pending_events", "Outbox rows not yet confirmed by the "
-                                    "broker", labels=["service"])
+                                    "broker (counted up to 100,000)", labels=["service"])
         failing = GaugeMetricFamily(f"{NAMESPACE}_outbox_failing_events", "Pending outbox rows that failed at least "
                                     "once (backing off)", labels=["service"])
         oldest = GaugeMetricFamily(f"{NAMESPACE}_outbox_oldest_pending_age_seconds", "Age of the oldest pending "

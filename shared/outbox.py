@@ -81,14 +81,17 @@ class Outbox:
             session.execute(sa.update(self.table).where(self.table.c.seq == row.seq).values(
                 attempts=row.attempts + 1, next_attempt_at=now + timedelta(seconds=delay), last_error=error[:500]))
 
-    def backlog(self, session: Session) -> dict:
-        """Pending rows, failing ones and the oldest pending creation time: one query over the pending rows only
-        (the partial index ix_outbox_pending on PostgreSQL), cheap enough for every metrics scrape."""
+    def backlog(self, session: Session, cap: int = 100_000) -> dict:
+        """Pending rows (counted up to `cap`), failing ones among them and the oldest pending creation time: bounded
+        reads of the pending rows in seq order (the partial index ix_outbox_pending on PostgreSQL), cheap enough
+        for every metrics scrape however large a backlog grows."""
         t = self.table
-        pending, oldest, failing = session.execute(
-            sa.select(sa.func.count(), sa.func.min(t.c.created_at), sa.func.count().filter(t.c.attempts > 0))
-            .where(t.c.published_at.is_(None))
-        ).one()
+        due = sa.select(t.c.seq, t.c.attempts).where(t.c.published_at.is_(None)).order_by(t.c.seq).limit(cap)
+        due = due.subquery()
+        pending, failing = session.execute(
+            sa.select(sa.func.count(), sa.func.count().filter(due.c.attempts > 0)).select_from(due)).one()
+        oldest = session.scalar(sa.select(t.c.created_at).where(t.c.published_at.is_(None))
+                                .order_by(t.c.seq).limit(1))
         if oldest is not None and oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=utcnow().tzinfo)
         return {"pending": pending, "failing": failing, "oldest_created_at": oldest}

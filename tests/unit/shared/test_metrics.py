@@ -95,3 +95,19 @@ def test_a_database_that_is_away_leaves_the_scrape_answering(make_client, tmp_pa
     assert samples(got["thoibinh_metrics_database_up"], service="funding")[0].value == 0
     assert "thoibinh_outbox_pending_events" not in got
     assert "thoibinh_http_requests" in got  # the process's own counters still come out
+
+
+def test_the_backlog_count_is_bounded_and_the_oldest_is_the_first_pending(backend, make_client):
+    client = make_client("needs")
+    context = client.application.extensions["service"]
+    payload = {"civil_servant_id": "cs-1", "code": "C1", "unit_code": "U1", "commune_code": "X1",
+               "left_on": date(2026, 1, 5), "reason": "retired"}
+    with transaction(context.session_factory) as session:
+        first = context.outbox.emit(session, "needs.civil_servant_left", payload)
+        for _ in range(4):
+            context.outbox.emit(session, "needs.civil_servant_left", payload)
+    with context.session_factory() as session:
+        capped = context.outbox.backlog(session, cap=3)
+        full = context.outbox.backlog(session)
+    assert (capped["pending"], full["pending"]) == (3, 5)
+    assert full["oldest_created_at"] == first.occurred_at
