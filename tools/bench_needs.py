@@ -2,8 +2,9 @@
 
 Builds a throw-away database with a generated registry (212,606 commune civil servants [S] across 34 provinces and
 3,321 communes, the post-2025 map), a survey campaign with a self and a supervisor level for each of the 7 common
-competencies, closes it as the API does (the request queues a job, the worker computes and stores the needs in
-committed chunks; both timed), then times:
+competencies, closes it as the API does (the request queues a job, the worker computes and stores the needs
+set-wise in committed chunks; both timed; target ≤ 10 s, issue 16) beside the same run's per-person pass over the
+same data (domain.needs_of for each person, what the close did before; `--profile` cProfiles the job), then times:
 - the needs aggregation of the API report (topic × commune × position) for one province and for the whole country;
 - importing a 10,000-row CSV through the real registry import use case.
 The targets (issue 3) are < 2 s per aggregation and < 30 s for the import. The database is dropped at the end.
