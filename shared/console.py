@@ -175,6 +175,30 @@ def console_blueprint() -> Blueprint:
         return _page("console/index.html", 200, outbox=outbox, inbox=inbox, operations=operations, jobs=jobs,
                      queues=queues, groups=groups, broker_error=broker_error)
 
+    @bp.post("/outbox/retry")
+    def outbox_retry():
+        service = ctx()
+        with service.transaction() as session:
+            service.outbox.retry_now(session)
+        return redirect(url_for("console.index"), 303)
+
+    @bp.post("/jobs/<job_id>/retry")
+    def job_retry(job_id):
+        from shared import jobs as shared_jobs
+        from shared.errors import Conflict, NotFound
+        service = ctx()
+        table = service.inbox.metadata.tables.get("jobs")
+        if table is None:
+            raise NotFound("Dịch vụ này không có công việc định kỳ.", field="job_id")
+        with service.transaction() as session:
+            try:
+                shared_jobs.retry(session, table, job_id[:36])
+            except shared_jobs.JobNotFound:
+                raise NotFound("Không tìm thấy công việc.", field="job_id") from None
+            except shared_jobs.JobAlreadyDone:
+                raise Conflict("Công việc đã chạy xong.", field="job_id") from None
+        return redirect(url_for("console.index"), 303)
+
     @bp.post("/replay")
     def replay():
         event_type = request.form.get("event_type", "")

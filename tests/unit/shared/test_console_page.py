@@ -64,3 +64,46 @@ def test_the_session_cookie_is_secure_behind_the_proxys_tls(client):
     tls = client.post("/admin/console/login", data={"actor": "An", "token": ADMIN_TOKEN},
                       headers={"X-Forwarded-Proto": "https"})
     assert "Secure" in tls.headers["Set-Cookie"] and "HttpOnly" in tls.headers["Set-Cookie"]
+
+
+@pytest.fixture
+def needs_app(tmp_path):
+    url = f"sqlite:///{tmp_path / 'needs.db'}"
+    upgrade("needs", url)
+    settings = get_settings("needs", database_url=url, admin_token=ADMIN_TOKEN, amqp_url=NO_BROKER)
+    app = importlib.import_module("services.needs.app").create_app(settings)
+    yield app
+    app.extensions["service"].engine.dispose()
+
+
+def test_a_failed_job_and_the_failing_outbox_are_retried_from_the_page(needs_app):
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from services.needs.models import JOBS_TABLE, OUTBOX_TABLE
+    from shared import jobs
+    from shared.db import utcnow
+    from tests.events import make_plan_approved
+
+    service = needs_app.extensions["service"]
+    later = utcnow() + timedelta(hours=1)
+    with service.session_factory() as session, session.begin():
+        jobs.enqueue(session, JOBS_TABLE, "close_campaign", {"campaign_id": "c"})
+        session.execute(sa.update(JOBS_TABLE).values(status="failed", attempts=10, last_error="OperationalError"))
+        service.outbox.emit(session, "needs.plan_approved", make_plan_approved()[2])
+        session.execute(sa.update(OUTBOX_TABLE).values(attempts=3, next_attempt_at=later, last_error="timeout"))
+    client = needs_app.test_client()
+    client.post("/admin/console/login", data={"actor": "An", "token": ADMIN_TOKEN})
+    text = client.get("/admin/console/").get_data(as_text=True)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', text).group(1)
+    [job_id] = re.findall(r'action="/admin/console/jobs/([^/"]+)/retry"', text)
+    assert 'class="failed-job"' in text and "OperationalError" in text and 'id="outbox-retry"' in text
+    assert client.post(f"/admin/console/jobs/{job_id}/retry", data={}).status_code == 403  # no CSRF token
+    assert client.post(f"/admin/console/jobs/{job_id}/retry", data={"csrf": csrf}).status_code == 303
+    assert client.post("/admin/console/jobs/no-such-job/retry", data={"csrf": csrf}).status_code == 404
+    assert client.post("/admin/console/outbox/retry", data={"csrf": csrf}).status_code == 303
+    with service.session_factory() as session:
+        assert session.scalar(sa.select(JOBS_TABLE.c.status)) == "pending"
+        due = session.scalar(sa.select(OUTBOX_TABLE.c.next_attempt_at))
+        assert due is None or due <= utcnow()  # was an hour ahead
