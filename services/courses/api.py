@@ -8,13 +8,13 @@ from flask_smorest import Blueprint
 
 from services.courses import formats, schemas, usecases
 from shared import apidoc
-from shared.web import ctx, download, read_upload, requires
+from shared.web import ctx, download, read_upload, requires, unit_scope
 
 
-def in_unit_of_work(use_case, *args):
+def in_unit_of_work(use_case, *args, **kwargs):
     """Run one use case in the request's unit of work (committed when it returns, rolled back if it raises)."""
     with ctx().transaction() as session:
-        return use_case(session, *args)
+        return use_case(session, *args, **kwargs)
 
 
 blp = Blueprint("courses", __name__, url_prefix="", description="Lớp học, buổi học, ghi danh, điểm danh, kết thúc")
@@ -277,7 +277,7 @@ def list_candidates(course_id):
 @blp.response(201, schemas.EnrollResultSchema)
 def enroll(data, course_id):
     """Enroll civil servants (beyond capacity they are waitlisted; a clash refuses the request)."""
-    return in_unit_of_work(usecases.enroll, course_id, data["civil_servant_ids"])
+    return in_unit_of_work(usecases.enroll, course_id, data["civil_servant_ids"], within=unit_scope())
 
 
 @blp.route("/courses/<course_id>/enrollments")
@@ -286,7 +286,7 @@ def enroll(data, course_id):
 @blp.response(200, schemas.EnrollmentSchema(many=True))
 def list_enrollments(args, course_id):
     """List a course's trainees with status, attendance and results so far (per-person data: token required)."""
-    return in_unit_of_work(usecases.list_enrollments, course_id, args["status"])
+    return in_unit_of_work(usecases.list_enrollments, course_id, args["status"], within=unit_scope())
 
 
 @blp.route("/courses/<course_id>/enrollments/<civil_servant_id>/withdraw", methods=["POST"])
@@ -295,7 +295,7 @@ def list_enrollments(args, course_id):
 @blp.response(200, schemas.WithdrawResultSchema)
 def withdraw(data, course_id, civil_servant_id):
     """Withdraw a trainee; the waitlist is promoted (clashing trainees skipped with the reason)."""
-    return in_unit_of_work(usecases.withdraw, course_id, civil_servant_id, data["reason"])
+    return in_unit_of_work(usecases.withdraw, course_id, civil_servant_id, data["reason"], within=unit_scope())
 
 
 @blp.route("/courses/<course_id>/attendance", methods=["POST"])
@@ -304,7 +304,7 @@ def withdraw(data, course_id, civil_servant_id):
 @blp.response(201, schemas.CountSchema)
 def record_attendance(data, course_id):
     """Record attendance per session and trainee (present, or absent with/without permission)."""
-    return {"count": in_unit_of_work(usecases.record_attendance, course_id, data["records"])}
+    return {"count": in_unit_of_work(usecases.record_attendance, course_id, data["records"], within=unit_scope())}
 
 
 @blp.route("/courses/<course_id>/attendance-sheet", methods=["POST"])
@@ -314,7 +314,7 @@ def record_attendance(data, course_id):
 def upload_attendance_sheet(files, course_id):
     """Upload a filled-in attendance sheet (multipart field «file», CSV or XLSX as exported); all or nothing."""
     data, filename = read_upload(files, required=False)  # an unknown course is a 404 before a missing file
-    return {"count": in_unit_of_work(usecases.import_attendance_sheet, course_id, data, filename)}
+    return {"count": in_unit_of_work(usecases.import_attendance_sheet, course_id, data, filename, within=unit_scope())}
 
 
 @blp.route("/courses/<course_id>/results", methods=["POST"])

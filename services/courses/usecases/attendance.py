@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from services.courses import domain
 from services.courses.domain import ACTIVE_ENROLLMENT
+from services.courses.usecases.scope import check_trainees
 from services.courses.models import Attendance, Enrollment, TestResult, Trainee
 from services.courses import formats
 from shared.errors import Conflict, Invalid
@@ -17,9 +18,12 @@ from shared.tabular import RowErrors, read_table
 from services.courses.usecases.queries import _course, _state
 
 
-def record_attendance(session: Session, course_id: str, records: list[dict], now: datetime | None = None) -> int:
-    """Record presence (or an excused absence) per session and trainee; the last entry wins."""
+def record_attendance(session: Session, course_id: str, records: list[dict], now: datetime | None = None,
+                      within: str | None = None) -> int:
+    """Record presence (or an excused absence) per session and trainee; the last entry wins. `within`: the
+    caller's unit (shared.auth.unit_scope); a record of a trainee of another is refused (Forbidden)."""
     course = _course(session, course_id, lock=True)
+    check_trainees(session, within, [r["civil_servant_id"] for r in records], "records.{i}.civil_servant_id")
     session_ids = {s.id for s in course.sessions}
     enrolled = set(session.scalars(sa.select(Enrollment.civil_servant_id).where(
         Enrollment.course_id == course_id, Enrollment.status.in_((ACTIVE_ENROLLMENT, "withdrawn")))))
@@ -40,7 +44,7 @@ def record_attendance(session: Session, course_id: str, records: list[dict], now
 
 
 def import_attendance_sheet(session: Session, course_id: str, data: bytes, filename: str,
-                            now: datetime | None = None) -> int:
+                            now: datetime | None = None, within: str | None = None) -> int:
     """Read a filled-in attendance sheet (our CSV/XLSX export); every bad cell is reported and nothing is written."""
     course = _course(session, course_id)
     if not data:
@@ -66,7 +70,7 @@ def import_attendance_sheet(session: Session, course_id: str, data: bytes, filen
                for r in rows for s in course.sessions if r.get(f"s_{s.id}") is not None]
     if not records:
         raise Invalid("Tệp không có ô điểm danh nào được điền.", field="file")
-    return record_attendance(session, course_id, records, now)
+    return record_attendance(session, course_id, records, now, within)
 
 
 def _write_attendance(session: Session, rows: list[tuple[str, str, bool, bool, str]],

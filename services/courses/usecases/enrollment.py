@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from services.courses import domain
 from services.courses.domain import ACTIVE_ENROLLMENT
+from services.courses.usecases.scope import check_trainees
 from services.courses.models import Course, CourseCandidate, Enrollment, Trainee
 from shared.errors import Conflict, Invalid, NotFound
 from shared.localtime import local_today, utcnow, vn_date
@@ -22,8 +23,10 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def enroll(session: Session, course_id: str, civil_servant_ids: list[str], now: datetime | None = None) -> dict:
-    """Enroll trainees (beyond capacity they wait); in a booked course a clash refuses the whole request."""
+def enroll(session: Session, course_id: str, civil_servant_ids: list[str], now: datetime | None = None,
+           within: str | None = None) -> dict:
+    """Enroll trainees (beyond capacity they wait); in a booked course a clash refuses the whole request.
+    `within`: the caller's unit (shared.auth.unit_scope); a trainee of another is refused (Forbidden)."""
     course = _course(session, course_id, lock=True)
     ids = list(dict.fromkeys(civil_servant_ids))
     known = {t.civil_servant_id: t for t in session.scalars(sa.select(Trainee).where(
@@ -32,6 +35,7 @@ def enroll(session: Session, course_id: str, civil_servant_ids: list[str], now: 
     if missing:
         raise Invalid(f"Không có công chức mã {', '.join(missing[:5])} trong danh sách (chưa đồng bộ từ nhu cầu).",
                       field="civil_servant_ids")
+    check_trainees(session, within, ids, "civil_servant_ids")
     gone = [known[i].code for i in ids if known[i].employment_status == "left"]
     if gone:
         raise Invalid(f"Công chức đã nghỉ việc: {', '.join(gone[:5])}.", field="civil_servant_ids")
@@ -67,9 +71,10 @@ def enroll(session: Session, course_id: str, civil_servant_ids: list[str], now: 
 
 
 def withdraw(session: Session, course_id: str, civil_servant_id: str, reason: str,
-             now: datetime | None = None) -> dict:
+             now: datetime | None = None, within: str | None = None) -> dict:
     """Withdraw a trainee; the first waitlisted trainee who does not clash takes the seat."""
     course = _course(session, course_id, lock=True)
+    check_trainees(session, within, [civil_servant_id], "civil_servant_id")
     if course.status not in domain.ENROLLABLE:
         raise Conflict(f"Lớp ở trạng thái {_state(course.status)}, không thể rút tên.", field="course_id")
     row = session.get(Enrollment, (course_id, civil_servant_id))

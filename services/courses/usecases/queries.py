@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from services.courses import domain, formats
 from services.courses.domain import ACTIVE_ENROLLMENT
+from services.courses.usecases.scope import ids_within
 from services.courses.models import (Attendance, Course, CourseCandidate, CourseSession, Enrollment, Lecturer,
     TestResult, Topic, Trainee, Venue)
 from shared.errors import Invalid, NotFound
@@ -159,10 +160,15 @@ def list_courses(session: Session, status: str | None, topic_code: str | None = 
     return list(session.scalars(stmt))
 
 
-def list_enrollments(session: Session, course_id: str, status: str | None = None) -> list[dict]:
-    """Return a course's trainees (enrolled, waitlisted, withdrawn) with their attendance and results so far."""
+def list_enrollments(session: Session, course_id: str, status: str | None = None,
+                     within: str | None = None) -> list[dict]:
+    """Return a course's trainees (enrolled, waitlisted, withdrawn) with their attendance and results so far;
+    with `within` (the caller's unit), only its trainees."""
     course = _course(session, course_id)
     rows = _participants(session, course, statuses=(status,) if status else None)
+    if within is not None:
+        inside = ids_within(session, within, [r["civil_servant_id"] for r in rows])
+        rows = [r for r in rows if r["civil_servant_id"] in inside]
     return rows
 
 
