@@ -188,3 +188,9 @@ def test_tokens_in_feedback_and_check_in_paths_reach_no_proxy_log(proxy, proxy_d
     assert re.search(r'"POST" 429 .* route=feedback ', access) and re.search(r'"POST" 413 .* route=feedback ', access)
     assert re.search(r'"GET" 503 .* route=checkin upstream=127\.0\.0\.1:\d+ upstream_status=502', access), \
         access[-1500:]
+
+
+def test_metrics_are_not_served_through_the_proxy(proxy, web):
+    assert requests.get(f"http://127.0.0.1:{web}/metrics", timeout=5).status_code == 200
+    resp = requests.get(proxy + "/metrics", timeout=5)
+    assert resp.status_code == 404 and resp.json()["code"] == 404
