@@ -600,6 +600,9 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
         api.register_blueprint(blp)
     for blp in blueprints:
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
+    from shared import access_log
+    api.register_blueprint(access_log.access_log_blueprint(), url_prefix="/api/v1/access-log")  # the inspector's
+    access_log.install(app)  # every protected /api/ call recorded (issue 14)
     app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(TableError, _table_error)  # raised by shared.tabular.read_table and use cases
     for kind in _database_errors():
