@@ -261,7 +261,8 @@ def _internal_error(error: Exception):
 
 # --- every request's input, checked in one place (before any schema or view sees it) -----------------------------
 #
-# Text: NFC-normalised, control characters refused (C0 but tab/newline/CR in bodies, DEL, C1, lone surrogates);
+# Text (path parameters, query, form, JSON): NFC-normalised, control characters refused (C0 but tab/newline/CR in
+# bodies, DEL, C1, lone surrogates; a path parameter's is a 422 naming it under `path`);
 # JSON: bounded depth, integers bounded; query strings: no digit runs past int64; sizes: per route class.
 # The cleaned values replace the request's own (args, form, the JSON body), so webargs/flask-smorest schemas and
 # plain views read the same checked text.
@@ -331,6 +332,9 @@ def _clean_multidict(data, location: str, *, multiline: bool, problems: dict):
     from werkzeug.datastructures import ImmutableMultiDict
     items, bad = [], {}
     for name, value in data.items(multi=True):
+        if name is None:  # a multipart part without a readable name (none given, or a CR/LF in it): werkzeug's None
+            bad["_schema"] = ["Có phần dữ liệu không có tên trường hợp lệ."]
+            continue
         try:
             name = tabular.clean_text(name, multiline=False)
             value = tabular.clean_text(value, multiline=multiline)
@@ -385,9 +389,15 @@ def clean_request_input() -> None:
     """Check and normalise every text input of the request, or answer 413/422 before any view runs."""
     request.max_content_length = request_size_limit()
     problems: dict = {}
-    for value in (request.view_args or {}).values():
+    for name, value in list((request.view_args or {}).items()):
         if isinstance(value, int) and not -MAX_INT - 1 <= value <= MAX_INT:
             raise NotFoundHTTP()
+        if isinstance(value, str):  # a NUL in an id reached PostgreSQL (it refuses NUL in text): a 500
+            try:
+                request.view_args[name] = tabular.clean_text(value, multiline=False)
+            except ValueError as exc:
+                problems.setdefault("path", {})[name] = [str(exc)]
+                del request.view_args[name]  # reaches no code, not even a page's error handler
     if request.args:
         request.args = _clean_multidict(request.args, "query", multiline=False, problems=problems)
     if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
