@@ -128,6 +128,7 @@ def write_env_file() -> dict[str, str]:
     secret = lambda: secrets.token_hex(20)  # noqa: E731 - URL-safe
     env = {
         "API_TOKEN": secret(), "ADMIN_TOKEN": secret(), "POSTGRES_PASSWORD": secret(),
+        "AUTH_MODE": "static",  # the stack is driven with the two tokens (no identity provider here; issue 14)
         "RABBITMQ_ADMIN_USER": "admin", "RABBITMQ_ADMIN_PASSWORD": secret(), "RABBITMQ_ERLANG_COOKIE": secret(),
         **{f"{svc.upper()}_DB_PASSWORD": secret() for svc in SERVICES},
         **{f"{svc.upper()}_AMQP_PASSWORD": secret() for svc in SERVICES},
