@@ -39,7 +39,12 @@ class Forbidden(DomainError):
 
 
 class Throttled(DomainError):
-    """Too many refused attempts from one client or at one link: refused for a while, whatever the request."""
+    """Too many refused attempts from one client or at one link: refused for a while, whatever the request.
+    `retry_after` is that while, in seconds, when known: shared.web answers it as the Retry-After header."""
+
+    def __init__(self, message: str, field: str | None = None, retry_after: int | None = None):
+        super().__init__(message, field)
+        self.retry_after = retry_after
 
 
 class PermanentError(Exception):

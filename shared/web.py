@@ -119,7 +119,8 @@ class JsonApi(Api):
             payload["message"] = data["message"]
         if "messages" in data:
             payload["errors"] = data["messages"]
-            payload["message"] = "Dữ liệu không hợp lệ: " + ", ".join(_field_paths(data["messages"]))
+            if "message" not in data:
+                payload["message"] = "Dữ liệu không hợp lệ: " + ", ".join(_field_paths(data["messages"]))
         headers = data.get("headers", {})
         return jsonify(payload), error.code, headers
 
@@ -147,8 +148,9 @@ def status_of(error: DomainError) -> int:
 def _domain_error(error: DomainError):
     code = status_of(error)
     errors = {"json": {error.field: [error.message]}} if error.field else {}
+    headers = {"Retry-After": str(error.retry_after)} if getattr(error, "retry_after", None) else {}
     return jsonify({"code": code, "status": HTTP_STATUS_CODES.get(code, "Error"), "message": error.message,
-                    "errors": errors}), code
+                    "errors": errors}), code, headers
 
 
 def _table_error(error: TableError):
@@ -262,7 +264,7 @@ def _internal_error(error: Exception):
 # --- every request's input, checked in one place (before any schema or view sees it) -----------------------------
 #
 # Text (path parameters, query, form, JSON): NFC-normalised, control characters refused (C0 but tab/newline/CR in
-# bodies, DEL, C1, lone surrogates; a path parameter's is a 422 naming it under `path`);
+# bodies, DEL, C1, lone surrogates; in a path parameter: 404 naming it under `path`);
 # JSON: bounded depth, integers bounded; query strings: no digit runs past int64; sizes: per route class.
 # The cleaned values replace the request's own (args, form, the JSON body), so webargs/flask-smorest schemas and
 # plain views read the same checked text.
@@ -398,6 +400,10 @@ def clean_request_input() -> None:
             except ValueError as exc:
                 problems.setdefault("path", {})[name] = [str(exc)]
                 del request.view_args[name]  # reaches no code, not even a page's error handler
+    if problems:  # a path with a control character names nothing: 404, naming the parameter
+        from flask_smorest import abort
+        abort(404, message="Không tìm thấy: đường dẫn có ký tự không hợp lệ («" + "», «".join(problems["path"])
+              + "»).", messages=problems)
     if request.args:
         request.args = _clean_multidict(request.args, "query", multiline=False, problems=problems)
     if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):

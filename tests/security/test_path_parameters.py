@@ -1,8 +1,8 @@
 """A control character in a path parameter is refused in shared.web's one input check, before any view or query:
-a 422 in the JSON error shape naming the parameter under `path`. A NUL in an id (GET /api/v1/courses/%00x) was a
-500 on PostgreSQL in every service — PostgreSQL refuses NUL in text, SQLite just found nothing — so the routes
-run on both backends. Every route with a text parameter, in all four services, is found from the URL map (routes
-added later are covered too)."""
+a 404 in the JSON error shape naming the parameter under `path` (such a path names nothing). A NUL in an id
+(GET /api/v1/courses/%00x) was a 500 on PostgreSQL in every service — PostgreSQL refuses NUL in text, SQLite just
+found nothing — so the routes run on both backends. Every route with a text parameter, in all four services, is
+found from the URL map (routes added later are covered too)."""
 from __future__ import annotations
 
 import re
@@ -21,15 +21,15 @@ ONE_ROUTE = {"needs": ("/api/v1/civil-servants/{}", "cs_id"), "courses": ("/api/
 
 
 def _assert_refused(resp, names, where: str) -> None:
-    assert resp.status_code == 422, f"{where}: {resp.status_code} {resp.data[:300]!r}"
+    assert resp.status_code == 404, f"{where}: {resp.status_code} {resp.data[:300]!r}"
     body = resp.get_json()
-    assert body["code"] == 422 and set(names) <= set(body["errors"]["path"]), (where, body)
+    assert body["code"] == 404 and set(names) <= set(body["errors"]["path"]), (where, body)
     assert "\x00" not in resp.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("service", SERVICES)
 @pytest.mark.parametrize("bad", ["%00x", "x%00", "a%0Bb", "%C2%85", "%7F"])
-def test_a_control_character_in_an_id_is_422_naming_it_never_500(make_client, service, bad):
+def test_a_control_character_in_an_id_is_404_naming_it_never_500(make_client, service, bad):
     client = make_client(service)
     path, name = ONE_ROUTE[service]
     _assert_refused(client.get(path.format(bad), headers=API_AUTH), [name], f"{service} {bad}")
@@ -39,6 +39,7 @@ def test_a_clean_id_still_reaches_the_view_nfc_normalised(make_client):
     client = make_client("courses")
     resp = client.get("/api/v1/courses/Nguye%CC%82%CC%83n", headers=API_AUTH)  # NFD: an unknown id, not refused
     assert resp.status_code == 404 and resp.get_json()["code"] == 404, resp.data[:300]
+    assert "path" not in (resp.get_json().get("errors") or {})  # the view's own 404: the id was looked up
 
 
 def _text_routes(app):

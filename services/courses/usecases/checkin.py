@@ -75,9 +75,11 @@ def _refuse_if_throttled(session: Session, client_key: str, session_id: str | No
     recent = sa.select(sa.func.count()).select_from(CheckinFailure).where(CheckinFailure.failed_at > since)
     wait = f"vui lòng thử lại sau {limits.window_minutes} phút hoặc liên hệ cán bộ lớp"
     if session.scalar(recent.where(CheckinFailure.client_key == client_key)) >= limits.per_client:
-        raise Throttled(f"Thiết bị này đã điểm danh không thành công quá nhiều lần; {wait}.", field="token")
+        raise Throttled(f"Thiết bị này đã điểm danh không thành công quá nhiều lần; {wait}.", field="token",
+                        retry_after=limits.window_minutes * 60)
     if session_id and session.scalar(recent.where(CheckinFailure.session_id == session_id)) >= limits.per_link:
-        raise Throttled(f"Đường dẫn điểm danh này đã bị thử sai quá nhiều lần; {wait}.", field="token")
+        raise Throttled(f"Đường dẫn điểm danh này đã bị thử sai quá nhiều lần; {wait}.", field="token",
+                        retry_after=limits.window_minutes * 60)
 
 
 def _record_failure(session: Session, client_key: str, session_id: str | None, limits: CheckinLimits,
