@@ -92,7 +92,7 @@ def list_venues(args):
 @blp.response(200, schemas.TraineeSchema(many=True))
 def list_trainees(args):
     """List the civil servants known to courses (synchronised from needs); per-person data: token required."""
-    return in_unit_of_work(usecases.list_trainees, args["commune_code"])
+    return in_unit_of_work(usecases.list_trainees, args["commune_code"], within=unit_scope())
 
 
 @blp.route("/rules")
@@ -264,7 +264,7 @@ def complete(course_id):
 
 
 @blp.route("/courses/<course_id>/candidates")
-@requires("training-officer", "commune-officer")
+@requires("training-officer")
 @blp.response(200, schemas.CandidateSchema(many=True))
 def list_candidates(course_id):
     """List the candidates named by the plan line, best priority first."""
@@ -327,7 +327,7 @@ def record_results(data, course_id):
 
 
 @blp.route("/courses/<course_id>/certificates")
-@requires("training-officer", "commune-officer", "inspector")
+@requires("training-officer", "inspector")
 @blp.response(200, schemas.CertificateSchema(many=True))
 def list_certificates(course_id):
     """List the certificates issued for a course."""
@@ -353,7 +353,7 @@ def calendar(args, of, ref):
 
 
 @blp.route("/courses/<course_id>/class-list")
-@requires("training-officer", "commune-officer", "lecturer", "inspector")
+@requires("training-officer", "lecturer", "inspector")
 @blp.arguments(schemas.DocumentQueryArgsSchema, location="query")
 @blp.response(200)
 @blp.doc(**apidoc.answers("csv", "xlsx"))
@@ -366,7 +366,7 @@ def class_list(args, course_id):
 
 
 @blp.route("/courses/<course_id>/attendance-sheet")
-@requires("training-officer", "commune-officer", "lecturer", "inspector")
+@requires("training-officer", "lecturer", "inspector")
 @blp.arguments(schemas.DocumentQueryArgsSchema, location="query")
 @blp.response(200)
 @blp.doc(**apidoc.answers("csv", "xlsx"))

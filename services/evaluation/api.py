@@ -153,7 +153,7 @@ def list_indicators(args):
 
 
 @blp.route("/unit-indicators", methods=["POST"])
-@requires("training-officer", "commune-officer")
+@requires("training-officer")
 @blp.arguments(schemas.IndicatorsCreateSchema)
 @blp.response(201, schemas.CountSchema)
 def add_indicators(data):
@@ -163,7 +163,7 @@ def add_indicators(data):
 
 
 @blp.route("/unit-indicators/<indicator_id>", methods=["DELETE"])
-@requires("training-officer", "commune-officer")
+@requires("training-officer")
 @blp.response(204)
 def delete_indicator(indicator_id):
     """Delete one unit indicator value."""
@@ -172,7 +172,7 @@ def delete_indicator(indicator_id):
 
 
 @blp.route("/unit-indicators/import", methods=["POST"])
-@requires("training-officer", "commune-officer")
+@requires("training-officer")
 @blp.arguments(UploadSchema, location="files")
 @blp.response(201, schemas.CountSchema)
 @blp.doc(description="multipart/form-data, field «file»: CSV or XLSX with columns " +

@@ -193,7 +193,7 @@ def get_campaign(campaign_id):
 
 
 @blp.route("/campaigns/<campaign_id>/responses", methods=["POST"])
-@requires("training-officer", "commune-officer")
+@requires("training-officer")
 @blp.arguments(schemas.ResponseCreateSchema)
 @blp.response(200, schemas.ResponseSchema)
 def submit_response(data, campaign_id):
@@ -203,7 +203,7 @@ def submit_response(data, campaign_id):
 
 
 @blp.route("/campaigns/<campaign_id>/progress")
-@requires("training-officer", "commune-officer", "inspector")
+@requires("training-officer", "inspector")
 @blp.response(200, schemas.ProgressSchema)
 def campaign_progress(campaign_id):
     """Progress per commune and who has not answered yet (personal data: token required)."""
@@ -225,7 +225,7 @@ def close_campaign(args, campaign_id):
 
 
 @blp.route("/needs")
-@requires("training-officer", "commune-officer", "inspector")
+@requires("training-officer", "inspector")
 @blp.arguments(schemas.NeedQueryArgsSchema, location="query")
 @blp.response(200, schemas.NeedPageSchema)
 def list_needs(args):
@@ -390,7 +390,7 @@ def report_plan_coverage(args):
 
 
 @blp.route("/reports/below-standard")
-@requires("training-officer", "commune-officer", "inspector")
+@requires("training-officer", "inspector")
 @blp.arguments(schemas.BelowStandardArgsSchema, location="query")
 @apidoc.response(blp, "json", "csv", "xlsx", rows=True)
 def report_below_standard(args):

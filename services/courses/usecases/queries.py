@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from services.courses import domain, formats
 from services.courses.domain import ACTIVE_ENROLLMENT
-from services.courses.usecases.scope import ids_within
+from services.courses.usecases.scope import ids_within, trainee_in
 from services.courses.models import (Attendance, Course, CourseCandidate, CourseSession, Enrollment, Lecturer,
     TestResult, Topic, Trainee, Venue)
 from shared.errors import Invalid, NotFound
@@ -189,11 +189,13 @@ def list_certificates(session: Session, course_id: str) -> list[dict]:
                 .order_by(Enrollment.certificate_no))]
 
 
-def list_trainees(session: Session, commune_code: str | None) -> list[Trainee]:
-    """List the civil servants known to courses, optionally of one commune."""
+def list_trainees(session: Session, commune_code: str | None, within: str | None = None) -> list[Trainee]:
+    """List the civil servants known to courses, optionally of one commune; with `within`, the caller's only."""
     stmt = sa.select(Trainee).order_by(Trainee.code)
     if commune_code:
         stmt = stmt.where(Trainee.commune_code == commune_code)
+    if within is not None:
+        stmt = stmt.where(trainee_in(within))
     return list(session.scalars(stmt))
 
 

@@ -66,5 +66,7 @@ def test_a_commune_officer_works_only_with_their_communes_trainees(apps, provide
     _forbidden(api.post(f"{base}/attendance", headers=officer, json={"records": records + [
         {"session_id": session_id, "civil_servant_id": tan_loc[0], "present": True}]}), "records.2.civil_servant_id")
     assert ok(api.post(f"{base}/attendance", json={"records": records}, headers=officer), 201) == {"count": 2}
+    trainees = ok(api.get("/api/v1/trainees", headers=officer))
+    assert {t["civil_servant_id"] for t in trainees} == set(bien_bach) | {bien_bach_more}
     other = provider.auth("commune-officer", audience="courses", unit_code="CM-TANLOC")
     assert {e["civil_servant_id"] for e in ok(api.get(f"{base}/enrollments", headers=other))} == set(tan_loc)
