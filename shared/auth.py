@@ -145,10 +145,12 @@ class OidcVerifier:
             raise IdentityProviderUnavailable(type(exc).__name__) from None
         except jwt.PyJWTError as exc:  # the kid is not in the provider's keys, even after refetching them
             raise TokenRefused(type(exc).__name__) from None
+        if key.algorithm_name != alg:  # an ES256 header naming an RSA key (or the reverse): never one of ours
+            raise TokenRefused("algorithm does not match the key")
         try:
             claims = jwt.decode(token, key.key, algorithms=[alg], audience=self.audience, issuer=self.issuer,
                                 leeway=self.leeway, options={"require": ["exp", "iss", "aud", "sub"]})
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:  # PyJWT raises TypeError for a key of another type
             raise TokenRefused(type(exc).__name__) from None
         return principal_of(claims)
 

@@ -71,7 +71,8 @@ def test_a_program_with_client_credentials_acts_in_the_role_its_scope_names(prov
 
 @pytest.mark.parametrize("case", ["expired", "not-yet-valid", "wrong-issuer", "wrong-audience", "unknown-kid",
                                   "alg-none", "hs256-with-public-key", "tampered-payload", "tampered-signature",
-                                  "no-subject", "no-expiry", "not-a-jwt", "static-api-token"])
+                                  "no-subject", "no-expiry", "not-a-jwt", "static-api-token", "es256-naming-an-rsa-kid",
+                                  "kid-not-a-string"])
 def test_a_bad_token_is_401(provider, needs, case):
     rs = provider.keys[0]
     good = provider.token("training-officer")
@@ -114,6 +115,11 @@ def test_a_bad_token_is_401(provider, needs, case):
         claims = jwt.decode(good, options={"verify_signature": False})
         del claims["exp"]
         token = jwt.encode(claims, rs.private, algorithm="RS256", headers={"kid": rs.kid})
+    elif case == "es256-naming-an-rsa-kid":  # signed with an EC key, but naming the published RSA key
+        ec_key = SigningKey.new("ES256")
+        token = provider.token("training-officer", key=SigningKey(rs.kid, "ES256", ec_key.private))
+    elif case == "kid-not-a-string":
+        token = f"{_b64({'alg': 'RS256', 'typ': 'JWT', 'kid': 7})}.{payload}.{signature}"
     elif case == "not-a-jwt":
         token = "definitely-not-a-jwt"
     else:
