@@ -85,6 +85,15 @@ def _ask_peer(base: str, correlation_id: str, message_ids: list[str]) -> dict:
         return json.loads(res.read())
 
 
+def _is_operator_token(raw: str) -> bool:
+    """Whether `raw` is a valid bearer JWT of the provider carrying the operator role (AUTH_MODE=oidc)."""
+    from shared.auth import OPERATOR, TokenRefused, authenticator
+    try:
+        return OPERATOR in authenticator().authenticate(f"Bearer {raw.strip()}").grants
+    except TokenRefused:
+        return False
+
+
 def _when(value) -> str:
     if not value:
         return "—"
@@ -130,9 +139,12 @@ def console_blueprint() -> Blueprint:
     @bp.post("/login")
     def login():
         actor = (request.form.get("actor") or "").strip()[:100]
-        token = (request.form.get("token") or "").encode("utf-8", "replace")
-        expected = ctx().settings.admin_token.encode("utf-8")
-        if not actor or not hmac.compare_digest(token, expected):
+        given = request.form.get("token") or ""
+        if ctx().settings.auth_mode == "oidc":  # an operator's JWT: the static token is development-only (issue 14)
+            valid = _is_operator_token(given)
+        else:
+            valid = hmac.compare_digest(given.encode("utf-8", "replace"), ctx().settings.admin_token.encode("utf-8"))
+        if not actor or not valid:
             return _page("console/login.html", 401, error=True, given_actor=actor)
         response = make_response(redirect(url_for("console.index"), 303))
         value = _serializer().dumps({"actor": actor, "csrf": secrets.token_urlsafe(32)})
