@@ -353,26 +353,26 @@ def calendar(args, of, ref):
 
 
 @blp.route("/courses/<course_id>/class-list")
-@requires("training-officer", "lecturer", "inspector")
+@requires("training-officer", "commune-officer", "lecturer", "inspector")
 @blp.arguments(schemas.DocumentQueryArgsSchema, location="query")
 @blp.response(200)
 @blp.doc(**apidoc.answers("csv", "xlsx"))
 def class_list(args, course_id):
     """Download the class list with a signature column (format=xlsx or csv)."""
     with ctx().transaction() as session:
-        course, rows = usecases.list_document_rows(session, course_id)
+        course, rows = usecases.list_document_rows(session, course_id, unit_scope())
         columns, layout = formats.class_list(course, rows)
         return download(rows, columns, args["format"], f"danh-sach-{course.code}", **layout)
 
 
 @blp.route("/courses/<course_id>/attendance-sheet")
-@requires("training-officer", "lecturer", "inspector")
+@requires("training-officer", "commune-officer", "lecturer", "inspector")
 @blp.arguments(schemas.DocumentQueryArgsSchema, location="query")
 @blp.response(200)
 @blp.doc(**apidoc.answers("csv", "xlsx"))
 def attendance_sheet(args, course_id):
     """Download the attendance sheet: one column per session (x present, P excused, v absent; blank to fill in)."""
     with ctx().transaction() as session:
-        course, rows = usecases.list_document_rows(session, course_id)
+        course, rows = usecases.list_document_rows(session, course_id, unit_scope())
         columns, layout = formats.attendance_sheet(course)
         return download(rows, columns, args["format"], f"diem-danh-{course.code}", **layout)

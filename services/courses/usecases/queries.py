@@ -251,10 +251,14 @@ def list_calendar(session: Session, kind: str, ref: str, start: date | None, end
     return out
 
 
-def list_document_rows(session: Session, course_id: str) -> tuple[Course, list[dict]]:
-    """The enrolled trainees of a course with their attendance marks per session (class list, attendance sheet)."""
+def list_document_rows(session: Session, course_id: str, within: str | None = None) -> tuple[Course, list[dict]]:
+    """The enrolled trainees of a course with their attendance marks per session (class list, attendance sheet);
+    with `within` (the caller's unit), only its trainees."""
     course = _course(session, course_id)
     participants = _participants(session, course, statuses=(ACTIVE_ENROLLMENT,))
+    if within is not None:
+        inside = ids_within(session, within, [p["civil_servant_id"] for p in participants])
+        participants = [p for p in participants if p["civil_servant_id"] in inside]
     marks: dict[tuple[str, str], str] = {}
     for a in session.scalars(sa.select(Attendance).join(CourseSession).where(CourseSession.course_id == course_id)):
         if a.confirmation == "pending":

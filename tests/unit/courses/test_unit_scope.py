@@ -66,6 +66,10 @@ def test_a_commune_officer_works_only_with_their_communes_trainees(apps, provide
     _forbidden(api.post(f"{base}/attendance", headers=officer, json={"records": records + [
         {"session_id": session_id, "civil_servant_id": tan_loc[0], "present": True}]}), "records.2.civil_servant_id")
     assert ok(api.post(f"{base}/attendance", json={"records": records}, headers=officer), 201) == {"count": 2}
+    codes = {t["civil_servant_id"]: t["code"] for t in ok(api.get("/api/v1/trainees", headers=district))}
+    for document in ("class-list", "attendance-sheet"):  # the commune's own sheet to fill in and upload
+        text = api.get(f"{base}/{document}?format=csv", headers=officer).get_data(as_text=True)
+        assert all(codes[cs] in text for cs in bien_bach) and not any(codes[cs] in text for cs in tan_loc)
     trainees = ok(api.get("/api/v1/trainees", headers=officer))
     assert {t["civil_servant_id"] for t in trainees} == set(bien_bach) | {bien_bach_more}
     other = provider.auth("commune-officer", audience="courses", unit_code="CM-TANLOC")
