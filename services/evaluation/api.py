@@ -4,7 +4,7 @@ from flask_smorest import Blueprint
 from services.evaluation import formats, schemas, usecases
 from shared import apidoc
 from shared.charts import chart_response
-from shared.web import UploadSchema, ctx, read_upload, requires, respond_as
+from shared.web import UploadSchema, ctx, read_upload, requires, respond_as, unit_scope
 
 blp = Blueprint("evaluation", __name__, url_prefix="", description="Phiếu lấy ý kiến học viên và tổng hợp đánh giá")
 
@@ -153,26 +153,26 @@ def list_indicators(args):
 
 
 @blp.route("/unit-indicators", methods=["POST"])
-@requires("training-officer")
+@requires("training-officer", "commune-officer")
 @blp.arguments(schemas.IndicatorsCreateSchema)
 @blp.response(201, schemas.CountSchema)
 def add_indicators(data):
     """Enter unit indicator values (commune, indicator, period YYYY-MM or YYYY-Qn, value %); replaces the same."""
     with ctx().transaction() as session:
-        return {"count": usecases.upsert_indicators(session, data["items"], "api")}
+        return {"count": usecases.upsert_indicators(session, data["items"], "api", within=unit_scope())}
 
 
 @blp.route("/unit-indicators/<indicator_id>", methods=["DELETE"])
-@requires("training-officer")
+@requires("training-officer", "commune-officer")
 @blp.response(204)
 def delete_indicator(indicator_id):
     """Delete one unit indicator value."""
     with ctx().transaction() as session:
-        usecases.delete_indicator(session, indicator_id)
+        usecases.delete_indicator(session, indicator_id, unit_scope())
 
 
 @blp.route("/unit-indicators/import", methods=["POST"])
-@requires("training-officer")
+@requires("training-officer", "commune-officer")
 @blp.arguments(UploadSchema, location="files")
 @blp.response(201, schemas.CountSchema)
 @blp.doc(description="multipart/form-data, field «file»: CSV or XLSX with columns " +
@@ -181,7 +181,7 @@ def import_indicators(files):
     """Import unit indicator values from a CSV/XLSX file; a file with any bad line writes nothing."""
     data, name = read_upload(files)
     with ctx().transaction() as session:
-        return {"count": usecases.import_indicators(session, data, name)}
+        return {"count": usecases.import_indicators(session, data, name, within=unit_scope())}
 
 
 @blp.route("/courses/<course_id>/unit-indicators")

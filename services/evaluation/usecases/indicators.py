@@ -12,17 +12,18 @@ from services.evaluation import domain, formats
 from services.evaluation.models import UnitIndicator
 from services.evaluation.usecases.rules import active_rule
 from shared import tabular
-from shared.errors import NotFound
+from shared.errors import Forbidden, NotFound
 from shared.localtime import local_today, utcnow
 
 
 def upsert_indicators(session: Session, rows: list[dict], source: str, errors=None,
-                      now: datetime | None = None) -> int:
+                      now: datetime | None = None, within: str | None = None) -> int:
     """Insert or replace unit indicator values (commune, indicator, period); all or none.
 
     `errors` is the tabular.RowErrors of an imported file (see record_test_scores): every row is checked and the
     file refused with all its problems; JSON input is refused at its first bad item (`items.n.field`)."""
     now = now or utcnow()
+    _check_communes(rows, within, "items.{n}.commune_code" if errors is None else "file")
     catalogue = active_rule(session, "unit_indicators", local_today(now))["indicators"]
     prepared = {}
     for n, r in enumerate(rows):
@@ -67,16 +68,28 @@ def upsert_indicators(session: Session, rows: list[dict], source: str, errors=No
     return len(prepared)
 
 
-def delete_indicator(session: Session, indicator_id: str) -> None:
+OUTSIDE = "Xã ngoài phạm vi quản lý của bạn."
+
+
+def _check_communes(rows: list[dict], within: str | None, field: str) -> None:
+    """A caller confined to a unit (issue 14, shared.auth.unit_scope) writes only its own commune's values."""
+    for n, r in enumerate(rows):
+        if within is not None and r.get("commune_code") != within:
+            raise Forbidden(OUTSIDE, field=field.format(n=n))
+
+
+def delete_indicator(session: Session, indicator_id: str, within: str | None = None) -> None:
     """Remove one unit indicator value (entered by mistake)."""
     row = session.get(UnitIndicator, indicator_id)
     if row is None:
         raise NotFound("Không tìm thấy giá trị chỉ số.", field="indicator_id")
+    _check_communes([{"commune_code": row.commune_code}], within, "indicator_id")
     session.delete(row)
 
 
-def import_indicators(session: Session, data: bytes, filename: str, now: datetime | None = None) -> int:
+def import_indicators(session: Session, data: bytes, filename: str, now: datetime | None = None,
+                      within: str | None = None) -> int:
     """Import unit indicator values from a CSV/XLSX file; a file with any bad line writes nothing."""
     errors = tabular.RowErrors()  # bad cells and unknown codes of every line, refused together
     rows = tabular.read_table(data, filename, formats.INDICATOR_COLUMNS[:4], errors=errors)
-    return upsert_indicators(session, rows, "import", errors, now)  # TableError → 422 (shared/web.py)
+    return upsert_indicators(session, rows, "import", errors, now, within)  # TableError → 422 (shared/web.py)
