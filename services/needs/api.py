@@ -225,13 +225,13 @@ def close_campaign(args, campaign_id):
 
 
 @blp.route("/needs")
-@requires("training-officer", "inspector")
+@requires("training-officer", "commune-officer", "inspector")
 @blp.arguments(schemas.NeedQueryArgsSchema, location="query")
 @blp.response(200, schemas.NeedPageSchema)
 def list_needs(args):
     """List needs (highest priority first) with the reasons of each priority score."""
     with ctx().transaction() as session:
-        return usecases.list_needs(session, **args)
+        return usecases.list_needs(session, **args, within=usecases.units_within(session, unit_scope()))
 
 
 @blp.route("/plans", methods=["POST"])
@@ -390,11 +390,11 @@ def report_plan_coverage(args):
 
 
 @blp.route("/reports/below-standard")
-@requires("training-officer", "inspector")
+@requires("training-officer", "commune-officer", "inspector")
 @blp.arguments(schemas.BelowStandardArgsSchema, location="query")
 @apidoc.response(blp, "json", "csv", "xlsx", rows=True)
 def report_below_standard(args):
     """Civil servants not meeting their position's standard (personal data: token required); JSON, CSV or XLSX."""
     with ctx().transaction() as session:
-        rows = usecases.below_standard(session, args["commune_code"], args["unit_code"])
+        rows = usecases.below_standard(session, **args, within=usecases.units_within(session, unit_scope()))
     return respond_as(args["format"], rows, formats.BELOW_COLUMNS, **formats.report_options(formats.BELOW_FILE))

@@ -19,9 +19,11 @@ from shared.db import is_postgres
 
 def list_needs(session: Session, *, civil_servant_id=None, commune_code=None, unit_code=None, topic_code=None,
                position_code=None, status=None, kind=None, page: int = 1,
-               page_size: int = 50) -> dict:
-    """Return one page of needs, highest priority first, with the total."""
+               page_size: int = 50, within: frozenset[str] | None = None) -> dict:
+    """Return one page of needs, highest priority first, with the total (`within`: the caller's units only)."""
     stmt = sa.select(Need)
+    if within is not None:
+        stmt = stmt.where(Need.unit_code.in_(sorted(within)))
     for column, value in ((Need.civil_servant_id, civil_servant_id), (Need.commune_code, commune_code),
                           (Need.unit_code, unit_code),
                           (Need.topic_code, topic_code), (Need.position_code, position_code),
@@ -64,8 +66,10 @@ def needs_rollup(session: Session, *, group_by: list[str], province_code=None, c
                              float(r[n + 4] or 0)))) for r in session.execute(stmt)]
 
 
-def below_standard(session: Session, commune_code: str | None = None, unit_code: str | None = None) -> list[dict]:
-    """Civil servants not meeting their position's standard: unmet qualifications and competencies below required."""
+def below_standard(session: Session, commune_code: str | None = None, unit_code: str | None = None,
+                   within: frozenset[str] | None = None, format: str | None = None) -> list[dict]:  # noqa: A002
+    """Civil servants not meeting their position's standard: unmet qualifications and competencies below required
+    (`within`: of the caller's units only; `format`: the answer's, written by the caller, not read here)."""
     standards = _standards(session)
     fw = current_framework(session)
     required = _requirements(session, fw.id)
@@ -78,6 +82,8 @@ def below_standard(session: Session, commune_code: str | None = None, unit_code:
     people = sa.select(CivilServant).where(CivilServant.employment_status != "left").order_by(CivilServant.code)
     if unit_code:
         people = people.where(CivilServant.unit_code == unit_code)
+    if within is not None:
+        people = people.where(CivilServant.unit_code.in_(sorted(within)))
     for cs in session.scalars(people):
         commune = communes[cs.unit_code]
         if commune_code and commune != commune_code:

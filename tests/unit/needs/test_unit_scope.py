@@ -75,6 +75,23 @@ def test_after_the_merger_an_officer_of_bien_bach_sees_the_three_former_units(ne
     assert "TB-X-TANBANG" in export and "TB-X-TRILUC" not in export
 
 
+def test_needs_and_the_below_standard_report_show_only_the_officers_units(needs, provider, monkeypatch):
+    _on(monkeypatch, AFTER)
+    officer = provider.auth("commune-officer", unit_code="CM-BIENBACH")
+    everyone = provider.auth("training-officer")
+    assert needs.post("/admin/needs/seed", json={"civil_servants": 24, "survey_year": 2026},
+                      headers=provider.auth("operator")).status_code == 200  # a survey: needs to list
+    campaign = needs.get("/api/v1/campaigns").get_json()[0]["id"]
+    assert needs.post(f"/api/v1/campaigns/{campaign}/close", headers=everyone).status_code == 200
+    report = needs.get("/api/v1/reports/below-standard", headers=officer)
+    assert report.status_code == 200
+    assert {r["unit_code"] for r in report.get_json()} <= MERGED
+    assert {r["unit_code"] for r in needs.get("/api/v1/reports/below-standard", headers=everyone).get_json()} - MERGED
+    mine = needs.get("/api/v1/needs?page_size=200", headers=officer).get_json()
+    assert {n["unit_code"] for n in mine["items"]} <= MERGED
+    assert needs.get("/api/v1/needs?page_size=1", headers=everyone).get_json()["total"] > mine["total"]
+
+
 def test_a_commune_officer_registers_only_in_their_commune(needs, provider, monkeypatch):
     _on(monkeypatch, AFTER)
     officer = provider.auth("commune-officer", unit_code="CM-BIENBACH")
