@@ -264,11 +264,11 @@ def complete(course_id):
 
 
 @blp.route("/courses/<course_id>/candidates")
-@requires("training-officer")
+@requires("training-officer", "commune-officer")
 @blp.response(200, schemas.CandidateSchema(many=True))
 def list_candidates(course_id):
     """List the candidates named by the plan line, best priority first."""
-    return in_unit_of_work(usecases.list_candidates, course_id)
+    return in_unit_of_work(usecases.list_candidates, course_id, within=unit_scope())
 
 
 @blp.route("/courses/<course_id>/enrollments", methods=["POST"])
@@ -327,11 +327,11 @@ def record_results(data, course_id):
 
 
 @blp.route("/courses/<course_id>/certificates")
-@requires("training-officer", "inspector")
+@requires("training-officer", "commune-officer", "inspector")
 @blp.response(200, schemas.CertificateSchema(many=True))
 def list_certificates(course_id):
     """List the certificates issued for a course."""
-    return in_unit_of_work(usecases.list_certificates, course_id)
+    return in_unit_of_work(usecases.list_certificates, course_id, within=unit_scope())
 
 
 CALENDARS = {"communes": ("commune", "Lịch học – {ref}"), "lecturers": ("lecturer", "Lịch giảng"),

@@ -172,20 +172,24 @@ def list_enrollments(session: Session, course_id: str, status: str | None = None
     return rows
 
 
-def list_candidates(session: Session, course_id: str) -> list[CourseCandidate]:
-    """List the candidates a plan line named for a course, best priority first."""
+def list_candidates(session: Session, course_id: str, within: str | None = None) -> list[CourseCandidate]:
+    """List the candidates a plan line named for a course, best priority first (`within`: the caller's unit's)."""
     _course(session, course_id)
-    return list(session.scalars(sa.select(CourseCandidate).where(CourseCandidate.course_id == course_id)
-                                .order_by(CourseCandidate.rank)))
+    stmt = sa.select(CourseCandidate).where(CourseCandidate.course_id == course_id).order_by(CourseCandidate.rank)
+    if within is not None:
+        stmt = stmt.join(Trainee, Trainee.civil_servant_id == CourseCandidate.civil_servant_id).where(
+            trainee_in(within))
+    return list(session.scalars(stmt))
 
 
-def list_certificates(session: Session, course_id: str) -> list[dict]:
-    """List the certificates issued for a course."""
+def list_certificates(session: Session, course_id: str, within: str | None = None) -> list[dict]:
+    """List the certificates issued for a course (`within`: to the caller's unit's trainees)."""
     course = _course(session, course_id)
+    where = [trainee_in(within)] if within is not None else []
     return [{"civil_servant_id": e.civil_servant_id, "code": t.code, "commune_code": t.commune_code,
              "certificate_no": e.certificate_no, "course_code": course.code, "course_title": course.title}
             for e, t in session.execute(sa.select(Enrollment, Trainee).join(Trainee).where(
-                Enrollment.course_id == course_id, Enrollment.certificate_no.is_not(None))
+                Enrollment.course_id == course_id, Enrollment.certificate_no.is_not(None), *where)
                 .order_by(Enrollment.certificate_no))]
 
 

@@ -70,7 +70,18 @@ def test_a_commune_officer_works_only_with_their_communes_trainees(apps, provide
     for document in ("class-list", "attendance-sheet"):  # the commune's own sheet to fill in and upload
         text = api.get(f"{base}/{document}?format=csv", headers=officer).get_data(as_text=True)
         assert all(codes[cs] in text for cs in bien_bach) and not any(codes[cs] in text for cs in tan_loc)
+    assert ok(api.get(f"{base}/candidates", headers=officer)) == []  # none named here; the query runs scoped
     trainees = ok(api.get("/api/v1/trainees", headers=officer))
     assert {t["civil_servant_id"] for t in trainees} == set(bien_bach) | {bien_bach_more}
     other = provider.auth("commune-officer", audience="courses", unit_code="CM-TANLOC")
+    seated = tan_loc + bien_bach + [bien_bach_more]
+    ok(setup.post(f"{base}/attendance", headers=API_AUTH, json={"records": [
+        {"session_id": s["id"], "civil_servant_id": cs, "present": True} for cs in seated for s in course["sessions"]]}),
+       201)
+    ok(setup.post(f"{base}/results", headers=API_AUTH, json={"scores": [
+        {"civil_servant_id": cs, "kind": "post", "competency_code": "CM06", "score": 8} for cs in seated]}), 201)
+    ok(setup.post(f"{base}/complete", headers=API_AUTH))
+    assert len(ok(api.get(f"{base}/certificates", headers=district))) == 5
+    assert {c["civil_servant_id"] for c in ok(api.get(f"{base}/certificates", headers=officer))} == \
+        set(bien_bach) | {bien_bach_more}
     assert {e["civil_servant_id"] for e in ok(api.get(f"{base}/enrollments", headers=other))} == set(tan_loc)
