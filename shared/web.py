@@ -272,6 +272,9 @@ def _internal_error(error: Exception):
 MAX_JSON_DEPTH = 32
 MAX_INT = 2**63 - 1  # what SQLite and PostgreSQL bigint hold; larger input is refused, never an OverflowError
 MAX_PROBLEMS = 100   # problems listed in one 422 (the total is always given)
+# An integer in a path is a row's Integer key: what PostgreSQL's integer holds (2^31 was a 500 there, "integer out
+# of range"; SQLite holds more). A larger one names nothing: 404.
+MAX_PATH_INT = 2**31 - 1
 _HUGE_DIGITS = re.compile(r"[+-]?0*\d{20,}")
 
 
@@ -392,7 +395,7 @@ def clean_request_input() -> None:
     request.max_content_length = request_size_limit()
     problems: dict = {}
     for name, value in list((request.view_args or {}).items()):
-        if isinstance(value, int) and not -MAX_INT - 1 <= value <= MAX_INT:
+        if isinstance(value, int) and not -MAX_PATH_INT - 1 <= value <= MAX_PATH_INT:
             raise NotFoundHTTP()
         if isinstance(value, str):  # a NUL in an id reached PostgreSQL (it refuses NUL in text): a 500
             try:

@@ -42,6 +42,16 @@ def test_a_clean_id_still_reaches_the_view_nfc_normalised(make_client):
     assert "path" not in (resp.get_json().get("errors") or {})  # the view's own 404: the id was looked up
 
 
+@pytest.mark.parametrize("framework_id", [2**31, 1096628893467420928, 2**63 - 1, 2**63])
+def test_an_integer_id_beyond_a_postgresql_integer_is_404_never_500(make_client, framework_id):
+    """GET /api/v1/frameworks/1096628893467420928 was a 500 on PostgreSQL (integer out of range; found by
+    schemathesis on PostgreSQL): the check bounded path integers to int64, but row keys are 32-bit integers."""
+    client = make_client("needs")
+    resp = client.get(f"/api/v1/frameworks/{framework_id}", headers=API_AUTH)
+    assert resp.status_code == 404 and resp.get_json()["code"] == 404, resp.data[:300]
+    assert client.get(f"/api/v1/frameworks/{2**31 - 1}", headers=API_AUTH).status_code == 404  # looked up
+
+
 def _text_routes(app):
     for rule in app.url_map.iter_rules():
         texts = [name for name, conv in rule._converters.items()
