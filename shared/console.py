@@ -79,7 +79,9 @@ def _ask(svc: str, base: str, correlation_id: str, message_ids: list[str]) -> di
 def _ask_peer(base: str, correlation_id: str, message_ids: list[str]) -> dict:
     query = urllib.parse.urlencode([("message_id", m) for m in message_ids], doseq=True)
     url = f"{base}/admin/correlation/{urllib.parse.quote(correlation_id, safe='')}" + (f"?{query}" if query else "")
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {ctx().settings.admin_token}",
+    # AUTH_MODE=oidc: the operator's own token from the login (the provider gives it every service's audience)
+    bearer = (_session() or {}).get("bearer") if ctx().settings.auth_mode == "oidc" else ctx().settings.admin_token
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {bearer or ''}",
                                                "Accept": "application/json"})
     with urllib.request.urlopen(req, timeout=PEER_TIMEOUT) as res:  # noqa: S310 - operator-configured URLs
         return json.loads(res.read())
@@ -147,7 +149,10 @@ def console_blueprint() -> Blueprint:
         if not actor or not valid:
             return _page("console/login.html", 401, error=True, given_actor=actor)
         response = make_response(redirect(url_for("console.index"), 303))
-        value = _serializer().dumps({"actor": actor, "csrf": secrets.token_urlsafe(32)})
+        session = {"actor": actor, "csrf": secrets.token_urlsafe(32)}
+        if ctx().settings.auth_mode == "oidc":
+            session["bearer"] = given.strip()  # for the trace page's questions to the other services
+        value = _serializer().dumps(session)
         response.set_cookie(COOKIE, value, max_age=SESSION_SECONDS, path=PATH, httponly=True, samesite="Strict",
                             # behind the proxy's TLS the app sees http: its X-Forwarded-Proto says https (trusting
                             # it can only make the cookie stricter)

@@ -33,3 +33,28 @@ def test_the_console_login_takes_an_operators_token_only(client, provider):
                                                     "token": provider.token("operator", audience="funding")})
     assert res.status_code == 303 and "console_session=" in res.headers["Set-Cookie"]
     assert client.get("/admin/console/").status_code == 200
+
+
+def test_the_trace_page_asks_the_other_services_with_the_operators_token(client, provider, tmp_path):
+    """A peer in oidc mode answers the console's question with the operator's own token (a real HTTP server on
+    loopback); a token without the peer's audience leaves that peer unanswered."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    peer = build_app("evaluation", sqlite_url(tmp_path / "e.db"), auth_mode="oidc", oidc_issuer=provider.issuer,
+                     oidc_jwks_url=provider.jwks_url)
+    server = make_server("127.0.0.1", 0, peer, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client.application.config["CONSOLE_PEERS"] = {"funding": "http://127.0.0.1:1",
+                                                  "evaluation": f"http://127.0.0.1:{server.server_port}"}
+    try:
+        for audience, answered in ((["funding", "evaluation"], True), ("funding", False)):
+            login = client.post("/admin/console/login", data={
+                "actor": "An", "token": provider.token("operator", audience=audience)})
+            assert login.status_code == 303
+            page = client.get("/admin/console/trace?correlation_id=cid-1").get_data(as_text=True)
+            assert ("HTTPError" not in page) is answered, page[-2000:]
+    finally:
+        server.shutdown()
+        peer.extensions["service"].engine.dispose()
