@@ -66,6 +66,9 @@ def example(spec: dict, schema: dict):
     s = resolve(spec, schema)
     if "enum" in s:
         return s["enum"][0]
+    if "anyOf" in s:  # e.g. needs' nested contact: an object or null — null is the value every such field takes
+        alternatives = [resolve(spec, alt) for alt in s["anyOf"]]
+        return None if any(alt.get("nullable") for alt in alternatives) else example(spec, alternatives[0])
     kind = s.get("type")
     if kind == "object":
         return {name: example(spec, prop) for name, prop in s.get("properties", {}).items()}
@@ -88,6 +91,12 @@ def example(spec: dict, schema: dict):
 def bad_values(spec: dict, schema: dict) -> list[tuple[str, object]]:
     """Return (label, value) pairs the schema must refuse: wrong JSON types and values outside its limits."""
     s = resolve(spec, schema)
+    if "anyOf" in s:  # an object or null (needs' contact): null is accepted, anything but an object is not
+        alternatives = [resolve(spec, alt) for alt in s["anyOf"]]
+        out = [] if any(alt.get("nullable") for alt in alternatives) else [("null", None)]
+        if all(alt.get("type") == "object" for alt in alternatives):
+            out += [("string", "not-an-object"), ("list", [1]), ("number", 3)]
+        return out
     out: list[tuple[str, object]] = [] if s.get("nullable") else [("null", None)]
     kind = s.get("type")
     if kind == "integer":
