@@ -3,6 +3,9 @@ from marshmallow import Schema, fields, pre_dump, validate
 from webargs.fields import DelimitedList
 
 from services.needs import domain, formats
+from shared.web import MAX_PATH_INT as MAX_ROW_ID  # a row key: what PostgreSQL's integer holds
+
+MAX_PAGE = 1_000_000  # far past the last page of a national registry; page × size stays a bigint
 
 
 class UnitSchema(Schema):
@@ -189,7 +192,7 @@ class CivilServantQueryArgsSchema(Schema):
     commune_code = fields.String(load_default=None, metadata={"description": "today's commune"})
     position_code = fields.String(load_default=None)
     employment_status = fields.String(load_default=None, validate=validate.OneOf(["active", "on_leave", "left"]))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
@@ -236,7 +239,7 @@ class FrameworkCreateSchema(Schema):
     name = fields.String(required=True, validate=[validate.Length(min=1, max=300), _not_blank])
     valid_from = fields.Date(required=True)
     legal_basis = fields.String(required=True, validate=[validate.Length(min=1, max=300), _not_blank])
-    copy_from = fields.Integer(load_default=None, strict=True, validate=validate.Range(min=1),
+    copy_from = fields.Integer(load_default=None, strict=True, validate=validate.Range(min=1, max=MAX_ROW_ID),
                                metadata={"description": "id of the version to start from"})
     competencies = fields.List(fields.Nested(CompetencySchema), load_default=list)
     requirements = fields.List(fields.Nested(RequirementSchema), load_default=list)
@@ -264,7 +267,7 @@ class CampaignCreateSchema(Schema):
     unit_codes = fields.List(fields.String(validate=_code), required=True, validate=validate.Length(min=1),
                              metadata={"description": "today's communes surveyed"})
     deadline = fields.Date(required=True)
-    framework_id = fields.Integer(load_default=None, strict=True, validate=validate.Range(min=1))
+    framework_id = fields.Integer(load_default=None, strict=True, validate=validate.Range(min=1, max=MAX_ROW_ID))
 
 
 class CloseJobSchema(Schema):
@@ -431,7 +434,7 @@ class NeedQueryArgsSchema(Schema):
     position_code = fields.String(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(["open", "planned", "met"]))
     kind = fields.String(load_default=None, validate=validate.OneOf(["competency_gap", "standard"]))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
@@ -567,7 +570,7 @@ class PlanDetailSchema(Schema):
 
 
 class PlanQueryArgsSchema(Schema):
-    year = fields.Integer(load_default=None)
+    year = fields.Integer(load_default=None, validate=validate.Range(min=1900, max=9999))
 
 
 # --- operator: rules and seed ----------------------------------------------------------------------------------------
