@@ -21,7 +21,7 @@ from tests.notify.servers import HttpProvider, Scripted, SmtpSink
 from tests.unit.apps import ADMIN_AUTH, build_app
 
 DEADLINE = datetime(2026, 12, 15, 10, 0, tzinfo=timezone.utc)  # 17:00 local
-NOON = datetime(2026, 12, 2, 5, 0, tzinfo=timezone.utc)  # 12:00 local
+NOON = datetime(2030, 6, 3, 5, 0, tzinfo=timezone.utc)  # 12:00 local; after any real "now" the jobs were queued at
 
 
 @pytest.fixture
@@ -119,17 +119,17 @@ def test_fallback_when_the_preferred_channel_is_missing_and_skipped_without_any(
 def test_sms_in_quiet_hours_waits_until_seven_local_then_goes(needs):
     [a] = people(needs)[:1]
     contact(needs, a, phone="0912345678", preferred_channel="sms")
-    night = datetime(2026, 12, 2, 22, 30, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+    night = datetime(2030, 6, 3, 22, 30, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
     with HttpProvider() as gw:
         channels = {"sms": SmsGatewayChannel(NotifyConfig(sms_gateway_url=gw.url, attempts=1))}
         handle(needs, "evaluation.trainee_feedback_requested", feedback(a))
         drain(needs, channels, now=night)
         [d] = deliveries(needs)
         assert d.status == "pending" and not gw.requests
-        assert d.deferred_until == datetime(2026, 12, 3, 7, 0, tzinfo=LOCAL_TZ)
+        assert d.deferred_until == datetime(2030, 6, 4, 7, 0, tzinfo=LOCAL_TZ)
         drain(needs, channels, now=night + timedelta(hours=4))  # 02:30: still quiet, the job is not due
         assert not gw.requests
-        drain(needs, channels, now=datetime(2026, 12, 3, 7, 0, 30, tzinfo=LOCAL_TZ).astimezone(timezone.utc))
+        drain(needs, channels, now=datetime(2030, 6, 4, 7, 0, 30, tzinfo=LOCAL_TZ).astimezone(timezone.utc))
         assert len(gw.requests) == 1
     assert deliveries(needs)[0].status == "sent"
 
