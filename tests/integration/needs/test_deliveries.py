@@ -4,7 +4,7 @@ quiet hours, retries then parking, the supervisor's follow-up, resend."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -20,8 +20,11 @@ from shared.notify.sms import SmsGatewayChannel
 from tests.notify.servers import HttpProvider, Scripted, SmtpSink
 from tests.unit.apps import ADMIN_AUTH, build_app
 
-DEADLINE = datetime(2026, 12, 15, 10, 0, tzinfo=timezone.utc)  # 17:00 local
-NOON = datetime(2030, 6, 3, 5, 0, tzinfo=timezone.utc)  # 12:00 local; after any real "now" the jobs were queued at
+# The sender's clock runs two days after the real now (the jobs are queued at the real now, so they are due by then),
+# at noon local; the feedback deadline twelve days after that. Relative, so the tests do not expire on a date.
+DAY = (datetime.now(LOCAL_TZ) + timedelta(days=2)).date()
+NOON = datetime.combine(DAY, time(12), LOCAL_TZ).astimezone(timezone.utc)
+DEADLINE = datetime.combine(DAY + timedelta(days=12), time(17), LOCAL_TZ).astimezone(timezone.utc)
 
 
 @pytest.fixture
@@ -87,7 +90,7 @@ def test_a_feedback_link_is_mailed_once_however_often_the_event_comes(needs):
         [mail] = sink.to("hv.a@example.vn")
         assert len(sink.to("hv.b@example.vn")) == 1
     text = mail.get_body(("plain",)).get_content()
-    assert "http://x/feedback/A" in text and "17:00 ngày 15/12/2026" in text and "Kính gửi" in text
+    assert "http://x/feedback/A" in text and f"17:00 ngày {DEADLINE.astimezone(LOCAL_TZ):%d/%m/%Y}" in text and "Kính gửi" in text
     assert '<a href="http://x/feedback/A">' in mail.get_body(("html",)).get_content()
     assert mail["Subject"] == "Mời trả lời phiếu lấy ý kiến lớp KH2026-01"
     with transaction(needs) as s:
@@ -119,17 +122,18 @@ def test_fallback_when_the_preferred_channel_is_missing_and_skipped_without_any(
 def test_sms_in_quiet_hours_waits_until_seven_local_then_goes(needs):
     [a] = people(needs)[:1]
     contact(needs, a, phone="0912345678", preferred_channel="sms")
-    night = datetime(2030, 6, 3, 22, 30, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+    night = datetime.combine(DAY, time(22, 30), LOCAL_TZ).astimezone(timezone.utc)
     with HttpProvider() as gw:
         channels = {"sms": SmsGatewayChannel(NotifyConfig(sms_gateway_url=gw.url, attempts=1))}
         handle(needs, "evaluation.trainee_feedback_requested", feedback(a))
         drain(needs, channels, now=night)
         [d] = deliveries(needs)
         assert d.status == "pending" and not gw.requests
-        assert d.deferred_until == datetime(2030, 6, 4, 7, 0, tzinfo=LOCAL_TZ)
+        assert d.deferred_until == datetime.combine(DAY + timedelta(days=1), time(7), LOCAL_TZ)
         drain(needs, channels, now=night + timedelta(hours=4))  # 02:30: still quiet, the job is not due
         assert not gw.requests
-        drain(needs, channels, now=datetime(2030, 6, 4, 7, 0, 30, tzinfo=LOCAL_TZ).astimezone(timezone.utc))
+        drain(needs, channels, now=datetime.combine(DAY + timedelta(days=1), time(7, 0, 30), LOCAL_TZ)
+              .astimezone(timezone.utc))
         assert len(gw.requests) == 1
     assert deliveries(needs)[0].status == "sent"
 
