@@ -109,14 +109,15 @@ def test_a_second_first_completion_waits_for_the_first_instead_of_failing_on_the
     try:
         # the second completion is blocked on the first's uncommitted counter row (a lock wait, seen by the server)
         with db() as s:
-            wait_until(lambda: s.scalar(sa.text(
+            # (or the racer's error, so that a failure says what it was instead of timing out)
+            waiting = wait_until(lambda: errors or s.scalar(sa.text(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock'")) >= 1, timeout=20, what="the second completion waiting on a lock")
+                "AND wait_event_type = 'Lock'")) >= 1, timeout=60, what="the second completion waiting on a lock")
     finally:
         release.set()
         holder.join(60)
         racer.join(60)
-    assert errors == []
+    assert errors == [] and waiting is True
     numbers = _numbers(db)
     assert len(numbers) == 6 and len(set(numbers)) == 6
     with db() as s:
