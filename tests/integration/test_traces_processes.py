@@ -148,6 +148,9 @@ def test_a_worker_continues_the_trace_of_the_amqp_header_into_its_follow_up_even
             channel = conn.channel()
             wait_until(lambda: _queue_exists(conn, f"{bus.queue_prefix}evaluation"), timeout=60,
                        what="the worker's queue")
+            # The worker declares its queue, then binds it: bind it here too (the same binding, idempotent), or a
+            # loaded machine publishes between the two and the event reaches only the capture queue (seen in CI).
+            channel.queue_bind(f"{bus.queue_prefix}evaluation", bus.exchange, envelope.routing_key)
             results = ConfirmingPublisher(conn, confirm_timeout=30).publish([Outgoing(
                 envelope.id, envelope.routing_key, body, exchange=bus.exchange, event_type=envelope.type,
                 headers={"traceparent": f"00-{trace_id}-{parent_id}-01"})])
