@@ -71,8 +71,11 @@ def test_a_trainee_checks_in_with_their_own_link_in_chromium(server, browser, mo
     browser.get(own)
     assert browser.title == "Điểm danh" and browser.find_elements(By.TAG_NAME, "script") == []
     assert course["code"] in browser.find_element(By.TAG_NAME, "body").text
+    from selenium.webdriver.support.ui import WebDriverWait
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    assert "chờ cán bộ lớp xác nhận" in browser.find_element(By.TAG_NAME, "body").text
+    # the click returns before the answer page has loaded: wait for it (a bare read raced it once in CI)
+    WebDriverWait(browser, 15).until(
+        lambda d: "chờ cán bộ lớp xác nhận" in d.find_element(By.TAG_NAME, "body").text)
 
     session = course["sessions"][0]["id"]
     listed = ok(client.get(f"/api/v1/courses/{course['id']}/sessions/{session}/self-checkins", headers=API_AUTH))
