@@ -74,7 +74,8 @@ def test_a_trainee_checks_in_with_their_own_link_in_chromium(server, browser, mo
     from selenium.webdriver.support.ui import WebDriverWait
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
     # the click returns before the answer page has loaded: wait for it (a bare read raced it once in CI)
-    WebDriverWait(browser, 15).until(
+    from selenium.common.exceptions import StaleElementReferenceException
+    WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda d: "chờ cán bộ lớp xác nhận" in d.find_element(By.TAG_NAME, "body").text)
 
     session = course["sessions"][0]["id"]
