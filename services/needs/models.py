@@ -322,6 +322,21 @@ class Contact(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class LecturerContact(Base):
+    """How to reach a lecturer, keyed by courses' lecturer id (issue 13). Lecturers are not civil servants; the
+    same rules as Contact: personal data under Law 91/2025/QH15 (`legal_basis` on each row), never logged, never
+    in an event — courses names the lecturer by id and needs delivers."""
+
+    __tablename__ = "lecturer_contacts"
+    lecturer_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    full_name: Mapped[str | None] = mapped_column(sa.String(200))  # for the salutation only
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    preferred_channel: Mapped[str] = mapped_column(sa.String(10), default="email")  # email | sms | zalo
+    legal_basis: Mapped[str] = mapped_column(sa.String(300))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Delivery(Base):
     """One message to one person for one purpose about one object, exactly once (issue 13).
 
@@ -337,6 +352,9 @@ class Delivery(Base):
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     purpose: Mapped[str] = mapped_column(sa.String(40))
     recipient_id: Mapped[str] = mapped_column(sa.String(36))
+    # which contact book recipient_id is read from: civil_servant (contacts) | lecturer (lecturer_contacts)
+    recipient_kind: Mapped[str] = mapped_column(sa.String(20), server_default="civil_servant",
+                                                default="civil_servant")
     object_key: Mapped[str] = mapped_column(sa.String(200))
     course_id: Mapped[str | None] = mapped_column(sa.String(64))
     subject_id: Mapped[str | None] = mapped_column(sa.String(36))  # the trainee a supervisor's message is about
