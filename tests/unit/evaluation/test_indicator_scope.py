@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.oidc import start_provider
-from tests.unit.apps import build_app, sqlite_url
-
-
-@pytest.fixture(scope="module")
-def provider():
-    p = start_provider()
-    yield p
-    p.close()
+from tests.oidc import oidc_app, provider  # noqa: F401 - a fixture
+from tests.unit.apps import sqlite_url
 
 
 @pytest.fixture
 def client(provider, tmp_path):
-    app = build_app("evaluation", sqlite_url(tmp_path / "e.db"), auth_mode="oidc", oidc_issuer=provider.issuer,
-                    oidc_jwks_url=provider.jwks_url)
+    app = oidc_app("evaluation", sqlite_url(tmp_path / "e.db"), provider)
     yield app.test_client()
     app.extensions["service"].engine.dispose()
 

@@ -9,24 +9,15 @@ from datetime import date
 import pytest
 
 from services.needs.usecases import scope
-from tests.oidc import start_provider
-from tests.unit.apps import build_app
+from tests.oidc import oidc_app, provider  # noqa: F401 - a fixture
 
 MERGED = {"TB-X-BIENBACH", "TB-X-BIENBACHDONG", "TB-X-TANBANG"}
 BEFORE, AFTER = date(2025, 6, 30), date(2025, 7, 1)
 
 
-@pytest.fixture(scope="module")
-def provider():
-    p = start_provider()
-    yield p
-    p.close()
-
-
 @pytest.fixture
 def needs(backend, provider):
-    app = build_app("needs", backend.migrated("needs"), migrate=False, auth_mode="oidc",
-                    oidc_issuer=provider.issuer, oidc_jwks_url=provider.jwks_url)
+    app = oidc_app("needs", backend.migrated("needs"), provider, migrate=False)
     client = app.test_client()
     assert client.post("/admin/needs/seed", json={"civil_servants": 24},
                        headers=provider.auth("operator")).status_code == 200

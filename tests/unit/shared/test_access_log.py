@@ -6,21 +6,12 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from tests.oidc import start_provider
-from tests.unit.apps import build_app
-
-
-@pytest.fixture(scope="module")
-def provider():
-    p = start_provider()
-    yield p
-    p.close()
+from tests.oidc import oidc_app, provider  # noqa: F401 - a fixture
 
 
 @pytest.fixture
 def needs(backend, provider):
-    app = build_app("needs", backend.migrated("needs"), migrate=False, auth_mode="oidc",
-                    oidc_issuer=provider.issuer, oidc_jwks_url=provider.jwks_url)
+    app = oidc_app("needs", backend.migrated("needs"), provider, migrate=False)
     client = app.test_client()
     assert client.post("/admin/needs/seed", json={"civil_servants": 3},
                        headers=provider.auth("operator")).status_code == 200

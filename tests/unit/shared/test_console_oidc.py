@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.oidc import start_provider
-from tests.unit.apps import ADMIN_TOKEN, build_app, sqlite_url
-
-
-@pytest.fixture(scope="module")
-def provider():
-    p = start_provider()
-    yield p
-    p.close()
+from tests.oidc import oidc_app, provider  # noqa: F401 - a fixture
+from tests.unit.apps import ADMIN_TOKEN, sqlite_url
 
 
 @pytest.fixture
 def client(provider, tmp_path):
-    app = build_app("funding", sqlite_url(tmp_path / "f.db"), auth_mode="oidc", oidc_issuer=provider.issuer,
-                    oidc_jwks_url=provider.jwks_url)
+    app = oidc_app("funding", sqlite_url(tmp_path / "f.db"), provider)
     yield app.test_client()
     app.extensions["service"].engine.dispose()
 
@@ -42,8 +34,7 @@ def test_the_trace_page_asks_the_other_services_with_the_operators_token(client,
 
     from werkzeug.serving import make_server
 
-    peer = build_app("evaluation", sqlite_url(tmp_path / "e.db"), auth_mode="oidc", oidc_issuer=provider.issuer,
-                     oidc_jwks_url=provider.jwks_url)
+    peer = oidc_app("evaluation", sqlite_url(tmp_path / "e.db"), provider)
     server = make_server("127.0.0.1", 0, peer, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     client.application.config["CONSOLE_PEERS"] = {"funding": "http://127.0.0.1:1",
