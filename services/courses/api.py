@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 
 from services.courses import formats, schemas, usecases
 from shared import apidoc
+from shared.rules_api import RuleRoute, register_rules_routes
 from shared.web import ctx, download, read_upload, requires, unit_scope
 
 
@@ -95,64 +96,38 @@ def list_trainees(args):
     return in_unit_of_work(usecases.list_trainees, args["commune_code"], within=unit_scope())
 
 
-@blp.route("/rules")
-@blp.response(200, schemas.RuleInForceSchema(many=True))
-def list_rules():
-    """List every rule of the service with the version in force today and its legal basis."""
-    return in_unit_of_work(usecases.list_rules_in_force)
+register_rules_routes(
+    blp, writer_role="training-officer",
+    in_force=RuleRoute(
+        usecases.list_rules_in_force, answer=schemas.RuleInForceSchema(many=True),
+        doc="List every rule of the service with the version in force today and its legal basis."),
+    kinds=usecases.RULE_KINDS,
+    versions=RuleRoute(
+        usecases.list_rule_versions, answer=schemas.RuleVersionSchema(many=True),
+        doc="List every version of one kind of rule (length-caps, lecturer-standards, duty-shares, buoi-times,\n"
+            "course-rules) with its legal basis and validity."),
+    routes={
+        "POST length-caps": RuleRoute(
+            usecases.add_length_cap, reads=schemas.LengthCapCreateSchema, answer=schemas.LengthCapSchema,
+            status=201, doc="Add a version of a length cap (an open-ended earlier version ends the day before; "
+                            "other overlaps: 409)."),
+        "POST lecturer-standards": RuleRoute(
+            usecases.add_lecturer_standard, reads=schemas.LecturerStandardCreateSchema,
+            answer=schemas.LecturerStandardSchema, status=201,
+            doc="Add a version of the lecturer standard (an open-ended earlier version ends the day before)."),
+        "POST duty-shares": RuleRoute(
+            usecases.set_duty_share, reads=schemas.DutyShareSchema, answer=schemas.DutyShareSchema,
+            doc="Load a version of a commune's (or the default '*') share of staff away on one day (undated: "
+                "corrected)."),
+        "POST buoi-times": RuleRoute(
+            usecases.set_buoi_time, reads=schemas.BuoiTimeSchema, answer=schemas.BuoiTimeSchema,
+            doc="Load a version of a buổi's local times (sessions created afterwards on dates it covers use them)."),
+        "POST course-rules": RuleRoute(
+            usecases.add_course_rule, reads=schemas.CourseRuleCreateSchema, answer=schemas.CourseRuleSchema,
+            status=201, doc="Add a version of a course rule (an open-ended earlier version ends the day before; "
+                            "other overlaps: 409)."),
+    })
 
-
-@blp.route(f"/rules/<any({', '.join(repr(k) for k in usecases.RULE_KINDS)}):kind>")
-@blp.response(200, schemas.RuleVersionSchema(many=True))
-def list_rule_versions(kind):
-    """List every version of one kind of rule (length-caps, lecturer-standards, duty-shares, buoi-times,
-    course-rules) with its legal basis and validity."""
-    return in_unit_of_work(usecases.list_rule_versions, kind)
-
-
-@blp.route("/rules/length-caps", methods=["POST"])
-@requires("training-officer")
-@blp.arguments(schemas.LengthCapCreateSchema)
-@blp.response(201, schemas.LengthCapSchema)
-def add_length_cap(data):
-    """Add a version of a length cap (an open-ended earlier version ends the day before; other overlaps: 409)."""
-    return in_unit_of_work(usecases.add_length_cap, data)
-
-
-@blp.route("/rules/lecturer-standards", methods=["POST"])
-@requires("training-officer")
-@blp.arguments(schemas.LecturerStandardCreateSchema)
-@blp.response(201, schemas.LecturerStandardSchema)
-def add_lecturer_standard(data):
-    """Add a version of the lecturer standard (an open-ended earlier version ends the day before)."""
-    return in_unit_of_work(usecases.add_lecturer_standard, data)
-
-
-@blp.route("/rules/duty-shares", methods=["POST"])
-@requires("training-officer")
-@blp.arguments(schemas.DutyShareSchema)
-@blp.response(200, schemas.DutyShareSchema)
-def set_duty_share(data):
-    """Load a version of a commune's (or the default '*') share of staff away on one day (undated: corrected)."""
-    return in_unit_of_work(usecases.set_duty_share, data)
-
-
-@blp.route("/rules/buoi-times", methods=["POST"])
-@requires("training-officer")
-@blp.arguments(schemas.BuoiTimeSchema)
-@blp.response(200, schemas.BuoiTimeSchema)
-def set_buoi_time(data):
-    """Load a version of a buổi's local times (sessions created afterwards on dates it covers use them)."""
-    return in_unit_of_work(usecases.set_buoi_time, data)
-
-
-@blp.route("/rules/course-rules", methods=["POST"])
-@requires("training-officer")
-@blp.arguments(schemas.CourseRuleCreateSchema)
-@blp.response(201, schemas.CourseRuleSchema)
-def add_course_rule(data):
-    """Add a version of a course rule (an open-ended earlier version ends the day before; other overlaps: 409)."""
-    return in_unit_of_work(usecases.add_course_rule, data)
 
 @blp.route("/courses", methods=["POST"])
 @requires("training-officer")

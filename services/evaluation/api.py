@@ -4,6 +4,7 @@ from flask_smorest import Blueprint
 from services.evaluation import formats, schemas, usecases
 from shared import apidoc
 from shared.charts import chart_response
+from shared.rules_api import RuleRoute, register_rules_routes
 from shared.web import UploadSchema, ctx, read_upload, requires, respond_as, unit_scope
 
 blp = Blueprint("evaluation", __name__, url_prefix="", description="Phiếu lấy ý kiến học viên và tổng hợp đánh giá")
@@ -203,30 +204,17 @@ def _rows(fmt: str, rows: list[dict], columns, sheet: dict):
 
 # --- versioned rules, question bank, templates -----------------------------------------------------------------
 
-@blp.route("/rules")
-@blp.response(200, schemas.RuleInForceSchema(many=True))
-def rules():
-    """List every rule kind (scoring, feedback-window, followup, …) with the version in force today."""
-    with ctx().transaction() as session:
-        return usecases.list_rules_in_force(session)
-
-
-@blp.route("/rules/<kind>")
-@blp.response(200, schemas.RuleSchema(many=True))
-def rule_versions(kind):
-    """List every version of one rule kind, newest first."""
-    with ctx().transaction() as session:
-        return usecases.list_rule_versions(session, kind)
-
-
-@blp.route("/rules/<kind>", methods=["POST"])
-@requires("training-officer")
-@blp.arguments(schemas.RuleCreateSchema)
-@blp.response(201, schemas.RuleSchema)
-def add_rule(data, kind):
-    """Add a version of a rule kind from a date (an open-ended version that started earlier ends the day before)."""
-    with ctx().transaction() as session:
-        return usecases.add_rule_version(session, kind, data)
+register_rules_routes(
+    blp, writer_role="training-officer",
+    in_force=RuleRoute(
+        usecases.list_rules_in_force, answer=schemas.RuleInForceSchema(many=True),
+        doc="List every rule kind (scoring, feedback-window, followup, …) with the version in force today."),
+    versions=RuleRoute(usecases.list_rule_versions, answer=schemas.RuleSchema(many=True),
+                       doc="List every version of one rule kind, newest first."),
+    add=RuleRoute(
+        usecases.add_rule_version, reads=schemas.RuleCreateSchema, answer=schemas.RuleSchema, status=201,
+        doc="Add a version of a rule kind from a date (an open-ended version that started earlier ends the day "
+            "before)."))
 
 
 @blp.route("/question-bank")

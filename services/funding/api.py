@@ -4,6 +4,7 @@ from flask_smorest import Blueprint
 from services.funding import formats, schemas, usecases
 from shared import apidoc, tabular
 from shared.charts import bar_chart, chart_response, line_chart
+from shared.rules_api import RuleRoute, register_rules_routes
 from shared.web import UploadSchema, ctx, read_upload, requires, respond_as
 
 blp = Blueprint("funding", __name__, url_prefix="", description="Dự toán, định mức, quyết toán, sổ cái")
@@ -48,52 +49,47 @@ def amend_budget_line(data, budget_line_id):
         return usecases.amend_budget_line(session, budget_line_id, data)
 
 
-# --- rules: one URL family in every service, /api/v1/rules[/<kind>]; funding's one kind is cost-norms -----------
+# --- rules: one URL family in every service, /api/v1/rules[/<kind>] (shared/rules_api.py); funding's one kind is
+# cost-norms, with a CSV/XLSX listing and an import -------------------------------------------------------------
 
-@blp.route("/rules")
-@blp.response(200, schemas.RuleKindSchema(many=True))
-def list_rules():
-    """List every rule kind with the versions in force today and their legal basis."""
-    with ctx().transaction() as session:
-        return usecases.list_rules(session, province_code=ctx().settings.province_code)
+def _rules_in_force(session):
+    return usecases.list_rules(session, province_code=ctx().settings.province_code)
 
 
-@blp.route("/rules/cost-norms", methods=["POST"])
-@requires("finance-officer")
-@blp.arguments(schemas.CostNormCreateSchema)
-@blp.response(201, schemas.CostNormSchema)
-def create_norm(data):
-    """Add a version of a cost norm with its legal basis and validity dates (supersedes an open-ended earlier one)."""
-    with ctx().transaction() as session:
-        return usecases.create_norm(session, data)
+def _list_norms(session, args):
+    norms = usecases.list_norms(session, args["item"], args["on"])
+    if args["format"] == "json":
+        return norms
+    return respond_as(args["format"], formats.norm_rows(norms), formats.NORM_COLUMNS, "dinh-muc-chi",
+                      **formats.NORM_SHEET)
 
 
-@blp.route("/rules/cost-norms")
-@blp.arguments(schemas.CostNormQueryArgsSchema, location="query")
-@blp.response(200, schemas.CostNormSchema(many=True))
-@blp.doc(**apidoc.answers("csv", "xlsx"))
-def list_norms(args):
-    """List the cost norm versions, optionally those in force on a day; CSV or XLSX with the import's columns."""
-    with ctx().transaction() as session:
-        norms = usecases.list_norms(session, args["item"], args["on"])
-        if args["format"] == "json":
-            return norms
-        return respond_as(args["format"], formats.norm_rows(norms), formats.NORM_COLUMNS, "dinh-muc-chi",
-                          **formats.NORM_SHEET)
-
-
-@blp.route("/rules/cost-norms/import", methods=["POST"])
-@requires("finance-officer")
-@blp.arguments(UploadSchema, location="files")
-@blp.response(201, schemas.ImportResultSchema)
-def import_norms(files):
-    """Import cost norms from a CSV/XLSX file (multipart field `file`); all rows or none, errors by line and field;
-    a row starting after an open-ended version supersedes it."""
+def _import_norms(session, files):
     # Bad cells and the use case's checks of every row are refused together (TableError, the shared handler).
     errors = tabular.RowErrors()
     rows = formats.read_norms(*read_upload(files), errors)
-    with ctx().transaction() as session:
-        return usecases.import_norms(session, rows, errors)
+    return usecases.import_norms(session, rows, errors)
+
+
+register_rules_routes(
+    blp, writer_role="finance-officer",
+    in_force=RuleRoute(_rules_in_force, answer=schemas.RuleKindSchema(many=True),
+                       doc="List every rule kind with the versions in force today and their legal basis."),
+    routes={
+        "POST cost-norms": RuleRoute(
+            usecases.create_norm, reads=schemas.CostNormCreateSchema, answer=schemas.CostNormSchema, status=201,
+            doc="Add a version of a cost norm with its legal basis and validity dates (supersedes an open-ended "
+                "earlier one)."),
+        "GET cost-norms": RuleRoute(
+            _list_norms, reads=schemas.CostNormQueryArgsSchema, location="query",
+            answer=schemas.CostNormSchema(many=True), apidoc=apidoc.answers("csv", "xlsx"),
+            doc="List the cost norm versions, optionally those in force on a day; CSV or XLSX with the import's "
+                "columns."),
+        "POST cost-norms/import": RuleRoute(
+            _import_norms, reads=UploadSchema, location="files", answer=schemas.ImportResultSchema, status=201,
+            doc="Import cost norms from a CSV/XLSX file (multipart field `file`); all rows or none, errors by line "
+                "and field;\na row starting after an open-ended version supersedes it."),
+    })
 
 
 # --- estimate, settlement, payees ------------------------------------------------------------------------------

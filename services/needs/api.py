@@ -3,6 +3,7 @@ from flask_smorest import Blueprint
 
 from services.needs import formats, schemas, usecases
 from shared import apidoc, charts
+from shared.rules_api import RuleRoute, register_rules_routes
 from shared.web import UploadSchema, ctx, download, read_upload, requires, respond_as, unit_scope
 
 blp = Blueprint("needs", __name__, url_prefix="",
@@ -320,30 +321,17 @@ def return_plan(data, plan_id):
         return usecases.return_plan(session, plan_id, data)
 
 
-@blp.route("/rules")
-@blp.response(200, schemas.RuleSchema(many=True))
-def list_rules():
-    """List every rule kind with the version in force today and its legal basis."""
-    with ctx().transaction() as session:
-        return usecases.list_rules_in_force(session)
-
-
-@blp.route("/rules/<kind>")
-@blp.response(200, schemas.RuleSchema(many=True))
-def list_rule_versions(kind):
-    """List every version of a rule kind (combination, priority-weights, standards), oldest first."""
-    with ctx().transaction() as session:
-        return usecases.list_rule_versions(session, kind)
-
-
-@blp.route("/rules/<kind>", methods=["POST"])
-@requires("training-officer")
-@blp.arguments(schemas.RuleCreateSchema)
-@blp.response(201, schemas.RuleSchema)
-def add_rule_version(data, kind):
-    """Add a version of a rule from a date (an earlier open-ended one ends the day before; other overlaps: 409)."""
-    with ctx().transaction() as session:
-        return usecases.add_rule_version(session, kind, data)
+register_rules_routes(
+    blp, writer_role="training-officer",
+    in_force=RuleRoute(usecases.list_rules_in_force, answer=schemas.RuleSchema(many=True),
+                       doc="List every rule kind with the version in force today and its legal basis."),
+    versions=RuleRoute(
+        usecases.list_rule_versions, answer=schemas.RuleSchema(many=True),
+        doc="List every version of a rule kind (combination, priority-weights, standards), oldest first."),
+    add=RuleRoute(
+        usecases.add_rule_version, reads=schemas.RuleCreateSchema, answer=schemas.RuleSchema, status=201,
+        doc="Add a version of a rule from a date (an earlier open-ended one ends the day before; other overlaps: "
+            "409)."))
 
 
 @blp.route("/reports/needs")
