@@ -81,6 +81,13 @@ JOB_FAILURES = Counter("job_failures", "Durable job runs that failed (backed off
 JOB_DURATION = Histogram("job_duration_seconds", "Time of one durable job run", ["service", "kind"],
                          namespace=NAMESPACE, buckets=WORK_BUCKETS)
 
+COURSES_CLOSED = Counter("courses_closed", "Courses closed (feedback requested and settlement posted), counted when "
+                         "the closing transaction commits", ["service"], namespace=NAMESPACE)
+
+# Counters of one service's own flow, made at 0 when its web or worker starts (a series born at 1 hides the first
+# increase from rate() and increase()).
+SERVICE_COUNTERS = {"courses": (COURSES_CLOSED,)}
+
 # The service a thread works for, for hooks whose callers do not carry the settings (shared/jobs.py's loop).
 _SERVICE: contextvars.ContextVar[str] = contextvars.ContextVar("metrics_service", default="")
 
@@ -93,6 +100,12 @@ def bind_service(service: str) -> None:
 def current_service() -> str:
     """The service bound to this thread by bind_service ("" when none)."""
     return _SERVICE.get()
+
+
+def initialise(service: str) -> None:
+    """Make the service's own counters' series at 0, so they are scraped before their first increment."""
+    for counter in SERVICE_COUNTERS.get(service, ()):
+        counter.labels(service)
 
 
 def event_label(event_type: str | None) -> str:
@@ -157,6 +170,37 @@ def job_ran(kind: str, seconds: float, known: bool = True) -> None:
 def job_failed(kind: str, outcome: str | None, known: bool = True) -> None:
     """outcome: the job's status after the failure — "pending" (backed off) or "failed" (for good)."""
     JOB_FAILURES.labels(_SERVICE.get(), kind if known else "unknown", outcome or "gone").inc()
+
+
+def after_commit(session, hook: Callable[[], None]) -> None:
+    """Call `hook` once the session's current transaction commits, never when it rolls back: a counter of what a
+    transaction did must not count work that was undone (the consumer rolls a failed batch back and applies it
+    again one message at a time). Hooks run in order; one that raises is logged, the others still run."""
+    pending = session.info.setdefault("metrics.after_commit", [])
+    if not session.info.get("metrics.after_commit.listening"):
+        session.info["metrics.after_commit.listening"] = True
+        sa.event.listen(session, "after_commit", _run_after_commit)
+        sa.event.listen(session, "after_soft_rollback", _drop_after_commit)
+    pending.append(hook)
+
+
+def _run_after_commit(session) -> None:
+    hooks, session.info["metrics.after_commit"] = session.info.get("metrics.after_commit", []), []
+    for hook in hooks:
+        try:
+            hook()
+        except Exception as exc:  # noqa: BLE001 - a metric never fails the committed work
+            log.warning("metrics: after-commit hook failed", extra={"error": describe(exc)})
+
+
+def _drop_after_commit(session, previous_transaction) -> None:
+    if not previous_transaction.nested:  # the whole transaction is undone (a savepoint's rollback is not tracked)
+        session.info["metrics.after_commit"] = []
+
+
+def course_closed(session, service: str) -> None:
+    """Count one course closed by the session's transaction, once that transaction commits."""
+    after_commit(session, COURSES_CLOSED.labels(service).inc)
 
 
 # --- gauges read at scrape time -----------------------------------------------------------------------------------
@@ -258,6 +302,7 @@ def install_web(app) -> None:
     from shared.web import ctx
 
     service = app.name
+    initialise(service)
 
     @app.before_request
     def _metrics_start():
@@ -286,6 +331,7 @@ def serve_worker(service: str, host: str, port: int | None, session_factory, out
     """Start the worker's metrics port (a daemon thread) when `port` is set; return the server, or None."""
     if not port:
         return None
+    initialise(service)
     collector = DatabaseCollector(service, session_factory, outbox, dead_letters=dead_letters)
     server, thread = start_http_server(port, addr=host, registry=registry_for(collector))
     log.info("metrics port open", extra={"port": port})

@@ -98,8 +98,13 @@ def test_rules_and_dashboard_query_only_metrics_the_code_exports():
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     used = rules | queried("\n".join(exprs))
     assert used and used <= exported, sorted(used - exported)
-    for flow in ("courses.course_completed", "evaluation.feedback_requested", "funding.course_settled"):
+    for flow in ("courses.course_completed", "evaluation.feedback_requested", "funding.course_settled",
+                 "thoibinh_courses_closed_total"):
         assert any(flow in e for e in exprs), flow
+    # The "closed" number and the flow graph count closes themselves, not the inputs that lead to one.
+    closed = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])
+              if "closed" in p["title"].lower() or t.get("legendFormat") == "closed"]
+    assert len(closed) >= 2 and all("thoibinh_courses_closed_total" in e for e in closed), closed
 
 
 def test_the_dashboard_uses_the_provisioned_data_source_and_shows_outboxes_and_dead_letters():

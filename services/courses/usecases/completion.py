@@ -9,6 +9,7 @@ from services.courses import domain, events, formats
 from services.courses.domain import ACTIVE_ENROLLMENT
 from services.courses.models import OUTBOX, CertificateCounter, Course, Enrollment, Topic
 from shared.db import insert_ignoring_conflicts
+from shared import metrics
 from shared.errors import Conflict
 from shared.events import Envelope
 from shared.localtime import to_local, utcnow
@@ -62,11 +63,12 @@ def complete_course(session: Session, course_id: str, now: datetime | None = Non
     return get_course(session, course.id)
 
 
-def _maybe_close(course: Course, now: datetime | None = None) -> None:
+def _maybe_close(session: Session, course: Course, now: datetime | None = None) -> None:
     state = domain.closing_state(course.feedback_requested_at is not None, course.settled_at is not None)
     if state == "closed" and course.status != "closed":
         course.status = domain.next_status(course.status, "close")
         course.closed_at = now or utcnow()
+        metrics.course_closed(session, "courses")  # thoibinh_courses_closed_total, once the close commits
 
 
 def record_feedback_requested(session: Session, envelope: Envelope, now: datetime | None = None) -> None:
@@ -74,7 +76,7 @@ def record_feedback_requested(session: Session, envelope: Envelope, now: datetim
     course = _course(session, envelope.payload["course_id"], lock=True)
     course.feedback_requested_at = course.feedback_requested_at or envelope.occurred_at
     course.feedback_request_count = envelope.payload["request_count"]
-    _maybe_close(course, now)
+    _maybe_close(session, course, now)
 
 
 def record_settlement(session: Session, envelope: Envelope, now: datetime | None = None) -> None:
@@ -82,4 +84,4 @@ def record_settlement(session: Session, envelope: Envelope, now: datetime | None
     course = _course(session, envelope.payload["course_id"], lock=True)
     course.settled_at = course.settled_at or envelope.payload["settled_at"]
     course.settlement_total = envelope.payload["total_amount"]
-    _maybe_close(course, now)
+    _maybe_close(session, course, now)
