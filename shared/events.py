@@ -16,7 +16,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from shared.db import utcnow
-from shared.fastload import fast_load
+from shared.fastload import Fallback, fast_dump, fast_load
 from shared.logs import get_correlation_id
 
 
@@ -342,6 +342,29 @@ class CourseNoticeIssuedV1(_EventSchema):
     ics = fields.String(allow_none=True, load_default=None)
 
 
+LECTURER_NOTICE_KINDS = ["assigned", "session_moved", "venue_changed", "cancelled"]
+
+
+class LecturerNoticeIssuedV1(_EventSchema):
+    """courses.lecturer_notice_issued v1: tell one lecturer (by courses' lecturer id; needs holds the contact and
+    sends) about a course they teach: assigned, a session moved, the venue changed, the course cancelled.
+    `sessions` and `ics` are the lecturer's own sessions; `sequence` is the course's calendar SEQUENCE."""
+
+    notice_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(LECTURER_NOTICE_KINDS))
+    course_id = fields.String(required=True)
+    code = fields.String(required=True)
+    title = fields.String(required=True)
+    lecturer_id = fields.String(required=True)
+    sequence = fields.Integer(required=True, validate=validate.Range(min=0))
+    start_date = fields.Date(allow_none=True, load_default=None)
+    end_date = fields.Date(allow_none=True, load_default=None)
+    venue_name = fields.String(allow_none=True, load_default=None)
+    sessions = fields.List(fields.Nested(NoticeSessionV1), load_default=list)
+    reason = fields.String(allow_none=True, load_default=None)
+    ics = fields.String(allow_none=True, load_default=None)
+
+
 class ReservedLineV1(_EventSchema):
     budget_line_id = fields.String(required=True)
     source = fields.String(required=True)
@@ -404,6 +427,7 @@ CATALOGUE: dict[tuple[str, int], type[Schema]] = {
     ("evaluation.trainee_feedback_requested", 1): TraineeFeedbackRequestedV1,
     ("evaluation.followup_requested", 1): FollowupRequestedV1,
     ("courses.course_notice_issued", 1): CourseNoticeIssuedV1,
+    ("courses.lecturer_notice_issued", 1): LecturerNoticeIssuedV1,
     ("evaluation.course_evaluated", 1): CourseEvaluatedV1,
     ("funding.budget_reserved", 1): BudgetReservedV1,
     ("funding.reservation_rejected", 1): ReservationRejectedV1,
@@ -463,24 +487,49 @@ def new_event(event_type: str, payload: dict, *, producer: str, causation_id: st
               traceparent: str | None = None) -> tuple[Envelope, str]:
     """Build and validate an event; return it with its JSON body, ready for the outbox."""
     version = version or LATEST.get(event_type, 0)
-    schema = payload_schema(event_type, version)
-    try:
-        wire_payload = schema.dump(payload)
-    except (TypeError, ValueError, AttributeError) as exc:  # e.g. a date given as a string
-        raise EventContractError(f"{event_type} v{version} payload cannot be serialised: {exc}") from None
-    errors = schema.validate(wire_payload)
-    if errors:
-        raise EventContractError(f"{event_type} v{version} payload invalid", errors)
+    wire_payload = wire_payload_of(event_type, version, payload)
     env = Envelope(
         id=str(uuid.uuid4()), type=event_type, version=version, occurred_at=utcnow(), producer=producer,
         correlation_id=correlation_id or get_correlation_id() or str(uuid.uuid4()),
         causation_id=causation_id, payload=wire_payload, traceparent=traceparent,
     )
-    wire = {**_ENVELOPE.dump(env), "payload": wire_payload}
-    if traceparent is None:
-        del wire["traceparent"]  # absent rather than null: bodies without traces stay as they were
+    # What EnvelopeSchema dumps, written out: every field is already of its wire type (tests hold them equal).
+    wire = {"id": env.id, "type": event_type, "version": version, "occurred_at": env.occurred_at.isoformat(),
+            "producer": producer, "correlation_id": env.correlation_id, "causation_id": causation_id,
+            "payload": wire_payload}
+    if traceparent is not None:  # absent rather than null: bodies without traces stay as they were
+        wire["traceparent"] = traceparent
     body = json.dumps(wire, ensure_ascii=False, separators=(",", ":"))
     return env, body
+
+
+def wire_payload_of(event_type: str, version: int, payload: dict) -> dict:
+    """The payload as it goes on the wire (schema.dump), validated against its schema (as a consumer loads it).
+
+    The common case — a dict of plain values, as the services build them — is dumped and checked by the
+    compiled fast paths of shared.fastload; anything they do not recognise (another type, NaN, a missing or
+    invalid value) goes through marshmallow's own dump and validate, which produce the errors. Either way an
+    invalid payload is refused: the fast load only passes what marshmallow's load would pass.
+    """
+    schema = payload_schema(event_type, version)
+    try:
+        wire = fast_dump(schema, payload)
+    except Fallback:
+        pass
+    else:
+        try:
+            fast_load(schema, wire)  # falls back to schema.load, whose ValidationError names the fields
+        except ValidationError as exc:
+            raise EventContractError(f"{event_type} v{version} payload invalid", exc.messages) from None
+        return wire
+    try:
+        wire = schema.dump(payload)
+    except (TypeError, ValueError, AttributeError) as exc:  # e.g. a date given as a string
+        raise EventContractError(f"{event_type} v{version} payload cannot be serialised: {exc}") from None
+    errors = schema.validate(wire)
+    if errors:
+        raise EventContractError(f"{event_type} v{version} payload invalid", errors)
+    return wire
 
 
 def decode(body: bytes | str) -> Envelope:

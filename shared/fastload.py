@@ -16,6 +16,8 @@ from typing import Any, Callable
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 from marshmallow.utils import missing
 
+_INF = float("inf")
+
 
 class Fallback(Exception):
     """The fast path cannot decide: use marshmallow's full load."""
@@ -74,7 +76,7 @@ def _field_loader(field: fields.Field) -> Callable[[Any], Any]:
     if kind is fields.Boolean:
         return _checked(field, _exact(bool))
     if kind is fields.Float:
-        return _checked(field, _exact(float, int))
+        return _checked(field, _finite)
     if kind is fields.Date and (field.format in (None, "iso", "iso8601")):
         return _checked(field, _iso(dt.date.fromisoformat, None))
     if kind is fields.AwareDateTime and field.format in (None, "iso", "iso8601") and field.default_timezone is None:
@@ -93,6 +95,13 @@ def _field_loader(field: fields.Field) -> Callable[[Any], Any]:
             return [item(v) for v in value]
         return _checked(field, convert)
     raise TypeError(f"{kind.__name__} is not compiled")
+
+
+def _finite(value):
+    """A float or int as marshmallow's Float takes it: NaN and ±∞ are refused (allow_nan=False), so they fall back."""
+    if type(value) not in (float, int) or value != value or value in (_INF, -_INF):
+        raise Fallback
+    return value
 
 
 def _raise():
@@ -142,3 +151,101 @@ def fast_load(schema: Schema, data: Any, _cache: dict = {}) -> Any:  # noqa: B00
         return loader(data)
     except Fallback:
         return schema.load(data)
+
+
+# --- the producer's side: dump ---------------------------------------------------------------------------------
+
+def _dump_exact(kind, convert=None):
+    def dump(value):
+        if value is None:
+            return None
+        if type(value) is not kind:
+            raise Fallback
+        return convert(value) if convert else value
+    return dump
+
+
+def _dump_float(value):
+    if value is None:
+        return None
+    if type(value) is int:
+        return float(value)
+    if type(value) is not float or value != value or value in (_INF, -_INF):  # NaN/∞: marshmallow refuses them
+        raise Fallback
+    return value
+
+
+
+def _field_dumper(field: fields.Field) -> Callable[[Any], Any]:
+    kind = type(field)
+    if kind is fields.String:
+        return _dump_exact(str)
+    if kind is fields.Integer and not field.as_string:
+        return _dump_exact(int)
+    if kind is fields.Float and not field.as_string:
+        return _dump_float
+    if kind is fields.Boolean:
+        return lambda v: v  # marshmallow dumps a Boolean as given; the load that follows checks it
+    if kind is fields.Date and field.format in (None, "iso", "iso8601"):
+        return _dump_exact(dt.date, dt.date.isoformat)
+    if kind in (fields.DateTime, fields.AwareDateTime) and field.format in (None, "iso", "iso8601"):
+        return _dump_exact(dt.datetime, dt.datetime.isoformat)
+    if kind is fields.Dict and field.key_field is None and field.value_field is None:
+        return _dump_exact(dict, dict)
+    if kind is fields.Nested and not field.many and field.only is None and not field.exclude:
+        return _nullable(compile_dumper(field.schema))
+    if kind is fields.List:
+        item = _field_dumper(field.inner)
+
+        def dump(value):
+            if value is None:
+                return None
+            if type(value) not in (list, tuple):
+                raise Fallback
+            return [item(v) for v in value]
+        return dump
+    raise TypeError(f"{kind.__name__} is not compiled")
+
+
+def _nullable(dump):
+    return lambda value: None if value is None else dump(value)
+
+
+def compile_dumper(schema: Schema) -> Callable[[dict], dict]:
+    """Return a fast `schema.dump` for dicts of plain values; raise TypeError when the schema uses something not
+    supported. The fast dump raises Fallback on anything it does not recognise (a value of another type, NaN)."""
+    if any(schema._hooks.values()) or schema.many:
+        raise TypeError("schemas with hooks are not compiled")
+    plan = []
+    for name, field in schema.dump_fields.items():
+        if field.dump_default is not missing:
+            raise TypeError("dump defaults are not compiled")
+        plan.append((name, field.data_key or name, _field_dumper(field)))
+
+    def dump(obj):
+        if type(obj) is not dict:
+            raise Fallback
+        out = {}
+        for name, key, dumper in plan:
+            value = obj.get(name, missing)
+            if value is not missing:
+                out[key] = dumper(value)
+        return out
+
+    return dump
+
+
+def fast_dump(schema: Schema, obj: Any, _cache: dict = {}) -> dict:  # noqa: B006 - per-process cache by design
+    """Dump `obj` with the compiled fast path; raise Fallback when it cannot (the caller then runs marshmallow)."""
+    dumper = _cache.get(id(schema))
+    if dumper is None:
+        try:
+            dumper = compile_dumper(schema)
+        except TypeError:
+            dumper = _raise_fallback
+        _cache[id(schema)] = dumper
+    return dumper(obj)
+
+
+def _raise_fallback(_obj):
+    raise Fallback

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared import tracing
-from shared.db import is_postgres, utcnow
+from shared.db import bulk_insert, is_postgres, utcnow
 from shared.events import Envelope, new_event
 
 
@@ -24,7 +24,7 @@ class Outbox:
         return self.emit_many(session, [(event_type, payload, cause)])[0]
 
     def emit_many(self, session: Session, events: list[tuple[str, dict, Envelope | None]]) -> list[Envelope]:
-        """Validate several events (type, payload, cause) and add them with one INSERT."""
+        """Validate several events (type, payload, cause) and add them with one statement (COPY on PostgreSQL)."""
         rows, envelopes = [], []
         traceparent = tracing.current_traceparent()  # the request's or the handler's span, when traces are on
         for event_type, payload, cause in events:
@@ -39,7 +39,7 @@ class Outbox:
                          "body": body, "correlation_id": env.correlation_id, "created_at": env.occurred_at,
                          "attempts": 0})
         if rows:
-            session.execute(sa.insert(self.table), rows)
+            bulk_insert(session, self.table, rows)  # COPY on PostgreSQL: one statement, not one execute per row
             if is_postgres(session):
                 # Delivered at commit, coalesced per transaction: wakes the relay without waiting for its poll.
                 session.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": self.channel})
