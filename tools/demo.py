@@ -11,8 +11,15 @@ Runs in its own corner so that it never disturbs a `make up` (or another demo) b
 ports (default 8101–8104). On SQLite (default) the databases are files in the folder; `--db postgres` creates four
 throw-away PostgreSQL databases and drops them at the end.
 
-    python -m tools.demo [--db sqlite|postgres] [--port-base N] [--namespace NAME]
-    make demo [DB=postgres] [DEMO_PORT_BASE=N] [DEMO_NAMESPACE=NAME]     (the same, from the environment)
+Who does what (issue 14): the services run with AUTH_MODE=oidc against the development OpenID Connect provider
+(tools/dev_oidc, on a free loopback port, reading deploy/keycloak/thoibinh-realm.json), and each step uses the token
+of the sample user whose role does it in real life: the training officer plans and runs courses, the commune
+officer of the class's commune manages its enrollments and attendance, the lecturer records results, the finance
+officer reads estimates and settlements, the operator calls /admin, the inspector reads the access log. Each step
+prints [role · user]. `--auth static` (DEMO_AUTH=static) keeps the development tokens API_TOKEN/ADMIN_TOKEN.
+
+    python -m tools.demo [--db sqlite|postgres] [--auth oidc|static] [--port-base N] [--namespace NAME]
+    make demo [DB=postgres] [DEMO_AUTH=static] [DEMO_PORT_BASE=N] [DEMO_NAMESPACE=NAME]   (the same, from the env)
 
 A port already taken, a namespace in use by another demo, an unreachable broker or database server: one line on
 stderr and exit code 1, before anything is cleared or started.
@@ -31,16 +38,41 @@ from pathlib import Path
 
 import requests
 
+from shared.auth import ROLES
 from shared.config import PROJECT_ROOT, SERVICES
 from shared.localtime import local_today, to_local
 from tools.isolation import (
     AMQP_URL, PG_ADMIN_URL, BusNamespace, create_pg_database, drop_pg_database, pg_error, wait_until,
 )
 from tools import demo_mail
+from tools.dev_oidc import Logins, Provider, Realm, start as start_provider
 from tools.stack import BROKER_HINT, PortBusy, Stack, broker_error
 
-API = {"Authorization": "Bearer demo-api-token"}
+API = {"Authorization": "Bearer demo-api-token"}  # AUTH_MODE=static (DEMO_AUTH=static): the development tokens
 ADMIN = {"Authorization": "Bearer demo-admin-token"}
+TRAINING, COMMUNE, FINANCE, LECTURER, INSPECTOR, OPERATOR = ROLES
+AUTH_MODES = ("oidc", "static")
+
+
+class Callers:
+    """Who does each step, as in real life: the bearer headers of a role (a commune officer: of one commune) and a
+    printable tag. In oidc mode each role is one of the realm file's sample users, logged in at the development
+    provider (password grant); in static mode every role is API_TOKEN (training and finance officer) or ADMIN_TOKEN
+    (operator), read from this module when asked, so a caller may point them at other tokens."""
+
+    def __init__(self, logins: Logins | None = None):
+        self.logins = logins
+        self.mode = "oidc" if logins else "static"
+
+    def __call__(self, role: str, unit: str | None = None) -> dict[str, str]:
+        if self.logins is None:
+            return ADMIN if role == OPERATOR else API
+        return self.logins.headers(self.logins.user(role, unit).username)
+
+    def who(self, role: str, unit: str | None = None) -> str:
+        if self.logins is None:
+            return f"[{role} · {'ADMIN_TOKEN' if role == OPERATOR else 'API_TOKEN'}]"
+        return f"[{role} · {self.logins.user(role, unit).username}]"
 
 
 def vnd(amount: int) -> str:
@@ -90,15 +122,35 @@ def demo_env(namespace: str = DEFAULT_NAMESPACE, port_base: int = DEFAULT_PORT_B
     return env
 
 
+REALM_FILE = PROJECT_ROOT / "deploy" / "keycloak" / "thoibinh-realm.json"
+
+
+def oidc_env(provider: Provider) -> dict[str, str]:
+    """The services' settings for verifying the provider's tokens (each service's audience is its name), and needs'
+    own client credentials (it asks the others for the data-subject report)."""
+    return {"AUTH_MODE": "oidc", "OIDC_ISSUER": provider.issuer, "OIDC_JWKS_URL": provider.jwks_url,
+            "NEEDS_OIDC_CLIENT_ID": "needs", "NEEDS_OIDC_CLIENT_SECRET": provider.realm.clients["needs"].secret or ""}
+
+
+def auth_line(mode: str, provider: Provider | None) -> str:
+    if provider is None:
+        return ("Xác thực: AUTH_MODE=static (chế độ phát triển, DEMO_AUTH=static): API_TOKEN và ADMIN_TOKEN dùng "
+                "chung cho mọi bước")
+    return (f"Xác thực: AUTH_MODE=oidc, nhà cung cấp OpenID Connect phát triển {provider.issuer} "
+            f"(tools/dev_oidc, {REALM_FILE.relative_to(PROJECT_ROOT)}); mỗi bước ghi [vai trò · người dùng mẫu]")
+
+
 def until(fetch, ready, timeout: float, what: str):
     """Poll fetch() until ready(result) holds; return the result."""
     return wait_until(lambda: (lambda r: r if ready(r) else None)(fetch()), timeout, what=what)
 
 
-def run_cycle(stack: Stack, out: Path | None = None, mailbox=None) -> None:
+def run_cycle(stack: Stack, out: Path | None = None, mailbox=None, as_: Callers | None = None) -> None:
     """One cycle over HTTP against `stack` (anything with url(service)); files go to `out` (var/demo/out). With a
     `mailbox` (tools.demo_mail.Mailbox, the SMTP server needs sends to) the civil servants get e-mail contacts and
-    the messages are counted at the end."""
+    the messages are counted at the end. `as_` gives each step the token of the role that does it (default: the
+    static development tokens)."""
+    as_ = as_ or Callers()
     needs, courses, evaluation, funding = (stack.url(s) for s in SERVICES)
     today = local_today()
     year = min(max(today.year, 2025), 2030)  # inside the 2025–2030 scheme
@@ -107,35 +159,36 @@ def run_cycle(stack: Stack, out: Path | None = None, mailbox=None) -> None:
 
     print("1. Nhu cầu: đơn vị hành chính, sáp nhập 01/07/2025, 111 công chức và đợt khảo sát năng lực năm "
           f"{year} (dữ liệu tổng hợp)")
-    seeded = call("POST", f"{needs}/admin/needs/seed", json={"survey_year": year}, headers=ADMIN)
+    seeded = call("POST", f"{needs}/admin/needs/seed", json={"survey_year": year}, headers=as_(OPERATOR))
     units_now = call("GET", f"{needs}/api/v1/units", params={"as_of": today.isoformat()})
     units_old = call("GET", f"{needs}/api/v1/units", params={"as_of": "2025-06-30"})
-    print(f"   {len(units_old)} đơn vị cấp xã trước 01/07/2025 → {len(units_now)} xã hiện nay; "
+    print(f"   {as_.who(OPERATOR)} {len(units_old)} đơn vị cấp xã trước 01/07/2025 → {len(units_now)} xã hiện nay; "
           f"{seeded['civil_servants']} công chức được ghi nhận")
     framework = call("GET", f"{needs}/api/v1/frameworks")[0]
     framework = call("GET", f"{needs}/api/v1/frameworks/{framework['id']}")
     print(f"   Khung năng lực {framework['framework']['code']}: {len(framework['competencies'])} năng lực × 5 mức, "
           f"{len(framework['requirements'])} yêu cầu theo vị trí việc làm")
     if mailbox is not None:
-        print(f"   Liên hệ (thư điện tử, người quản lý trực tiếp) cho {demo_mail.give_contacts(needs, API)} công chức "
+        print(f"   {as_.who(TRAINING)} Liên hệ (thư điện tử, người quản lý trực tiếp) cho {demo_mail.give_contacts(needs, as_(TRAINING))} công chức "
               "(địa chỉ tổng hợp, Luật 91/2025/QH15)")
     campaign_id = seeded["survey"]["campaign_id"]
-    progress = call("GET", f"{needs}/api/v1/campaigns/{campaign_id}/progress", headers=API)
-    print("   Tiến độ khảo sát (tự đánh giá + cấp trên đánh giá): " + ", ".join(
+    progress = call("GET", f"{needs}/api/v1/campaigns/{campaign_id}/progress", headers=as_(TRAINING))
+    print(f"   {as_.who(TRAINING)} Tiến độ khảo sát (tự đánh giá + cấp trên đánh giá): " + ", ".join(
         f"{names_of(units_now).get(u['commune_code'], u['commune_code'])} {u['complete']}/{u['expected']}"
         for u in progress["units"]))
-    closed_campaign = call("POST", f"{needs}/api/v1/campaigns/{campaign_id}/close", headers=API)
+    closed_campaign = call("POST", f"{needs}/api/v1/campaigns/{campaign_id}/close", headers=as_(TRAINING))
     print(f"   Đóng đợt khảo sát → {closed_campaign['needs']} nhu cầu: {closed_campaign['competency_gap']} do thiếu hụt "
           f"năng lực (yêu cầu − đánh giá), {closed_campaign['standard']} bắt buộc theo tiêu chuẩn vị trí")
     by_topic = call("GET", f"{needs}/api/v1/reports/needs", params={"group_by": "topic_code"})
     for row in sorted(by_topic, key=lambda r: -r["needs"])[:5]:
         print(f"     {row['topic_code']:<16} {row['needs']:>4} nhu cầu ({row['mandatory']} bắt buộc)")
-    top = call("GET", f"{needs}/api/v1/needs", params={"page_size": 1}, headers=API)["items"][0]
+    top = call("GET", f"{needs}/api/v1/needs", params={"page_size": 1}, headers=as_(TRAINING))["items"][0]
     print(f"   Nhu cầu ưu tiên nhất: {top['topic_code']}, điểm {top['priority_score']} = "
           + " + ".join(f"{r['label']} ({r['points']})" for r in top["reasons"]))
 
-    print(f"2. Kế hoạch năm {year}: lập từ nhu cầu chuyên đề KN-CNTT, trình, phê duyệt → needs.plan_approved")
-    plan = call("POST", f"{needs}/api/v1/plans", 201, headers=API, json={
+    print(f"2. Kế hoạch năm {year}: lập từ nhu cầu chuyên đề KN-CNTT, trình, phê duyệt → needs.plan_approved "
+          f"{as_.who(TRAINING)}")
+    plan = call("POST", f"{needs}/api/v1/plans", 201, headers=as_(TRAINING), json={
         "year": year, "title": f"Kế hoạch bồi dưỡng năm {year}", "topic_codes": ["KN-CNTT"],
         "targets": [{"commune_code": u["code"], "target_share": 0.3} for u in units_now]})
     plan_lines = [x["line"] for x in plan["lines"]]
@@ -143,15 +196,16 @@ def run_cycle(stack: Stack, out: Path | None = None, mailbox=None) -> None:
     for line in plan_lines:
         print(f"     {line['topic_code']} · {names_of(units_now).get(line['unit_code'], line['unit_code']):<12} "
               f"{line['headcount']:>3} người, quý {line['quarter']}")
-    call("POST", f"{needs}/api/v1/plans/{plan['id']}/submit", headers=API)
-    approved = call("POST", f"{needs}/api/v1/plans/{plan['id']}/approve", headers=API,
+    call("POST", f"{needs}/api/v1/plans/{plan['id']}/submit", headers=as_(TRAINING))
+    approved = call("POST", f"{needs}/api/v1/plans/{plan['id']}/approve", headers=as_(TRAINING),
                     json={"decision_no": f"QĐ 01/QĐ-UBND-{year}"})
     status = (approved.get("plan") or approved)["status"]
     print(f"   Kế hoạch {PLAN_STATUS_VI.get(status, status)} ({len(plan_lines)} dòng, "
           f"{sum(x['headcount'] for x in plan_lines)} lượt người)")
-    call("POST", f"{funding}/admin/funding/seed", json={"fiscal_year": year}, headers=ADMIN)
+    call("POST", f"{funding}/admin/funding/seed", json={"fiscal_year": year}, headers=as_(OPERATOR))
+    print(f"   {as_.who(OPERATOR)} dự toán mẫu năm {year} nạp vào funding")
 
-    trainees = until(lambda: call("GET", f"{courses}/api/v1/trainees", headers=API), lambda t: len(t) >= 111, 60,
+    trainees = until(lambda: call("GET", f"{courses}/api/v1/trainees", headers=as_(TRAINING)), lambda t: len(t) >= 111, 60,
                      "courses to receive the 111 civil servants")
     drafts = until(lambda: call("GET", f"{courses}/api/v1/courses", params={"status": "draft"}),
                    lambda c: len([x for x in c if x.get("plan_line_id")]) >= len(plan_lines), 60,
@@ -159,56 +213,58 @@ def run_cycle(stack: Stack, out: Path | None = None, mailbox=None) -> None:
     print(f"3. Lớp học: đã nhận {len(trainees)} công chức; {len(drafts)} lớp được đề xuất từ các dòng kế hoạch")
     line = max(plan_lines, key=lambda x: x["headcount"])
     course = next(c for c in drafts if c["plan_line_id"] == line["id"])
-    candidates = call("GET", f"{courses}/api/v1/courses/{course['id']}/candidates", headers=API)
-    print(f"   Dòng kế hoạch {names_of(units_now).get(line['unit_code'])} → lớp nháp {course['code']} "
+    commune = line["unit_code"]  # the class is for one commune: its officer enrolls and takes attendance
+    candidates = call("GET", f"{courses}/api/v1/courses/{course['id']}/candidates", headers=as_(COMMUNE, commune))
+    print(f"   {as_.who(COMMUNE, commune)} Dòng kế hoạch {names_of(units_now).get(line['unit_code'])} → lớp nháp {course['code']} "
           f"«{course['title']}», {len(candidates)} ứng viên xếp theo điểm ưu tiên "
           f"(cao nhất {candidates[0]['priority_score'] if candidates else '—'})")
     lect_a = call("POST", f"{courses}/api/v1/lecturers", 201, json={
         "name": "TS. Lê Minh Khoa", "tier": 3, "degree": "doctor", "pedagogy_certificate": True,
-        "years_experience": 12, "topic_codes": ["KN-CNTT"]}, headers=API)
+        "years_experience": 12, "topic_codes": ["KN-CNTT"]}, headers=as_(TRAINING))
     lect_b = call("POST", f"{courses}/api/v1/lecturers", 201, json={
         "name": "ThS. Trần Thu Hà", "tier": 4, "degree": "master", "pedagogy_certificate": True,
-        "years_experience": 6, "topic_codes": ["KN-CNTT"]}, headers=API)
-    venue = call("POST", f"{courses}/api/v1/venues", 201, headers=API, json={
+        "years_experience": 6, "topic_codes": ["KN-CNTT"]}, headers=as_(TRAINING))
+    venue = call("POST", f"{courses}/api/v1/venues", 201, headers=as_(TRAINING), json={
         "name": "Hội trường UBND xã Thới Bình", "address": "Khóm 1, xã Thới Bình, tỉnh Cà Mau", "capacity": 60,
         "distances": [{"commune_code": c, "km": km} for c, km in (
             ("CM-THOIBINH", 0), ("CM-BIENBACH", 14), ("CM-TRIPHAI", 11), ("CM-TANLOC", 18), ("CM-HOTHIKY", 22))]})
-    # The course has taken place already: it starts on the Monday of last week and lasts 2 days (4 buổi).
-    start = today - timedelta(days=today.weekday() + 7)
-    call("PATCH", f"{courses}/api/v1/courses/{course['id']}", headers=API,
+    # The course has taken place already: it started on a Monday 14 weeks ago and lasted 2 days (4 buổi), so its
+    # follow-up survey (3–6 months after the course, TT 10/2017) can be opened today.
+    start = today - timedelta(days=today.weekday() + 7 * 14)
+    call("PATCH", f"{courses}/api/v1/courses/{course['id']}", headers=as_(TRAINING),
          json={"venue_id": venue["id"], "title": "Ứng dụng công nghệ thông tin, chuyển đổi số trong công vụ"})
     sessions = [{"date": (start + timedelta(days=d)).isoformat(), "buoi": buoi, "periods": 4,
                  "lecturer_id": (lect_a if d == 0 else lect_b)["id"]}
                 for d in range(2) for buoi in ("morning", "afternoon")]
-    call("POST", f"{courses}/api/v1/courses/{course['id']}/sessions", 201, headers=API, json={"sessions": sessions})
-    conflicts = call("GET", f"{courses}/api/v1/courses/{course['id']}/conflicts", headers=API)
-    print(f"   Xếp 4 buổi (2 ngày) tại {venue['name']}; kiểm tra xung đột: "
+    call("POST", f"{courses}/api/v1/courses/{course['id']}/sessions", 201, headers=as_(TRAINING), json={"sessions": sessions})
+    conflicts = call("GET", f"{courses}/api/v1/courses/{course['id']}/conflicts", headers=as_(TRAINING))
+    print(f"   {as_.who(TRAINING)} Xếp 4 buổi (2 ngày) tại {venue['name']}; kiểm tra xung đột: "
           + ("không có" if not conflicts else conflicts[0]["message"]))
     moved = 0
     while any(c["kind"] == "commune_share" for c in conflicts):
         # The commune must keep enough people at work: the lowest-priority candidates move to a later class.
-        roster = call("GET", f"{courses}/api/v1/courses/{course['id']}/enrollments", headers=API,
+        roster = call("GET", f"{courses}/api/v1/courses/{course['id']}/enrollments", headers=as_(COMMUNE, commune),
                       params={"status": "enrolled"})
         last = min(roster, key=lambda e: (e["priority_score"] or 0))
         call("POST", f"{courses}/api/v1/courses/{course['id']}/enrollments/{last['civil_servant_id']}/withdraw",
-             headers=API, json={"reason": "Chuyển sang lớp sau để xã đủ người tiếp dân"})
+             headers=as_(COMMUNE, commune), json={"reason": "Chuyển sang lớp sau để xã đủ người tiếp dân"})
         moved += 1
-        conflicts = call("GET", f"{courses}/api/v1/courses/{course['id']}/conflicts", headers=API)
+        conflicts = call("GET", f"{courses}/api/v1/courses/{course['id']}/conflicts", headers=as_(TRAINING))
     if moved:
-        print(f"   Chuyển {moved} người có điểm ưu tiên thấp nhất sang lớp sau → không còn xung đột")
-    call("POST", f"{courses}/api/v1/courses/{course['id']}/schedule", headers=API)
+        print(f"   {as_.who(COMMUNE, commune)} Chuyển {moved} người có điểm ưu tiên thấp nhất sang lớp sau → không còn xung đột")
+    call("POST", f"{courses}/api/v1/courses/{course['id']}/schedule", headers=as_(TRAINING))
     course = until(lambda: call("GET", f"{courses}/api/v1/courses/{course['id']}"),
                    lambda c: c["status"] in ("confirmed", "awaiting_funds"), 60, "funding to answer the schedule")
     if course["status"] != "confirmed":
         raise RuntimeError(f"course waits for funds: {course['status_reason']}")
-    estimate = call("GET", f"{funding}/api/v1/courses/{course['id']}/estimate", headers=API)
-    print(f"4. Kinh phí: dự toán {vnd(estimate['estimate_total'])} — "
+    estimate = call("GET", f"{funding}/api/v1/courses/{course['id']}/estimate", headers=as_(FINANCE))
+    print(f"4. Kinh phí {as_.who(FINANCE)}: dự toán {vnd(estimate['estimate_total'])} — "
           + ", ".join(f"{SOURCE_VI.get(k.split('/')[0], k)} {k.split('/')[1]} {vnd(v)}"
                       for k, v in sorted(estimate["by_source"].items())))
     print(f"   Đã giữ kinh phí trên {len(estimate['reserved_lines'])} dòng dự toán → lớp {STATUS_VI[course['status']]}")
 
     print("5. Học tập: điểm danh, kiểm tra đầu vào/đầu ra năng lực CM06, kết thúc lớp → courses.course_completed")
-    roster = call("GET", f"{courses}/api/v1/courses/{course['id']}/enrollments", headers=API,
+    roster = call("GET", f"{courses}/api/v1/courses/{course['id']}/enrollments", headers=as_(COMMUNE, commune),
                   params={"status": "enrolled"})
     chosen = [e["civil_servant_id"] for e in roster]
     records, scores = [], []
@@ -220,19 +276,22 @@ def run_cycle(stack: Stack, out: Path | None = None, mailbox=None) -> None:
             scores += [{"civil_servant_id": cs, "kind": "pre", "competency_code": "CM06", "score": 4.0 + i % 4},
                        {"civil_servant_id": cs, "kind": "post", "competency_code": "CM06",
                         "score": min(10.0, 7.0 + i % 4)}]
-    call("POST", f"{courses}/api/v1/courses/{course['id']}/attendance", 201, headers=API, json={"records": records})
-    call("POST", f"{courses}/api/v1/courses/{course['id']}/results", 201, headers=API, json={"scores": scores})
+    call("POST", f"{courses}/api/v1/courses/{course['id']}/attendance", 201, headers=as_(COMMUNE, commune),
+         json={"records": records})
+    print(f"   {as_.who(COMMUNE, commune)} điểm danh {len(records)} lượt (học viên × buổi)")
+    call("POST", f"{courses}/api/v1/courses/{course['id']}/results", 201, headers=as_(LECTURER), json={"scores": scores})
+    print(f"   {as_.who(LECTURER)} ghi {len(scores)} điểm kiểm tra đầu vào/đầu ra")
     t0 = time.monotonic()
-    call("POST", f"{courses}/api/v1/courses/{course['id']}/complete", headers=API)
-    certificates = call("GET", f"{courses}/api/v1/courses/{course['id']}/certificates", headers=API)
+    call("POST", f"{courses}/api/v1/courses/{course['id']}/complete", headers=as_(TRAINING))
+    certificates = call("GET", f"{courses}/api/v1/courses/{course['id']}/certificates", headers=as_(COMMUNE, commune))
     closed = until(lambda: call("GET", f"{courses}/api/v1/courses/{course['id']}"),
                    lambda c: c["status"] == "closed", 60, "the course to close")
-    print(f"   {len(chosen)} học viên, {len(certificates)} chứng chỉ ({certificates[0]['certificate_no'] if certificates else '—'} …); "
+    print(f"   {as_.who(TRAINING)} kết thúc lớp: {len(chosen)} học viên, {len(certificates)} chứng chỉ ({certificates[0]['certificate_no'] if certificates else '—'} …); "
           f"lớp đóng sau {time.monotonic() - t0:.2f} s: {closed['closing']['feedback_request_count']} phiếu lấy ý kiến, "
           f"quyết toán {vnd(closed['closing']['settlement_total'])}")
 
     print("6. Đánh giá: học viên trả lời phiếu (thang 1–10) qua trang web và API; nhắc người chưa trả lời")
-    links = call("GET", f"{evaluation}/api/v1/courses/{course['id']}/feedback-requests", headers=API)
+    links = call("GET", f"{evaluation}/api/v1/courses/{course['id']}/feedback-requests", headers=as_(TRAINING))
     page = requests.post(f"{evaluation}/feedback/{links[0]['token']}", timeout=10, data={
         "q1": 9, "q2": 8, "q3": 9, "q4": 8, "q5": 9})
     print(f"   Trang /feedback/<mã> (HTML, không cần JavaScript): HTTP {page.status_code}"
@@ -248,10 +307,10 @@ def run_cycle(stack: Stack, out: Path | None = None, mailbox=None) -> None:
             "lecturers": {lid: {"lec_knowledge": 9, "lec_ethics": 9, "lec_responsibility": 9, "lec_methods": 8,
                                 "lec_testing": 8} for lid in lecturer_ids}})
     again = requests.post(f"{evaluation}/api/v1/feedback/{links[0]['token']}", timeout=10, json={"scores": {"content": 1}})
-    reminded = call("POST", f"{evaluation}/api/v1/courses/{course['id']}/reminders", headers=API)
-    print(f"   {1 + len(patterns)}/{len(links)} phiếu đã gửi; gửi lại cùng đường dẫn bị từ chối (HTTP {again.status_code}); "
+    reminded = call("POST", f"{evaluation}/api/v1/courses/{course['id']}/reminders", headers=as_(TRAINING))
+    print(f"   {as_.who(TRAINING)} {1 + len(patterns)}/{len(links)} phiếu đã gửi; gửi lại cùng đường dẫn bị từ chối (HTTP {again.status_code}); "
           f"đã tạo {reminded['count']} thông báo nhắc (evaluation.feedback_reminder_issued)")
-    evaluated = call("POST", f"{evaluation}/api/v1/courses/{course['id']}/close-feedback", headers=API)
+    evaluated = call("POST", f"{evaluation}/api/v1/courses/{course['id']}/close-feedback", headers=as_(TRAINING))
     report = call("GET", f"{evaluation}/api/v1/reports/courses/{course['id']}")
     for fmt, path in (("svg", "charts/criteria"), ("png", "charts/gain")):
         chart = requests.get(f"{evaluation}/api/v1/reports/courses/{course['id']}/{path}", params={"format": fmt}, timeout=30)
@@ -269,25 +328,62 @@ def run_cycle(stack: Stack, out: Path | None = None, mailbox=None) -> None:
                   lambda x: x.get("rating_count", 0) > 0 or x.get("ratings"), 60, "courses to record lecturer ratings")
     print(f"   Giảng viên {lect_b['name']}: điểm đánh giá trung bình {rated.get('average_rating')}")
     incentives = until(lambda: call("GET", f"{funding}/api/v1/incentives", params={"course_id": course["id"]},
-                                    headers=API),
+                                    headers=as_(FINANCE)),
                        lambda x: True, 30, "funding incentives")
-    print(f"   Khen thưởng học viên xuất sắc: {len(incentives)} người, "
+    print(f"   {as_.who(FINANCE)} Khen thưởng học viên xuất sắc: {len(incentives)} người, "
           f"{vnd(sum(x['amount'] for x in incentives))}")
 
-    settlement = call("GET", f"{funding}/api/v1/settlements/{course['id']}", headers=API)
+    settlement = call("GET", f"{funding}/api/v1/settlements/{course['id']}", headers=as_(FINANCE))
     payees = call("GET", f"{funding}/api/v1/settlements/{course['id']}/payees", params={"format": "json"},
-                  headers=API)
+                  headers=as_(FINANCE))
     xlsx = requests.get(f"{funding}/api/v1/settlements/{course['id']}/payees", params={"format": "xlsx"},
-                        headers=API, timeout=30)
+                        headers=as_(FINANCE), timeout=30)
     (out / "danh-sach-ky-nhan.xlsx").write_bytes(xlsx.content)
     lines = call("GET", f"{funding}/api/v1/budget-lines", params={"fiscal_year": start.year})
-    verify = call("GET", f"{funding}/admin/funding/verify", headers=ADMIN)
+    verify = call("GET", f"{funding}/admin/funding/verify", headers=as_(OPERATOR))
     names = {x["id"]: x["name"] for x in (lect_a, lect_b)} | names_of(units_now)
+    followups = follow_up(evaluation, course["id"], as_)
     if mailbox is not None:
-        demo_mail.report(needs, ADMIN, mailbox, out)
+        demo_mail.report(needs, as_(OPERATOR), mailbox, out, expect=followups)
+    access_log(stack, as_)
     print_summary(closed, report, evaluated, settlement, payees, lines, verify, names, out)
 
 
+def follow_up(evaluation: str, course_id: str, as_: Callers) -> dict[str, int]:
+    """The training officer opens the course's follow-up survey (L3/L4) now; evaluation's job asks each trainee and
+    their direct supervisor. Returns the links per respondent (what needs must have sent)."""
+    call("POST", f"{evaluation}/api/v1/courses/{course_id}/followup", headers=as_(TRAINING))
+    links = until(lambda: call("GET", f"{evaluation}/api/v1/courses/{course_id}/followup-requests",
+                               headers=as_(TRAINING)), bool, 60, "evaluation to open the follow-up survey")
+    by = {r: sum(1 for x in links if x["respondent"] == r) for r in sorted({x["respondent"] for x in links})}
+    print(f"   {as_.who(TRAINING)} Khảo sát hiệu quả sau khóa học (3–6 tháng, TT 10/2017): "
+          + ", ".join(f"{n} phiếu {RESPONDENT_VI.get(r, r)}" for r, n in by.items()))
+    return {f"followup_{r}": n for r, n in by.items()}
+
+
+def access_log(stack, as_: Callers) -> None:
+    """The inspector reads each service's access log (who read or wrote whose record, in which role); in oidc mode
+    the static token is refused."""
+    print("9. Quyền truy cập (Luật 91/2025/QH15, Nghị định 356/2025/NĐ-CP): mỗi bước dùng mã truy cập của vai trò "
+          f"thực hiện nó (AUTH_MODE={as_.mode})")
+    if as_.mode == "static":
+        print("   Chế độ phát triển (DEMO_AUTH=static): API_TOKEN là cán bộ đào tạo và tài chính, ADMIN_TOKEN là "
+              "vận hành; không có vai trò thanh tra nên bỏ qua nhật ký truy cập")
+        return
+    for svc in SERVICES:
+        entries = call("GET", f"{stack.url(svc)}/api/v1/access-log", params={"limit": 1000}, headers=as_(INSPECTOR))
+        by_role: dict[str, int] = {}
+        for e in entries:
+            by_role[e["role"]] = by_role.get(e["role"], 0) + 1
+        print(f"   {as_.who(INSPECTOR)} nhật ký truy cập dữ liệu cá nhân của {svc}: {len(entries)} lượt gần nhất — "
+              + ", ".join(f"{role} {n}" for role, n in sorted(by_role.items())))
+    refused = requests.get(f"{stack.url('needs')}/api/v1/civil-servants", headers=API, timeout=10)
+    print(f"   Mã tĩnh API_TOKEN khi AUTH_MODE=oidc: HTTP {refused.status_code} (bị từ chối)")
+    if refused.status_code != 401:
+        raise RuntimeError(f"the static token was answered {refused.status_code} in oidc mode")
+
+
+RESPONDENT_VI = {"trainee": "học viên", "supervisor": "người quản lý trực tiếp"}
 SOURCE_VI = {"state_dtbd": "ngân sách ĐT-BD", "unit_regular": "kinh phí thường xuyên của xã cử đi học",
              "individual": "cá nhân", "sponsorship": "tài trợ", "programme": "chương trình, đề án"}
 OBJECT_VI = {"programme": "Chương trình, tài liệu", "learners": "Người học", "lecturers": "Giảng viên",
@@ -343,6 +439,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--port-base", type=int, default=int(os.environ.get("DEMO_PORT_BASE") or DEFAULT_PORT_BASE),
                         help="web ports N … N+3 for needs, courses, evaluation, funding "
                              f"(default: $DEMO_PORT_BASE or {DEFAULT_PORT_BASE})")
+    parser.add_argument("--auth", choices=AUTH_MODES, default=os.environ.get("DEMO_AUTH") or "oidc",
+                        help="oidc: a development OpenID Connect provider (tools/dev_oidc) and per-role tokens; "
+                             "static: the development tokens API_TOKEN/ADMIN_TOKEN (default: $DEMO_AUTH or oidc)")
     parser.add_argument("--namespace", default=os.environ.get("DEMO_NAMESPACE") or DEFAULT_NAMESPACE,
                         help="folder var/<NAME>, exchange <NAME>.training.events, queues <NAME>.* "
                              f"(default: $DEMO_NAMESPACE or {DEFAULT_NAMESPACE})")
@@ -408,22 +507,30 @@ def run(args: argparse.Namespace) -> int:
     shutil.rmtree(var, ignore_errors=True)
     bus.delete()  # every demo starts from empty queues (its own namespace only)
     urls: dict[str, str] = {}
-    mailbox = None
+    mailbox = provider = None
     t0 = time.monotonic()
     try:
         if args.db == "postgres":
             for svc in SERVICES:
                 urls[svc] = create_pg_database(f"{args.namespace.replace('-', '_')}_{svc}")
         mailbox = demo_mail.Mailbox().__enter__()  # the SMTP server the needs worker sends to (stopped below)
-        stack = Stack({**demo_env(args.namespace, args.port_base, urls), **mailbox.env()}, var / "logs")
+        env = {**demo_env(args.namespace, args.port_base, urls), **mailbox.env()}
+        callers = Callers()
+        if args.auth == "oidc":  # the development provider on a free loopback port, the realm file's sample users
+            realm = Realm.load(REALM_FILE)
+            provider = start_provider(realm)
+            env.update(oidc_env(provider))
+            callers = Callers(Logins(provider.issuer, realm))
+        stack = Stack(env, var / "logs")
         where = "PostgreSQL (cơ sở dữ liệu tạm, xóa khi kết thúc)" if urls else f"SQLite ({var})"
         print(f"Khởi tạo cơ sở dữ liệu {where} và khởi động 8 tiến trình (4 web gunicorn + 4 worker) "
               f"trên cổng {args.port_base}–{args.port_base + len(SERVICES) - 1}…")
+        print(auth_line(args.auth, provider))
         stack.migrate()
         try:
             stack.start()
             stack.wait_ready()
-            run_cycle(stack, var / "out", mailbox)
+            run_cycle(stack, var / "out", mailbox, callers)
         except PortBusy as exc:
             stack.stop()
             return refuse(f"demo: {exc}")
@@ -435,6 +542,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if mailbox is not None:
             mailbox.__exit__(None, None, None)
+        if provider is not None:
+            provider.close()
         for url in urls.values():
             drop_pg_database(url)
     bad = {k: v for k, v in codes.items() if v != 0}

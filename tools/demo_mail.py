@@ -16,8 +16,9 @@ import requests
 PURPOSE_VI = {"feedback_request": "mời trả lời phiếu lấy ý kiến", "feedback_reminder": "nhắc trả lời phiếu",
               "followup_trainee": "khảo sát sau khóa học (học viên)",
               "followup_supervisor": "khảo sát sau khóa học (người quản lý trực tiếp)",
-              "course_notice": "giấy mời / thay đổi lớp học (kèm lịch .ics)"}
-SUPERVISOR_POSITION = "LD-CT-UBND"  # the demo names the commune chair as everyone's direct supervisor
+              "course_notice": "giấy mời / thay đổi lớp học (kèm lịch .ics)",
+              "lecturer_notice": "giảng viên: phân công / thay đổi buổi dạy",
+              "lecturer_rating": "giảng viên: kết quả đánh giá của học viên"}
 
 
 class _Keep:
@@ -58,7 +59,8 @@ class Mailbox:
 
 
 def give_contacts(needs: str, api: dict) -> int:
-    """A synthetic e-mail address for every demo civil servant, the commune chair as direct supervisor."""
+    """A synthetic e-mail address for every demo civil servant; the direct supervisor of each is the first person
+    (by code) of their unit, whose own supervisor is the second (the synthetic registry holds no unit heads)."""
     people, page = [], 1
     while True:
         got = requests.get(f"{needs}/api/v1/civil-servants", params={"page": page, "page_size": 500},
@@ -67,23 +69,31 @@ def give_contacts(needs: str, api: dict) -> int:
         if len(people) >= got["total"] or not got["items"]:
             break
         page += 1
+    heads: dict[str, list[str]] = {}
+    for cs in sorted(people, key=lambda p: p["code"]):
+        heads.setdefault(cs["unit_code"], []).append(cs["id"])
     with requests.Session() as http:
         for cs in people:
+            first = heads[cs["unit_code"]]
+            supervisor = first[0] if first[0] != cs["id"] else (first[1:] or [None])[0]
             resp = http.patch(f"{needs}/api/v1/civil-servants/{cs['id']}", headers=api, timeout=30, json={
                 "contact": {"email": f"{cs['code'].lower()}@thoibinh.demo", "preferred_channel": "email",
-                            "supervisor_position_code": SUPERVISOR_POSITION}})
+                            "supervisor_id": supervisor}})
             resp.raise_for_status()
     return len(people)
 
 
-def report(needs: str, admin: dict, box: Mailbox, out: Path, timeout: float = 60) -> dict:
-    """Wait until needs has settled every delivery; print the messages per purpose; save one invitation (.eml and
-    its .ics). Returns the figures."""
+def report(needs: str, admin: dict, box: Mailbox, out: Path, timeout: float = 60,
+           expect: dict[str, int] | None = None) -> dict:
+    """Wait until needs has settled every delivery, and holds at least `expect` (purpose → count) deliveries of
+    those purposes (events still on their way); print the messages per purpose; save one invitation (.eml and its
+    .ics). Returns the figures."""
     deadline = time.monotonic() + timeout
     while True:
         figures = requests.get(f"{needs}/admin/needs/deliveries", headers=admin, timeout=30).json()
         busy = figures["counts"].get("pending", 0) + figures["counts"].get("sending", 0)
-        if busy == 0 or time.monotonic() > deadline:
+        short = [p for p, n in (expect or {}).items() if sum(figures["by_purpose"].get(p, {}).values()) < n]
+        if (busy == 0 and not short) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     sent = {p: c.get("sent", 0) for p, c in figures["by_purpose"].items()}

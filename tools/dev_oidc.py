@@ -365,6 +365,34 @@ def fetch_token(issuer: str, client_id: str, secret: str | None = None, *, usern
         raise RuntimeError(f"token request for {username or client_id} refused: {detail}") from None
 
 
+class Logins:
+    """Bearer headers per sample user of a realm, from the provider's token endpoint (password grant through a
+    client allowed direct grants, `officer-portal` by default), each token kept until shortly before it expires."""
+
+    def __init__(self, issuer: str, realm: Realm, client_id: str = "officer-portal"):
+        self.issuer, self.realm, self.client = issuer, realm, realm.clients[client_id]
+        self._tokens: dict[str, tuple[float, str]] = {}
+
+    def user(self, role: str, unit_code: str | None = None) -> User:
+        """The first sample user holding `role` (and, given one, working in `unit_code`)."""
+        for user in self.realm.users.values():
+            if role in user.roles and not user.service_account_of and (
+                    unit_code is None or unit_code in (user.attributes.get("unit_code") or [])):
+                return user
+        raise LookupError(f"no sample user with role {role}" + (f" in {unit_code}" if unit_code else ""))
+
+    def headers(self, username: str) -> dict[str, str]:
+        expires, token = self._tokens.get(username, (0.0, ""))
+        if time.monotonic() > expires:
+            user = self.realm.users[username]
+            token = fetch_token(self.issuer, self.client.client_id, self.client.secret, username=username,
+                                password=user.password)
+            claims = jwt.decode(token, options={"verify_signature": False})  # only to know when to ask again
+            expires = time.monotonic() + max(0, claims["exp"] - claims["iat"] - 30)
+            self._tokens[username] = (expires, token)
+        return {"Authorization": f"Bearer {token}"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.dev_oidc", description=__doc__.split("\n\n")[0])
     parser.add_argument("--realm-file", type=Path, default=DEFAULT_REALM_FILE)
