@@ -31,6 +31,15 @@ def var_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class RequestLimits:
+    """Body-size caps per route class (bytes); the proxy (deploy/nginx) applies the same classes in front."""
+
+    json_bytes: int = 1 << 20
+    form_bytes: int = 64 << 10
+    upload_bytes: int = 10 << 20
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a service process needs to know about its environment."""
 
@@ -58,6 +67,7 @@ class Settings:
     oidc_audience: str = ""  # empty: the service name
     oidc_leeway_seconds: float = 30.0
     oidc_jwks_cooldown_seconds: float = 10.0  # least time between two JWKS fetches for an unknown kid
+    request_limits: RequestLimits = RequestLimits()  # MAX_JSON_BYTES, MAX_FORM_BYTES, MAX_UPLOAD_BYTES
 
     @property
     def queue(self) -> str:
@@ -108,22 +118,15 @@ def load_settings(service: str, settings_class: type[Settings] = Settings, /, **
         oidc_audience=_env(f"{up}_OIDC_AUDIENCE", _env("OIDC_AUDIENCE", "")),
         oidc_leeway_seconds=float(_env("OIDC_LEEWAY_SECONDS", "30")),
         oidc_jwks_cooldown_seconds=float(_env("OIDC_JWKS_COOLDOWN_SECONDS", "10")),
+        request_limits=request_limits(),
     )
     values.update(overrides)
     return settings_class(**values)
 
 
-@dataclass(frozen=True)
-class RequestLimits:
-    """Body-size caps per route class (bytes); the proxy (deploy/nginx) applies the same classes in front."""
-
-    json_bytes: int
-    form_bytes: int
-    upload_bytes: int
-
-
 def request_limits() -> RequestLimits:
     """Read the caps: MAX_JSON_BYTES (1 MiB), MAX_FORM_BYTES (64 KiB: the feedback page), MAX_UPLOAD_BYTES (10 MiB)."""
-    return RequestLimits(json_bytes=env("MAX_JSON_BYTES", 1 << 20, int),
-                         form_bytes=env("MAX_FORM_BYTES", 64 << 10, int),
-                         upload_bytes=env("MAX_UPLOAD_BYTES", 10 << 20, int))
+    default = RequestLimits()
+    return RequestLimits(json_bytes=env("MAX_JSON_BYTES", default.json_bytes, int),
+                         form_bytes=env("MAX_FORM_BYTES", default.form_bytes, int),
+                         upload_bytes=env("MAX_UPLOAD_BYTES", default.upload_bytes, int))

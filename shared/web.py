@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import wraps
-from typing import Iterator
+from typing import Callable, Iterator
 
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, jsonify, request
@@ -25,6 +25,7 @@ from shared.auth import requires, unit_scope  # noqa: F401 - for the entrypoints
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
 from shared.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotFound, Throttled
+from shared.localtime import local_today, utcnow
 from shared.logs import configure_logging, reset_correlation_id, set_correlation_id
 from shared.outbox import Outbox
 from marshmallow import Schema, fields
@@ -45,6 +46,11 @@ class ServiceContext:
     session_factory: sessionmaker[Session]
     outbox: Outbox
     inbox: sa.Table
+    clock: Callable[[], datetime] = utcnow  # now, UTC-aware: views pass now=ctx().clock() to the use cases
+
+    def today(self) -> date:
+        """The local (Asia/Ho_Chi_Minh) day of the app's clock."""
+        return local_today(self.clock())
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -380,8 +386,7 @@ def _cap_problems(messages: dict) -> dict:
 
 def request_size_limit() -> int:
     """The body-size cap of this request's route class: uploads (multipart) larger, JSON and forms small."""
-    from shared.config import request_limits
-    limits = request_limits()
+    limits = ctx().settings.request_limits  # read from the environment with the settings (shared/config.py)
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
         return limits.upload_bytes
@@ -578,9 +583,11 @@ def health_blueprint() -> Blueprint:
 
 def create_service_app(settings: Settings, *, title: str, description: str, outbox: Outbox, inbox: sa.Table,
                        blueprints: list[Blueprint], admin_blueprints: list[Blueprint] = (),
-                       engine: sa.Engine | None = None, handlers=()) -> Flask:
+                       engine: sa.Engine | None = None, handlers=(),
+                       clock: Callable[[], datetime] | None = None) -> Flask:
     """Build a service's Flask app: database, OpenAPI at /openapi.json (docs at /docs), errors, health, admin,
-    and its part of the event contract at /asyncapi.json (`handlers`: the event types of its HANDLERS table)."""
+    and its part of the event contract at /asyncapi.json (`handlers`: the event types of its HANDLERS table).
+    `clock` (default: the real UTC now) is what the app's views take as now (tests pass a fixed one)."""
     from shared.admin import admin_blueprint
     from shared.asyncapi import asyncapi_view
     from shared.auth import Authenticator, IdentityProviderUnavailable, security_schemes
@@ -604,10 +611,10 @@ def create_service_app(settings: Settings, *, title: str, description: str, outb
         },
     )
     engine = engine or make_engine(settings.database_url)
-    app.extensions["service"] = ServiceContext(settings, engine, make_session_factory(engine), outbox, inbox)
+    app.extensions["service"] = ServiceContext(settings, engine, make_session_factory(engine), outbox, inbox,
+                                              clock or utcnow)
     app.extensions["auth"] = Authenticator.from_settings(settings)  # AUTH_MODE: oidc, or static (development)
-    from shared.config import request_limits
-    app.config["MAX_CONTENT_LENGTH"] = request_limits().upload_bytes  # the largest class; each request narrows it
+    app.config["MAX_CONTENT_LENGTH"] = settings.request_limits.upload_bytes  # the largest class; each request narrows it
     app.register_blueprint(swagger_assets_blueprint())
     app.add_url_rule("/asyncapi.json", "asyncapi", asyncapi_view(settings, list(handlers)))
     from shared.console import console_blueprint

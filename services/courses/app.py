@@ -1,4 +1,7 @@
 """Flask app factory of the courses service (gunicorn target: services.courses.app:create_app())."""
+from datetime import datetime
+from typing import Callable
+
 from flask import Flask
 
 import services.courses
@@ -9,12 +12,13 @@ from shared.config import Settings
 from shared.web import create_service_app
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the courses web app (JSON API and the check-in API, admin, the HTML check-in pages outside /api/v1)."""
+def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None) -> Flask:
+    """Build the courses web app (JSON API and the check-in API, admin, the HTML check-in pages outside /api/v1);
+    `clock` (default: the real UTC now) is the now of the check-in windows and reviews."""
     app = create_service_app(
         settings or get_settings(), title="Course scheduling", outbox=OUTBOX, inbox=INBOX_TABLE,
         handlers=handlers.HANDLERS,
         description=services.courses.__doc__,
-        blueprints=[api.blp, web.blp], admin_blueprints=[admin.blp])
+        blueprints=[api.blp, web.blp], admin_blueprints=[admin.blp], clock=clock)
     app.register_blueprint(web.pages)
     return app

@@ -46,7 +46,7 @@ def _client_key() -> str:
 def _attempt(use_case, *args, **kwargs):
     """Run one trainee-side check-in use case; a refused attempt comes back counted, is committed, then raised."""
     with ctx().transaction() as session:
-        outcome = use_case(session, *args, client_key=_client_key(), limits=_limits(), **kwargs)
+        outcome = use_case(session, *args, client_key=_client_key(), limits=_limits(), now=ctx().clock(), **kwargs)
     if isinstance(outcome, usecases.Refused):
         raise outcome.error
     return outcome
@@ -160,7 +160,7 @@ def self_checkins(args, course_id, session_id):
 def review_self_checkins(data, course_id, session_id):
     """Confirm or reject self check-ins: those of `civil_servant_ids`, or every pending one when omitted."""
     return _in_unit_of_work(usecases.review_self_checkins, course_id, session_id, data["decision"],
-                            data["civil_servant_ids"])
+                            data["civil_servant_ids"], ctx().clock())
 
 
 @blp.route("/courses/<course_id>/sessions/<session_id>/self-checkins/<civil_servant_id>/review", methods=["POST"])
@@ -170,5 +170,5 @@ def review_self_checkins(data, course_id, session_id):
 def review_self_checkin(data, course_id, session_id, civil_servant_id):
     """Confirm or reject one trainee's self check-in of a session."""
     return _in_unit_of_work(usecases.review_self_checkins, course_id, session_id, data["decision"],
-                            [civil_servant_id])
+                            [civil_servant_id], ctx().clock())
 

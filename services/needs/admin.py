@@ -66,9 +66,10 @@ def resend_delivery(delivery_id):
         return usecases.resend(session, delivery_id)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], settings=None) -> int:
     """CLI: `python -m services.needs.admin seed [count]` or `… close-campaign <id>` (queues the close job if the
-    campaign is open, then runs it here in committed chunks — resumable, as the worker does)."""
+    campaign is open, then runs it here in committed chunks — resumable, as the worker does). `settings`: the
+    service's settings (default: read from the environment, NEEDS_DATABASE_URL…)."""
     from services.needs.jobs import run_close_jobs
     from services.needs.settings import get_settings
     from shared.db import make_engine, make_session_factory, transaction
@@ -77,7 +78,7 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("seed", "close-campaign") or (argv[0] == "close-campaign" and len(argv) < 2):
         print("usage: python -m services.needs.admin seed [count] | close-campaign <campaign_id>", file=sys.stderr)
         return 2
-    engine = make_engine(get_settings().database_url)
+    engine = make_engine((settings or get_settings()).database_url)
     sessions = make_session_factory(engine)
     try:
         if argv[0] == "close-campaign":

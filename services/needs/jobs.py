@@ -26,9 +26,11 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5  # a close chunk failing five times stops the job as failed (as before the move to shared.jobs)
 
 
-def run_close_campaign(session, job: jobs.Job, *, chunk: int = usecases.CLOSE_CHUNK) -> jobs.Again | None:
-    """Compute the next chunk of a campaign's close: None when finished, else Again() (due again at once)."""
-    finished = usecases.close_campaign_step(session, job.payload["campaign_id"], chunk)
+def run_close_campaign(session, job: jobs.Job, *, chunk: int = usecases.CLOSE_CHUNK,
+                       step: Callable | None = None) -> jobs.Again | None:
+    """Compute the next chunk of a campaign's close (`step`: usecases.close_campaign_step): None when finished,
+    else Again() (due again at once)."""
+    finished = (step or usecases.close_campaign_step)(session, job.payload["campaign_id"], chunk)
     if finished:
         log.info("close job done", extra={"campaign_id": job.payload["campaign_id"]})
         return None
@@ -37,16 +39,17 @@ def run_close_campaign(session, job: jobs.Job, *, chunk: int = usecases.CLOSE_CH
 
 def run_close_jobs(session_factory, *, chunk: int = usecases.CLOSE_CHUNK,
                    stop: threading.Event | None = None, max_steps: int | None = None,
-                   now_fn: Callable[[], datetime] = utcnow) -> int:
+                   now_fn: Callable[[], datetime] = utcnow, step: Callable | None = None) -> int:
     """Run due jobs one at a time (one chunk, one transaction each) until none is due (or stopped, or `max_steps`);
-    return the runs tried, failed ones included. The CLI, the benchmark and the tests drive closes with it."""
+    return the runs tried, failed ones included. The CLI, the benchmark and the tests drive closes with it
+    (`step`: what computes one chunk, usecases.close_campaign_step unless a test makes it fail)."""
     steps = 0
     while not (stop is not None and stop.is_set()) and (max_steps is None or steps < max_steps):
         tried: list[str] = []
 
         def run(session, job: jobs.Job):
             tried.append(job.id)
-            return run_close_campaign(session, job, chunk=chunk)
+            return run_close_campaign(session, job, chunk=chunk, step=step)
         jobs.run_due(session_factory, usecases.JOBS_TABLE, {**JOBS, "close_campaign": run}, now_fn, limit=1,
                      max_attempts=MAX_ATTEMPTS, stop=stop)
         if not tried:

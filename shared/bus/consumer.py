@@ -72,8 +72,15 @@ class EventConsumer:
     """Consumes one service's queue with the handlers of its HANDLERS table."""
 
     def __init__(self, settings: Settings, session_factory: sessionmaker[Session], inbox: sa.Table,
-                 handlers: dict[str, Handler], on_commit: Callable[[], None] | None = None):
+                 handlers: dict[str, Handler], on_commit: Callable[[], None] | None = None, *,
+                 database_backoff: tuple[float, float] = DATABASE_BACKOFF,
+                 dead_letter_check_seconds: float = DEAD_LETTER_CHECK_SECONDS,
+                 silence_limit_seconds: float = SILENCE_LIMIT_SECONDS):
+        """The keyword arguments default to the module's constants (tests shorten them)."""
         self.settings = settings
+        self.database_backoff = database_backoff
+        self.dead_letter_check_seconds = dead_letter_check_seconds
+        self.silence_limit_seconds = silence_limit_seconds
         self.session_factory = session_factory
         self.inbox = inbox
         self.handlers = handlers
@@ -139,8 +146,8 @@ class EventConsumer:
                     received = getattr(conn.connection, "bytes_recv", None)
                     if received != heard:
                         heard, heard_at = received, time.monotonic()
-                    elif time.monotonic() - heard_at > SILENCE_LIMIT_SECONDS:
-                        raise BrokerSilent(f"nothing from the broker for {SILENCE_LIMIT_SECONDS:.0f}s")
+                    elif time.monotonic() - heard_at > self.silence_limit_seconds:
+                        raise BrokerSilent(f"nothing from the broker for {self.silence_limit_seconds:.0f}s")
                     if self._buffer:
                         self.flush()
                         heard_at = time.monotonic()  # not listening while flushing: start counting again
@@ -182,7 +189,7 @@ class EventConsumer:
         broker-made dead letter is otherwise silent.
         """
         now = time.monotonic()
-        if self._conn is None or (not force and now - self._dlq_checked_at < DEAD_LETTER_CHECK_SECONDS):
+        if self._conn is None or (not force and now - self._dlq_checked_at < self.dead_letter_check_seconds):
             return
         self._dlq_checked_at = now
         dlq = self.settings.dead_letter_queue
@@ -299,7 +306,7 @@ class EventConsumer:
 
     def _wait_for_database(self, batch: list[_Delivery], attempt: int, exc: BaseException) -> bool:
         """Pause before the next attempt at `batch`, serving the broker connection meanwhile; False on stop."""
-        first, longest = DATABASE_BACKOFF
+        first, longest = self.database_backoff
         wait = min(first * 2 ** attempt, longest)
         self.database_waits += 1
         if attempt == 0 or attempt % 10 == 0:

@@ -441,12 +441,10 @@ def test_events_republished_after_a_relay_died_between_confirm_and_mark_sent_are
 # --- a long database outage, redeliveries, dead letters the broker made ------------------------------------------
 
 def test_a_database_outage_longer_than_the_delivery_limit_parks_nothing_and_keeps_one_delivery(
-        bus, broker, test_db, run_consumer, monkeypatch):
+        bus, broker, test_db, run_consumer):
     """Regression: the consumer used to reconnect after each failure; each reconnect returned the batch, and after
     20 returns the quorum queue dead-lettered healthy events."""
-    from shared.bus import consumer as consumer_module
     from shared.bus.topology import DELIVERY_LIMIT
-    monkeypatch.setattr(consumer_module, "DATABASE_BACKOFF", (0.01, 0.05))
     settings = consumer_settings(bus, test_db)
     record = write_effect(test_db)
     failures = DELIVERY_LIMIT + 5
@@ -458,7 +456,8 @@ def test_a_database_outage_longer_than_the_delivery_limit_parks_nothing_and_keep
             raise sa.exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
         record(env, session)
 
-    consumer = run_consumer(settings, test_db.session_factory, test_db.tables["inbox"], {EVENT: database_away})
+    consumer = run_consumer(settings, test_db.session_factory, test_db.tables["inbox"], {EVENT: database_away},
+                            database_backoff=(0.01, 0.05))
     events = [feedback_requested() for _ in range(3)]
     for env, body in events:
         broker.publish_event(env, body)
@@ -496,12 +495,11 @@ def test_a_delivery_close_to_the_delivery_limit_is_logged_as_an_error_naming_que
 
 
 def test_dead_letters_this_worker_did_not_park_are_logged_as_an_error(
-        bus, broker, test_db, run_consumer, monkeypatch, caplog):
-    from shared.bus import consumer as consumer_module
-    monkeypatch.setattr(consumer_module, "DEAD_LETTER_CHECK_SECONDS", 0.2)
+        bus, broker, test_db, run_consumer, caplog):
     caplog.set_level("INFO", logger="shared.bus.consumer")
     settings = consumer_settings(bus, test_db)
-    run_consumer(settings, test_db.session_factory, test_db.tables["inbox"], {EVENT: write_effect(test_db)})
+    run_consumer(settings, test_db.session_factory, test_db.tables["inbox"], {EVENT: write_effect(test_db)},
+                 dead_letter_check_seconds=0.2)
     broker.publish(b"not json", routing_key=EVENT, message_id="garbage")  # parked by the worker itself: a warning
     wait_until(lambda: broker.depth(settings.dead_letter_queue) == 1, timeout=10, what="the worker's own park")
     import time
@@ -582,17 +580,15 @@ def test_new_queues_get_the_balanced_leader_locator_and_queues_declared_before_i
             topology.without_leader_locator(topology.dead_letter_queue(settings))(conn.channel()).declare()
 
 
-def test_a_consumer_whose_node_froze_fails_over_to_the_next_url(bus, broker, test_db, run_consumer, monkeypatch):
+def test_a_consumer_whose_node_froze_fails_over_to_the_next_url(bus, broker, test_db, run_consumer):
     """Regression: a consumer on a frozen node noticed nothing for 2 × heartbeat (60 s), longer than a typical freeze."""
-    from shared.bus import consumer as consumer_module
     from tests.helpers import AMQP_URL
     from tests.integration.frozen_broker import FreezableBroker, pin_order
-    monkeypatch.setattr(consumer_module, "SILENCE_LIMIT_SECONDS", 3.0)  # 30 s in production
     frozen = FreezableBroker()
     try:
         settings = consumer_settings(bus, test_db, amqp_url=pin_order(f"{frozen.url};{AMQP_URL}"))
         consumer = run_consumer(settings, test_db.session_factory, test_db.tables["inbox"],
-                                {EVENT: write_effect(test_db)})
+                                {EVENT: write_effect(test_db)}, silence_limit_seconds=3.0)  # 30 s in production
         frozen.freeze()
         # The frozen node keeps its (stale) consumer until it is declared down; the worker has a second one, on
         # the next URL, within silence limit + bounded close + the frozen node's handshake time-out.

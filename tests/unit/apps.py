@@ -18,14 +18,15 @@ ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 __all__ = ["SERVICES", "API_TOKEN", "ADMIN_TOKEN", "API_AUTH", "ADMIN_AUTH", "build_app"]
 
 
-def build_app(service: str, database_url: str, *, migrate: bool = True, **settings_overrides) -> Flask:
+def build_app(service: str, database_url: str, *, migrate: bool = True, clock=None, **settings_overrides) -> Flask:
     """Migrate `database_url` (unless told not to) and build the service's app on it (static tokens unless
-    `settings_overrides` say otherwise: auth_mode="oidc", oidc_issuer=…)."""
+    `settings_overrides` say otherwise: auth_mode="oidc", oidc_issuer=…); `clock`: the app's now (courses)."""
     if migrate:
         upgrade(service, database_url)
     settings = get_settings(service, database_url=database_url, api_token=API_TOKEN, admin_token=ADMIN_TOKEN,
                             **settings_overrides)
-    return importlib.import_module(f"services.{service}.app").create_app(settings)
+    create_app = importlib.import_module(f"services.{service}.app").create_app
+    return create_app(settings, clock=clock) if clock is not None else create_app(settings)
 
 
 def sqlite_url(path: Path) -> str:

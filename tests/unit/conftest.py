@@ -21,11 +21,11 @@ def make_client(request, tmp_path):
     backend = request.getfixturevalue("backend") if "backend" in request.fixturenames else None
     apps = []
 
-    def make(service: str):
+    def make(service: str, **app_options):
         if backend is None:
-            app = build_app(service, sqlite_url(tmp_path / f"{service}-{len(apps)}.db"))
+            app = build_app(service, sqlite_url(tmp_path / f"{service}-{len(apps)}.db"), **app_options)
         else:
-            app = build_app(service, backend.migrated(service), migrate=False)
+            app = build_app(service, backend.migrated(service), migrate=False, **app_options)
         apps.append(app)
         return app.test_client()
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 from werkzeug.serving import make_server
 
-from services.courses.usecases import checkin as checkin_usecases
+from tests.helpers import Clock
 from tests.unit.apps import API_AUTH, build_app
 from tests.unit.courses.factories import confirmed_course, ok
 
@@ -27,15 +27,16 @@ pytestmark = [
 
 @pytest.fixture
 def server(tmp_path):
-    """The courses app on a free local port; yields (base_url, test client on the same database)."""
-    app = build_app("courses", f"sqlite:///{tmp_path / 'courses.db'}")
+    """The courses app on a free local port; yields (base_url, test client on the same database, the app's clock)."""
+    clock = Clock()
+    app = build_app("courses", f"sqlite:///{tmp_path / 'courses.db'}", clock=clock)
     client = app.test_client()
     ok(client.post("/api/v1/rules/duty-shares", json={"commune_code": "*", "max_absent_percent": 100,
                                                      "note": "tests"}, headers=API_AUTH))
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}", client
+    yield f"http://127.0.0.1:{srv.server_port}", client, clock
     srv.shutdown()
     thread.join(10)
     app.extensions["service"].engine.dispose()
@@ -57,13 +58,12 @@ def browser():
     driver.quit()
 
 
-def test_a_trainee_checks_in_with_their_own_link_in_chromium(server, browser, monkeypatch):
+def test_a_trainee_checks_in_with_their_own_link_in_chromium(server, browser):
     from selenium.webdriver.common.by import By
 
-    base, client = server
+    base, client, clock = server
     course, (a, b) = confirmed_course(client, 2)
-    start = datetime.fromisoformat(course["sessions"][0]["starts_at"])
-    monkeypatch.setattr(checkin_usecases, "utcnow", lambda: start + timedelta(minutes=5))
+    clock.at = datetime.fromisoformat(course["sessions"][0]["starts_at"]) + timedelta(minutes=5)
     links = {r["civil_servant_id"]: r for r in ok(client.get(f"/api/v1/courses/{course['id']}/checkin-links",
                                                              headers=API_AUTH))}
     own = base + "/" + links[a]["url"].split("/", 3)[3]

@@ -6,11 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.courses.usecases import checkin as checkin_usecases
 from tests.unit.apps import build_app
 from tests.unit.courses.factories import API_AUTH, confirmed_course, make_venue, ok, outbox
 
@@ -34,10 +33,9 @@ def personal_links(client, course) -> dict[str, dict]:
     return {r["civil_servant_id"]: {**r, "url": path_of(r["url"])} for r in rows}
 
 
-def at_session(monkeypatch, course, index=0, minutes=10):
-    """Freeze the check-in clock `minutes` into a session."""
-    start = datetime.fromisoformat(course["sessions"][index]["starts_at"])
-    monkeypatch.setattr(checkin_usecases, "utcnow", lambda: start + timedelta(minutes=minutes))
+def at_session(clock, course, index=0, minutes=10):
+    """Set the app's clock `minutes` into a session."""
+    clock.at = datetime.fromisoformat(course["sessions"][index]["starts_at"]) + timedelta(minutes=minutes)
 
 
 def attended(client, course) -> dict[str, int]:
@@ -62,11 +60,11 @@ def from_client(n: int) -> dict:
 
 # --- a staff code is no credential --------------------------------------------------------------------------------
 
-def test_111_sequential_staff_codes_posted_to_a_session_link_mark_nobody_present(backend, client, monkeypatch):
+def test_111_sequential_staff_codes_posted_to_a_session_link_mark_nobody_present(backend, client, clock):
     course, ids = confirmed_course(client, 111, venue=make_venue(client, capacity=120))
     codes = sorted(t["code"] for t in ok(client.get("/api/v1/trainees", headers=API_AUTH)))
     assert len(codes) == 111 and course["status"] == "confirmed"
-    at_session(monkeypatch, course)
+    at_session(clock, course)
     url = session_link(client, course)
     statuses = [client.post(url, data={"code": code}, headers=from_client(1)).status_code for code in codes]
     assert statuses == [422] * CLIENT_LIMIT + [429] * (111 - CLIENT_LIMIT)
@@ -75,10 +73,10 @@ def test_111_sequential_staff_codes_posted_to_a_session_link_mark_nobody_present
     assert ok(client.get(f"/api/v1/courses/{course['id']}"))["status"] == "confirmed"  # nothing happened
 
 
-def test_a_staff_code_is_refused_on_the_page_and_the_page_asks_for_the_personal_link(client, monkeypatch):
+def test_a_staff_code_is_refused_on_the_page_and_the_page_asks_for_the_personal_link(client, clock):
     course, (a,) = confirmed_course(client, 1)
     code = ok(client.get("/api/v1/trainees", headers=API_AUTH))[0]["code"]
-    at_session(monkeypatch, course)
+    at_session(clock, course)
     url = session_link(client, course)
     page = client.get(url)
     text = page.get_data(as_text=True)
@@ -91,13 +89,13 @@ def test_a_staff_code_is_refused_on_the_page_and_the_page_asks_for_the_personal_
 
 # --- each trainee's own link --------------------------------------------------------------------------------------
 
-def test_a_trainees_own_link_marks_only_that_trainee_pending_until_confirmed(backend, client, monkeypatch):
+def test_a_trainees_own_link_marks_only_that_trainee_pending_until_confirmed(backend, client, clock):
     course, (a, b) = confirmed_course(client, 2)
     links = personal_links(client, course)
     assert set(links) == {a, b} and links[a]["url"] != links[b]["url"]
     assert len(links[a]["url"].rsplit("/", 1)[1]) >= 32
     assert client.get(f"/api/v1/courses/{course['id']}/checkin-links").status_code == 401  # personal: token only
-    at_session(monkeypatch, course)
+    at_session(clock, course)
     page = client.get(links[a]["url"])
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and '<form method="post">' in text and "<script" not in text
@@ -120,12 +118,12 @@ def test_a_trainees_own_link_marks_only_that_trainee_pending_until_confirmed(bac
     assert again.status_code == 201 and "đã xác nhận" in again.get_data(as_text=True)
 
 
-def test_the_session_link_with_a_personal_token_checks_that_trainee_in(client, monkeypatch):
+def test_the_session_link_with_a_personal_token_checks_that_trainee_in(client, clock):
     course, (a, b) = confirmed_course(client, 2)
     other, _ = confirmed_course(client, 1)
     token = personal_links(client, course)[a]["url"].rsplit("/", 1)[1]
     foreign = next(iter(personal_links(client, other).values()))["url"].rsplit("/", 1)[1]
-    at_session(monkeypatch, course)
+    at_session(clock, course)
     url = session_link(client, course)
     assert f'value="{token}"' in client.get(url, query_string={"t": token}).get_data(as_text=True)
     assert client.post(url, data={"t": foreign}).status_code == 422  # another course's trainee
@@ -133,19 +131,19 @@ def test_the_session_link_with_a_personal_token_checks_that_trainee_in(client, m
     assert [i["civil_servant_id"] for i in self_checkins(client, course)["items"]] == [a]
 
 
-def test_the_json_check_in_answers_pending(backend, client, monkeypatch):
+def test_the_json_check_in_answers_pending(backend, client, clock):
     course, (a,) = confirmed_course(client, 1)
     token = personal_links(client, course)[a]["url"].rsplit("/", 1)[1]
-    at_session(monkeypatch, course, index=2)
+    at_session(clock, course, index=2)
     body = ok(client.post(f"/api/v1/checkin/{token}"), 201)
     assert (body["session_id"], body["confirmation"], body["course_code"]) == (
         course["sessions"][2]["id"], "pending", course["code"])
 
 
-def test_outside_every_session_window_the_own_link_records_nothing(client, monkeypatch):
+def test_outside_every_session_window_the_own_link_records_nothing(client, clock):
     course, (a,) = confirmed_course(client, 1)
     url = personal_links(client, course)[a]["url"]
-    at_session(monkeypatch, course, minutes=-61)
+    at_session(clock, course, minutes=-61)
     page = client.get(url).get_data(as_text=True)
     assert "Hiện không có buổi học nào" in page and "<form" not in page
     resp = client.post(url)
@@ -171,12 +169,12 @@ def test_hostile_tokens_are_404_without_a_lookup(backend, client, token):
     assert client.post(f"/api/v1/checkin/{token}").status_code == 404
 
 
-def test_a_withdrawn_trainees_link_no_longer_checks_in(client, monkeypatch):
+def test_a_withdrawn_trainees_link_no_longer_checks_in(client, clock):
     course, (a, b) = confirmed_course(client, 2)
     url = personal_links(client, course)[a]["url"]
     ok(client.post(f"/api/v1/courses/{course['id']}/enrollments/{a}/withdraw", json={"reason": "Ốm dài ngày"},
                    headers=API_AUTH))
-    at_session(monkeypatch, course)
+    at_session(clock, course)
     assert client.post(url).status_code == 409
     assert self_checkins(client, course)["items"] == []
 
@@ -225,9 +223,9 @@ def test_attempts_over_the_client_limit_get_429_json_and_a_vietnamese_page_on_ev
         other.extensions["service"].engine.dispose()
 
 
-def test_attempts_over_the_link_limit_close_the_session_link_but_not_the_own_links(backend, client, monkeypatch):
+def test_attempts_over_the_link_limit_close_the_session_link_but_not_the_own_links(backend, client, clock):
     course, (a,) = confirmed_course(client, 1)
-    at_session(monkeypatch, course)
+    at_session(clock, course)
     url = session_link(client, course)
     statuses = [client.post(url, data={"code": f"TB-{n:04d}"}, headers=from_client(n)).status_code
                 for n in range(1, LINK_LIMIT + 3)]
@@ -237,26 +235,25 @@ def test_attempts_over_the_link_limit_close_the_session_link_but_not_the_own_lin
     assert client.post(own, headers=from_client(200)).status_code == 201
 
 
-def test_old_failures_stop_counting_after_the_window(client, monkeypatch):
-    now = datetime(2026, 3, 2, 1, 0, tzinfo=checkin_usecases.utcnow().tzinfo)
-    monkeypatch.setattr(checkin_usecases, "utcnow", lambda: now)
+def test_old_failures_stop_counting_after_the_window(client, clock):
+    clock.at = now = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
     for _ in range(CLIENT_LIMIT):
         client.post(f"/api/v1/checkin/{secrets.token_urlsafe(24)}")
     assert client.post(f"/api/v1/checkin/{secrets.token_urlsafe(24)}").status_code == 429
-    monkeypatch.setattr(checkin_usecases, "utcnow", lambda: now + timedelta(minutes=16))
+    clock.at = now + timedelta(minutes=16)
     assert client.post(f"/api/v1/checkin/{secrets.token_urlsafe(24)}").status_code == 404
 
 
 # --- the officer confirms -----------------------------------------------------------------------------------------
 
-def test_completion_counts_only_confirmed_self_check_ins(backend, client, monkeypatch):
+def test_completion_counts_only_confirmed_self_check_ins(backend, client, clock):
     course, (a, b, c) = confirmed_course(client, 3)
     first = course["sessions"][0]["id"]
     ok(client.post(f"/api/v1/courses/{course['id']}/attendance", headers=API_AUTH, json={"records": [
         {"session_id": s["id"], "civil_servant_id": cs, "present": True}
         for cs in (a, b, c) for s in course["sessions"][1:]]}), 201)
     links = personal_links(client, course)
-    at_session(monkeypatch, course)
+    at_session(clock, course)
     for cs in (a, b, c):
         assert client.post(links[cs]["url"]).status_code == 201
     refused = client.post(f"/api/v1/courses/{course['id']}/complete", headers=API_AUTH)
@@ -292,18 +289,18 @@ def sheet_marks(client, course) -> dict[str, list[str]]:
     return {by_code[cell]: row[-n:] for row in rows[1:] for cell in row if cell in by_code}
 
 
-def test_a_pending_self_check_in_is_left_blank_on_the_sheet(client, monkeypatch):
+def test_a_pending_self_check_in_is_left_blank_on_the_sheet(client, clock):
     course, (a,) = confirmed_course(client, 1)
-    at_session(monkeypatch, course)
+    at_session(clock, course)
     assert client.post(personal_links(client, course)[a]["url"]).status_code == 201
     assert sheet_marks(client, course)[a] == ["", "", "", ""]
     review(client, course, "confirm")
     assert sheet_marks(client, course)[a] == ["x", "", "", ""]
 
 
-def test_the_officers_list_replaces_a_pending_self_check_in(client, monkeypatch):
+def test_the_officers_list_replaces_a_pending_self_check_in(client, clock):
     course, (a,) = confirmed_course(client, 1)
-    at_session(monkeypatch, course)
+    at_session(clock, course)
     assert client.post(personal_links(client, course)[a]["url"]).status_code == 201
     ok(client.post(f"/api/v1/courses/{course['id']}/attendance", headers=API_AUTH, json={"records": [
         {"session_id": course["sessions"][0]["id"], "civil_servant_id": a, "present": False}]}), 201)
@@ -316,7 +313,7 @@ def test_the_officers_list_replaces_a_pending_self_check_in(client, monkeypatch)
                                          ({"decision": "confirm", "civil_servant_ids": []}, "civil_servant_ids"),
                                          ({"decision": "confirm", "civil_servant_ids": ["x"]},
                                           "civil_servant_ids.0")])
-def test_bad_reviews_are_422_naming_the_field(client, monkeypatch, body, field):
+def test_bad_reviews_are_422_naming_the_field(client, body, field):
     course, (a,) = confirmed_course(client, 1)
     resp = client.post(f"/api/v1/courses/{course['id']}/sessions/{course['sessions'][0]['id']}/self-checkins/review",
                        json=body, headers=API_AUTH)
@@ -332,10 +329,10 @@ def test_reviews_of_an_unknown_session_are_404(client):
                       headers=API_AUTH).status_code == 404
 
 
-def test_no_personal_token_or_client_address_reaches_the_log(client, monkeypatch, caplog):
+def test_no_personal_token_or_client_address_reaches_the_log(client, clock, caplog):
     course, (a,) = confirmed_course(client, 1)
     url = personal_links(client, course)[a]["url"]
-    at_session(monkeypatch, course)
+    at_session(clock, course)
     with caplog.at_level("DEBUG"):
         assert client.post(url, headers=from_client(42)).status_code == 201
         assert client.post(f"/checkin/me/{secrets.token_urlsafe(24)}x", headers=from_client(42)).status_code == 404

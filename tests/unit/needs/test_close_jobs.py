@@ -92,20 +92,17 @@ def test_close_job_resumes_from_its_committed_cursor_after_the_worker_stops(make
     assert _needs_fingerprint(client) == _needs_fingerprint(inline)
 
 
-def test_a_chunk_that_keeps_failing_stops_the_job_as_failed_and_closing_again_requeues_it(make_client, monkeypatch):
+def test_a_chunk_that_keeps_failing_stops_the_job_as_failed_and_closing_again_requeues_it(make_client):
     client, campaign_id = _seeded_survey(make_client)
     client.post(f"/api/v1/campaigns/{campaign_id}/close", query_string={"background": "true"}, headers=API_AUTH)
-    real_step = usecases.close_campaign_step
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
-    monkeypatch.setattr(usecases, "close_campaign_step", broken)
-    jobs.run_close_jobs(_factory(client), now_fn=_advancing_clock())  # each retry comes after its back-off
+    jobs.run_close_jobs(_factory(client), now_fn=_advancing_clock(), step=broken)  # each retry after its back-off
     shown = _campaign(client, campaign_id)
     assert shown["status"] == "closing"
     assert shown["close_job"]["status"] == "failed" and shown["close_job"]["attempts"] == 5
     assert shown["close_job"]["error"] == "RuntimeError"
-    monkeypatch.setattr(usecases, "close_campaign_step", real_step)
     resp = client.post(f"/api/v1/campaigns/{campaign_id}/close", headers=API_AUTH)
     assert resp.status_code == 202 and resp.get_json()["job"]["status"] == "queued"
     jobs.run_close_jobs(_factory(client))

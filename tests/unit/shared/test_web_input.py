@@ -10,6 +10,7 @@ import unicodedata
 
 import pytest
 
+from shared.config import RequestLimits
 from tests.unit.apps import API_AUTH
 from tests.unit.needs.factories import person, seeded
 
@@ -78,16 +79,16 @@ def test_nfd_text_is_stored_as_nfc(needs):
     assert resp.get_json()["full_name"] == "Nguyễn Thị Nữ"
 
 
-def test_a_body_over_the_json_cap_is_413_in_the_json_shape(needs, monkeypatch):
-    monkeypatch.setenv("MAX_JSON_BYTES", "10000")
+def test_a_body_over_the_json_cap_is_413_in_the_json_shape(make_client):
+    needs = make_client("needs", request_limits=RequestLimits(json_bytes=10_000))
     resp = _post(needs, json.dumps(person(full_name="A" * 20_000)))
     assert resp.status_code == 413
     assert resp.get_json()["code"] == 413 and "quá lớn" in resp.get_json()["message"]
 
 
-def test_an_upload_is_allowed_more_than_json_and_still_capped(needs, monkeypatch):
+def test_an_upload_is_allowed_more_than_json_and_still_capped(make_client):
     import io
-    monkeypatch.setenv("MAX_UPLOAD_BYTES", "50000")
+    needs = make_client("needs", request_limits=RequestLimits(upload_bytes=50_000))
     resp = needs.post("/api/v1/civil-servants/import", headers=API_AUTH, content_type="multipart/form-data",
                       data={"file": (io.BytesIO(b"x" * 100_000), "a.csv")})
     assert resp.status_code == 413 and resp.get_json()["code"] == 413
