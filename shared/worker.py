@@ -1,4 +1,4 @@
-"""The worker process of a service: the inbox consumer in the main thread, the outbox relay in a second one, and
+"""The worker process of a service: the inbox consumer in the main thread, the outbox relays (RELAY_THREADS) in
 the service's own polling loops (durable jobs kept in its database) in further threads."""
 from __future__ import annotations
 
@@ -31,6 +31,13 @@ def metrics_port(settings: Settings) -> int | None:
     return env(f"{settings.service.upper()}_METRICS_PORT", None, int) or None
 
 
+def relay_threads(settings: Settings) -> int:
+    """RELAY_THREADS (default 2 on PostgreSQL): relays of this worker publishing the outbox side by side, each on its
+    own broker connection (SKIP LOCKED gives them different rows), so one's wait for confirms overlaps another's
+    work. Always 1 on SQLite, whose single writer would only take turns."""
+    return 1 if settings.is_sqlite else max(1, env("RELAY_THREADS", 2, int))
+
+
 def _poll(name: str, tick: Tick, poll_seconds: float, session_factory: sessionmaker[Session],
           stop: threading.Event, wake: threading.Event, service: str = "") -> None:
     """Run `tick` until stop is set, waiting `poll_seconds` after a round that found nothing to do."""
@@ -59,13 +66,23 @@ def run_worker(settings: Settings, handlers: dict[str, Handler], outbox: Outbox,
     engine = make_engine(settings.database_url)
     tracing.instrument_engine(engine, settings.service)
     session_factory = make_session_factory(engine)
-    relay = OutboxRelay(settings, session_factory, outbox)
-    consumer = EventConsumer(settings, session_factory, inbox, handlers, on_commit=relay.wake.set)
+    wake = threading.Event()
+    relays = [OutboxRelay(settings, session_factory, outbox, wake=wake, listens=k == 0)
+              for k in range(relay_threads(settings))]
+    relay = relays[0]
+    consumer = EventConsumer(settings, session_factory, inbox, handlers, on_commit=wake.set)
     consumer.install_signal_handlers()
     served = metrics.serve_worker(settings.service, settings.http_host, metrics_port(settings), session_factory,
                                   outbox, lambda: consumer.dead_letter_depth)
-    relay_thread = threading.Thread(target=relay.run, args=(consumer.stop,), name="outbox-relay", daemon=True)
-    relay_thread.start()
+    relaying = [threading.Thread(target=r.run, args=(consumer.stop,), daemon=True,
+                                       name="outbox-relay" if k == 0 else f"outbox-relay-{k + 1}")
+                      for k, r in enumerate(relays)]
+    for thread in relaying:
+        thread.start()
+    # every worker purges its service's access log of entries older than the retention in force (issue 14)
+    from shared import access_log
+    loops = {**(loops or {}), "access-log-retention": (access_log.purge_tick(outbox.table.metadata),
+                                                       env("ACCESS_LOG_PURGE_SECONDS", 3600.0, float))}
     loop_threads = [threading.Thread(target=_poll, name=name, daemon=True,
                                      args=(name, tick, poll, session_factory, consumer.stop, relay.wake,
                                            settings.service))
@@ -77,7 +94,8 @@ def run_worker(settings: Settings, handlers: dict[str, Handler], outbox: Outbox,
     relay.wake.set()
     for thread in loop_threads:
         thread.join(timeout=30)
-    relay_thread.join(timeout=15)
+    for thread in relaying:
+        thread.join(timeout=15)
     if served:
         served[0].shutdown()
         served[0].server_close()

@@ -23,11 +23,14 @@ class BrokerUnavailable(Exception):
 class OutboxRelay:
     """Publishes one service's outbox. Safe to run several at once on PostgreSQL (SKIP LOCKED)."""
 
-    def __init__(self, settings: Settings, session_factory: sessionmaker[Session], outbox: Outbox):
+    def __init__(self, settings: Settings, session_factory: sessionmaker[Session], outbox: Outbox, *,
+                 wake: threading.Event | None = None, listens: bool = True):
+        """`wake` may be shared by several relays of one process (one of them `listens` for the NOTIFY)."""
         self.settings = settings
         self.session_factory = session_factory
         self.outbox = outbox
-        self.wake = threading.Event()
+        self.wake = wake or threading.Event()
+        self.listens = listens
         self._publisher = LazyPublisher(settings)
 
     def close(self) -> None:
@@ -92,7 +95,7 @@ class OutboxRelay:
     def run(self, stop: threading.Event) -> None:
         """Loop until `stop` is set: drain the outbox, then wait for a wake-up or the poll interval."""
         log.info("outbox relay started")
-        if not self.settings.is_sqlite:
+        if self.listens and not self.settings.is_sqlite:
             threading.Thread(target=self.listen, args=(stop,), name="outbox-listener", daemon=True).start()
         backoff = 0.5
         while not stop.is_set():
