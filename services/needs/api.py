@@ -10,6 +10,11 @@ blp = Blueprint("needs", __name__, url_prefix="",
                 description="Đơn vị hành chính, vị trí việc làm, công chức, khung năng lực, khảo sát, nhu cầu, kế hoạch")
 
 
+def _within(session):
+    """The caller's units on the request's day (the app's clock); None: no unit named, every unit."""
+    return usecases.units_within(session, unit_scope(), ctx().today())
+
+
 @blp.route("/units")
 @blp.arguments(schemas.UnitQueryArgsSchema, location="query")
 @blp.response(200, schemas.UnitSchema(many=True))
@@ -69,7 +74,7 @@ def list_ethnic_groups():
 def create_civil_servant(data):
     """Register a civil servant."""
     with ctx().transaction() as session:
-        return usecases.register_civil_servant(session, data, within=usecases.units_within(session, unit_scope()))
+        return usecases.register_civil_servant(session, data, within=_within(session))
 
 
 @blp.route("/civil-servants")
@@ -79,7 +84,7 @@ def create_civil_servant(data):
 def list_civil_servants(args):
     """List civil servants by former unit, today's commune or position (personal data: token required)."""
     with ctx().transaction() as session:
-        return usecases.list_civil_servants(session, **args, within=usecases.units_within(session, unit_scope()))
+        return usecases.list_civil_servants(session, **args, within=_within(session))
 
 
 @blp.route("/civil-servants/export")
@@ -89,7 +94,7 @@ def list_civil_servants(args):
 def export_civil_servants(args):
     """Download the registry as CSV or XLSX (the columns the import reads back)."""
     with ctx().transaction() as session:  # the filters (never paged: the whole registry they select)
-        rows = usecases.export_registry(session, **args, within=usecases.units_within(session, unit_scope()))
+        rows = usecases.export_registry(session, **args, within=_within(session))
     return download(rows, formats.REGISTRY_COLUMNS, args["format"], **formats.REGISTRY_FILE)
 
 
@@ -100,7 +105,7 @@ def export_civil_servants(args):
 def import_civil_servants(files):
     """Import the registry from CSV/XLSX, all or nothing: every bad row is reported with its line and field."""
     with ctx().transaction() as session:  # a TableError rolls it back and answers 422 (shared/web.py)
-        return usecases.import_registry(session, *read_upload(files), usecases.units_within(session, unit_scope()))
+        return usecases.import_registry(session, *read_upload(files), _within(session))
 
 
 @blp.route("/civil-servants/<cs_id>")
@@ -109,7 +114,7 @@ def import_civil_servants(files):
 def get_civil_servant(cs_id):
     """Show one civil servant (personal data: token required)."""
     with ctx().transaction() as session:
-        return usecases.get_civil_servant(session, cs_id, usecases.units_within(session, unit_scope()))
+        return usecases.get_civil_servant(session, cs_id, _within(session))
 
 
 @blp.route("/civil-servants/<cs_id>", methods=["PATCH"])
@@ -119,7 +124,7 @@ def get_civil_servant(cs_id):
 def update_civil_servant(data, cs_id):
     """Change registry fields (unit, position, qualifications, flags, status); publishes civil_servant_updated."""
     with ctx().transaction() as session:
-        return usecases.update_civil_servant(session, cs_id, data, usecases.units_within(session, unit_scope()))
+        return usecases.update_civil_servant(session, cs_id, data, _within(session))
 
 
 @blp.route("/civil-servants/<cs_id>/leave", methods=["POST"])
@@ -129,7 +134,7 @@ def update_civil_servant(data, cs_id):
 def leave_civil_servant(data, cs_id):
     """Record that a civil servant left (retired, resigned, …); publishes civil_servant_left."""
     with ctx().transaction() as session:
-        return usecases.leave_civil_servant(session, cs_id, data, usecases.units_within(session, unit_scope()))
+        return usecases.leave_civil_servant(session, cs_id, data, _within(session))
 
 
 @blp.route("/civil-servants/<cs_id>/competencies")
@@ -138,7 +143,7 @@ def leave_civil_servant(data, cs_id):
 def competency_profile(cs_id):
     """Show a civil servant's current level per competency against the position, and the full history."""
     with ctx().transaction() as session:
-        return usecases.competency_profile(session, cs_id, usecases.units_within(session, unit_scope()))
+        return usecases.competency_profile(session, cs_id, _within(session))
 
 
 @blp.route("/frameworks")
@@ -232,7 +237,7 @@ def close_campaign(args, campaign_id):
 def list_needs(args):
     """List needs (highest priority first) with the reasons of each priority score."""
     with ctx().transaction() as session:
-        return usecases.list_needs(session, **args, within=usecases.units_within(session, unit_scope()))
+        return usecases.list_needs(session, **args, within=_within(session))
 
 
 @blp.route("/plans", methods=["POST"])
@@ -384,5 +389,5 @@ def report_plan_coverage(args):
 def report_below_standard(args):
     """Civil servants not meeting their position's standard (personal data: token required); JSON, CSV or XLSX."""
     with ctx().transaction() as session:
-        rows = usecases.below_standard(session, **args, within=usecases.units_within(session, unit_scope()))
+        rows = usecases.below_standard(session, **args, within=_within(session))
     return respond_as(args["format"], rows, formats.BELOW_COLUMNS, **formats.report_options(formats.BELOW_FILE))

@@ -4,11 +4,11 @@ unit's subtree as of the request's day, from the versioned unit tree (the 2025 m
 tokens from the loopback provider (tests/oidc.py)."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 
 import pytest
 
-from services.needs.usecases import scope
+from tests.helpers import Clock
 from tests.oidc import oidc_app, provider  # noqa: F401 - a fixture
 
 MERGED = {"TB-X-BIENBACH", "TB-X-BIENBACHDONG", "TB-X-TANBANG"}
@@ -16,8 +16,14 @@ BEFORE, AFTER = date(2025, 6, 30), date(2025, 7, 1)
 
 
 @pytest.fixture
-def needs(backend, provider):
-    app = oidc_app("needs", backend.migrated("needs"), provider, migrate=False)
+def clock():
+    """The needs app's clock: the request's day (the scope is resolved from the unit tree as of it)."""
+    return Clock()
+
+
+@pytest.fixture
+def needs(backend, provider, clock):
+    app = oidc_app("needs", backend.migrated("needs"), provider, migrate=False, clock=clock)
     client = app.test_client()
     assert client.post("/admin/needs/seed", json={"civil_servants": 24},
                        headers=provider.auth("operator")).status_code == 200
@@ -25,9 +31,9 @@ def needs(backend, provider):
     app.extensions["service"].engine.dispose()
 
 
-def _on(monkeypatch, day: date) -> None:
-    """The request's day (the scope is resolved from the unit tree as of it)."""
-    monkeypatch.setattr(scope, "local_today", lambda: day)
+def _on(clock, day: date) -> None:
+    """Make `day` the request's day (noon in Việt Nam)."""
+    clock.at = datetime(day.year, day.month, day.day, 5, 0, tzinfo=timezone.utc)
 
 
 def _listed(needs, headers) -> list[dict]:
@@ -41,8 +47,8 @@ def _person(needs, provider, unit: str) -> dict:
     return next(p for p in everyone if p["unit_code"] == unit)
 
 
-def test_after_the_merger_an_officer_of_bien_bach_sees_the_three_former_units(needs, provider, monkeypatch):
-    _on(monkeypatch, AFTER)
+def test_after_the_merger_an_officer_of_bien_bach_sees_the_three_former_units(needs, provider, clock):
+    _on(clock, AFTER)
     officer = provider.auth("commune-officer", unit_code="CM-BIENBACH")
     seen = _listed(needs, officer)
     assert {p["unit_code"] for p in seen} == MERGED and len(seen) == 6
@@ -66,8 +72,8 @@ def test_after_the_merger_an_officer_of_bien_bach_sees_the_three_former_units(ne
     assert "TB-X-TANBANG" in export and "TB-X-TRILUC" not in export
 
 
-def test_needs_and_the_below_standard_report_show_only_the_officers_units(needs, provider, monkeypatch):
-    _on(monkeypatch, AFTER)
+def test_needs_and_the_below_standard_report_show_only_the_officers_units(needs, provider, clock):
+    _on(clock, AFTER)
     officer = provider.auth("commune-officer", unit_code="CM-BIENBACH")
     everyone = provider.auth("training-officer")
     assert needs.post("/admin/needs/seed", json={"civil_servants": 24, "survey_year": 2026},
@@ -83,8 +89,8 @@ def test_needs_and_the_below_standard_report_show_only_the_officers_units(needs,
     assert needs.get("/api/v1/needs?page_size=1", headers=everyone).get_json()["total"] > mine["total"]
 
 
-def test_a_commune_officer_registers_only_in_their_commune(needs, provider, monkeypatch):
-    _on(monkeypatch, AFTER)
+def test_a_commune_officer_registers_only_in_their_commune(needs, provider, clock):
+    _on(clock, AFTER)
     officer = provider.auth("commune-officer", unit_code="CM-BIENBACH")
     body = {"code": "SCOPE-1", "full_name": "Nguyễn Văn Thử", "gender": "male", "birth_year": 1990,
             "ethnicity": "Kinh", "unit_code": "CM-TRIPHAI", "position_code": "VPTK"}
@@ -94,8 +100,8 @@ def test_a_commune_officer_registers_only_in_their_commune(needs, provider, monk
                       headers=officer).status_code == 201
 
 
-def test_before_the_merger_the_former_units_are_their_own(needs, provider, monkeypatch):
-    _on(monkeypatch, BEFORE)
+def test_before_the_merger_the_former_units_are_their_own(needs, provider, clock):
+    _on(clock, BEFORE)
     assert _listed(needs, provider.auth("commune-officer", unit_code="CM-BIENBACH")) == []
     former = _listed(needs, provider.auth("commune-officer", unit_code="TB-X-BIENBACH"))
     assert {p["unit_code"] for p in former} == {"TB-X-BIENBACH"} and len(former) == 2
@@ -103,7 +109,7 @@ def test_before_the_merger_the_former_units_are_their_own(needs, provider, monke
     resp = needs.get(f"/api/v1/civil-servants/{other['id']}",
                      headers=provider.auth("commune-officer", unit_code="TB-X-BIENBACH"))
     assert resp.status_code == 403
-    _on(monkeypatch, AFTER)  # the same officer of a former unit works for its successor from 1 July 2025
+    _on(clock, AFTER)  # the same officer of a former unit works for its successor from 1 July 2025
     assert needs.get(f"/api/v1/civil-servants/{other['id']}",
                      headers=provider.auth("commune-officer", unit_code="TB-X-BIENBACH")).status_code == 200
 
