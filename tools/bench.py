@@ -19,6 +19,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
@@ -32,7 +33,7 @@ from shared.bus.publisher import ConfirmingPublisher, Outgoing
 from services import get_settings
 from shared.config import PROJECT_ROOT, SERVICES
 from shared.events import new_event
-from tools.isolation import AMQP_URL, create_pg_database, drop_pg_database, new_namespace, wait_until
+from tools.isolation import AMQP_URL, PG_ADMIN_URL, create_pg_database, drop_pg_database, new_namespace, wait_until
 
 PARTICIPANTS = 40
 
@@ -70,25 +71,38 @@ def queue_depth(name: str) -> int:
         return conn.channel().queue_declare(name, passive=True).message_count
 
 
-def drain_with_worker(service: str, env: dict[str, str], sink: str, expected: int, timeout: float,
-                      interval: float = 0.1) -> float:
-    """Start the service's real worker process on a waiting backlog; return the wall time until `expected`
-    follow-up messages reached `sink`, then stop the worker."""
+def drain_with_workers(service: str, env: dict[str, str], sink: str, expected: int, timeout: float,
+                       replicas: int = 1, interval: float = 0.1, database: str | None = None) -> tuple[float, dict]:
+    """Start `replicas` competing copies of the service's real worker process on a waiting backlog; return the
+    wall time until `expected` follow-up messages reached `sink` and what saturated meanwhile, then stop them."""
     env = {**os.environ, **env, "LOG_LEVEL": "WARNING",
            "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", f"services.{service}.worker"], env=env, cwd=PROJECT_ROOT)
+    procs = [subprocess.Popen([sys.executable, "-m", f"services.{service}.worker"], env=env, cwd=PROJECT_ROOT)
+             for _ in range(replicas)]
+    sampler = Saturation([p.pid for p in procs], database)
     try:
-        wait_until(lambda: queue_depth(sink) >= expected, timeout, what=f"{service}'s follow-ups to be relayed",
-                   interval=interval)
-        return time.monotonic() - t0
+        with sampler:
+            wait_until(lambda: queue_depth(sink) >= expected, timeout, what=f"{service}'s follow-ups to be relayed",
+                       interval=interval)
+        return time.monotonic() - t0, sampler.result()
     finally:
-        proc.terminate()
-        proc.wait(60)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(60)
 
 
-def bench_worker(events: int) -> dict:
-    """Drain `events` course_completed events with evaluation's real worker on PostgreSQL."""
+def drain_with_worker(service: str, env: dict[str, str], sink: str, expected: int, timeout: float,
+                      interval: float = 0.1) -> float:
+    """One worker process on a waiting backlog: the wall time until `expected` messages reached `sink`."""
+    return drain_with_workers(service, env, sink, expected, timeout, 1, interval)[0]
+
+
+def bench_worker(events: int, replicas: int = 1) -> dict:
+    """Drain `events` course_completed events with evaluation's real worker(s) on PostgreSQL: every follow-up
+    (one evaluation.feedback_requested and one evaluation.trainee_feedback_requested per participant) relayed
+    with confirms to a bound sink queue, as needs and courses would receive them."""
     ns = new_namespace("bench")
     url = create_pg_database("bench_eval")
     try:
@@ -101,25 +115,107 @@ def bench_worker(events: int) -> dict:
         with Connection(AMQP_URL) as conn:
             ch = conn.channel()
             topology.declare(settings, ch, HANDLERS)
-            Queue(sink, exchange=topology.event_exchange(settings), routing_key="evaluation.feedback_requested",
+            Queue(sink, exchange=topology.event_exchange(settings), routing_key="evaluation.*",
                   durable=True, queue_arguments={"x-queue-type": "quorum"})(ch).declare()
-        print(f"  publishing a backlog of {events:,} courses.course_completed × {PARTICIPANTS} participants…")
         publish_backlog(ns.exchange, "courses.course_completed", [completed_event(i) for i in range(events)])
         wait_until(lambda: queue_depth(settings.queue) == events, 60, what="backlog to settle")
-        wall = drain_with_worker("evaluation", {**ns.env(), "EVALUATION_DATABASE_URL": url}, sink, events, 600)
+        expected = events * (PARTICIPANTS + 1)
+        wall, saturation = drain_with_workers("evaluation", {**ns.env(), "EVALUATION_DATABASE_URL": url}, sink,
+                                              expected, 900, replicas, database=sa.engine.make_url(url).database)
         engine = sa.create_engine(url)
         with engine.connect() as c:
-            first_in, n_in = c.execute(sa.text("SELECT min(received_at), count(*) FROM inbox")).one()
+            first_in, last_in, n_in = c.execute(sa.text(
+                "SELECT min(received_at), max(received_at), count(*) FROM inbox")).one()
+            last_made = c.execute(sa.text("SELECT max(created_at) FROM outbox")).scalar()
             last_out, n_out = c.execute(sa.text(
                 "SELECT max(published_at), count(*) FROM outbox WHERE published_at IS NOT NULL")).one()
             n_req = c.execute(sa.text("SELECT count(*) FROM feedback_requests")).scalar()
         engine.dispose()
         drain = (last_out - first_in).total_seconds()
         return {"events": n_in, "requests": n_req, "followups": n_out, "drain_s": drain, "wall_s": wall,
-                "rate": n_in / drain}
+                "rate": n_in / drain, "replicas": replicas, "saturation": saturation,
+                "applied_s": (last_made - first_in).total_seconds(), "last_claim_s": (last_in - first_in).total_seconds()}
     finally:
         ns.delete()
         drop_pg_database(url)
+
+
+def _cpu_seconds(pid: int | str) -> float:
+    """utime + stime of one process from /proc (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pids_named(*names: str) -> list[str]:
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() in names:
+                        out.append(pid)
+            except OSError:
+                pass
+    return out
+
+
+class Saturation:
+    """While a drain runs: CPU of the worker processes, of PostgreSQL and of RabbitMQ (from /proc, in cores used),
+    and PostgreSQL's backends of the benchmark database (pg_stat_activity, sampled every 0.2 s): active ones and
+    what they wait for."""
+
+    def __init__(self, workers: list[int], database: str | None):
+        self.workers, self.database = workers, database
+        self.samples: list[tuple[int, str | None]] = []
+        self.stop = threading.Event()
+
+    def _cpu(self) -> dict:
+        return {"workers": [_cpu_seconds(p) for p in self.workers],
+                "postgres": sum(_cpu_seconds(p) for p in _pids_named("postgres")),
+                "rabbitmq": sum(_cpu_seconds(p) for p in _pids_named("beam.smp"))}
+
+    def _watch(self) -> None:
+        admin = sa.create_engine(PG_ADMIN_URL, poolclass=sa.pool.NullPool)
+        try:
+            with admin.connect() as c:
+                while not self.stop.wait(0.2):
+                    for state, wait in c.execute(sa.text(
+                            "SELECT state, wait_event_type || ':' || wait_event FROM pg_stat_activity "
+                            "WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": self.database}):
+                        self.samples.append((state == "active", wait if state == "active" else None))
+                    self.samples.append((-1, None))  # a round's end
+        finally:
+            admin.dispose()
+
+    def __enter__(self):
+        self.t0, self.cpu0 = time.monotonic(), self._cpu()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu1 = time.monotonic() - self.t0, self._cpu()
+        self.stop.set()
+        self.thread.join(5)
+        return False
+
+    def result(self) -> dict:
+        rounds = max(1, sum(1 for a, _ in self.samples if a == -1))
+        active = sum(1 for a, _ in self.samples if a is True)
+        waits: dict[str, int] = {}
+        for a, w in self.samples:
+            if a is True and w:
+                waits[w] = waits.get(w, 0) + 1
+        w = self.wall
+        return {"workers_cores": [(b - a) / w for a, b in zip(self.cpu0["workers"], self.cpu1["workers"])],
+                "postgres_cores": (self.cpu1["postgres"] - self.cpu0["postgres"]) / w,
+                "rabbitmq_cores": (self.cpu1["rabbitmq"] - self.cpu0["rabbitmq"]) / w,
+                "pg_active": active / rounds,
+                "pg_waits": sorted(waits.items(), key=lambda kv: -kv[1])[:3], "rounds": rounds}
 
 
 def bare_consumer(queue: str, sink: str, expected: int) -> None:
@@ -177,66 +273,34 @@ def latency_ports(port_base: int | None) -> list[int]:
     return [port_base + i for i in range(len(SERVICES))] if port_base else free_ports(len(SERVICES))
 
 
-def bench_latency(courses: int, port_base: int | None = None) -> dict:
-    """p50/p95 from POST …/complete to the course being closed, one course at a time, whole stack on PostgreSQL."""
-    from tools.stack import Stack
-    ns = new_namespace("bench")
-    env = {**ns.env(), "API_TOKEN": "b", "ADMIN_TOKEN": "b", "LOG_LEVEL": "WARNING", "WEB_WORKERS": "1"}
-    for svc, port in zip(SERVICES, latency_ports(port_base)):
-        env[f"{svc.upper()}_PORT"] = str(port)
-    stack = Stack(env, PROJECT_ROOT / "var" / "bench" / ns.queue_prefix.rstrip(".") / "logs")
-    stack.check_ports(hint="choose others with BENCH_PORT_BASE=<port> or --port-base, or leave both unset "
-                           "for free ports")  # before any database is made
-    urls = {svc: create_pg_database(f"bench_{svc}") for svc in SERVICES}
-    for svc in SERVICES:
-        stack.env[f"{svc.upper()}_DATABASE_URL"] = urls[svc]
-    h = {"Authorization": "Bearer b"}
-    try:
-        stack.migrate()
-        stack.start()
-        stack.wait_ready()
-        needs, crs, _, funding = (stack.url(s) for s in SERVICES)
-        requests.post(f"{needs}/admin/needs/seed", json={"civil_servants": 40}, headers=h).raise_for_status()
-        requests.post(f"{funding}/admin/funding/seed", json={"fiscal_year": 2026}, headers=h).raise_for_status()
-        trainees = wait_until(lambda: (lambda t: t if len(t) >= 40 else None)(
-            requests.get(f"{crs}/api/v1/trainees", headers=h).json()), 60, what="trainees")
-        requests.post(f"{crs}/api/v1/rules/duty-shares", json={"commune_code": "*", "max_absent_percent": 100,
-                                                              "note": "bench"}, headers=h).raise_for_status()
-        lect = requests.post(f"{crs}/api/v1/lecturers", json={"name": "GV", "tier": 2, "degree": "master",
-                                                              "pedagogy_certificate": True, "years_experience": 5},
-                             headers=h).json()
-        venue = requests.post(f"{crs}/api/v1/venues", json={"name": "Hội trường", "address": "Thới Bình",
-                                                            "capacity": 40}, headers=h).json()
-        samples = []
-        for i in range(courses):
-            c = requests.post(f"{crs}/api/v1/courses", headers=h, json={
-                "code": f"LAT-{i}", "title": "Latency", "organizer_unit_code": "CM-THOIBINH",
-                "venue_id": venue["id"],
-                "sessions": [{"date": "2026-03-02", "buoi": "morning", "lecturer_id": lect["id"]},
-                             {"date": "2026-03-02", "buoi": "afternoon", "lecturer_id": lect["id"]}]}).json()
-            ids = [t["civil_servant_id"] for t in trainees[:10]]
-            requests.post(f"{crs}/api/v1/courses/{c['id']}/enrollments", json={"civil_servant_ids": ids},
-                          headers=h).raise_for_status()
-            # draft → scheduled; funding's reservation confirms it (the previous course is closed: nothing clashes)
-            requests.post(f"{crs}/api/v1/courses/{c['id']}/schedule", headers=h).raise_for_status()
-            wait_until(lambda: requests.get(f"{crs}/api/v1/courses/{c['id']}").json()["status"] == "confirmed", 30,
-                       what="confirmed", interval=0.005)
-            requests.post(f"{crs}/api/v1/courses/{c['id']}/attendance", headers=h, json={"records": [
-                {"session_id": s["id"], "civil_servant_id": cs, "present": True}
-                for s in c["sessions"] for cs in ids]}).raise_for_status()
-            t0 = time.monotonic()
-            requests.post(f"{crs}/api/v1/courses/{c['id']}/complete", headers=h).raise_for_status()
-            wait_until(lambda: requests.get(f"{crs}/api/v1/courses/{c['id']}").json()["status"] == "closed", 30,
-                       what="closed", interval=0.005)
-            samples.append(time.monotonic() - t0)
-        q = statistics.quantiles(samples, n=20)
-        return {"n": len(samples), "p50_ms": statistics.median(samples) * 1000, "p95_ms": q[18] * 1000,
-                "max_ms": max(samples) * 1000}
-    finally:
-        stack.stop()
-        ns.delete()
-        for url in urls.values():
-            drop_pg_database(url)
+def print_drain(w: dict, label: str = "") -> None:
+    print(f"   {label}{w['events']:,} events, {w['requests']:,} feedback requests, {w['followups']:,} follow-ups relayed;"
+          f" drain {w['drain_s']:.2f} s (first claimed → last follow-up confirmed) = {w['rate']:,.0f} events/s"
+          f"  [wall incl. process start {w['wall_s']:.2f} s]")
+    print(f"     timeline from the first claim: last batch claimed {w['last_claim_s']:.2f} s, last follow-up written "
+          f"{w['applied_s']:.2f} s, last follow-up confirmed {w['drain_s']:.2f} s")
+
+
+def print_saturation(w: dict) -> None:
+    s = w["saturation"]
+    workers = " + ".join(f"{c:.2f}" for c in s["workers_cores"])
+    waits = ", ".join(f"{k} {v / s['rounds']:.1f}" for k, v in s["pg_waits"]) or "none"
+    print(f"     CPU in cores: worker{'s' if len(s['workers_cores']) > 1 else ''} {workers}, PostgreSQL "
+          f"{s['postgres_cores']:.2f}, RabbitMQ {s['rabbitmq_cores']:.2f} (of {os.cpu_count()}); PostgreSQL active "
+          f"backends {s['pg_active']:.1f} on average, waiting on: {waits}")
+
+
+def saturated(w: dict) -> str:
+    """Which resource ran out, read from the samples."""
+    s, cores = w["saturation"], os.cpu_count() or 1
+    busy = sum(s["workers_cores"]) + s["postgres_cores"] + s["rabbitmq_cores"]
+    if busy >= 0.85 * cores:
+        return f"the machine's CPU ({busy:.2f} of {cores} cores busy with workers, PostgreSQL and RabbitMQ)"
+    if max(s["workers_cores"]) >= 0.85:
+        return "the worker process's CPU (one Python thread at a time: the GIL)"
+    if s["pg_active"] >= 0.8 * len(s["workers_cores"]) * 2:
+        return "PostgreSQL (backends mostly active)"
+    return "none of CPU or PostgreSQL clearly (waiting on the broker's confirms, or idle time between batches)"
 
 
 def main(argv: list[str]) -> int:
@@ -246,11 +310,16 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--latency-courses", type=int, default=40)
-    parser.add_argument("--skip", choices=["worker", "bare", "latency"], action="append", default=[])
+    parser.add_argument("--burst", type=int, default=1000, help="completions posted at once")
+    parser.add_argument("--scale-events", type=int, default=1500, help="backlog of each scale-out drain")
+    parser.add_argument("--replicas", default="1,2,4", help="competing worker replicas for the scale-out")
+    parser.add_argument("--skip", choices=["worker", "bare", "latency", "burst", "scale"], action="append",
+                        default=[])
     parser.add_argument("--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE") or 0) or None,
                         help="latency stack's web ports N … N+3 (default: $BENCH_PORT_BASE, else free ports)")
     args = parser.parse_args(argv)
-    if "latency" not in args.skip:
+    stack_parts = not {"latency", "burst"} <= set(args.skip)
+    if stack_parts:
         from tools.stack import PortBusy, Stack
         ports = latency_ports(args.port_base)
         try:  # refuse before the long first parts, not after them
@@ -259,30 +328,44 @@ def main(argv: list[str]) -> int:
         except PortBusy as exc:
             print(f"bench: {exc}", file=sys.stderr)
             return 1
-    print(f"Benchmark on {os.cpu_count()} cores, RabbitMQ + PostgreSQL on localhost")
+    print(f"Benchmark on {os.cpu_count()} cores, RabbitMQ + PostgreSQL on localhost (load average "
+          f"{open('/proc/loadavg').read().split()[0]} at start)")
     w = b = None
     if "worker" not in args.skip:
-        print("1. evaluation worker (inbox + handler + outbox + relay with confirms, PostgreSQL)")
+        print(f"1. W1: evaluation's worker drains {args.events:,} courses.course_completed × {PARTICIPANTS} "
+              "(inbox + handler + outbox + relay with confirms, PostgreSQL)")
         w = bench_worker(args.events)
-        print(f"   {w['events']:,} events, {w['requests']:,} feedback requests, {w['followups']:,} follow-ups relayed")
-        print(f"   drain {w['drain_s']:.2f} s (first consumed → last follow-up confirmed) = {w['rate']:,.0f} events/s"
-              f"  [wall incl. process start {w['wall_s']:.2f} s]")
+        print_drain(w)
+        print_saturation(w)
     if "bare" not in args.skip:
-        print("2. bare kombu consumer (decode, publish one event, ack; no database, no confirms)")
+        print("2. bare kombu consumer, same backlog (decode, publish one event, ack; no database, no confirms)")
         b = bench_bare(args.events)
         print(f"   drain {b['drain_s']:.2f} s (first consumed → last ack) = {b['rate']:,.0f} events/s"
               f"  [wall incl. process start {b['wall_s']:.2f} s]")
     if w and b:
-        print(f"   ratio worker / bare = {w['rate'] / b['rate']:.2f}")
-    if "latency" not in args.skip:
-        print(f"3. complete → closed latency, whole stack on PostgreSQL, {args.latency_courses} courses one at a time")
+        print(f"   ratio worker / bare = {w['rate'] / b['rate']:.2f}  (target ≥ 0.5; the worker publishes "
+              f"{w['followups'] / w['events']:.0f} confirmed messages per event, the bare loop 1 unconfirmed)")
+    if stack_parts:
+        from tools import bench_latency
         from tools.stack import PortBusy
+        courses = 0 if "latency" in args.skip else args.latency_courses
+        burst = 0 if "burst" in args.skip else args.burst
+        print(f"3. complete → closed latency, whole stack on PostgreSQL, {courses} courses one at a time; "
+              f"4. burst of {burst:,} completions")
         try:
-            lat = bench_latency(args.latency_courses, args.port_base)
+            lat, bur = bench_latency.run(args.port_base, courses, burst)
         except PortBusy as exc:
             print(f"bench: {exc}", file=sys.stderr)
             return 1
-        print(f"   p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms, max {lat['max_ms']:.0f} ms (n={lat['n']})")
+        bench_latency.report(lat, bur)
+    if "scale" not in args.skip:
+        print(f"5. scale-out: {args.scale_events:,} courses.course_completed × {PARTICIPANTS} drained by competing "
+              "replicas of evaluation's worker")
+        for n in (int(x) for x in args.replicas.split(",")):
+            r = bench_worker(args.scale_events, replicas=n)
+            print_drain(r, f"{n} replica{'s' if n > 1 else ''}: ")
+            print_saturation(r)
+            print(f"     saturated: {saturated(r)}")
     return 0
 
 
