@@ -357,7 +357,7 @@ def main(argv: list[str]) -> int:
         except PortBusy as exc:
             print(f"bench: {exc}", file=sys.stderr)
             return 1
-        bench_latency.report(lat, bur)
+        bench_latency.report(None, bur)  # the latency part printed itself
     if "scale" not in args.skip:
         print(f"5. scale-out: {args.scale_events:,} courses.course_completed × {PARTICIPANTS} drained by competing "
               "replicas of evaluation's worker")

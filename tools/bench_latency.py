@@ -235,7 +235,11 @@ def burst(b: Bench, n: int, trainees: list[str], lanes: int = 4, per_course: int
     with ThreadPoolExecutor(8) as pool:
         made = list(pool.map(make, range(n)))
     ids = [c["id"] for c in made]
-    wait_until(lambda: b.statuses(ids).get("confirmed", 0) == n, 300, what="burst courses confirmed", interval=0.5)
+    try:
+        wait_until(lambda: b.statuses(ids).get("confirmed", 0) == n, 300, what="burst courses confirmed",
+                   interval=0.5)
+    except TimeoutError:
+        raise TimeoutError(f"burst set-up: not every course confirmed in 300 s: {b.statuses(ids)}") from None
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda ic: b.attend(ic[1], groups[ic[0] % lanes], http()), enumerate(made)))
     setup = time.monotonic() - t_setup
@@ -254,6 +258,7 @@ def run(port_base: int | None, courses: int, burst_n: int) -> tuple[dict | None,
     with Bench(port_base) as b:
         trainees = b.seed(40)
         lat = latency(b, courses, trainees) if courses else None
+        report(lat, None)  # before the burst, which may fail
         bur = burst(b, burst_n, trainees) if burst_n else None
     return lat, bur
 
