@@ -6,6 +6,25 @@ from tools.isolation import (  # noqa: F401 - re-exported for the tests
 from shared.localtime import utcnow
 
 
+def consumer_count(queue: str, amqp_url: str = AMQP_URL) -> int:
+    """How many consumers `queue` has on the broker (0 while it does not exist yet)."""
+    import amqp
+    from kombu import Connection
+
+    with Connection(amqp_url, connect_timeout=5) as conn:
+        try:
+            return conn.channel().queue_declare(queue, passive=True).consumer_count
+        except amqp.exceptions.NotFound:
+            return 0
+
+
+def wait_for_consumer(queue: str, *, timeout: float = 30, amqp_url: str = AMQP_URL, at_least: int = 1) -> None:
+    """Wait until a worker consumes `queue` (consumer_count > 0): it has declared and bound its queue before it
+    consumes, so an event published afterwards reaches it. The one worker-startup wait of the tests."""
+    wait_until(lambda: consumer_count(queue, amqp_url) >= at_least, timeout=timeout,
+               what=f"{at_least} consumer(s) on {queue}")
+
+
 class Clock:
     """An app's clock for tests (create_app(..., clock=Clock())): the real UTC now until a test sets `at`."""
 

@@ -17,7 +17,7 @@ from shared.db import make_engine, make_session_factory, transaction
 from shared.events import new_event
 from tests.e2e.conftest import count_by, declare_queue, publish, scalar
 from tests.factories import make_course_completed
-from tests.helpers import AMQP_URL, wait_until
+from tests.helpers import AMQP_URL, wait_for_consumer, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker, pytest.mark.postgres]
 ADMIN = {"Authorization": "Bearer e2e-admin"}
@@ -130,8 +130,8 @@ def test_broker_restart_while_events_wait_in_the_outbox_loses_and_duplicates_not
     declare_queue(bus, "funding", FUNDING_HANDLERS)
     sink(bus)
     stack.start(["courses-worker", "funding-worker"])
-    wait_until(lambda: queue_ready(bus.settings("funding").queue) == 0 and
-               _has_consumer(bus.settings("funding").queue), timeout=30, what="funding worker to consume")
+    wait_for_consumer(bus.settings("funding").queue, timeout=30)
+    wait_until(lambda: queue_ready(bus.settings("funding").queue) == 0, timeout=30, what="funding worker to consume")
 
     _rabbitmqctl("stop_app")
     try:
@@ -153,11 +153,6 @@ def test_broker_restart_while_events_wait_in_the_outbox_loses_and_duplicates_not
     wait_until(lambda: len(settled_counts(funding_url)) == 50, timeout=120, what="funding to settle after restart")
     stack.stop()
     assert_each_settled_once(funding_url, [p["course_id"] for p in payloads])
-
-
-def _has_consumer(queue: str) -> bool:
-    with Connection(AMQP_URL) as conn:
-        return conn.channel().queue_declare(queue, passive=True).consumer_count > 0
 
 
 def test_poison_message_parks_in_dead_letter_queue_while_later_events_flow_then_replays_once(

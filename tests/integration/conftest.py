@@ -26,7 +26,7 @@ from shared.events import new_event
 from shared.migrate import upgrade
 from tests.servers import bus, db_url_factory, pg_url_factory  # noqa: F401 (fixtures)
 from tests.events import make_course_completed
-from tests.helpers import AMQP_URL, BusNamespace, wait_until
+from tests.helpers import AMQP_URL, BusNamespace, wait_for_consumer, wait_until
 
 RETRY_DELAYS_MS = (100, 200)
 # pika reads the kombu-style "…:5672//" as the empty vhost; "%2F" is "/" for both clients.
@@ -234,7 +234,7 @@ def run_consumer(broker):
         thread.start()
         started.append((consumer, thread))
         consumer.thread = thread
-        wait_until(lambda: broker.consumers(settings.queue) >= 1, timeout=15, what=f"a consumer on {settings.queue}")
+        wait_for_consumer(settings.queue, timeout=15)
         return consumer
 
     yield start

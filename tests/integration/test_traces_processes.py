@@ -22,7 +22,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from shared.bus.publisher import ConfirmingPublisher, Outgoing
 from shared.config import PROJECT_ROOT
 from shared.migrate import upgrade
-from tests.helpers import AMQP_URL, wait_until
+from tests.helpers import AMQP_URL, wait_for_consumer, wait_until
 from tests.integration.conftest import course_completed
 
 pytestmark = [pytest.mark.slow]
@@ -146,8 +146,7 @@ def test_a_worker_continues_the_trace_of_the_amqp_header_into_its_follow_up_even
         envelope, body = course_completed()
         with Connection(AMQP_URL) as conn:  # published before the worker's queue exists would be unroutable
             channel = conn.channel()
-            wait_until(lambda: _queue_exists(conn, f"{bus.queue_prefix}evaluation"), timeout=60,
-                       what="the worker's queue")
+            wait_for_consumer(f"{bus.queue_prefix}evaluation", timeout=60)
             # The worker declares its queue, then binds it: bind it here too (the same binding, idempotent), or a
             # loaded machine publishes between the two and the event reaches only the capture queue (seen in CI).
             channel.queue_bind(f"{bus.queue_prefix}evaluation", bus.exchange, envelope.routing_key)
@@ -178,12 +177,3 @@ def test_a_worker_continues_the_trace_of_the_amqp_header_into_its_follow_up_even
             proc.kill()
             proc.wait()
         log.close()
-
-
-def _queue_exists(conn, name: str) -> bool:
-    import amqp
-    try:
-        conn.channel().queue_declare(name, passive=True)
-        return True
-    except amqp.exceptions.NotFound:
-        return False
