@@ -9,7 +9,7 @@ Two modes, chosen by AUTH_MODE (shared.config):
   per OIDC_JWKS_COOLDOWN_SECONDS, default 10), so the provider can rotate keys while the services run. `iss` must be OIDC_ISSUER, `aud` must contain OIDC_AUDIENCE (default: the service
   name), `exp` and `nbf` are checked with OIDC_LEEWAY_SECONDS of clock skew (default 30).
 - `static` — an explicit development mode (tests, `make demo`, `make up` on a laptop): API_TOKEN acts as a
-  training officer and finance officer of the root unit, ADMIN_TOKEN as an operator. The compose file for
+  training officer, finance officer and inspector of the root unit, ADMIN_TOKEN as an operator. The compose file for
   production sets AUTH_MODE=oidc.
 
 A caller is a `Principal`: the token's `sub`, its roles (Keycloak's `realm_access.roles`; a program's
@@ -51,7 +51,7 @@ ALGORITHMS = ("RS256", "ES256")
 MODES = ("oidc", "static")
 SCHEME = "oidc"  # the OpenAPI security scheme the roles are listed under
 
-STATIC_API_ROLES = frozenset({TRAINING_OFFICER, FINANCE_OFFICER})
+STATIC_API_ROLES = frozenset({TRAINING_OFFICER, FINANCE_OFFICER, INSPECTOR})  # development: the readers too
 STATIC_ADMIN_ROLES = frozenset({OPERATOR})
 
 MESSAGE_401 = "Thiếu hoặc sai mã truy cập (Authorization: Bearer …)."
@@ -153,6 +153,88 @@ class OidcVerifier:
         except (jwt.PyJWTError, TypeError, ValueError) as exc:  # PyJWT raises TypeError for a key of another type
             raise TokenRefused(type(exc).__name__) from None
         return principal_of(claims)
+
+
+class ClientCredentials:
+    """This service's own token for calling the other services (needs' data-subject report): the OAuth2
+    client-credentials grant at the provider's token endpoint (`token_url`, or the `token_endpoint` of the issuer's
+    discovery document), client id and secret sent as HTTP Basic (RFC 6749 §2.3.1). The token is kept until
+    `margin` seconds before its `expires_in`, then fetched again; one fetch at a time. The provider unreachable or
+    refusing the client → IdentityProviderUnavailable (503). Neither the secret nor a token is ever logged."""
+
+    def __init__(self, issuer: str, client_id: str, client_secret: str, *, token_url: str = "", timeout: float = 5.0,
+                 margin: float = 30.0, clock=None):
+        import time
+        self.issuer, self.client_id, self._secret = issuer, client_id, client_secret
+        self.token_url, self.timeout, self.margin = token_url, timeout, margin
+        self._clock = clock or time.monotonic
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = threading.Lock()
+        self.fetches = 0  # how many tokens were asked for (the cache is visible to tests and metrics)
+
+    def _endpoint(self) -> str:
+        if not self.token_url:
+            url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+            try:
+                with urllib.request.urlopen(url, timeout=self.timeout) as resp:  # noqa: S310 - configured issuer
+                    document = json.load(resp)
+            except (OSError, ValueError) as exc:
+                raise IdentityProviderUnavailable(type(exc).__name__) from None
+            endpoint = document.get("token_endpoint") if isinstance(document, dict) else None
+            if not isinstance(endpoint, str) or not endpoint:
+                raise IdentityProviderUnavailable("discovery document without token_endpoint")
+            self.token_url = endpoint
+        return self.token_url
+
+    def bearer(self) -> str:
+        """A valid access token of this client (from the cache while it lasts)."""
+        import base64
+        import urllib.parse
+        with self._lock:
+            if self._token is not None and self._clock() < self._expires:
+                return self._token
+            if not self.client_id or not self._secret:  # a deployment without the client's secret: 503, logged
+                log.error("no client credentials configured", extra={"client_id": self.client_id})
+                raise IdentityProviderUnavailable("no client credentials configured")
+            basic = base64.b64encode(f"{urllib.parse.quote(self.client_id)}:{urllib.parse.quote(self._secret)}"
+                                     .encode()).decode("ascii")
+            request = urllib.request.Request(
+                self._endpoint(), data=urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
+                headers={"Authorization": f"Basic {basic}", "Accept": "application/json",
+                         "Content-Type": "application/x-www-form-urlencoded"}, method="POST")
+            started = self._clock()
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310 - configured URL
+                    answer = json.load(resp)
+            except (OSError, ValueError) as exc:  # HTTPError (client refused) is an OSError: its type only
+                raise IdentityProviderUnavailable(type(exc).__name__) from None
+            token = answer.get("access_token") if isinstance(answer, dict) else None
+            if not isinstance(token, str) or not token:
+                raise IdentityProviderUnavailable("token answer without access_token")
+            lifetime = answer.get("expires_in")
+            lifetime = float(lifetime) if isinstance(lifetime, (int, float)) and lifetime > 0 else 60.0
+            self.fetches += 1
+            self._token, self._expires = token, started + max(0.0, lifetime - self.margin)
+            return token
+
+
+class StaticBearer:
+    """The development mode's counterpart of ClientCredentials: always the static API token."""
+
+    def __init__(self, token: str):
+        self._token = token
+
+    def bearer(self) -> str:
+        return self._token
+
+
+def service_credentials(settings, client_id: str, client_secret: str, token_url: str = ""):
+    """This service's credentials for calling the others: client credentials at the provider in AUTH_MODE=oidc,
+    the static API token in the development mode. Either has `bearer()`."""
+    if getattr(settings, "auth_mode", "static") == "oidc":
+        return ClientCredentials(settings.oidc_issuer, client_id, client_secret, token_url=token_url)
+    return StaticBearer(settings.api_token)
 
 
 def principal_of(claims: dict) -> Principal:
@@ -287,5 +369,6 @@ def security_schemes(settings) -> dict:
             SCHEME: {"type": "openIdConnect", "openIdConnectUrl": url,
                      "description": "JWT from the OpenID Connect provider; the scopes listed per operation are the "
                                     "roles (realm_access.roles) it accepts. AUTH_MODE=static (development): "
-                                    "API_TOKEN acts as training-officer and finance-officer, ADMIN_TOKEN as "
+                                    "API_TOKEN acts as training-officer, finance-officer and inspector, "
+                                    "ADMIN_TOKEN as "
                                     "operator."}}

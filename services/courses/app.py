@@ -8,6 +8,8 @@ import services.courses
 from services.courses import admin, api, handlers, web
 from services.courses.models import INBOX_TABLE, OUTBOX
 from services.courses.settings import get_settings
+from services.courses.usecases.subject import subject_part
+from shared import access_log, subject_report
 from shared.config import Settings
 from shared.web import create_service_app
 
@@ -19,6 +21,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         settings or get_settings(), title="Course scheduling", outbox=OUTBOX, inbox=INBOX_TABLE,
         handlers=handlers.HANDLERS,
         description=services.courses.__doc__,
-        blueprints=[api.blp, web.blp], admin_blueprints=[admin.blp], clock=clock)
+        blueprints=[api.blp, subject_report.part_blueprint(subject_part), web.blp],
+        admin_blueprints=[admin.blp, access_log.retention_admin_blueprint()], clock=clock)
     app.register_blueprint(web.pages)
     return app

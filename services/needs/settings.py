@@ -1,9 +1,10 @@
 """Settings of the needs service (NEEDS_DATABASE_URL, NEEDS_PORT, NEEDS_CLOSE_INLINE_LIMIT, NEEDS_JOB_POLL_SECONDS,
+NEEDS_PEER_URLS, NEEDS_PEER_TIMEOUT_SECONDS, NEEDS_OIDC_CLIENT_ID/SECRET/TOKEN_URL,
 the notification channels — SMTP_*, MAIL_FROM, SMS_GATEWAY_*, ZALO_* , NOTIFY_* — and the shared variables): the
 service's only reader of the environment."""
 from dataclasses import dataclass, field
 
-from shared.config import Settings, env, load_settings
+from shared.config import DEFAULT_PORTS, Settings, env, load_settings
 from shared.notify import NotifyConfig
 
 SERVICE = "needs"
@@ -21,6 +22,20 @@ def _pairs(value: str) -> dict:
         if purpose and template:
             out[purpose.strip()] = template.strip()
     return out
+
+
+PEERS = ("courses", "evaluation", "funding")  # the services needs asks for their part of a data-subject report
+
+
+def _peer_urls(value: str) -> dict:
+    """"courses=http://courses:8002,funding=http://funding:8004" → {service: base URL}; unnamed peers keep the
+    local default (http://127.0.0.1:<its port>)."""
+    urls = {peer: f"http://127.0.0.1:{env(f'{peer.upper()}_PORT', DEFAULT_PORTS[peer], int)}" for peer in PEERS}
+    for item in value.split(","):
+        name, _, url = item.strip().partition("=")
+        if name.strip() in PEERS and url.strip():
+            urls[name.strip()] = url.strip().rstrip("/")
+    return urls
 
 
 def notify_config() -> NotifyConfig:
@@ -47,6 +62,15 @@ class NeedsSettings(Settings):
     zalo_templates: dict = field(default_factory=dict)  # purpose → approved ZNS template id (ZALO_TEMPLATES)
     notify_poll_seconds: float = 2.0  # how often the worker looks for due deliveries
     notify_lease_seconds: float = 300.0  # a delivery claimed by a sender that died is taken again after this
+    # The data-subject report (shared/subject_report.py): the peers' base URLs (NEEDS_PEER_URLS), how long each may
+    # take (NEEDS_PEER_TIMEOUT_SECONDS), and needs' own client credentials at the provider in AUTH_MODE=oidc
+    # (NEEDS_OIDC_CLIENT_ID / NEEDS_OIDC_CLIENT_SECRET; the token URL from the issuer's discovery document unless
+    # NEEDS_OIDC_TOKEN_URL is set).
+    peer_urls: dict = field(default_factory=lambda: _peer_urls(""))
+    peer_timeout_seconds: float = 10.0
+    oidc_client_id: str = "needs"
+    oidc_client_secret: str = ""
+    oidc_token_url: str = ""
 
 
 def get_settings(**overrides) -> NeedsSettings:
@@ -58,4 +82,9 @@ def get_settings(**overrides) -> NeedsSettings:
         "zalo_templates": env("ZALO_TEMPLATES", {}, _pairs),
         "notify_poll_seconds": env("NOTIFY_POLL_SECONDS", 2.0, float),
         "notify_lease_seconds": env("NOTIFY_LEASE_SECONDS", 300.0, float),
+        "peer_urls": _peer_urls(env("NEEDS_PEER_URLS", "")),
+        "peer_timeout_seconds": env("NEEDS_PEER_TIMEOUT_SECONDS", 10.0, float),
+        "oidc_client_id": env("NEEDS_OIDC_CLIENT_ID", "needs"),
+        "oidc_client_secret": env("NEEDS_OIDC_CLIENT_SECRET", ""),
+        "oidc_token_url": env("NEEDS_OIDC_TOKEN_URL", ""),
         **overrides})

@@ -1,0 +1,34 @@
+"""needs' part of the data-subject report (issue 14, shared/subject_report.py): the registry entry, contacts, survey
+answers and assessments, competency records, needs, plan candidacies, the messages sent to or about them, and who accessed the
+person's record. Credentials (link tokens, hashes) are left out by shared.subject_report."""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from services.needs.models import (ACCESS_LOG, Assessment, CivilServant, CompetencyRecord, Contact, Delivery, Need,
+                                   PlanCandidate, SurveyResponse)
+from shared.subject_report import Section, collect
+
+SECTIONS = (
+    Section("civil_servant", CivilServant.__table__, column="id"),
+    Section("contacts", Contact.__table__),
+    Section("survey_responses", SurveyResponse.__table__),
+    Section("assessments", Assessment.__table__),
+    Section("competency_records", CompetencyRecord.__table__),
+    Section("needs", Need.__table__),
+    Section("plan_candidates", PlanCandidate.__table__),
+    # the payload carries the message's link (a trainee's token): kind, channel, status and times are reported
+    Section("deliveries", Delivery.__table__, column="recipient_id", omit=("payload",)),
+    Section("deliveries_about", Delivery.__table__, column="subject_id", omit=("payload",)),
+    Section("access_log", ACCESS_LOG, column="record_id"),
+)
+
+
+def subject_part(session: Session, civil_servant_id: str) -> dict[str, list[dict]]:
+    """Every row needs holds about the person, by section."""
+    return collect(session, civil_servant_id, SECTIONS)
+
+
+def person_exists(session: Session, civil_servant_id: str) -> bool:
+    """Whether the registry knows the person (the report is about a registered civil servant)."""
+    return session.get(CivilServant, civil_servant_id) is not None
