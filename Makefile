@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup tools images test-compose migrate demo up test test-fast bench bench-costs bench-needs bench-courses bench-funding bench-all clean
+.PHONY: setup tools images test-compose migrate demo up test test-fast bench bench-costs bench-needs bench-courses bench-funding bench-http bench-all clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -87,7 +87,10 @@ bench-courses: setup  ## scheduling 2,000 sessions for 5,000 trainees with confl
 bench-funding: setup  ## settling 10,000 completed courses × 40 trainees from a backlog
 	$(PY) -m tools.bench_funding
 
-bench-all: bench bench-costs bench-needs bench-courses bench-funding  ## every benchmark, one after another
+bench-http: setup  ## courses' web under load (GET a course, POST attendance) beside a bare Flask endpoint, same gunicorn settings
+	$(PY) -m tools.bench_http
+
+bench-all: bench bench-costs bench-needs bench-courses bench-funding bench-http  ## every benchmark, one after another
 
 clean:
 	rm -rf var/*.db var/*.db-* var/demo var/test

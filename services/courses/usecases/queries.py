@@ -5,6 +5,7 @@ from collections import defaultdict
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 from sqlalchemy.orm import Session
 
 from services.courses import domain, formats
@@ -22,8 +23,11 @@ def _state(status: str) -> str:
     return f"«{formats.STATUS_VI.get(status, status)}»"
 
 
-def _course(session: Session, course_id: str, *, lock: bool = False) -> Course:
+def _course(session: Session, course_id: str, *, lock: bool = False, venue: bool = True) -> Course:
+    """The course (404 if none); `venue=False`: its venue (and the venue's distances) loaded only when read."""
     stmt = sa.select(Course).where(Course.id == course_id)
+    if not venue:
+        stmt = stmt.options(orm.lazyload(Course.venue))
     if lock:
         stmt = stmt.with_for_update(of=Course)  # the venue is eager-joined: lock the course row only
     course = session.scalar(stmt)
