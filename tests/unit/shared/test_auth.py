@@ -188,7 +188,7 @@ def test_principal_of_reads_keycloaks_claims():
 
 def test_static_mode_is_the_development_tokens_only():
     a = Authenticator("static", api_token="api", admin_token="adm")
-    assert a.authenticate("Bearer api").roles == {"training-officer", "finance-officer"}
+    assert a.authenticate("Bearer api").roles == {"training-officer", "finance-officer", "inspector"}
     assert a.authenticate("Bearer adm").roles == {"operator"}
     for header in ("Bearer nope", "Bearer apí", "api", ""):
         with pytest.raises(TokenRefused):
