@@ -125,13 +125,6 @@ def demo_env(namespace: str = DEFAULT_NAMESPACE, port_base: int = DEFAULT_PORT_B
 REALM_FILE = PROJECT_ROOT / "deploy" / "keycloak" / "thoibinh-realm.json"
 
 
-def oidc_env(provider: Provider) -> dict[str, str]:
-    """The services' settings for verifying the provider's tokens (each service's audience is its name), and needs'
-    own client credentials (it asks the others for the data-subject report)."""
-    return {"AUTH_MODE": "oidc", "OIDC_ISSUER": provider.issuer, "OIDC_JWKS_URL": provider.jwks_url,
-            "NEEDS_OIDC_CLIENT_ID": "needs", "NEEDS_OIDC_CLIENT_SECRET": provider.realm.clients["needs"].secret or ""}
-
-
 def auth_line(mode: str, provider: Provider | None) -> str:
     if provider is None:
         return ("Xác thực: AUTH_MODE=static (chế độ phát triển, DEMO_AUTH=static): API_TOKEN và ADMIN_TOKEN dùng "
@@ -519,7 +512,7 @@ def run(args: argparse.Namespace) -> int:
         if args.auth == "oidc":  # the development provider on a free loopback port, the realm file's sample users
             realm = Realm.load(REALM_FILE)
             provider = start_provider(realm)
-            env.update(oidc_env(provider))
+            env.update(provider.service_env())
             callers = Callers(Logins(provider.issuer, realm))
         stack = Stack(env, var / "logs")
         where = "PostgreSQL (cơ sở dữ liệu tạm, xóa khi kết thúc)" if urls else f"SQLite ({var})"

@@ -208,6 +208,13 @@ class Provider:
                 "id_token_signing_alg_values_supported": ["RS256"], "response_types_supported": ["token"],
                 "subject_types_supported": ["public"]}
 
+    def service_env(self) -> dict[str, str]:
+        """The services' environment for trusting this provider (AUTH_MODE=oidc; each service's audience is its
+        name) and needs' own client credentials from the realm (it asks the others for the data-subject report)."""
+        needs = self.realm.clients.get("needs")
+        return {"AUTH_MODE": "oidc", "OIDC_ISSUER": self.issuer, "OIDC_JWKS_URL": self.jwks_url,
+                "NEEDS_OIDC_CLIENT_ID": "needs", "NEEDS_OIDC_CLIENT_SECRET": (needs.secret if needs else "") or ""}
+
     def rotate(self, alg: str = "RS256") -> SigningKey:
         """Publish a new key in place of every old one (what a provider's key rotation looks like to us)."""
         key = SigningKey.new(alg)

@@ -10,8 +10,10 @@ from kombu import Connection
 from shared.bus import topology
 from shared.bus.publisher import ConfirmingPublisher, Outgoing
 from shared.config import SERVICES
+from tests.oidc import provider  # noqa: F401 (a fixture: the loopback OpenID Connect provider)
 from tests.servers import bus, db_url_factory, pg_url_factory  # noqa: F401 (fixtures)
 from tests.helpers import AMQP_URL
+from tools.dev_oidc import Provider
 from tools.stack import Stack
 
 
@@ -26,13 +28,16 @@ def free_port() -> int:
 
 @pytest.fixture
 def stack_factory(bus, tmp_path):
-    """Build a Stack whose services use the private bus namespace, free ports and the given database URLs."""
+    """Build a Stack whose services use the private bus namespace, free ports and the given database URLs; with a
+    `provider` (tests/oidc.py's loopback OpenID Connect provider) in AUTH_MODE=oidc trusting it, else with the static
+    development tokens e2e-api / e2e-admin (which oidc mode refuses)."""
     stacks = []
 
-    def make(db_urls: dict[str, str], **env) -> Stack:
+    def make(db_urls: dict[str, str], provider: Provider | None = None, **env) -> Stack:
         full = {**bus.env(), "API_TOKEN": "e2e-api", "ADMIN_TOKEN": "e2e-admin", "LOG_LEVEL": "INFO",
                 "WEB_WORKERS": "1", "VAR_DIR": str(tmp_path / "var"),
-                "RETRY_DELAYS_MS": ",".join(map(str, RETRY_DELAYS_MS))}
+                "RETRY_DELAYS_MS": ",".join(map(str, RETRY_DELAYS_MS)),
+                **(provider.service_env() if provider else {})}
         for svc in SERVICES:
             full[f"{svc.upper()}_PORT"] = str(free_port())
             if svc in db_urls:

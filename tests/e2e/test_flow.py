@@ -1,5 +1,7 @@
 """The heart of the system end to end: processes started as `make up` starts them (the Procfile, each
-process directly), a training cycle over HTTP, and `make demo` itself."""
+process directly), a training cycle over HTTP, and `make demo` itself. The services run in AUTH_MODE=oidc against the
+loopback OpenID Connect provider (tests/oidc.py, i.e. tools/dev_oidc): each step is done with the token of the role
+that does it in real life, obtained from the provider's token endpoint for the realm file's sample users."""
 from __future__ import annotations
 
 import os
@@ -15,11 +17,13 @@ import requests
 from services.needs.seed import synthetic_civil_servants
 from shared.config import PROJECT_ROOT, SERVICES
 from tests.helpers import wait_until
+from tools.demo import COMMUNE, FINANCE, INSPECTOR, LECTURER, OPERATOR, TRAINING, Callers
+from tools.dev_oidc import Logins
 from tools.stack import free_port_base
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
-API = {"Authorization": "Bearer e2e-api"}
-ADMIN = {"Authorization": "Bearer e2e-admin"}
+STATIC_API = {"Authorization": "Bearer e2e-api"}  # the development tokens the stack is also given: refused in oidc
+STATIC_ADMIN = {"Authorization": "Bearer e2e-admin"}
 
 
 def ok(resp, status=200):
@@ -27,14 +31,22 @@ def ok(resp, status=200):
     return resp.json()
 
 
-def test_completing_a_course_triggers_feedback_collection_and_settlement_then_closes_it(backend, stack_factory):
+def test_completing_a_course_triggers_feedback_collection_and_settlement_then_closes_it(backend, stack_factory,
+                                                                                         provider):
     # SQLite files under a private VAR_DIR, as `make up` uses by default; or one PostgreSQL database per service
     urls = {svc: backend.url(f"e2e_{svc}") for svc in SERVICES} if backend.is_postgres else {}
-    stack = stack_factory(urls)
+    stack = stack_factory(urls, provider)
     stack.migrate()
     stack.start()
     stack.wait_ready()
     needs, courses, evaluation, funding = (stack.url(s) for s in SERVICES)
+    as_ = Callers(Logins(provider.issuer, provider.realm))  # role (and commune) → a sample user's bearer token
+    API, ADMIN = as_(TRAINING), as_(OPERATOR)  # the training officer runs the course, the operator calls /admin
+
+    # the development tokens are configured too, and refused: AUTH_MODE=oidc takes the provider's tokens only
+    for url, static in ((f"{courses}/api/v1/trainees", STATIC_API), (f"{needs}/admin/outbox", STATIC_ADMIN)):
+        assert requests.get(url, headers=static).status_code == 401
+    assert requests.get(f"{needs}/admin/outbox", headers=API).status_code == 403  # a valid token, not an operator
 
     ok(requests.post(f"{needs}/admin/needs/seed", json={"civil_servants": 30}, headers=ADMIN))
     ok(requests.post(f"{funding}/admin/funding/seed", json={"fiscal_year": 2026}, headers=ADMIN))
@@ -42,6 +54,7 @@ def test_completing_a_course_triggers_feedback_collection_and_settlement_then_cl
         ok(requests.get(f"{courses}/api/v1/trainees", headers=API))), timeout=30, what="trainees synced from needs")
     communes = {t["commune_code"] for t in trainees}
     assert len(communes) == 5  # the 12 former units arrive as today's 5 communes
+    commune_of = {t["civil_servant_id"]: t["commune_code"] for t in trainees}
 
     # 10 of 30 people would take more than the default 30 % of a small commune's staff on one day: this cycle is
     # about closing, the on-duty share is tested in tests/unit/courses.
@@ -60,8 +73,18 @@ def test_completing_a_course_triggers_feedback_collection_and_settlement_then_cl
                      for d in ("2026-03-02", "2026-03-03") for b in ("morning", "afternoon")]}), 201)
     assert course["status"] == "draft"
     chosen = [t["civil_servant_id"] for t in trainees[:10]]
-    ok(requests.post(f"{courses}/api/v1/courses/{course['id']}/enrollments", json={"civil_servant_ids": chosen},
-                     headers=API), 201)
+    by_commune: dict[str, list[str]] = {}
+    for cs in chosen:
+        by_commune.setdefault(commune_of[cs], []).append(cs)
+    assert len(by_commune) > 1
+    # each commune's officer enrolls the commune's own people; another commune's person is refused (403)
+    first, other = sorted(by_commune)[:2]
+    refused = requests.post(f"{courses}/api/v1/courses/{course['id']}/enrollments", headers=as_(COMMUNE, first),
+                            json={"civil_servant_ids": by_commune[other][:1]})
+    assert refused.status_code == 403 and refused.json()["code"] == 403, refused.text[:300]
+    for commune, ids in by_commune.items():
+        ok(requests.post(f"{courses}/api/v1/courses/{course['id']}/enrollments", json={"civil_servant_ids": ids},
+                         headers=as_(COMMUNE, commune)), 201)
     # scheduling publishes courses.course_scheduled; funding's worker reserves the budget and confirms the course
     assert ok(requests.post(f"{courses}/api/v1/courses/{course['id']}/schedule", headers=API))["revision"] == 1
     wait_until(lambda: ok(requests.get(f"{courses}/api/v1/courses/{course['id']}"))["status"] == "confirmed",
@@ -71,8 +94,13 @@ def test_completing_a_course_triggers_feedback_collection_and_settlement_then_cl
     records = [{"session_id": s["id"], "civil_servant_id": cs,
                 "present": not (i == 0 or (i == 1 and s["date"] == "2026-03-03"))}
                for i, cs in enumerate(chosen) for s in sessions]
-    ok(requests.post(f"{courses}/api/v1/courses/{course['id']}/attendance", json={"records": records},
-                     headers=API), 201)
+    # attendance: each commune's officer for its own people (the lecturer may as well: its results below)
+    for commune in by_commune:
+        ok(requests.post(f"{courses}/api/v1/courses/{course['id']}/attendance", headers=as_(COMMUNE, commune),
+                         json={"records": [r for r in records if commune_of[r["civil_servant_id"]] == commune]}), 201)
+    ok(requests.post(f"{courses}/api/v1/courses/{course['id']}/results", headers=as_(LECTURER), json={"scores": [
+        {"civil_servant_id": cs, "kind": kind, "competency_code": "CM06", "score": score}
+        for cs in chosen[2:4] for kind, score in (("pre", 5.0), ("post", 8.0))]}), 201)
     roster = {r["civil_servant_id"]: r for r in ok(requests.get(
         f"{courses}/api/v1/courses/{course['id']}/enrollments", headers=API))}
     assert [(roster[cs]["sessions_attended"], roster[cs]["days_attended"]) for cs in chosen[:3]] == [
@@ -87,7 +115,7 @@ def test_completing_a_course_triggers_feedback_collection_and_settlement_then_cl
     assert closed["closing"]["state"] == "closed"
     assert closed["closing"]["feedback_request_count"] == 9  # the trainee who never came is not asked
 
-    settlement = ok(requests.get(f"{funding}/api/v1/settlements/{course['id']}", headers=API))
+    settlement = ok(requests.get(f"{funding}/api/v1/settlements/{course['id']}", headers=as_(FINANCE)))
     # sample norms in force on 2026-03-02: tier 2 = 2,000,000/buổi; learner support 150,000/day attended
     assert settlement["lecturer_fees"] == 4 * 2_000_000
     # meals are paid per day attended: 8 people × 2 days + 1 person × 1 day (TT 36/2018 Art. 4)
@@ -115,6 +143,12 @@ def test_completing_a_course_triggers_feedback_collection_and_settlement_then_cl
     for svc in SERVICES:  # closing the window published evaluation.course_evaluated: every outbox drains
         wait_until(lambda: ok(requests.get(f"{stack.url(svc)}/admin/outbox", headers=ADMIN))["pending"] == 0,
                    timeout=30, what=f"{svc}'s outbox to drain")
+    # the inspector reads who did what: courses recorded each role under the sample user's subject
+    logged = ok(requests.get(f"{courses}/api/v1/access-log", params={"limit": 1000}, headers=as_(INSPECTOR)))
+    assert {(e["subject"], e["role"]) for e in logged} >= {
+        (as_.logins.user(COMMUNE, c).username, COMMUNE) for c in by_commune} | {
+        ("to.huyen", TRAINING), ("gv.mau", LECTURER)}
+    assert requests.get(f"{courses}/api/v1/access-log", headers=API).status_code == 403
     codes = stack.stop()
     assert codes == {name: 0 for name in stack.commands}  # SIGTERM: each one finished its work and exited 0
     log = "".join(p.read_text() for p in stack.log_dir.glob("*.log"))
@@ -157,6 +191,29 @@ def test_make_demo_runs_the_cycle_and_exits_zero(backend, demo_namespace):
     assert (out / "thu-moi.eml").stat().st_size > 0 and [p for p in out.glob("*.ics")]
     sent = re.search(r"(\d+) thư đã gửi, (\d+) thư máy chủ nhận", run.stdout)
     assert sent and int(sent.group(1)) == int(sent.group(2)) > 0, run.stdout[-2000:]
+    # issue 13: the follow-up survey reached trainees and their supervisors
+    for purpose in ("khảo sát sau khóa học (học viên)", "khảo sát sau khóa học (người quản lý trực tiếp)"):
+        mails = re.search(re.escape(purpose) + r"\s+(\d+)", run.stdout)
+        assert mails and int(mails.group(1)) > 0, (purpose, run.stdout[-2500:])
+    # issue 14: AUTH_MODE=oidc, every step by the sample user of its role, the static token refused
+    assert "AUTH_MODE=oidc" in run.stdout and "Mã tĩnh API_TOKEN khi AUTH_MODE=oidc: HTTP 401" in run.stdout
+    for tag in ("[operator · vh.mau]", "[training-officer · to.huyen]", "[commune-officer · cb.", "[lecturer · gv.mau]",
+                "[finance-officer · tc.huyen]", "[inspector · tt.mau]"):
+        assert tag in run.stdout, tag
+    logged = dict(re.findall(r"nhật ký truy cập dữ liệu cá nhân của (\w+): \d+ lượt gần nhất — (.*)", run.stdout))
+    assert "commune-officer" in logged["courses"] and "lecturer" in logged["courses"], logged
+    assert "finance-officer" in logged["funding"] and "API_TOKEN" not in run.stdout.split("9. Quyền")[0]
+
+
+def test_make_demo_keeps_the_static_development_tokens_as_an_explicit_switch(demo_namespace):
+    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}", "DB": "sqlite",
+           "DEMO_AUTH": "static", "DEMO_PORT_BASE": str(free_port_base(len(SERVICES))),
+           "DEMO_NAMESPACE": demo_namespace}
+    run = subprocess.run([sys.executable, "-m", "tools.demo"], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "AUTH_MODE=static" in run.stdout and "[commune-officer · API_TOKEN]" in run.stdout
+    assert "[operator · ADMIN_TOKEN]" in run.stdout and "vh.mau" not in run.stdout
 
 
 def scalar_pg(sql: str):

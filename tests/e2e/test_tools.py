@@ -17,6 +17,7 @@ import requests
 
 from shared.config import PROJECT_ROOT, SERVICES
 from tests.e2e.conftest import RETRY_DELAYS_MS
+from tests.oidc import provider  # noqa: F401 - a fixture (the loopback provider, tools/dev_oidc)
 from tests.helpers import wait_until
 from tools.stack import PortBusy, Stack, free_port_base
 
@@ -151,3 +152,83 @@ def test_make_seed_fills_the_databases_make_up_runs_on(backend, stack_factory, b
     assert [c["status"] for c in (campaigns.get("items", campaigns) if isinstance(campaigns, dict) else campaigns)
             ] == ["open"]
     stack.stop()
+
+
+# --- tools/dev_oidc: the development OpenID Connect provider (issue 14) ---------------------------------------
+
+
+def _token_request(provider, auth=None, **form) -> requests.Response:
+    return requests.post(provider.token_url, data=form, auth=auth, timeout=10)
+
+
+def test_dev_oidc_grants_the_realm_files_clients_and_users_tokens_the_services_accept(provider):
+    from shared.auth import OidcVerifier, TokenRefused
+
+    verify = {svc: OidcVerifier(provider.issuer, svc).verify for svc in SERVICES}  # discovery, then the JWKS
+    program = _token_request(provider, grant_type="client_credentials", client_id="programs",
+                             client_secret="CHANGE-ME")
+    assert program.status_code == 200 and program.json()["token_type"] == "Bearer", program.text
+    assert {svc: verify[svc](program.json()["access_token"]).roles for svc in SERVICES} == {
+        svc: frozenset({"inspector"}) for svc in SERVICES}  # its service account's roles, every service's audience
+    basic = _token_request(provider, ("needs", "CHANGE-ME"), grant_type="client_credentials")  # client_secret_basic
+    needs_token = basic.json()["access_token"]
+    assert verify["courses"](needs_token).subject == "service-account-needs"
+    with pytest.raises(TokenRefused, match="InvalidAudience"):  # needs' client reaches the others, not itself
+        verify["needs"](needs_token)
+    officer = _token_request(provider, grant_type="password", client_id="officer-portal", username="cb.bienbach",
+                             password="CHANGE-ME").json()["access_token"]
+    principal = verify["courses"](officer)
+    assert (principal.subject, principal.roles, principal.unit_code) == (
+        "cb.bienbach", frozenset({"commune-officer"}), "CM-BIENBACH")
+
+
+@pytest.mark.parametrize("form, auth, status, error", [
+    ({"grant_type": "client_credentials", "client_id": "programs", "client_secret": "wrong"}, None, 401,
+     "invalid_client"),
+    ({"grant_type": "client_credentials"}, ("programs", "wrong"), 401, "invalid_client"),
+    ({"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "CHANGE-ME"}, None, 401,
+     "invalid_client"),
+    ({"grant_type": "client_credentials", "client_id": "officer-portal"}, None, 400, "unauthorized_client"),
+    ({"grant_type": "client_credentials", "client_id": "courses", "client_secret": "CHANGE-ME"}, None, 400,
+     "unauthorized_client"),  # no service account
+    ({"grant_type": "password", "client_id": "officer-portal", "username": "cb.bienbach", "password": "x"}, None,
+     400, "invalid_grant"),
+    ({"grant_type": "password", "client_id": "officer-portal", "username": "service-account-programs",
+      "password": ""}, None, 400, "invalid_grant"),
+    ({"grant_type": "password", "client_id": "programs", "client_secret": "CHANGE-ME", "username": "to.huyen",
+      "password": "CHANGE-ME"}, None, 400, "unauthorized_client"),  # no direct access grants
+    ({"grant_type": "authorization_code", "client_id": "officer-portal"}, None, 400, "unsupported_grant_type"),
+])
+def test_dev_oidc_refuses_bad_token_requests_as_oauth2_errors(provider, form, auth, status, error):
+    resp = _token_request(provider, auth, **form)
+    assert resp.status_code == status and resp.json()["error"] == error, resp.text
+
+
+def test_dev_oidc_runs_with_the_compose_command_line_and_keeps_its_key_across_restarts(tmp_path):
+    port, key_file = free_port_base(1), tmp_path / "keys" / "signing.pem"
+    issuer = f"http://127.0.0.1:{port}/realms/thoibinh"
+    kids = []
+    for _ in range(2):
+        proc = subprocess.Popen([sys.executable, "-m", "tools.dev_oidc", "--realm-file",
+                                 "deploy/keycloak/thoibinh-realm.json", "--host", "127.0.0.1", "--port", str(port),
+                                 "--key-file", str(key_file)], cwd=PROJECT_ROOT, env=ENV,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            discovery = wait_until(lambda: _get_json(f"{issuer}/.well-known/openid-configuration"), timeout=30,
+                                   what="dev_oidc to answer")
+            assert discovery["issuer"] == issuer and discovery["token_endpoint"].startswith(issuer)
+            kids.append([k["kid"] for k in _get_json(discovery["jwks_uri"])["keys"]])
+        finally:
+            proc.terminate()
+            out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and f"issuer {issuer}" in out, err[-2000:]
+    assert kids[0] == kids[1] and len(kids[0]) == 1  # the same key (its thumbprint as kid) after the restart
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+
+
+def _get_json(url: str):
+    try:
+        resp = requests.get(url, timeout=2)
+    except requests.ConnectionError:
+        return None
+    return resp.json() if resp.status_code == 200 else None
