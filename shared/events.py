@@ -342,6 +342,29 @@ class CourseNoticeIssuedV1(_EventSchema):
     ics = fields.String(allow_none=True, load_default=None)
 
 
+LECTURER_NOTICE_KINDS = ["assigned", "session_moved", "venue_changed", "cancelled"]
+
+
+class LecturerNoticeIssuedV1(_EventSchema):
+    """courses.lecturer_notice_issued v1: tell one lecturer (by courses' lecturer id; needs holds the contact and
+    sends) about a course they teach: assigned, a session moved, the venue changed, the course cancelled.
+    `sessions` and `ics` are the lecturer's own sessions; `sequence` is the lecturer's calendar SEQUENCE."""
+
+    notice_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(LECTURER_NOTICE_KINDS))
+    course_id = fields.String(required=True)
+    code = fields.String(required=True)
+    title = fields.String(required=True)
+    lecturer_id = fields.String(required=True)
+    sequence = fields.Integer(required=True, validate=validate.Range(min=0))
+    start_date = fields.Date(allow_none=True, load_default=None)
+    end_date = fields.Date(allow_none=True, load_default=None)
+    venue_name = fields.String(allow_none=True, load_default=None)
+    sessions = fields.List(fields.Nested(NoticeSessionV1), load_default=list)
+    reason = fields.String(allow_none=True, load_default=None)
+    ics = fields.String(allow_none=True, load_default=None)
+
+
 class ReservedLineV1(_EventSchema):
     budget_line_id = fields.String(required=True)
     source = fields.String(required=True)
@@ -404,6 +427,7 @@ CATALOGUE: dict[tuple[str, int], type[Schema]] = {
     ("evaluation.trainee_feedback_requested", 1): TraineeFeedbackRequestedV1,
     ("evaluation.followup_requested", 1): FollowupRequestedV1,
     ("courses.course_notice_issued", 1): CourseNoticeIssuedV1,
+    ("courses.lecturer_notice_issued", 1): LecturerNoticeIssuedV1,
     ("evaluation.course_evaluated", 1): CourseEvaluatedV1,
     ("funding.budget_reserved", 1): BudgetReservedV1,
     ("funding.reservation_rejected", 1): ReservationRejectedV1,

@@ -190,6 +190,25 @@ def make_course_notice_issued(*, kind: str = "invitation", trainees: int = 2, pr
     return env.id, body, payload
 
 
+def make_lecturer_notice_issued(*, kind: str = "assigned", sequence: int = 0, producer: str = "courses",
+                                **overrides) -> tuple[str, str, dict]:
+    """courses.lecturer_notice_issued: one lecturer assigned to both buổi of a one-day course, with their calendar."""
+    from types import SimpleNamespace
+
+    from services.courses import events as courses_events
+    start = date(2026, 3, 2)
+    course = SimpleNamespace(id=str(uuid.uuid4()), code=f"T-{uuid.uuid4().hex[:6]}", title="Khóa kiểm thử")
+    sessions = [{"date": start, "buoi": "morning"}, {"date": start, "buoi": "afternoon"}]
+    method = "CANCEL" if kind == "cancelled" else "REQUEST"
+    payload = courses_events.lecturer_notice_issued(
+        course, kind, str(uuid.uuid4()), str(uuid.uuid4()), sequence, sessions,
+        f"BEGIN:VCALENDAR\r\nMETHOD:{method}\r\nEND:VCALENDAR\r\n", "Hội trường UBND xã Thới Bình",
+        "Bão số 3" if kind == "cancelled" else None)
+    payload.update(overrides)
+    env, body = new_event("courses.lecturer_notice_issued", payload, producer=producer)
+    return env.id, body, payload
+
+
 # --- evaluation -------------------------------------------------------------------------------------------------
 
 import uuid as _uuid  # noqa: E402 - each section imports what it needs (four engineers edit this file)

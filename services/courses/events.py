@@ -70,3 +70,16 @@ def course_notice_issued(course, kind: str, civil_servant_ids: list[str], notice
         "sessions": [{"date": s.date, "buoi": s.buoi} for s in course.sessions],
         "reason": reason, "ics": ics,
     }
+
+
+def lecturer_notice_issued(course, kind: str, lecturer_id: str, notice_id: str, sequence: int, sessions: list[dict],
+                           ics: str | None, venue_name: str | None, reason: str | None = None) -> dict:
+    """courses.lecturer_notice_issued: tell one lecturer (by lecturer id; needs holds the contact and sends) about
+    a course they teach — assigned, session_moved, venue_changed or cancelled — with their own sessions."""
+    days = [s["date"] for s in sessions]
+    return {
+        "notice_id": notice_id, "kind": kind, "course_id": course.id, "code": course.code, "title": course.title,
+        "lecturer_id": lecturer_id, "sequence": sequence, "start_date": min(days) if days else None,
+        "end_date": max(days) if days else None, "venue_name": venue_name,
+        "sessions": [{"date": s["date"], "buoi": s["buoi"]} for s in sessions], "reason": reason, "ics": ics,
+    }

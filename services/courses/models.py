@@ -212,6 +212,9 @@ class Course(Base):
     # it showed; a confirmation with another fingerprint is a change (a new SEQUENCE), with the same one it is not.
     notice_sequence: Mapped[int | None] = mapped_column(sa.Integer)
     notice_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    # What each lecturer was last told (issue 13): {lecturer_id: {"seq", "fp", "active"}} — their own calendar's
+    # SEQUENCE, a fingerprint of their sessions, and whether they still teach in the course
+    lecturer_notices: Mapped[dict | None] = mapped_column(sa.JSON)
     status_reason: Mapped[str | None] = mapped_column(sa.Text)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -6,11 +6,16 @@ import math
 from dataclasses import dataclass, field
 from datetime import date
 
+from shared.notify.quiet import QUIET_RULE, check_window
+# Units over time live in shared/units.py (pure); re-exported for the service's modules
+from shared.units import Succession, Unit, check_reorganisation, unit_on, units_valid_on  # noqa: F401
+
 COMMUNE_KINDS = ("xa", "phuong", "thi_tran")
 SCHEME_CODE = "DA-2025-2030"  # the district's 2025–2030 training scheme the yearly plans sit in
 OPEN_STATUSES = ("open", "planned")
 # URL kind (kebab-case, /api/v1/rules/<kind>) → the rule's stored code.
-RULE_KINDS = {"combination": "combination", "priority-weights": "priority_weights", "standards": "standards"}
+RULE_KINDS = {"combination": "combination", "priority-weights": "priority_weights", "standards": "standards",
+              "quiet-hours": QUIET_RULE}  # no SMS/Zalo at night (shared/notify/quiet.py)
 RULE_KIND_OF = {code: kind for kind, code in RULE_KINDS.items()}
 QUALIFICATION_FIELDS = ("degree_level", "llct_level", "qlnn_level", "it_level", "foreign_language_level")
 # Their code lists, lowest first: standards rank by them; the registry file and the HTTP contract accept only these.
@@ -21,64 +26,6 @@ IT_SCALE = ["none", "basic", "advanced"]
 LANGUAGE_SCALE = ["none", "A1", "A2", "B1", "B2", "C1", "C2"]
 PLAN_TRANSITIONS = {"submit": ("draft", "submitted"), "approve": ("submitted", "approved"),
                     "return": ("submitted", "draft")}
-
-
-# --- administrative units over time ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Unit:
-    code: str
-    name: str
-    kind: str  # xa | phuong | thi_tran (commune level); tinh | huyen above it
-    valid_from: date
-    valid_to: date | None  # last day of validity; None = still valid
-
-    def valid_on(self, day: date) -> bool:
-        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
-
-
-@dataclass(frozen=True)
-class Succession:
-    """A unit merged into another on `effective`; NQ 1655/NQ-UBTVQH15 for Cà Mau's 2025 reorganisation."""
-    predecessor: str
-    successor: str
-    effective: date
-
-
-def unit_on(unit_code: str, day: date, successions: list[Succession]) -> str:
-    """Follow the merger history from `unit_code` to the unit that carries it on `day`."""
-    by_pred: dict[str, list[Succession]] = {}
-    for s in successions:
-        by_pred.setdefault(s.predecessor, []).append(s)
-    current, seen = unit_code, set()
-    while current not in seen:
-        seen.add(current)
-        nxt = [s for s in by_pred.get(current, []) if s.effective <= day]
-        if not nxt:
-            return current
-        # A split hands a unit to several successors on one day; the first by code carries its people by default.
-        current = min(nxt, key=lambda s: (-s.effective.toordinal(), s.successor)).successor
-    raise ValueError(f"cycle in the merger history at {current}")
-
-
-def units_valid_on(units: list[Unit], day: date) -> list[Unit]:
-    """Return the units in force on `day`."""
-    return [u for u in units if u.valid_on(day)]
-
-
-def check_reorganisation(effective: date, predecessors: dict[str, Unit | None], new_codes: set[str],
-                         existing_codes: set[str], successor_codes: set[str]) -> list[tuple[str, str]]:
-    """(field, message) problems of a reorganisation, empty when it can be applied: a predecessor must exist and be
-    in force the day before `effective` (it is closed then); a successor is new in the same decision or in force."""
-    problems = []
-    for code, unit in predecessors.items():
-        if unit is None:
-            problems.append(("successions", f"Đơn vị «{code}» không tồn tại."))
-        elif not unit.valid_on(date.fromordinal(effective.toordinal() - 1)):
-            problems.append(("successions", f"Đơn vị «{code}» không còn hiệu lực trước ngày sắp xếp."))
-    problems += [("new_units", f"Mã đơn vị «{code}» đã tồn tại.") for code in new_codes & existing_codes]
-    problems += [("successions", f"Đơn vị kế thừa «{code}» không tồn tại.")
-                 for code in successor_codes - new_codes - existing_codes]
-    return problems
 
 
 # --- combining self and supervisor assessment --------------------------------------------------------------------
@@ -387,8 +334,11 @@ def coverage(active: int, planned: int, trained: int, target_share: float | None
 
 def check_rule_value(code: str, value: dict) -> None:
     """Raise ValueError (or KeyError/TypeError/AttributeError) when `value` is not a usable value of rule `code`:
-    the same parsing the closing does, so a version that would be misread is refused when it is added."""
-    if code == "combination":
+    the same parsing the closing (the sender, for quiet hours) does, so a version that would be misread is refused
+    when it is added."""
+    if code == QUIET_RULE:
+        check_window(value)
+    elif code == "combination":
         combine(3, 3, CombinationRule.from_data(value))
     elif code == "priority_weights":
         PriorityWeights.from_data(value)

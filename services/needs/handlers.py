@@ -11,8 +11,10 @@ def on_course_completed(envelope: Envelope, session, settings: Settings) -> None
 
 
 def on_course_evaluated(envelope: Envelope, session, settings: Settings) -> None:
-    """Assessed levels after training are appended to the competency record."""
+    """Assessed levels after training are appended to the competency record; each lecturer rated gets their
+    rating summary (claimed here, sent by the delivery job)."""
     usecases.record_assessed_levels(session, envelope)
+    usecases.claim_lecturer_ratings(session, envelope)
 
 
 def on_trainee_feedback_requested(envelope: Envelope, session, settings: Settings) -> None:
@@ -35,6 +37,12 @@ def on_course_notice_issued(envelope: Envelope, session, settings: Settings) -> 
     usecases.claim_course_notice(session, envelope)
 
 
+def on_lecturer_notice_issued(envelope: Envelope, session, settings: Settings) -> None:
+    """Claim the message to one lecturer: assigned to teach (with the calendar of their sessions), a change, a
+    cancellation."""
+    usecases.claim_lecturer_notice(session, envelope)
+
+
 HANDLERS = {
     "courses.course_completed": on_course_completed,
     "evaluation.course_evaluated": on_course_evaluated,
@@ -42,4 +50,5 @@ HANDLERS = {
     "evaluation.feedback_reminder_issued": on_feedback_reminder_issued,
     "evaluation.followup_requested": on_followup_requested,
     "courses.course_notice_issued": on_course_notice_issued,
+    "courses.lecturer_notice_issued": on_lecturer_notice_issued,
 }

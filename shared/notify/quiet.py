@@ -6,16 +6,29 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta, tzinfo
 
 
+QUIET_RULE = "notify_quiet_hours"  # the rule's code in needs' versioned rules (kind quiet-hours)
+QUIET_CHANNELS = ("email", "sms", "zalo")
+
+
 def _hm(text: str) -> time:
     hours, minutes = text.split(":")
+    if not (hours.isascii() and hours.isdigit() and len(minutes) == 2 and minutes.isascii() and minutes.isdigit()):
+        raise ValueError(f"{text!r} is not HH:MM")
     return time(int(hours), int(minutes))
 
 
 def check_window(value: dict) -> None:
-    """Raise ValueError unless `value` is {start: "HH:MM", end: "HH:MM", channels: [...]}."""
-    _hm(value["start"]), _hm(value["end"])
-    if not isinstance(value.get("channels", []), list):
-        raise ValueError("channels must be a list")
+    """Raise ValueError (or KeyError/TypeError) unless `value` is {start: "HH:MM", end: "HH:MM", channels: [...]}
+    with known channels, nothing else: what deferred_until reads."""
+    if not isinstance(value, dict) or set(value) - {"start", "end", "channels"}:
+        raise ValueError("the value has only start, end and channels")
+    for key in ("start", "end"):
+        if not isinstance(value[key], str):
+            raise TypeError(f"{key} must be a text HH:MM")
+        _hm(value[key])
+    channels = value.get("channels", [])
+    if not isinstance(channels, list) or not all(isinstance(c, str) and c in QUIET_CHANNELS for c in channels):
+        raise ValueError(f"channels must be a list of {', '.join(QUIET_CHANNELS)}")
 
 
 def deferred_until(now: datetime, value: dict, channel: str, tz: tzinfo) -> datetime | None:

@@ -114,12 +114,26 @@ from services.needs.usecases.deliveries import (  # noqa: F401
     claim_reminder,
     claim_followup,
     claim_course_notice,
+    claim_lecturer_notice,
+    claim_lecturer_ratings,
     course_deliveries,
     person_deliveries,
     delivery_figures,
     resend,
 )
 from services.needs.usecases.sending import send_due, choose_channel  # noqa: F401
+from services.needs.usecases.delivery_status import delivery_status  # noqa: F401
+from services.needs.usecases.lecturer_contacts import (  # noqa: F401
+    COLUMNS as LECTURER_CONTACT_COLUMNS,
+    FILE as LECTURER_CONTACT_FILE,
+    set_lecturer_contact,
+    get_lecturer_contact,
+    delete_lecturer_contact,
+    list_lecturer_contacts,
+    lecturer_contacts_of,
+    import_lecturer_contacts,
+    export_lecturer_contacts,
+)
 from services.needs.formats import REGISTRY_COLUMNS  # noqa: F401
 from services.needs.models import JOBS_TABLE  # noqa: F401 - the jobs table the worker runs
 from services.needs.seed import seed, seed_civil_servants, seed_reference_data, seed_survey  # noqa: F401

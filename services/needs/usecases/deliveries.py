@@ -37,11 +37,13 @@ def _json(value):
 
 def claim(session: Session, purpose: str, recipient_id: str, object_key: str, payload: dict, *,
           course_id: str | None, source_event_id: str | None, subject_id: str | None = None,
-          status: str = "pending", now: datetime | None = None) -> str | None:
+          status: str = "pending", recipient_kind: str = "civil_servant", now: datetime | None = None) -> str | None:
     """Claim the delivery (purpose, recipient, object) and queue its job; return its id, or None when it was
-    claimed before (nothing is added). `status="skipped"` records one that cannot be sent (no supervisor known)."""
+    claimed before (nothing is added). `status="skipped"` records one that cannot be sent (no supervisor known).
+    `recipient_kind`: whose contact book the recipient is in (civil_servant, or lecturer: courses' lecturer id)."""
     now = now or utcnow()
     row = {"id": str(uuid.uuid4()), "purpose": purpose, "recipient_id": recipient_id, "object_key": object_key,
+           "recipient_kind": recipient_kind,
            "course_id": course_id, "subject_id": subject_id, "payload": _json(payload), "status": status,
            "attempts": 0, "source_event_id": source_event_id, "created_at": now, "updated_at": now,
            "last_error": "no supervisor known" if status == "skipped" else None}
@@ -102,6 +104,44 @@ def claim_course_notice(session: Session, env: Envelope, now: datetime | None = 
     for cs_id in dict.fromkeys(p["civil_servant_ids"]):
         if claim(session, "course_notice", cs_id, f"{p['course_id']}:{p['sequence']}", what,
                  course_id=p["course_id"], source_event_id=env.id, now=now):
+            claimed += 1
+    return claimed
+
+
+def claim_lecturer_notice(session: Session, env: Envelope, now: datetime | None = None) -> str | None:
+    """courses.lecturer_notice_issued: one message per lecturer and course SEQUENCE — assigned to teach (with the
+    calendar of their own sessions), a session moved, the venue changed, the course cancelled."""
+    p = env.payload
+    what = {"course_code": p["code"], "course_title": p["title"], **_what(
+        p, "kind", "start_date", "end_date", "venue_name", "sessions", "reason", "ics", "sequence")}
+    return claim(session, "lecturer_notice", p["lecturer_id"], f"{p['course_id']}:{p['sequence']}", what,
+                 course_id=p["course_id"], source_event_id=env.id, recipient_kind="lecturer", now=now)
+
+
+def _course_names(session: Session, course_id: str) -> dict:
+    """The course's code and title as an earlier message of that course named them (the evaluation event does
+    not carry them): empty when needs never told anyone about it."""
+    for payload in session.scalars(sa.select(Delivery.payload).where(Delivery.course_id == course_id)
+                                   .order_by(Delivery.created_at).limit(20)):
+        if (payload or {}).get("course_code"):
+            return {"course_code": payload["course_code"], "course_title": payload.get("course_title")}
+    return {"course_code": None, "course_title": None}
+
+
+def claim_lecturer_ratings(session: Session, env: Envelope, now: datetime | None = None) -> int:
+    """evaluation.course_evaluated: each lecturer rated (those with enough forms: evaluation leaves the others
+    out) gets their rating summary once per course."""
+    p = env.payload
+    scores = p.get("lecturer_scores") or []
+    if not scores:
+        return 0
+    names = _course_names(session, p["course_id"])
+    claimed = 0
+    for score in scores:
+        what = {**names, "mean": score["mean"], "band": score["band"], "responses": score.get("responses", 0),
+                "general_index": p.get("general_index"), "course_band": p.get("band")}
+        if claim(session, "lecturer_rating", score["lecturer_id"], p["course_id"], what, course_id=p["course_id"],
+                 source_event_id=env.id, recipient_kind="lecturer", now=now):
             claimed += 1
     return claimed
 

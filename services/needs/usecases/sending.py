@@ -26,18 +26,17 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.needs.models import DELIVERY_JOBS, CivilServant, Contact, Delivery, Rule
+from services.needs.models import DELIVERY_JOBS, CivilServant, Contact, Delivery, LecturerContact, Rule
 from services.needs.usecases.deliveries import FINAL
 from services.needs.usecases.messages import render
 from shared import jobs, rules
 from shared.db import transaction
 from shared.localtime import LOCAL_TZ, local_today, utcnow
 from shared.notify import Channel, DeliveryError, Message, Sent
-from shared.notify.quiet import deferred_until
+from shared.notify.quiet import QUIET_RULE, deferred_until
 
 log = logging.getLogger(__name__)
 
-QUIET_RULE = "notify_quiet_hours"
 CHANNEL_ORDER = ("email", "zalo", "sms")  # the fallback order after the person's preferred channel
 IDEMPOTENT_CHANNELS = frozenset({"sms", "zalo"})  # the provider drops a second message under the same key
 SEND_LEASE = timedelta(minutes=5)  # longer than any send (time-out × attempts)
@@ -67,7 +66,7 @@ class _Plan:
     message: Message
 
 
-def choose_channel(contact: Contact | None, available, purpose: str, zalo_templates: dict) -> tuple[str, str] | None:
+def choose_channel(contact: Contact | LecturerContact | None, available, purpose: str, zalo_templates: dict) -> tuple[str, str] | None:
     """(channel, address): the preferred channel if configured and the person has its address, else the first of
     CHANNEL_ORDER that is; Zalo only for purposes with an approved ZNS template. None: no way to reach them."""
     if contact is None:
@@ -102,6 +101,14 @@ def _name(session: Session, cs_id: str | None) -> str:
     return cs.full_name if cs else ""
 
 
+def _recipient(session: Session, d: Delivery) -> tuple[Contact | LecturerContact | None, str]:
+    """The recipient's contact (from the contact book of their kind) and the name the message greets."""
+    if d.recipient_kind == "lecturer":
+        contact = session.get(LecturerContact, d.recipient_id)
+        return contact, (contact.full_name if contact is not None and contact.full_name else "giảng viên")
+    return session.get(Contact, d.recipient_id), _name(session, d.recipient_id)
+
+
 def _prepare(session: Session, job: jobs.Job, channels: dict, zalo_templates: dict, now: datetime) -> _Plan | None:
     t = DELIVERY_JOBS
     held = session.execute(sa.select(t.c.status, t.c.due_at).where(t.c.id == job.id).with_for_update()).first()
@@ -111,7 +118,7 @@ def _prepare(session: Session, job: jobs.Job, channels: dict, zalo_templates: di
     if d is None or d.status in FINAL:
         jobs.mark_done(session, t, job.id, now)
         return None
-    contact = session.get(Contact, d.recipient_id)
+    contact, name = _recipient(session, d)
     if d.status == "sending":  # the last sender stopped during this send
         if d.channel not in IDEMPOTENT_CHANNELS:
             d.status, d.updated_at = "unconfirmed", now
@@ -137,7 +144,7 @@ def _prepare(session: Session, job: jobs.Job, channels: dict, zalo_templates: di
     resends = (d.payload or {}).get("resends", 0)
     key = d.id if not resends else f"{d.id}-r{resends}"
     message = render(d.purpose, d.payload or {}, channel=channel, to=address, key=key,
-                     name=_name(session, d.recipient_id), subject_name=_name(session, d.subject_id) or None,
+                     name=name, subject_name=_name(session, d.subject_id) or None,
                      zalo_template=zalo_templates.get(d.purpose))
     d.status, d.channel, d.attempts, d.updated_at, d.deferred_until = "sending", channel, d.attempts + 1, now, None
     return _Plan(job, d.id, channel, message)
