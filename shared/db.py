@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -37,12 +38,15 @@ class UTCDateTime(sa.types.TypeDecorator):
 
 
 def make_engine(url: str, **kwargs) -> sa.Engine:
-    """Build an engine; on SQLite enable WAL, a busy timeout and real transactions (BEGIN IMMEDIATE).
+    """Build an engine; on SQLite enable WAL, a busy timeout and real transactions (BEGIN IMMEDIATE); elsewhere a
+    pooled connection idle longer than `ping_after_idle_s` (default PING_AFTER_IDLE_S; None: never) is pinged
+    before use.
 
     Statement parameters are hidden from error messages: a logged IntegrityError would otherwise print the
     row's values — names and birth years of civil servants.
     """
     kwargs.setdefault("hide_parameters", True)
+    ping_idle = kwargs.pop("ping_after_idle_s", PING_AFTER_IDLE_S)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
@@ -63,8 +67,36 @@ def make_engine(url: str, **kwargs) -> sa.Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(url, **kwargs)
+    if kwargs.get("pool_pre_ping") or ping_idle is None:  # the pool's own ping on every checkout, when asked for
+        return sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, **kwargs)
+    _ping_idle_connections(engine, ping_idle)
+    return engine
+
+
+# A pooled connection idle longer than this is pinged when checked out (a server restarted meanwhile, or a proxy
+# that dropped it, and the request would fail); one used again within it is not — under load every checkout was
+# a round trip of its own before the request's first statement (issue 16: 1 of the 7 of GET /api/v1/courses/<id>).
+PING_AFTER_IDLE_S = 1.0
+
+
+def _ping_idle_connections(engine: sa.Engine, idle_s: float) -> None:
+    """SQLAlchemy's pessimistic disconnect handling, for connections idle longer than `idle_s` only: a failed ping
+    raises DisconnectionError, so the pool drops that connection and checks out (or opens) another."""
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record):
+        if record is not None:
+            record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, _proxy):
+        last = record.info.get("checked_in_at")  # cleared with the DBAPI connection: a new one is not pinged
+        if last is None or time.monotonic() - last < idle_s:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # noqa: BLE001 - any failure of the ping means: not this connection
+            raise sa.exc.DisconnectionError("connection failed its ping after being idle") from exc
 
 
 def make_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
