@@ -49,8 +49,14 @@ seed: setup  ## reference and sample data of the four services wherever the *_DA
 proxy: setup  ## nginx (deploy/nginx) in front of the four webs of `make up`, until Ctrl-C
 	$(PY) -m tools.stack proxy
 
-up: setup migrate  ## start every process (4 × web, 4 × worker) from the Procfile; Ctrl-C stops them all
-	$(PY) -m tools.stack up
+# Every process can be scraped: the webs answer GET /metrics on their own port, each worker opens
+# <SERVICE>_METRICS_PORT (distinct defaults 9101-9104, as deploy/prometheus and docker-compose.yml use; set one to
+# override it, 0 for none).
+WORKER_METRICS_PORTS := NEEDS_METRICS_PORT=$${NEEDS_METRICS_PORT:-9101} COURSES_METRICS_PORT=$${COURSES_METRICS_PORT:-9102} \
+  EVALUATION_METRICS_PORT=$${EVALUATION_METRICS_PORT:-9103} FUNDING_METRICS_PORT=$${FUNDING_METRICS_PORT:-9104}
+
+up: setup migrate  ## start every process (4 × web, 4 × worker) from the Procfile, worker metrics on 9101-9104; Ctrl-C stops them all
+	$(WORKER_METRICS_PORTS) $(PY) -m tools.stack up
 
 test: setup tools  ## set-up plus the whole test suite (needs RabbitMQ and PostgreSQL on localhost)
 	$(PY) -m pytest
@@ -63,12 +69,13 @@ test-fast: setup  ## unit tests only: no broker, no database server
 	$(PY) -m pytest tests/unit
 
 # The compose stack started for real (tests/compose/run.py): a private dockerd (--bridge=none, host networking,
-# ports 5681-5693/15681-15683, 5441, 8301-8304), images built locally and cached, one cycle to `closed`, restarts,
-# down/up with the data kept, the cluster profile, down -v. Skips with one line where dockerd cannot start.
-test-compose: setup tools  ## docker-compose stack for real: build, up, health, one cycle, restarts, down/up, down -v
+# ports 5681-5693/15681-15683, 5441, 8301-8324, 8390, 8180), images built locally and cached, the dev-oidc identity
+# provider and per-role tokens, Prometheus with every target up, one cycle to `closed`, restarts, down/up with the
+# data kept, the cluster profile, down -v. Skips with one line where dockerd cannot start.
+test-compose: setup tools  ## docker-compose stack for real: build, up, health, tokens, Prometheus, one cycle, restarts, down/up, down -v
 	$(PY) tests/compose/run.py
 
-images: tools  ## base images where no registry is reachable (debootstrap; cached): python, rabbitmq, postgres stand-ins
+images: tools  ## base images where no registry is reachable (debootstrap; cached): python, rabbitmq, postgres, nginx, prometheus stand-ins
 	@tests/compose/dockerd.sh || { echo "dockerd cannot start here"; exit 1; }
 	DOCKER_HOST=$${DOCKER_HOST:-unix:///run/thoibinh-docker.sock} deploy/local/build-images.sh
 

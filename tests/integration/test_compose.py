@@ -27,14 +27,17 @@ BROKER_PORTS_FILE = PROJECT_ROOT / "docker-compose.broker-ports.yml"
 HOSTNET_FILE = PROJECT_ROOT / "docker-compose.hostnet.yml"
 ENV_EXAMPLE = PROJECT_ROOT / "deploy" / "env.example"
 SECRET_NAMES = ("API_TOKEN", "ADMIN_TOKEN", "POSTGRES_PASSWORD", "RABBITMQ_ADMIN_PASSWORD", "RABBITMQ_ERLANG_COOKIE",
-                *(f"{s.upper()}_DB_PASSWORD" for s in SERVICES), *(f"{s.upper()}_AMQP_PASSWORD" for s in SERVICES))
+                *(f"{s.upper()}_DB_PASSWORD" for s in SERVICES), *(f"{s.upper()}_AMQP_PASSWORD" for s in SERVICES),
+                "NEEDS_OIDC_CLIENT_SECRET")
 # Distinct values, so that a value found in a container's environment names the secret it is.
 SECRETS = {name: f"s3cret-{name.lower().replace('_', '-')}" for name in SECRET_NAMES}
 INITDB = "/docker-entrypoint-initdb.d"
 ONE_SHOT = {"broker-init", *(f"migrate-{s}" for s in SERVICES)}
+# Built from the project's image but no service's process: the development identity provider (profile dev-oidc).
+TOOLS = {"oidc"}
 # Variables docker-compose may read from the caller's environment or a .env file: kept out of these runs.
 COMPOSE_VARS = re.compile(r"^(COMPOSE_|AMQP_NODE_|POSTGRES_|RABBITMQ_|PYTHON_IMAGE|APP_IMAGE|HTTP_HOST|"
-                          r"QUEUE_PREFIX|EVENT_EXCHANGE|.*_PORT$|.*_PASSWORD$|.*_TOKEN$)")
+                          r"QUEUE_PREFIX|EVENT_EXCHANGE|AUTH_MODE$|OIDC_|NEEDS_|.*_PORT$|.*_PASSWORD$|.*_TOKEN$|.*_SECRET$)")
 
 
 def _docker_compose() -> str:
@@ -156,7 +159,7 @@ def test_every_procfile_process_is_a_compose_service_with_the_same_command(resol
 
 def test_compose_runs_no_web_or_worker_process_the_procfile_lacks(resolved):
     procfile = procfile_commands()
-    ours = set(_app_services(resolved)) - ONE_SHOT
+    ours = set(_app_services(resolved)) - ONE_SHOT - TOOLS
     named_like_processes = {n for n in resolved["services"] if n.endswith(("-web", "-worker"))}
     assert ours | named_like_processes <= set(procfile), sorted((ours | named_like_processes) - set(procfile))
 
@@ -266,10 +269,10 @@ def test_postgres_init_creates_one_database_and_one_owning_role_per_service(raw)
 
 def test_each_app_container_gets_only_its_own_database_url_with_its_own_role(resolved):
     for name, svc in _app_services(resolved).items():
-        env = svc["environment"]
+        env = svc.get("environment", {})
         own = _service_of(name)
         urls = {k: v for k, v in env.items() if k.endswith("_DATABASE_URL")}
-        if name == "broker-init":
+        if name == "broker-init" or name in TOOLS:
             assert not urls, f"broker-init gets {sorted(urls)}"
             continue
         assert list(urls) == [f"{own.upper()}_DATABASE_URL"], f"{name} gets {sorted(urls)}"
@@ -284,8 +287,10 @@ def test_no_app_process_holds_a_superuser_administrator_or_another_services_secr
             continue
         own = _service_of(name)
         allowed = {SECRETS["API_TOKEN"], SECRETS["ADMIN_TOKEN"], SECRETS[f"{own.upper()}_DB_PASSWORD"],
-                   SECRETS[f"{own.upper()}_AMQP_PASSWORD"]}
-        text = " ".join(str(v) for v in svc["environment"].values())
+                   SECRETS[f"{own.upper()}_AMQP_PASSWORD"]} if own else set()  # the dev provider: none at all
+        if name == "needs-web":  # the one process asking the peers for a data-subject report
+            allowed.add(SECRETS["NEEDS_OIDC_CLIENT_SECRET"])
+        text = " ".join(str(v) for v in svc.get("environment", {}).values())
         for secret in set(SECRETS.values()) - allowed:
             assert secret not in text, f"{name} holds {next(k for k, v in SECRETS.items() if v == secret)}"
 
@@ -344,7 +349,9 @@ def test_hostnet_override_puts_every_container_on_the_host_network_off_the_hosts
     ports = {int(p) for p in re.findall(r"\b(\d{4,5})\b", re.sub(r"#[^\n]*", "", text))}
     assert ports, "no ports in the hostnet override"
     for port in ports - {127}:
-        assert 5680 <= port <= 5699 or 15680 <= port <= 15699 or 5440 <= port <= 5449 or 8301 <= port <= 8314, port  # webs 8301-8304, proxy 8311-8314
+        # webs 8301-8304, proxy 8311-8314, worker metrics 8321-8324, Prometheus 8390, the identity provider 8180
+        assert (5680 <= port <= 5699 or 15680 <= port <= 15699 or 5440 <= port <= 5449 or 8301 <= port <= 8324
+                or port in (8390, 8180)), port
     assert not {5672, 15672, 5432, 4369} & ports
 
 
@@ -352,7 +359,8 @@ def test_cluster_profile_runs_three_broker_nodes_joined_to_the_first():
     single = _config()
     profiled = {name: svc["profiles"] for name, svc in single["services"].items() if svc.get("profiles")}
     assert profiled == {"rabbitmq-2": ["cluster"], "rabbitmq-3": ["cluster"],
-                        "prometheus": ["observability"], "grafana": ["observability"]}, profiled
+                        "prometheus": ["observability"], "grafana": ["observability"],
+                        "oidc": ["dev-oidc"], "keycloak": ["keycloak"]}, profiled
     model = _config(profile="cluster", extra_env={"AMQP_NODE_2": "rabbitmq-2:5672", "AMQP_NODE_3": "rabbitmq-3:5672"})
     nodes = [model["services"][n] for n in ("rabbitmq", "rabbitmq-2", "rabbitmq-3")]
     assert len({n["hostname"] for n in nodes}) == 3
@@ -365,3 +373,56 @@ def test_cluster_profile_runs_three_broker_nodes_joined_to_the_first():
     url = model["services"]["courses-worker"]["environment"]["AMQP_URL"]
     hosts = [u.split("@", 1)[1] for u in url.split(";")]
     assert hosts == ["rabbitmq:5672//", "rabbitmq-2:5672//", "rabbitmq-3:5672//"], url
+
+
+# --- the identity provider (issue 14) ------------------------------------------------------------------------
+
+
+def test_the_identity_providers_are_profiles_serving_the_realm_file_and_the_webs_verify_oidc(resolved):
+    realm = "deploy/keycloak/thoibinh-realm.json"
+    oidc, keycloak = resolved["services"]["oidc"], resolved["services"]["keycloak"]
+    command = oidc["command"]
+    assert command[:3] == ["python", "-m", "tools.dev_oidc"] and command[command.index("--realm-file") + 1] == realm
+    assert command[command.index("--public-url") + 1] == "http://oidc:8180"  # the issuer the services reach
+    assert "healthcheck" in oidc and not oidc.get("environment")  # holds no secret of ours
+    assert keycloak["image"].startswith("quay.io/keycloak/keycloak:")
+    assert keycloak["command"][:2] == ["start-dev", "--import-realm"]
+    assert any(str(v).endswith(f"{realm}:/opt/keycloak/data/import/thoibinh-realm.json:ro")
+               for v in keycloak["volumes"]), keycloak["volumes"]
+    for name in procfile_commands():
+        env = resolved["services"][name]["environment"]
+        assert env["AUTH_MODE"] == "oidc", name  # static tokens are a development mode, never the compose default
+        assert "oidc" not in resolved["services"][name].get("depends_on", {}), name  # a profile: no dependency
+
+
+def test_hostnet_runs_the_dev_provider_and_prometheus_on_loopback():
+    model = _config(files=(COMPOSE_FILE, HOSTNET_FILE))
+    command = model["services"]["oidc"]["command"]
+    assert command[command.index("--host") + 1: command.index("--host") + 4] == ["127.0.0.1", "--port", "8180"]
+    assert "--public-url" not in command  # issuer http://127.0.0.1:8180/realms/thoibinh for services and clients
+    prom = model["services"]["prometheus"]["command"]
+    assert "--config.file=/etc/prometheus/prometheus-hostnet.yml" in prom
+    assert "--web.listen-address=127.0.0.1:8390" in prom
+
+
+def test_auth_mode_is_oidc_whatever_the_env_file_says_and_needs_web_alone_holds_its_client_secret():
+    model = _config(extra_env={"AUTH_MODE": "static"})  # a .env asking for the development mode changes nothing
+    for name in procfile_commands():
+        assert model["services"][name]["environment"]["AUTH_MODE"] == "oidc", name
+    holders = {name for name, svc in model["services"].items()
+               if "NEEDS_OIDC_CLIENT_SECRET" in (svc.get("environment") or {})}
+    assert holders == {"needs-web"}, holders
+    assert model["services"]["needs-web"]["environment"]["NEEDS_OIDC_CLIENT_SECRET"] == SECRETS["NEEDS_OIDC_CLIENT_SECRET"]
+
+
+def test_needs_web_reaches_the_three_peers_of_the_data_subject_report():
+    from services.needs.settings import PEERS, _peer_urls
+
+    def peers(model: dict) -> dict:
+        return _peer_urls(model["services"]["needs-web"]["environment"]["NEEDS_PEER_URLS"])
+
+    bridge = peers(_config())
+    assert bridge == {p: f"http://{p}-web:{DEFAULT_PORTS[p]}" for p in PEERS}, bridge
+    hostnet = peers(_config(files=(COMPOSE_FILE, HOSTNET_FILE),
+                            extra_env={f"{p.upper()}_PORT": str(8301 + SERVICES.index(p)) for p in PEERS}))
+    assert hostnet == {p: f"http://127.0.0.1:{8301 + SERVICES.index(p)}" for p in PEERS}, hostnet

@@ -85,6 +85,19 @@ def test_prometheus_scrapes_every_procfile_process():
     assert processes == set(procfile_commands()), processes ^ set(procfile_commands())
 
 
+def test_the_hostnet_config_is_valid_and_scrapes_every_procfile_process_on_loopback():
+    config = _promtool_run("check", "config", "prometheus-hostnet.yml")
+    assert config.returncode == 0 and "1 rule files found" in config.stdout, config.stdout + config.stderr
+    config = yaml.safe_load((PROMETHEUS / "prometheus-hostnet.yml").read_text())
+    labelled = {(g["labels"]["service"], g["labels"]["process"]): t for job in config["scrape_configs"]
+                for g in job["static_configs"] if "labels" in g for t in g["targets"]}
+    # docker-compose.hostnet.yml's ports: webs 8301-8304, workers' metrics 8321-8324 (tests/compose/run.py sets them)
+    expected = {**{(s, "web"): f"127.0.0.1:{8301 + i}" for i, s in enumerate(SERVICES)},
+                **{(s, "worker"): f"127.0.0.1:{8321 + i}" for i, s in enumerate(SERVICES)}}
+    assert labelled == expected
+    assert {(s, p.split("-")[1]) for p in procfile_commands() for s in [p.split("-")[0]]} == set(expected)
+
+
 def test_the_worker_metrics_ports_agree_with_the_compose_file():
     compose = (PROJECT_ROOT / "docker-compose.yml").read_text()
     for i, service in enumerate(SERVICES):
@@ -120,3 +133,24 @@ def test_the_dashboard_uses_the_provisioned_data_source_and_shows_outboxes_and_d
         assert word in titles, word
     provider = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "thoibinh.yml").read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def test_grafana_in_compose_mounts_the_provisioning_and_its_home_dashboard_exists():
+    """Grafana cannot be started where no image registry is reachable (no Debian package either), so its files are
+    checked here: each parses, and the compose service mounts them where the provisioning expects them."""
+    for path in sorted(GRAFANA.rglob("*")):
+        if path.suffix == ".json":
+            assert isinstance(json.loads(path.read_text()), dict), path
+        elif path.suffix in (".yml", ".yaml"):
+            assert isinstance(yaml.safe_load(path.read_text()), dict), path
+        else:
+            assert path.is_dir(), f"unexpected file {path}"
+    grafana = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]["grafana"]
+    mounts = {target: source for source, target, *_ in (v.split(":") for v in grafana["volumes"])}
+    assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
+    assert mounts["/var/lib/grafana/dashboards"] == "./deploy/grafana/dashboards"
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith("/var/lib/grafana/dashboards/")
+    assert (GRAFANA / "dashboards" / home.rsplit("/", 1)[1]).is_file(), home
+    assert grafana["environment"]["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"  # read-only: no admin account
+    assert grafana["environment"]["GF_SECURITY_DISABLE_INITIAL_ADMIN_CREATION"] == "true"
