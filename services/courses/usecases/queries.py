@@ -1,6 +1,7 @@
 """Read models of courses: the course, its participants, lists, the calendar and document rows (reads only)."""
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from datetime import date, datetime
 
@@ -132,26 +133,69 @@ def _participants(session: Session, course: Course, statuses: tuple | None = Non
     return out
 
 
+_HEAD_COUNTS = (ACTIVE_ENROLLMENT, "waitlisted", "withdrawn")
+_COURSE_FIELDS = (
+    "id", "code", "title", "organizer_unit_code", "status", "status_reason", "created_at", "completed_at",
+    "topic_code", "fostering_type", "fostering_variant", "form", "venue_id", "capacity", "excused_max_percent",
+    "plan_id", "plan_line_id", "revision", "scheduled_at", "confirmed_at", "cancelled_at", "reservation_id",
+    "estimate_total")
+_CLOSING_FIELDS = ("feedback_requested_at", "feedback_request_count", "settled_at", "settlement_total", "closed_at")
+_VENUE_FIELDS = ("id", "name", "address", "capacity", "province_code", "facilities")
+
+
+@functools.cache
+def _course_reads() -> tuple[sa.Select, sa.Select, sa.Select]:
+    """get_course's three statements, built once (constructing them cost more than SQLAlchemy's compiled cache
+    saves), read as rows, not ORM objects (issue 16: identity map and instance state were most of a GET's CPU):
+    the course with its venue and head-counts; the venue's distances; the sessions with their lecturers."""
+    from services.courses.models import VenueDistance
+    c, v, s, lec = Course.__table__, Venue.__table__, CourseSession.__table__, Lecturer.__table__
+    heads = [sa.select(sa.func.count()).where(Enrollment.course_id == c.c.id, Enrollment.status == status)
+             .correlate(c).scalar_subquery().label(f"n_{status}") for status in _HEAD_COUNTS]
+    course = (sa.select(*(c.c[f] for f in _COURSE_FIELDS + _CLOSING_FIELDS),
+                        *(v.c[f].label(f"venue_{f}") for f in _VENUE_FIELDS), *heads)
+              .select_from(c.outerjoin(v, v.c.id == c.c.venue_id)).where(c.c.id == sa.bindparam("course_id")))
+    d = VenueDistance.__table__
+    distances = (sa.select(d.c.commune_code, d.c.km).where(d.c.venue_id == sa.bindparam("venue_id"))
+                 .order_by(d.c.commune_code))
+    sessions = (sa.select(s.c.id, s.c.date, s.c.buoi, s.c.periods, s.c.venue_id, s.c.starts_at, s.c.ends_at,
+                          lec.c.id.label("lecturer_id"), lec.c.name.label("lecturer_name"),
+                          lec.c.tier.label("lecturer_tier"))
+                .join(lec, lec.c.id == s.c.lecturer_id).where(s.c.course_id == sa.bindparam("course_id"))
+                .order_by(s.c.date, sa.case((s.c.buoi == "morning", 0), else_=1)))
+    return course, distances, sessions
+
+
+class _SessionRow:
+    """A session as SessionSchema reads it (attributes, as the ORM object has them)."""
+
+    __slots__ = ("id", "date", "buoi", "periods", "venue_id", "starts_at", "ends_at", "lecturer")
+
+    def __init__(self, row):
+        (self.id, self.date, self.buoi, self.periods, self.venue_id, self.starts_at, self.ends_at,
+         lecturer_id, name, tier) = row
+        self.lecturer = {"id": lecturer_id, "name": name, "tier": tier}
+
+
 def get_course(session: Session, course_id: str) -> dict:
     """Return a course with its sessions, head-counts, funding state and where its closing stands."""
-    course = _course(session, course_id)
-    counts = _counts(session, course_id)
-    return {**{c: getattr(course, c) for c in (
-        "id", "code", "title", "organizer_unit_code", "status", "status_reason", "created_at", "completed_at",
-        "topic_code", "fostering_type", "fostering_variant", "form", "venue_id", "capacity", "excused_max_percent",
-        "plan_id", "plan_line_id", "revision", "scheduled_at", "confirmed_at", "cancelled_at", "reservation_id",
-        "estimate_total")},
-            "venue": course.venue, "sessions": course.sessions, "enrolled": counts.get(ACTIVE_ENROLLMENT, 0),
-            "waitlisted": counts.get("waitlisted", 0), "withdrawn": counts.get("withdrawn", 0),
-            "closing": None if course.completed_at is None else {
-                "state": domain.closing_state(course.feedback_requested_at is not None,
-                                              course.settled_at is not None),
-                "feedback_requested_at": course.feedback_requested_at,
-                "feedback_request_count": course.feedback_request_count,
-                "settled_at": course.settled_at,
-                "settlement_total": course.settlement_total,
-                "closed_at": course.closed_at,
-            }}
+    session.flush()  # read after the use cases that return it: their changes first
+    course_stmt, distances_stmt, sessions_stmt = _course_reads()
+    row = session.execute(course_stmt, {"course_id": course_id}).mappings().first()
+    if row is None:
+        raise NotFound("Không tìm thấy lớp học.", field="course_id")
+    venue = None
+    if row["venue_id"] is not None:
+        venue = {f: row[f"venue_{f}"] for f in _VENUE_FIELDS}
+        venue["distances"] = [dict(r) for r in session.execute(distances_stmt, {"venue_id": venue["id"]}).mappings()]
+    return {**{f: row[f] for f in _COURSE_FIELDS},
+            "venue": venue,
+            "sessions": [_SessionRow(r) for r in session.execute(sessions_stmt, {"course_id": course_id})],
+            "enrolled": row[f"n_{ACTIVE_ENROLLMENT}"], "waitlisted": row["n_waitlisted"],
+            "withdrawn": row["n_withdrawn"],
+            "closing": None if row["completed_at"] is None else {
+                "state": domain.closing_state(row["feedback_requested_at"] is not None, row["settled_at"] is not None),
+                **{f: row[f] for f in _CLOSING_FIELDS}}}
 
 
 def list_courses(session: Session, status: str | None, topic_code: str | None = None) -> list[Course]:
