@@ -14,7 +14,9 @@ Two modes, chosen by AUTH_MODE (shared.config):
 
 A caller is a `Principal`: the token's `sub`, its roles (Keycloak's `realm_access.roles`; a program's
 client-credentials token may carry them as OAuth2 `scope` values instead), its unit (`unit_code` claim: the unit
-whose subtree an officer works in; none for the static tokens, which see every unit).
+whose subtree an officer works in; none for the static tokens, which see every unit) and, for a lecturer, the
+`lecturer_id` claim: the id of their lecturer record in courses (`GET /api/v1/lecturers`), a Keycloak user attribute
+only an administrator sets (`lecturer_scope`: a caller acting as lecturer works only on the sessions they teach).
 
 Each operation declares the roles it accepts with `@requires(...)`; the roles are written into the operation's
 OpenAPI `security` (the `oidc` scheme, roles as its scopes) and `x-roles`, so the rules are visible and a test can
@@ -42,7 +44,7 @@ log = logging.getLogger("auth")
 TRAINING_OFFICER = "training-officer"  # district/province: plans, courses, reports, everything in their subtree
 COMMUNE_OFFICER = "commune-officer"    # only their commune: its civil servants, surveys, enrollments, attendance
 FINANCE_OFFICER = "finance-officer"    # budget lines, norms, settlements, ledger reversals
-LECTURER = "lecturer"                  # attendance and results of their sessions
+LECTURER = "lecturer"                  # attendance and results of their own sessions (lecturer_id claim)
 INSPECTOR = "inspector"                # read-only, the access log included
 OPERATOR = "operator"                  # the /admin endpoints
 ROLES = (TRAINING_OFFICER, COMMUNE_OFFICER, FINANCE_OFFICER, LECTURER, INSPECTOR, OPERATOR)
@@ -56,16 +58,19 @@ STATIC_ADMIN_ROLES = frozenset({OPERATOR})
 
 MESSAGE_401 = "Thiếu hoặc sai mã truy cập (Authorization: Bearer …)."
 MESSAGE_403 = "Vai trò của bạn không được phép thực hiện thao tác này."
+LECTURER_CLAIM = "lecturer_id"  # the courses lecturer record a lecturer's token speaks for
 
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: subject, roles, unit (None: every unit) and OAuth2 scopes."""
+    """An authenticated caller: subject, roles, unit (None: every unit), OAuth2 scopes and, for a lecturer, the id
+    of their lecturer record in courses (None: the token names none)."""
 
     subject: str
     roles: frozenset[str]
     unit_code: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    lecturer_id: str | None = None
 
     @property
     def grants(self) -> frozenset[str]:
@@ -238,15 +243,16 @@ def service_credentials(settings, client_id: str, client_secret: str, token_url:
 
 
 def principal_of(claims: dict) -> Principal:
-    """The principal of verified claims: sub, realm_access.roles, unit_code, scope."""
+    """The principal of verified claims: sub, realm_access.roles, unit_code, scope, lecturer_id."""
     realm = claims.get("realm_access")
     roles = realm.get("roles") if isinstance(realm, dict) else None
     roles = frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else frozenset()
     scope = claims.get("scope")
     scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
-    unit = claims.get("unit_code")
+    unit, lecturer = claims.get("unit_code"), claims.get(LECTURER_CLAIM)
     return Principal(subject=str(claims["sub"]), roles=roles, unit_code=unit if isinstance(unit, str) and unit
-                     else None, scopes=scopes)
+                     else None, scopes=scopes,
+                     lecturer_id=lecturer if isinstance(lecturer, str) and lecturer else None)
 
 
 class Authenticator:
@@ -331,6 +337,19 @@ def unit_scope() -> str | None:
     if principal.unit_code is None and g.get("principal_role") == COMMUNE_OFFICER:
         raise ForbiddenHTTP("Mã truy cập của cán bộ cấp xã không ghi đơn vị (unit_code).")
     return principal.unit_code
+
+
+def lecturer_scope() -> str | None:
+    """The lecturer record whose sessions the request's caller is confined to: its `lecturer_id` claim when it acts
+    as a lecturer for this operation (it holds none of the operation's roles listed before `lecturer`), else None
+    (every session: training and commune officers, inspectors, the static development tokens). A lecturer's token
+    without the claim may touch no session: 403."""
+    if g.get("principal_role") != LECTURER:
+        return None
+    lecturer = current_principal().lecturer_id
+    if lecturer is None:
+        raise ForbiddenHTTP(f"Mã truy cập của giảng viên không ghi mã giảng viên ({LECTURER_CLAIM}).")
+    return lecturer
 
 
 def doc(*roles: str) -> dict:

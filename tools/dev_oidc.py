@@ -8,8 +8,9 @@ roles, clients with secrets and audience mappers, users with roles and `unit_cod
     /realms/<realm>/protocol/openid-connect/token      (client_credentials, password)
 
 Tokens are RS256 JWTs carrying what Keycloak puts there and the services read (shared/auth.py): `iss`, `aud` (the
-client's audience mappers), `sub`, `exp`, `iat`, `realm_access.roles`, `unit_code` (a user attribute, for clients
-with the unit_code mapper), `scope`, `azp`, `preferred_username`. The signing key is generated at start, or loaded
+client's audience mappers), `sub`, `exp`, `iat`, `realm_access.roles`, the user attributes a client's attribute
+mappers name (`officer-portal`: `unit_code`, and `lecturer_id` — the lecturer's record in courses — when the user
+has it), `scope`, `azp`, `preferred_username`. The signing key is generated at start, or loaded
 from / saved to `--key-file` so a restart keeps it (its kid is the key's RFC 7638 thumbprint).
 
     python -m tools.dev_oidc --realm-file deploy/keycloak/thoibinh-realm.json --host 127.0.0.1 --port 8180
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -214,6 +216,16 @@ class Provider:
         needs = self.realm.clients.get("needs")
         return {"AUTH_MODE": "oidc", "OIDC_ISSUER": self.issuer, "OIDC_JWKS_URL": self.jwks_url,
                 "NEEDS_OIDC_CLIENT_ID": "needs", "NEEDS_OIDC_CLIENT_SECRET": (needs.secret if needs else "") or ""}
+
+    def set_user_attribute(self, username: str, attribute: str, *values: str) -> None:
+        """Set (no values: remove) a user attribute, as Keycloak's administrator does in the console or with
+        `kcadm.sh update users/<id>` — e.g. `lecturer_id` once the lecturer is registered in courses. Tokens issued
+        afterwards carry it; tokens issued before keep what they had."""
+        user = self.realm.users[username]
+        attributes = {k: v for k, v in user.attributes.items() if k != attribute}
+        if values:
+            attributes[attribute] = list(values)
+        self.realm.users[username] = dataclasses.replace(user, attributes=attributes)
 
     def rotate(self, alg: str = "RS256") -> SigningKey:
         """Publish a new key in place of every old one (what a provider's key rotation looks like to us)."""

@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 
 from services.courses import formats, schemas, usecases
 from shared import apidoc
+from shared.auth import lecturer_scope
 from shared.rules_api import RuleRoute, register_rules_routes
 from shared.web import ctx, download, read_upload, requires, unit_scope
 
@@ -256,12 +257,14 @@ def enroll(data, course_id):
 
 
 @blp.route("/courses/<course_id>/enrollments")
-@requires("training-officer", "commune-officer", "lecturer", "inspector")
+@requires("training-officer", "commune-officer", "inspector", "lecturer")
 @blp.arguments(schemas.EnrollmentQueryArgsSchema, location="query")
 @blp.response(200, schemas.EnrollmentSchema(many=True))
 def list_enrollments(args, course_id):
-    """List a course's trainees with status, attendance and results so far (per-person data: token required)."""
-    return in_unit_of_work(usecases.list_enrollments, course_id, args["status"], within=unit_scope())
+    """List a course's trainees with status, attendance and results so far (per-person data: token required; a
+    lecturer: a course where they teach a session)."""
+    return in_unit_of_work(usecases.list_enrollments, course_id, args["status"], within=unit_scope(),
+                           lecturer=lecturer_scope())
 
 
 @blp.route("/courses/<course_id>/enrollments/<civil_servant_id>/withdraw", methods=["POST"])
@@ -278,8 +281,10 @@ def withdraw(data, course_id, civil_servant_id):
 @blp.arguments(schemas.AttendanceCreateSchema)
 @blp.response(201, schemas.CountSchema)
 def record_attendance(data, course_id):
-    """Record attendance per session and trainee (present, or absent with/without permission)."""
-    return {"count": in_unit_of_work(usecases.record_attendance, course_id, data["records"], within=unit_scope())}
+    """Record attendance per session and trainee (present, or absent with/without permission); a lecturer: only
+    for the sessions they teach (403 naming the record's session_id otherwise)."""
+    return {"count": in_unit_of_work(usecases.record_attendance, course_id, data["records"], within=unit_scope(),
+                                     lecturer=lecturer_scope())}
 
 
 @blp.route("/courses/<course_id>/attendance-sheet", methods=["POST"])
@@ -287,9 +292,11 @@ def record_attendance(data, course_id):
 @blp.arguments(schemas.AttendanceSheetUploadSchema, location="files")
 @blp.response(201, schemas.CountSchema)
 def upload_attendance_sheet(files, course_id):
-    """Upload a filled-in attendance sheet (multipart field «file», CSV or XLSX as exported); all or nothing."""
+    """Upload a filled-in attendance sheet (multipart field «file», CSV or XLSX as exported); all or nothing. A
+    lecturer: marks of their own sessions (other sessions' columns only as recorded)."""
     data, filename = read_upload(files, required=False)  # an unknown course is a 404 before a missing file
-    return {"count": in_unit_of_work(usecases.import_attendance_sheet, course_id, data, filename, within=unit_scope())}
+    return {"count": in_unit_of_work(usecases.import_attendance_sheet, course_id, data, filename, within=unit_scope(),
+                                     lecturer=lecturer_scope())}
 
 
 @blp.route("/courses/<course_id>/results", methods=["POST"])
@@ -297,8 +304,8 @@ def upload_attendance_sheet(files, course_id):
 @blp.arguments(schemas.ResultsCreateSchema)
 @blp.response(201, schemas.CountSchema)
 def record_results(data, course_id):
-    """Record test scores 0–10 (pre, post, module; per competency)."""
-    return {"count": in_unit_of_work(usecases.record_results, course_id, data["scores"])}
+    """Record test scores 0–10 (pre, post, module; per competency); a lecturer: a course where they teach."""
+    return {"count": in_unit_of_work(usecases.record_results, course_id, data["scores"], lecturer=lecturer_scope())}
 
 
 @blp.route("/courses/<course_id>/certificates")
@@ -328,26 +335,26 @@ def calendar(args, of, ref):
 
 
 @blp.route("/courses/<course_id>/class-list")
-@requires("training-officer", "commune-officer", "lecturer", "inspector")
+@requires("training-officer", "commune-officer", "inspector", "lecturer")
 @blp.arguments(schemas.DocumentQueryArgsSchema, location="query")
 @blp.response(200)
 @blp.doc(**apidoc.answers("csv", "xlsx"))
 def class_list(args, course_id):
     """Download the class list with a signature column (format=xlsx or csv)."""
     with ctx().transaction() as session:
-        course, rows = usecases.list_document_rows(session, course_id, unit_scope())
+        course, rows = usecases.list_document_rows(session, course_id, unit_scope(), lecturer_scope())
         columns, layout = formats.class_list(course, rows)
         return download(rows, columns, args["format"], f"danh-sach-{course.code}", **layout)
 
 
 @blp.route("/courses/<course_id>/attendance-sheet")
-@requires("training-officer", "commune-officer", "lecturer", "inspector")
+@requires("training-officer", "commune-officer", "inspector", "lecturer")
 @blp.arguments(schemas.DocumentQueryArgsSchema, location="query")
 @blp.response(200)
 @blp.doc(**apidoc.answers("csv", "xlsx"))
 def attendance_sheet(args, course_id):
     """Download the attendance sheet: one column per session (x present, P excused, v absent; blank to fill in)."""
     with ctx().transaction() as session:
-        course, rows = usecases.list_document_rows(session, course_id, unit_scope())
+        course, rows = usecases.list_document_rows(session, course_id, unit_scope(), lecturer_scope())
         columns, layout = formats.attendance_sheet(course)
         return download(rows, columns, args["format"], f"diem-danh-{course.code}", **layout)

@@ -9,21 +9,25 @@ from sqlalchemy.orm import Session
 
 from services.courses import domain
 from services.courses.domain import ACTIVE_ENROLLMENT
-from services.courses.usecases.scope import check_trainees
+from services.courses.usecases.scope import NOT_YOUR_SESSION, check_sessions, check_teaches, check_trainees
 from services.courses.models import Attendance, Enrollment, TestResult, Trainee
 from services.courses import formats
-from shared.errors import Conflict, Invalid
+from shared.errors import Conflict, Forbidden, Invalid
 from shared.localtime import utcnow
 from shared.tabular import RowErrors, read_table
 from services.courses.usecases.queries import _course, _state
 
 
 def record_attendance(session: Session, course_id: str, records: list[dict], now: datetime | None = None,
-                      within: str | None = None) -> int:
+                      within: str | None = None, lecturer: str | None = None) -> int:
     """Record presence (or an excused absence) per session and trainee; the last entry wins. `within`: the
-    caller's unit (shared.auth.unit_scope); a record of a trainee of another is refused (Forbidden)."""
+    caller's unit (shared.auth.unit_scope); a record of a trainee of another is refused (Forbidden). `lecturer`:
+    the caller's lecturer record (shared.auth.lecturer_scope); a record of a session another lecturer teaches is
+    refused (Forbidden naming records.i.session_id), and so is a course where they teach no session."""
     course = _course(session, course_id, lock=True, venue=False)
+    check_teaches(course, lecturer)
     check_trainees(session, within, [r["civil_servant_id"] for r in records], "records.{i}.civil_servant_id")
+    check_sessions(course, lecturer, [r["session_id"] for r in records], "records.{i}.session_id")
     session_ids = {s.id for s in course.sessions}
     enrolled = set(session.scalars(sa.select(Enrollment.civil_servant_id).where(
         Enrollment.course_id == course_id, Enrollment.status.in_((ACTIVE_ENROLLMENT, "withdrawn")))))
@@ -44,9 +48,13 @@ def record_attendance(session: Session, course_id: str, records: list[dict], now
 
 
 def import_attendance_sheet(session: Session, course_id: str, data: bytes, filename: str,
-                            now: datetime | None = None, within: str | None = None) -> int:
-    """Read a filled-in attendance sheet (our CSV/XLSX export); every bad cell is reported and nothing is written."""
+                            now: datetime | None = None, within: str | None = None,
+                            lecturer: str | None = None) -> int:
+    """Read a filled-in attendance sheet (our CSV/XLSX export); every bad cell is reported and nothing is written.
+    `within`, `lecturer`: as record_attendance; a lecturer's sheet may show other lecturers' sessions as they were
+    recorded (the downloaded sheet does), a changed mark in such a column is refused (Forbidden naming `file`)."""
     course = _course(session, course_id)
+    check_teaches(course, lecturer)
     if not data:
         raise Invalid("Chưa gửi tệp (trường «file»).", field="file")
     columns = formats.attendance_import_columns(course.sessions)
@@ -68,9 +76,34 @@ def import_attendance_sheet(session: Session, course_id: str, data: bytes, filen
     records = [{"session_id": s.id, "civil_servant_id": by_code[r["code"]], "present": r[f"s_{s.id}"][0],
                 "excused": r[f"s_{s.id}"][1]}
                for r in rows for s in course.sessions if r.get(f"s_{s.id}") is not None]
+    if lecturer is not None:
+        records = _own_or_unchanged(session, course, lecturer, records)
     if not records:
         raise Invalid("Tệp không có ô điểm danh nào được điền.", field="file")
-    return record_attendance(session, course_id, records, now, within)
+    return record_attendance(session, course_id, records, now, within, lecturer)
+
+
+def _mark(present: bool, excused: bool) -> str:
+    return "x" if present else ("P" if excused else "v")
+
+
+def _own_or_unchanged(session: Session, course, lecturer: str, records: list[dict]) -> list[dict]:
+    """A lecturer's sheet records: those of their own sessions; another lecturer's cell only as it was recorded
+    (the mark the sheet shows for it) — dropped — or refused with the column's heading."""
+    others = {s.id: s for s in course.sessions if s.lecturer_id != lecturer}
+    if not others:
+        return records
+    shown = {(a.session_id, a.civil_servant_id): _mark(a.present and a.confirmation == "confirmed", a.excused)
+             for a in session.scalars(sa.select(Attendance).where(Attendance.session_id.in_(sorted(others))))
+             if a.confirmation != "pending"}
+    kept = []
+    for r in records:
+        if r["session_id"] not in others:
+            kept.append(r)
+        elif shown.get((r["session_id"], r["civil_servant_id"])) != _mark(r["present"], r["excused"]):
+            heading = formats.attendance_import_columns([others[r["session_id"]]])[1].header
+            raise Forbidden(f"Cột «{heading}»: {NOT_YOUR_SESSION}", field="file")
+    return kept
 
 
 def _write_attendance(session: Session, rows: list[tuple[str, str, bool, bool, str]],
@@ -93,9 +126,12 @@ def _write_attendance(session: Session, rows: list[tuple[str, str, bool, bool, s
             row.confirmation, row.reviewed_at = "confirmed", None
 
 
-def record_results(session: Session, course_id: str, scores: list[dict], now: datetime | None = None) -> int:
-    """Record test scores 0–10 (pre/post/module, per competency); the last entry wins."""
+def record_results(session: Session, course_id: str, scores: list[dict], now: datetime | None = None,
+                   lecturer: str | None = None) -> int:
+    """Record test scores 0–10 (pre/post/module, per competency); the last entry wins. `lecturer`: the caller's
+    lecturer record (shared.auth.lecturer_scope); a course where they teach no session is refused (Forbidden)."""
     course = _course(session, course_id, lock=True)
+    check_teaches(course, lecturer)
     enrolled = set(session.scalars(sa.select(Enrollment.civil_servant_id).where(
         Enrollment.course_id == course_id, Enrollment.status == ACTIVE_ENROLLMENT)))
     for i, s in enumerate(scores):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from services.courses import domain, formats
 from services.courses.domain import ACTIVE_ENROLLMENT
-from services.courses.usecases.scope import ids_within, trainee_in
+from services.courses.usecases.scope import check_teaches, ids_within, trainee_in
 from services.courses.models import (Attendance, Course, CourseCandidate, CourseSession, Enrollment, Lecturer,
     TestResult, Topic, Trainee, Venue)
 from shared.errors import Invalid, NotFound
@@ -209,10 +209,12 @@ def list_courses(session: Session, status: str | None, topic_code: str | None = 
 
 
 def list_enrollments(session: Session, course_id: str, status: str | None = None,
-                     within: str | None = None) -> list[dict]:
+                     within: str | None = None, lecturer: str | None = None) -> list[dict]:
     """Return a course's trainees (enrolled, waitlisted, withdrawn) with their attendance and results so far;
-    with `within` (the caller's unit), only its trainees."""
+    with `within` (the caller's unit), only its trainees; with `lecturer` (the caller's lecturer record), only a
+    course where they teach a session (else Forbidden)."""
     course = _course(session, course_id)
+    check_teaches(course, lecturer)
     rows = _participants(session, course, statuses=(status,) if status else None)
     if within is not None:
         inside = ids_within(session, within, [r["civil_servant_id"] for r in rows])
@@ -303,10 +305,12 @@ def list_calendar(session: Session, kind: str, ref: str, start: date | None, end
     return out
 
 
-def list_document_rows(session: Session, course_id: str, within: str | None = None) -> tuple[Course, list[dict]]:
+def list_document_rows(session: Session, course_id: str, within: str | None = None,
+                       lecturer: str | None = None) -> tuple[Course, list[dict]]:
     """The enrolled trainees of a course with their attendance marks per session (class list, attendance sheet);
-    with `within` (the caller's unit), only its trainees."""
+    with `within` (the caller's unit), only its trainees; with `lecturer`, only a course they teach in."""
     course = _course(session, course_id)
+    check_teaches(course, lecturer)
     participants = _participants(session, course, statuses=(ACTIVE_ENROLLMENT,))
     if within is not None:
         inside = ids_within(session, within, [p["civil_servant_id"] for p in participants])

@@ -1,5 +1,6 @@
 """deploy/keycloak/thoibinh-realm.json (issue 14) agrees with shared/auth.py: the six roles, a client per service
-(each token's `aud`), a client for other programs, the unit_code claim, a sample user per role, no real secret."""
+(each token's `aud`), a client for other programs, the unit_code and lecturer_id claims (attributes only an
+administrator sets), a sample user per role, no real secret."""
 from __future__ import annotations
 
 import json
@@ -30,7 +31,18 @@ def test_a_client_per_service_and_the_user_and_program_clients_reach_every_servi
     assert _audiences(_client("needs")) == set(SERVICES) - {"needs"}  # the data-subject report asks the others
     mappers = [m for m in _client("officer-portal")["protocolMappers"]
                if m["protocolMapper"] == "oidc-usermodel-attribute-mapper"]
-    assert [m["config"]["claim.name"] for m in mappers] == ["unit_code"]
+    assert [(m["config"]["user.attribute"], m["config"]["claim.name"], m["config"]["access.token.claim"])
+            for m in mappers] == [("unit_code", "unit_code", "true"), ("lecturer_id", "lecturer_id", "true")]
+
+
+def test_the_claimed_attributes_are_declared_and_only_an_administrator_may_change_them():
+    # a user who could edit their own unit_code or lecturer_id would choose whose data they reach
+    provider = REALM["components"]["org.keycloak.userprofile.UserProfileProvider"][0]
+    profile = json.loads(provider["config"]["kc.user.profile.config"][0])
+    declared = {a["name"]: a for a in profile["attributes"]}
+    for name in ("unit_code", "lecturer_id"):
+        assert declared[name]["permissions"] == {"view": ["admin"], "edit": ["admin"]}, name
+    assert profile["unmanagedAttributePolicy"] in ("ADMIN_EDIT", "ADMIN_VIEW")
 
 
 def test_a_sample_user_per_role_commune_officers_with_a_unit_and_no_password_kept():
