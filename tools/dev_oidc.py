@@ -167,6 +167,16 @@ class Realm:
     def load(cls, path: Path) -> "Realm":
         return cls.from_export(json.loads(Path(path).read_text(encoding="utf-8")))
 
+    def set_user_attribute(self, username: str, attribute: str, *values: str) -> None:
+        """Set (no values: remove) a user attribute, as Keycloak's administrator does in the console or with
+        `kcadm.sh update users/<id>` — e.g. `lecturer_id` once the lecturer is registered in courses. Tokens issued
+        afterwards carry it; tokens issued before keep what they had."""
+        user = self.users[username]
+        attributes = {k: v for k, v in user.attributes.items() if k != attribute}
+        if values:
+            attributes[attribute] = list(values)
+        self.users[username] = dataclasses.replace(user, attributes=attributes)
+
     def service_account(self, client_id: str) -> User | None:
         return next((u for u in self.users.values() if u.service_account_of == client_id), None)
 
@@ -218,14 +228,8 @@ class Provider:
                 "NEEDS_OIDC_CLIENT_ID": "needs", "NEEDS_OIDC_CLIENT_SECRET": (needs.secret if needs else "") or ""}
 
     def set_user_attribute(self, username: str, attribute: str, *values: str) -> None:
-        """Set (no values: remove) a user attribute, as Keycloak's administrator does in the console or with
-        `kcadm.sh update users/<id>` — e.g. `lecturer_id` once the lecturer is registered in courses. Tokens issued
-        afterwards carry it; tokens issued before keep what they had."""
-        user = self.realm.users[username]
-        attributes = {k: v for k, v in user.attributes.items() if k != attribute}
-        if values:
-            attributes[attribute] = list(values)
-        self.realm.users[username] = dataclasses.replace(user, attributes=attributes)
+        """Realm.set_user_attribute on the realm it serves."""
+        self.realm.set_user_attribute(username, attribute, *values)
 
     def rotate(self, alg: str = "RS256") -> SigningKey:
         """Publish a new key in place of every old one (what a provider's key rotation looks like to us)."""
