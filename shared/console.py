@@ -8,7 +8,8 @@ operator's name — kept with every operation as who did it — and a random CSR
 hidden field; a POST without a matching token is refused (403), whatever its cookie.
 
 What it shows and does (shared/console_ops.py does the work): outbox backlog and failing rows, inbox counts and
-lag, queue depths, jobs, dead letters grouped by event type and reason; replay a group as a tracked operation;
+lag, queue depths, jobs, dead letters grouped by event type and reason; replay a group as a tracked operation (the
+request records it, the service's worker carries it out, its page reloads itself while it runs);
 edit and retry one parked message; follow one correlation id through the four services (the other services'
 admin JSON routes over HTTP, their URLs from `<SERVICE>_ADMIN_URL`, default http://127.0.0.1:<SERVICE>_PORT).
 """
@@ -24,7 +25,7 @@ import urllib.request
 from flask import Blueprint, abort, current_app, g, make_response, redirect, render_template, request, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from shared import console_ops
+from shared import console_ops, console_replay
 from shared.config import DEFAULT_PORTS, SERVICES, env
 from shared.errors import DomainError
 from shared.localtime import vn_timestamp
@@ -34,6 +35,7 @@ COOKIE = "console_session"
 SESSION_SECONDS = 8 * 3600
 PATH = "/admin/console"
 PEER_TIMEOUT = 5
+REFRESH_SECONDS = 2  # a running operation's page reloads itself (meta refresh, no JavaScript)
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -174,9 +176,11 @@ def console_blueprint() -> Blueprint:
             outbox = service.outbox.stats(session)
             inbox = admin.inbox_summary(session, service.inbox)
             try:
-                operations = console_ops.list_operations(session, console_ops.tables_of(service.inbox.metadata))
+                tables = console_ops.tables_of(service.inbox.metadata)
+                operations = console_ops.list_operations(session, tables)
+                op_counts = console_replay.operation_counts(session, tables)
             except DomainError:  # a service whose migration has not added the tables yet
-                operations = []
+                operations, op_counts = [], None
             jobs = None
             if jobs_table is not None:
                 from shared import jobs as shared_jobs
@@ -190,6 +194,7 @@ def console_blueprint() -> Blueprint:
         except Exception as exc:  # noqa: BLE001 - the page still shows the database half without a broker
             queues, groups, broker_error = {}, [], exc.__class__.__name__
         return _page("console/index.html", 200, outbox=outbox, inbox=inbox, operations=operations, jobs=jobs,
+                     op_counts=op_counts,
                      queues=queues, groups=groups, broker_error=broker_error)
 
     @bp.post("/outbox/retry")
@@ -218,6 +223,7 @@ def console_blueprint() -> Blueprint:
 
     @bp.post("/replay")
     def replay():
+        """Record the replay of a group; the service's worker carries it out (shared/console_replay.py)."""
         event_type = request.form.get("event_type", "")
         reason = request.form.get("reason", "")
         note = (request.form.get("note") or "").strip()[:1000] or None
@@ -229,9 +235,8 @@ def console_blueprint() -> Blueprint:
             from shared.errors import NotFound
             raise NotFound("Nhóm này không còn thông điệp nào trong hàng đợi lỗi.", field="event_type")
         with service.transaction() as session:
-            op_id = console_ops.start_replay(session, tables, event_type, reason, g.console["actor"], note, total)
-        console_ops.run_replay(service.settings, service.session_factory, tables, op_id,
-                               limit=current_app.config.get("CONSOLE_REPLAY_BATCH", console_ops.REPLAY_BATCH))
+            op_id = console_replay.start_replay(session, tables, event_type, reason, g.console["actor"], note,
+                                                total)
         return redirect(url_for("console.operation", op_id=op_id), 303)
 
     @bp.get("/operations/<op_id>")
@@ -239,15 +244,9 @@ def console_blueprint() -> Blueprint:
         service = ctx()
         with service.transaction() as session:
             op = console_ops.get_operation(session, console_ops.tables_of(service.inbox.metadata), op_id[:36])
-        return _page("console/operation.html", 200, op=op)
-
-    @bp.post("/operations/<op_id>/resume")
-    def resume(op_id):
-        service = ctx()
-        tables = console_ops.tables_of(service.inbox.metadata)
-        console_ops.run_replay(service.settings, service.session_factory, tables, op_id[:36],
-                               limit=current_app.config.get("CONSOLE_REPLAY_BATCH", console_ops.REPLAY_BATCH))
-        return redirect(url_for("console.operation", op_id=op_id[:36]), 303)
+        running = op["status"] == "running"
+        return _page("console/operation.html", 200, op=op, refresh=REFRESH_SECONDS if running else None,
+                     consumers=console_replay.worker_consumers(service.settings) if running else None)
 
     @bp.get("/messages/<message_id>")
     def message(message_id):

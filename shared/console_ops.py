@@ -6,12 +6,8 @@ Tracked operations live in two tables every service has (`console_tables`, creat
   progress (total, sent, skipped), the status (`running`, `done`, `failed`);
 - `dead_letter_operation_items`: each message id an operation has sent, primary key (operation, message id).
 
-A replay never sends a message twice: for every parked copy of the group it (1) sends it back to the service's
-queue with publisher confirms, (2) records the message id in the operation and commits, (3) acks the parked copy.
-A copy whose id the operation has already recorded (a crash between 2 and 3, or a second copy of one message) is
-acked without being sent. Only a crash between 1 and 2 can send one copy twice — the consumer's inbox applies a
-message id once, so nothing is applied twice. The progress is committed per message, so an operation interrupted by
-a restart resumes where it stopped (`run_replay` again).
+A replay of a group is recorded by the console's request and carried out by the service's worker in batches
+(shared/console_replay.py says how it never sends a message twice, even when killed between two steps).
 
 Edit-and-retry sends a corrected copy (new message id, same type, version, correlation and occurred_at, header
 `x-edited-from` = the original id) and acks the original in the same channel, after the operation row naming both ids,
@@ -34,7 +30,6 @@ from shared.events import EventContractError, payload_schema
 
 OPERATIONS = "dead_letter_operations"
 ITEMS = "dead_letter_operation_items"
-REPLAY_BATCH = 1000  # messages one request sends at most; the rest waits for "resume"
 _BROKER_HEADERS = ("x-retry-count", "x-death", "x-first-death-exchange", "x-first-death-queue",
                    "x-first-death-reason", "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason",
                    "x-dead-letter-reason", "x-dead-lettered-at")
@@ -155,17 +150,7 @@ def _parked_message(settings, message_id: str) -> dict:
     raise NotFound("Không tìm thấy thông điệp trong hàng đợi lỗi.", field="message_id")
 
 
-# --- replay a group as a tracked operation ---------------------------------------------------------------------
-
-def start_replay(session, tables, event_type: str, reason: str, actor: str, note: str | None, total: int) -> str:
-    operations, _ = tables
-    now = utcnow()
-    op_id = str(uuid.uuid4())
-    session.execute(sa.insert(operations).values(
-        id=op_id, kind="replay", event_type=event_type, reason=reason, status="running", total=total, sent=0,
-        skipped=0, actor=actor, note=note, created_at=now, updated_at=now))
-    return op_id
-
+# --- tracked operations ------------------------------------------------------------------------------------------
 
 def get_operation(session, tables, op_id: str) -> dict:
     operations, _ = tables
@@ -188,70 +173,6 @@ def _republish_props(props, headers_extra: dict, message_id: str | None = None) 
         message_id=message_id or props.message_id, correlation_id=props.correlation_id, type=props.type,
         content_type=props.content_type or "application/json", content_encoding=props.content_encoding,
         delivery_mode=2, headers=headers)
-
-
-def run_replay(settings, session_factory, tables, op_id: str, limit: int = REPLAY_BATCH) -> dict:
-    """Send the operation's group back to the service's queue, at most `limit` messages this call; return the
-    operation. Resumable: run it again after an interruption."""
-    operations, items = tables
-    with session_factory() as session, session.begin():
-        op = get_operation(session, tables, op_id)
-    if op["kind"] != "replay":
-        raise Conflict("Thao tác này không phải là gửi lại một nhóm.", field="operation_id")
-    if op["status"] != "running":
-        return op
-    with session_factory() as session:
-        sent_ids = set(session.scalars(sa.select(items.c.message_id).where(items.c.operation_id == op_id)))
-    try:
-        _, seen, finished = _replay_batch(settings, session_factory, tables, op, sent_ids, limit)
-    except pika.exceptions.ChannelClosedByBroker as exc:
-        if not missing_queue(exc):
-            raise
-        seen, finished = 0, True
-    with session_factory() as session, session.begin():
-        progress = get_operation(session, tables, op_id)
-        # A quorum queue counts a copy requeued by a closed channel a moment later: short of the total, the
-        # operation stays open until a run finds no copy of the group at all.
-        if finished and (progress["sent"] + progress["skipped"] >= progress["total"] or seen == 0):
-            now = utcnow()
-            session.execute(sa.update(operations).where(operations.c.id == op_id).values(
-                status="done", updated_at=now, finished_at=now))
-        return get_operation(session, tables, op_id)
-
-
-def _replay_batch(settings, session_factory, tables, op: dict, sent_ids: set, limit: int) -> tuple[int, int, bool]:
-    """One pass over the dead-letter queue for `op`'s group: (sent now, copies of the group seen, finished)."""
-    operations, items = tables
-    op_id = op["id"]
-    sent_now = seen = 0
-    finished = True
-    with deadletters._channel(settings) as ch:
-        ch.confirm_delivery()
-        for method, props, body in deadletters._drain(ch, settings.dead_letter_queue):
-            d = _describe(method, props, body)
-            if (d["event_type"] or "", d["reason"] or "") != (op["event_type"] or "", op["reason"] or ""):
-                continue  # not in the group: requeued when the channel closes
-            seen += 1
-            if props.message_id in sent_ids:
-                ch.basic_ack(method.delivery_tag)  # already sent by this operation: retire the copy, send nothing
-                with session_factory() as session, session.begin():
-                    session.execute(sa.update(operations).where(operations.c.id == op_id).values(
-                        skipped=operations.c.skipped + 1, updated_at=utcnow()))
-                continue
-            if sent_now >= limit:
-                finished = False
-                break
-            ch.basic_publish("", settings.queue, body, _republish_props(props, {
-                "x-replayed-from-dlq": True, "x-replay-operation": op_id}), mandatory=True)
-            now = utcnow()
-            with session_factory() as session, session.begin():
-                session.execute(sa.insert(items).values(operation_id=op_id, message_id=props.message_id, sent_at=now))
-                session.execute(sa.update(operations).where(operations.c.id == op_id).values(
-                    sent=operations.c.sent + 1, updated_at=now))
-            sent_ids.add(props.message_id)
-            ch.basic_ack(method.delivery_tag)
-            sent_now += 1
-    return sent_now, seen, finished
 
 
 # --- edit and retry ----------------------------------------------------------------------------------------------

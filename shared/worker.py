@@ -1,5 +1,6 @@
 """The worker process of a service: the inbox consumer in the main thread, the outbox relays (RELAY_THREADS) in
-the service's own polling loops (durable jobs kept in its database) in further threads."""
+the service's own polling loops (durable jobs kept in its database) in further threads, with two every worker runs:
+the access log's retention purge and the console's replays of dead-letter groups (shared/console_replay.py)."""
 from __future__ import annotations
 
 import logging
@@ -83,6 +84,10 @@ def run_worker(settings: Settings, handlers: dict[str, Handler], outbox: Outbox,
     from shared import access_log
     loops = {**(loops or {}), "access-log-retention": (access_log.purge_tick(outbox.table.metadata),
                                                        env("ACCESS_LOG_PURGE_SECONDS", 3600.0, float))}
+    # every worker carries on the console's running replays of dead-letter groups, in batches (issue 15)
+    from shared import console_replay
+    loops["console-replays"] = (console_replay.replay_tick(settings, inbox.metadata),
+                                env("CONSOLE_REPLAY_POLL_SECONDS", 2.0, float))
     loop_threads = [threading.Thread(target=_poll, name=name, daemon=True,
                                      args=(name, tick, poll, session_factory, consumer.stop, relay.wake,
                                            settings.service))

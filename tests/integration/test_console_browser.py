@@ -1,5 +1,6 @@
 """An operator uses the console in real headless Chromium (as the feedback form's test does): logs in, replays a
-group of dead letters, edits and retries one message, follows a correlation id. The real funding app runs on a
+group of dead letters (the page reloads itself while the worker's loop carries the replay out), edits and retries
+one message, follows a correlation id. The real funding app runs on a
 local server thread (werkzeug) over a migrated database and the real broker."""
 from __future__ import annotations
 
@@ -72,6 +73,22 @@ def _wait_for(browser, condition):
     WebDriverWait(browser, 15).until(condition)
 
 
+def _replay_loop(settings, db):
+    """The worker's console-replays loop (shared.worker's polling loop, settled at once) in a thread; returns stop."""
+    from shared.console_replay import replay_tick
+    from shared.worker import _poll
+    stop, wake = threading.Event(), threading.Event()
+    tick = replay_tick(settings, CONSOLE_TABLES[0].metadata, settle_seconds=0)
+    thread = threading.Thread(target=_poll, args=("console-replays", tick, 0.2, db.session_factory, stop, wake),
+                              daemon=True)
+    thread.start()
+
+    def halt():
+        stop.set()
+        thread.join(15)
+    return halt
+
+
 def _login(browser, base, settings, actor):
     from selenium.webdriver.common.by import By
     browser.get(f"{base}/admin/console/")
@@ -98,9 +115,19 @@ def test_an_operator_replays_a_group_and_edits_one_message_in_chromium(server, b
     first.find_element(By.CSS_SELECTOR, "input.note").send_keys("định mức đã nạp lại")
     first.find_element(By.CSS_SELECTOR, "button.replay").click()
     _wait_for(browser, lambda b: "/admin/console/operations/" in b.current_url)
+    # the request only recorded the operation: the page says it runs and reloads itself (no JavaScript)
+    assert browser.find_element(By.ID, "status").get_attribute("data-status") == "running"
+    assert browser.find_element(By.ID, "progress").text == "0/3"
+    assert browser.find_elements(By.CSS_SELECTOR, 'meta[http-equiv="refresh"]')
+    assert "Võ Thị Em" in browser.find_element(By.ID, "actor-cell").text
+    worker = _replay_loop(settings, db)  # the service's worker picks the operation up
+    try:
+        _wait_for(browser, lambda b: b.find_element(By.ID, "status").get_attribute("data-status") == "done")
+    finally:
+        worker()
     assert browser.find_element(By.ID, "progress").text == "3/3"
     assert "Đã xong" in browser.find_element(By.ID, "status").text
-    assert "Võ Thị Em" in browser.find_element(By.ID, "actor-cell").text
+    assert not browser.find_elements(By.CSS_SELECTOR, 'meta[http-equiv="refresh"]')
     assert sorted(main_queue_ids(broker, settings)) == sorted(group)
     depth_becomes(broker, settings.dead_letter_queue, 1)
 
