@@ -299,6 +299,24 @@ class TraineeFeedbackRequestedV1(_EventSchema):
     deadline = fields.AwareDateTime(required=True)
 
 
+class FeedbackRecipientV2(_EventSchema):
+    civil_servant_id = fields.String(required=True)
+    link = fields.String(required=True)  # carries the trainee's own token: a credential, never logged
+
+
+class TraineeFeedbackRequestedV2(_EventSchema):
+    """evaluation.trainee_feedback_requested v2: the trainees of one course are asked for feedback, each with the
+    link to their own form, and the deadline. One message per course instead of one per trainee (v1): the
+    publishes per completed course fall from 1 + trainees to 2 (issue 16); needs still claims one delivery per
+    (purpose, trainee, course), so the messages each trainee gets do not change. Consumers read both versions."""
+
+    course_id = fields.String(required=True)
+    course_code = fields.String(required=True)
+    course_title = fields.String(required=True)
+    deadline = fields.AwareDateTime(required=True)
+    recipients = fields.List(fields.Nested(FeedbackRecipientV2), required=True)
+
+
 class FollowupRequestedV1(_EventSchema):
     """evaluation.followup_requested v1: the L3/L4 follow-up survey months after a course, to the trainee or to the
     trainee's direct supervisor (`respondent`); `civil_servant_id` is always the trainee the survey is about —
@@ -425,6 +443,7 @@ CATALOGUE: dict[tuple[str, int], type[Schema]] = {
     ("evaluation.feedback_requested", 1): FeedbackRequestedV1,
     ("evaluation.feedback_reminder_issued", 1): FeedbackReminderIssuedV1,
     ("evaluation.trainee_feedback_requested", 1): TraineeFeedbackRequestedV1,
+    ("evaluation.trainee_feedback_requested", 2): TraineeFeedbackRequestedV2,
     ("evaluation.followup_requested", 1): FollowupRequestedV1,
     ("courses.course_notice_issued", 1): CourseNoticeIssuedV1,
     ("courses.lecturer_notice_issued", 1): LecturerNoticeIssuedV1,

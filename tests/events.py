@@ -240,9 +240,11 @@ def make_feedback_reminder_issued(**overrides) -> tuple[str, str, dict]:
 
 
 def make_trainee_feedback_requested(**overrides) -> tuple[str, str, dict]:
-    """evaluation.trainee_feedback_requested: one trainee's feedback link and deadline."""
+    """evaluation.trainee_feedback_requested: a course's two trainees, each with their feedback link, and the
+    deadline."""
     payload = evaluation_events.trainee_feedback_requested(
-        str(_uuid.uuid4()), "KH2026-01", "Kỹ năng số", str(_uuid.uuid4()), "http://127.0.0.1:8003/feedback/tok",
+        str(_uuid.uuid4()), "KH2026-01", "Kỹ năng số",
+        [{"civil_servant_id": str(_uuid.uuid4()), "link": f"http://127.0.0.1:8003/feedback/tok{n}"} for n in (1, 2)],
         _datetime(2026, 3, 10, 10, 0, tzinfo=_timezone.utc))
     return _evaluation_event("evaluation.trainee_feedback_requested", payload, overrides)
 

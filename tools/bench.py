@@ -101,8 +101,8 @@ def drain_with_worker(service: str, env: dict[str, str], sink: str, expected: in
 
 def bench_worker(events: int, replicas: int = 1) -> dict:
     """Drain `events` course_completed events with evaluation's real worker(s) on PostgreSQL: every follow-up
-    (one evaluation.feedback_requested and one evaluation.trainee_feedback_requested per participant) relayed
-    with confirms to a bound sink queue, as needs and courses would receive them."""
+    (one evaluation.feedback_requested and one evaluation.trainee_feedback_requested v2 naming the participants)
+    relayed with confirms to a bound sink queue, as needs and courses would receive them."""
     ns = new_namespace("bench")
     url = create_pg_database("bench_eval")
     try:
@@ -119,7 +119,7 @@ def bench_worker(events: int, replicas: int = 1) -> dict:
                   durable=True, queue_arguments={"x-queue-type": "quorum"})(ch).declare()
         publish_backlog(ns.exchange, "courses.course_completed", [completed_event(i) for i in range(events)])
         wait_until(lambda: queue_depth(settings.queue) == events, 60, what="backlog to settle")
-        expected = events * (PARTICIPANTS + 1)
+        expected = events * 2  # feedback_requested + trainee_feedback_requested v2 (issue 16)
         wall, saturation = drain_with_workers("evaluation", {**ns.env(), "EVALUATION_DATABASE_URL": url}, sink,
                                               expected, 900, replicas, database=sa.engine.make_url(url).database)
         engine = sa.create_engine(url)

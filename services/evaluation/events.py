@@ -16,11 +16,12 @@ def feedback_reminder_issued(course_id: str, notification_id: str, civil_servant
             "link": link, "deadline": deadline, "course_code": code, "course_title": title}
 
 
-def trainee_feedback_requested(course_id: str, code: str, title: str, civil_servant_id: str, link: str,
+def trainee_feedback_requested(course_id: str, code: str, title: str, recipients: list[dict],
                                deadline: datetime) -> dict:
-    """evaluation.trainee_feedback_requested: one trainee's feedback link and deadline (needs delivers it)."""
-    return {"course_id": course_id, "course_code": code, "course_title": title, "civil_servant_id": civil_servant_id,
-            "link": link, "deadline": deadline}
+    """evaluation.trainee_feedback_requested v2: the course's trainees, each with their own feedback link
+    (`recipients[]` {civil_servant_id, link}), and the deadline, in one message (needs delivers one per trainee)."""
+    return {"course_id": course_id, "course_code": code, "course_title": title, "deadline": deadline,
+            "recipients": recipients}
 
 
 def followup_requested(course_id: str, code: str, title: str, civil_servant_id: str, respondent: str, link: str,

@@ -94,13 +94,11 @@ def open_feedback(session: Session, envelopes: list[Envelope], *, base_url: str,
     for cid, (env, attendees) in courses.items():
         if cid not in opened:
             continue
+        recipients = []
         for x in attendees:
             token = next(tokens)
             rows.append({"course_id": cid, "civil_servant_id": x["civil_servant_id"], "token": token})
-            # One notice per trainee: needs (which holds the contacts) delivers the link (issue 13).
-            published.append(("evaluation.trainee_feedback_requested", events.trainee_feedback_requested(
-                cid, env.payload["code"], env.payload["title"], x["civil_servant_id"], feedback_link(base_url, token),
-                deadline), env))
+            recipients.append({"civil_servant_id": x["civil_servant_id"], "link": feedback_link(base_url, token)})
             tests = x.get("tests")
             if not tests:
                 continue
@@ -114,6 +112,11 @@ def open_feedback(session: Session, envelopes: list[Envelope], *, base_url: str,
         jobs.append({"id": str(uuid.uuid4()), "kind": "window", "payload": {"course_id": cid, "reminded_at": None},
                      "status": "pending", "attempts": 0, "due_at": remind_at, "dedupe_key": f"window:{cid}",
                      "created_at": now})
+        if recipients:
+            # The trainees' links in one message: needs (which holds the contacts) delivers one per trainee
+            # (issue 13); one publish per course, not per trainee (issue 16).
+            published.append(("evaluation.trainee_feedback_requested", events.trainee_feedback_requested(
+                cid, env.payload["code"], env.payload["title"], recipients, deadline), env))
         published.append(("evaluation.feedback_requested",
                           events.feedback_requested(cid, len(attendees), deadline), env))
     bulk_insert(session, FeedbackRequest.__table__, rows)

@@ -62,12 +62,18 @@ def _what(p: dict, *keys) -> dict:
     return {k: p.get(k) for k in keys}
 
 
-def claim_feedback_request(session: Session, env: Envelope, now: datetime | None = None) -> str | None:
-    """evaluation.trainee_feedback_requested: the trainee's link, once per course."""
+def claim_feedback_request(session: Session, env: Envelope, now: datetime | None = None) -> int:
+    """evaluation.trainee_feedback_requested: each trainee's link, once per course (v2 names the course's trainees,
+    v1 one trainee). Returns how many deliveries were claimed now."""
     p = env.payload
-    return claim(session, "feedback_request", p["civil_servant_id"], p["course_id"],
-                 _what(p, "course_code", "course_title", "link", "deadline"), course_id=p["course_id"],
-                 source_event_id=env.id, now=now)
+    what = _what(p, "course_code", "course_title", "deadline")
+    recipients = p["recipients"] if env.version >= 2 else [p]
+    claimed = 0
+    for r in recipients:
+        if claim(session, "feedback_request", r["civil_servant_id"], p["course_id"], {**what, "link": r["link"]},
+                 course_id=p["course_id"], source_event_id=env.id, now=now):
+            claimed += 1
+    return claimed
 
 
 def claim_reminder(session: Session, env: Envelope, now: datetime | None = None) -> str | None:

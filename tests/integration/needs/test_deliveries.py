@@ -56,9 +56,16 @@ def handle(sf, event_type, payload):
     return env
 
 
-def feedback(cs_id, course_id="c-1", link="http://127.0.0.1:8003/feedback/TOKEN"):
+def notice(cs_id, course_id="c-1", link="http://127.0.0.1:8003/feedback/TOKEN"):
+    """A per-trainee notice's payload (reminders, follow-ups: one trainee a message)."""
     return {"course_id": course_id, "course_code": "KH2026-01", "course_title": "Kỹ năng số", "civil_servant_id":
             cs_id, "link": link, "deadline": DEADLINE}
+
+
+def feedback(cs_id, course_id="c-1", link="http://127.0.0.1:8003/feedback/TOKEN"):
+    """evaluation.trainee_feedback_requested v2 naming one trainee."""
+    return {"course_id": course_id, "course_code": "KH2026-01", "course_title": "Kỹ năng số", "deadline": DEADLINE,
+            "recipients": [{"civil_servant_id": cs_id, "link": link}]}
 
 
 def email_channels(sink) -> dict:
@@ -182,7 +189,7 @@ def test_the_supervisor_follow_up_goes_to_the_named_supervisor_once_per_trainee(
             for respondent in ("trainee", "supervisor"):
                 for _ in range(2):
                     handle(needs, "evaluation.followup_requested", {
-                        **feedback(t, link=f"http://x/feedback/{t[:6]}-{respondent}"), "respondent": respondent})
+                        **notice(t, link=f"http://x/feedback/{t[:6]}-{respondent}"), "respondent": respondent})
         drain(needs, email_channels(sink))
         boss_mail = sink.to("boss@example.vn")
         assert len(boss_mail) == 2 and len(sink.to("t1@example.vn")) == 1 and len(sink.to("l@example.vn")) == 1

@@ -66,8 +66,9 @@ def test_a_sender_killed_mid_batch_sends_each_recipient_exactly_one_message(back
     deadline = datetime(2026, 12, 15, 10, 0, tzinfo=timezone.utc)
     for cs in ids:
         _, body = new_event("evaluation.trainee_feedback_requested", {
-            "course_id": "c-kill", "course_code": "KH2026-09", "course_title": "Kỹ năng số", "civil_servant_id": cs,
-            "link": f"http://127.0.0.1:8003/feedback/{cs[:8]}", "deadline": deadline}, producer="evaluation")
+            "course_id": "c-kill", "course_code": "KH2026-09", "course_title": "Kỹ năng số", "deadline": deadline,
+            "recipients": [{"civil_servant_id": cs, "link": f"http://127.0.0.1:8003/feedback/{cs[:8]}"}]},
+            producer="evaluation")
         env = decode(body)
         with transaction(sf) as s:
             HANDLERS[env.type](env, s, None)
