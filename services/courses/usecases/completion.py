@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.courses import domain, events, formats
@@ -17,18 +18,22 @@ from services.courses.usecases.checkin import pending_self_checkins
 from services.courses.usecases.queries import _course, get_course, _participants, _state
 
 
-def _next_certificate(session: Session, year: int) -> str:
-    """Issue the next certificate number of `year`, once and in order, under concurrent completions.
+def _certificate_numbers(session: Session, year: int, count: int) -> list[str]:
+    """Issue the next `count` certificate numbers of `year`, once and in order, under concurrent completions: one
+    block for the whole course (three statements, not three per certified trainee).
 
     The year's counter row is created with INSERT … ON CONFLICT DO NOTHING before it is locked: two first
     completions of a year used to both find no row and both insert it, the second failing on the primary key
     (HTTP 500). Now the second waits for the first's row and then locks it (SELECT … FOR UPDATE on PostgreSQL;
     SQLite has one writer at a time)."""
+    if count == 0:
+        return []
     session.execute(insert_ignoring_conflicts(session, CertificateCounter.__table__).values(year=year, last_no=0))
     counter = session.get(CertificateCounter, year, with_for_update=True, populate_existing=True)
-    counter.last_no += 1
+    first = counter.last_no + 1
+    counter.last_no += count
     session.flush()
-    return formats.certificate_number(year, counter.last_no)
+    return [formats.certificate_number(year, n) for n in range(first, first + count)]
 
 
 def complete_course(session: Session, course_id: str, now: datetime | None = None) -> dict:
@@ -51,13 +56,18 @@ def complete_course(session: Session, course_id: str, now: datetime | None = Non
     course.status = domain.next_status(course.status, "complete")
     course.completed_at = now or utcnow()
     year = to_local(course.completed_at).year
-    for p in rows:
-        certified = p["status"] == ACTIVE_ENROLLMENT and p["certified"]
-        e = session.get(Enrollment, (course.id, p["civil_servant_id"]))
-        e.certified = certified
-        if certified and e.certificate_no is None:
-            e.certificate_no = _next_certificate(session, year)
-        p["certified"], p["certificate_no"] = certified, e.certificate_no
+    # One SELECT for the enrollments (the identity map holds no strong reference to those _participants read).
+    by_id = {e.civil_servant_id: e for e in session.scalars(sa.select(Enrollment).where(
+        Enrollment.course_id == course.id, Enrollment.civil_servant_id.in_([p["civil_servant_id"] for p in rows])))}
+    enrollments = [by_id[p["civil_servant_id"]] for p in rows]
+    certified = [p["status"] == ACTIVE_ENROLLMENT and p["certified"] for p in rows]
+    numbers = iter(_certificate_numbers(
+        session, year, sum(1 for e, c in zip(enrollments, certified) if c and e.certificate_no is None)))
+    for p, e, c in zip(rows, enrollments, certified):
+        e.certified = c
+        if c and e.certificate_no is None:
+            e.certificate_no = next(numbers)
+        p["certified"], p["certificate_no"] = c, e.certificate_no
     topic = session.get(Topic, course.topic_code) if course.topic_code else None
     OUTBOX.emit(session, "courses.course_completed", events.course_completed(course, rows, topic))
     return get_course(session, course.id)
