@@ -1,4 +1,5 @@
-"""Public HTTP API of the needs service (/api/v1): units, positions, registry, frameworks, campaigns, needs, plans."""
+"""Public HTTP API of the needs service (/api/v1): units, positions, registry, frameworks, campaigns, needs, plans,
+lecturers' contacts and the officers' delivery status (issue 13)."""
 from flask_smorest import Blueprint
 
 from services.needs import formats, schemas, usecases
@@ -15,29 +16,38 @@ def _within(session):
     return usecases.units_within(session, unit_scope(), ctx().today())
 
 
+def _run(use_case, *args, **kwargs):
+    """Call `use_case(session, *args, **kwargs)` in the request's unit of work (committed when it returns)."""
+    with ctx().transaction() as session:
+        return use_case(session, *args, **kwargs)
+
+
+def _scoped(use_case, *args, **kwargs):
+    """As _run, confined to the caller's units (`within=`: a commune officer's subtree; None for every unit)."""
+    with ctx().transaction() as session:
+        return use_case(session, *args, **kwargs, within=_within(session))
+
+
 @blp.route("/units")
 @blp.arguments(schemas.UnitQueryArgsSchema, location="query")
 @blp.response(200, schemas.UnitSchema(many=True))
 def list_units(args):
     """List administrative units, optionally those in force on a given day."""
-    with ctx().transaction() as session:
-        return usecases.list_units(session, args["as_of"], args["kind"], args["parent_code"])
+    return _run(usecases.list_units, args["as_of"], args["kind"], args["parent_code"])
 
 
 @blp.route("/units/<code>")
 @blp.response(200, schemas.UnitDetailSchema)
 def get_unit(code):
     """Show a unit with the units merged into it and the unit it merged into."""
-    with ctx().transaction() as session:
-        return usecases.get_unit(session, code)
+    return _run(usecases.get_unit, code)
 
 
 @blp.route("/positions")
 @blp.response(200, schemas.PositionSchema(many=True))
 def list_positions():
     """List the job-position catalogue."""
-    with ctx().transaction() as session:
-        return usecases.list_positions(session)
+    return _run(usecases.list_positions)
 
 
 @blp.route("/positions", methods=["POST"])
@@ -46,8 +56,7 @@ def list_positions():
 @blp.response(201, schemas.PositionSchema)
 def create_position(data):
     """Add a job position to the catalogue."""
-    with ctx().transaction() as session:
-        return usecases.create_position(session, data)
+    return _run(usecases.create_position, data)
 
 
 @blp.route("/positions/<code>", methods=["PATCH"])
@@ -56,8 +65,7 @@ def create_position(data):
 @blp.response(200, schemas.PositionSchema)
 def update_position(data, code):
     """Rename, regroup or retire a job position."""
-    with ctx().transaction() as session:
-        return usecases.update_position(session, code, data)
+    return _run(usecases.update_position, code, data)
 
 
 @blp.route("/ethnic-groups")
@@ -73,8 +81,7 @@ def list_ethnic_groups():
 @blp.response(201, schemas.CivilServantSchema)
 def create_civil_servant(data):
     """Register a civil servant."""
-    with ctx().transaction() as session:
-        return usecases.register_civil_servant(session, data, within=_within(session))
+    return _scoped(usecases.register_civil_servant, data)
 
 
 @blp.route("/civil-servants")
@@ -83,8 +90,7 @@ def create_civil_servant(data):
 @blp.response(200, schemas.CivilServantPageSchema)
 def list_civil_servants(args):
     """List civil servants by former unit, today's commune or position (personal data: token required)."""
-    with ctx().transaction() as session:
-        return usecases.list_civil_servants(session, **args, within=_within(session))
+    return _scoped(usecases.list_civil_servants, **args)
 
 
 @blp.route("/civil-servants/export")
@@ -93,8 +99,7 @@ def list_civil_servants(args):
 @apidoc.response(blp, "csv", "xlsx")
 def export_civil_servants(args):
     """Download the registry as CSV or XLSX (the columns the import reads back)."""
-    with ctx().transaction() as session:  # the filters (never paged: the whole registry they select)
-        rows = usecases.export_registry(session, **args, within=_within(session))
+    rows = _scoped(usecases.export_registry, **args)  # the filters (never paged: the whole registry they select)
     return download(rows, formats.REGISTRY_COLUMNS, args["format"], **formats.REGISTRY_FILE)
 
 
@@ -104,8 +109,7 @@ def export_civil_servants(args):
 @blp.response(200, schemas.ImportResultSchema)
 def import_civil_servants(files):
     """Import the registry from CSV/XLSX, all or nothing: every bad row is reported with its line and field."""
-    with ctx().transaction() as session:  # a TableError rolls it back and answers 422 (shared/web.py)
-        return usecases.import_registry(session, *read_upload(files), _within(session))
+    return _scoped(usecases.import_registry, *read_upload(files))  # a TableError: rolled back, 422 (shared/web.py)
 
 
 @blp.route("/civil-servants/<cs_id>")
@@ -113,8 +117,7 @@ def import_civil_servants(files):
 @blp.response(200, schemas.CivilServantSchema)
 def get_civil_servant(cs_id):
     """Show one civil servant (personal data: token required)."""
-    with ctx().transaction() as session:
-        return usecases.get_civil_servant(session, cs_id, _within(session))
+    return _scoped(usecases.get_civil_servant, cs_id)
 
 
 @blp.route("/civil-servants/<cs_id>", methods=["PATCH"])
@@ -123,8 +126,7 @@ def get_civil_servant(cs_id):
 @blp.response(200, schemas.CivilServantSchema)
 def update_civil_servant(data, cs_id):
     """Change registry fields (unit, position, qualifications, flags, status); publishes civil_servant_updated."""
-    with ctx().transaction() as session:
-        return usecases.update_civil_servant(session, cs_id, data, _within(session))
+    return _scoped(usecases.update_civil_servant, cs_id, data)
 
 
 @blp.route("/civil-servants/<cs_id>/leave", methods=["POST"])
@@ -133,8 +135,7 @@ def update_civil_servant(data, cs_id):
 @blp.response(200, schemas.CivilServantSchema)
 def leave_civil_servant(data, cs_id):
     """Record that a civil servant left (retired, resigned, …); publishes civil_servant_left."""
-    with ctx().transaction() as session:
-        return usecases.leave_civil_servant(session, cs_id, data, _within(session))
+    return _scoped(usecases.leave_civil_servant, cs_id, data)
 
 
 @blp.route("/civil-servants/<cs_id>/competencies")
@@ -142,16 +143,14 @@ def leave_civil_servant(data, cs_id):
 @blp.response(200, schemas.ProfileSchema)
 def competency_profile(cs_id):
     """Show a civil servant's current level per competency against the position, and the full history."""
-    with ctx().transaction() as session:
-        return usecases.competency_profile(session, cs_id, _within(session))
+    return _scoped(usecases.competency_profile, cs_id)
 
 
 @blp.route("/frameworks")
 @blp.response(200, schemas.FrameworkSchema(many=True))
 def list_frameworks():
     """List the competency framework versions."""
-    with ctx().transaction() as session:
-        return usecases.list_frameworks(session)
+    return _run(usecases.list_frameworks)
 
 
 @blp.route("/frameworks", methods=["POST"])
@@ -160,16 +159,14 @@ def list_frameworks():
 @blp.response(201, schemas.FrameworkSchema)
 def create_framework(data):
     """Create a new framework version (copy one, change competencies or required levels); old ones stay."""
-    with ctx().transaction() as session:
-        return usecases.create_framework_version(session, data)
+    return _run(usecases.create_framework_version, data)
 
 
 @blp.route("/frameworks/<int:framework_id>")
 @blp.response(200, schemas.FrameworkDetailSchema)
 def get_framework(framework_id):
     """Show a framework version: competencies with their 5 levels and the required level per position."""
-    with ctx().transaction() as session:
-        return usecases.get_framework(session, framework_id)
+    return _run(usecases.get_framework, framework_id)
 
 
 @blp.route("/campaigns", methods=["POST"])
@@ -178,43 +175,38 @@ def get_framework(framework_id):
 @blp.response(201, schemas.CampaignSchema)
 def open_campaign(data):
     """Open a survey campaign (year, communes, deadline) over the current framework."""
-    with ctx().transaction() as session:
-        return usecases.open_campaign(session, data)
+    return _run(usecases.open_campaign, data)
 
 
 @blp.route("/campaigns")
 @blp.response(200, schemas.CampaignSchema(many=True))
 def list_campaigns():
     """List survey campaigns, newest first."""
-    with ctx().transaction() as session:
-        return usecases.list_campaigns(session)
+    return _run(usecases.list_campaigns)
 
 
 @blp.route("/campaigns/<campaign_id>")
 @blp.response(200, schemas.CampaignSchema)
 def get_campaign(campaign_id):
     """Show one survey campaign."""
-    with ctx().transaction() as session:
-        return usecases.get_campaign(session, campaign_id)
+    return _run(usecases.get_campaign, campaign_id)
 
 
 @blp.route("/campaigns/<campaign_id>/responses", methods=["POST"])
-@requires("training-officer")
+@requires("training-officer", "commune-officer")
 @blp.arguments(schemas.ResponseCreateSchema)
 @blp.response(200, schemas.ResponseSchema)
 def submit_response(data, campaign_id):
-    """Submit a self-assessment (with wishes) or a supervisor assessment for one civil servant."""
-    with ctx().transaction() as session:
-        return usecases.submit_response(session, campaign_id, data)
+    """Submit a self-assessment (with wishes) or a supervisor assessment for one civil servant (of your units)."""
+    return _scoped(usecases.submit_response, campaign_id, data)
 
 
 @blp.route("/campaigns/<campaign_id>/progress")
-@requires("training-officer", "inspector")
+@requires("training-officer", "commune-officer", "inspector")
 @blp.response(200, schemas.ProgressSchema)
 def campaign_progress(campaign_id):
-    """Progress per commune and who has not answered yet (personal data: token required)."""
-    with ctx().transaction() as session:
-        return usecases.campaign_progress(session, campaign_id)
+    """Progress per commune and who has not answered yet, in your units (personal data: token required)."""
+    return _scoped(usecases.campaign_progress, campaign_id)
 
 
 @blp.route("/campaigns/<campaign_id>/close", methods=["POST"])
@@ -236,8 +228,7 @@ def close_campaign(args, campaign_id):
 @blp.response(200, schemas.NeedPageSchema)
 def list_needs(args):
     """List needs (highest priority first) with the reasons of each priority score."""
-    with ctx().transaction() as session:
-        return usecases.list_needs(session, **args, within=_within(session))
+    return _scoped(usecases.list_needs, **args)
 
 
 @blp.route("/plans", methods=["POST"])
@@ -246,8 +237,7 @@ def list_needs(args):
 @blp.response(201, schemas.PlanDetailSchema)
 def create_plan(data):
     """Draft a yearly plan of the 2025–2030 scheme, its lines drafted from the open needs."""
-    with ctx().transaction() as session:
-        return usecases.create_plan(session, data)
+    return _run(usecases.create_plan, data)
 
 
 @blp.route("/plans")
@@ -255,8 +245,7 @@ def create_plan(data):
 @blp.response(200, schemas.PlanSchema(many=True))
 def list_plans(args):
     """List plans, newest first."""
-    with ctx().transaction() as session:
-        return usecases.list_plans(session, args["year"])
+    return _run(usecases.list_plans, args["year"])
 
 
 @blp.route("/plans/<plan_id>")
@@ -264,8 +253,7 @@ def list_plans(args):
 @blp.response(200, schemas.PlanDetailSchema)
 def get_plan(plan_id):
     """Show a plan with its lines, named candidates and targets."""
-    with ctx().transaction() as session:
-        return usecases.get_plan(session, plan_id)
+    return _run(usecases.get_plan, plan_id)
 
 
 @blp.route("/plans/<plan_id>", methods=["DELETE"])
@@ -273,8 +261,7 @@ def get_plan(plan_id):
 @blp.response(204)
 def delete_plan(plan_id):
     """Discard a draft plan; the needs it held can be planned again."""
-    with ctx().transaction() as session:
-        usecases.delete_plan(session, plan_id)
+    _run(usecases.delete_plan, plan_id)
 
 
 @blp.route("/plans/<plan_id>/lines", methods=["POST"])
@@ -283,8 +270,7 @@ def delete_plan(plan_id):
 @blp.response(201, schemas.PlanLineSchema)
 def add_plan_line(data, plan_id):
     """Add a line (topic × commune × position, head-count, named civil servants) to a draft plan."""
-    with ctx().transaction() as session:
-        return usecases.add_plan_line(session, plan_id, data)
+    return _run(usecases.add_plan_line, plan_id, data)
 
 
 @blp.route("/plans/<plan_id>/targets", methods=["POST"])
@@ -293,8 +279,7 @@ def add_plan_line(data, plan_id):
 @blp.response(200, schemas.PlanDetailSchema)
 def set_plan_targets(data, plan_id):
     """Replace the per-commune targets (share of civil servants trained) of a draft plan."""
-    with ctx().transaction() as session:
-        return usecases.set_plan_targets(session, plan_id, data["targets"])
+    return _run(usecases.set_plan_targets, plan_id, data["targets"])
 
 
 @blp.route("/plans/<plan_id>/submit", methods=["POST"])
@@ -302,8 +287,7 @@ def set_plan_targets(data, plan_id):
 @blp.response(200, schemas.PlanSchema)
 def submit_plan(plan_id):
     """Submit a draft plan for approval."""
-    with ctx().transaction() as session:
-        return usecases.submit_plan(session, plan_id)
+    return _run(usecases.submit_plan, plan_id)
 
 
 @blp.route("/plans/<plan_id>/approve", methods=["POST"])
@@ -312,8 +296,7 @@ def submit_plan(plan_id):
 @blp.response(200, schemas.PlanSchema)
 def approve_plan(data, plan_id):
     """Approve a submitted plan; publishes needs.plan_approved (courses proposes classes from it)."""
-    with ctx().transaction() as session:
-        return usecases.approve_plan(session, plan_id, data)
+    return _run(usecases.approve_plan, plan_id, data)
 
 
 @blp.route("/plans/<plan_id>/return", methods=["POST"])
@@ -322,8 +305,33 @@ def approve_plan(data, plan_id):
 @blp.response(200, schemas.PlanSchema)
 def return_plan(data, plan_id):
     """Send a submitted plan back to draft with the reason."""
-    with ctx().transaction() as session:
-        return usecases.return_plan(session, plan_id, data)
+    return _run(usecases.return_plan, plan_id, data)
+
+
+@blp.route("/lecturer-contacts/<lecturer_id>")
+@requires("training-officer", "inspector")
+@blp.response(200, schemas.LecturerContactSchema)
+def get_lecturer_contact(lecturer_id):
+    """Show a lecturer's contact, by courses' lecturer id (personal data: token required)."""
+    return _run(usecases.get_lecturer_contact, lecturer_id)
+
+
+@blp.route("/lecturer-contacts/<lecturer_id>", methods=["PUT"])
+@requires("training-officer")
+@blp.arguments(schemas.LecturerContactSetSchema)
+@blp.response(200, schemas.LecturerContactSchema)
+def set_lecturer_contact(data, lecturer_id):
+    """Create or replace a lecturer's contact (e-mail, phone, preferred channel) for their notices (issue 13)."""
+    return _run(usecases.set_lecturer_contact, lecturer_id, data)
+
+
+@blp.route("/deliveries")
+@requires("training-officer", "commune-officer", "inspector")
+@blp.arguments(schemas.DeliveryStatusArgsSchema, location="query")
+@blp.response(200, schemas.DeliveryStatusSchema)
+def delivery_status(args):
+    """What became of the messages of a course (course_id) or a person (recipient_id), in your units; masked."""
+    return _scoped(usecases.delivery_status, **args)
 
 
 register_rules_routes(
@@ -332,7 +340,8 @@ register_rules_routes(
                        doc="List every rule kind with the version in force today and its legal basis."),
     versions=RuleRoute(
         usecases.list_rule_versions, answer=schemas.RuleSchema(many=True),
-        doc="List every version of a rule kind (combination, priority-weights, standards), oldest first."),
+        doc="List every version of a rule kind (combination, priority-weights, standards, quiet-hours), oldest "
+            "first."),
     add=RuleRoute(
         usecases.add_rule_version, reads=schemas.RuleCreateSchema, answer=schemas.RuleSchema, status=201,
         doc="Add a version of a rule from a date (an earlier open-ended one ends the day before; other overlaps: "
@@ -367,8 +376,7 @@ def chart_needs(args):
 @apidoc.response(blp, "svg", "png")
 def chart_plan_coverage(args):
     """Bar chart per commune of the plan's target, planned and trained people, as SVG or PNG."""
-    with ctx().transaction() as session:
-        chart = formats.coverage_chart(usecases.plan_coverage(session, args["plan_id"]))
+    chart = formats.coverage_chart(_run(usecases.plan_coverage, args["plan_id"]))
     return charts.chart_response(charts.bar_chart(**chart, fmt=args["format"]), args["format"])
 
 
@@ -377,8 +385,7 @@ def chart_plan_coverage(args):
 @apidoc.response(blp, "json", "csv", "xlsx", rows=True)
 def report_plan_coverage(args):
     """Coverage of a plan per commune: planned vs trained vs target; JSON, CSV or XLSX."""
-    with ctx().transaction() as session:
-        rows = usecases.plan_coverage(session, args["plan_id"])
+    rows = _run(usecases.plan_coverage, args["plan_id"])
     return respond_as(args["format"], rows, formats.COVERAGE_COLUMNS, **formats.report_options(formats.COVERAGE_FILE))
 
 
@@ -388,6 +395,5 @@ def report_plan_coverage(args):
 @apidoc.response(blp, "json", "csv", "xlsx", rows=True)
 def report_below_standard(args):
     """Civil servants not meeting their position's standard (personal data: token required); JSON, CSV or XLSX."""
-    with ctx().transaction() as session:
-        rows = usecases.below_standard(session, **args, within=_within(session))
+    rows = _scoped(usecases.below_standard, **args)
     return respond_as(args["format"], rows, formats.BELOW_COLUMNS, **formats.report_options(formats.BELOW_FILE))

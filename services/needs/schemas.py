@@ -650,3 +650,61 @@ class DeliveryFiguresSchema(Schema):
     counts = fields.Dict(keys=fields.String(), values=fields.Integer())
     by_purpose = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Integer()))
     jobs = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+# --- lecturers' contacts (issue 13): personal data, keyed by courses' lecturer id ----------------------------------
+
+class LecturerContactSetSchema(Schema):
+    """How to reach a lecturer (by courses' lecturer id). Personal data: token required, never logged."""
+
+    full_name = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=200),
+                              metadata={"description": "for the salutation only"})
+    email = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=254))
+    phone = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=20),
+                          metadata={"description": "Vietnamese number, 0912345678 or 84912345678"})
+    preferred_channel = fields.String(load_default="email", validate=validate.OneOf(["email", "sms", "zalo"]))
+
+
+class LecturerContactSchema(LecturerContactSetSchema):
+    lecturer_id = fields.String()
+    legal_basis = fields.String(metadata={"description": "Law 91/2025/QH15 basis of processing"})
+    updated_at = fields.AwareDateTime()
+
+
+# --- officers' delivery status (issue 13): masked addresses only ---------------------------------------------------
+
+class DeliveryStatusArgsSchema(Schema):
+    course_id = fields.String(load_default=None, validate=validate.Length(min=1, max=36))
+    recipient_id = fields.String(load_default=None, validate=validate.Length(min=1, max=36), metadata={
+        "description": "a civil servant's id, or courses' lecturer id"})
+    status = fields.String(load_default=None, validate=validate.OneOf(
+        ["pending", "sending", "sent", "failed", "bounced", "parked", "skipped", "unconfirmed"]))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class DeliveryStatusRowSchema(Schema):
+    id = fields.String()
+    purpose = fields.String()
+    recipient_id = fields.String()
+    recipient_kind = fields.String(metadata={"description": "civil_servant | lecturer"})
+    subject_id = fields.String(allow_none=True, metadata={"description": "the trainee a supervisor's message is about"})
+    course_id = fields.String(allow_none=True)
+    status = fields.String()
+    channel = fields.String(allow_none=True)
+    address = fields.String(allow_none=True, metadata={"description": "masked: n***@e***.vn, 091****678"})
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    deferred_until = fields.AwareDateTime(allow_none=True, metadata={"description": "quiet hours"})
+    created_at = fields.AwareDateTime()
+    sent_at = fields.AwareDateTime(allow_none=True)
+
+
+class DeliveryStatusSchema(Schema):
+    course_id = fields.String(allow_none=True)
+    recipient_id = fields.String(allow_none=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    total = fields.Integer()
+    page = fields.Integer()
+    page_size = fields.Integer()
+    items = fields.List(fields.Nested(DeliveryStatusRowSchema))

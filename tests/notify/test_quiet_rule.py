@@ -24,7 +24,8 @@ DAY = (datetime.now(LOCAL_TZ) + timedelta(days=2)).date()
 @pytest.fixture
 def needs(backend):
     app = build_app("needs", backend.migrated("needs"), migrate=False)
-    assert app.test_client().post("/admin/needs/seed", json={"civil_servants": 2}, headers=ADMIN_AUTH).status_code == 200
+    seeded = app.test_client().post("/admin/needs/seed", json={"civil_servants": 2}, headers=ADMIN_AUTH)
+    assert seeded.status_code == 200
     yield app
     app.extensions["service"].engine.dispose()
 

@@ -13,6 +13,7 @@ from services.needs.models import JOBS_TABLE, Assessment, Campaign, CivilServant
 from services.needs.usecases.frameworks import _competency_topics, current_framework
 from services.needs.usecases.gaps import insert_chunk_needs
 from services.needs.usecases.rules import rule_value
+from services.needs.usecases.scope import check_within
 from services.needs.usecases.units import _commune_map, list_units
 from shared import jobs
 from shared.db import UTCDateTime, bulk_insert
@@ -92,9 +93,14 @@ def get_campaign(session: Session, campaign_id: str) -> dict:
     return _campaign_view(campaign, jobs.find(session, JOBS_TABLE, _close_key(campaign_id)))
 
 
-def submit_response(session: Session, campaign_id: str, data: dict) -> SurveyResponse:
-    """Record a self- or supervisor assessment (levels per competency) and, from the person, their wishes."""
+def submit_response(session: Session, campaign_id: str, data: dict,
+                    within: frozenset[str] | None = None) -> SurveyResponse:
+    """Record a self- or supervisor assessment (levels per competency) and, from the person, their wishes.
+    `within`: the caller's units (a commune officer's); a person outside them is Forbidden (civil_servant_id)."""
     campaign = _campaign(session, campaign_id)
+    if within is not None:
+        person = session.get(CivilServant, data["civil_servant_id"])
+        check_within(within, person.unit_code if person is not None else None, field="civil_servant_id")
     if campaign.status != "open":
         raise Conflict("Đợt khảo sát đã đóng.", field="campaign_id")
     response = session.get(SurveyResponse, (campaign_id, data["civil_servant_id"]))
@@ -127,14 +133,16 @@ def submit_response(session: Session, campaign_id: str, data: dict) -> SurveyRes
     return response
 
 
-def campaign_progress(session: Session, campaign_id: str) -> dict:
-    """Return answered / missing counts per commune and who has not answered yet."""
+def campaign_progress(session: Session, campaign_id: str, within: frozenset[str] | None = None) -> dict:
+    """Return answered / missing counts per commune and who has not answered yet; `within` (a commune officer's
+    units): only the people registered in them are counted and named."""
     campaign = _campaign(session, campaign_id)
+    scope = [CivilServant.unit_code.in_(sorted(within))] if within is not None else []
     rows = session.execute(sa.select(SurveyResponse.commune_code, SurveyResponse.civil_servant_id,
                                      SurveyResponse.self_submitted_at, SurveyResponse.supervisor_submitted_at,
                                      CivilServant.code, CivilServant.full_name)
                            .join(CivilServant, CivilServant.id == SurveyResponse.civil_servant_id)
-                           .where(SurveyResponse.campaign_id == campaign_id)
+                           .where(SurveyResponse.campaign_id == campaign_id, *scope)
                            .order_by(SurveyResponse.commune_code, CivilServant.code)).all()
     units: dict[str, dict] = {}
     for commune, cs_id, self_at, sup_at, code, name in rows:
