@@ -214,9 +214,17 @@ def run_cycle(stack: Stack, out: Path | None = None, mailbox=None, as_: Callers 
     lect_a = call("POST", f"{courses}/api/v1/lecturers", 201, json={
         "name": "TS. Lê Minh Khoa", "tier": 3, "degree": "doctor", "pedagogy_certificate": True,
         "years_experience": 12, "topic_codes": ["KN-CNTT"]}, headers=as_(TRAINING))
+    if as_.logins:  # an administrator links gv.mau's account to the record (lecturer_id attribute, 403 without)
+        as_.logins.realm.set_user_attribute("gv.mau", "lecturer_id", lect_a["id"])
     lect_b = call("POST", f"{courses}/api/v1/lecturers", 201, json={
         "name": "ThS. Trần Thu Hà", "tier": 4, "degree": "master", "pedagogy_certificate": True,
         "years_experience": 6, "topic_codes": ["KN-CNTT"]}, headers=as_(TRAINING))
+    if mailbox is not None:  # needs holds the lecturers' contacts (by courses' lecturer id) and sends their notices
+        for n, lect in enumerate((lect_a, lect_b), 1):
+            call("PUT", f"{needs}/api/v1/lecturer-contacts/{lect['id']}", headers=as_(TRAINING), json={
+                "full_name": lect["name"], "email": f"giang-vien-{n}@thoibinh.demo", "preferred_channel": "email"})
+        print(f"   {as_.who(TRAINING)} Liên hệ của 2 giảng viên trong danh bạ giảng viên của needs "
+              "(thư mời giảng, thay đổi buổi dạy, kết quả đánh giá)")
     venue = call("POST", f"{courses}/api/v1/venues", 201, headers=as_(TRAINING), json={
         "name": "Hội trường UBND xã Thới Bình", "address": "Khóm 1, xã Thới Bình, tỉnh Cà Mau", "capacity": 60,
         "distances": [{"commune_code": c, "km": km} for c, km in (
@@ -337,7 +345,9 @@ def run_cycle(stack: Stack, out: Path | None = None, mailbox=None, as_: Callers 
     names = {x["id"]: x["name"] for x in (lect_a, lect_b)} | names_of(units_now)
     followups = follow_up(evaluation, course["id"], as_)
     if mailbox is not None:
-        demo_mail.report(needs, as_(OPERATOR), mailbox, out, expect=followups)
+        rated_lecturers = len(report.get("lecturer_scores") or [])  # those with enough valid forms
+        demo_mail.report(needs, as_(OPERATOR), mailbox, out, expect={
+            **followups, "lecturer_notice": 2, **({"lecturer_rating": rated_lecturers} if rated_lecturers else {})})
     access_log(stack, as_)
     print_summary(closed, report, evaluated, settlement, payees, lines, verify, names, out)
 
