@@ -63,6 +63,9 @@ def test_completing_a_course_triggers_feedback_collection_and_settlement_then_cl
     lecturer = ok(requests.post(f"{courses}/api/v1/lecturers", json={
         "name": "GV A", "tier": 2, "degree": "master", "pedagogy_certificate": True, "years_experience": 5},
         headers=API), 201)
+    # an administrator links the sample lecturer's account to the record (Keycloak's lecturer_id user attribute):
+    # without it gv.mau's token may record nothing
+    provider.set_user_attribute("gv.mau", "lecturer_id", lecturer["id"])
     venue = ok(requests.post(f"{courses}/api/v1/venues", json={
         "name": "Hội trường xã Thới Bình", "address": "Thới Bình, Cà Mau", "capacity": 40,
         "distances": [{"commune_code": c, "km": 0} for c in sorted(communes)]}, headers=API), 201)
