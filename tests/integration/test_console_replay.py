@@ -198,6 +198,58 @@ def test_an_operation_waits_to_settle_before_it_is_done(console, broker):
     assert (op.status, op.sent, op.total) == ("done", 0, 1)
 
 
+def test_the_service_worker_process_carries_a_recorded_replay_out(console, broker, bus, tmp_path):
+    """The real funding worker (python -m services.funding.worker), started after the operation was recorded, picks it
+    up: its consumer settles each replayed course once; SIGTERM stops it cleanly."""
+    import signal
+    from services.funding.models import INBOX_TABLE, Settlement
+    from shared.db import utcnow
+    from tests.helpers import wait_for_consumer
+    from tests.integration.conftest import RETRY_DELAYS_MS, course_completed
+
+    s = console.settings
+    events = [course_completed() for _ in range(3)]
+    for env, body in events:
+        broker.publish_to_queue(s.dead_letter_queue, body, env.id, correlation_id=env.correlation_id, headers={
+            "x-dead-letter-reason": REASON_B, "x-dead-lettered-at": utcnow().isoformat(),
+            "x-original-routing-key": EVENT})
+    seed = console.client.post("/admin/funding/seed", json={"fiscal_year": 2025,
+                                                            "communes": ["CM-TANLOC", "CM-TRIPHAI"]},
+                               headers={"Authorization": f"Bearer {s.admin_token}"})
+    assert seed.status_code == 200, seed.get_data(as_text=True)
+    console.login("Phạm Thị Lan")
+    op_id = start(console, reason=REASON_B, note="định mức đã nạp")
+    env = {**os.environ, **bus.env(), "FUNDING_DATABASE_URL": console.db.url, "LOG_LEVEL": "WARNING",
+           "VAR_DIR": str(tmp_path), "CONSOLE_REPLAY_POLL_SECONDS": "0.2",
+           "RETRY_DELAYS_MS": ",".join(map(str, RETRY_DELAYS_MS))}  # the queues the test declared
+    log = open(tmp_path / "worker.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "services.funding.worker"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        wait_for_consumer(s.queue, timeout=60)
+
+        def settled():
+            with console.db.session_factory() as session:
+                return set(session.scalars(sa.select(Settlement.course_id)))
+        wait_until(lambda: settled() == {e.payload["course_id"] for e, _ in events}, timeout=60,
+                   what="three settled " + (tmp_path / "worker.log").read_text()[-2000:])
+        wait_until(lambda: operation(console.db, op_id).status == "done", timeout=30, what="the operation done")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    op = operation(console.db, op_id)
+    assert (op.sent, op.total, op.skipped) == (3, 3, 0)
+    applied = Counter(console.db.rows(sa.select(INBOX_TABLE.c.message_id)))
+    assert {r[0] for r in applied} == {e.id for e, _ in events} and set(applied.values()) == {1}
+    page = console.client.get(f"/admin/console/operations/{op_id}").get_data(as_text=True)
+    assert 'data-status="done"' in page and 'id="progress">3/3<' in page and "Phạm Thị Lan" in page
+    depth_becomes(broker, s.dead_letter_queue, 0)
+
+
 def _killed_worker_main(args: dict) -> None:
     """The killed worker of killed_worker(): the pass, and os._exit at the chosen step (no cleanup, as a kill)."""
     from shared.db import make_engine, make_session_factory
