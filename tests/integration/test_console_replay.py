@@ -198,6 +198,31 @@ def test_an_operation_waits_to_settle_before_it_is_done(console, broker):
     assert (op.status, op.sent, op.total) == ("done", 0, 1)
 
 
+def test_a_replay_another_worker_holds_is_left_alone_and_one_without_its_queue_fails(console, broker,
+                                                                                    db_url_factory):
+    """Two workers of one service: the one that does not hold the operation's advisory lock sends nothing
+    (PostgreSQL; SQLite has one worker). A replay whose destination queue is gone fails, taking nothing."""
+    import dataclasses
+    s = console.settings
+    console.login()
+    park(broker, s, REASON_A)
+    op_id = start(console)
+    if db_url_factory.backend == "postgresql":
+        with console.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as other:
+            assert other.scalar(sa.select(sa.func.pg_try_advisory_lock(console_replay._lock_key(op_id))))
+            assert run_pass(s, console.db.session_factory, CONSOLE_TABLES, op_id, settle_seconds=0) == 0
+            assert operation(console.db, op_id).status == "running" and broker.depth(s.queue) == 0
+            other.scalar(sa.select(sa.func.pg_advisory_unlock(console_replay._lock_key(op_id))))
+    elsewhere = dataclasses.replace(s, queue_prefix=s.queue_prefix + "gone.")  # no queue declared there
+    assert run_pass(elsewhere, console.db.session_factory, CONSOLE_TABLES, op_id, settle_seconds=0) == 0
+    op = operation(console.db, op_id)
+    assert (op.status, op.last_error, op.sent) == ("failed", "QueueNotFound", 0)
+    page = console.client.get(f"/admin/console/operations/{op_id}").get_data(as_text=True)
+    assert 'data-status="failed"' in page and "Thất bại" in page and 'http-equiv="refresh"' not in page
+    depth_becomes(broker, s.dead_letter_queue, 1)  # still parked
+    assert run_pass(s, console.db.session_factory, CONSOLE_TABLES, op_id, settle_seconds=0) == 0  # failed stays
+
+
 def test_the_service_worker_process_carries_a_recorded_replay_out(console, broker, bus, tmp_path):
     """The real funding worker (python -m services.funding.worker), started after the operation was recorded, picks it
     up: its consumer settles each replayed course once; SIGTERM stops it cleanly."""
