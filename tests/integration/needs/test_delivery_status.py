@@ -48,7 +48,7 @@ def handle(client, body: str) -> None:
 def feedback(client, cs_id: str, course_id: str) -> None:
     _, body = new_event("evaluation.trainee_feedback_requested", {
         "course_id": course_id, "course_code": "KH2026-01", "course_title": "Kỹ năng số", "civil_servant_id": cs_id,
-        "link": "http://127.0.0.1:8003/feedback/TOKEN", "deadline": DEADLINE}, producer="evaluation")
+        "link": "http://127.0.0.1:8003/feedback/TOKEN", "deadline": DEADLINE}, producer="evaluation", version=1)
     handle(client, body)
 
 
