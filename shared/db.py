@@ -158,6 +158,21 @@ def insert_ignoring_conflicts(session: Session, table):
     return insert(table).on_conflict_do_nothing()
 
 
+def upsert(session: Session, table: sa.Table, rows: list[dict], keys: list[str], update: list[str]) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET update = the new row's values, for every row in one executemany
+    (PostgreSQL: SQLAlchemy's insertmanyvalues pages of multi-row VALUES, one statement a page; SQLite the same
+    statement per row in process): what changes and what is new cost the same, whatever the mix."""
+    if not rows:
+        return
+    if is_postgres(session):
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table)
+    session.execute(stmt.on_conflict_do_update(index_elements=keys,
+                                               set_={c: stmt.excluded[c] for c in update}), rows)
+
+
 def bulk_insert(session: Session, table: sa.Table, rows: list[dict]) -> None:
     """Insert many rows in the session's transaction: COPY on PostgreSQL (several times faster than
     executemany for thousands of rows), a plain executemany elsewhere. Values must already be final

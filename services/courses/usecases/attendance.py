@@ -12,6 +12,7 @@ from services.courses.domain import ACTIVE_ENROLLMENT
 from services.courses.usecases.scope import NOT_YOUR_SESSION, check_sessions, check_teaches, check_trainees
 from services.courses.models import Attendance, Enrollment, TestResult, Trainee
 from services.courses import formats
+from shared.db import upsert
 from shared.errors import Conflict, Forbidden, Invalid
 from shared.localtime import utcnow
 from shared.tabular import RowErrors, read_table
@@ -108,22 +109,20 @@ def _own_or_unchanged(session: Session, course, lecturer: str, records: list[dic
 
 def _write_attendance(session: Session, rows: list[tuple[str, str, bool, bool, str]],
                       now: datetime | None = None) -> None:
+    """The records as one upsert (the last entry of a pair wins): new and changed rows cost the same statement, not
+    one UPDATE per run of rows with the same changed columns. The officer's record replaces a self check-in,
+    pending or reviewed: it is confirmed and its review cleared."""
     now = now or utcnow()
-    # One read of what these sessions already hold, not a get per record: each get flushed the change before it,
-    # so a list of 40 trainees × 2 sessions was 80 SELECTs and 80 UPDATEs in turn. The changes then go out in the
-    # flush as one INSERT (insertmanyvalues) and one executemany UPDATE per set of changed columns.
-    found = {(a.session_id, a.civil_servant_id): a for a in session.scalars(
-        sa.select(Attendance).where(Attendance.session_id.in_(sorted({r[0] for r in rows}))))} if rows else {}
-    for session_id, cs, present, excused, method in rows:
-        row = found.get((session_id, cs))
-        if row is None:
-            found[(session_id, cs)] = row = Attendance(
-                session_id=session_id, civil_servant_id=cs, present=present, excused=excused, method=method,
-                recorded_at=now, confirmation="confirmed")
-            session.add(row)
-        else:  # the officer's record replaces a self check-in, pending or reviewed
-            row.present, row.excused, row.method, row.recorded_at = present, excused, method, now
-            row.confirmation, row.reviewed_at = "confirmed", None
+    last = {(session_id, cs): {"session_id": session_id, "civil_servant_id": cs, "present": present,
+                               "excused": excused, "method": method, "recorded_at": now,
+                               "confirmation": "confirmed", "reviewed_at": None}
+            for session_id, cs, present, excused, method in rows}
+    session.flush()  # pending ORM changes first (statement order as written)
+    upsert(session, Attendance.__table__, list(last.values()), ["session_id", "civil_servant_id"],
+           ["present", "excused", "method", "recorded_at", "confirmation", "reviewed_at"])
+    # ORM copies of these rows loaded earlier in this unit of work would be stale: read them again if used.
+    for obj in [o for o in session.identity_map.values() if isinstance(o, Attendance)]:
+        session.expire(obj)
 
 
 def record_results(session: Session, course_id: str, scores: list[dict], now: datetime | None = None,
