@@ -48,7 +48,7 @@ SAMPLE_RETENTION = {"days": 730, "valid_from": date(2026, 1, 1), "valid_to": Non
 # path parameters naming whose record it is, most specific first
 RECORD_KINDS = (("cs_id", "civil_servant"), ("civil_servant_id", "civil_servant"), ("course_id", "course"),
                 ("plan_id", "plan"), ("campaign_id", "campaign"), ("budget_line_id", "budget_line"),
-                ("journal_id", "journal"), ("indicator_id", "unit_indicator"))
+                ("journal_id", "journal"), ("indicator_id", "unit_indicator"), ("lecturer_id", "lecturer"))
 
 
 class _Retention:

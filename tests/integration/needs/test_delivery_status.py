@@ -78,6 +78,7 @@ def test_lecturer_contacts_are_written_by_training_officers_read_by_inspectors_a
     log = needs.get("/api/v1/access-log", query_string={"subject": "insp"}, headers=inspector).get_json()
     assert sorted((e["operation"], e["status"]) for e in log) == [  # the refusal is recorded too
         ("GET /api/v1/lecturer-contacts/<lecturer_id>", 200), ("PUT /api/v1/lecturer-contacts/<lecturer_id>", 403)]
+    assert {(e["record_type"], e["record_id"]) for e in log} == {("lecturer", lid)}  # whose record
     text = caplog.text.lower()
     assert "hoa.le@example.vn" not in text and "0912345678" not in text and "lê thị hoa" not in text
 
