@@ -225,6 +225,7 @@ class DatabaseCollector:
         self.now = now or utcnow
 
     def collect(self):
+        from shared import console_ops, console_replay
         from shared.jobs import ACTIVE_STATUSES, active_counts
         up = GaugeMetricFamily(f"{NAMESPACE}_metrics_database_up", "1 when the scrape's database queries answered",
                                labels=["service"])
@@ -236,6 +237,9 @@ class DatabaseCollector:
                                    "outbox row (0 when none is pending)", labels=["service"])
         jobs = GaugeMetricFamily(f"{NAMESPACE}_jobs", "Durable jobs per active status (pending, running, failed)",
                                  labels=["service", "status"])
+        replays = GaugeMetricFamily(f"{NAMESPACE}_console_operations", "The operations console's dead-letter "
+                                    "replays per status (running, done, failed)", labels=["service", "status"])
+        op_counts = None
         try:
             with self.session_factory() as session:
                 backlog = self.outbox.backlog(session)
@@ -243,6 +247,9 @@ class DatabaseCollector:
                 for table in self.jobs:
                     for status, n in active_counts(session, table).items():
                         job_counts[status] = job_counts.get(status, 0) + n
+                if console_ops.OPERATIONS in self.outbox.table.metadata.tables:
+                    op_counts = console_replay.operation_counts(
+                        session, console_ops.tables_of(self.outbox.table.metadata))
         except Exception as exc:  # noqa: BLE001 - the database away: report it, keep the scrape's other metrics
             log.warning("metrics: database gauges unavailable", extra={"error": describe(exc)})
             up.add_metric([self.service], 0)
@@ -259,6 +266,10 @@ class DatabaseCollector:
                 for status in ACTIVE_STATUSES:
                     jobs.add_metric([self.service, status], job_counts.get(status, 0))
                 yield jobs
+            if op_counts is not None:
+                for status, n in op_counts.items():
+                    replays.add_metric([self.service, status], n)
+                yield replays
         if self.dead_letters is not None:
             depth = self.dead_letters()
             if depth is not None:

@@ -27,7 +27,7 @@ WORKER_METRICS = {
     "thoibinh_events_parked", "thoibinh_event_handler_duration_seconds", "thoibinh_consumer_batch_duration_seconds",
     "thoibinh_consumer_lag_seconds", "thoibinh_outbox_published", "thoibinh_outbox_publish_duration_seconds",
     "thoibinh_outbox_pending_events", "thoibinh_outbox_oldest_pending_age_seconds", "thoibinh_outbox_failing_events",
-    "thoibinh_dead_letter_messages", "thoibinh_jobs", "thoibinh_metrics_database_up",
+    "thoibinh_dead_letter_messages", "thoibinh_jobs", "thoibinh_metrics_database_up", "thoibinh_console_operations",
 }
 
 
@@ -94,6 +94,8 @@ def test_a_worker_process_serves_its_metrics_port(bus, tmp_path):
         assert value(got, "thoibinh_outbox_published", event_type="evaluation.feedback_requested") == 1
         assert value(got, "thoibinh_outbox_pending_events", "", service="evaluation") == 0
         assert {s.labels["status"] for s in got["thoibinh_jobs"].samples} == {"pending", "running", "failed"}
+        assert {(s.labels["status"], s.value) for s in got["thoibinh_console_operations"].samples} == {
+            ("running", 0), ("done", 0), ("failed", 0)}  # the console's replays (none started here)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
