@@ -6,11 +6,19 @@ roles, clients with secrets and audience mappers, users with roles and `unit_cod
     /realms/<realm>/.well-known/openid-configuration
     /realms/<realm>/protocol/openid-connect/certs      (JWKS)
     /realms/<realm>/protocol/openid-connect/token      (client_credentials, password)
+    /admin/realms/<realm>/users?username=<u>&exact=true  (Admin REST API: the users, by username)
+    /admin/realms/<realm>/users/<id>                     (GET one; PUT its attributes: 204)
+
+The admin endpoints take a bearer token this provider issued to a user holding the `realm-management` client
+role `manage-users` (the realm file's `realm-admin-cli` service account, as Keycloak expresses it): without a valid
+token 401, without the role 403 — so a program links a lecturer's account (`lecturer_id`) the same way against
+this provider and against Keycloak (`set_remote_user_attribute`).
 
 Tokens are RS256 JWTs carrying what Keycloak puts there and the services read (shared/auth.py): `iss`, `aud` (the
 client's audience mappers), `sub`, `exp`, `iat`, `realm_access.roles`, the user attributes a client's attribute
 mappers name (`officer-portal`: `unit_code`, and `lecturer_id` — the lecturer's record in courses — when the user
-has it), `scope`, `azp`, `preferred_username`. The signing key is generated at start, or loaded
+has it), `resource_access` (client roles, whose clients join `aud` as Keycloak's audience resolution does),
+`scope`, `azp`, `preferred_username`. The signing key is generated at start, or loaded
 from / saved to `--key-file` so a restart keeps it (its kid is the key's RFC 7638 thumbprint).
 
     python -m tools.dev_oidc --realm-file deploy/keycloak/thoibinh-realm.json --host 127.0.0.1 --port 8180
@@ -47,6 +55,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 DEFAULT_REALM_FILE = Path(__file__).resolve().parent.parent / "deploy" / "keycloak" / "thoibinh-realm.json"
 AUDIENCE_MAPPER = "oidc-audience-mapper"
 ATTRIBUTE_MAPPER = "oidc-usermodel-attribute-mapper"
+ADMIN_CLIENT, MANAGE_USERS = "realm-management", ("manage-users", "realm-admin")  # either role manages users
 
 
 @dataclass
@@ -105,6 +114,15 @@ class SigningKey:
         return jwt.encode(claims, self.private, algorithm=self.alg, headers={"kid": self.kid, **(headers or {})})
 
 
+class AdminError(Exception):
+    """An Admin REST API refusal: the HTTP status and Keycloak's `error` text."""
+
+    def __init__(self, status: int, error: str | None = None):
+        super().__init__(status)
+        self.status = status
+        self.error = error or {401: "HTTP 401 Unauthorized", 403: "HTTP 403 Forbidden"}.get(status, "unknown_error")
+
+
 class OAuthError(Exception):
     """An RFC 6749 §5.2 error answer: `error`, a description, the HTTP status."""
 
@@ -130,6 +148,13 @@ class User:
     roles: tuple[str, ...]
     attributes: dict
     service_account_of: str | None = None
+    client_roles: dict = field(default_factory=dict)  # client id → its roles (Keycloak's clientRoles)
+    id: str = ""  # the user's id (the export's, else one derived from realm and username: stable across restarts)
+
+    def representation(self) -> dict:
+        """The user as Keycloak's Admin REST API shows it (UserRepresentation, the fields this provider keeps)."""
+        return {"id": self.id, "username": self.username, "enabled": True,
+                "attributes": {k: list(v) if isinstance(v, list) else [v] for k, v in self.attributes.items()}}
 
 
 @dataclass
@@ -159,8 +184,10 @@ class Realm:
             if not u.get("enabled", True):
                 continue
             password = next((c.get("value") for c in u.get("credentials", []) if c.get("type") == "password"), None)
-            users[u["username"]] = User(u["username"], password, tuple(u.get("realmRoles", [])),
-                                        dict(u.get("attributes", {})), u.get("serviceAccountClientId"))
+            users[u["username"]] = User(
+                u["username"], password, tuple(u.get("realmRoles", [])), dict(u.get("attributes", {})),
+                u.get("serviceAccountClientId"), {c: tuple(r) for c, r in (u.get("clientRoles") or {}).items()},
+                u.get("id") or str(uuid.uuid5(uuid.NAMESPACE_URL, f"{data['realm']}/users/{u['username']}")))
         return cls(data["realm"], int(data.get("accessTokenLifespan", 300)), clients, users)
 
     @classmethod
@@ -179,6 +206,9 @@ class Realm:
 
     def service_account(self, client_id: str) -> User | None:
         return next((u for u in self.users.values() if u.service_account_of == client_id), None)
+
+    def user_by_id(self, user_id: str) -> User | None:
+        return next((u for u in self.users.values() if u.id == user_id), None)
 
 
 def _same(given: str | None, expected: str | None) -> bool:
@@ -285,11 +315,57 @@ class Provider:
             values = user.attributes.get(attribute)
             if values:
                 claims[claim] = values[0] if isinstance(values, list) else values
-        audience = list(client.audiences)
+        if user.client_roles:
+            claims["resource_access"] = {c: {"roles": list(r)} for c, r in user.client_roles.items()}
+        audience = list(client.audiences) + [c for c in user.client_roles if c not in client.audiences]
         token = self.token(*user.roles, audience=audience[0] if len(audience) == 1 else audience, subject=subject,
                            scope=scope, **claims)
         return {"access_token": token, "token_type": "Bearer", "expires_in": self.realm.lifespan,
                 "refresh_expires_in": 0, "not-before-policy": 0, "scope": scope}
+
+    # -- the Admin REST API (users) ----------------------------------------------------------------------------
+    def administrator(self, authorization: str | None) -> User:
+        """The user an admin request's bearer token names, if it may manage users; else AdminError 401 / 403.
+        As Keycloak: the token must be this provider's (signature, issuer, expiry) and the user's role mappings
+        today (not the token's claims) must grant realm-management's manage-users."""
+        scheme, _, token = (authorization or "").partition(" ")
+        try:
+            kid = jwt.get_unverified_header(token.strip()).get("kid") if scheme.lower() == "bearer" else None
+            key = next(k for k in self.keys if k.kid == kid)
+            claims = jwt.decode(token.strip(), key.private.public_key(), algorithms=[key.alg], issuer=self.issuer,
+                                options={"verify_aud": False, "require": ["exp", "iat", "sub"]})
+        except (jwt.PyJWTError, StopIteration):
+            raise AdminError(401) from None
+        user = self.realm.users.get(str(claims["sub"]))
+        if user is None:
+            raise AdminError(401)
+        if not set(user.client_roles.get(ADMIN_CLIENT, ())) & set(MANAGE_USERS):
+            raise AdminError(403)
+        return user
+
+    def admin_users(self, query: dict[str, str]) -> list[dict]:
+        """GET users: `username` (with `exact=true` the one of that name, else those containing it), without
+        service-account users, as Keycloak lists them."""
+        name, exact = (query.get("username") or "").lower(), query.get("exact", "").lower() == "true"
+        return [u.representation() for u in self.realm.users.values() if not u.service_account_of and (
+            not name or (u.username.lower() == name if exact else name in u.username.lower()))]
+
+    def admin_update_user(self, user_id: str, body: object) -> None:
+        """PUT a UserRepresentation: its `attributes`, when given, replace the user's (Keycloak's semantics: send
+        them all); a changed username is refused (the realm does not allow editing it)."""
+        user = self.realm.user_by_id(user_id)
+        if user is None:
+            raise AdminError(404, "User not found")
+        attributes = body.get("attributes") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or (attributes is not None and not (isinstance(attributes, dict) and all(
+                isinstance(v, list) and all(isinstance(x, str) for x in v) for v in attributes.values()))):
+            raise AdminError(400, "unknown_error")
+        name = body.get("username", user.username)
+        if not isinstance(name, str) or name.lower() != user.username.lower():
+            raise AdminError(400, "error-user-attribute-read-only")
+        if attributes is not None:
+            self.realm.users[user.username] = dataclasses.replace(
+                user, attributes={k: list(v) for k, v in attributes.items() if v})
 
     def close(self) -> None:
         self.server.shutdown()
@@ -300,22 +376,59 @@ def _handler(provider_ref: list) -> type:
     class Handler(BaseHTTPRequestHandler):
         server_version = "dev-oidc"
 
-        def _answer(self, status: int, body: dict) -> None:
-            data = json.dumps(body).encode()
+        def _answer(self, status: int, body: dict | list | None) -> None:
+            data = b"" if body is None else json.dumps(body).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            if body is not None:
+                self.send_header("Content-Type", "application/json")
             self.send_header("Cache-Control", "no-store")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
-        def _route(self) -> str | None:
+        def _route(self, prefix: str = "/realms") -> str | None:
             provider = provider_ref[0]
-            prefix = f"/realms/{provider.realm.name}"
+            prefix = f"{prefix}/{provider.realm.name}"
             path = urllib.parse.urlsplit(self.path).path
             return path[len(prefix):] if path.startswith(prefix + "/") else None
 
+        def _admin(self) -> bool:
+            """Answer an Admin REST API request (True), or leave the path to the others (False)."""
+            provider, route = provider_ref[0], self._route("/admin/realms")
+            if route is None:
+                return False
+            try:
+                provider.administrator(self.headers.get("Authorization"))
+                user_id = route[len("/users/"):] if route.startswith("/users/") else None
+                if self.command == "GET" and route == "/users":
+                    query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                    self._answer(200, provider.admin_users({k: v[0] for k, v in query.items()}))
+                elif self.command == "GET" and user_id:
+                    user = provider.realm.user_by_id(user_id)
+                    if user is None:
+                        raise AdminError(404, "User not found")
+                    self._answer(200, user.representation())
+                elif self.command == "PUT" and user_id:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    if not 0 <= length <= 65536:
+                        raise AdminError(400)
+                    provider.admin_update_user(user_id, json.loads(self.rfile.read(length) or b"null"))
+                    self._answer(204, None)
+                else:
+                    raise AdminError(404, "Not Found")
+            except ValueError:  # a malformed body or length
+                self._answer(400, {"error": "unknown_error"})
+            except AdminError as exc:
+                self._answer(exc.status, {"error": exc.error})
+            return True
+
+        def do_PUT(self):  # noqa: N802
+            if not self._admin():
+                self._answer(404, {"error": "not_found"})
+
         def do_GET(self):  # noqa: N802 - http.server's name
+            if self._admin():
+                return
             provider, route = provider_ref[0], self._route()
             if route == "/.well-known/openid-configuration":
                 self._answer(200, provider.discovery())
@@ -386,6 +499,38 @@ def fetch_token(issuer: str, client_id: str, secret: str | None = None, *, usern
     except urllib.error.HTTPError as exc:
         detail = json.loads(exc.read() or b"{}").get("error", exc.code)
         raise RuntimeError(f"token request for {username or client_id} refused: {detail}") from None
+
+
+def set_remote_user_attribute(issuer: str, client_id: str, secret: str, username: str, attribute: str,
+                              *values: str, timeout: float = 10.0) -> str:
+    """Set (no values: remove) a user attribute at a running provider through Keycloak's Admin REST API, with the
+    client credentials of a client whose service account may manage users (`realm-admin-cli`); returns the user's
+    id. The user's other attributes are sent back unchanged (a PUT replaces them all). Works against this provider
+    and against Keycloak."""
+    token = fetch_token(issuer, client_id, secret, timeout=timeout)
+    base, _, realm = issuer.rstrip("/").rpartition("/realms/")
+    users_url = f"{base}/admin/realms/{realm}/users"
+
+    def call(method: str, url: str, body: dict | None = None):
+        request = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode(),
+                                         headers={"Authorization": f"Bearer {token}",
+                                                  "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - a configured provider
+                data = resp.read()
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"admin {method} users refused: HTTP {exc.code}") from None
+        return json.loads(data) if data else None
+
+    found = call("GET", users_url + "?" + urllib.parse.urlencode({"username": username, "exact": "true"}))
+    user = next((u for u in found if u["username"] == username.lower()), None)
+    if user is None:
+        raise LookupError(f"no user {username} in realm {realm}")
+    attributes = {k: v for k, v in (user.get("attributes") or {}).items() if k != attribute}
+    if values:
+        attributes[attribute] = list(values)
+    call("PUT", f"{users_url}/{user['id']}", {**user, "attributes": attributes})
+    return user["id"]
 
 
 class Logins:

@@ -57,6 +57,8 @@ METRICS_PORTS = {svc: 8321 + i for i, svc in enumerate(SERVICES)}  # deploy/prom
 PROMETHEUS = "http://127.0.0.1:8390"  # docker-compose.hostnet.yml's --web.listen-address
 ISSUER = "http://127.0.0.1:8180/realms/thoibinh"  # the dev-oidc provider on the host network
 REALM_FILE = ROOT / "deploy" / "keycloak" / "thoibinh-realm.json"
+ADMIN_CLIENT = "realm-admin-cli"  # the realm file's client whose service account may manage users (Admin REST API)
+ADMIN_USERS = ISSUER.replace("/realms/", "/admin/realms/") + "/users"
 # Every run has the development identity provider; Prometheus (profile observability) is started by name, since
 # Grafana, in the same profile, has no image here.
 PROFILES = ["--profile", "dev-oidc"]
@@ -336,9 +338,32 @@ def check_proxy_log() -> None:
 
 
 def logins():
-    """Bearer headers per sample user of the realm file, by the password grant at the dev-oidc provider."""
-    from tools.dev_oidc import Logins, Realm
-    return Logins(ISSUER, Realm.load(REALM_FILE))
+    """Bearer headers per sample user of the realm file, by the password grant at the dev-oidc provider. A user
+    attribute set on its realm (tools.demo.run_cycle links gv.mau to the lecturer it registers: `lecturer_id`) is set
+    at the provider, as an administrator does: through the Admin REST API with realm-admin-cli's client credentials
+    (the same calls as against Keycloak), then in the local copy."""
+    from tools.dev_oidc import Logins, Realm, set_remote_user_attribute
+
+    class ProviderRealm(Realm):
+        def set_user_attribute(self, username: str, attribute: str, *values: str) -> None:
+            user_id = set_remote_user_attribute(ISSUER, ADMIN_CLIENT, realm_secret(ADMIN_CLIENT), username,
+                                                attribute, *values)
+            super().set_user_attribute(username, attribute, *values)
+            print(f"   [administrator · {ADMIN_CLIENT}] {attribute} of {username} set at the provider "
+                  f"(Admin REST API: GET {urllib.parse.urlsplit(ADMIN_USERS).path}?username=…, PUT …/{user_id}: 204)")
+
+    return Logins(ISSUER, ProviderRealm.load(REALM_FILE))
+
+
+def admin_status(token: str | None) -> int:
+    """The status of the provider's Admin REST API listing gv.mau with this bearer token (None: no header)."""
+    req = urllib.request.Request(ADMIN_USERS + "?username=gv.mau&exact=true",
+                                 headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def check_identity(env: dict[str, str]) -> None:
@@ -369,6 +394,15 @@ def check_identity(env: dict[str, str]) -> None:
         raise Failure(f"needs: a training officer's token on the access log answered {status}, not 403")
     print("   the static API_TOKEN / ADMIN_TOKEN and no token: 401 on every service; a training officer's token on "
           "the access log: 403")
+    # Linking an account (lecturer_id) is the administrator's: the provider's Admin REST API takes only a token of a
+    # user holding realm-management's manage-users (realm-admin-cli's service account).
+    admin = fetch_token(ISSUER, ADMIN_CLIENT, realm_secret(ADMIN_CLIENT))
+    statuses = {"no token": admin_status(None), "programs (inspector)": admin_status(program),
+                "the operator": admin_status(logins().headers("vh.mau")["Authorization"].split()[1]),
+                ADMIN_CLIENT: admin_status(admin)}
+    if statuses != {"no token": 401, "programs (inspector)": 403, "the operator": 403, ADMIN_CLIENT: 200}:
+        raise Failure(f"the provider's Admin REST API (users): {statuses}")
+    print(f"   Admin REST API (GET /admin/realms/…/users): {statuses}")
 
 
 def drive_cycle(env: dict[str, str]) -> None:
@@ -382,6 +416,17 @@ def drive_cycle(env: dict[str, str]) -> None:
     t0 = time.monotonic()
     demo.run_cycle(ComposeStack(), WORK / "out", None, demo.Callers(logins()))
     figures["training cycle over HTTP (through the proxy)"] = f"{time.monotonic() - t0:.0f} s"
+    # gv.mau was linked at the provider itself: a new login (a fresh copy of the realm file) carries the claim,
+    # naming a lecturer courses registered
+    import jwt
+    fresh = logins()
+    token = fresh.headers("gv.mau")["Authorization"].split()[1]
+    linked = jwt.decode(token, options={"verify_signature": False}).get("lecturer_id")
+    status, _, body = proxied("courses", "/api/v1/lecturers", headers=fresh.headers(fresh.user("training-officer")
+                                                                                    .username))
+    if status != 200 or linked not in {x["id"] for x in json.loads(body)}:
+        raise Failure(f"gv.mau's new token names lecturer_id {linked!r}; courses' lecturers answered {status}")
+    print(f"   a new login of gv.mau carries lecturer_id {linked} (a lecturer courses registered)")
     if not closed_courses():
         raise Failure("the cycle ran but no course is `closed`")
     check_proxy_log()

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -232,3 +233,132 @@ def _get_json(url: str):
     except requests.ConnectionError:
         return None
     return resp.json() if resp.status_code == 200 else None
+
+
+# --- tools/dev_oidc's Admin REST API (users): how an administrator links a lecturer's account --------------------
+
+
+@pytest.fixture
+def own_provider():
+    """A provider of this test alone (its users' attributes are changed)."""
+    from tests.oidc import start_provider
+    p = start_provider()
+    yield p
+    p.close()
+
+
+def _admin_url(provider, rest: str = "") -> str:
+    return f"{provider.issuer.replace('/realms/', '/admin/realms/')}/users{rest}"
+
+
+def _bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _client_token(provider, client_id: str) -> str:
+    return _token_request(provider, grant_type="client_credentials", client_id=client_id,
+                          client_secret="CHANGE-ME").json()["access_token"]
+
+
+def _user_token(provider, username: str) -> str:
+    return _token_request(provider, grant_type="password", client_id="officer-portal", username=username,
+                          password="CHANGE-ME").json()["access_token"]
+
+
+def _admin_claims(provider, subject: str, iss: str | None = None, exp_in: int = 300) -> dict:
+    """The claims of an administrator's token, to be signed by some key."""
+    now = int(time.time())
+    return {"iss": iss or provider.issuer, "sub": subject, "aud": "realm-management", "iat": now,
+            "exp": now + exp_in, "resource_access": {"realm-management": {"roles": ["manage-users"]}}}
+
+
+def _admin_calls(provider, headers: dict) -> list[int]:
+    """The status of a list, a read and an update of gv.mau with these headers."""
+    gv = provider.realm.users["gv.mau"]
+    return [requests.get(_admin_url(provider), params={"username": "gv.mau", "exact": "true"}, headers=headers,
+                         timeout=10).status_code,
+            requests.get(_admin_url(provider, f"/{gv.id}"), headers=headers, timeout=10).status_code,
+            requests.put(_admin_url(provider, f"/{gv.id}"), json={"attributes": {"lecturer_id": ["x"]}},
+                         headers=headers, timeout=10).status_code]
+
+
+def test_dev_oidc_admin_api_refuses_a_missing_or_foreign_token_401_and_a_caller_without_manage_users_403(
+        own_provider):
+    from tools.dev_oidc import SigningKey
+    p = own_provider
+    admin = _client_token(p, "realm-admin-cli")
+    foreign = SigningKey.new("RS256")  # not a key the provider publishes, with its kid
+    forged = foreign.sign(_admin_claims(p, "service-account-realm-admin-cli"))
+    other_issuer = p.keys[0].sign(_admin_claims(p, "service-account-realm-admin-cli", iss="http://elsewhere/realms/x"))
+    expired = p.keys[0].sign(_admin_claims(p, "service-account-realm-admin-cli", exp_in=-60))
+    for what, headers in (("no token", {}), ("basic", {"Authorization": "Basic cmVhbG0tYWRtaW4tY2xpOkNIQU5HRS1NRQ=="}),
+                          ("garbage", _bearer("not-a-jwt")), ("another key", _bearer(forged)),
+                          ("another issuer", _bearer(other_issuer)), ("expired", _bearer(expired)),
+                          ("an unknown subject", _bearer(p.token(subject="nobody")))):
+        assert _admin_calls(p, headers) == [401, 401, 401], what
+        assert requests.get(_admin_url(p), headers=headers, timeout=10).json() == {"error": "HTTP 401 Unauthorized"}
+    for what, token in (("programs (inspector)", _client_token(p, "programs")),
+                        ("needs' service account", _client_token(p, "needs")),
+                        ("the operator", _user_token(p, "vh.mau")), ("the training officer", _user_token(p, "to.huyen")),
+                        ("the lecturer", _user_token(p, "gv.mau"))):
+        assert _admin_calls(p, _bearer(token)) == [403, 403, 403], what
+    assert "lecturer_id" not in p.realm.users["gv.mau"].attributes  # nothing was changed by the refused calls
+    # the refusals are the token's and the roles', not the route's: the administrator's token reaches all three
+    assert _admin_calls(p, _bearer(admin)) == [200, 200, 204]
+    assert requests.get(_admin_url(p, "/no-such-id"), headers=_bearer(admin), timeout=10).status_code == 404
+    bad = requests.put(_admin_url(p, f"/{p.realm.users['gv.mau'].id}"), headers=_bearer(admin), timeout=10,
+                       json={"attributes": {"lecturer_id": "not-a-list"}})
+    assert bad.status_code == 400 and p.realm.users["gv.mau"].attributes == {"lecturer_id": ["x"]}
+
+
+def test_dev_oidc_admin_api_sets_a_users_attribute_and_the_next_password_grant_token_carries_the_claim(
+        own_provider):
+    import jwt as pyjwt
+    from shared.auth import OidcVerifier, TokenRefused
+    p = own_provider
+    admin = _client_token(p, "realm-admin-cli")
+    claims = pyjwt.decode(admin, options={"verify_signature": False})
+    # as Keycloak: the client role in resource_access, its client the audience — no service accepts the token
+    assert claims["resource_access"] == {"realm-management": {"roles": ["manage-users"]}}
+    assert claims["aud"] == "realm-management" and claims["realm_access"]["roles"] == []
+    with pytest.raises(TokenRefused, match="InvalidAudience"):
+        OidcVerifier(p.issuer, "courses").verify(admin)
+    before = _user_token(p, "gv.mau")
+
+    found = requests.get(_admin_url(p), params={"username": "gv.mau", "exact": "true"}, headers=_bearer(admin),
+                         timeout=10)
+    assert found.status_code == 200 and [(u["username"], u["attributes"]) for u in found.json()] == [("gv.mau", {})]
+    user_id = found.json()[0]["id"]
+    put = requests.put(_admin_url(p, f"/{user_id}"), headers=_bearer(admin), timeout=10,
+                       json={**found.json()[0], "attributes": {"lecturer_id": ["lect-42"]}})
+    assert put.status_code == 204 and put.content == b""
+    read = requests.get(_admin_url(p, f"/{user_id}"), headers=_bearer(admin), timeout=10).json()
+    assert (read["id"], read["attributes"]) == (user_id, {"lecturer_id": ["lect-42"]})
+
+    verify = OidcVerifier(p.issuer, "courses").verify
+    assert verify(_user_token(p, "gv.mau")).lecturer_id == "lect-42"  # the next token carries the claim
+    assert verify(before).lecturer_id is None  # a token issued before keeps what it had
+    # a search without exact: every user whose name contains it, no service account
+    names = [u["username"] for u in requests.get(_admin_url(p), params={"username": "mau"}, headers=_bearer(admin),
+                                                 timeout=10).json()]
+    assert sorted(names) == ["gv.mau", "tt.mau", "vh.mau"]
+    assert "service-account-programs" not in [u["username"] for u in requests.get(
+        _admin_url(p), headers=_bearer(admin), timeout=10).json()]
+
+
+def test_dev_oidc_set_remote_user_attribute_keeps_the_users_other_attributes_and_removes_with_no_value(
+        own_provider):
+    from shared.auth import OidcVerifier
+    from tools.dev_oidc import set_remote_user_attribute
+    p = own_provider
+    user_id = set_remote_user_attribute(p.issuer, "realm-admin-cli", "CHANGE-ME", "cb.bienbach", "lecturer_id", "l-7")
+    assert user_id == p.realm.users["cb.bienbach"].id
+    assert p.realm.users["cb.bienbach"].attributes == {"unit_code": ["CM-BIENBACH"], "lecturer_id": ["l-7"]}
+    principal = OidcVerifier(p.issuer, "courses").verify(_user_token(p, "cb.bienbach"))
+    assert (principal.unit_code, principal.lecturer_id) == ("CM-BIENBACH", "l-7")
+    set_remote_user_attribute(p.issuer, "realm-admin-cli", "CHANGE-ME", "cb.bienbach", "lecturer_id")
+    assert p.realm.users["cb.bienbach"].attributes == {"unit_code": ["CM-BIENBACH"]}
+    with pytest.raises(RuntimeError, match="HTTP 403"):  # a client without manage-users
+        set_remote_user_attribute(p.issuer, "programs", "CHANGE-ME", "gv.mau", "lecturer_id", "x")
+    with pytest.raises(LookupError):
+        set_remote_user_attribute(p.issuer, "realm-admin-cli", "CHANGE-ME", "nobody", "lecturer_id", "x")

@@ -53,3 +53,16 @@ def test_a_sample_user_per_role_commune_officers_with_a_unit_and_no_password_kep
         if "commune-officer" in user["realmRoles"]:
             assert user["attributes"]["unit_code"], user["username"]
     assert all(c.get("secret", "CHANGE-ME") == "CHANGE-ME" for c in REALM["clients"])
+
+
+def test_only_the_admin_client_s_service_account_may_manage_users_and_it_reaches_no_service():
+    # realm-admin-cli links accounts (lecturer_id, unit_code) through the Admin REST API, as Keycloak expresses it:
+    # a confidential client with a service account holding realm-management's manage-users, no user login
+    admin = _client("realm-admin-cli")
+    assert (admin["publicClient"], admin["serviceAccountsEnabled"], admin["standardFlowEnabled"],
+            admin["directAccessGrantsEnabled"]) == (False, True, False, False)
+    assert not _audiences(admin)  # its token is for realm-management, never a service's
+    holders = {u["username"]: u["clientRoles"] for u in REALM["users"] if u.get("clientRoles")}
+    assert holders == {"service-account-realm-admin-cli": {"realm-management": ["manage-users"]}}
+    account = next(u for u in REALM["users"] if u["username"] == "service-account-realm-admin-cli")
+    assert account["serviceAccountClientId"] == "realm-admin-cli" and not account.get("realmRoles")
