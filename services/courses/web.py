@@ -22,6 +22,7 @@ from services.courses import formats, schemas, usecases
 from shared import apidoc
 from shared.errors import DomainError
 from shared.localtime import vn_date
+from shared.auth import lecturer_scope
 from shared.web import ctx, requires, status_of
 
 pages = Blueprint("courses_checkin", __name__, template_folder="templates")
@@ -105,7 +106,7 @@ def _in_unit_of_work(use_case, *args):
 @blp.response(200, schemas.CheckinLinkSchema)
 def checkin_link(course_id, session_id):
     """Return a session's check-in link (shown in the room: it asks for the trainee's own link) and its QR URL."""
-    token = _in_unit_of_work(usecases.session_checkin_link, course_id, session_id)
+    token = _in_unit_of_work(usecases.session_checkin_link, course_id, session_id, lecturer_scope())
     return {"session_id": session_id, "url": f"{request.host_url}checkin/{token}",
             "qr_svg": f"{request.host_url}api/v1/courses/{course_id}/sessions/{session_id}/qr"}
 
@@ -116,7 +117,7 @@ def checkin_link(course_id, session_id):
 @apidoc.response(blp, "svg", "png")
 def checkin_qr(args, course_id, session_id):
     """Return the QR code of a session's check-in link, as SVG (default) or PNG."""
-    token = _in_unit_of_work(usecases.session_checkin_link, course_id, session_id)
+    token = _in_unit_of_work(usecases.session_checkin_link, course_id, session_id, lecturer_scope())
     body, mimetype = formats.qr_code(f"{request.host_url}checkin/{token}", args["format"])
     return Response(body, mimetype=mimetype)
 
@@ -126,7 +127,7 @@ def checkin_qr(args, course_id, session_id):
 @blp.response(200, schemas.PersonalCheckinLinkSchema(many=True))
 def personal_links(course_id):
     """Every enrolled trainee's own check-in link and QR URL, to hand out (personal: token required)."""
-    rows = _in_unit_of_work(usecases.personal_checkin_links, course_id)
+    rows = _in_unit_of_work(usecases.personal_checkin_links, course_id, lecturer_scope())
     base = f"{request.host_url}api/v1/courses/{course_id}/enrollments"
     return [{"civil_servant_id": r["civil_servant_id"], "code": r["code"],
              "url": f"{request.host_url}checkin/me/{r['token']}",
@@ -139,18 +140,19 @@ def personal_links(course_id):
 @apidoc.response(blp, "svg", "png")
 def personal_qr(args, course_id, civil_servant_id):
     """Return the QR code of one trainee's own check-in link, as SVG (default) or PNG."""
-    token = _in_unit_of_work(usecases.personal_checkin_token, course_id, civil_servant_id)
+    token = _in_unit_of_work(usecases.personal_checkin_token, course_id, civil_servant_id, lecturer_scope())
     body, mimetype = formats.qr_code(f"{request.host_url}checkin/me/{token}", args["format"])
     return Response(body, mimetype=mimetype)
 
 
 @blp.route("/courses/<course_id>/sessions/<session_id>/self-checkins")
-@requires("training-officer", "lecturer", "inspector")
+@requires("training-officer", "inspector", "lecturer")
 @blp.arguments(schemas.SelfCheckinQueryArgsSchema, location="query")
 @blp.response(200, schemas.SelfCheckinListSchema)
 def self_checkins(args, course_id, session_id):
     """List the trainees' own check-ins of a session (pending first); only confirmed ones count."""
-    return _in_unit_of_work(usecases.list_self_checkins, course_id, session_id, args["confirmation"])
+    return _in_unit_of_work(usecases.list_self_checkins, course_id, session_id, args["confirmation"],
+                            lecturer_scope())
 
 
 @blp.route("/courses/<course_id>/sessions/<session_id>/self-checkins/review", methods=["POST"])
@@ -160,7 +162,7 @@ def self_checkins(args, course_id, session_id):
 def review_self_checkins(data, course_id, session_id):
     """Confirm or reject self check-ins: those of `civil_servant_ids`, or every pending one when omitted."""
     return _in_unit_of_work(usecases.review_self_checkins, course_id, session_id, data["decision"],
-                            data["civil_servant_ids"], ctx().clock())
+                            data["civil_servant_ids"], ctx().clock(), lecturer_scope())
 
 
 @blp.route("/courses/<course_id>/sessions/<session_id>/self-checkins/<civil_servant_id>/review", methods=["POST"])
@@ -170,5 +172,5 @@ def review_self_checkins(data, course_id, session_id):
 def review_self_checkin(data, course_id, session_id, civil_servant_id):
     """Confirm or reject one trainee's self check-in of a session."""
     return _in_unit_of_work(usecases.review_self_checkins, course_id, session_id, data["decision"],
-                            [civil_servant_id], ctx().clock())
+                            [civil_servant_id], ctx().clock(), lecturer_scope())
 

@@ -213,3 +213,31 @@ def test_the_dev_providers_password_grant_carries_the_lecturer_id_the_administra
     finally:
         provider.set_user_attribute("gv.mau", "lecturer_id")
     assert "lecturer_id" not in provider.realm.users["gv.mau"].attributes
+
+
+
+def test_a_lecturer_shows_check_in_links_and_reviews_self_check_ins_only_of_their_own_sessions(apps, provider,
+                                                                                                 course):
+    """The QR check-in routes (services/courses/web.py): the session link and its QR code, the self check-ins and
+    their review — lecturer A for A's sessions, not for B's (403 naming session_id); the trainees' own links and QR
+    codes for a course A or B teaches, not for C who teaches none of it (403 naming course_id); officers unchanged."""
+    _, app = apps
+    a, c = _lecturer(provider, course["a"]), _lecturer(provider, course["c"])
+    own, other = course["sessions"][course["a"]][0], course["sessions"][course["b"]][0]
+    base, trainee = course["base"], course["trainees"][0]
+    for path in ("checkin", "qr", "self-checkins"):
+        assert app.get(f"{base}/sessions/{own}/{path}", headers=a).status_code == 200, path
+        _forbidden(app.get(f"{base}/sessions/{other}/{path}", headers=a), "session_id")
+    review = {"decision": "confirm"}
+    assert app.post(f"{base}/sessions/{own}/self-checkins/review", json=review, headers=a).status_code == 200
+    _forbidden(app.post(f"{base}/sessions/{other}/self-checkins/review", json=review, headers=a), "session_id")
+    _forbidden(app.post(f"{base}/sessions/{other}/self-checkins/{trainee}/review", json=review, headers=a),
+               "session_id")
+    links = app.get(f"{base}/checkin-links", headers=a)
+    assert links.status_code == 200 and len(links.get_json()) == 3
+    assert app.get(f"{base}/enrollments/{trainee}/checkin-qr", headers=a).status_code == 200
+    _forbidden(app.get(f"{base}/checkin-links", headers=c), "course_id")
+    _forbidden(app.get(f"{base}/enrollments/{trainee}/checkin-qr", headers=c), "course_id")
+    assert app.get(f"{base}/sessions/{own}/checkin", headers=_lecturer(provider, None)).status_code == 403  # no claim
+    officer = provider.auth("training-officer", audience="courses")
+    assert app.get(f"{base}/sessions/{other}/checkin", headers=officer).status_code == 200

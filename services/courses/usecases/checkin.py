@@ -29,6 +29,7 @@ from services.courses.models import Attendance, CheckinFailure, Course, CourseSe
 from shared.errors import Conflict, DomainError, Invalid, NotFound, Throttled
 from shared.localtime import utcnow
 from services.courses.usecases.queries import _course, _state
+from services.courses.usecases.scope import check_sessions, check_teaches
 
 CHECKIN_STATUSES = ("confirmed", "in_progress")  # funding confirmed, teaching not finished
 DECISIONS = {"confirm": "confirmed", "reject": "rejected"}
@@ -217,40 +218,45 @@ def _record_self_checkin(session: Session, session_id: str, civil_servant_id: st
 
 # --- the officer's side ------------------------------------------------------------------------------------------
 
-def _course_session(session: Session, course_id: str, session_id: str) -> tuple[Course, CourseSession]:
+def _course_session(session: Session, course_id: str, session_id: str,
+                    lecturer: str | None = None) -> tuple[Course, CourseSession]:
+    """The course and one of its sessions; `lecturer` (shared.auth.lecturer_scope): only a session they teach."""
     course = _course(session, course_id)
     row = next((s for s in course.sessions if s.id == session_id), None)
     if row is None:
         raise NotFound("Buổi học không thuộc lớp này.", field="session_id")
+    check_sessions(course, lecturer, [session_id], "session_id")
     return course, row
 
 
-def session_checkin_link(session: Session, course_id: str, session_id: str) -> str:
+def session_checkin_link(session: Session, course_id: str, session_id: str, lecturer: str | None = None) -> str:
     """Return a session's check-in token (its QR link, shown in the room; a trainee still needs their own link)."""
-    return _course_session(session, course_id, session_id)[1].checkin_token
+    return _course_session(session, course_id, session_id, lecturer)[1].checkin_token
 
 
-def personal_checkin_links(session: Session, course_id: str) -> list[dict]:
+def personal_checkin_links(session: Session, course_id: str, lecturer: str | None = None) -> list[dict]:
     """Each enrolled trainee's own check-in token (the view makes links and QR images of them), by code."""
-    _course(session, course_id)
+    check_teaches(_course(session, course_id), lecturer)
     return [{"civil_servant_id": e.civil_servant_id, "code": code, "token": e.token}
             for e, code in session.execute(sa.select(Enrollment, Trainee.code).join(
                 Trainee, Trainee.civil_servant_id == Enrollment.civil_servant_id).where(
                 Enrollment.course_id == course_id, Enrollment.status == ACTIVE_ENROLLMENT).order_by(Trainee.code))]
 
 
-def personal_checkin_token(session: Session, course_id: str, civil_servant_id: str) -> str:
+def personal_checkin_token(session: Session, course_id: str, civil_servant_id: str,
+                           lecturer: str | None = None) -> str:
     """One enrolled trainee's own check-in token (for their QR code)."""
-    _course(session, course_id)
+    check_teaches(_course(session, course_id), lecturer)
     e = session.get(Enrollment, (course_id, civil_servant_id))
     if e is None or e.status != ACTIVE_ENROLLMENT:
         raise NotFound("Học viên không có trong danh sách chính thức của lớp.", field="civil_servant_id")
     return e.token
 
 
-def list_self_checkins(session: Session, course_id: str, session_id: str, confirmation: str | None = None) -> dict:
+def list_self_checkins(session: Session, course_id: str, session_id: str, confirmation: str | None = None,
+                       lecturer: str | None = None) -> dict:
     """The trainees' own check-ins of a session (pending first), with how many still wait for the officer."""
-    _course_session(session, course_id, session_id)
+    _course_session(session, course_id, session_id, lecturer)
     stmt = (sa.select(Attendance, Trainee.code).join(Trainee, Trainee.civil_servant_id == Attendance.civil_servant_id)
             .where(Attendance.session_id == session_id, Attendance.method == "qr"))
     if confirmation:
@@ -266,12 +272,14 @@ def list_self_checkins(session: Session, course_id: str, session_id: str, confir
 
 
 def review_self_checkins(session: Session, course_id: str, session_id: str, decision: str,
-                         civil_servant_ids: list[str] | None = None, now: datetime | None = None) -> dict:
+                         civil_servant_ids: list[str] | None = None, now: datetime | None = None,
+                         lecturer: str | None = None) -> dict:
     """Confirm or reject self check-ins of a session: the named trainees' (a decision may be changed), or every
     pending one when none is named. A confirmed self check-in counts as presence; a rejected one does not."""
     course = _course(session, course_id, lock=True)
     if all(s.id != session_id for s in course.sessions):
         raise NotFound("Buổi học không thuộc lớp này.", field="session_id")
+    check_sessions(course, lecturer, [session_id], "session_id")
     if decision not in DECISIONS:
         raise Invalid("Quyết định phải là «confirm» hoặc «reject».", field="decision")
     if course.status not in CHECKIN_STATUSES:
