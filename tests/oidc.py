@@ -35,4 +35,37 @@ def oidc_app(service: str, database_url: str, provider: Provider, **settings) ->
     return build_app(service, database_url, **oidc_settings(provider), **settings)
 
 
-__all__ = ["Provider", "SigningKey", "start_provider", "provider", "oidc_settings", "oidc_app", "ROLES"]
+# The former units Xã Biển Bạch took over on 2025-07-01 (NQ 1655/NQ-UBTVQH15), as needs' sample tree names them.
+MERGED_INTO_BIENBACH = frozenset({"TB-X-BIENBACH", "TB-X-BIENBACHDONG", "TB-X-TANBANG"})
+
+
+def seeded_needs(backend, provider: Provider, clock, people: int = 24):
+    """Yield a test client of needs in AUTH_MODE=oidc on `backend`'s migrated database, on `clock`, its sample
+    units and `people` synthetic civil servants seeded by the operator (the scoping tests' registry); a fixture
+    body: `yield from seeded_needs(...)`."""
+    app = oidc_app("needs", backend.migrated("needs"), provider, migrate=False, clock=clock)
+    client = app.test_client()
+    assert client.post("/admin/needs/seed", json={"civil_servants": people},
+                       headers=provider.auth("operator")).status_code == 200
+    try:
+        yield client
+    finally:
+        app.extensions["service"].engine.dispose()
+
+
+def static_and_oidc(service: str, backend, provider: Provider):
+    """Yield two test clients of `service` on one migrated database: the first in the static development mode (to
+    set things up with API_AUTH), the second in AUTH_MODE=oidc trusting `provider` (the calls under test); a
+    fixture body: `yield from static_and_oidc(...)`."""
+    url = backend.migrated(service)
+    static = build_app(service, url, migrate=False)
+    oidc = oidc_app(service, url, provider, migrate=False)
+    try:
+        yield static.test_client(), oidc.test_client()
+    finally:
+        for app in (static, oidc):
+            app.extensions["service"].engine.dispose()
+
+
+__all__ = ["Provider", "SigningKey", "start_provider", "provider", "oidc_settings", "oidc_app", "ROLES",
+           "MERGED_INTO_BIENBACH", "seeded_needs", "static_and_oidc"]

@@ -15,29 +15,15 @@ from datetime import timedelta
 import pytest
 
 from shared.auth import principal_of
-from tests.oidc import start_provider
-from tests.unit.apps import build_app
+from tests.oidc import provider, static_and_oidc  # noqa: F401 - provider: a fixture
 from tests.unit.courses.factories import (API_AUTH, MON, enroll, make_course, make_lecturer, make_trainees, ok,
                                           reserve, schedule, sessions_for)
 from tools.dev_oidc import fetch_token
 
 
-@pytest.fixture(scope="module")
-def provider():
-    p = start_provider()
-    yield p
-    p.close()
-
-
 @pytest.fixture
 def apps(backend, provider):
-    url = backend.migrated("courses")
-    static = build_app("courses", url, migrate=False)
-    oidc = build_app("courses", url, migrate=False, auth_mode="oidc", oidc_issuer=provider.issuer,
-                     oidc_jwks_url=provider.jwks_url)
-    yield static.test_client(), oidc.test_client()
-    for app in (static, oidc):
-        app.extensions["service"].engine.dispose()
+    yield from static_and_oidc("courses", backend, provider)
 
 
 @pytest.fixture

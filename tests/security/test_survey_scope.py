@@ -10,9 +10,9 @@ from datetime import date, datetime, timezone
 import pytest
 
 from tests.helpers import Clock
-from tests.oidc import oidc_app, provider  # noqa: F401 - a fixture
+from tests.oidc import MERGED_INTO_BIENBACH, provider, seeded_needs  # noqa: F401 - provider: a fixture
 
-MERGED = {"TB-X-BIENBACH", "TB-X-BIENBACHDONG", "TB-X-TANBANG"}
+MERGED = MERGED_INTO_BIENBACH
 DAY = date(2026, 3, 2)
 
 
@@ -20,12 +20,7 @@ DAY = date(2026, 3, 2)
 def needs(backend, provider):
     clock = Clock()
     clock.at = datetime(DAY.year, DAY.month, DAY.day, 5, 0, tzinfo=timezone.utc)
-    app = oidc_app("needs", backend.migrated("needs"), provider, migrate=False, clock=clock)
-    client = app.test_client()
-    assert client.post("/admin/needs/seed", json={"civil_servants": 24},
-                       headers=provider.auth("operator")).status_code == 200
-    yield client
-    app.extensions["service"].engine.dispose()
+    yield from seeded_needs(backend, provider, clock)
 
 
 def _campaign(needs, provider) -> str:

@@ -19,9 +19,9 @@ from shared.notify.email import SmtpChannel
 from tests.events import make_lecturer_notice_issued
 from tests.helpers import Clock
 from tests.notify.servers import SmtpSink
-from tests.oidc import oidc_app, provider  # noqa: F401 - a fixture
+from tests.oidc import MERGED_INTO_BIENBACH, provider, seeded_needs  # noqa: F401 - provider: a fixture
 
-MERGED = {"TB-X-BIENBACH", "TB-X-BIENBACHDONG", "TB-X-TANBANG"}
+MERGED = MERGED_INTO_BIENBACH
 DEADLINE = datetime(2026, 12, 20, 10, 0, tzinfo=timezone.utc)
 
 
@@ -29,12 +29,7 @@ DEADLINE = datetime(2026, 12, 20, 10, 0, tzinfo=timezone.utc)
 def needs(backend, provider):
     clock = Clock()
     clock.at = datetime(2026, 3, 2, 5, 0, tzinfo=timezone.utc)  # after the 2025 merger
-    app = oidc_app("needs", backend.migrated("needs"), provider, migrate=False, clock=clock)
-    client = app.test_client()
-    assert client.post("/admin/needs/seed", json={"civil_servants": 24},
-                       headers=provider.auth("operator")).status_code == 200
-    yield client
-    app.extensions["service"].engine.dispose()
+    yield from seeded_needs(backend, provider, clock)
 
 
 def handle(client, body: str) -> None:

@@ -6,27 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.oidc import start_provider
-from tests.unit.apps import build_app
+from tests.oidc import provider, static_and_oidc  # noqa: F401 - provider: a fixture
 from tests.unit.courses.factories import API_AUTH, enroll, make_course, make_trainees, ok, reserve, schedule
-
-
-@pytest.fixture(scope="module")
-def provider():
-    p = start_provider()
-    yield p
-    p.close()
 
 
 @pytest.fixture
 def apps(backend, provider):
-    url = backend.migrated("courses")
-    static = build_app("courses", url, migrate=False)
-    oidc = build_app("courses", url, migrate=False, auth_mode="oidc", oidc_issuer=provider.issuer,
-                     oidc_jwks_url=provider.jwks_url)
-    yield static.test_client(), oidc.test_client()
-    for app in (static, oidc):
-        app.extensions["service"].engine.dispose()
+    yield from static_and_oidc("courses", backend, provider)
 
 
 def _forbidden(resp, field: str) -> None:

@@ -9,9 +9,9 @@ from datetime import date, datetime, timezone
 import pytest
 
 from tests.helpers import Clock
-from tests.oidc import oidc_app, provider  # noqa: F401 - a fixture
+from tests.oidc import MERGED_INTO_BIENBACH, provider, seeded_needs  # noqa: F401 - provider: a fixture
 
-MERGED = {"TB-X-BIENBACH", "TB-X-BIENBACHDONG", "TB-X-TANBANG"}
+MERGED = MERGED_INTO_BIENBACH
 BEFORE, AFTER = date(2025, 6, 30), date(2025, 7, 1)
 
 
@@ -23,12 +23,7 @@ def clock():
 
 @pytest.fixture
 def needs(backend, provider, clock):
-    app = oidc_app("needs", backend.migrated("needs"), provider, migrate=False, clock=clock)
-    client = app.test_client()
-    assert client.post("/admin/needs/seed", json={"civil_servants": 24},
-                       headers=provider.auth("operator")).status_code == 200
-    yield client
-    app.extensions["service"].engine.dispose()
+    yield from seeded_needs(backend, provider, clock)
 
 
 def _on(clock, day: date) -> None:
