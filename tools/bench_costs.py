@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from shared.db import make_engine, make_session_factory
 
-from tools.bench_wire import Cost, Meter, WireCounter  # noqa: F401 - WireCounter: the tests take it from here
+from tools.bench_wire import CoursesInProcess, Cost, Meter, WireCounter  # noqa: F401 - WireCounter: the tests take it from here
 
 
 # --- one consumer batch -------------------------------------------------------------------------------------------
@@ -114,52 +114,14 @@ def http_flow(url: str, wire: WireCounter | None, trainees: int = 40) -> list[tu
     """The main flow's requests to the courses service (its real Flask app in process, PostgreSQL through the
     wire counter), each measured: create a course, enrol `trainees`, schedule, (funding's reservation delivered as
     the consumer would), record attendance, complete, read. Returns (request, cost) with publishes = outbox rows."""
-    import importlib
-    import types
-    import uuid
-
-    from services import get_settings
-    from services.needs import events as needs_events
-    from shared.db import transaction
-    from shared.events import decode, new_event
     from shared.migrate import upgrade
 
     upgrade("courses", url)
-    settings = get_settings("courses", database_url=wire.url(url) if wire else url, api_token="b", admin_token="b")
-    app = importlib.import_module("services.courses.app").create_app(settings)
-    service = app.extensions["service"]
-    handlers = importlib.import_module("services.courses.handlers").HANDLERS
+    courses_app = CoursesInProcess(wire.url(url) if wire else url, "b")
+    service, client, h, ok = courses_app.service, courses_app.client, courses_app.headers, courses_app.ok
     meter = Meter(service.engine, wire, url if url.startswith("postgresql") else None)
     outbox = service.outbox.table
-    client, h = app.test_client(), {"Authorization": "Bearer b"}
-
-    def deliver(body: str) -> None:
-        env = decode(body)
-        handler = handlers[env.type]
-        with transaction(service.session_factory) as session:
-            handler([env], session, settings) if getattr(handler, "takes_batch", False) else \
-                handler(env, session, settings)
-
-    def ok(resp):
-        if resp.status_code >= 300:
-            raise RuntimeError(f"{resp.status_code}: {resp.get_data(as_text=True)[:300]}")
-        return resp.get_json()
-
-    ids = []
-    for i in range(trainees):
-        person = types.SimpleNamespace(
-            id=str(uuid.uuid4()), code=f"BC-{i:05d}", unit_code="TB-X-TANLOCBAC", position_code="VHXH",
-            gender="female", ethnic_minority=False, hard_area=False, child_under_36_months=False,
-            employment_status="active", left_on=None, left_reason=None)
-        deliver(new_event("needs.civil_servant_registered",
-                          needs_events.civil_servant_registered(person, "CM-TANLOC"), producer="needs")[1])
-        ids.append(person.id)
-    ok(client.post("/api/v1/rules/duty-shares", json={"commune_code": "*", "max_absent_percent": 100,
-                                                        "note": "bench"}, headers=h))
-    lect = ok(client.post("/api/v1/lecturers", json={"name": "GV", "tier": 2, "degree": "master",
-                                                     "pedagogy_certificate": True, "years_experience": 5}, headers=h))
-    venue = ok(client.post("/api/v1/venues", json={"name": "Hội trường", "address": "Thới Bình", "capacity": 60},
-                           headers=h))
+    ids, lect, venue = courses_app.set_up(trainees, "BC", "bench")
     out: list[tuple[str, Cost]] = []
 
     def measured(name: str, call):
@@ -184,11 +146,7 @@ def http_flow(url: str, wire: WireCounter | None, trainees: int = 40) -> list[tu
             measured(f"POST …/enrollments ({trainees} trainees)", lambda: client.post(
                 f"/api/v1/courses/{cid}/enrollments", json={"civil_servant_ids": ids}, headers=h))
             scheduled = measured("POST …/schedule", lambda: client.post(f"/api/v1/courses/{cid}/schedule", headers=h))
-            deliver(new_event("funding.budget_reserved", {
-                "course_id": cid, "revision": scheduled["revision"], "reservation_id": str(uuid.uuid4()),
-                "estimate_total": 1_000_000, "lines": [{"budget_line_id": "b1", "source": "state_dtbd",
-                                                        "owner_unit_code": "CM-THOIBINH", "amount": 1_000_000}]},
-                producer="funding")[1])
+            courses_app.reserve(cid, scheduled["revision"])
             measured(f"POST …/attendance ({2 * trainees} records)", lambda: client.post(
                 f"/api/v1/courses/{cid}/attendance", headers=h, json={"records": [
                     {"session_id": x["id"], "civil_servant_id": cs, "present": True}
@@ -197,7 +155,7 @@ def http_flow(url: str, wire: WireCounter | None, trainees: int = 40) -> list[tu
             measured("GET /api/v1/courses/<id>", lambda: client.get(f"/api/v1/courses/{cid}", headers=h))
     finally:
         meter.close()
-        service.engine.dispose()
+        courses_app.close()
     return out
 
 

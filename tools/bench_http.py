@@ -45,48 +45,13 @@ def seed(url: str, courses: int = COURSES, trainees: int = TRAINEES) -> list[dic
     """Migrate and fill courses' database at `url` through its real app (in process) and event handlers; return
     per course {"id", "sessions": [ids], "trainees": [ids]} — every course confirmed (funding's reservation
     delivered), so attendance may be recorded."""
-    from services.courses.app import create_app
-    from services.courses.handlers import HANDLERS
-    from services.courses.settings import get_settings
-    from services.needs import events as needs_events
-    from shared.db import transaction
-    from shared.events import decode, new_event
     from shared.migrate import upgrade
-    import types
+    from tools.bench_wire import CoursesInProcess
 
     upgrade("courses", url)
-    settings = get_settings(database_url=url, api_token=TOKEN, admin_token=TOKEN + "-admin", log_level="WARNING")
-    app = create_app(settings)
-    service = app.extensions["service"]
-    client, h = app.test_client(), {"Authorization": f"Bearer {TOKEN}"}
-
-    def deliver(event_type: str, payload: dict, producer: str) -> None:
-        env = decode(new_event(event_type, payload, producer=producer)[1])
-        handler = HANDLERS[env.type]
-        with transaction(service.session_factory) as session:
-            handler([env], session, settings) if getattr(handler, "takes_batch", False) else \
-                handler(env, session, settings)
-
-    def ok(resp):
-        if resp.status_code >= 300:
-            raise RuntimeError(f"seed: {resp.status_code}: {resp.get_data(as_text=True)[:300]}")
-        return resp.get_json()
-
-    people = []
-    for i in range(trainees):
-        person = types.SimpleNamespace(
-            id=str(uuid.uuid4()), code=f"BH-{i:05d}", unit_code="TB-X-TANLOCBAC", position_code="VHXH",
-            gender="female" if i % 2 else "male", ethnic_minority=False, hard_area=False,
-            child_under_36_months=False, employment_status="active", left_on=None, left_reason=None)
-        deliver("needs.civil_servant_registered", needs_events.civil_servant_registered(person, "CM-TANLOC"), "needs")
-        people.append(person.id)
-    ok(client.post("/api/v1/rules/duty-shares", json={"commune_code": "*", "max_absent_percent": 100,
-                                                        "note": "bench-http"}, headers=h))
-    lecturer = ok(client.post("/api/v1/lecturers", json={"name": "GV mẫu", "tier": 2, "degree": "master",
-                                                         "pedagogy_certificate": True, "years_experience": 5},
-                              headers=h))
-    venue = ok(client.post("/api/v1/venues", json={"name": "Hội trường", "address": "Thới Bình", "capacity": 60},
-                           headers=h))
+    courses_app = CoursesInProcess(url, TOKEN, log_level="WARNING")
+    client, h, ok = courses_app.client, courses_app.headers, courses_app.ok
+    people, lecturer, venue = courses_app.set_up(trainees, "BH", "bench-http")
     out = []
     try:
         for c in range(courses):  # one day each: no trainee, lecturer or venue is booked twice
@@ -99,14 +64,10 @@ def seed(url: str, courses: int = COURSES, trainees: int = TRAINEES) -> list[dic
             ok(client.post(f"/api/v1/courses/{course['id']}/enrollments", json={"civil_servant_ids": people},
                            headers=h))
             scheduled = ok(client.post(f"/api/v1/courses/{course['id']}/schedule", headers=h))
-            deliver("funding.budget_reserved", {
-                "course_id": course["id"], "revision": scheduled["revision"], "reservation_id": str(uuid.uuid4()),
-                "estimate_total": 1_000_000, "lines": [{"budget_line_id": "b1", "source": "state_dtbd",
-                                                        "owner_unit_code": "CM-THOIBINH", "amount": 1_000_000}]},
-                "funding")
+            courses_app.reserve(course["id"], scheduled["revision"])
             out.append({"id": course["id"], "sessions": [s["id"] for s in course["sessions"]], "trainees": people})
     finally:
-        service.engine.dispose()
+        courses_app.close()
     return out
 
 

@@ -194,3 +194,82 @@ class Meter:
         event.remove(self.engine, "before_cursor_execute", self._seen)
         if self.admin is not None:
             self.admin.dispose()
+
+
+class CoursesInProcess:
+    """courses' real Flask app in process on a migrated database, for the benchmarks that drive its requests
+    (tools/bench_costs.py http_flow, tools/bench_http.py seed): a client with the static development token, events
+    delivered to its handlers as its consumer would, and the set-up both need — trainees registered from needs'
+    event, the duty-share rule opened, a lecturer and a venue."""
+
+    def __init__(self, database_url: str, token: str, **settings):
+        from services.courses.app import create_app
+        from services.courses.handlers import HANDLERS
+        from services.courses.settings import get_settings
+
+        self.settings = get_settings(database_url=database_url, api_token=token, admin_token=token + "-admin",
+                                     **settings)
+        self.app = create_app(self.settings)
+        self.service = self.app.extensions["service"]
+        self.client = self.app.test_client()
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self._handlers = HANDLERS
+
+    def deliver(self, event_type: str, payload: dict, producer: str) -> None:
+        """One event through its courses handler in its own transaction (what the consumer does after the inbox)."""
+        from shared.db import transaction
+        from shared.events import decode, new_event
+
+        env = decode(new_event(event_type, payload, producer=producer)[1])
+        handler = self._handlers[env.type]
+        with transaction(self.service.session_factory) as session:
+            if getattr(handler, "takes_batch", False):
+                handler([env], session, self.settings)
+            else:
+                handler(env, session, self.settings)
+
+    def reserve(self, course_id: str, revision: int) -> None:
+        """Funding's reservation of a scheduled course, delivered: the course becomes confirmed."""
+        import uuid
+
+        self.deliver("funding.budget_reserved", {
+            "course_id": course_id, "revision": revision, "reservation_id": str(uuid.uuid4()),
+            "estimate_total": 1_000_000, "lines": [{"budget_line_id": "b1", "source": "state_dtbd",
+                                                    "owner_unit_code": "CM-THOIBINH", "amount": 1_000_000}]},
+                     "funding")
+
+    @staticmethod
+    def ok(resp):
+        if resp.status_code >= 300:
+            raise RuntimeError(f"{resp.status_code}: {resp.get_data(as_text=True)[:300]}")
+        return resp.get_json()
+
+    def set_up(self, trainees: int, code_prefix: str, note: str) -> tuple[list[str], dict, dict]:
+        """`trainees` synthetic trainees of Tân Lộc (registered by needs' event), the duty-share rule open for the
+        benchmark, a lecturer and a venue: (trainee ids, lecturer, venue)."""
+        import types
+        import uuid
+
+        from services.needs import events as needs_events
+
+        ids = []
+        for i in range(trainees):
+            person = types.SimpleNamespace(
+                id=str(uuid.uuid4()), code=f"{code_prefix}-{i:05d}", unit_code="TB-X-TANLOCBAC",
+                position_code="VHXH", gender="female" if i % 2 else "male", ethnic_minority=False, hard_area=False,
+                child_under_36_months=False, employment_status="active", left_on=None, left_reason=None)
+            self.deliver("needs.civil_servant_registered",
+                         needs_events.civil_servant_registered(person, "CM-TANLOC"), "needs")
+            ids.append(person.id)
+        client, h = self.client, self.headers
+        self.ok(client.post("/api/v1/rules/duty-shares", json={"commune_code": "*", "max_absent_percent": 100,
+                                                                "note": note}, headers=h))
+        lecturer = self.ok(client.post("/api/v1/lecturers", json={
+            "name": "GV mẫu", "tier": 2, "degree": "master", "pedagogy_certificate": True, "years_experience": 5},
+            headers=h))
+        venue = self.ok(client.post("/api/v1/venues", json={"name": "Hội trường", "address": "Thới Bình",
+                                                            "capacity": 60}, headers=h))
+        return ids, lecturer, venue
+
+    def close(self) -> None:
+        self.service.engine.dispose()
