@@ -117,6 +117,13 @@ class Bench:
             {"session_id": s["id"], "civil_servant_id": cs, "present": True} for s in c["sessions"] for cs in ids]},
             session)
 
+    def reasons(self, ids: list[str]) -> dict[str, int]:
+        """Why courses are not confirmed: funding's reason per course still awaiting funds, counted."""
+        with self.engines["courses"].connect() as conn:
+            return dict(conn.execute(sa.text("SELECT coalesce(status_reason, '(none)'), count(*) FROM courses "
+                                             "WHERE id = ANY(:ids) AND status <> 'confirmed' GROUP BY 1"),
+                                     {"ids": ids}).all())
+
     def statuses(self, ids: list[str]) -> dict[str, int]:
         with self.engines["courses"].connect() as conn:
             return dict(conn.execute(sa.text("SELECT status, count(*) FROM courses WHERE id = ANY(:ids) "
@@ -232,6 +239,14 @@ def burst(b: Bench, n: int, trainees: list[str], lanes: int = 4, per_course: int
                               *lane[k], groups[k], http())
 
     t_setup = time.monotonic()
+    # The burst's courses run in 2027: the sample 2027 line of the organiser (a few hundred courses' worth) would run
+    # dry before the last reservations (funding rightly rejects them); one more allocation covers them.
+    lines = requests.get(f"{b.funding}/api/v1/budget-lines", params={"fiscal_year": 2027}, headers=H)
+    lines.raise_for_status()
+    line = next(x for x in lines.json() if (x["source"], x["owner_unit_code"]) == ("state_dtbd", "CM-THOIBINH"))
+    requests.post(f"{b.funding}/api/v1/budget-lines/{line['id']}/amendments", headers=H, json={
+        "delta": 2 * n * 5_200_000, "decision_no": "BENCH-BURST", "decision_date": "2027-01-01",
+        "reason": "Bổ sung dự toán cho thử tải (dữ liệu tổng hợp)"}).raise_for_status()
     with ThreadPoolExecutor(8) as pool:
         made = list(pool.map(make, range(n)))
     ids = [c["id"] for c in made]
@@ -239,7 +254,8 @@ def burst(b: Bench, n: int, trainees: list[str], lanes: int = 4, per_course: int
         wait_until(lambda: b.statuses(ids).get("confirmed", 0) == n, 300, what="burst courses confirmed",
                    interval=0.5)
     except TimeoutError:
-        raise TimeoutError(f"burst set-up: not every course confirmed in 300 s: {b.statuses(ids)}") from None
+        raise TimeoutError(f"burst set-up: not every course confirmed in 300 s: {b.statuses(ids)}; "
+                           f"why: {b.reasons(ids)}") from None
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda ic: b.attend(ic[1], groups[ic[0] % lanes], http()), enumerate(made)))
     setup = time.monotonic() - t_setup
