@@ -339,7 +339,20 @@ class NoticeSessionV1(_EventSchema):
     buoi = fields.String(required=True, validate=validate.OneOf(["morning", "afternoon"]))
 
 
-class CourseNoticeIssuedV1(_EventSchema):
+class _CalendarNoticeV1(_EventSchema):
+    """What a course notice tells (courses.course_notice_issued and courses.lecturer_notice_issued v1): the calendar's
+    SEQUENCE, the course's dates and venue, the sessions concerned, a reason, and the iCalendar file built by courses."""
+
+    sequence = fields.Integer(required=True, validate=validate.Range(min=0))
+    start_date = fields.Date(allow_none=True, load_default=None)
+    end_date = fields.Date(allow_none=True, load_default=None)
+    venue_name = fields.String(allow_none=True, load_default=None)
+    sessions = fields.List(fields.Nested(NoticeSessionV1), load_default=list)
+    reason = fields.String(allow_none=True, load_default=None)
+    ics = fields.String(allow_none=True, load_default=None)
+
+
+class CourseNoticeIssuedV1(_CalendarNoticeV1):
     """courses.course_notice_issued v1: tell these trainees about their course: an invitation, a session moved, the
     venue changed, a place freed for them (promoted from the waitlist) or the course cancelled. `sequence` grows
     with every change of the course (the calendar's SEQUENCE); `ics` is the course's iCalendar file for this
@@ -351,19 +364,12 @@ class CourseNoticeIssuedV1(_EventSchema):
     code = fields.String(required=True)
     title = fields.String(required=True)
     civil_servant_ids = fields.List(fields.String(), required=True)
-    sequence = fields.Integer(required=True, validate=validate.Range(min=0))
-    start_date = fields.Date(allow_none=True, load_default=None)
-    end_date = fields.Date(allow_none=True, load_default=None)
-    venue_name = fields.String(allow_none=True, load_default=None)
-    sessions = fields.List(fields.Nested(NoticeSessionV1), load_default=list)
-    reason = fields.String(allow_none=True, load_default=None)
-    ics = fields.String(allow_none=True, load_default=None)
 
 
 LECTURER_NOTICE_KINDS = ["assigned", "session_moved", "venue_changed", "cancelled"]
 
 
-class LecturerNoticeIssuedV1(_EventSchema):
+class LecturerNoticeIssuedV1(_CalendarNoticeV1):
     """courses.lecturer_notice_issued v1: tell one lecturer (by courses' lecturer id; needs holds the contact and
     sends) about a course they teach: assigned, a session moved, the venue changed, the course cancelled.
     `sessions` and `ics` are the lecturer's own sessions; `sequence` is the lecturer's calendar SEQUENCE."""
@@ -374,13 +380,6 @@ class LecturerNoticeIssuedV1(_EventSchema):
     code = fields.String(required=True)
     title = fields.String(required=True)
     lecturer_id = fields.String(required=True)
-    sequence = fields.Integer(required=True, validate=validate.Range(min=0))
-    start_date = fields.Date(allow_none=True, load_default=None)
-    end_date = fields.Date(allow_none=True, load_default=None)
-    venue_name = fields.String(allow_none=True, load_default=None)
-    sessions = fields.List(fields.Nested(NoticeSessionV1), load_default=list)
-    reason = fields.String(allow_none=True, load_default=None)
-    ics = fields.String(allow_none=True, load_default=None)
 
 
 class ReservedLineV1(_EventSchema):

@@ -180,6 +180,13 @@ class CivilServantSchema(CivilServantCreateSchema):
                 "commune_code": obj.commune_code, "ethnicity": formats.ETHNIC_GROUPS.get(cs.ethnicity_code)}
 
 
+class PageArgsSchema(Schema):
+    """The paging query arguments of a list (the page numbers from 1, up to 500 items a page)."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
 class EthnicGroupSchema(Schema):
     code = fields.String(metadata={"description": "Mã dân tộc, QĐ 121-TCTK/PPCĐ ngày 2/3/1979 (01 Kinh … 54 Ơ Đu)"})
     name = fields.String()
@@ -187,13 +194,11 @@ class EthnicGroupSchema(Schema):
     ethnic_minority = fields.Boolean()
 
 
-class CivilServantQueryArgsSchema(Schema):
+class CivilServantQueryArgsSchema(PageArgsSchema):
     unit_code = fields.String(load_default=None, metadata={"description": "the unit registered (may be former)"})
     commune_code = fields.String(load_default=None, metadata={"description": "today's commune"})
     position_code = fields.String(load_default=None)
     employment_status = fields.String(load_default=None, validate=validate.OneOf(["active", "on_leave", "left"]))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 class RegistryExportArgsSchema(CivilServantQueryArgsSchema):
@@ -426,7 +431,7 @@ class NeedSchema(Schema):
     met_at = fields.AwareDateTime(allow_none=True)
 
 
-class NeedQueryArgsSchema(Schema):
+class NeedQueryArgsSchema(PageArgsSchema):
     civil_servant_id = fields.String(load_default=None)
     commune_code = fields.String(load_default=None)
     unit_code = fields.String(load_default=None, metadata={"description": "the unit registered (may be former)"})
@@ -434,8 +439,6 @@ class NeedQueryArgsSchema(Schema):
     position_code = fields.String(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(["open", "planned", "met"]))
     kind = fields.String(load_default=None, validate=validate.OneOf(["competency_gap", "standard"]))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 class NeedPageSchema(Schema):
@@ -673,14 +676,12 @@ class LecturerContactSchema(LecturerContactSetSchema):
 
 # --- officers' delivery status (issue 13): masked addresses only ---------------------------------------------------
 
-class DeliveryStatusArgsSchema(Schema):
+class DeliveryStatusArgsSchema(PageArgsSchema):
     course_id = fields.String(load_default=None, validate=validate.Length(min=1, max=36))
     recipient_id = fields.String(load_default=None, validate=validate.Length(min=1, max=36), metadata={
         "description": "a civil servant's id, or courses' lecturer id"})
     status = fields.String(load_default=None, validate=validate.OneOf(
         ["pending", "sending", "sent", "failed", "bounced", "parked", "skipped", "unconfirmed"]))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 class DeliveryStatusRowSchema(Schema):
