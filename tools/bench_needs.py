@@ -173,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, default=NATIONAL_PEOPLE)
     parser.add_argument("--import-rows", type=int, default=IMPORT_ROWS)
     parser.add_argument("--profile", action="store_true", help="cProfile the close job; print the top functions")
+    parser.add_argument("--lanes", type=int, default=get_settings().close_lanes,
+                        help="lanes of the close, run by as many job threads (NEEDS_CLOSE_LANES)")
     args = parser.parse_args(argv)
+    settings = get_settings()
     rng = random.Random(2025)
     url = create_pg_database("bench_needs")
     engine = make_engine(url)
@@ -201,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         # queues the job; the needs worker then runs it in committed chunks (jobs.run_close_jobs).
         t0 = time.perf_counter()
         with transaction(sessions) as session:
-            queued = usecases.request_close(session, campaign_id, inline_limit=get_settings().close_inline_limit)[1]
+            queued = usecases.request_close(session, campaign_id, inline_limit=settings.close_inline_limit,
+                                            lanes=args.lanes)[1]
         asked = time.perf_counter() - t0
         print(f"  close request (POST …/close → {'202, job queued' if queued else '200, closed inline'}) "
               f"answered in {asked:.3f} s")
@@ -209,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         if profiler:
             profiler.enable()
-        chunks = run_close_jobs(sessions)
+        chunks = run_close_jobs(sessions, threads=args.lanes)
         took_close = time.perf_counter() - t0
         if profiler:
             profiler.disable()
@@ -217,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         with transaction(sessions) as session:
             job = session.get(CloseJob, campaign_id)
             print(f"  close job in the worker (combine, record levels, compute needs; {chunks} committed chunks of "
-                  f"{usecases.CLOSE_CHUNK:,} people): {job.needs:,} needs ({job.competency_gap:,} gaps, "
+                  f"{usecases.CLOSE_CHUNK:,} people in {args.lanes} lane(s) side by side): {job.needs:,} needs ({job.competency_gap:,} gaps, "
                   f"{job.standard:,} mandatory) for {job.people_done:,} people in {took_close:.1f} s "
                   f"(target ≤ {CLOSE_TARGET_S:.0f} s)")
         t0 = time.perf_counter()

@@ -25,11 +25,12 @@ POST /admin/needs/rules):
   gap (per_gap_level × gap), mandatory standard, leadership position, hard area, ethnic minority,
   deadline passed / within 12 months / within 24 months, topic wished by the person (nguyện vọng).
 Closing a campaign computes the needs set-based (combined levels by a SQL CASE built from the domain rule, levels
-recorded with INSERT … SELECT, needs by COPY) in chunks of people. Up to NEEDS_CLOSE_INLINE_LIMIT people (20,000:
-a district or a province) it runs in the request (200); above it, or with ?background=true, the request answers 202
-and the campaign is "closing" while the needs worker runs the durable CloseJob (jobs.py: chunk + cursor committed
-together, restart-safe, progress at GET /campaigns/{id} → close_job; a job failing 5 times is "failed" and asking to
-close again re-queues it).
+and needs recorded with INSERT … SELECT, usecases/gaps.py) in chunks of people. Up to NEEDS_CLOSE_INLINE_LIMIT people
+(20,000: a district or a province) it runs in the request (200); above it, or with ?background=true, the request
+answers 202 and the campaign is "closing" while the needs worker runs the close in NEEDS_CLOSE_LANES lanes of people
+side by side (usecases/closing.py, jobs.py: each lane a durable job, chunk + lane cursor committed together,
+restart-safe, progress at GET /campaigns/{id} → close_job; a lane failing 5 times is "failed" and asking to close
+again re-queues it).
 Reporting by former unit: needs keep the registered unit (unit_code, a former unit for people registered before the
 2025 merger) beside today's commune; reports group and filter by either. A reorganisation in force moves stored
 needs and plan lines to the new commune.

@@ -78,18 +78,19 @@ def main(argv: list[str], settings=None) -> int:
     if not argv or argv[0] not in ("seed", "close-campaign") or (argv[0] == "close-campaign" and len(argv) < 2):
         print("usage: python -m services.needs.admin seed [count] | close-campaign <campaign_id>", file=sys.stderr)
         return 2
-    engine = make_engine((settings or get_settings()).database_url)
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     try:
         if argv[0] == "close-campaign":
             try:
                 with transaction(sessions) as session:
-                    usecases.request_close(session, argv[1], inline_limit=0)
+                    usecases.request_close(session, argv[1], inline_limit=0, lanes=settings.close_lanes)
             except DomainError as error:
                 if not isinstance(error, Conflict):  # a conflict: already closing (a job to finish) or closed (just report)
                     print(error.message, file=sys.stderr)
                     return 1
-            run_close_jobs(sessions)
+            run_close_jobs(sessions, threads=1 if settings.is_sqlite else settings.job_threads)
             with transaction(sessions) as session:
                 job = usecases.get_close_progress(session, argv[1])
                 if job is None:

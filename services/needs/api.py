@@ -218,7 +218,8 @@ def close_campaign(args, campaign_id):
     """Close a campaign and compute the needs: at once when small (200), else as a worker job (202)."""
     limit = 0 if args["background"] else ctx().settings.close_inline_limit
     with ctx().transaction() as session:
-        result, queued = usecases.request_close(session, campaign_id, inline_limit=limit)
+        result, queued = usecases.request_close(session, campaign_id, inline_limit=limit,
+                                                lanes=ctx().settings.close_lanes)
         return (result, 202) if queued else result
 
 

@@ -1,12 +1,14 @@
 """Durable jobs of the needs service (shared.jobs), run by the needs worker: closing a large survey campaign; and,
 each round, moving stored needs to the successor units when a reorganisation decided ahead comes into force.
 
-POST /campaigns/{id}/close on a campaign larger than the inline limit only queues a "close_campaign" job; each run
-of it computes one chunk of people, committed together with the close's cursor and counters (progress is visible at
-GET /campaigns/{id}), and returns Again() until no one is left. shared.jobs claims with FOR UPDATE SKIP LOCKED on
-PostgreSQL, so several workers never compute the same chunk; a worker killed mid-chunk never commits it, and the
-next claim resumes from the last committed cursor. A chunk that keeps failing backs off and, after MAX_ATTEMPTS,
-stops the job as failed (visible at /admin/needs/jobs; asking to close again re-queues it).
+POST /campaigns/{id}/close on a campaign larger than the inline limit only queues "close_campaign" jobs, one per
+lane (a key range of the surveyed people, usecases/closing.py); each run of one computes one chunk of its lane,
+committed together with the lane's cursor (in the job's payload) and the close's counters (progress is visible at
+GET /campaigns/{id}), and returns Again() until the lane is empty; the last lane closes the campaign. shared.jobs
+claims with FOR UPDATE SKIP LOCKED on PostgreSQL, so the worker's job threads (NEEDS_JOB_THREADS) and several
+workers compute different lanes side by side and never the same chunk; a worker killed mid-chunk never commits it,
+and the next claim resumes from the lane's last committed cursor. A chunk that keeps failing backs off and, after
+MAX_ATTEMPTS, stops its lane as failed (visible at /admin/needs/jobs; asking to close again re-queues it).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from services.needs import usecases
+from services.needs.models import CloseJob
 from shared import jobs
 from shared.db import transaction
 from shared.localtime import utcnow
@@ -28,43 +31,72 @@ MAX_ATTEMPTS = 5  # a close chunk failing five times stops the job as failed (as
 
 def run_close_campaign(session, job: jobs.Job, *, chunk: int = usecases.CLOSE_CHUNK,
                        step: Callable | None = None) -> jobs.Again | None:
-    """Compute the next chunk of a campaign's close (`step`: usecases.close_campaign_step): None when finished,
-    else Again() (due again at once)."""
-    finished = (step or usecases.close_campaign_step)(session, job.payload["campaign_id"], chunk)
-    if finished:
-        log.info("close job done", extra={"campaign_id": job.payload["campaign_id"]})
+    """Compute the next chunk of one lane of a campaign's close (`step`: usecases.close_campaign_step): None when the
+    lane is finished, else Again() (due again at once) with the lane's new cursor in its payload, committed with
+    the chunk. A job queued before lanes (payload without "after") resumes from the close's own cursor."""
+    payload = job.payload
+    after = payload.get("after")
+    if after is None:
+        close = session.get(CloseJob, payload["campaign_id"])
+        after = close.cursor if close is not None else ""
+    cursor = (step or usecases.close_campaign_step)(session, payload["campaign_id"], chunk, after=after,
+                                                    upto=payload.get("upto"), lane_job_id=job.id)
+    if cursor is None:
+        log.info("close lane done", extra={"campaign_id": payload["campaign_id"], "lane": payload.get("lane", 0)})
         return None
-    return jobs.Again()
+    return jobs.Again(payload={**payload, "after": cursor})
 
 
 def run_close_jobs(session_factory, *, chunk: int = usecases.CLOSE_CHUNK,
                    stop: threading.Event | None = None, max_steps: int | None = None,
-                   now_fn: Callable[[], datetime] = utcnow, step: Callable | None = None) -> int:
-    """Run due jobs one at a time (one chunk, one transaction each) until none is due (or stopped, or `max_steps`);
-    return the runs tried, failed ones included. The CLI, the benchmark and the tests drive closes with it
-    (`step`: what computes one chunk, usecases.close_campaign_step unless a test makes it fail)."""
-    steps = 0
-    while not (stop is not None and stop.is_set()) and (max_steps is None or steps < max_steps):
-        tried: list[str] = []
+                   now_fn: Callable[[], datetime] = utcnow, step: Callable | None = None, threads: int = 1) -> int:
+    """Run due jobs one at a time per thread (one chunk, one transaction each) until none is due (or stopped, or
+    `max_steps` in all); return the runs tried, failed ones included. `threads` > 1 runs the lanes of a close side
+    by side, as the worker's job threads do. The CLI, the benchmark and the tests drive closes with it (`step`: what
+    computes one chunk, usecases.close_campaign_step unless a test makes it fail)."""
+    steps = [0]
+    lock = threading.Lock()
 
-        def run(session, job: jobs.Job):
-            tried.append(job.id)
-            return run_close_campaign(session, job, chunk=chunk, step=step)
-        jobs.run_due(session_factory, usecases.JOBS_TABLE, {**JOBS, "close_campaign": run}, now_fn, limit=1,
-                     max_attempts=MAX_ATTEMPTS, stop=stop)
-        if not tried:
-            break
-        steps += 1
-    return steps
+    def loop():
+        while not (stop is not None and stop.is_set()):
+            with lock:
+                if max_steps is not None and steps[0] >= max_steps:
+                    return
+                steps[0] += 1
+            tried: list[str] = []
+
+            def run(session, job: jobs.Job):
+                tried.append(job.id)
+                return run_close_campaign(session, job, chunk=chunk, step=step)
+            jobs.run_due(session_factory, usecases.JOBS_TABLE, {**JOBS, "close_campaign": run}, now_fn, limit=1,
+                         max_attempts=MAX_ATTEMPTS, stop=stop)
+            if not tried:
+                with lock:
+                    steps[0] -= 1
+                return
+    if threads <= 1:
+        loop()
+    else:
+        workers = [threading.Thread(target=loop, name=f"close-{k}") for k in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    return steps[0]
 
 
 def tick(session_factory, stop: threading.Event) -> int:
-    """One round of the needs worker's loop: move needs for reorganisations come into force, then run the due
-    jobs; return the jobs run."""
+    """One round of the needs worker's loop: move needs for reorganisations come into force, then run one due job
+    (a lane of a close is one chunk: the other job threads take the other lanes meanwhile); return the jobs run."""
     with transaction(session_factory) as session:
         if usecases.apply_due_reorganisations(session):
             log.info("reorganisation in force: needs moved to the successor units")
-    return jobs.run_due(session_factory, usecases.JOBS_TABLE, JOBS, max_attempts=MAX_ATTEMPTS, stop=stop)
+    return lane_tick(session_factory, stop)
+
+
+def lane_tick(session_factory, stop: threading.Event) -> int:
+    """A further job thread's round (NEEDS_JOB_THREADS): claim and run one due job."""
+    return jobs.run_due(session_factory, usecases.JOBS_TABLE, JOBS, limit=1, max_attempts=MAX_ATTEMPTS, stop=stop)
 
 
 JOBS = {

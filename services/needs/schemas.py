@@ -284,6 +284,7 @@ class CloseJobSchema(Schema):
     standard = fields.Integer()
     attempts = fields.Integer()
     error = fields.String(allow_none=True)
+    lanes = fields.Integer(metadata={"description": "lanes of people computed side by side (0: closed inline)"})
     created_at = fields.AwareDateTime()
     started_at = fields.AwareDateTime(allow_none=True)
     heartbeat_at = fields.AwareDateTime(allow_none=True)

@@ -57,6 +57,11 @@ class NeedsSettings(Settings):
     # few thousand people) closes in seconds; above this the close becomes a job of the worker, because a national
     # campaign takes longer than gunicorn's request timeout.
     close_inline_limit: int = 20000
+    # A queued close is split into this many lanes of people that job threads compute side by side (PostgreSQL;
+    # always one on SQLite), and the worker runs this many job threads: a chunk is one database backend's work, so
+    # about the database server's cores (bench-needs: usecases/closing.py).
+    close_lanes: int = 2
+    job_threads: int = 2
     job_poll_seconds: float = 2.0  # how often the worker looks for queued jobs
     notify: NotifyConfig = field(default_factory=NotifyConfig)  # the channels needs sends through (issue 13)
     zalo_templates: dict = field(default_factory=dict)  # purpose → approved ZNS template id (ZALO_TEMPLATES)
@@ -77,6 +82,8 @@ def get_settings(**overrides) -> NeedsSettings:
     """Read the needs service settings from the environment; keyword overrides win."""
     return load_settings(SERVICE, NeedsSettings, **{
         "close_inline_limit": env("NEEDS_CLOSE_INLINE_LIMIT", 20000, int),
+        "close_lanes": max(1, env("NEEDS_CLOSE_LANES", 2, int)),
+        "job_threads": max(1, env("NEEDS_JOB_THREADS", 2, int)),
         "job_poll_seconds": env("NEEDS_JOB_POLL_SECONDS", 2.0, float),
         "notify": notify_config(),
         "zalo_templates": env("ZALO_TEMPLATES", {}, _pairs),

@@ -13,9 +13,12 @@ def main() -> int:
     """Consume, relay, poll the close-campaign jobs and due reorganisations, and send the due deliveries until
     stopped."""
     settings = get_settings()
-    return run_worker(settings, HANDLERS, OUTBOX, INBOX_TABLE,
-                      loops={"needs-jobs": (jobs.tick, settings.job_poll_seconds),
-                             "needs-deliveries": (jobs.deliveries_tick(settings), settings.notify_poll_seconds)})
+    # job threads side by side (NEEDS_JOB_THREADS; one on SQLite): the lanes of a close are computed at once
+    threads = 1 if settings.is_sqlite else settings.job_threads
+    loops = {"needs-jobs": (jobs.tick, settings.job_poll_seconds),
+             **{f"needs-jobs-{k}": (jobs.lane_tick, settings.job_poll_seconds) for k in range(2, threads + 1)},
+             "needs-deliveries": (jobs.deliveries_tick(settings), settings.notify_poll_seconds)}
+    return run_worker(settings, HANDLERS, OUTBOX, INBOX_TABLE, loops=loops)
 
 
 if __name__ == "__main__":

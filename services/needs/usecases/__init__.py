@@ -57,17 +57,18 @@ from services.needs.usecases.frameworks import (  # noqa: F401
 from services.needs.usecases.campaigns import (  # noqa: F401
     open_campaign,
     _campaign,
-    CLOSE_KIND,
-    _close_key,
-    _close_job_view,
     _campaign_view,
     list_campaigns,
     get_campaign,
     submit_response,
     campaign_progress,
     _person,
+)
+from services.needs.usecases.closing import (  # noqa: F401
+    CLOSE_KIND,
+    _close_key,
+    _close_job_view,
     _combination_case,
-    _uuid4_strings,
     CLOSE_CHUNK,
     _close_params,
     _close_result,

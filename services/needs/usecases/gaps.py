@@ -96,9 +96,14 @@ def _deadline_reason(deadline, today: date) -> sa.ColumnElement:
 
 
 def _new_id(session: Session) -> sa.ColumnElement:
-    """A random (version 4) UUID as text, made by the database."""
+    """A new UUID as text, made by the database: on PostgreSQL version 7 (RFC 9562: a 48-bit millisecond time, then
+    random bits), so the needs of a close go to the last pages of the primary key instead of random ones all over a
+    national index (bench-needs: −17 % time in the needs' INSERTs); on SQLite a random (version 4) one."""
     if is_postgres(session):
-        return sa.cast(sa.func.gen_random_uuid(), sa.String)
+        return sa.literal_column(
+            "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing "
+            "substring(int8send((extract(epoch from clock_timestamp()) * 1000)::bigint) from 3) from 1 for 6), "
+            "52, 1), 53, 1), 'hex')::uuid::text", sa.String)
     return sa.literal_column(
         "lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || substr(lower(hex(randomblob(2))), 2)"
         " || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2) || '-' || "
@@ -173,10 +178,8 @@ def insert_chunk_needs(session: Session, *, campaign_id: str, year: int, framewo
         # A chunk is a bulk job: hash joins over the chunk's index ranges. Left to its estimates (the two ranges on
         # the same ids multiply to ~1 % of the chunk) the planner picks nested loops, ~35,000 index probes a chunk.
         session.execute(sa.text("SET LOCAL enable_nestloop = off"))
-    for selects in ([gap_rows], standard_rows):
-        if selects:
-            _insert(session, selects, campaign_id=campaign_id, year=year, weights=weights, communes=communes,
-                    today=today, now=now, max_gap=max_gap, first_id=first_id, last_id=last_id)
+    _insert(session, [gap_rows, *standard_rows], campaign_id=campaign_id, year=year, weights=weights,
+            communes=communes, today=today, now=now, max_gap=max_gap, first_id=first_id, last_id=last_id)
     if is_postgres(session):
         session.execute(sa.text("RESET enable_nestloop"))
     # counted, not taken from rowcount (SQLite's driver answers -1 for INSERT … SELECT)

@@ -27,7 +27,8 @@ from shared.localtime import local_today
 
 NOW = datetime(2026, 5, 4, 3, 0, tzinfo=timezone.utc)
 PEOPLE = 160
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+# version 7 (time-ordered: new needs append to the primary key's last pages) on PostgreSQL, version 4 on SQLite
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[47][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 def _scatter(session, rng: random.Random, campaign_id: str) -> None:
@@ -116,6 +117,11 @@ def _expected(session, campaign_id: str) -> list[tuple]:
 def _stored(session, campaign_id: str) -> list[tuple]:
     rows = session.scalars(sa.select(Need).where(Need.campaign_id == campaign_id)).all()
     assert all(UUID.match(n.id) for n in rows)
+    if session.get_bind().dialect.name == "postgresql":
+        assert {n.id[14] for n in rows} == {"7"}
+        # the 48-bit millisecond prefix never goes back: a close's ids sort in the order they were made
+        stamps = [int(n.id[:8] + n.id[9:13], 16) for n in rows]
+        assert max(stamps) - min(stamps) < 600_000  # made within the test's minutes, from the clock, not random
     assert len({n.id for n in rows}) == len(rows)
     return sorted(((n.civil_servant_id, n.year, n.kind, n.topic_code, n.competency_code, n.standard_code,
                     n.required_level, n.assessed_level, n.gap, n.deadline, n.priority_score,
