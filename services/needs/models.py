@@ -211,7 +211,9 @@ class Assessment(Base):
 
 
 class CompetencyRecord(Base):
-    """Append-only history of a civil servant's level per competency; the current level is the latest row."""
+    """Append-only history of the levels evaluation reports after a course (source "evaluation"); a closed survey
+    campaign's levels are read from its assessments instead (usecases/records.py competency_history, which merges
+    both; the current level is the latest entry). Rows of source "survey" were copies, removed by revision 0010."""
 
     __tablename__ = "competency_records"
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,

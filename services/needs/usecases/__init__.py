@@ -78,6 +78,9 @@ from services.needs.usecases.closing import (  # noqa: F401
     get_close_progress,
 )
 from services.needs.usecases.records import (  # noqa: F401
+    LevelRecord,
+    survey_levels,
+    competency_history,
     competency_profile,
     record_assessed_levels,
     record_course_completed,

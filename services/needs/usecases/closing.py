@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.needs import domain
 from services.needs.models import (
-    JOBS_TABLE, Assessment, Campaign, CivilServant, CloseJob, CompetencyRecord, Need, SurveyResponse,
+    JOBS_TABLE, Assessment, Campaign, CivilServant, CloseJob, Need, SurveyResponse,
 )
 from services.needs.usecases.gaps import insert_chunk_needs
 from services.needs.usecases.rules import rule_value
@@ -181,7 +181,7 @@ def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_C
     """Compute the needs of the next `chunk` surveyed people after `after` (up to `upto`, inclusive, if given);
     return the new cursor, or None when no one is left in that range (the campaign closes with its last lane).
 
-    Combines the assessments by the frozen rule, appends the levels to the competency record and stores the needs.
+    Combines the assessments by the frozen rule and stores the needs.
     Open needs of those people not in any plan are replaced by the new measurement; planned and met needs stay,
     and no new need is made for a (person, topic) already open in a plan or planned. The caller commits the
     cursor with the rows it covers (a lane job's payload, or the request's own transaction).
@@ -214,22 +214,12 @@ def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_C
     session.execute(sa.delete(Need).where(Need.status == "open", Need.plan_line_id.is_(None),
                                           Need.civil_servant_id.between(first_id, last_id),  # an index range
                                           Need.civil_servant_id.in_(in_chunk)))
+    # Set-based: the combined level is computed by the database (a CASE built from domain.combine) and the needs go
+    # to their table with INSERT … SELECT, so neither the ~1.5·10⁶ levels nor the needs of a national campaign pass
+    # through Python (usecases/gaps.py). The levels themselves are not copied: the competency record reads a closed
+    # campaign's levels from its assessments by the same frozen rule (usecases/records.py).
     rule = domain.CombinationRule.from_data(params["combination"])
-    # Set-based: the combined level is computed by the database (a CASE built from domain.combine), the survey
-    # levels go to the competency record and the needs to their table with INSERT … SELECT, so neither the
-    # ~1.5·10⁶ levels nor the needs of a national campaign pass through Python (usecases/gaps.py).
     level = _combination_case(rule, Assessment.self_level, Assessment.supervisor_level)
-    chunk_assessments = sa.and_(
-        Assessment.campaign_id == campaign_id, Assessment.civil_servant_id.between(first_id, last_id),
-        CivilServant.id.between(first_id, last_id),  # said again for civil_servants: an index range, not a scan
-        CivilServant.employment_status != "left")
-    with_person = sa.select(Assessment).join(CivilServant, CivilServant.id == Assessment.civil_servant_id)
-    session.execute(sa.insert(CompetencyRecord).from_select(
-        ["civil_servant_id", "competency_code", "level", "source", "source_ref", "assessed_at", "recorded_at"],
-        with_person.with_only_columns(
-            Assessment.civil_servant_id, Assessment.competency_code, level, sa.literal("survey"),
-            sa.literal(campaign_id), sa.literal(now, UTCDateTime()), sa.literal(now, UTCDateTime()))
-        .where(chunk_assessments, level.is_not(None))))
     counts = insert_chunk_needs(
         session, campaign_id=campaign_id, year=campaign.year, framework_id=campaign.framework_id,
         first_id=first_id, last_id=last_id, combined_level=level,

@@ -70,10 +70,16 @@ def _flag(condition) -> sa.ColumnElement:
     return sa.case((condition, 1), else_=0)
 
 
+def _wished_topics(session: Session, wished_topics) -> sa.ColumnElement:
+    """The person's wished topics as read once per person in the chunk: on PostgreSQL parsed into JSONB there, not
+    again for each of their needs (each gap's priority key tests them)."""
+    return sa.cast(wished_topics, JSONB) if is_postgres(session) else wished_topics
+
+
 def _wished(session: Session, wished_topics, topic) -> sa.ColumnElement:
-    """1 when `topic` is among the person's wished topics (a JSON list of the survey response), else 0."""
+    """1 when `topic` is among the person's wished topics (_wished_topics of the survey response), else 0."""
     if is_postgres(session):
-        return _flag(sa.cast(wished_topics, JSONB).contains(sa.func.jsonb_build_array(topic)))
+        return _flag(wished_topics.contains(sa.func.jsonb_build_array(topic)))
     each = sa.func.json_each(wished_topics).table_valued("value")
     return _flag(sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value == topic)))
 
@@ -125,7 +131,8 @@ def insert_chunk_needs(session: Session, *, campaign_id: str, year: int, framewo
     # The chunk's people once, with their priority flags (the registry's stored ethnic_minority is the input, as for
     # domain.Person); materialised so that each branch below reads 5,000 rows, not the registry.
     chunk = sa.select(
-        SR.c.civil_servant_id.label("cs_id"), SR.c.wished_topics, CS.c.unit_code, CS.c.position_code,
+        SR.c.civil_servant_id.label("cs_id"), _wished_topics(session, SR.c.wished_topics).label("wished_topics"),
+        CS.c.unit_code, CS.c.position_code,
         CS.c.employed_from, *(CS.c[f] for f in domain.QUALIFICATION_FIELDS),
         _flag(CS.c.position_code.in_(leaders)).label("lead"), _flag(CS.c.hard_area).label("hard"),
         _flag(CS.c.ethnic_minority).label("minor"),

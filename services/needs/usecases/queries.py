@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 from services.needs import domain
 from services.needs.domain import OPEN_STATUSES
 from services.needs.formats import ROLLUP_KEYS
-from services.needs.models import CivilServant, CompetencyRecord, Need, PlanLine, PlanTarget, Position
+from services.needs.models import CivilServant, Need, PlanLine, PlanTarget, Position
 from services.needs.usecases.campaigns import _person
 from services.needs.usecases.frameworks import _requirements, current_framework
 from services.needs.usecases.plans import _plan
+from services.needs.usecases.records import competency_history
 from services.needs.usecases.rules import _standards
 from services.needs.usecases.units import _commune_map
 from shared.db import is_postgres
@@ -76,7 +77,7 @@ def below_standard(session: Session, commune_code: str | None = None, unit_code:
     leadership = {p.code: p.leadership for p in session.scalars(sa.select(Position))}
     communes = _commune_map(session)
     current: dict[str, dict[str, tuple]] = defaultdict(dict)
-    for rec in session.scalars(sa.select(CompetencyRecord).order_by(CompetencyRecord.assessed_at, CompetencyRecord.id)):
+    for rec in competency_history(session):
         current[rec.civil_servant_id][rec.competency_code] = rec.level
     out = []
     people = sa.select(CivilServant).where(CivilServant.employment_status != "left").order_by(CivilServant.code)

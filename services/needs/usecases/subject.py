@@ -1,5 +1,6 @@
 """needs' part of the data-subject report (issue 14, shared/subject_report.py): the registry entry, contacts, survey
-answers and assessments, competency records, needs, plan candidacies, the messages sent to or about them, and who accessed the
+answers and assessments (a closed campaign's levels in the competency record are computed from these, not stored
+again), competency records (evaluation's levels), needs, plan candidacies, the messages sent to or about them, and who accessed the
 person's record. Credentials (link tokens, hashes) are left out by shared.subject_report."""
 from __future__ import annotations
 

@@ -101,7 +101,11 @@ def test_course_evaluated_appends_levels_and_a_late_older_evaluation_does_not_be
     rows = db.rows(sa.select(CompetencyRecord.level, CompetencyRecord.source)
                    .where(CompetencyRecord.civil_servant_id == cs_id, CompetencyRecord.competency_code == "CM06")
                    .order_by(CompetencyRecord.assessed_at))
-    assert [tuple(r) for r in rows] == [(1, "survey"), (2, "evaluation"), (3, "evaluation")]
+    assert [tuple(r) for r in rows] == [(2, "evaluation"), (3, "evaluation")]  # stored: evaluation's levels
+    with transaction(db.session_factory) as session:  # the record: the closed survey's level first, then those
+        history = usecases.competency_history(session, cs_id)
+    assert [(r.level, r.source) for r in history if r.competency_code == "CM06"] == [
+        (1, "survey"), (2, "evaluation"), (3, "evaluation")]
     assert status_of(db, needs["KN-CNTT"]) == "open"  # a level is not training: only a certificate meets a need
 
 
