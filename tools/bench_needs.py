@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import random
 import statistics
@@ -157,6 +158,34 @@ def per_person_pass(session, campaign_id: str) -> int:
     return found
 
 
+class BackendCPU:
+    """The CPU seconds (user + system, from /proc) of the PostgreSQL backends this engine's connections run on,
+    when the server runs on this machine; None otherwise."""
+
+    def __init__(self, engine):
+        self.pids: set[int] = set()
+
+        @sa.event.listens_for(engine, "connect")
+        def _pid(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("SELECT pg_backend_pid()")
+            self.pids.add(cur.fetchone()[0])
+            cur.close()
+        engine.dispose()  # connections made from now on are counted
+
+    def seconds(self) -> float | None:
+        total, read, tick = 0.0, 0, os.sysconf("SC_CLK_TCK")
+        for pid in self.pids:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # a connection closed meanwhile (the pool keeps the close's), or a server elsewhere
+            total += (int(fields[11]) + int(fields[12])) / tick
+            read += 1
+        return total if read else None
+
+
 def timed(fn, repeat: int = 3) -> tuple[float, object]:
     """Run fn `repeat` times; return the median seconds and the last result."""
     times, result = [], None
@@ -210,7 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  close request (POST …/close → {'202, job queued' if queued else '200, closed inline'}) "
               f"answered in {asked:.3f} s")
         profiler = cProfile.Profile() if args.profile else None
-        t0 = time.perf_counter()
+        backends = BackendCPU(engine)
+        with engine.connect() as conn:
+            lsn = conn.scalar(sa.text("SELECT pg_current_wal_insert_lsn()"))
+        t0, cpu0 = time.perf_counter(), backends.seconds() or 0.0
         if profiler:
             profiler.enable()
         chunks = run_close_jobs(sessions, threads=args.lanes)
@@ -218,12 +250,18 @@ def main(argv: list[str] | None = None) -> int:
         if profiler:
             profiler.disable()
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+        cpu = None if cpu0 is None or backends.seconds() is None else backends.seconds() - cpu0
+        with engine.connect() as conn:  # the whole server's WAL: on a shared server, others' writes add to it
+            wal = conn.scalar(sa.text("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), :lsn)"), {"lsn": lsn})
         with transaction(sessions) as session:
             job = session.get(CloseJob, campaign_id)
-            print(f"  close job in the worker (combine, record levels, compute needs; {chunks} committed chunks of "
-                  f"{usecases.CLOSE_CHUNK:,} people in {args.lanes} lane(s) side by side): {job.needs:,} needs ({job.competency_gap:,} gaps, "
-                  f"{job.standard:,} mandatory) for {job.people_done:,} people in {took_close:.1f} s "
-                  f"(target ≤ {CLOSE_TARGET_S:.0f} s)")
+            print(f"  close job in the worker (combine levels, compute needs; {chunks} committed chunks of "
+                  f"{usecases.CLOSE_CHUNK:,} people in {args.lanes} lane(s) side by side): {job.needs:,} needs "
+                  f"({job.competency_gap:,} gaps, {job.standard:,} mandatory) for {job.people_done:,} people in "
+                  f"{took_close:.1f} s (target ≤ {CLOSE_TARGET_S:.0f} s)")
+            print(f"    where it went: {float(wal) / 1e6:,.0f} MB of WAL ({float(wal) / max(job.needs, 1):,.0f} bytes "
+                  f"per need); the PostgreSQL backends' CPU "
+                  + (f"{cpu:.1f} s" if cpu is not None else "not readable (server not on this machine)"))
         t0 = time.perf_counter()
         with transaction(sessions) as session:
             found = per_person_pass(session, campaign_id)
