@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from services.needs import usecases
-from services.needs.models import CloseJob
 from shared import jobs
 from shared.db import transaction
 from shared.localtime import utcnow
@@ -35,12 +34,9 @@ def run_close_campaign(session, job: jobs.Job, *, chunk: int = usecases.CLOSE_CH
     lane is finished, else Again() (due again at once) with the lane's new cursor in its payload, committed with
     the chunk. A job queued before lanes (payload without "after") resumes from the close's own cursor."""
     payload = job.payload
-    after = payload.get("after")
-    if after is None:
-        close = session.get(CloseJob, payload["campaign_id"])
-        after = close.cursor if close is not None else ""
-    cursor = (step or usecases.close_campaign_step)(session, payload["campaign_id"], chunk, after=after,
-                                                    upto=payload.get("upto"), lane_job_id=job.id)
+    cursor = (step or usecases.close_campaign_step)(session, payload["campaign_id"], chunk,
+                                                    after=payload.get("after"), upto=payload.get("upto"),
+                                                    lane_job_id=job.id)
     if cursor is None:
         log.info("close lane done", extra={"campaign_id": payload["campaign_id"], "lane": payload.get("lane", 0)})
         return None

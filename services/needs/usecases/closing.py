@@ -176,10 +176,11 @@ def _finish_lane(session: Session, campaign_id: str, lane_job_id: str | None, no
     session.flush()
 
 
-def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_CHUNK, *, after: str = "",
+def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_CHUNK, *, after: str | None = "",
                         upto: str | None = None, lane_job_id: str | None = None) -> str | None:
     """Compute the needs of the next `chunk` surveyed people after `after` (up to `upto`, inclusive, if given);
     return the new cursor, or None when no one is left in that range (the campaign closes with its last lane).
+    `after` None: a job queued before lanes, resumed from the close's own cursor.
 
     Combines the assessments by the frozen rule and stores the needs.
     Open needs of those people not in any plan are replaced by the new measurement; planned and met needs stay,
@@ -189,6 +190,8 @@ def close_campaign_step(session: Session, campaign_id: str, chunk: int = CLOSE_C
     job = session.get(CloseJob, campaign_id)
     if job is None or job.status == "done":
         return None
+    if after is None:
+        after = job.cursor or ""
     campaign = session.get(Campaign, campaign_id)
     now = utcnow()
     params = job.params
