@@ -4,6 +4,8 @@ PostgreSQL (SQLite's BEGIN IMMEDIATE left out, as PostgreSQL's driver sends its 
 Recording attendance must not query per record: 1 or 20 records, new, changed or a mix, cost the same statements
 (one upsert of the records), at most POST_BOUND — before issue 16 a list of 10 records was 25 statements (a get and
 an UPDATE per record), then one UPDATE per run of rows with the same changed columns.
+Completing a course (the request issue 16's burst is made of) costs the same statements for 2 or 40 certified
+trainees, at most COMPLETE_BOUND, with the year's certificate counter locked last.
 Not timed: `make bench-http` prints requests/s and p95 under load, and `--anatomy` lists these statements.
 """
 from __future__ import annotations
@@ -83,3 +85,52 @@ def test_the_statements_do_not_depend_on_which_records_change(courses_web):
                         for s in course["sessions"] for cs in course["trainees"][:20]]}  # half change, half new
     mixed = _post(client, engine, course, both)
     assert len(mixed) == constant, "\n".join(mixed)
+
+
+COMPLETE_BOUND = 17  # 20 before issue 16's burst work: the enrollments were read again as ORM objects to be written
+
+
+def _complete(client, engine, course, attendees: int) -> list[str]:
+    records = [{"session_id": s, "civil_servant_id": cs, "present": True}
+               for s in course["sessions"] for cs in course["trainees"][:attendees]]
+    assert client.post(f"/api/v1/courses/{course['id']}/attendance", headers=H, json={"records": records}
+                       ).status_code == 201
+    resp, sql = statements_of(engine, lambda: client.post(f"/api/v1/courses/{course['id']}/complete", headers=H))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert resp.get_json()["status"] == "completed"
+    return sql
+
+
+def test_completing_a_course_costs_the_same_statements_for_2_or_40_certified_trainees(backend):
+    """The burst of issue 16 is made of completions: their statements must not grow with the course, and the
+    year's certificate counter is taken last (it is held by every completion of the year until its commit)."""
+    from services.courses.app import create_app
+    from services.courses.settings import get_settings
+
+    url = backend.migrated("courses")
+    small, large = seed(url, courses=2, trainees=40)
+    app = create_app(get_settings(database_url=url, api_token=TOKEN, admin_token=TOKEN + "-admin",
+                                  log_level="WARNING"))
+    engine = app.extensions["service"].engine
+    try:
+        client = app.test_client()
+        counts, listing = {}, {}
+        for name, course, attendees in (("2", small, 2), ("40", large, 40)):
+            listing[name] = sql = _complete(client, engine, course, attendees)
+            counts[name] = len(sql)
+        with engine.connect() as conn:
+            numbers = conn.execute(sa.text("SELECT certificate_no FROM enrollments WHERE certificate_no IS NOT NULL"
+                                           )).scalars().all()
+    finally:
+        engine.dispose()
+    assert counts["2"] == counts["40"], f"statements by certified trainees: {counts}\n" + "\n".join(listing["40"])
+    assert counts["40"] <= COMPLETE_BOUND, "\n".join(listing["40"])
+    assert len(numbers) == len(set(numbers)) == 42  # every attendee certified once, no number twice
+    # the counter is the last lock taken: after it only the outcome, then the outbox row (an INSERT, or a COPY the
+    # statement listener does not see, and its NOTIFY on PostgreSQL) and the access log row
+    sql = listing["40"]
+    counter = next(i for i, s in enumerate(sql) if s.startswith("UPDATE certificate_counters"))
+    after = sql[counter + 1:]
+    assert after[0].startswith("UPDATE enrollments SET certified"), "\n".join(sql)
+    assert all(s.startswith(("INSERT INTO outbox", "SELECT pg_notify", "INSERT INTO access_log")) for s in after[1:]), \
+        "\n".join(sql)

@@ -1,6 +1,7 @@
 """Completion (certificates, courses.course_completed) and closing on feedback requested + settlement posted."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -20,20 +21,27 @@ from services.courses.usecases.queries import _course, get_course, _participants
 
 def _certificate_numbers(session: Session, year: int, count: int) -> list[str]:
     """Issue the next `count` certificate numbers of `year`, once and in order, under concurrent completions: one
-    block for the whole course (three statements, not three per certified trainee).
+    block for the whole course (two statements, not three per certified trainee).
 
     The year's counter row is created with INSERT … ON CONFLICT DO NOTHING before it is locked: two first
     completions of a year used to both find no row and both insert it, the second failing on the primary key
-    (HTTP 500). Now the second waits for the first's row and then locks it (SELECT … FOR UPDATE on PostgreSQL;
-    SQLite has one writer at a time)."""
+    (HTTP 500). Now the second waits for the first's row: the UPDATE … RETURNING that adds `count` locks it until
+    the commit (SQLite has one writer at a time)."""
     if count == 0:
         return []
-    session.execute(insert_ignoring_conflicts(session, CertificateCounter.__table__).values(year=year, last_no=0))
-    counter = session.get(CertificateCounter, year, with_for_update=True, populate_existing=True)
-    first = counter.last_no + 1
-    counter.last_no += count
-    session.flush()
-    return [formats.certificate_number(year, n) for n in range(first, first + count)]
+    counters = CertificateCounter.__table__
+    session.execute(insert_ignoring_conflicts(session, counters).values(year=year, last_no=0))
+    last = session.execute(sa.update(counters).where(counters.c.year == year)
+                           .values(last_no=counters.c.last_no + count).returning(counters.c.last_no)).scalar_one()
+    return [formats.certificate_number(year, n) for n in range(last - count + 1, last + 1)]
+
+
+@functools.cache
+def _write_outcome() -> sa.Update:
+    """The enrollments' certificate outcome, written by one executemany (the statement built once)."""
+    e = Enrollment.__table__
+    return (sa.update(e).where(e.c.course_id == sa.bindparam("k_course"), e.c.civil_servant_id == sa.bindparam("k_cs"))
+            .values(certified=sa.bindparam("v_certified"), certificate_no=sa.bindparam("v_no")))
 
 
 def complete_course(session: Session, course_id: str, now: datetime | None = None) -> dict:
@@ -56,21 +64,22 @@ def complete_course(session: Session, course_id: str, now: datetime | None = Non
     course.status = domain.next_status(course.status, "complete")
     course.completed_at = now or utcnow()
     year = to_local(course.completed_at).year
-    # One SELECT for the enrollments (the identity map holds no strong reference to those _participants read).
-    by_id = {e.civil_servant_id: e for e in session.scalars(sa.select(Enrollment).where(
-        Enrollment.course_id == course.id, Enrollment.civil_servant_id.in_([p["civil_servant_id"] for p in rows])))}
-    enrollments = [by_id[p["civil_servant_id"]] for p in rows]
-    certified = [p["status"] == ACTIVE_ENROLLMENT and p["certified"] for p in rows]
-    numbers = iter(_certificate_numbers(
-        session, year, sum(1 for e, c in zip(enrollments, certified) if c and e.certificate_no is None)))
-    for p, e, c in zip(rows, enrollments, certified):
-        e.certified = c
-        if c and e.certificate_no is None:
-            e.certificate_no = next(numbers)
-        p["certified"], p["certificate_no"] = c, e.certificate_no
     topic = session.get(Topic, course.topic_code) if course.topic_code else None
+    answer = get_course(session, course.id)  # flushes the course's change; it shows no certificate
+    # The year's certificate counter is locked last (issue 16): every completion of the year waits for it, so it is
+    # held only for the statements left before the commit — the outcome, the outbox row — not for the reads above.
+    for p in rows:
+        p["certified"] = p["status"] == ACTIVE_ENROLLMENT and p["certified"]
+    numbers = iter(_certificate_numbers(session, year, sum(
+        1 for p in rows if p["certified"] and p["certificate_no"] is None)))
+    for p in rows:
+        if p["certified"] and p["certificate_no"] is None:
+            p["certificate_no"] = next(numbers)
+    # Rows, not ORM objects: one executemany writes every participant's outcome (the ORM read them again first).
+    session.execute(_write_outcome(), [{"k_course": course.id, "k_cs": p["civil_servant_id"],
+                                        "v_certified": p["certified"], "v_no": p["certificate_no"]} for p in rows])
     OUTBOX.emit(session, "courses.course_completed", events.course_completed(course, rows, topic))
-    return get_course(session, course.id)
+    return answer
 
 
 def _maybe_close(session: Session, course: Course, now: datetime | None = None) -> None:
