@@ -24,7 +24,6 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app, g, request
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from shared import rules
@@ -286,7 +285,7 @@ def retention_admin_blueprint() -> Blueprint:
     """/admin/access-log/retention for the operator: read the versions, add one (shared.rules: an open-ended
     version that began earlier ends the day before; any other overlap is a 409 naming valid_from)."""
     from shared.auth import OPERATOR, requires
-    from shared.web import ctx
+    from shared.web import Blueprint, ctx
     blp = Blueprint("access_log_retention", __name__, url_prefix="/admin/access-log",
                     description="Thời hạn lưu nhật ký truy cập (quy định có phiên bản)")
 
@@ -313,6 +312,7 @@ def retention_admin_blueprint() -> Blueprint:
 def access_log_blueprint() -> Blueprint:
     """GET /api/v1/access-log for the inspector: newest first, by subject, record or time; the retention rule."""
     from shared.auth import INSPECTOR, OPERATOR, requires
+    from shared.web import Blueprint
     blp = Blueprint("access_log", __name__, url_prefix="/access-log", description="Nhật ký truy cập dữ liệu cá nhân")
 
     @blp.route("/retention")

@@ -9,14 +9,13 @@ import re
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.bus import deadletters
 from shared.db import utcnow
 from shared.errors import Invalid
 from shared import auth
-from shared.web import ctx
+from shared.web import Blueprint, ctx
 
 
 class DeadLetterSelectSchema(Schema):

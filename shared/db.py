@@ -1,6 +1,7 @@
 """Database plumbing: engines and sessions built on demand, SQLite tuned for several processes, UTC time."""
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -164,13 +165,20 @@ def upsert(session: Session, table: sa.Table, rows: list[dict], keys: list[str],
     statement per row in process): what changes and what is new cost the same, whatever the mix."""
     if not rows:
         return
-    if is_postgres(session):
+    session.execute(_upsert_statement("postgresql" if is_postgres(session) else "sqlite", table, tuple(keys),
+                                      tuple(update)), rows)
+
+
+@functools.cache
+def _upsert_statement(dialect: str, table: sa.Table, keys: tuple[str, ...], update: tuple[str, ...]):
+    """The upsert of `table`, built once per process (issue 16: building it, its `excluded` columns and its cache
+    key cost a request of POST …/attendance more than running it)."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     stmt = insert(table)
-    session.execute(stmt.on_conflict_do_update(index_elements=keys,
-                                               set_={c: stmt.excluded[c] for c in update}), rows)
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
 
 
 def bulk_insert(session: Session, table: sa.Table, rows: list[dict]) -> None:

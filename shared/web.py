@@ -16,9 +16,11 @@ from typing import Callable, Iterator
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
-from flask_smorest import Api, Blueprint
+import flask_smorest
+from flask_smorest import Api
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException, NotFound as NotFoundHTTP, Unauthorized
+from webargs.flaskparser import FlaskParser
 from werkzeug.http import HTTP_STATUS_CODES
 
 from shared.auth import requires, unit_scope  # noqa: F401 - for the entrypoints, re-exported beside ctx
@@ -72,6 +74,32 @@ class IsoJSONProvider(DefaultJSONProvider):
         if isinstance(o, (date, datetime)):
             return o.isoformat()
         return DefaultJSONProvider.default(o)
+
+
+class _SchemaOnceParser(FlaskParser):
+    """webargs' Flask parser, with each argument schema given as a class instantiated once per process instead of
+    once per request (issue 16: marshmallow copies every declared field, and builds each nested schema again, for
+    each new instance). A schema instance holds no per-request state: `load` takes the data and `unknown` as
+    arguments, as flask-smorest's response schemas, built once, already do."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._schemas: dict[type, Schema] = {}
+
+    def _get_schema(self, argmap, req) -> Schema:
+        if isinstance(argmap, type) and issubclass(argmap, Schema):
+            schema = self._schemas.get(argmap)
+            if schema is None:
+                schema = self._schemas.setdefault(argmap, argmap())
+            return schema
+        return super()._get_schema(argmap, req)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint whose `@blp.arguments(SomeSchema)` builds SomeSchema once, not per request: the
+    services' and shared/'s API blueprints are made with this one."""
+
+    ARGUMENTS_PARSER = _SchemaOnceParser()
 
 
 def ctx() -> ServiceContext:

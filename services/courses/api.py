@@ -4,13 +4,12 @@ QR codes, the self check-ins the officer confirms) is in web.py."""
 from __future__ import annotations
 
 from flask import Response
-from flask_smorest import Blueprint
 
 from services.courses import formats, schemas, usecases
 from shared import apidoc
 from shared.auth import lecturer_scope
 from shared.rules_api import RuleRoute, register_rules_routes
-from shared.web import ctx, download, read_upload, requires, unit_scope
+from shared.web import Blueprint, ctx, download, read_upload, requires, unit_scope
 
 
 def in_unit_of_work(use_case, *args, **kwargs):

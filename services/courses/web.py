@@ -16,14 +16,13 @@ from __future__ import annotations
 import hmac
 
 from flask import Blueprint, Response, render_template, request
-from flask_smorest import Blueprint as ApiBlueprint
 
 from services.courses import formats, schemas, usecases
 from shared import apidoc
 from shared.errors import DomainError
 from shared.localtime import vn_date
 from shared.auth import lecturer_scope
-from shared.web import ctx, requires, status_of
+from shared.web import Blueprint as ApiBlueprint, ctx, requires, status_of
 
 pages = Blueprint("courses_checkin", __name__, template_folder="templates")
 blp = ApiBlueprint("courses_checkin_api", __name__, url_prefix="",
