@@ -63,7 +63,7 @@ test: setup tools  ## set-up plus the whole test suite (needs RabbitMQ and Postg
 
 .PHONY: test-cluster
 test-cluster: setup  ## a private 3-node RabbitMQ cluster (5701-5703) and PostgreSQL (5460) on this machine: the completion flow through a killed leader node, a node frozen 45 s and the database stopped 200 s (~10 min)
-	CLUSTER_TEST=1 $(PY) -m pytest tests/cluster -s -p no:cacheprovider
+	CLUSTER_TEST=1 $(PY) -m pytest tests/cluster -s -p no:cacheprovider --timeout 2400
 
 test-fast: setup  ## unit tests only: no broker, no database server
 	$(PY) -m pytest tests/unit

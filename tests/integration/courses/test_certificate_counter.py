@@ -109,10 +109,16 @@ def test_a_second_first_completion_waits_for_the_first_instead_of_failing_on_the
     try:
         # the second completion is blocked on the first's uncommitted counter row (a lock wait, seen by the server)
         with db() as s:
+            def lock_waits() -> int:
+                # one transaction per poll: pg_stat_activity is a snapshot kept until the transaction ends
+                try:
+                    return s.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                            "AND wait_event_type = 'Lock'"))
+                finally:
+                    s.rollback()
             # (or the racer's error, so that a failure says what it was instead of timing out)
-            waiting = wait_until(lambda: errors or s.scalar(sa.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock'")) >= 1, timeout=60, what="the second completion waiting on a lock")
+            waiting = wait_until(lambda: errors or lock_waits() >= 1, timeout=60,
+                                 what="the second completion waiting on a lock")
     finally:
         release.set()
         holder.join(60)

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.db import make_engine
+from tests.helpers import wait_until
 from tools.isolation import PG_ADMIN_URL, create_pg_database, drop_pg_database
 
 
@@ -25,12 +26,17 @@ def _backend_pid(engine) -> int:
 
 def _kill(pid: int) -> None:
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        assert conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar_one()
-        # the backend is gone once it no longer shows (pg_terminate_backend only signals it)
-        conn.execute(sa.text("DO $$ BEGIN WHILE EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s) LOOP "
-                             "PERFORM pg_sleep(0.01); END LOOP; END $$" % int(pid)))
-    admin.dispose()
+    try:
+        with admin.connect() as conn:
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar_one()
+            # the backend is gone once it no longer shows (pg_terminate_backend only signals it). Each poll is its
+            # own statement in autocommit: pg_stat_activity is a snapshot kept for the whole transaction, so a loop
+            # inside one statement (a DO block) would see the backend forever — it hung CI once.
+            wait_until(lambda: not conn.execute(sa.text("SELECT 1 FROM pg_stat_activity WHERE pid = :p"),
+                                                {"p": pid}).first(),
+                       timeout=30, what=f"backend {pid} gone")
+    finally:
+        admin.dispose()
 
 
 def _count_pings(engine) -> list[int]:
