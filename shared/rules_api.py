@@ -20,10 +20,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from flask_smorest import Blueprint
 from marshmallow import Schema
 
-from shared.web import ctx, requires
+from shared.web import Blueprint, ctx, requires
 
 
 @dataclass(frozen=True)

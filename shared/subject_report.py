@@ -131,7 +131,7 @@ def _format_args():
 def part_blueprint(read_part):
     """GET /data-subjects/<civil_servant_id>: this service's part (`read_part(session, civil_servant_id)` returns
     {section: rows}), for the inspector. Every service's app mounts it."""
-    from flask_smorest import Blueprint
+    from shared.web import Blueprint
 
     from shared import apidoc
     from shared.auth import INSPECTOR, requires
@@ -228,7 +228,7 @@ def report_blueprint(read_part, peers: PeerClient, person_exists):
     """GET /data-subjects/<civil_servant_id>/report: the whole report (needs mounts it). `person_exists(session,
     id)` says whether the registry knows the person (404 otherwise, before any peer is asked)."""
     from flask import g
-    from flask_smorest import Blueprint
+    from shared.web import Blueprint
 
     from shared import apidoc
     from shared.auth import INSPECTOR, requires

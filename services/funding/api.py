@@ -1,5 +1,5 @@
 """Public HTTP API of the funding service (/api/v1): each view parses, makes one use-case call and answers."""
-from flask_smorest import Blueprint
+from shared.web import Blueprint
 
 from services.funding import formats, schemas, usecases
 from shared import apidoc, tabular

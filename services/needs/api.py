@@ -1,6 +1,6 @@
 """Public HTTP API of the needs service (/api/v1): units, positions, registry, frameworks, campaigns, needs, plans,
 lecturers' contacts and the officers' delivery status (issue 13)."""
-from flask_smorest import Blueprint
+from shared.web import Blueprint
 
 from services.needs import formats, schemas, usecases
 from shared import apidoc, charts

@@ -102,3 +102,17 @@ def test_use_cases_choose_no_http_status():
     for svc in SERVICES:
         for path in (ROOT / "services" / svc / "usecases").glob("*.py"):
             assert "status=4" not in path.read_text(), path.relative_to(ROOT)
+
+
+def test_api_blueprints_parse_with_schemas_built_once():
+    """flask-smorest's own Blueprint instantiates an `@blp.arguments` schema on every request (issue 16); the API
+    blueprints of the services and of shared/ are made with shared.web.Blueprint, which builds each schema once."""
+    offenders = []
+    for path in [*(ROOT / "services").rglob("*.py"), *(ROOT / "shared").rglob("*.py")]:
+        if path == ROOT / "shared" / "web.py" or "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "flask_smorest" and \
+                    any(a.name == "Blueprint" for a in node.names):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, offenders
