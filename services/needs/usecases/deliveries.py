@@ -42,20 +42,33 @@ def claim(session: Session, purpose: str, recipient_id: str, object_key: str, pa
     claimed before (nothing is added). `status="skipped"` records one that cannot be sent (no supervisor known).
     `recipient_kind`: whose contact book the recipient is in (civil_servant, or lecturer: courses' lecturer id)."""
     now = now or utcnow()
-    row = {"id": str(uuid.uuid4()), "purpose": purpose, "recipient_id": recipient_id, "object_key": object_key,
-           "recipient_kind": recipient_kind,
-           "course_id": course_id, "subject_id": subject_id, "payload": _json(payload), "status": status,
-           "attempts": 0, "source_event_id": source_event_id, "created_at": now, "updated_at": now,
-           "last_error": "no supervisor known" if status == "skipped" else None}
-    session.execute(insert_ignoring_conflicts(session, Delivery.__table__), [row])
-    taken = session.scalar(sa.select(Delivery.id).where(
-        Delivery.purpose == purpose, Delivery.recipient_id == recipient_id, Delivery.object_key == object_key))
-    if taken != row["id"]:
-        return None
-    if status == "pending":
-        jobs.enqueue(session, DELIVERY_JOBS, JOB_KIND, {"delivery_id": row["id"]}, dedupe_key=f"deliver:{row['id']}",
-                     now=now)
-    return row["id"]
+    return claim_all(session, [_row(purpose, recipient_id, object_key, payload, course_id=course_id,
+                                    source_event_id=source_event_id, subject_id=subject_id, status=status,
+                                    recipient_kind=recipient_kind, now=now)], now)[0]
+
+
+def _row(purpose: str, recipient_id: str, object_key: str, payload: dict, *, course_id: str | None,
+         source_event_id: str | None, now: datetime, subject_id: str | None = None, status: str = "pending",
+         recipient_kind: str = "civil_servant") -> dict:
+    return {"id": str(uuid.uuid4()), "purpose": purpose, "recipient_id": recipient_id, "object_key": object_key,
+            "recipient_kind": recipient_kind,
+            "course_id": course_id, "subject_id": subject_id, "payload": _json(payload), "status": status,
+            "attempts": 0, "source_event_id": source_event_id, "created_at": now, "updated_at": now,
+            "last_error": "no supervisor known" if status == "skipped" else None}
+
+
+def claim_all(session: Session, rows: list[dict], now: datetime) -> list[str | None]:
+    """Claim several deliveries (rows made by _row) at once: one INSERT … ON CONFLICT DO NOTHING, one read of which
+    of the fresh ids went in, one INSERT of their jobs — three statements for a course's trainees, not three per
+    trainee (issue 16). Returns, row by row, the id claimed now or None (claimed before, or twice in `rows`)."""
+    if not rows:
+        return []
+    session.execute(insert_ignoring_conflicts(session, Delivery.__table__), rows)
+    new = set(session.scalars(sa.select(Delivery.id).where(Delivery.id.in_([r["id"] for r in rows]))))
+    jobs.enqueue_many(session, DELIVERY_JOBS, [
+        {"kind": JOB_KIND, "payload": {"delivery_id": r["id"]}, "dedupe_key": f"deliver:{r['id']}"}
+        for r in rows if r["id"] in new and r["status"] == "pending"], now=now)
+    return [r["id"] if r["id"] in new else None for r in rows]
 
 
 def _what(p: dict, *keys) -> dict:
@@ -68,12 +81,10 @@ def claim_feedback_request(session: Session, env: Envelope, now: datetime | None
     p = env.payload
     what = _what(p, "course_code", "course_title", "deadline")
     recipients = p["recipients"] if env.version >= 2 else [p]
-    claimed = 0
-    for r in recipients:
-        if claim(session, "feedback_request", r["civil_servant_id"], p["course_id"], {**what, "link": r["link"]},
-                 course_id=p["course_id"], source_event_id=env.id, now=now):
-            claimed += 1
-    return claimed
+    now = now or utcnow()
+    return sum(1 for taken in claim_all(session, [
+        _row("feedback_request", r["civil_servant_id"], p["course_id"], {**what, "link": r["link"]},
+             course_id=p["course_id"], source_event_id=env.id, now=now) for r in recipients], now) if taken)
 
 
 def claim_reminder(session: Session, env: Envelope, now: datetime | None = None) -> str | None:
@@ -106,12 +117,10 @@ def claim_course_notice(session: Session, env: Envelope, now: datetime | None = 
     p = env.payload
     what = {"course_code": p["code"], "course_title": p["title"], **_what(
         p, "kind", "start_date", "end_date", "venue_name", "sessions", "reason", "ics", "sequence")}
-    claimed = 0
-    for cs_id in dict.fromkeys(p["civil_servant_ids"]):
-        if claim(session, "course_notice", cs_id, f"{p['course_id']}:{p['sequence']}", what,
-                 course_id=p["course_id"], source_event_id=env.id, now=now):
-            claimed += 1
-    return claimed
+    now = now or utcnow()
+    return sum(1 for taken in claim_all(session, [
+        _row("course_notice", cs_id, f"{p['course_id']}:{p['sequence']}", what, course_id=p["course_id"],
+             source_event_id=env.id, now=now) for cs_id in dict.fromkeys(p["civil_servant_ids"])], now) if taken)
 
 
 def claim_lecturer_notice(session: Session, env: Envelope, now: datetime | None = None) -> str | None:
@@ -142,14 +151,13 @@ def claim_lecturer_ratings(session: Session, env: Envelope, now: datetime | None
     if not scores:
         return 0
     names = _course_names(session, p["course_id"])
-    claimed = 0
-    for score in scores:
-        what = {**names, "mean": score["mean"], "band": score["band"], "responses": score.get("responses", 0),
-                "general_index": p.get("general_index"), "course_band": p.get("band")}
-        if claim(session, "lecturer_rating", score["lecturer_id"], p["course_id"], what, course_id=p["course_id"],
-                 source_event_id=env.id, recipient_kind="lecturer", now=now):
-            claimed += 1
-    return claimed
+    now = now or utcnow()
+    return sum(1 for taken in claim_all(session, [
+        _row("lecturer_rating", score["lecturer_id"], p["course_id"],
+             {**names, "mean": score["mean"], "band": score["band"], "responses": score.get("responses", 0),
+              "general_index": p.get("general_index"), "course_band": p.get("band")},
+             course_id=p["course_id"], source_event_id=env.id, recipient_kind="lecturer", now=now)
+        for score in scores], now) if taken)
 
 
 # --- officers and operators ------------------------------------------------------------------------------------

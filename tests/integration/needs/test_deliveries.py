@@ -253,3 +253,37 @@ def test_operators_see_figures_per_course_and_person_and_resend_one(backend):
     assert figures["counts"]["sent"] == 1 and figures["counts"]["skipped"] == 1 and figures["jobs"]["done"] >= 2
     assert client.get("/admin/needs/deliveries").status_code == 401
     app.extensions["service"].engine.dispose()
+
+
+def test_a_courses_feedback_links_are_claimed_in_three_statements_whatever_its_size(needs):
+    """issue 16: one INSERT … ON CONFLICT DO NOTHING of the course's deliveries, one read of which went in, one
+    INSERT of their jobs — not three per trainee; a repeat of the event claims nothing and queues no job.
+    (Before: four per trainee — the delivery, its read-back, the job, its read-back.)"""
+    from services.needs.handlers import HANDLERS
+    ids = people(needs)
+    engine = needs.kw["bind"]
+
+    def claimed(course_id: str, trainees: list[str]) -> tuple[int, int]:
+        env = decode(new_event("evaluation.trainee_feedback_requested", {
+            **feedback(trainees[0], course_id), "recipients": [
+                {"civil_servant_id": cs, "link": f"http://127.0.0.1:8003/feedback/T{k}"} for k, cs in enumerate(trainees)]},
+            producer="evaluation")[1])
+        statements = []
+
+        def count(conn, cursor, statement, parameters, context, executemany):
+            if statement != "BEGIN IMMEDIATE":  # SQLite's transactions are begun by a statement of our own
+                statements.append(statement)
+        sa.event.listen(engine, "before_cursor_execute", count)
+        try:
+            with transaction(needs) as s:
+                HANDLERS[env.type](env, s, None)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count)
+        return len(statements), len(deliveries(needs, course_id=course_id))
+
+    assert claimed("c-small", ids[:1]) == (3, 1)
+    assert claimed("c-large", ids + ids[:2]) == (3, 6)  # six people, two named twice: one delivery each
+    assert claimed("c-large", ids) == (2, 6)  # the same again: nothing new, so no INSERT of jobs at all
+    with transaction(needs) as s:
+        queued = s.scalar(sa.select(sa.func.count()).select_from(DELIVERY_JOBS))
+    assert queued == 7  # a job per delivery claimed, none for the repeat or the duplicates
