@@ -92,7 +92,7 @@ def _maybe_close(session: Session, course: Course, now: datetime | None = None) 
 
 def record_feedback_requested(session: Session, envelope: Envelope, now: datetime | None = None) -> None:
     """Note that evaluation has asked the participants for feedback."""
-    course = _course(session, envelope.payload["course_id"], lock=True)
+    course = _course(session, envelope.payload["course_id"], lock=True, venue=False)  # the venue is not read here
     course.feedback_requested_at = course.feedback_requested_at or envelope.occurred_at
     course.feedback_request_count = envelope.payload["request_count"]
     _maybe_close(session, course, now)
@@ -100,7 +100,7 @@ def record_feedback_requested(session: Session, envelope: Envelope, now: datetim
 
 def record_settlement(session: Session, envelope: Envelope, now: datetime | None = None) -> None:
     """Note that funding has posted the course's settlement."""
-    course = _course(session, envelope.payload["course_id"], lock=True)
+    course = _course(session, envelope.payload["course_id"], lock=True, venue=False)
     course.settled_at = course.settled_at or envelope.payload["settled_at"]
     course.settlement_total = envelope.payload["total_amount"]
     _maybe_close(session, course, now)
