@@ -41,8 +41,17 @@ def course_cancelled(course) -> dict:
     return {"course_id": course.id, "reason": course.status_reason, "cancelled_at": course.cancelled_at}
 
 
-def course_completed(course, participants: list[dict], topic) -> dict:
-    """courses.course_completed: attendance, results and certificates of every participant."""
+def _venue_of_view(course, venue: dict | None) -> dict | None:
+    """The venue reference from get_course's view of it (its distances included), as _venue_ref makes it."""
+    if venue is None or course.form == "online":
+        return None
+    return {"venue_id": venue["id"], "name": venue["name"], "province_code": venue["province_code"],
+            "distances": [{"commune_code": d["commune_code"], "km": d["km"]} for d in venue["distances"]]}
+
+
+def course_completed(course, participants: list[dict], topic, venue: dict | None = None) -> dict:
+    """courses.course_completed: attendance, results and certificates of every participant. `venue`: get_course's
+    view of the venue when the caller has read it (the course was then loaded without its venue)."""
     return {
         "course_id": course.id, "code": course.code, "title": course.title,
         "organizer_unit_code": course.organizer_unit_code,
@@ -51,7 +60,8 @@ def course_completed(course, participants: list[dict], topic) -> dict:
         "sessions": _session_refs(course),
         "participants": participants,  # the catalogue schema keeps only its own fields on the wire
         "topic_code": course.topic_code, "competency_codes": topic.competency_codes if topic else [],
-        "fostering_type": course.fostering_type, "form": course.form, "venue": _venue_ref(course),
+        "fostering_type": course.fostering_type, "form": course.form,
+        "venue": _venue_of_view(course, venue) if venue is not None else _venue_ref(course),
         "plan_line_id": course.plan_line_id,
     }
 

@@ -46,7 +46,7 @@ def _write_outcome() -> sa.Update:
 
 def complete_course(session: Session, course_id: str, now: datetime | None = None) -> dict:
     """Close teaching: apply the certificate rule, issue certificate numbers once, publish course_completed."""
-    course = _course(session, course_id, lock=True)
+    course = _course(session, course_id, lock=True, venue=False)  # the event's venue comes from get_course below
     if course.status not in domain.COMPLETABLE:
         already = course.status in ("completed", "closed")
         raise Conflict("Lớp đã được kết thúc trước đó." if already else
@@ -78,7 +78,7 @@ def complete_course(session: Session, course_id: str, now: datetime | None = Non
     # Rows, not ORM objects: one executemany writes every participant's outcome (the ORM read them again first).
     session.execute(_write_outcome(), [{"k_course": course.id, "k_cs": p["civil_servant_id"],
                                         "v_certified": p["certified"], "v_no": p["certificate_no"]} for p in rows])
-    OUTBOX.emit(session, "courses.course_completed", events.course_completed(course, rows, topic))
+    OUTBOX.emit(session, "courses.course_completed", events.course_completed(course, rows, topic, answer["venue"]))
     return answer
 
 

@@ -46,6 +46,9 @@ def test_certificate_needs_full_attendance_and_every_test_at_least_five(client):
     assert (payload["topic_code"], payload["competency_codes"], payload["form"]) == ("KN-CNTT", ["CM06"],
                                                                                    "in_person")
     assert payload["venue"]["distances"] and payload["fostering_type"] == "job_position"
+    # the venue as funding prices travel from it: the same reference the course was scheduled with
+    scheduled = [p for p in outbox(client, "courses.course_scheduled") if p["course_id"] == course["id"]][-1]
+    assert payload["venue"] == scheduled["venue"]
     assert all(s["venue_id"] and s["periods"] == 4 for s in payload["sessions"])
 
 
