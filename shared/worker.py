@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared import metrics, tracing
 from shared.bus.consumer import EventConsumer, Handler
-from shared.bus.relay import OutboxRelay
+from shared.bus.relay import OutboxRelay, Wakeup
 from shared.bus.safe import describe, stack
 from shared.config import Settings, env
 from shared.db import make_engine, make_session_factory
@@ -40,7 +40,7 @@ def relay_threads(settings: Settings) -> int:
 
 
 def _poll(name: str, tick: Tick, poll_seconds: float, session_factory: sessionmaker[Session],
-          stop: threading.Event, wake: threading.Event, service: str = "") -> None:
+          stop: threading.Event, wake: Wakeup | threading.Event, service: str = "") -> None:
     """Run `tick` until stop is set, waiting `poll_seconds` after a round that found nothing to do."""
     metrics.bind_service(service)  # job metrics of this thread carry the service's name
     log.info("loop started", extra={"loop": name})
@@ -67,7 +67,7 @@ def run_worker(settings: Settings, handlers: dict[str, Handler], outbox: Outbox,
     engine = make_engine(settings.database_url)
     tracing.instrument_engine(engine, settings.service)
     session_factory = make_session_factory(engine)
-    wake = threading.Event()
+    wake = Wakeup()
     relays = [OutboxRelay(settings, session_factory, outbox, wake=wake, listens=k == 0)
               for k in range(relay_threads(settings))]
     relay = relays[0]
@@ -96,7 +96,7 @@ def run_worker(settings: Settings, handlers: dict[str, Handler], outbox: Outbox,
         thread.start()
     log.info("worker started", extra={"queue": settings.queue})
     consumer.run()
-    relay.wake.set()
+    relay.wake.wake_all()
     for thread in loop_threads:
         thread.join(timeout=30)
     for thread in relaying:

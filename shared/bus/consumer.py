@@ -85,6 +85,7 @@ class EventConsumer:
         self.inbox = inbox
         self.handlers = handlers
         self.on_commit = on_commit or (lambda: None)
+        self.wakes_relay = on_commit is not None
         self.stop = threading.Event()
         self._buffer: list[_Delivery] = []
         self._publisher = LazyPublisher(settings)  # for delay and dead-letter queues, apart from consuming
@@ -106,6 +107,9 @@ class EventConsumer:
 
     def run(self) -> None:
         """Consume until stopped, reconnecting with back-off when the broker goes away."""
+        if self.wakes_relay:
+            from shared.outbox import commits_wake_the_relay
+            commits_wake_the_relay()  # this thread's batches wake the relay at commit: no NOTIFY needed for them
         backoff = 0.5
         while not self.stop.is_set():
             try:

@@ -20,16 +20,47 @@ class BrokerUnavailable(Exception):
     """The broker could not be reached or did not confirm in time; the rows stay due."""
 
 
+class Wakeup:
+    """What wakes a worker's relays: `set()` wakes ONE waiting relay and is used up by it (a threading.Event woke
+    every relay, and all but one then claimed rows the first already held — SKIP LOCKED — and found none); a signal
+    given while none waits is kept for the next. `wake_all()` is for stopping."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._signalled = False
+
+    def set(self) -> None:
+        with self._cond:
+            self._signalled = True
+            self._cond.notify()
+
+    def wake_all(self) -> None:
+        with self._cond:
+            self._signalled = True
+            self._cond.notify_all()
+
+    def is_set(self) -> bool:
+        return self._signalled
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` for a signal; take it (True) or time out (False)."""
+        with self._cond:
+            if not self._signalled:
+                self._cond.wait(timeout)
+            taken, self._signalled = self._signalled, False
+            return taken
+
+
 class OutboxRelay:
     """Publishes one service's outbox. Safe to run several at once on PostgreSQL (SKIP LOCKED)."""
 
     def __init__(self, settings: Settings, session_factory: sessionmaker[Session], outbox: Outbox, *,
-                 wake: threading.Event | None = None, listens: bool = True):
+                 wake: Wakeup | None = None, listens: bool = True):
         """`wake` may be shared by several relays of one process (one of them `listens` for the NOTIFY)."""
         self.settings = settings
         self.session_factory = session_factory
         self.outbox = outbox
-        self.wake = wake or threading.Event()
+        self.wake = wake or Wakeup()
         self.listens = listens
         self._publisher = LazyPublisher(settings)
 
@@ -113,8 +144,7 @@ class OutboxRelay:
                 stop.wait(2.0)
                 continue
             if published == 0:
-                self.wake.wait(self.settings.relay_poll_seconds)
-                self.wake.clear()
+                self.wake.wait(self.settings.relay_poll_seconds)  # a signal, used up, or the poll interval
         self.close()
         log.info("outbox relay stopped")
 

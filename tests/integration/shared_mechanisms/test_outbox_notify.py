@@ -1,0 +1,63 @@
+"""Who sends the outbox's NOTIFY (shared/outbox.py, issue 16), on PostgreSQL with a real LISTEN: every writer does,
+except a thread whose commits wake this process's relays themselves (a worker's consumer, by its on_commit) — for it
+the NOTIFY only woke those relays a second time, to claim rows already published."""
+from __future__ import annotations
+
+import threading
+import uuid
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from services.funding.models import OUTBOX
+from shared.bus.consumer import EventConsumer
+from shared.db import make_engine, make_session_factory, transaction, utcnow
+from shared.migrate import upgrade
+from shared.outbox import commits_wake_the_relay
+from tools.isolation import create_pg_database, drop_pg_database
+
+
+@pytest.fixture
+def funding_pg(postgres_available):
+    url = create_pg_database("notify")
+    upgrade("funding", url)
+    engine = make_engine(url)
+    yield url, make_session_factory(engine)
+    engine.dispose()
+    drop_pg_database(url)
+
+
+def _emit(session_factory) -> None:
+    with transaction(session_factory) as s:
+        OUTBOX.emit(s, "funding.course_settled", {
+            "course_id": str(uuid.uuid4()), "settlement_id": str(uuid.uuid4()), "lecturer_fees": 1,
+            "learner_support": 1, "total_amount": 2, "settled_at": utcnow()})
+
+
+def _notified(url: str, write) -> int:
+    conninfo = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as listener:
+        listener.execute(f'LISTEN "{OUTBOX.channel}"')
+        thread = threading.Thread(target=write)
+        thread.start()
+        thread.join(10)
+        return len(list(listener.notifies(timeout=0.5)))
+
+
+def test_a_request_or_job_notifies_the_relay_and_a_consumer_that_wakes_it_itself_does_not(funding_pg):
+    url, sf = funding_pg
+    assert _notified(url, lambda: _emit(sf)) == 1
+
+    def consumer_thread():
+        commits_wake_the_relay()
+        _emit(sf)
+    assert _notified(url, consumer_thread) == 0
+    assert _notified(url, lambda: _emit(sf)) == 1  # the mark is the consumer thread's, not the process's
+
+
+def test_only_a_consumer_given_on_commit_marks_its_thread():
+    from services import get_settings
+    settings = get_settings("funding")
+    assert EventConsumer(settings, None, None, {}, on_commit=lambda: None).wakes_relay
+    assert not EventConsumer(settings, None, None, {}).wakes_relay
