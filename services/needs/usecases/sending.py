@@ -101,12 +101,17 @@ def _name(session: Session, cs_id: str | None) -> str:
     return cs.full_name if cs else ""
 
 
-def _recipient(session: Session, d: Delivery) -> tuple[Contact | LecturerContact | None, str]:
-    """The recipient's contact (from the contact book of their kind) and the name the message greets."""
+def _contact(session: Session, d: Delivery) -> Contact | LecturerContact | None:
+    """The recipient's contact, from the contact book of their kind."""
+    return session.get(LecturerContact if d.recipient_kind == "lecturer" else Contact, d.recipient_id)
+
+
+def _greeting(session: Session, d: Delivery, contact: Contact | LecturerContact | None) -> str:
+    """The name the message greets — read only once there is a message to send (issue 16: a delivery skipped for
+    want of a contact read the registry for nothing)."""
     if d.recipient_kind == "lecturer":
-        contact = session.get(LecturerContact, d.recipient_id)
-        return contact, (contact.full_name if contact is not None and contact.full_name else "giảng viên")
-    return session.get(Contact, d.recipient_id), _name(session, d.recipient_id)
+        return contact.full_name if contact is not None and contact.full_name else "giảng viên"
+    return _name(session, d.recipient_id)
 
 
 def _prepare(session: Session, job: jobs.Job, channels: dict, zalo_templates: dict, now: datetime) -> _Plan | None:
@@ -118,7 +123,7 @@ def _prepare(session: Session, job: jobs.Job, channels: dict, zalo_templates: di
     if d is None or d.status in FINAL:
         jobs.mark_done(session, t, job.id, now)
         return None
-    contact, name = _recipient(session, d)
+    contact = _contact(session, d)
     if d.status == "sending":  # the last sender stopped during this send
         if d.channel not in IDEMPOTENT_CHANNELS:
             d.status, d.updated_at = "unconfirmed", now
@@ -144,7 +149,7 @@ def _prepare(session: Session, job: jobs.Job, channels: dict, zalo_templates: di
     resends = (d.payload or {}).get("resends", 0)
     key = d.id if not resends else f"{d.id}-r{resends}"
     message = render(d.purpose, d.payload or {}, channel=channel, to=address, key=key,
-                     name=name, subject_name=_name(session, d.subject_id) or None,
+                     name=_greeting(session, d, contact), subject_name=_name(session, d.subject_id) or None,
                      zalo_template=zalo_templates.get(d.purpose))
     d.status, d.channel, d.attempts, d.updated_at, d.deferred_until = "sending", channel, d.attempts + 1, now, None
     return _Plan(job, d.id, channel, message)

@@ -287,3 +287,22 @@ def test_a_courses_feedback_links_are_claimed_in_three_statements_whatever_its_s
     with transaction(needs) as s:
         queued = s.scalar(sa.select(sa.func.count()).select_from(DELIVERY_JOBS))
     assert queued == 7  # a job per delivery claimed, none for the repeat or the duplicates
+
+
+def test_a_delivery_skipped_for_want_of_a_contact_reads_no_name_from_the_registry(needs):
+    """The greeting's name is read once there is a message to render (issue 16), not for a delivery skipped."""
+    cs = people(needs)[0]  # no contact at all
+    handle(needs, "evaluation.trainee_feedback_requested", feedback(cs))
+    engine = needs.kw["bind"]
+    statements = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with SmtpSink() as sink:
+            assert drain(needs, email_channels(sink)) == 1
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert [d.status for d in deliveries(needs)] == ["skipped"]
+    assert not [s for s in statements if "FROM civil_servants" in s], statements
