@@ -1,5 +1,6 @@
 """The relays' wake-up (shared/bus/relay.py Wakeup, issue 16): one signal wakes one relay and is used up by it —
-a threading.Event woke every relay of the worker, and all but one then claimed nothing."""
+a threading.Event woke every relay of the worker, and all but one then claimed nothing; and the consumer's linger
+(shared/bus/consumer.py drain_timeout), which lets a stream's batch fill but no longer delays a lone event."""
 from __future__ import annotations
 
 import threading
@@ -56,3 +57,10 @@ def test_wake_all_wakes_every_relay_for_stopping():
     for t in threads:
         t.join(5)
     assert len(woken) == 2 and time.monotonic() - started < 2  # neither waited out its 5 s
+
+
+def test_a_lone_event_is_applied_at_once_and_a_stream_lingers_for_its_batch():
+    from shared.bus.consumer import LINGER_SECONDS, drain_timeout
+    assert drain_timeout(0, 0) == drain_timeout(0, 200) == 1.0  # nothing in hand: wait for the broker
+    assert drain_timeout(1, 0) == drain_timeout(1, 1) == 0.0  # after a quiet spell: flush unless more is there
+    assert drain_timeout(1, 2) == drain_timeout(150, 200) == LINGER_SECONDS  # in a stream: let the batch fill
