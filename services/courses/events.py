@@ -15,10 +15,10 @@ def _effective_venue(course, s) -> str | None:
     return None if course.form == "online" else (s.venue_id or course.venue_id)
 
 
-def _session_refs(course) -> list[dict]:
+def _session_refs(course, sessions=None) -> list[dict]:
     return [{"session_id": s.id, "date": s.date, "buoi": s.buoi, "lecturer_id": s.lecturer_id,
              "lecturer_tier": s.lecturer.tier, "periods": s.periods, "venue_id": _effective_venue(course, s)}
-            for s in course.sessions]
+            for s in (course.sessions if sessions is None else sessions)]
 
 
 def course_scheduled(course, trainees) -> dict:
@@ -49,15 +49,16 @@ def _venue_of_view(course, venue: dict | None) -> dict | None:
             "distances": [{"commune_code": d["commune_code"], "km": d["km"]} for d in venue["distances"]]}
 
 
-def course_completed(course, participants: list[dict], topic, venue: dict | None = None) -> dict:
-    """courses.course_completed: attendance, results and certificates of every participant. `venue`: get_course's
-    view of the venue when the caller has read it (the course was then loaded without its venue)."""
+def course_completed(course, participants: list[dict], topic, venue: dict | None = None, sessions=None) -> dict:
+    """courses.course_completed: attendance, results and certificates of every participant. `venue` and `sessions`:
+    get_course's view of them when the caller has read it (the course was then loaded without them)."""
+    sessions = course.sessions if sessions is None else sessions
     return {
         "course_id": course.id, "code": course.code, "title": course.title,
         "organizer_unit_code": course.organizer_unit_code,
-        "start_date": min(s.date for s in course.sessions), "end_date": max(s.date for s in course.sessions),
-        "completed_at": course.completed_at, "total_sessions": len(course.sessions),
-        "sessions": _session_refs(course),
+        "start_date": min(s.date for s in sessions), "end_date": max(s.date for s in sessions),
+        "completed_at": course.completed_at, "total_sessions": len(sessions),
+        "sessions": _session_refs(course, sessions),
         "participants": participants,  # the catalogue schema keeps only its own fields on the wire
         "topic_code": course.topic_code, "competency_codes": topic.competency_codes if topic else [],
         "fostering_type": course.fostering_type, "form": course.form,

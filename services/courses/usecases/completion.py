@@ -16,7 +16,7 @@ from shared.errors import Conflict
 from shared.events import Envelope
 from shared.localtime import to_local, utcnow
 from services.courses.usecases.checkin import pending_self_checkins
-from services.courses.usecases.queries import _course, get_course, _participants, _state
+from services.courses.usecases.queries import _course, _participants, _state, course_sessions, get_course
 
 
 def _certificate_numbers(session: Session, year: int, count: int) -> list[str]:
@@ -57,7 +57,8 @@ def complete_course(session: Session, course_id: str, now: datetime | None = Non
     if pending:
         raise Conflict(f"Còn {pending} lượt học viên tự điểm danh chưa được xác nhận: hãy xác nhận hoặc từ chối "
                        "trước khi kết thúc lớp (chỉ điểm danh đã xác nhận được tính).", field="course_id")
-    rows = [p for p in _participants(session, course, statuses=(ACTIVE_ENROLLMENT, "withdrawn"))
+    sessions = course_sessions(session, course.id)  # read once: the outcome, the event and the answer use them
+    rows = [p for p in _participants(session, course, statuses=(ACTIVE_ENROLLMENT, "withdrawn"), sessions=sessions)
             if p["status"] == ACTIVE_ENROLLMENT or p["sessions_attended"] > 0]
     if not rows:
         raise Conflict("Lớp chưa có học viên.", field="course_id")
@@ -65,7 +66,7 @@ def complete_course(session: Session, course_id: str, now: datetime | None = Non
     course.completed_at = now or utcnow()
     year = to_local(course.completed_at).year
     topic = session.get(Topic, course.topic_code) if course.topic_code else None
-    answer = get_course(session, course.id)  # flushes the course's change; it shows no certificate
+    answer = get_course(session, course.id, sessions)  # flushes the course's change; it shows no certificate
     # The year's certificate counter is locked last (issue 16): every completion of the year waits for it, so it is
     # held only for the statements left before the commit — the outcome, the outbox row — not for the reads above.
     for p in rows:
@@ -78,7 +79,8 @@ def complete_course(session: Session, course_id: str, now: datetime | None = Non
     # Rows, not ORM objects: one executemany writes every participant's outcome (the ORM read them again first).
     session.execute(_write_outcome(), [{"k_course": course.id, "k_cs": p["civil_servant_id"],
                                         "v_certified": p["certified"], "v_no": p["certificate_no"]} for p in rows])
-    OUTBOX.emit(session, "courses.course_completed", events.course_completed(course, rows, topic, answer["venue"]))
+    OUTBOX.emit(session, "courses.course_completed",
+                events.course_completed(course, rows, topic, answer["venue"], sessions))
     return answer
 
 

@@ -112,15 +112,17 @@ def _participant_reads() -> tuple[sa.Select, sa.Select, sa.Select]:
     return pairs, attendance, results
 
 
-def _participants(session: Session, course: Course, statuses: tuple | None = None) -> list[dict]:
-    """Each enrollment with attendance, excused absences, test scores and the certificate outcome so far."""
+def _participants(session: Session, course: Course, statuses: tuple | None = None, sessions=None) -> list[dict]:
+    """Each enrollment with attendance, excused absences, test scores and the certificate outcome so far
+    (`sessions`: the course's sessions when the caller has read them, else the ORM's)."""
+    sessions = course.sessions if sessions is None else sessions
     pairs_stmt, attendance_stmt, results_stmt = _participant_reads()
     if statuses:
         pairs_stmt = pairs_stmt.where(Enrollment.__table__.c.status.in_(statuses))
     params = {"course_id": course.id}
     session.flush()  # the reads below are rows: the unit of work's pending changes first, as a query would
     pairs = session.execute(pairs_stmt, params).all()
-    slots = [domain.SessionSlot(s.id, s.date, s.buoi) for s in course.sessions]
+    slots = [domain.SessionSlot(s.id, s.date, s.buoi) for s in sessions]
     present: dict[str, set[str]] = defaultdict(set)
     excused: dict[str, set[str]] = defaultdict(set)
     for cs, session_id, is_present, is_excused in session.execute(attendance_stmt, params):
@@ -135,7 +137,7 @@ def _participants(session: Session, course: Course, statuses: tuple | None = Non
     required = {(s.kind, s.competency_code) for rows in scores.values() for s in rows
                 if s.kind in domain.CERTIFYING_TEST_KINDS}
     # TT 01/2018: the pass score in force when the course opens applies to all its tests
-    opened = min((s.date for s in course.sessions), default=local_today())
+    opened = min((s.date for s in sessions), default=local_today())
     pass_score = _course_rule(session, "pass_score", opened)
     out = []
     for (status, status_reason, priority_score, need_ids, certified, certificate_no, token,
@@ -189,19 +191,33 @@ def _course_reads() -> tuple[sa.Select, sa.Select, sa.Select]:
     return course, distances, sessions
 
 
-class _SessionRow:
-    """A session as SessionSchema reads it (attributes, as the ORM object has them)."""
+class _LecturerRef:
+    __slots__ = ("id", "name", "tier")
 
-    __slots__ = ("id", "date", "buoi", "periods", "venue_id", "starts_at", "ends_at", "lecturer")
+    def __init__(self, lecturer_id: str, name: str, tier: int):
+        self.id, self.name, self.tier = lecturer_id, name, tier
+
+
+class _SessionRow:
+    """A session as SessionSchema and the event builders read it (attributes, as the ORM object has them)."""
+
+    __slots__ = ("id", "date", "buoi", "periods", "venue_id", "starts_at", "ends_at", "lecturer_id", "lecturer")
 
     def __init__(self, row):
         (self.id, self.date, self.buoi, self.periods, self.venue_id, self.starts_at, self.ends_at,
-         lecturer_id, name, tier) = row
-        self.lecturer = {"id": lecturer_id, "name": name, "tier": tier}
+         self.lecturer_id, name, tier) = row
+        self.lecturer = _LecturerRef(self.lecturer_id, name, tier)
 
 
-def get_course(session: Session, course_id: str) -> dict:
-    """Return a course with its sessions, head-counts, funding state and where its closing stands."""
+def course_sessions(session: Session, course_id: str) -> list[_SessionRow]:
+    """A course's sessions, morning before afternoon, with their lecturers — as rows, read once by a completion for
+    the outcome, the event and the answer (issue 16: the ORM's lazy load of them, lecturers joined, read them again)."""
+    return [_SessionRow(r) for r in session.execute(_course_reads()[2], {"course_id": course_id})]
+
+
+def get_course(session: Session, course_id: str, sessions: list[_SessionRow] | None = None) -> dict:
+    """Return a course with its sessions, head-counts, funding state and where its closing stands (`sessions`: the
+    course's course_sessions when the caller has them already)."""
     session.flush()  # read after the use cases that return it: their changes first
     course_stmt, distances_stmt, sessions_stmt = _course_reads()
     row = session.execute(course_stmt, {"course_id": course_id}).mappings().first()
@@ -213,7 +229,8 @@ def get_course(session: Session, course_id: str) -> dict:
         venue["distances"] = [dict(r) for r in session.execute(distances_stmt, {"venue_id": venue["id"]}).mappings()]
     return {**{f: row[f] for f in _COURSE_FIELDS},
             "venue": venue,
-            "sessions": [_SessionRow(r) for r in session.execute(sessions_stmt, {"course_id": course_id})],
+            "sessions": sessions if sessions is not None else
+            [_SessionRow(r) for r in session.execute(sessions_stmt, {"course_id": course_id})],
             "enrolled": row[f"n_{ACTIVE_ENROLLMENT}"], "waitlisted": row["n_waitlisted"],
             "withdrawn": row["n_withdrawn"],
             "closing": None if row["completed_at"] is None else {
