@@ -49,6 +49,9 @@ def test_certificate_needs_full_attendance_and_every_test_at_least_five(client):
     # the venue as funding prices travel from it: the same reference the course was scheduled with
     scheduled = [p for p in outbox(client, "courses.course_scheduled") if p["course_id"] == course["id"]][-1]
     assert payload["venue"] == scheduled["venue"]
+    assert payload["sessions"] == scheduled["sessions"]  # read as rows at completion, as ORM objects at scheduling
+    assert (payload["start_date"], payload["end_date"], payload["total_sessions"]) == (
+        scheduled["start_date"], scheduled["end_date"], len(scheduled["sessions"]))
     assert all(s["venue_id"] and s["periods"] == 4 for s in payload["sessions"])
 
 
