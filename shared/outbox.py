@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -16,12 +18,18 @@ from shared.events import Envelope, new_event
 _THREAD = threading.local()
 
 
-def commits_wake_the_relay() -> None:
-    """Mark the calling thread as one whose commits wake this process's relays themselves (a worker's consumer, by
-    its on_commit): its outbox rows are then written without a NOTIFY, which only woke those relays a second time
-    to claim rows already published (issue 16: the relay's claims were 17 % of funding's worker in a burst).
+@contextmanager
+def commits_wake_the_relay(wakes: bool = True) -> Iterator[None]:
+    """Within the block, the calling thread's commits wake this process's relays themselves (a worker's consumer,
+    by its on_commit): its outbox rows are then written without a NOTIFY, which only woke those relays a second
+    time to claim rows already published (issue 16: the relay's claims were 17 % of funding's worker in a burst).
     Every other writer — the web's requests, the worker's job loops — still sends it."""
-    _THREAD.wakes_relay = True
+    before = getattr(_THREAD, "wakes_relay", False)
+    _THREAD.wakes_relay = wakes or before
+    try:
+        yield
+    finally:
+        _THREAD.wakes_relay = before
 
 
 @dataclass

@@ -119,9 +119,12 @@ class EventConsumer:
 
     def run(self) -> None:
         """Consume until stopped, reconnecting with back-off when the broker goes away."""
-        if self.wakes_relay:
-            from shared.outbox import commits_wake_the_relay
-            commits_wake_the_relay()  # this thread's batches wake the relay at commit: no NOTIFY needed for them
+        from shared.outbox import commits_wake_the_relay
+        # while consuming, this thread's batches wake the relay at commit (on_commit): no NOTIFY needed for them
+        with commits_wake_the_relay(self.wakes_relay):
+            self._run()
+
+    def _run(self) -> None:
         backoff = 0.5
         while not self.stop.is_set():
             try:

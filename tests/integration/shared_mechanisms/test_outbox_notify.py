@@ -50,10 +50,16 @@ def test_a_request_or_job_notifies_the_relay_and_a_consumer_that_wakes_it_itself
     assert _notified(url, lambda: _emit(sf)) == 1
 
     def consumer_thread():
-        commits_wake_the_relay()
-        _emit(sf)
+        with commits_wake_the_relay():
+            _emit(sf)
     assert _notified(url, consumer_thread) == 0
     assert _notified(url, lambda: _emit(sf)) == 1  # the mark is the consumer thread's, not the process's
+
+    def after_consuming():
+        with commits_wake_the_relay():
+            pass
+        _emit(sf)
+    assert _notified(url, after_consuming) == 1  # and only while it consumes
 
 
 def test_only_a_consumer_given_on_commit_marks_its_thread():
