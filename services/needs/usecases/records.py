@@ -9,6 +9,7 @@ the campaign's rule do not already say.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -113,23 +114,31 @@ def record_assessed_levels(session: Session, envelope) -> int:
 
 
 def record_course_completed(session: Session, envelope) -> int:
-    """courses.course_completed: a certified participant's matching needs become met (by need_ids, else topic)."""
+    """courses.course_completed: a certified participant's matching needs become met (by need_ids, else the plan
+    line the course came from, else its topic). The certified participants' open needs are read in one statement
+    and matched here, not queried per participant (issue 16: one or two statements per trainee before)."""
     payload = envelope.payload
-    met = 0
-    now = utcnow()
-    for p in payload["participants"]:
-        if not domain.meets_training_need(domain.Evidence.CERTIFIED_COMPLETION, completed=p["completed"],
-                                          certified=p.get("certified")):
-            continue
-        stmt = sa.select(Need).where(Need.civil_servant_id == p["civil_servant_id"], Need.status.in_(OPEN_STATUSES))
+    certified = [p for p in payload["participants"] if domain.meets_training_need(
+        domain.Evidence.CERTIFIED_COMPLETION, completed=p["completed"], certified=p.get("certified"))]
+    if not certified:
+        return 0
+    open_needs: dict[str, list[Need]] = defaultdict(list)
+    for need in session.scalars(sa.select(Need).where(
+            Need.civil_servant_id.in_({p["civil_servant_id"] for p in certified}), Need.status.in_(OPEN_STATUSES))
+            .order_by(Need.civil_servant_id, Need.id)):
+        open_needs[need.civil_servant_id].append(need)
+    met, now = 0, utcnow()
+    for p in certified:
+        mine = [n for n in open_needs[p["civil_servant_id"]] if n.status in OPEN_STATUSES]  # not met just now
         if p.get("need_ids"):
-            matching = list(session.scalars(stmt.where(Need.id.in_(p["need_ids"]))))
+            named = set(p["need_ids"])
+            matching = [n for n in mine if n.id in named]
         else:
             # The plan line the course came from names the needs best; the topic is the fallback.
-            matching = list(session.scalars(stmt.where(Need.plan_line_id == payload["plan_line_id"]))) \
+            matching = [n for n in mine if n.plan_line_id == payload["plan_line_id"]] \
                 if payload.get("plan_line_id") else []
             if not matching and payload.get("topic_code"):
-                matching = list(session.scalars(stmt.where(Need.topic_code == payload["topic_code"])))
+                matching = [n for n in mine if n.topic_code == payload["topic_code"]]
         for need in matching:
             need.status, need.met_at, need.met_by = "met", now, payload["course_id"]
             met += 1

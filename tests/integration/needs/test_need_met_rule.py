@@ -100,3 +100,60 @@ def test_only_the_certified_trainee_meets_the_need_and_counts_as_trained_in_eith
     assert [(h.level, h.source) for h in profile["history"] if h.competency_code == "CM06"] == \
         [(1, "survey"), (4, "evaluation")]
     assert db.count(CompetencyRecord.__table__, CompetencyRecord.source == "evaluation") == 2
+
+
+def _need(cs_id: str, topic: str, plan_line_id: str | None = None, status: str = "open") -> dict:
+    return {"id": str(uuid.uuid4()), "civil_servant_id": cs_id, "campaign_id": None, "year": 2026, "kind": "standard",
+            "topic_code": topic, "competency_code": None, "standard_code": "S", "required_level": None,
+            "assessed_level": None, "gap": 1, "deadline": None, "priority_score": 1.0, "reasons": [], "status": status,
+            "unit_code": "TB-X-TRILUC", "commune_code": "CM-TRIPHAI", "province_code": "CM", "position_code": "TPHT",
+            "plan_line_id": plan_line_id, "met_by": None, "created_at": utcnow(), "met_at": None}
+
+
+def test_meeting_the_needs_of_a_course_costs_the_same_statements_for_2_or_40_certified_trainees(service_db):
+    """issue 16: the certified participants' open needs are read once and matched in process — before, one or two
+    statements per trainee. The matching rules stay: the plan line's needs first, the topic's otherwise, none of
+    another topic, none already met, and a trainee named twice meets a need once."""
+    db = service_db("needs")
+    statements = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if statement != "BEGIN IMMEDIATE":
+            statements.append(statement)
+
+    def complete(trainees: list[str], plan_line_id: str | None) -> tuple[int, int]:
+        _, body = new_event("courses.course_completed", {
+            "course_id": str(uuid.uuid4()), "code": "K-1", "title": "Kỹ năng số", "organizer_unit_code": "CM-TRIPHAI",
+            "start_date": date(2026, 5, 4), "end_date": date(2026, 5, 4), "completed_at": utcnow(),
+            "total_sessions": 1, "topic_code": "KN-CNTT", "plan_line_id": plan_line_id, "sessions": [],
+            "participants": [{"civil_servant_id": cs, "commune_code": "CM-TRIPHAI", "sessions_attended": 1,
+                              "days_attended": 1, "completed": True, "certified": True} for cs in trainees]},
+            producer="courses")
+        env = decode(body)
+        statements.clear()
+        sa.event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            with transaction(db.session_factory) as session:
+                met = usecases.record_course_completed(session, env)
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", seen)
+        return met, len(statements)
+
+    people = [str(uuid.uuid4()) for _ in range(41)]
+    rows = [_need(cs, "KN-CNTT") for cs in people] + [_need(cs, "KN-KHAC") for cs in people] + \
+        [_need(people[0], "KN-CNTT", plan_line_id="L-1"), _need(people[1], "KN-CNTT", status="met")]
+    with transaction(db.session_factory) as session:
+        session.execute(sa.insert(Need.__table__), rows)
+    small = complete(people[:2], "L-1")  # people[0] meets its plan line's need only; people[1] the topic's
+    large = complete(people[1:] + people[1:3], None)  # 40, two named twice; people[1]'s topic need is met already
+    assert small[0] == 2 and large[0] == 39, (small, large)
+    # one SELECT of the open needs and one UPDATE (executemany) of those met, whatever the course's size
+    assert small[1] == large[1] <= 2, (small, large)
+    with transaction(db.session_factory) as session:
+        met = dict(session.execute(sa.select(Need.topic_code, sa.func.count()).where(Need.status == "met")
+                                   .group_by(Need.topic_code)).all())
+        plan_need = session.scalar(sa.select(Need.status).where(Need.plan_line_id == "L-1"))
+        zero_topic = session.scalar(sa.select(Need.status).where(Need.civil_servant_id == people[0],
+                                                                 Need.topic_code == "KN-CNTT", Need.plan_line_id.is_(None)))
+    assert met == {"KN-CNTT": 1 + 1 + 1 + 39}  # the plan line's, the one met before, people[1]'s, 39 of the 40
+    assert (plan_need, zero_topic) == ("met", "open")
