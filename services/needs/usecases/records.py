@@ -118,10 +118,11 @@ def record_course_completed(session: Session, envelope) -> int:
     line the course came from, else its topic). The certified participants' open needs are read in one statement
     and matched here, not queried per participant (issue 16: one or two statements per trainee before)."""
     payload = envelope.payload
-    certified = [p for p in payload["participants"] if domain.meets_training_need(
+    by_course = payload.get("plan_line_id") or payload.get("topic_code")  # else only named need ids can match
+    certified = [p for p in payload["participants"] if (by_course or p.get("need_ids")) and domain.meets_training_need(
         domain.Evidence.CERTIFIED_COMPLETION, completed=p["completed"], certified=p.get("certified"))]
     if not certified:
-        return 0
+        return 0  # nothing to match: not even the read
     open_needs: dict[str, list[Need]] = defaultdict(list)
     for need in session.scalars(sa.select(Need).where(
             Need.civil_servant_id.in_({p["civil_servant_id"] for p in certified}), Need.status.in_(OPEN_STATUSES))

@@ -121,11 +121,11 @@ def test_meeting_the_needs_of_a_course_costs_the_same_statements_for_2_or_40_cer
         if statement != "BEGIN IMMEDIATE":
             statements.append(statement)
 
-    def complete(trainees: list[str], plan_line_id: str | None) -> tuple[int, int]:
+    def complete(trainees: list[str], plan_line_id: str | None, topic: str | None = "KN-CNTT") -> tuple[int, int]:
         _, body = new_event("courses.course_completed", {
             "course_id": str(uuid.uuid4()), "code": "K-1", "title": "Kỹ năng số", "organizer_unit_code": "CM-TRIPHAI",
             "start_date": date(2026, 5, 4), "end_date": date(2026, 5, 4), "completed_at": utcnow(),
-            "total_sessions": 1, "topic_code": "KN-CNTT", "plan_line_id": plan_line_id, "sessions": [],
+            "total_sessions": 1, "topic_code": topic, "plan_line_id": plan_line_id, "sessions": [],
             "participants": [{"civil_servant_id": cs, "commune_code": "CM-TRIPHAI", "sessions_attended": 1,
                               "days_attended": 1, "completed": True, "certified": True} for cs in trainees]},
             producer="courses")
@@ -144,6 +144,7 @@ def test_meeting_the_needs_of_a_course_costs_the_same_statements_for_2_or_40_cer
         [_need(people[0], "KN-CNTT", plan_line_id="L-1"), _need(people[1], "KN-CNTT", status="met")]
     with transaction(db.session_factory) as session:
         session.execute(sa.insert(Need.__table__), rows)
+    assert complete(people, None, topic=None) == (0, 0)  # no topic, no plan line, no need ids: not even a read
     small = complete(people[:2], "L-1")  # people[0] meets its plan line's need only; people[1] the topic's
     large = complete(people[1:] + people[1:3], None)  # 40, two named twice; people[1]'s topic need is met already
     assert small[0] == 2 and large[0] == 39, (small, large)
