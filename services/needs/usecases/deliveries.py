@@ -59,7 +59,7 @@ def _row(purpose: str, recipient_id: str, object_key: str, payload: dict, *, cou
 
 def claim_all(session: Session, rows: list[dict], now: datetime) -> list[str | None]:
     """Claim several deliveries (rows made by _row) at once: one INSERT … ON CONFLICT DO NOTHING, one read of which
-    of the fresh ids went in, one INSERT of their jobs — three statements for a course's trainees, not three per
+    of the fresh ids went in, one INSERT of their jobs — three statements for a course's trainees, not four per
     trainee (issue 16). Returns, row by row, the id claimed now or None (claimed before, or twice in `rows`)."""
     if not rows:
         return []
