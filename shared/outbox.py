@@ -19,13 +19,13 @@ _THREAD = threading.local()
 
 
 @contextmanager
-def commits_wake_the_relay(wakes: bool = True) -> Iterator[None]:
+def commits_wake_the_relay() -> Iterator[None]:
     """Within the block, the calling thread's commits wake this process's relays themselves (a worker's consumer,
     by its on_commit): its outbox rows are then written without a NOTIFY, which only woke those relays a second
     time to claim rows already published (issue 16: the relay's claims were 17 % of funding's worker in a burst).
     Every other writer — the web's requests, the worker's job loops — still sends it."""
     before = getattr(_THREAD, "wakes_relay", False)
-    _THREAD.wakes_relay = wakes or before
+    _THREAD.wakes_relay = True
     try:
         yield
     finally:

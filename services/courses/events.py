@@ -49,10 +49,9 @@ def _venue_of_view(course, venue: dict | None) -> dict | None:
             "distances": [{"commune_code": d["commune_code"], "km": d["km"]} for d in venue["distances"]]}
 
 
-def course_completed(course, participants: list[dict], topic, venue: dict | None = None, sessions=None) -> dict:
-    """courses.course_completed: attendance, results and certificates of every participant. `venue` and `sessions`:
-    get_course's view of them when the caller has read it (the course was then loaded without them)."""
-    sessions = course.sessions if sessions is None else sessions
+def course_completed(course, participants: list[dict], topic, venue: dict | None, sessions) -> dict:
+    """courses.course_completed: attendance, results and certificates of every participant; `venue` and `sessions`
+    as get_course reads them (the completion loads the course without either)."""
     return {
         "course_id": course.id, "code": course.code, "title": course.title,
         "organizer_unit_code": course.organizer_unit_code,
@@ -62,7 +61,7 @@ def course_completed(course, participants: list[dict], topic, venue: dict | None
         "participants": participants,  # the catalogue schema keeps only its own fields on the wire
         "topic_code": course.topic_code, "competency_codes": topic.competency_codes if topic else [],
         "fostering_type": course.fostering_type, "form": course.form,
-        "venue": _venue_of_view(course, venue) if venue is not None else _venue_ref(course),
+        "venue": _venue_of_view(course, venue),
         "plan_line_id": course.plan_line_id,
     }
 

@@ -20,6 +20,7 @@ import signal
 import socket
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
@@ -121,7 +122,7 @@ class EventConsumer:
         """Consume until stopped, reconnecting with back-off when the broker goes away."""
         from shared.outbox import commits_wake_the_relay
         # while consuming, this thread's batches wake the relay at commit (on_commit): no NOTIFY needed for them
-        with commits_wake_the_relay(self.wakes_relay):
+        with commits_wake_the_relay() if self.wakes_relay else nullcontext():
             self._run()
 
     def _run(self) -> None:

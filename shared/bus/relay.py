@@ -39,9 +39,6 @@ class Wakeup:
             self._signalled = True
             self._cond.notify_all()
 
-    def is_set(self) -> bool:
-        return self._signalled
-
     def wait(self, timeout: float) -> bool:
         """Wait up to `timeout` for a signal; take it (True) or time out (False)."""
         with self._cond:

@@ -219,7 +219,7 @@ def get_course(session: Session, course_id: str, sessions: list[_SessionRow] | N
     """Return a course with its sessions, head-counts, funding state and where its closing stands (`sessions`: the
     course's course_sessions when the caller has them already)."""
     session.flush()  # read after the use cases that return it: their changes first
-    course_stmt, distances_stmt, sessions_stmt = _course_reads()
+    course_stmt, distances_stmt, _ = _course_reads()
     row = session.execute(course_stmt, {"course_id": course_id}).mappings().first()
     if row is None:
         raise NotFound("Không tìm thấy lớp học.", field="course_id")
@@ -229,8 +229,7 @@ def get_course(session: Session, course_id: str, sessions: list[_SessionRow] | N
         venue["distances"] = [dict(r) for r in session.execute(distances_stmt, {"venue_id": venue["id"]}).mappings()]
     return {**{f: row[f] for f in _COURSE_FIELDS},
             "venue": venue,
-            "sessions": sessions if sessions is not None else
-            [_SessionRow(r) for r in session.execute(sessions_stmt, {"course_id": course_id})],
+            "sessions": sessions if sessions is not None else course_sessions(session, course_id),
             "enrolled": row[f"n_{ACTIVE_ENROLLMENT}"], "waitlisted": row["n_waitlisted"],
             "withdrawn": row["n_withdrawn"],
             "closing": None if row["completed_at"] is None else {

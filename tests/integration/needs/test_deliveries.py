@@ -19,6 +19,7 @@ from shared.notify.email import SmtpChannel
 from shared.notify.sms import SmsGatewayChannel
 from tests.notify.servers import HttpProvider, Scripted, SmtpSink
 from tests.unit.apps import ADMIN_AUTH, build_app
+from tools.bench_http import statements_of
 
 # The sender's clock runs two days after the real now (the jobs are queued at the real now, so they are due by then),
 # at noon local; the feedback deadline twelve days after that. Relative, so the tests do not expire on a date.
@@ -268,17 +269,10 @@ def test_a_courses_feedback_links_are_claimed_in_three_statements_whatever_its_s
             **feedback(trainees[0], course_id), "recipients": [
                 {"civil_servant_id": cs, "link": f"http://127.0.0.1:8003/feedback/T{k}"} for k, cs in enumerate(trainees)]},
             producer="evaluation")[1])
-        statements = []
-
-        def count(conn, cursor, statement, parameters, context, executemany):
-            if statement != "BEGIN IMMEDIATE":  # SQLite's transactions are begun by a statement of our own
-                statements.append(statement)
-        sa.event.listen(engine, "before_cursor_execute", count)
-        try:
+        def apply():
             with transaction(needs) as s:
                 HANDLERS[env.type](env, s, None)
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", count)
+        _, statements = statements_of(engine, apply)
         return len(statements), len(deliveries(needs, course_id=course_id))
 
     assert claimed("c-small", ids[:1]) == (3, 1)
@@ -294,15 +288,7 @@ def test_a_delivery_skipped_for_want_of_a_contact_reads_no_name_from_the_registr
     cs = people(needs)[0]  # no contact at all
     handle(needs, "evaluation.trainee_feedback_requested", feedback(cs))
     engine = needs.kw["bind"]
-    statements = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
-        with SmtpSink() as sink:
-            assert drain(needs, email_channels(sink)) == 1
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", seen)
-    assert [d.status for d in deliveries(needs)] == ["skipped"]
-    assert not [s for s in statements if "FROM civil_servants" in s], statements
+    with SmtpSink() as sink:
+        settled, statements = statements_of(engine, lambda: drain(needs, email_channels(sink)))
+    assert settled == 1 and [d.status for d in deliveries(needs)] == ["skipped"]
+    assert not [s for s in statements if "civil_servants." in s], statements  # (statements_of shortens them)

@@ -19,6 +19,7 @@ from services.needs.handlers import HANDLERS
 from services.needs.models import CompetencyRecord, Need, PlanLine
 from shared.db import transaction, utcnow
 from shared.events import decode, new_event
+from tools.bench_http import statements_of
 
 pytestmark = [pytest.mark.postgres]
 
@@ -115,11 +116,6 @@ def test_meeting_the_needs_of_a_course_costs_the_same_statements_for_2_or_40_cer
     statements per trainee. The matching rules stay: the plan line's needs first, the topic's otherwise, none of
     another topic, none already met, and a trainee named twice meets a need once."""
     db = service_db("needs")
-    statements = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):
-        if statement != "BEGIN IMMEDIATE":
-            statements.append(statement)
 
     def complete(trainees: list[str], plan_line_id: str | None, topic: str | None = "KN-CNTT") -> tuple[int, int]:
         _, body = new_event("courses.course_completed", {
@@ -130,13 +126,11 @@ def test_meeting_the_needs_of_a_course_costs_the_same_statements_for_2_or_40_cer
                               "days_attended": 1, "completed": True, "certified": True} for cs in trainees]},
             producer="courses")
         env = decode(body)
-        statements.clear()
-        sa.event.listen(db.engine, "before_cursor_execute", seen)
-        try:
+
+        def apply() -> int:
             with transaction(db.session_factory) as session:
-                met = usecases.record_course_completed(session, env)
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", seen)
+                return usecases.record_course_completed(session, env)
+        met, statements = statements_of(db.engine, apply)
         return met, len(statements)
 
     people = [str(uuid.uuid4()) for _ in range(41)]
