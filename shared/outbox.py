@@ -32,6 +32,16 @@ def commits_wake_the_relay() -> Iterator[None]:
         _THREAD.wakes_relay = before
 
 
+def take_rows_written() -> bool:
+    """Whether this thread wrote outbox rows without a NOTIFY (inside commits_wake_the_relay) since it last asked;
+    asking forgets it. The consumer asks before a batch and after its commit, and wakes the relay only when the
+    batch wrote rows (issue 16: a batch that emits nothing — needs' course_completed, courses' first answer — woke a
+    relay all the same, which claimed nothing)."""
+    written = getattr(_THREAD, "rows_written", False)
+    _THREAD.rows_written = False
+    return written
+
+
 @dataclass
 class Outbox:
     """Writes validated events into one service's outbox table."""
@@ -60,7 +70,9 @@ class Outbox:
                          "attempts": 0})
         if rows:
             bulk_insert(session, self.table, rows)  # COPY on PostgreSQL: one statement, not one execute per row
-            if is_postgres(session) and not getattr(_THREAD, "wakes_relay", False):
+            if getattr(_THREAD, "wakes_relay", False):
+                _THREAD.rows_written = True  # the consumer wakes the relay once this commits
+            elif is_postgres(session):
                 # Delivered at commit, coalesced per transaction: wakes the relay without waiting for its poll.
                 session.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": self.channel})
         return envelopes
@@ -144,6 +156,8 @@ class Outbox:
         """Make every pending row due immediately (after an operator fixed the cause)."""
         res = session.execute(sa.update(self.table).where(self.table.c.published_at.is_(None))
                               .values(next_attempt_at=None))
+        if res.rowcount and is_postgres(session):  # the relays go at once, not at their next poll
+            session.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": self.channel})
         return res.rowcount
 
     def prune(self, session: Session, older_than: timedelta) -> int:

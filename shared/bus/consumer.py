@@ -354,6 +354,8 @@ class EventConsumer:
     def _apply(self, deliveries: list[_Delivery]) -> None:
         if not deliveries:
             return
+        from shared.outbox import take_rows_written
+        take_rows_written()  # forget a rolled-back batch's rows
         with self.session_factory() as session, session.begin():
             fresh = self._claim(session, deliveries)
             todo, duplicates, traces = [], [], []
@@ -383,7 +385,7 @@ class EventConsumer:
                     reset_correlation_id(token)
                 i = j
         metrics.events_applied(self.settings.service, [e.type for e in todo], duplicates)  # committed
-        if todo:
+        if take_rows_written():  # committed: the rows are there for the relay
             self.on_commit()
 
     def _claim(self, session: Session, deliveries: list[_Delivery]) -> set[str]:

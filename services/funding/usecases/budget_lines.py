@@ -28,14 +28,24 @@ def lock_lines(session: Session, ids) -> dict[str, BudgetLine]:
     return {b.id: b for b in session.scalars(stmt.execution_options(populate_existing=True))}
 
 
-def lines_for(session: Session, keys: set[tuple[int, str, str]]) -> dict[tuple[int, str, str], str]:
-    """Ids of the budget lines for (fiscal year, source, owner unit) keys that exist."""
-    if not keys:
-        return {}
-    years = {k[0] for k in keys}
-    rows = session.execute(sa.select(BudgetLine.id, BudgetLine.fiscal_year, BudgetLine.source,
-                                     BudgetLine.owner_unit_code).where(BudgetLine.fiscal_year.in_(years)))
-    return {(y, s, o): i for i, y, s, o in rows if (y, s, o) in keys}
+def lock_lines_for(session: Session, keys: set[tuple[int, str, str]],
+                   ids=()) -> tuple[dict[tuple[int, str, str], str], dict[str, BudgetLine]]:
+    """Lock the budget lines of (fiscal year, source, owner unit) `keys` that exist and those of `ids`, in one
+    statement and lock_lines' order (issue 16: reading the keys' ids, then locking them, were two round trips per
+    batch); return (key → line id, line id → line)."""
+    keys, ids = set(keys), sorted(set(ids))
+    if not keys and not ids:
+        return {}, {}
+    t = BudgetLine.__table__
+    wanted = []
+    if keys:
+        wanted.append(sa.tuple_(t.c.fiscal_year, t.c.source, t.c.owner_unit_code).in_(sorted(keys)))
+    if ids:
+        wanted.append(t.c.id.in_(ids))
+    stmt = sa.select(BudgetLine).where(sa.or_(*wanted)).order_by(BudgetLine.id).with_for_update()
+    lines = {b.id: b for b in session.scalars(stmt.execution_options(populate_existing=True))}
+    by_key = {(b.fiscal_year, b.source, b.owner_unit_code): b.id for b in lines.values()}
+    return {k: by_key[k] for k in keys if k in by_key}, lines
 
 
 def free_balance(line: BudgetLine) -> int:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from services.funding import domain
 from services.funding.models import IncentivePayment
-from services.funding.usecases.budget_lines import free_balance, lines_for, lock_lines
+from services.funding.usecases.budget_lines import free_balance, lock_lines_for
 from services.funding.usecases.ledger import event_cause, post_journal
 from services.funding.usecases.reservations import lock_courses
 from services.funding.usecases.rules import norms_of
@@ -35,9 +35,8 @@ def reward_excellent_learners(session: Session, envelope: Envelope, *, province_
     amount, norm_id, cap_id = domain.reward_amount(norms_of(session, province_code), day)
     owner = course.organizer_unit_code or province_code
     year = day.year
-    ids = lines_for(session, {(year, "state_dtbd", owner)})
-    line_id = ids.get((year, "state_dtbd", owner))
-    line = lock_lines(session, [line_id]).get(line_id) if line_id else None
+    ids, lines = lock_lines_for(session, {(year, "state_dtbd", owner)})
+    line = lines[ids[(year, "state_dtbd", owner)]] if ids else None
     total = amount * len(learners)
     funded = min(total, free_balance(line)) if line else 0
     entries = []

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from services.funding import domain, events
 from services.funding.models import OUTBOX, BudgetLine, EstimateLine, FundingCourse, Reservation, ReservationLine
-from services.funding.usecases.budget_lines import free_balance, lines_for, lock_lines
+from services.funding.usecases.budget_lines import free_balance, lock_lines, lock_lines_for
 from services.funding.usecases.ledger import event_cause, post_journal
 from services.funding.usecases.rules import norms_of
 from shared.db import insert_ignoring_conflicts
@@ -25,28 +25,38 @@ log = logging.getLogger(__name__)
 RESERVATION = domain.RESERVATION_TRANSITIONS
 
 
-def lock_courses(session: Session, course_ids: list[str], now: datetime) -> dict[str, FundingCourse]:
-    """Make sure a row exists for each course, then lock them (by id) so a course's events apply one at a time."""
+def lock_courses(session: Session, course_ids: list[str], now: datetime,
+                 facts: dict[str, dict] | None = None) -> dict[str, FundingCourse]:
+    """Make sure a row exists for each course, then lock them (by id) so a course's events apply one at a time.
+
+    `facts` (course id → code, organizer_unit_code, start_date) fill a row made here, for a course funding first
+    hears of by this event."""
     ids = sorted(set(course_ids))
-    session.execute(insert_ignoring_conflicts(session, FundingCourse.__table__),
-                    [{"course_id": c, "revision": 0, "status": "new", "updated_at": now} for c in ids])
+    blank = {"code": None, "organizer_unit_code": None, "start_date": None}
+    # RETURNING makes SQLAlchemy send the rows as one multi-row VALUES ("insertmanyvalues"), not one execute each
+    session.execute(insert_ignoring_conflicts(session, FundingCourse.__table__).returning(
+                        FundingCourse.__table__.c.course_id),
+                    [{"course_id": c, "revision": 0, "status": "new", "updated_at": now,
+                      **((facts or {}).get(c) or blank)} for c in ids])
     stmt = sa.select(FundingCourse).where(FundingCourse.course_id.in_(ids)).order_by(FundingCourse.course_id)
     return {c.course_id: c for c in session.scalars(stmt.with_for_update().execution_options(populate_existing=True))}
 
 
-def active_reservations(session: Session, course_ids: list[str]) -> dict[str, Reservation]:
-    stmt = sa.select(Reservation).where(Reservation.course_id.in_(course_ids), Reservation.status == "active")
-    return {r.course_id: r for r in session.scalars(stmt)}
-
-
-def reservation_amounts(session: Session, reservation_ids: list[str]) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = defaultdict(dict)
-    if reservation_ids:
-        for rid, line_id, amount in session.execute(sa.select(
-                ReservationLine.reservation_id, ReservationLine.budget_line_id, ReservationLine.amount)
-                .where(ReservationLine.reservation_id.in_(reservation_ids))):
-            out[rid][line_id] = out[rid].get(line_id, 0) + amount
-    return out
+def reservations_held(session: Session, course_ids: list[str]) -> tuple[dict[str, Reservation],
+                                                                         dict[str, dict[str, int]]]:
+    """The courses' active reservations and what each holds per budget line, in one statement (issue 16:
+    a SELECT of the reservations, then one of their lines, were two round trips): (course id → reservation,
+    reservation id → {budget line id: amount}; empty for a reservation without lines)."""
+    stmt = (sa.select(Reservation, ReservationLine.budget_line_id, ReservationLine.amount)
+            .outerjoin(ReservationLine, ReservationLine.reservation_id == Reservation.id)
+            .where(Reservation.course_id.in_(course_ids), Reservation.status == "active"))
+    reservations: dict[str, Reservation] = {}
+    held: dict[str, dict[str, int]] = defaultdict(dict)
+    for r, line_id, amount in session.execute(stmt.execution_options(populate_existing=True)):
+        reservations[r.course_id] = r
+        if line_id is not None:
+            held[r.id][line_id] = held[r.id].get(line_id, 0) + amount
+    return reservations, held
 
 
 def release_entries(amounts: dict[str, int], lines: dict[str, BudgetLine]) -> list[tuple[str, int, int]]:
@@ -94,10 +104,10 @@ def reserve_for_schedule(session: Session, envelope: Envelope, *, province_code:
     except domain.NormNotFound as exc:
         estimate, missing_norm = [], exc.vietnamese()
     needs = domain.needs_by_budget(estimate)
-    previous = active_reservations(session, [p["course_id"]]).get(p["course_id"])
-    held = reservation_amounts(session, [previous.id])[previous.id] if previous else {}
-    ids = lines_for(session, {(year, s, o) for s, o in needs})
-    lines = lock_lines(session, list(ids.values()) + list(held))
+    active, holding = reservations_held(session, [p["course_id"]])
+    previous = active.get(p["course_id"])
+    held = holding[previous.id] if previous else {}
+    ids, lines = lock_lines_for(session, {(year, s, o) for s, o in needs}, held)
     available = {(s, o): (ids[(year, s, o)], free_balance(lines[ids[(year, s, o)]]) + held.get(ids[(year, s, o)], 0))
                  for s, o in needs if (year, s, o) in ids}
     shorts = domain.check_cover(needs, available)
@@ -153,10 +163,11 @@ def release_for_cancel(session: Session, envelope: Envelope, now: datetime | Non
     if course.status == "completed":
         return 0
     course.status, course.updated_at = domain.next_status(domain.COURSE_TRANSITIONS, course.status, "cancelled"), now
-    active = active_reservations(session, [course_id]).get(course_id)
+    active, holding = reservations_held(session, [course_id])
+    active = active.get(course_id)
     if active is None:
         return 0
-    held = reservation_amounts(session, [active.id])[active.id]
+    held = holding[active.id]
     lines = lock_lines(session, list(held))
     active.status, active.closed_at = domain.next_status(RESERVATION, active.status, "released"), now
     post_journal(session, release_entries(held, lines), cause=event_cause(envelope), course_id=course_id,
