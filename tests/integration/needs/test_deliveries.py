@@ -292,3 +292,33 @@ def test_a_delivery_skipped_for_want_of_a_contact_reads_no_name_from_the_registr
         settled, statements = statements_of(engine, lambda: drain(needs, email_channels(sink)))
     assert settled == 1 and [d.status for d in deliveries(needs)] == ["skipped"]
     assert not [s for s in statements if "civil_servants." in s], statements  # (statements_of shortens them)
+
+
+def test_a_round_settles_the_deliveries_it_cannot_send_together_in_statements_that_do_not_grow_with_them(needs):
+    """issue 16: deliveries with no address on a configured channel are skipped in the round's claiming transaction
+    — one read of the deliveries, one of the contacts, one UPDATE of each table — not two transactions and five
+    statements each; one that can go is still mailed on its own, its 'sending' committed before the send."""
+    a, *others = people(needs)
+    contact(needs, a, email="hv.a@example.vn")
+    contact(needs, others[0], phone="0912345678", preferred_channel="sms")  # SMS is not configured here
+    engine = needs.kw["bind"]
+
+    def round_for(trainees: list[str], course_id: str) -> tuple[int, int, int]:
+        handle(needs, "evaluation.trainee_feedback_requested", {**feedback(trainees[0], course_id), "recipients": [
+            {"civil_servant_id": cs, "link": f"http://x/feedback/{k}"} for k, cs in enumerate(trainees)]})
+        with SmtpSink() as sink:
+            settled, statements = statements_of(engine, lambda: drain(needs, email_channels(sink)))
+            mailed = len(sink.to("hv.a@example.vn"))
+        return settled, len(statements), mailed
+
+    small = round_for([a, others[0]], "c-small")
+    large = round_for([a, *others], "c-large")
+    assert small[0] == 2 and large[0] == len(others) + 1 and small[2] == large[2] == 1
+    assert small[1] == large[1], (small, large)  # four more skipped deliveries cost no statement more
+    by = {(d.course_id, d.recipient_id): d for d in deliveries(needs)}
+    assert by[("c-large", a)].status == "sent"
+    for cs in others:
+        d = by[("c-large", cs)]
+        assert (d.status, d.channel, d.last_error) == ("skipped", None, "no contact on a configured channel")
+    with transaction(needs) as s:
+        assert set(s.scalars(sa.select(DELIVERY_JOBS.c.status))) == {"done"}
