@@ -140,7 +140,10 @@ class OutboxRelay:
                 self.close()
                 stop.wait(2.0)
                 continue
-            if published == 0:
+            if published < self.settings.relay_batch_size:
+                # A batch that was not full left nothing due behind it (issue 16: claiming again at once found
+                # nothing, a transaction per relay activation): rows committed since come with their own wake-up —
+                # the NOTIFY or the consumer's on-commit — which is kept until a relay waits for it.
                 self.wake.wait(self.settings.relay_poll_seconds)  # a signal, used up, or the poll interval
         self.close()
         log.info("outbox relay stopped")

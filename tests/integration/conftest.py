@@ -246,11 +246,13 @@ def run_consumer(broker):
 
 
 class CountingRelay(OutboxRelay):
-    """The real relay, counting the rows it got confirmed."""
+    """The real relay, counting the rows it got confirmed and its rounds (claims)."""
 
     published = 0
+    rounds = 0
 
     def run_once(self) -> int:
+        self.rounds += 1
         n = super().run_once()
         self.published += n
         return n

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import Counter
 from datetime import datetime
@@ -164,6 +165,35 @@ def test_relay_loop_publishes_rows_committed_while_it_runs(bus, broker, service_
     assert sorted(got) == sorted(emitted)
     wait_until(lambda: db.count(OUTBOX_TABLE, OUTBOX_TABLE.c.published_at.is_(None)) == 0, timeout=10,
                what="every row marked published")
+
+
+def test_the_relay_claims_again_at_once_only_after_a_full_batch(bus, broker, service_db, run_relay):
+    """issue 16: after a batch smaller than RELAY_BATCH_SIZE the relay waits for the next wake-up instead of claiming
+    again at once (that claim found nothing: one transaction more per activation); after a full batch it goes on."""
+    db = service_db("funding")
+    postgres = not db.url.startswith("sqlite")
+    settings = bus.settings("funding", database_url=db.url, relay_batch_size=2, relay_poll_seconds=30)
+    queue = broker.capture(SETTLED)
+    relay = run_relay(settings, db.session_factory, OUTBOX)
+    wait_until(lambda: relay.rounds >= 1, timeout=10, what="the relay's first round")
+    time.sleep(0.3)  # the listener's wake-up on connecting, taken
+
+    def emit(n: int) -> int:
+        before = relay.rounds
+        with transaction(db.session_factory) as s:
+            for _ in range(n):
+                OUTBOX.emit(s, SETTLED, settled_payload())  # on PostgreSQL its NOTIFY wakes the relay
+        if not postgres:
+            relay.wake.set()  # SQLite has no NOTIFY: the writer's wake-up, by hand
+        broker.take(queue, n)
+        wait_until(lambda: db.count(OUTBOX_TABLE, OUTBOX_TABLE.c.published_at.is_(None)) == 0, timeout=10,
+                   what="every row marked published")
+        time.sleep(0.3)  # room for a round too many
+        return relay.rounds - before
+
+    assert emit(1) == 1  # one row, one round: no claim that finds nothing
+    assert emit(3) == 2  # a full batch of 2, then at once the 1 left
+    assert relay.published == 4
 
 
 def test_two_concurrent_relays_publish_each_of_500_rows_exactly_once(bus, broker, service_db, run_relay):
