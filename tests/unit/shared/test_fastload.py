@@ -54,6 +54,14 @@ PAYLOAD_VARIANTS = [
     (("participants", 0, "completed"), "true"), (("participants", 0, "completed"), "perhaps"),
     (("participants", 0, "days_attended"), -1), (("participants", 0, "civil_servant_id"), DROP),
     (("added_in_v2",), [1, 2]),
+    # the inlined checks (issue 16): None where allowed and where not, a validator's bounds, a wrong type
+    (("topic_code",), None), (("topic_code",), 7), (("total_sessions",), 1), (("sessions", 0, "lecturer_tier"), 1),
+    (("sessions", 0, "periods"), None), (("sessions", 0, "periods"), 2.5), (("sessions", 0, "buoi"), None),
+    (("participants", 0, "certified"), None), (("participants", 0, "certified"), 0),
+    (("participants", 0, "certificate_no"), 5), (("participants", 0, "sessions_attended"), 0),
+    (("participants", 0, "excused_sessions"), None), (("participants", 0, "need_ids"), ["n1", 2]),
+    (("venue",), {"venue_id": "v", "name": "Hội trường", "distances": [{"commune_code": "X", "km": -1}]}),
+    (("venue",), {"venue_id": "v", "name": "Hội trường", "distances": [{"commune_code": "X", "km": 0}]}),
 ]
 
 
@@ -69,6 +77,7 @@ ENVELOPE_VARIANTS = [
     ("version", True), ("version", 1.0), ("version", "1"), ("id", "x" * 65), ("id", ""),
     ("occurred_at", "2025-08-05T10:00:00"), ("payload", []), ("payload", None), ("causation_id", 5),
     ("causation_id", DROP), ("producer", DROP), ("trace", "extra"),
+    ("id", "x" * 64), ("traceparent", None), ("traceparent", "x" * 64), ("traceparent", "x" * 65), ("id", None),
 ]
 
 
