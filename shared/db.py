@@ -150,13 +150,18 @@ def messaging_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
     return outbox, inbox
 
 
-def insert_ignoring_conflicts(session: Session, table):
-    """Return an INSERT … ON CONFLICT DO NOTHING for the session's dialect (PostgreSQL or SQLite)."""
+def dialect_insert(session: Session, table):
+    """An INSERT of the session's dialect (PostgreSQL or SQLite), which knows ON CONFLICT and `excluded`."""
     if is_postgres(session):
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing()
+    return insert(table)
+
+
+def insert_ignoring_conflicts(session: Session, table):
+    """Return an INSERT … ON CONFLICT DO NOTHING for the session's dialect (PostgreSQL or SQLite)."""
+    return dialect_insert(session, table).on_conflict_do_nothing()
 
 
 def upsert(session: Session, table: sa.Table, rows: list[dict], keys: list[str], update: list[str]) -> None:

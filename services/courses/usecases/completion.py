@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from services.courses import domain, events, formats
 from services.courses.domain import ACTIVE_ENROLLMENT
 from services.courses.models import OUTBOX, CertificateCounter, Course, Enrollment, Topic
-from shared.db import insert_ignoring_conflicts
+from shared.db import dialect_insert
 from shared import metrics
 from shared.errors import Conflict
 from shared.events import Envelope
@@ -21,18 +21,20 @@ from services.courses.usecases.queries import _course, _participants, _state, co
 
 def _certificate_numbers(session: Session, year: int, count: int) -> list[str]:
     """Issue the next `count` certificate numbers of `year`, once and in order, under concurrent completions: one
-    block for the whole course (two statements, not three per certified trainee).
+    block for the whole course, in one statement (not three per certified trainee).
 
-    The year's counter row is created with INSERT … ON CONFLICT DO NOTHING before it is locked: two first
-    completions of a year used to both find no row and both insert it, the second failing on the primary key
-    (HTTP 500). Now the second waits for the first's row: the UPDATE … RETURNING that adds `count` locks it until
-    the commit (SQLite has one writer at a time)."""
+    Two first completions of a year used to both find no counter row and both insert it, the second failing on the
+    primary key (HTTP 500). The block is taken by INSERT … ON CONFLICT (year) DO UPDATE SET last_no = last_no +
+    `count` RETURNING last_no: the first of the year inserts the row, a second waits for the first's row and then
+    adds to it, and the row stays locked until the commit (SQLite has one writer at a time). One round trip while
+    the year's counter is held, not two (issue 16: an INSERT … DO NOTHING, then an UPDATE … RETURNING)."""
     if count == 0:
         return []
     counters = CertificateCounter.__table__
-    session.execute(insert_ignoring_conflicts(session, counters).values(year=year, last_no=0))
-    last = session.execute(sa.update(counters).where(counters.c.year == year)
-                           .values(last_no=counters.c.last_no + count).returning(counters.c.last_no)).scalar_one()
+    stmt = dialect_insert(session, counters).values(year=year, last_no=count)
+    last = session.execute(stmt.on_conflict_do_update(
+        index_elements=[counters.c.year], set_={"last_no": counters.c.last_no + stmt.excluded.last_no})
+        .returning(counters.c.last_no)).scalar_one()
     return [formats.certificate_number(year, n) for n in range(last - count + 1, last + 1)]
 
 
