@@ -49,16 +49,8 @@ def _typed(field: fields.Field, kind: type) -> Callable[[Any], Any]:
     if any(c is None for c in checks):
         return _checked(field, _exact(kind))
     allow_none = field.allow_none
-    if not checks:
-        def load(value):
-            if type(value) is kind:
-                return value
-            if value is None and allow_none:
-                return None
-            raise Fallback
-        return load
 
-    def load_checked(value):
+    def load(value):
         if type(value) is kind:
             for check in checks:
                 if not check(value):
@@ -67,7 +59,7 @@ def _typed(field: fields.Field, kind: type) -> Callable[[Any], Any]:
         if value is None and allow_none:
             return None
         raise Fallback
-    return load_checked
+    return load
 
 
 def _checked(field: fields.Field, convert: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -38,6 +38,7 @@ from shared.db import insert_ignoring_conflicts, utcnow
 from shared.errors import DomainError, PermanentError
 from shared.events import Envelope, EventContractError, decode
 from shared.logs import reset_correlation_id, set_correlation_id
+from shared.outbox import commits_wake_the_relay, take_rows_written
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Envelope, Session, Settings], None]  # (envelope, the batch's session, the service's settings)
@@ -120,7 +121,6 @@ class EventConsumer:
 
     def run(self) -> None:
         """Consume until stopped, reconnecting with back-off when the broker goes away."""
-        from shared.outbox import commits_wake_the_relay
         # while consuming, this thread's batches wake the relay at commit (on_commit): no NOTIFY needed for them
         with commits_wake_the_relay() if self.wakes_relay else nullcontext():
             self._run()
@@ -354,7 +354,6 @@ class EventConsumer:
     def _apply(self, deliveries: list[_Delivery]) -> None:
         if not deliveries:
             return
-        from shared.outbox import take_rows_written
         take_rows_written()  # forget a rolled-back batch's rows
         with self.session_factory() as session, session.begin():
             fresh = self._claim(session, deliveries)

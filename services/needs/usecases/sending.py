@@ -101,9 +101,14 @@ def _name(session: Session, cs_id: str | None) -> str:
     return cs.full_name if cs else ""
 
 
+def _book(d: Delivery) -> type[Contact] | type[LecturerContact]:
+    """The contact book the recipient is read from: lecturers' or civil servants'."""
+    return LecturerContact if d.recipient_kind == "lecturer" else Contact
+
+
 def _contact(session: Session, d: Delivery) -> Contact | LecturerContact | None:
     """The recipient's contact, from the contact book of their kind."""
-    return session.get(LecturerContact if d.recipient_kind == "lecturer" else Contact, d.recipient_id)
+    return session.get(_book(d), d.recipient_id)
 
 
 def _greeting(session: Session, d: Delivery, contact: Contact | LecturerContact | None) -> str:
@@ -192,26 +197,24 @@ def _settle_without_sending(session: Session, claimed: list[jobs.Job], channels:
     found = {d.id: d for d in session.scalars(sa.select(Delivery).where(Delivery.id.in_(list(by_delivery)))
                                                 .with_for_update().execution_options(populate_existing=True))}
     fresh = [d for d in found.values() if d.status not in FINAL and d.status != "sending"]
-    contacts: dict[tuple[str, str], Contact | LecturerContact] = {}
-    for kind, model, key in (("civil_servant", Contact, Contact.civil_servant_id),
-                             ("lecturer", LecturerContact, LecturerContact.lecturer_id)):
-        wanted = [d.recipient_id for d in fresh if (d.recipient_kind == "lecturer") == (kind == "lecturer")]
+    contacts: dict[tuple[type, str], Contact | LecturerContact] = {}
+    for book, key in ((Contact, Contact.civil_servant_id), (LecturerContact, LecturerContact.lecturer_id)):
+        wanted = [d.recipient_id for d in fresh if _book(d) is book]
         if wanted:
-            contacts.update(((kind, getattr(c, key.key)), c) for c in session.scalars(
-                sa.select(model).where(key.in_(wanted))))
+            contacts.update(((book, getattr(c, key.key)), c) for c in session.scalars(
+                sa.select(book).where(key.in_(wanted))))
     unreachable = [d.id for d in fresh if choose_channel(
-        contacts.get(("lecturer" if d.recipient_kind == "lecturer" else "civil_servant", d.recipient_id)),
-        channels.keys(), d.purpose, zalo_templates) is None]
+        contacts.get((_book(d), d.recipient_id)), channels.keys(), d.purpose, zalo_templates) is None]
     finished = [i for i in by_delivery if i not in found or found[i].status in FINAL]
     if unreachable:
         t = Delivery.__table__
         session.execute(sa.update(t).where(t.c.id.in_(unreachable)).values(
             status="skipped", updated_at=now, last_error="no contact on a configured channel"))
-    settled = [by_delivery[i].id for i in finished + unreachable]
-    if settled:
+    gone = set(finished + unreachable)
+    if gone:
         jt = DELIVERY_JOBS
-        session.execute(sa.update(jt).where(jt.c.id.in_(settled)).values(status="done", finished_at=now))
-    gone = set(finished) | set(unreachable)
+        session.execute(sa.update(jt).where(jt.c.id.in_([by_delivery[i].id for i in gone])).values(
+            status="done", finished_at=now))
     return [job for d_id, job in by_delivery.items() if d_id not in gone]
 
 
