@@ -301,9 +301,3 @@ def review_self_checkins(session: Session, course_id: str, session_id: str, deci
     session.flush()
     return {"decision": decision, "count": len(rows),
             "pending": list_self_checkins(session, course_id, session_id)["pending"]}
-
-
-def pending_self_checkins(session: Session, course_id: str) -> int:
-    """How many self check-ins of a course still wait for the officer (completion waits for none)."""
-    return session.scalar(sa.select(sa.func.count()).select_from(Attendance).join(CourseSession).where(
-        CourseSession.course_id == course_id, Attendance.method == "qr", Attendance.confirmation == "pending"))

@@ -15,8 +15,7 @@ from shared import metrics
 from shared.errors import Conflict
 from shared.events import Envelope
 from shared.localtime import to_local, utcnow
-from services.courses.usecases.checkin import pending_self_checkins
-from services.courses.usecases.queries import _course, _participants, _state, course_sessions, get_course
+from services.courses.usecases.queries import _course, _state, course_sessions, get_course, participants_and_pending
 
 
 def _certificate_numbers(session: Session, year: int, count: int) -> list[str]:
@@ -55,13 +54,13 @@ def complete_course(session: Session, course_id: str, now: datetime | None = Non
                        f"Lớp ở trạng thái {_state(course.status)}: chỉ lớp đã xác nhận hoặc đang học mới "
                        "kết thúc được.",
                        field="course_id")
-    pending = pending_self_checkins(session, course.id)
+    sessions = course_sessions(session, course.id)  # read once: the outcome, the event and the answer use them
+    participants, pending = participants_and_pending(session, course, statuses=(ACTIVE_ENROLLMENT, "withdrawn"),
+                                                     sessions=sessions)
     if pending:
         raise Conflict(f"Còn {pending} lượt học viên tự điểm danh chưa được xác nhận: hãy xác nhận hoặc từ chối "
                        "trước khi kết thúc lớp (chỉ điểm danh đã xác nhận được tính).", field="course_id")
-    sessions = course_sessions(session, course.id)  # read once: the outcome, the event and the answer use them
-    rows = [p for p in _participants(session, course, statuses=(ACTIVE_ENROLLMENT, "withdrawn"), sessions=sessions)
-            if p["status"] == ACTIVE_ENROLLMENT or p["sessions_attended"] > 0]
+    rows = [p for p in participants if p["status"] == ACTIVE_ENROLLMENT or p["sessions_attended"] > 0]
     if not rows:
         raise Conflict("Lớp chưa có học viên.", field="course_id")
     course.status = domain.next_status(course.status, "complete")

@@ -103,10 +103,12 @@ def _participant_reads() -> tuple[sa.Select, sa.Select, sa.Select]:
     pairs = (sa.select(*(e.c[f] for f in _ENROLLMENT_FIELDS), *(t.c[f].label(f"t_{f}") for f in _TRAINEE_FIELDS))
              .join_from(e, t, t.c.civil_servant_id == e.c.civil_servant_id)
              .where(e.c.course_id == sa.bindparam("course_id")).order_by(e.c.status, t.c.code))
-    # a self check-in counts once the officer confirms it (a rejected one never)
-    attendance = (sa.select(a.c.civil_servant_id, a.c.session_id, a.c.present, a.c.excused)
+    # a self check-in counts once the officer confirms it (a rejected one never); those still waiting for the
+    # officer come too, counted, not applied: a completion waits for none (one statement, not a count of its own)
+    attendance = (sa.select(a.c.civil_servant_id, a.c.session_id, a.c.present, a.c.excused, a.c.confirmation)
                   .join_from(a, s, s.c.id == a.c.session_id)
-                  .where(s.c.course_id == sa.bindparam("course_id"), a.c.confirmation == "confirmed"))
+                  .where(s.c.course_id == sa.bindparam("course_id"), sa.or_(
+                      a.c.confirmation == "confirmed", sa.and_(a.c.method == "qr", a.c.confirmation == "pending"))))
     results = (sa.select(r.c.civil_servant_id, r.c.kind, r.c.competency_code, r.c.score)
                .where(r.c.course_id == sa.bindparam("course_id")))
     return pairs, attendance, results
@@ -115,6 +117,13 @@ def _participant_reads() -> tuple[sa.Select, sa.Select, sa.Select]:
 def _participants(session: Session, course: Course, statuses: tuple | None = None, sessions=None) -> list[dict]:
     """Each enrollment with attendance, excused absences, test scores and the certificate outcome so far
     (`sessions`: the course's sessions when the caller has read them, else the ORM's)."""
+    return participants_and_pending(session, course, statuses, sessions)[0]
+
+
+def participants_and_pending(session: Session, course: Course, statuses: tuple | None = None,
+                             sessions=None) -> tuple[list[dict], int]:
+    """_participants, and how many of the course's self check-ins still wait for the officer (read with the
+    attendance: a completion, which refuses while any waits, needs no count of its own)."""
     sessions = course.sessions if sessions is None else sessions
     pairs_stmt, attendance_stmt, results_stmt = _participant_reads()
     if statuses:
@@ -125,8 +134,11 @@ def _participants(session: Session, course: Course, statuses: tuple | None = Non
     slots = [domain.SessionSlot(s.id, s.date, s.buoi) for s in sessions]
     present: dict[str, set[str]] = defaultdict(set)
     excused: dict[str, set[str]] = defaultdict(set)
-    for cs, session_id, is_present, is_excused in session.execute(attendance_stmt, params):
-        if is_present:
+    pending = 0
+    for cs, session_id, is_present, is_excused, confirmation in session.execute(attendance_stmt, params):
+        if confirmation != "confirmed":
+            pending += 1
+        elif is_present:
             present[cs].add(session_id)
         elif is_excused:
             excused[cs].add(session_id)
@@ -155,7 +167,7 @@ def _participants(session: Session, course: Course, statuses: tuple | None = Non
                               for s in scores[cs]],
                     "female": female, "ethnic_minority": ethnic_minority,
                     "child_under_36_months": child, "_token": token})
-    return out
+    return out, pending
 
 
 _HEAD_COUNTS = (ACTIVE_ENROLLMENT, "waitlisted", "withdrawn")

@@ -119,5 +119,8 @@ def list_rules(session: Session, *, province_code: str, today: date | None = Non
 
 def norms_of(session: Session, province_code: str) -> list[domain.Norm]:
     """Every version of the province's cost norms, for the pure rules to pick the one in force on a day."""
-    return [domain.Norm(n.id, n.item, n.unit, n.amount, n.valid_from, n.valid_to, n.lecturer_tier)
-            for n in session.scalars(sa.select(CostNorm).where(CostNorm.province_code == province_code))]
+    # Read as rows, not CostNorm objects (issue 16: building and tracking ~50 ORM instances for every batch a
+    # consumer settles cost more than the statement itself)
+    return [domain.Norm(*row) for row in session.execute(sa.select(
+        CostNorm.id, CostNorm.item, CostNorm.unit, CostNorm.amount, CostNorm.valid_from, CostNorm.valid_to,
+        CostNorm.lecturer_tier).where(CostNorm.province_code == province_code))]
