@@ -40,18 +40,23 @@ def check_trainees(session: Session, within: str | None, civil_servant_ids: list
 # A lecturer (issue 14: "attendance and results of their own sessions") is confined to the sessions whose
 # lecturer_id is the one their token names (shared.auth.lecturer_scope; None = every lecturer's sessions).
 
-def check_teaches(course: Course, lecturer: str | None) -> None:
-    """Refuse (Forbidden naming course_id) a lecturer who teaches no session of the course."""
-    if lecturer is not None and not any(s.lecturer_id == lecturer for s in course.sessions):
+def _sessions(course: Course, sessions):
+    return course.sessions if sessions is None else sessions
+
+
+def check_teaches(course: Course, lecturer: str | None, sessions=None) -> None:
+    """Refuse (Forbidden naming course_id) a lecturer who teaches no session of the course (`sessions`: the
+    course's, when the caller has read them — anything with id and lecturer_id —, else the ORM's)."""
+    if lecturer is not None and not any(s.lecturer_id == lecturer for s in _sessions(course, sessions)):
         raise Forbidden(NOT_YOUR_COURSE, field="course_id")
 
 
-def check_sessions(course: Course, lecturer: str | None, session_ids: list[str], field: str) -> None:
+def check_sessions(course: Course, lecturer: str | None, session_ids: list[str], field: str, sessions=None) -> None:
     """Refuse (Forbidden naming `field.i`, the first one) sessions of the course another lecturer teaches; ids that
-    are not the course's sessions are left to the caller's own check."""
+    are not the course's sessions are left to the caller's own check (`sessions`: as check_teaches)."""
     if lecturer is None:
         return
-    others = {s.id for s in course.sessions if s.lecturer_id != lecturer}
+    others = {s.id for s in _sessions(course, sessions) if s.lecturer_id != lecturer}
     for i, session_id in enumerate(session_ids):
         if session_id in others:
             raise Forbidden(NOT_YOUR_SESSION, field=field.format(i=i))
