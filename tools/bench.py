@@ -7,7 +7,9 @@ Prints figures; asserts nothing (targets are read by people, not by a flaky time
    120,000 feedback requests, 3,000 `evaluation.feedback_requested` follow-ups relayed with confirms.
 2. Baseline: a bare kombu consumer drains an identical backlog: decode, publish one event, ack; no database.
 3. Latency: the whole stack on PostgreSQL; at light load (one course at a time) the time from
-   `POST /courses/<id>/complete` until GET shows the course `closed`, p50 and p95. The stack's web ports are
+   `POST /courses/<id>/complete` until the course is `closed`, p50 and p95: server side (the stored `closed_at`,
+   every other course waited for by reading the database) and client side (a GET shows it, the other courses,
+   polled every 10 ms); see tools/bench_latency.py. The stack's web ports are
    free ones the kernel picks, or N … N+3 with `--port-base N` / BENCH_PORT_BASE=N; a taken port is refused in
    one line before anything starts, and only our own processes' health answers count.
 """
