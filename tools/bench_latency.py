@@ -355,10 +355,12 @@ def run(port_base: int | None, courses: int, burst_n: int) -> tuple[dict | None,
 def report(lat: dict | None, bur: dict | None) -> None:
     if lat:
         if "server_p50_ms" in lat:
-            print(f"   p50 {lat['server_p50_ms']:.0f} ms, p95 {lat['server_p95_ms']:.0f} ms (n={lat['n']}; POST …/complete "
-                  "sent → the course's closed_at, one clock; waited for by reading the database every 20 ms)")
+            print(f"   p50 {lat['server_p50_ms']:.0f} ms, p95 {lat['server_p95_ms']:.0f} ms (n={lat['n']}; "
+                  "POST …/complete sent → the course's closed_at, one clock; waited for by reading the database "
+                  "every 20 ms)")
         if "p50_ms" in lat:
-            print(f"   p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms, max {lat['max_ms']:.0f} ms (n={lat['n_client']}; "
+            print(f"   p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms, max {lat['max_ms']:.0f} ms "
+                  f"(n={lat['n_client']}; "
                   "POST …/complete → a GET shows closed, client side, polled every 10 ms; in those runs the server "
                   f"side was p50 {lat['polled_server_p50_ms']:.0f}, p95 {lat['polled_server_p95_ms']:.0f} ms: the "
                   "polls' own load)")

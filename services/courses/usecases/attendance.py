@@ -26,7 +26,7 @@ def record_attendance(session: Session, course_id: str, records: list[dict], now
     the caller's lecturer record (shared.auth.lecturer_scope); a record of a session another lecturer teaches is
     refused (Forbidden naming records.i.session_id), and so is a course where they teach no session."""
     course = _course(session, course_id, lock=True, venue=False)
-    # the sessions as rows, read once (issue 16: the ORM's lazy load of them was a quarter of the request's CPU)
+    # the sessions as rows, read once (issue 16: the ORM's lazy load of them cost 10 % of the request's Python calls)
     sessions = course_sessions(session, course_id)
     check_teaches(course, lecturer, sessions)
     check_trainees(session, within, [r["civil_servant_id"] for r in records], "records.{i}.civil_servant_id")
