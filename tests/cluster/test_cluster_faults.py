@@ -12,6 +12,7 @@ last course closed is printed and bounded.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -271,6 +272,16 @@ def test_completion_flow_through_leader_kill_node_freeze_and_database_outage(rab
         for path in sorted(stack.log_dir.glob("*worker*.log")):  # what the workers said (ids and kinds only)
             lines = [x for x in path.read_text(errors="replace").splitlines() if '"level": "INFO"' not in x]
             print(f"--- {path.name} (last warnings and errors)\n" + "\n".join(x[:400] for x in lines[-25:]))
+        # what the broker says of the test's queues (a queue refusing publishes for minutes after the leader kill was
+        # seen once, 2026-12-03, with nothing to tell which queue or why)
+        try:
+            rows = json.loads(cluster.ctl(live(cluster), "list_queues", "name", "type", "state", "leader", "members",
+                                          "online", "messages", "--formatter", "json", "-q", timeout=30))
+            print("--- quorum queues (name, state, leader, members, online, messages)\n" + "\n".join(
+                f"{r.get('name')} {r.get('state')} {r.get('leader')} {r.get('members')} {r.get('online')} "
+                f"{r.get('messages')}" for r in rows if r.get("name", "").startswith(ns.queue_prefix)))
+        except Exception as exc:  # noqa: BLE001 - a diagnostic; the test's own failure is what is raised
+            print(f"--- quorum queues not listed: {type(exc).__name__}: {str(exc)[:300]}")
         raise
     finally:
         if flow is not None:
