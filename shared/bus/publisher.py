@@ -26,6 +26,7 @@ from shared.config import Settings
 
 
 CONFIRM_TIMEOUT = "confirm timeout"
+NACKED = "nacked by broker"  # a negative confirm: the broker would not take the message on
 CONNECT_TIMEOUT = 5.0  # TCP connect and the AMQP handshake: a frozen node accepts the TCP connection, then is silent
 WRITE_TIMEOUT = 10.0  # a frozen node stops reading: a full socket buffer would block a write forever
 CLOSE_TIMEOUT = 2.0  # waiting for close-ok from a node that may never answer
@@ -173,7 +174,7 @@ class ConfirmingPublisher:
         self._settle(delivery_tag, multiple, None)
 
     def _on_nack(self, delivery_tag, multiple):
-        self._settle(delivery_tag, multiple, "nacked by broker")
+        self._settle(delivery_tag, multiple, NACKED)
 
     def _on_return(self, exc, exchange, routing_key, message):
         # py-amqp calls basic_return handlers with the channel error it built from reply code and text.

@@ -8,7 +8,7 @@ import time
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import metrics, tracing
-from shared.bus.publisher import CONFIRM_TIMEOUT, LazyPublisher, Outgoing
+from shared.bus.publisher import CONFIRM_TIMEOUT, NACKED, LazyPublisher, Outgoing
 from shared.bus.safe import describe, stack
 from shared.config import Settings
 from shared.outbox import Outbox
@@ -114,6 +114,12 @@ class OutboxRelay:
                 log.warning("relay: events refused by the broker", extra={"refused": len(refused),
                                                                          "reason": refused[0][1]})
         metrics.relay_published(service, ok_types, seconds)  # committed: the rows are marked sent
+        if any(error == NACKED for _, error in refused):
+            # A quorum queue that changed leader may go on refusing what arrives on the channel that published to
+            # the old one while the same queue takes another channel's messages (test-cluster, 2026-12-03: every
+            # publish of one relay nacked for minutes after a node was killed, the other services' going through):
+            # the rows back off as before, and the next attempt publishes on a fresh connection and channel.
+            self.close()
         if unavailable:
             self.close()
             metrics.relay_failed(service, "unavailable")
