@@ -316,3 +316,34 @@ def test_failover_order_is_a_stable_per_process_permutation_of_the_cluster_urls(
     first = failover_order(joined)
     assert sorted(first.split(";")) == sorted(urls) and failover_order(joined) == first
     assert failover_order(urls[0]) == urls[0]
+
+
+def test_a_nacked_publish_backs_off_and_the_next_attempt_uses_a_fresh_connection(bus, broker, service_db,
+                                                                                  make_relay):
+    """A nack (here: a queue that rejects publishes, full at length 0) leaves the row due with its error and a
+    back-off, and drops the relay's connection, so the retry does not go out on the channel that was refused
+    (test-cluster: a channel whose publishes a quorum queue kept refusing after a leader change)."""
+    db = service_db("funding")
+    settings = bus.settings("funding", database_url=db.url)
+    broker.declare_exchange()
+    full = f"{bus.queue_prefix}full.{uuid.uuid4().hex[:6]}"
+    broker.ch.queue_declare(full, durable=True, arguments={"x-max-length": 0, "x-overflow": "reject-publish"})
+    broker._captures.append(full)
+    broker.bind(full, SETTLED)
+    with transaction(db.session_factory) as s:
+        env = OUTBOX.emit(s, SETTLED, settled_payload())
+    relay = make_relay(settings, db.session_factory, OUTBOX)
+
+    assert relay.run_once() == 0
+    row = outbox_row(db, env.id)
+    assert row.published_at is None and row.attempts == 1 and row.last_error == "nacked by broker"
+    assert row.next_attempt_at is not None
+    assert relay._publisher._publisher is None  # the refused channel's connection is gone
+
+    broker.ch.queue_delete(full)
+    queue = broker.capture(SETTLED)
+    with transaction(db.session_factory) as s:
+        assert OUTBOX.retry_now(s) == 1
+    assert relay.run_once() == 1  # on a new connection
+    assert [props.message_id for _, props, _ in broker.take(queue, 1)] == [env.id]
+    assert outbox_row(db, env.id).published_at is not None
