@@ -115,10 +115,10 @@ class OutboxRelay:
                                                                          "reason": refused[0][1]})
         metrics.relay_published(service, ok_types, seconds)  # committed: the rows are marked sent
         if any(error == NACKED for _, error in refused):
-            # A quorum queue that changed leader may go on refusing what arrives on the channel that published to
-            # the old one while the same queue takes another channel's messages (test-cluster, 2026-12-03: every
-            # publish of one relay nacked for minutes after a node was killed, the other services' going through):
-            # the rows back off as before, and the next attempt publishes on a fresh connection and channel.
+            # Seen in test-cluster (2026-12-03): after a node was killed every publish of one relay was nacked
+            # for minutes while every queue was running with a live leader and the other relays' publishes went
+            # through — the refusing state was, it seems, the channel's (it had published to the old leaders). The
+            # rows back off as before, and the next attempt publishes on a fresh connection and channel.
             self.close()
         if unavailable:
             self.close()
