@@ -228,6 +228,18 @@ class CompetencyRecord(Base):
     __table_args__ = (sa.Index("ix_competency_records_person", "civil_servant_id", "competency_code", "assessed_at"),)
 
 
+class NeedReasonSet(Base):
+    """The reasons of a priority score (code, label, points of each), stored once and shared by every need scored
+    with the same flags under the same weights: a national close writes ~600,000 needs from a few hundred sets, and
+    the ~170 bytes of JSON written again in each need were a quarter of its database time and WAL (issue 16).
+    Append-only: the id is a hash of the content (`usecases.gaps.reason_set_id`), so a set, once written, never
+    changes and is never removed while a need may name it."""
+
+    __tablename__ = "need_reason_sets"
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    reasons: Mapped[list] = mapped_column(sa.JSON)
+
+
 class Need(Base):
     """A measured or mandatory training need, denormalised (commune, province, position) for fast roll-ups."""
 
@@ -246,7 +258,9 @@ class Need(Base):
     gap: Mapped[int] = mapped_column(sa.Integer)
     deadline: Mapped[date | None] = mapped_column(sa.Date)
     priority_score: Mapped[float] = mapped_column(sa.Float)
-    reasons: Mapped[list] = mapped_column(sa.JSON)
+    # NeedReasonSet.id, without a foreign key: the sets are written before the needs naming them and never removed,
+    # and a key check per need would cost a national close seconds of the time the shared sets saved
+    reason_set_id: Mapped[int] = mapped_column(sa.BigInteger)
     status: Mapped[str] = mapped_column(sa.String(10))  # open | planned | met
     unit_code: Mapped[str] = mapped_column(sa.String(40))  # the registry unit (may be a former unit)
     commune_code: Mapped[str] = mapped_column(sa.String(40))  # today's commune at compute time
@@ -256,10 +270,17 @@ class Need(Base):
     met_by: Mapped[str | None] = mapped_column(sa.String(64))  # course id
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     met_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason_set: Mapped[NeedReasonSet | None] = relationship(
+        primaryjoin="foreign(Need.reason_set_id) == NeedReasonSet.id", lazy="joined", viewonly=True)
     __table_args__ = (
         sa.Index("ix_needs_rollup", "province_code", "status", "topic_code", "commune_code", "position_code"),
         sa.Index("ix_needs_person_topic", "civil_servant_id", "topic_code"),
     )
+
+    @property
+    def reasons(self) -> list[dict]:
+        """Why the need has its priority score: each reason's code, label and points."""
+        return self.reason_set.reasons if self.reason_set is not None else []
 
 
 class Plan(Base):

@@ -19,7 +19,7 @@ from services.needs import domain
 from services.needs.models import (
     JOBS_TABLE, Assessment, Campaign, CivilServant, CloseJob, Need, SurveyResponse,
 )
-from services.needs.usecases.gaps import insert_chunk_needs
+from services.needs.usecases.gaps import insert_chunk_needs, store_reason_sets
 from services.needs.usecases.rules import rule_value
 from services.needs.usecases.units import _commune_map
 from shared import jobs
@@ -147,6 +147,9 @@ def request_close(session: Session, campaign_id: str, *, inline_limit: int | Non
     session.add(job)
     session.flush()
     if inline_limit is not None and people > inline_limit:
+        # committed with the lanes: their chunks then find the reason sets written and never wait on each other's
+        store_reason_sets(session, domain.PriorityWeights.from_data(params["priority_weights"]), today,
+                          campaign.framework_id)
         bounds = _lane_bounds(session, campaign_id, max(1, lanes) if is_postgres(session) else 1)
         jobs.enqueue_many(session, JOBS_TABLE, [
             {"kind": CLOSE_KIND, "payload": {"campaign_id": campaign_id, "lane": k, "after": after, "upto": upto},

@@ -4,16 +4,20 @@ A national campaign (212,606 people × 7 competencies) used to build its needs p
 (domain.needs_of): 46 s in the worker. Here the database finds the gaps (combined level below the position's
 required level) and the unmet position standards, and looks the priority score and reasons up in a small table
 that the pure domain computes (domain.priority over every combination of its few flags), so the rules stay defined
-once, in domain.py; the SQL only selects who has which need. The same statements run on PostgreSQL and SQLite
+once, in domain.py; the SQL only selects who has which need. The reasons themselves are stored once per
+combination (need_reason_sets, named by a hash of their content); each need names its set. The same statements run
+on PostgreSQL and SQLite
 (tests/integration/needs/test_close_setwise.py compares them with domain.needs_of person by person).
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import Grouping
@@ -21,12 +25,13 @@ from sqlalchemy.sql.elements import Grouping
 from services.needs import domain
 from services.needs.domain import OPEN_STATUSES
 from services.needs.models import (
-    Assessment, CivilServant, Competency, Need, Position, PositionRequirement, SurveyResponse, Unit,
+    Assessment, CivilServant, Competency, Need, NeedReasonSet, Position, PositionRequirement, SurveyResponse, Unit,
 )
 from shared.db import UTCDateTime, is_postgres
 
 A, CS, SR = Assessment.__table__, CivilServant.__table__, SurveyResponse.__table__
 PR, COMP, UNITS, NEEDS = PositionRequirement.__table__, Competency.__table__, Unit.__table__, Need.__table__
+REASON_SETS = NeedReasonSet.__table__
 DEADLINE_REASONS = (None, "deadline_passed", "deadline_within_12_months", "deadline_within_24_months")
 
 
@@ -36,12 +41,20 @@ def _key(gap_levels, mandatory, leadership, hard_area, ethnic_minority, wished, 
              + wished) * len(DEADLINE_REASONS) + deadline_reason)
 
 
-def _priorities(weights: domain.PriorityWeights, today: date, max_gap: int) -> list[tuple[int, float, str]]:
-    """(k, score, reasons as JSON) for every combination a need can have (gaps up to `max_gap` levels), each from
-    domain.priority."""
+def reason_set_id(reasons: list[dict]) -> int:
+    """The id of a set of reasons: the first 8 bytes of the SHA-256 of its canonical JSON, as a signed 64-bit
+    integer — the same set gets the same id in every close and every process, with no lookup."""
+    text = json.dumps(reasons, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+def _priorities(weights: domain.PriorityWeights, today: date, max_gap: int) -> tuple[list[tuple[int, float, int]],
+                                                                                      dict[int, list]]:
+    """(k, score, reason set id) for every combination a need can have (gaps up to `max_gap` levels), each from
+    domain.priority, and the reason sets by id."""
     sample_deadline = {None: None, "deadline_passed": today - timedelta(days=1),
                        "deadline_within_12_months": today, "deadline_within_24_months": today + timedelta(days=400)}
-    rows = []
+    rows, sets = [], {}
     combos = [(g, 0) for g in range(1, max_gap + 1)] + [(0, 1)]  # a gap need, or a mandatory (standard) need
     for (g, m), lead, hard, minority, wished in itertools.product(combos, (0, 1), (0, 1), (0, 1), (0, 1)):
         person = domain.Person(id="", position_code="", leadership=bool(lead), hard_area=bool(hard),
@@ -49,8 +62,34 @@ def _priorities(weights: domain.PriorityWeights, today: date, max_gap: int) -> l
         for d, reason in enumerate(DEADLINE_REASONS if m else (None,)):
             score, reasons = domain.priority(person, weights, today, gap_levels=g, mandatory=bool(m),
                                              deadline=sample_deadline[reason], wished=bool(wished))
-            rows.append((_key(g, m, lead, hard, minority, wished, d), float(score),
-                         json.dumps(reasons, ensure_ascii=False)))
+            set_id = reason_set_id(reasons)
+            sets[set_id] = reasons
+            rows.append((_key(g, m, lead, hard, minority, wished, d), float(score), set_id))
+    return rows, sets
+
+
+def _max_gap(session: Session, framework_id: int) -> int:
+    """The largest gap the framework allows: the priority table must hold every one (a missing key would drop the
+    need silently)."""
+    return session.scalar(sa.select(sa.func.max(PR.c.required_level)).where(PR.c.framework_id == framework_id)) or 0
+
+
+def store_reason_sets(session: Session, weights: domain.PriorityWeights, today: date,
+                      framework_id: int) -> list[tuple[int, float, int]]:
+    """Write the reason sets a close under these weights can name, those missing only (one statement), and check
+    that every id holds its own content (a hash collision would otherwise lend a need another set's reasons).
+
+    A close stores them once in the transaction that queues its lanes, so that the lanes' chunks, which store them
+    again, find them committed and never wait on each other's uncommitted rows."""
+    rows, sets = _priorities(weights, today, _max_gap(session, framework_id))
+    insert = (postgresql if is_postgres(session) else sqlite).insert(REASON_SETS)
+    session.execute(insert.values([{"id": k, "reasons": v} for k, v in sorted(sets.items())])
+                    .on_conflict_do_nothing(index_elements=["id"]))
+    stored = dict(session.execute(sa.select(REASON_SETS.c.id, REASON_SETS.c.reasons)
+                                  .where(REASON_SETS.c.id.in_(sorted(sets)))).all())
+    clashes = [k for k, v in sets.items() if stored.get(k) != v]
+    if clashes:
+        raise RuntimeError(f"need_reason_sets: {len(clashes)} id(s) hold other reasons (hash collision)")
     return rows
 
 
@@ -141,8 +180,7 @@ def insert_chunk_needs(session: Session, *, campaign_id: str, year: int, framewo
         CS.c.employment_status != "left",
     ).cte("chunk_people").prefix_with("MATERIALIZED", dialect="postgresql")
     p = chunk.c
-    # the priority table must hold every gap the framework allows (a missing key would drop the need silently)
-    max_gap = session.scalar(sa.select(sa.func.max(PR.c.required_level)).where(PR.c.framework_id == framework_id)) or 0
+    priorities = store_reason_sets(session, weights, today, framework_id)
 
     level = combined_level
     topic = COMP.c.topic_code
@@ -185,8 +223,8 @@ def insert_chunk_needs(session: Session, *, campaign_id: str, year: int, framewo
         # A chunk is a bulk job: hash joins over the chunk's index ranges. Left to its estimates (the two ranges on
         # the same ids multiply to ~1 % of the chunk) the planner picks nested loops, ~35,000 index probes a chunk.
         session.execute(sa.text("SET LOCAL enable_nestloop = off"))
-    _insert(session, [gap_rows, *standard_rows], campaign_id=campaign_id, year=year, weights=weights,
-            communes=communes, today=today, now=now, max_gap=max_gap, first_id=first_id, last_id=last_id)
+    _insert(session, [gap_rows, *standard_rows], campaign_id=campaign_id, year=year, priorities=priorities,
+            communes=communes, now=now, first_id=first_id, last_id=last_id)
     if is_postgres(session):
         session.execute(sa.text("RESET enable_nestloop"))
     # counted, not taken from rowcount (SQLite's driver answers -1 for INSERT … SELECT)
@@ -197,25 +235,27 @@ def insert_chunk_needs(session: Session, *, campaign_id: str, year: int, framewo
     return counts
 
 
-def _insert(session: Session, selects: list, *, campaign_id: str, year: int, weights: domain.PriorityWeights,
-            communes: dict[str, str], today: date, now: datetime, max_gap: int, first_id: str,
+def _insert(session: Session, selects: list, *, campaign_id: str, year: int, priorities: list[tuple[int, float, int]],
+            communes: dict[str, str], now: datetime, first_id: str,
             last_id: str) -> None:
-    """INSERT INTO needs … SELECT the drafts of `selects` (UNION ALL), priced by the priority table."""
+    """INSERT INTO needs … SELECT the drafts of `selects` (UNION ALL), priced by the priority table (`priorities`:
+    (k, score, reason set id) of every combination)."""
     drafts = (selects[0] if len(selects) == 1 else sa.union_all(*selects)).subquery("drafts")
-    rows = _priorities(weights, today, max_gap)
+    rows = priorities
     if is_postgres(session):
         # looked up by subscript in two array parameters: O(1) per need whatever the plan (a join to a 144-row
         # constant table became a nested loop over it for every need)
         size = max(k for k, _, _ in rows) + 1
-        scores, texts = [None] * size, [None] * size
-        for k, score, text in rows:
-            scores[k], texts[k] = score, text
+        scores, set_ids = [None] * size, [None] * size
+        for k, score, set_id in rows:
+            scores[k], set_ids[k] = score, set_id
         score = _subscript(scores, sa.Float, drafts.c.k)
-        reasons = sa.cast(_subscript(texts, sa.Text, drafts.c.k), sa.JSON)
+        reason_set = _subscript(set_ids, sa.BigInteger, drafts.c.k)
         joined, known = drafts, score.is_not(None)
     else:
-        pk = _rows_table("priorities", (("k", sa.Integer), ("score", sa.Float), ("reasons", sa.String)), rows)
-        joined, score, reasons, known = drafts.join(pk, pk.c.k == drafts.c.k), pk.c.score, pk.c.reasons, sa.true()
+        pk = _rows_table("priorities", (("k", sa.Integer), ("score", sa.Float), ("reason_set", sa.BigInteger)), rows)
+        joined, score, reason_set, known = (drafts.join(pk, pk.c.k == drafts.c.k), pk.c.score, pk.c.reason_set,
+                                            sa.true())
     commune = drafts.c.unit_code
     moved = sorted((u, c) for u, c in communes.items() if u != c)  # units carried by another commune today
     if moved:
@@ -236,7 +276,7 @@ def _insert(session: Session, selects: list, *, campaign_id: str, year: int, wei
         "year": sa.literal(year), "kind": drafts.c.kind, "topic_code": drafts.c.topic_code,
         "competency_code": drafts.c.competency_code, "standard_code": drafts.c.standard_code,
         "required_level": drafts.c.required_level, "assessed_level": drafts.c.assessed_level, "gap": drafts.c.gap,
-        "deadline": drafts.c.deadline, "priority_score": score, "reasons": reasons,
+        "deadline": drafts.c.deadline, "priority_score": score, "reason_set_id": reason_set,
         "status": sa.literal("open"), "unit_code": drafts.c.unit_code, "commune_code": commune,
         "province_code": sa.func.coalesce(province.c.province_code, "CM"), "position_code": drafts.c.position_code,
         "plan_line_id": sa.cast(sa.null(), sa.String), "met_by": sa.cast(sa.null(), sa.String),

@@ -4,10 +4,11 @@ again), competency records (evaluation's levels), needs, plan candidacies, the m
 person's record. Credentials (link tokens, hashes) are left out by shared.subject_report."""
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.needs.models import (ACCESS_LOG, Assessment, CivilServant, CompetencyRecord, Contact, Delivery, Need,
-                                   PlanCandidate, SurveyResponse)
+                                   NeedReasonSet, PlanCandidate, SurveyResponse)
 from shared.subject_report import Section, collect
 
 SECTIONS = (
@@ -26,8 +27,15 @@ SECTIONS = (
 
 
 def subject_part(session: Session, civil_servant_id: str) -> dict[str, list[dict]]:
-    """Every row needs holds about the person, by section."""
-    return collect(session, civil_servant_id, SECTIONS)
+    """Every row needs holds about the person, by section; each need with its priority reasons (stored once per
+    set, in need_reason_sets) in place of the set's id."""
+    out = collect(session, civil_servant_id, SECTIONS)
+    ids = {row["reason_set_id"] for row in out["needs"]}
+    sets = dict(session.execute(sa.select(NeedReasonSet.id, NeedReasonSet.reasons)
+                                .where(NeedReasonSet.id.in_(sorted(ids))))) if ids else {}
+    for row in out["needs"]:
+        row["reasons"] = sets.get(row.pop("reason_set_id"), [])
+    return out
 
 
 def person_exists(session: Session, civil_servant_id: str) -> bool:

@@ -62,7 +62,7 @@ def _scatter(session, rng: random.Random, campaign_id: str) -> None:
     for cs in rng.sample(people, 40):
         earlier.append(Need(id=f"{len(earlier):08d}-0000-4000-8000-000000000000", civil_servant_id=cs.id,
                             campaign_id=None, year=2025, kind="competency_gap", topic_code=rng.choice(topics),
-                            gap=1, priority_score=1.0, reasons=[], status=rng.choice(["open", "planned"]),
+                            gap=1, priority_score=1.0, reason_set_id=0, status=rng.choice(["open", "planned"]),
                             unit_code=cs.unit_code, commune_code=cs.unit_code, province_code="CM",
                             position_code=cs.position_code, created_at=NOW,
                             plan_line_id=rng.choice([None, "line-1"])))

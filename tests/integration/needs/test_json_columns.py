@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.needs import usecases
-from services.needs.models import CivilServant, Need
+from services.needs.models import Need, NeedReasonSet
 from shared.db import bulk_insert, transaction
 from tests.unit.apps import API_AUTH, build_app
 
@@ -23,10 +23,14 @@ def test_needs_reasons_read_back_as_a_list_of_reasons_after_closing_a_campaign(s
         usecases.seed_civil_servants(session, 30)
         campaign_id = usecases.seed_survey(session, 2026)["campaign_id"]
         usecases.close_campaign(session, campaign_id)
-    stored = db.rows(sa.select(Need.reasons))
+    # every need names a stored set of reasons (no foreign key: the close writes the sets first)
+    stored = db.rows(sa.select(NeedReasonSet.reasons).select_from(Need).outerjoin(
+        NeedReasonSet, NeedReasonSet.id == Need.reason_set_id))
     assert stored
     for (reasons,) in stored:
         assert isinstance(reasons, list) and reasons and all(isinstance(r, dict) for r in reasons), reasons
+    named = db.rows(sa.select(sa.func.count(sa.distinct(Need.reason_set_id))))[0][0]
+    assert named < len(stored)  # shared, not one per need
     app = build_app("needs", db.url, migrate=False)
     try:
         body = app.test_client().get("/api/v1/needs?page_size=5", headers=API_AUTH).get_json()
@@ -41,15 +45,7 @@ def test_bulk_insert_writes_each_json_value_once_even_when_rows_share_it(service
     db = service_db("needs")
     shared = [{"code": "a", "note": "ổn"}]
     with transaction(db.session_factory) as session:
-        usecases.seed_reference_data(session)
-        usecases.seed_civil_servants(session, 1)
-        cs_id = session.scalar(sa.select(CivilServant.id))
-        rows = [{"id": f"n-{i}", "civil_servant_id": cs_id, "campaign_id": None, "year": 2026, "kind": "standard",
-                 "topic_code": f"T{i}", "competency_code": None, "standard_code": None, "required_level": None,
-                 "assessed_level": None, "gap": 0, "deadline": None, "priority_score": 1.0,
-                 "reasons": shared if i % 2 else [], "status": "open", "unit_code": "TB-X-TRILUC",
-                 "commune_code": "CM-TRIPHAI", "province_code": "CM", "position_code": "TPHT", "plan_line_id": None,
-                 "met_by": None, "created_at": usecases.utcnow(), "met_at": None} for i in range(4)]
-        bulk_insert(session, Need.__table__, rows)
-    got = dict(db.rows(sa.select(Need.id, Need.reasons).where(Need.id.like("n-%"))))
-    assert got == {"n-0": [], "n-1": shared, "n-2": [], "n-3": shared}
+        rows = [{"id": i, "reasons": shared if i % 2 else []} for i in range(4)]
+        bulk_insert(session, NeedReasonSet.__table__, rows)
+    got = dict(db.rows(sa.select(NeedReasonSet.id, NeedReasonSet.reasons)))
+    assert got == {0: [], 1: shared, 2: [], 3: shared}

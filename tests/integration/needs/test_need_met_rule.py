@@ -106,7 +106,7 @@ def test_only_the_certified_trainee_meets_the_need_and_counts_as_trained_in_eith
 def _need(cs_id: str, topic: str, plan_line_id: str | None = None, status: str = "open") -> dict:
     return {"id": str(uuid.uuid4()), "civil_servant_id": cs_id, "campaign_id": None, "year": 2026, "kind": "standard",
             "topic_code": topic, "competency_code": None, "standard_code": "S", "required_level": None,
-            "assessed_level": None, "gap": 1, "deadline": None, "priority_score": 1.0, "reasons": [], "status": status,
+            "assessed_level": None, "gap": 1, "deadline": None, "priority_score": 1.0, "reason_set_id": 0, "status": status,
             "unit_code": "TB-X-TRILUC", "commune_code": "CM-TRIPHAI", "province_code": "CM", "position_code": "TPHT",
             "plan_line_id": plan_line_id, "met_by": None, "created_at": utcnow(), "met_at": None}
 
