@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -244,14 +245,16 @@ def _insert(session: Session, selects: list, *, campaign_id: str, year: int, pri
     rows = priorities
     if is_postgres(session):
         # looked up by subscript in two array parameters: O(1) per need whatever the plan (a join to a 144-row
-        # constant table became a nested loop over it for every need)
+        # constant table became a nested loop over it for every need). Neither array holds a NULL: PostgreSQL
+        # finds an element of an array with NULLs by walking its null bitmap from the start (O(k) per look-up),
+        # so a key no combination has gets NaN as its score (PostgreSQL's NaN equals itself) and 0 as its set.
         size = max(k for k, _, _ in rows) + 1
-        scores, set_ids = [None] * size, [None] * size
+        scores, set_ids = [math.nan] * size, [0] * size
         for k, score, set_id in rows:
             scores[k], set_ids[k] = score, set_id
         score = _subscript(scores, sa.Float, drafts.c.k)
         reason_set = _subscript(set_ids, sa.BigInteger, drafts.c.k)
-        joined, known = drafts, score.is_not(None)
+        joined, known = drafts, score != sa.literal(math.nan, sa.Float)
     else:
         pk = _rows_table("priorities", (("k", sa.Integer), ("score", sa.Float), ("reason_set", sa.BigInteger)), rows)
         joined, score, reason_set, known = (drafts.join(pk, pk.c.k == drafts.c.k), pk.c.score, pk.c.reason_set,
