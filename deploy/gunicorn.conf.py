@@ -7,6 +7,12 @@ worker_class = "gthread"
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
+# Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads new connections over the workers. On
+# one shared socket the worker that wakes first accepts, and a client that keeps its connections alive (the proxy,
+# a program, the load test) was served by one worker while the others idled: one core for the whole web (issue 16,
+# `make bench-http`: GET 346 → 574–724 requests/s). A worker restarted gracefully drops the connections still in
+# its own backlog unless the host sets net.ipv4.tcp_migrate_req=1. WEB_REUSE_PORT=0 goes back to one socket.
+reuse_port = (os.environ.get("WEB_REUSE_PORT") or "1") != "0"
 # The app builds its engine in create_app(), after the fork: no connection is shared between workers.
 preload_app = False
 accesslog = None  # our own request log names the route template, never ids or tokens

@@ -6,6 +6,7 @@ deploy/gunicorn.conf.py.
 from __future__ import annotations
 
 import importlib
+import socket
 import sys
 
 from gunicorn.app.base import BaseApplication
@@ -38,8 +39,29 @@ class ServiceApplication(BaseApplication):
                                            "qualname": "gunicorn.error"}},
         })
 
+    def run(self):
+        if self.cfg.reuse_port:
+            host, port = self.cfg.bind[0].rsplit(":", 1)
+            refuse_a_taken_port(self.service, host.strip("[]"), int(port))
+        super().run()
+
     def load(self):
         return importlib.import_module(f"services.{self.service}.app").create_app()
+
+
+def refuse_a_taken_port(service: str, host: str, port: int) -> None:
+    """Stop if something already listens on host:port. With reuse_port every worker binds the address itself, and
+    the kernel shares it among sockets that all ask for SO_REUSEPORT: a second server started on the same port
+    (another stack, a stale one) would silently take half the connections instead of failing at bind as gunicorn
+    does with one socket. So bind it once the plain way first."""
+    family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: a port in TIME_WAIT is free
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise SystemExit(f"{service}: {host}:{port} is already in use ({exc.strerror}); "
+                             f"stop what listens there or set {service.upper()}_PORT") from None
 
 
 def main(argv: list[str]) -> int:
