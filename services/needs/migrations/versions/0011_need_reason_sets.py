@@ -2,7 +2,7 @@
 
 Revision ID: 0011
 Revises: 0010
-Create Date: 2026-12-04 02:40:00
+Create Date: 2026-12-04 01:58:00
 
 The reasons of a priority score (code, label, points) depend only on the flags of the need and the weights in
 force, so a national close wrote the same few hundred JSON arrays ~600,000 times: about 170 bytes a need, a
