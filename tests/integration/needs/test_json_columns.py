@@ -49,3 +49,23 @@ def test_bulk_insert_writes_each_json_value_once_even_when_rows_share_it(service
         bulk_insert(session, NeedReasonSet.__table__, rows)
     got = dict(db.rows(sa.select(NeedReasonSet.id, NeedReasonSet.reasons)))
     assert got == {0: [], 1: shared, 2: [], 3: shared}
+
+
+def test_a_reason_set_id_holding_other_reasons_stops_the_close(service_db):
+    """The set ids are hashes: should one already name other reasons (a collision, or a row changed by hand), the
+    close refuses rather than lending its needs someone else's reasons."""
+    db = service_db("needs")
+    with transaction(db.session_factory) as session:
+        usecases.seed_reference_data(session)
+        usecases.seed_civil_servants(session, 20)
+        campaign_id = usecases.seed_survey(session, 2026)["campaign_id"]
+    with transaction(db.session_factory) as session:
+        usecases.close_campaign(session, campaign_id)  # writes the sets
+    with transaction(db.session_factory) as session:
+        taken = session.scalar(sa.select(NeedReasonSet.id).limit(1))
+        session.execute(sa.update(NeedReasonSet).where(NeedReasonSet.id == taken)
+                        .values(reasons=[{"code": "other", "label": "khác", "points": 1.0}]))
+        campaign_id = usecases.seed_survey(session, 2027)["campaign_id"]
+    with pytest.raises(RuntimeError, match="hash collision"):
+        with transaction(db.session_factory) as session:
+            usecases.close_campaign(session, campaign_id)
