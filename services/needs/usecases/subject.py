@@ -32,7 +32,7 @@ def subject_part(session: Session, civil_servant_id: str) -> dict[str, list[dict
     out = collect(session, civil_servant_id, SECTIONS)
     ids = {row["reason_set_id"] for row in out["needs"]}
     sets = dict(session.execute(sa.select(NeedReasonSet.id, NeedReasonSet.reasons)
-                                .where(NeedReasonSet.id.in_(sorted(ids))))) if ids else {}
+                                .where(NeedReasonSet.id.in_(sorted(ids)))).all()) if ids else {}
     for row in out["needs"]:
         row["reasons"] = sets.get(row.pop("reason_set_id"), [])
     return out

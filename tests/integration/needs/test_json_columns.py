@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from services.needs import usecases
 from services.needs.models import Need, NeedReasonSet
+from services.needs.usecases.subject import subject_part
 from shared.db import bulk_insert, transaction
 from tests.unit.apps import API_AUTH, build_app
 
@@ -69,3 +70,19 @@ def test_a_reason_set_id_holding_other_reasons_stops_the_close(service_db):
     with pytest.raises(RuntimeError, match="hash collision"):
         with transaction(db.session_factory) as session:
             usecases.close_campaign(session, campaign_id)
+
+
+def test_the_subject_report_shows_each_need_with_its_reasons(service_db):
+    """needs' part of the data-subject report names no reason set: each need carries its reasons themselves."""
+    db = service_db("needs")
+    with transaction(db.session_factory) as session:
+        usecases.seed_reference_data(session)
+        usecases.seed_civil_servants(session, 20)
+        usecases.close_campaign(session, usecases.seed_survey(session, 2026)["campaign_id"])
+    person = db.rows(sa.select(Need.civil_servant_id).limit(1))[0][0]
+    with transaction(db.session_factory) as session:
+        needs = subject_part(session, person)["needs"]
+        stored = {n.id: n.reasons for n in session.scalars(sa.select(Need).where(Need.civil_servant_id == person))}
+    assert needs and all("reason_set_id" not in n for n in needs)
+    assert {n["id"]: n["reasons"] for n in needs} == stored
+    assert all(n["reasons"] for n in needs)
