@@ -270,8 +270,10 @@ class Need(Base):
     met_by: Mapped[str | None] = mapped_column(sa.String(64))  # course id
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     met_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # loaded only where reasons are shown (list_needs asks for them with selectinload): a plan reading every open
+    # need, or the competency record, does not join the sets
     reason_set: Mapped[NeedReasonSet | None] = relationship(
-        primaryjoin="foreign(Need.reason_set_id) == NeedReasonSet.id", lazy="joined", viewonly=True)
+        primaryjoin="foreign(Need.reason_set_id) == NeedReasonSet.id", viewonly=True)
     __table_args__ = (
         sa.Index("ix_needs_rollup", "province_code", "status", "topic_code", "commune_code", "position_code"),
         sa.Index("ix_needs_person_topic", "civil_servant_id", "topic_code"),

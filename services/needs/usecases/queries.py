@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 from sqlalchemy.orm import Session
 
 from services.needs import domain
@@ -33,7 +34,8 @@ def list_needs(session: Session, *, civil_servant_id=None, commune_code=None, un
             stmt = stmt.where(column == value)
     total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
     rows = list(session.scalars(stmt.order_by(Need.priority_score.desc(), Need.id)
-                                .offset((page - 1) * page_size).limit(page_size)))
+                                .offset((page - 1) * page_size).limit(page_size)
+                                .options(orm.selectinload(Need.reason_set))))  # the page's reasons, one query
     return {"total": total, "page": page, "page_size": page_size, "items": rows}
 
 
