@@ -131,7 +131,7 @@ def bench_worker(events: int, replicas: int = 1) -> dict:
             last_made = c.execute(sa.text("SELECT max(created_at) FROM outbox")).scalar()
             last_out, n_out = c.execute(sa.text(
                 "SELECT max(published_at), count(*) FROM outbox WHERE published_at IS NOT NULL")).one()
-            n_req = c.execute(sa.text("SELECT count(*) FROM feedback_requests")).scalar()
+            n_req = c.execute(sa.text("SELECT sum(participants) FROM evaluated_courses")).scalar()  # trainees asked
         engine.dispose()
         drain = (last_out - first_in).total_seconds()
         return {"events": n_in, "requests": n_req, "followups": n_out, "drain_s": drain, "wall_s": wall,

@@ -49,23 +49,38 @@ class EvaluatedCourse(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result: Mapped[dict | None] = mapped_column(sa.JSON)  # the course_evaluated payload, kept for reports
     # {"communes": {commune_code: [civil_servant_id…]}, "uncertified": [civil_servant_id…]} of the attendees: one
-    # value per course rather than two
-    # columns on each request row, which keeps opening a 40-trainee course cheap (tools/bench.py).
+    # value per course rather than two columns on each of its trainees' rows, which keeps opening a 40-trainee
+    # course cheap (tools/bench.py). It is also who was asked for feedback (one request per attendee).
     roster: Mapped[dict | None] = mapped_column(sa.JSON)
+    # Added in 0008: the course's public handle inside its trainees' links and the secret key their tokens are
+    # computed with (services.evaluation.domain.feedback_tokens); NULL for the courses opened before, whose random
+    # tokens are kept in feedback_legacy_tokens.
+    feedback_handle: Mapped[str | None] = mapped_column(sa.String(16), unique=True, index=True)
+    feedback_key: Mapped[str | None] = mapped_column(sa.String(64))
 
 
-class FeedbackRequest(Base):
-    """One per attending trainee and course (the primary key makes a second one impossible).
+class FeedbackSubmission(Base):
+    """That a trainee has answered the course form, and when (the primary key makes a second answer impossible).
 
-    Deadline and creation time are the course's (feedback_deadline, opened_at): kept once, not per row.
+    Nothing per trainee is written when a window opens (issue 16): who was asked is the course's roster, each
+    trainee's link is computed from the course's handle and key (domain.feedback_tokens), and the reminders a
+    trainee was sent are their notification records. This row is written by the answer itself.
     """
 
-    __tablename__ = "feedback_requests"
+    __tablename__ = "feedback_submissions"
     course_id: Mapped[str] = mapped_column(sa.ForeignKey("evaluated_courses.course_id"), primary_key=True)
     civil_servant_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
-    token: Mapped[str] = mapped_column(sa.String(64), unique=True)  # the trainee's capability to answer
-    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    reminders: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LegacyFeedbackToken(Base):
+    """The random tokens of the courses opened before migration 0008 (already sent to their trainees, so kept
+    valid): one per trainee of such a course. Courses opened since have a handle and a key instead."""
+
+    __tablename__ = "feedback_legacy_tokens"
+    token: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    course_id: Mapped[str] = mapped_column(sa.ForeignKey("evaluated_courses.course_id"), index=True)
+    civil_servant_id: Mapped[str] = mapped_column(sa.String(36))
 
 
 class FeedbackResponse(Base):

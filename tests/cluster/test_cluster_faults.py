@@ -119,11 +119,12 @@ class Flow:
             return Counter({row[0]: row[1] for row in conn.execute(sa.text(sql))})
 
     def effects(self, ids: list[str]) -> dict[str, Counter]:
-        """Per course: settlements, feedback requests, and the follow-up events emitted (counted in outboxes)."""
+        """Per course: settlements, trainees asked for feedback (the opened course's participants: one opening per
+        course, its key refuses a second), and the follow-up events emitted (counted in outboxes)."""
         return {
             "settlements": self._count("funding", "SELECT course_id, count(*) FROM settlements GROUP BY course_id"),
             "feedback requests": self._count(
-                "evaluation", "SELECT course_id, count(*) FROM feedback_requests GROUP BY course_id"),
+                "evaluation", "SELECT course_id, sum(participants) FROM evaluated_courses GROUP BY course_id"),
             "feedback_requested events": self._count("evaluation", """
                 SELECT CAST(body AS json)->'payload'->>'course_id', count(*) FROM outbox
                 WHERE event_type = 'evaluation.feedback_requested' GROUP BY 1"""),

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.evaluation import events, formats
-from services.evaluation.models import OUTBOX, JOBS_TABLE, FeedbackRequest, Notification
-from services.evaluation.usecases.queries import compute_result, feedback_link, find_course, get_course_summary
+from services.evaluation.models import OUTBOX, JOBS_TABLE, Notification
+from services.evaluation.usecases.queries import compute_result, find_course, get_course_summary
+from services.evaluation.usecases.requests import feedback_link, submissions, tokens_of, unanswered_count
 from services.evaluation.usecases.rules import active_rule, privacy_minimum
 from shared import jobs as durable
 from shared.db import is_postgres
@@ -26,24 +27,19 @@ def send_reminders(session: Session, course_id: str, base_url: str, now: datetim
     now = now or utcnow()
     if course.status == "closed" or now > course.feedback_deadline:
         return 0
-    pending = list(session.scalars(sa.select(FeedbackRequest).where(
-        FeedbackRequest.course_id == course_id, FeedbackRequest.submitted_at.is_(None))
-        .order_by(FeedbackRequest.civil_servant_id)))
+    tokens, answered = tokens_of(session, course), submissions(session, course_id)
     deadline_vi = vn_datetime(course.feedback_deadline)
     notes, published = [], []
-    for r in pending:
-        nid, link = str(uuid.uuid4()), feedback_link(base_url, r.token)
-        notes.append({"id": nid, "course_id": course_id, "civil_servant_id": r.civil_servant_id,
+    for cs in sorted(set(tokens) - set(answered)):
+        nid, link = str(uuid.uuid4()), feedback_link(base_url, tokens[cs])
+        notes.append({"id": nid, "course_id": course_id, "civil_servant_id": cs,
                       "kind": "feedback_reminder", "channel": "event", "link": link,
                       "deadline": course.feedback_deadline, "created_at": now,
                       "message": formats.reminder_message(course.code, deadline_vi, link)})
         published.append(("evaluation.feedback_reminder_issued", events.feedback_reminder_issued(
-            course_id, nid, r.civil_servant_id, link, course.feedback_deadline, course.code, course.title), None))
+            course_id, nid, cs, link, course.feedback_deadline, course.code, course.title), None))
     if notes:
-        session.execute(sa.insert(Notification), notes)
-        session.execute(sa.update(FeedbackRequest).where(
-            FeedbackRequest.course_id == course_id, FeedbackRequest.submitted_at.is_(None))
-            .values(reminders=FeedbackRequest.reminders + 1))
+        session.execute(sa.insert(Notification), notes)  # also each trainee's count of reminders
         OUTBOX.emit_many(session, published)
     log.info("feedback reminders issued", extra={"course_id": course_id, "count": len(notes)})
     return len(notes)
@@ -96,8 +92,7 @@ def run_window(session: Session, payload: dict, base_url: str, now: datetime | N
     course = find_course(session, course_id)
     if course.status == "closed":
         return None
-    unanswered = session.scalar(sa.select(sa.func.count()).where(FeedbackRequest.course_id == course_id,
-                                                                 FeedbackRequest.submitted_at.is_(None)))
+    unanswered = unanswered_count(session, course)
     if now >= course.feedback_deadline or unanswered == 0:
         close_feedback(session, course_id, now)
         return None

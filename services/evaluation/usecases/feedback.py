@@ -1,7 +1,6 @@
 """Course feedback (L1): open the window when a course completes, take each trainee's one answer."""
 from __future__ import annotations
 
-import base64
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -11,26 +10,21 @@ from sqlalchemy.orm import Session
 
 from services.evaluation import domain, events
 from services.evaluation.models import (
-    OUTBOX, EvaluatedCourse, FeedbackRequest, FeedbackResponse, FormTemplate, JOBS_TABLE, TestScore,
+    OUTBOX, EvaluatedCourse, FeedbackResponse, FeedbackSubmission, FormTemplate, JOBS_TABLE, TestScore,
 )
-from services.evaluation.usecases.queries import commune_of, feedback_link, lookup_token
+from services.evaluation.usecases.queries import lookup_token
+from services.evaluation.usecases.requests import CourseRequest, commune_of, feedback_link, unanswered_count
 from services.evaluation.usecases.rules import active_rule, active_rules, current_template_ids, scored_indicators
 from shared import jobs as durable
-from shared.db import bulk_insert, is_postgres
+from shared.db import bulk_insert, insert_ignoring_conflicts, is_postgres
 from shared.errors import Conflict, Gone, Invalid
 from shared.events import Envelope
 from shared.localtime import local_today, utcnow
 
 
 def new_token() -> str:
-    # 24 random bytes (192 bits) from the OS CSPRNG: unguessable, and short enough for a link.
+    # 24 random bytes (192 bits) from the OS CSPRNG: unguessable, and short enough for a link (follow-ups).
     return secrets.token_urlsafe(24)
-
-
-def _tokens(count: int) -> list[str]:
-    """`count` tokens like new_token()'s, from one read of the OS CSPRNG (a batch opens thousands of requests)."""
-    raw = secrets.token_bytes(24 * count)
-    return [base64.urlsafe_b64encode(raw[i:i + 24]).rstrip(b"=").decode() for i in range(0, 24 * count, 24)]
 
 
 def _roster(attendees: list[dict]) -> dict:
@@ -47,11 +41,12 @@ def _roster(attendees: list[dict]) -> dict:
 
 def open_feedback(session: Session, envelopes: list[Envelope], *, base_url: str, window_days: int | None = None,
                   now: datetime | None = None) -> int:
-    """For each completed course, one feedback request per participant who attended; publish
-    evaluation.feedback_requested per course; store the pre/post test scores; schedule the reminder and the
+    """For each completed course, ask every participant who attended for feedback — the course's roster, handle and
+    key, from which each trainee's link is computed (no row per trainee) —; publish
+    evaluation.feedback_requested and the trainees' links per course; store the pre/post test scores; schedule the reminder and the
     closing. Multi-row statements: this runs for a whole batch of events.
 
-    Returns how many requests were created. A course already opened is skipped (a second guard behind the
+    Returns how many trainees were asked. A course already opened is skipped (a second guard behind the
     inbox, so a replayed event under a new id cannot open the course twice). `window_days`: the operator's
     override of the answer window (settings.feedback_window_days); None = the rule in force.
     """
@@ -78,6 +73,8 @@ def open_feedback(session: Session, envelopes: list[Envelope], *, base_url: str,
     # one message at a time, when this SELECT sees that worker's row.
     known = set(session.scalars(sa.select(EvaluatedCourse.course_id)
                                 .where(EvaluatedCourse.course_id.in_(list(courses)))))
+    fresh = [cid for cid in courses if cid not in known]
+    secrets_of = dict(zip(fresh, domain.new_feedback_secrets(len(fresh), secrets.token_bytes)))
     new_courses = [
             {"course_id": cid, "code": env.payload["code"], "title": env.payload["title"],
              "completed_at": env.payload["completed_at"], "feedback_deadline": deadline,
@@ -85,20 +82,21 @@ def open_feedback(session: Session, envelopes: list[Envelope], *, base_url: str,
              "start_date": env.payload["start_date"], "end_date": env.payload["end_date"],
              "lecturer_ids": lecturers(env.payload), "competency_codes": env.payload.get("competency_codes") or [],
              "template_id": templates["course"], "lecturer_template_id": templates["lecturer"], "status": "open",
-             "roster": _roster(attendees)}
+             "roster": _roster(attendees), "feedback_handle": secrets_of[cid][0], "feedback_key": secrets_of[cid][1]}
             for cid, (env, attendees) in courses.items() if cid not in known]
     bulk_insert(session, EvaluatedCourse.__table__, new_courses)
     opened = {c["course_id"] for c in new_courses}
-    rows, scores, jobs, published = [], [], [], []
-    tokens = iter(_tokens(sum(len(attendees) for cid, (_, attendees) in courses.items() if cid in opened)))
+    asked, scores, jobs, published = 0, [], [], []
     for cid, (env, attendees) in courses.items():
         if cid not in opened:
             continue
+        handle, key = secrets_of[cid]
+        tokens = domain.feedback_tokens(handle, key, domain.attendee_order(x["civil_servant_id"] for x in attendees))
+        asked += len(attendees)
         recipients = []
         for x in attendees:
-            token = next(tokens)
-            rows.append({"course_id": cid, "civil_servant_id": x["civil_servant_id"], "token": token})
-            recipients.append({"civil_servant_id": x["civil_servant_id"], "link": feedback_link(base_url, token)})
+            recipients.append({"civil_servant_id": x["civil_servant_id"],
+                               "link": feedback_link(base_url, tokens[x["civil_servant_id"]])})
             tests = x.get("tests")
             if not tests:
                 continue
@@ -119,13 +117,12 @@ def open_feedback(session: Session, envelopes: list[Envelope], *, base_url: str,
                 cid, env.payload["code"], env.payload["title"], recipients, deadline), env))
         published.append(("evaluation.feedback_requested",
                           events.feedback_requested(cid, len(attendees), deadline), env))
-    bulk_insert(session, FeedbackRequest.__table__, rows)
     bulk_insert(session, TestScore.__table__, scores)
     # COPY, like the other rows of the batch (shared.jobs.enqueue_many is one INSERT … ON CONFLICT): the keys are
     # new by construction (opened courses are skipped above), and a clash refuses the batch as for the courses.
     bulk_insert(session, JOBS_TABLE, jobs)
     OUTBOX.emit_many(session, published)
-    return len(rows)
+    return asked
 
 
 def _merged(scores: dict | None, answers: dict | None) -> dict:
@@ -213,7 +210,7 @@ def _lecturer_forms(session: Session, course: EvaluatedCourse, lecturer_answers:
     return lect
 
 
-def submit_course_feedback(session: Session, req: FeedbackRequest, scores: dict, comment: str | None, *,
+def submit_course_feedback(session: Session, req: CourseRequest, scores: dict, comment: str | None, *,
                            answers: dict | None = None, lecturer_answers: dict | None = None,
                            texts: dict | None = None, now: datetime | None = None) -> dict:
     """Record a trainee's answer to the course form; refuse an expired, closed or already used request. When
@@ -234,7 +231,12 @@ def submit_course_feedback(session: Session, req: FeedbackRequest, scores: dict,
     if not merged and not lect:
         # Nothing scored at all: most likely a mis-tap on "send"; keep the link usable instead of burning it.
         raise Invalid("Phiếu chưa có câu trả lời nào; hãy chấm điểm rồi gửi lại.", field="scores")
-    _claim(session, FeedbackRequest, req.token, now)
+    # The answer's row: of two concurrent submissions only one inserts it (the other finds the key taken).
+    claimed = session.scalar(insert_ignoring_conflicts(session, FeedbackSubmission.__table__).values(
+        course_id=req.course_id, civil_servant_id=req.civil_servant_id, submitted_at=now)
+        .returning(FeedbackSubmission.course_id))
+    if claimed is None:
+        raise Conflict("Phiếu đánh giá này đã được gửi.", field="token")
     full, valid, clean_texts, answered_on, share = _scored_form(session, indicators, merged, texts, now)
     resp = FeedbackResponse(id=str(uuid.uuid4()), course_id=req.course_id, scores=full, comment=comment,
                             valid=valid, submitted_at=answered_on, lecturer_scores=lect or None, texts=clean_texts,
@@ -242,9 +244,7 @@ def submit_course_feedback(session: Session, req: FeedbackRequest, scores: dict,
     session.add(resp)
     session.flush()
     window = active_rule(session, "feedback_window", local_today(now))
-    if window.get("close_when_all_answered", True) and session.scalar(
-            sa.select(sa.func.count()).where(FeedbackRequest.course_id == req.course_id,
-                                             FeedbackRequest.submitted_at.is_(None))) == 0:
+    if window.get("close_when_all_answered", True) and unanswered_count(session, course) == 0:
         # Everyone answered: the window closes now (the scheduler runs the close job on its next tick).
         # SKIP LOCKED: a job the scheduler holds is running right now and will see this answer; waiting for it
         # would deadlock (it waits for this answer's SHARE lock on the course to close).

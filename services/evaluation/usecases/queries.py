@@ -9,23 +9,15 @@ from sqlalchemy.orm import Session
 
 from services.evaluation import domain, formats
 from services.evaluation.models import (
-    EvaluatedCourse, FeedbackRequest, FeedbackResponse, FollowupRequest, FollowupResponse, FormTemplate, Notification,
+    EvaluatedCourse, FeedbackResponse, FeedbackSubmission, FollowupRequest, FollowupResponse, FormTemplate, Notification,
     TestScore, UnitIndicator,
 )
+from services.evaluation.usecases import requests
+from services.evaluation.usecases.requests import commune_of, feedback_link
 from services.evaluation.usecases.rules import active_rule, privacy_minimum, scored_indicators
 from shared.db import is_postgres
 from shared.errors import NotFound
 from shared.localtime import local_today, utcnow
-
-
-def commune_of(roster: dict | None) -> dict[str, str]:
-    """civil_servant_id → sending commune, from a course's stored roster."""
-    return {cs: commune for commune, ids in (roster or {}).get("communes", {}).items() for cs in ids}
-
-
-def feedback_link(base_url: str, token: str) -> str:
-    """The trainee's link: the server-rendered form."""
-    return f"{base_url.rstrip('/')}/feedback/{token}"
 
 
 def find_course(session: Session, course_id: str, lock: bool = False) -> EvaluatedCourse:
@@ -44,23 +36,18 @@ def find_course(session: Session, course_id: str, lock: bool = False) -> Evaluat
 
 def list_requests(session: Session, course_id: str, base_url: str) -> list[dict]:
     """Return a course's feedback requests with their links (officers hand the links out)."""
-    course = find_course(session, course_id)
-    reqs = session.scalars(sa.select(FeedbackRequest).where(FeedbackRequest.course_id == course_id)
-                           .order_by(FeedbackRequest.civil_servant_id))
-    return [{"civil_servant_id": r.civil_servant_id, "token": r.token, "link": feedback_link(base_url, r.token),
-             "deadline": course.feedback_deadline, "submitted_at": r.submitted_at, "reminders": r.reminders}
-            for r in reqs]
+    return requests.list_requests(session, find_course(session, course_id), base_url)
 
 
 def list_progress(session: Session, limit: int = 200) -> list[dict]:
     """Operators: requests and answers per course with the window's state, latest deadline first."""
-    r, c = FeedbackRequest, EvaluatedCourse
+    s, c = FeedbackSubmission, EvaluatedCourse
+    answered = (sa.select(s.course_id, sa.func.count().label("n")).group_by(s.course_id).subquery())
     rows = session.execute(
-        sa.select(c.course_id, c.code, c.feedback_deadline, c.status, sa.func.count(r.token),
-                  sa.func.count(r.submitted_at))
-        .join(r, r.course_id == c.course_id, isouter=True)
-        .group_by(c.course_id, c.code, c.feedback_deadline, c.status)
-        .order_by(c.feedback_deadline.desc()).limit(limit)).all()
+        sa.select(c.course_id, c.code, c.feedback_deadline, c.status, c.participants,
+                  sa.func.coalesce(answered.c.n, 0))
+        .join(answered, answered.c.course_id == c.course_id, isouter=True)
+        .order_by(c.feedback_deadline.desc(), c.course_id).limit(limit)).all()
     return [{"course_id": cid, "code": code, "deadline": d.isoformat(), "status": st, "requests": n, "answered": a}
             for cid, code, d, st, n, a in rows]
 
@@ -68,7 +55,8 @@ def list_progress(session: Session, limit: int = 200) -> list[dict]:
 # --- the form behind a token -----------------------------------------------------------------------------------
 
 def lookup_token(session: Session, token: str):
-    req = session.scalar(sa.select(FeedbackRequest).where(FeedbackRequest.token == token))
+    """("course", CourseRequest) or (respondent, FollowupRequest) of a token; NotFound when it is neither."""
+    req = requests.find_course_request(session, token)
     if req is not None:
         return "course", req
     fu = session.get(FollowupRequest, token) if len(token) <= 64 else None
@@ -140,9 +128,8 @@ def list_notifications(session: Session, course_id: str | None = None, kind: str
 def trainees(session: Session, course_id: str) -> list[dict]:
     """The attendees with their commune and certificate (from the course's roster)."""
     course = session.get(EvaluatedCourse, course_id)
-    if course.roster is None:  # opened before the roster existed
-        ids = session.scalars(sa.select(FeedbackRequest.civil_servant_id).where(FeedbackRequest.course_id == course_id))
-        return [{"civil_servant_id": cs, "commune_code": "", "certified": None} for cs in ids]
+    if course.roster.get("uncertified") is None:  # opened before the roster existed (filled by migration 0008)
+        return [{"civil_servant_id": cs, "commune_code": "", "certified": None} for cs in requests.attendees(course)]
     uncertified = set(course.roster["uncertified"])
     return [{"civil_servant_id": cs, "commune_code": commune, "certified": cs not in uncertified}
             for cs, commune in sorted(commune_of(course.roster).items())]
@@ -163,8 +150,8 @@ def compute_result(session: Session, course: EvaluatedCourse, on: date | None = 
     template = session.get(FormTemplate, course.template_id) if course.template_id else None
     structure = scored_indicators(template)
     responses = list(session.scalars(sa.select(FeedbackResponse).where(FeedbackResponse.course_id == course.course_id)))
-    requests = session.scalar(sa.select(sa.func.count()).where(FeedbackRequest.course_id == course.course_id))
-    s = domain.summarise(requests, [r.scores for r in responses], structure=structure,
+    asked = len(commune_of(course.roster))
+    s = domain.summarise(asked, [r.scores for r in responses], structure=structure,
                          max_unanswered_share=rule["max_unanswered_share"], bands=bands,
                          index_method=rule.get("index_method", "object_mean"))
     lt = session.get(FormTemplate, course.lecturer_template_id) if course.lecturer_template_id else None
@@ -175,7 +162,7 @@ def compute_result(session: Session, course: EvaluatedCourse, on: date | None = 
     tests = test_rows(session, course.course_id)
     levels = domain.validate_level_mapping(active_rule(session, "level_mapping", on))
     return {
-        "course_id": course.course_id, "topic_code": course.topic_code, "request_count": requests,
+        "course_id": course.course_id, "topic_code": course.topic_code, "request_count": asked,
         "responses": s.responses, "valid_responses": s.valid_responses, "response_rate": s.response_rate,
         "general_index": s.index, "band": s.band, "band_label": s.band_label, "means": s.means,
         "criterion_means": s.criterion_means,

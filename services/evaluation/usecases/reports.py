@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.evaluation import domain, formats
-from services.evaluation.models import EvaluatedCourse, FeedbackRequest, FeedbackResponse, TestScore
+from services.evaluation.models import EvaluatedCourse, FeedbackResponse, FeedbackSubmission, TestScore
 from services.evaluation.usecases.queries import commune_of as roster_communes, get_course_summary, get_followup_summary
 from services.evaluation.usecases.rules import active_rule, privacy_minimum
 
@@ -134,13 +134,13 @@ def report_communes(session: Session, year: int | None = None) -> list[dict]:
         return []
     ids = list(courses)
     commune_of = {(cid, cs): commune for cid, c in courses.items() for cs, commune in roster_communes(c.roster).items()}
+    answered = set(session.execute(sa.select(FeedbackSubmission.course_id, FeedbackSubmission.civil_servant_id)
+                                   .where(FeedbackSubmission.course_id.in_(ids))).tuples())
     counts: dict = {}
-    for cid, cs, submitted in session.execute(sa.select(
-            FeedbackRequest.course_id, FeedbackRequest.civil_servant_id, FeedbackRequest.submitted_at)
-            .where(FeedbackRequest.course_id.in_(ids))):
-        n = counts.setdefault(commune_of.get((cid, cs)), [0, 0])
+    for key, commune in commune_of.items():  # everyone asked: the attendees of each course
+        n = counts.setdefault(commune, [0, 0])
         n[0] += 1
-        n[1] += submitted is not None
+        n[1] += key in answered
     reqs = [(commune, n, answered) for commune, (n, answered) in counts.items()]
     forms: dict[str, list[float]] = {}
     for commune, scores, valid in session.execute(sa.select(

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from services.evaluation.models import ACCESS_LOG, FeedbackRequest, FollowupRequest, Notification, TestScore
-from shared.subject_report import Section, collect
+from services.evaluation.models import ACCESS_LOG, FollowupRequest, Notification, TestScore
+from services.evaluation.usecases.requests import requests_of_person
+from shared.subject_report import MAX_ROWS_PER_SECTION, Section, collect
 
 SECTIONS = (
-    Section("feedback_requests", FeedbackRequest.__table__),
     Section("followup_requests", FollowupRequest.__table__, order_by=("course_id", "respondent")),
     Section("test_scores", TestScore.__table__),
     Section("notifications", Notification.__table__, omit=("message",), order_by=("created_at",)),
@@ -20,5 +20,7 @@ SECTIONS = (
 
 
 def subject_part(session: Session, civil_servant_id: str) -> dict[str, list[dict]]:
-    """Every row evaluation holds about the person, by section."""
-    return collect(session, civil_servant_id, SECTIONS)
+    """Every row evaluation holds about the person, by section. The course feedback requests are not rows of
+    their own (issue 16): they are read from the courses' rosters, with the person's answer time and reminders."""
+    return {"feedback_requests": requests_of_person(session, civil_servant_id, MAX_ROWS_PER_SECTION),
+            **collect(session, civil_servant_id, SECTIONS)}

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from services.evaluation import usecases
 from services.evaluation.jobs import bound
-from services.evaluation.models import JOBS_TABLE, OUTBOX_TABLE, FeedbackRequest
+from services.evaluation.models import JOBS_TABLE, OUTBOX_TABLE, EvaluatedCourse
 from services import get_settings
 from shared import jobs as durable
 from shared.config import PROJECT_ROOT
@@ -129,12 +129,14 @@ def test_the_worker_process_closes_a_fully_answered_window_and_publishes_course_
     try:
         course_id, body = course_completed([trainee(), trainee()])
         broker.publish_event(decode(body), body)
-        wait_until(lambda: db.count(FeedbackRequest.__table__, FeedbackRequest.course_id == course_id) == 2, 30,
-                   what="feedback requests")
+        wait_until(lambda: db.count(EvaluatedCourse.__table__, EvaluatedCourse.course_id == course_id) == 1, 30,
+                   what="the course opened for feedback")
         worker.send_signal(signal.SIGTERM)  # a restart between opening and answering
         assert worker.wait(30) == 0
         with transaction(db.session_factory) as s:
-            for token in s.scalars(sa.select(FeedbackRequest.token).where(FeedbackRequest.course_id == course_id)):
+            tokens = [r["token"] for r in usecases.list_requests(s, course_id, BASE)]
+            assert len(tokens) == 2
+            for token in tokens:
                 usecases.submit_feedback(s, token, scores(9), None)
         worker = subprocess.Popen([sys.executable, "-m", "services.evaluation.worker"], cwd=PROJECT_ROOT, env=env)
         [message] = broker.take(capture, 1, timeout=30)
@@ -184,9 +186,9 @@ def test_the_last_answer_arriving_while_the_scheduler_closes_is_counted_without_
         pytest.skip("row locks are PostgreSQL's; SQLite serialises writers with BEGIN IMMEDIATE")
     db = service_db("evaluation")
     [course_id] = open_courses(db, people=2)
-    first, last = db.rows(sa.select(FeedbackRequest.token).where(FeedbackRequest.course_id == course_id))
     with transaction(db.session_factory) as s:
-        usecases.submit_feedback(s, first[0], scores(9), None)
+        first, last = [r["token"] for r in usecases.list_requests(s, course_id, BASE)]
+        usecases.submit_feedback(s, first, scores(9), None)
     scheduler = db.session_factory()
     scheduler.begin()
     errors: list[Exception] = []
@@ -194,7 +196,7 @@ def test_the_last_answer_arriving_while_the_scheduler_closes_is_counted_without_
     def trainee_submits():
         try:
             with transaction(db.session_factory) as s:
-                usecases.submit_feedback(s, last[0], scores(7), None)
+                usecases.submit_feedback(s, last, scores(7), None)
         except Exception as exc:  # noqa: BLE001 — the assertion below shows it
             errors.append(exc)
 

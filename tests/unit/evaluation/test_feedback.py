@@ -226,10 +226,27 @@ def test_the_index_follows_indicator_criterion_object_chain_of_tt_10_2017(client
 
 def test_answers_keep_only_the_day_so_they_cannot_be_joined_to_the_request_by_time(client):
     import sqlalchemy as sa
-    from services.evaluation.models import FeedbackRequest, FeedbackResponse
+    from services.evaluation.models import FeedbackResponse, FeedbackSubmission
     course_id, reqs = open_course(client, [trainee()])
     client.post(f"/api/v1/feedback/{reqs[0]['token']}", json={"scores": scores()})
     with session_factory(client)() as s:
-        asked = s.scalar(sa.select(FeedbackRequest.submitted_at).where(FeedbackRequest.course_id == course_id))
+        asked = s.scalar(sa.select(FeedbackSubmission.submitted_at).where(FeedbackSubmission.course_id == course_id))
         answered = s.scalar(sa.select(FeedbackResponse.submitted_at).where(FeedbackResponse.course_id == course_id))
     assert answered != asked and answered == asked.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@pytest.mark.usefixtures("backend")  # the handle's unique index, the submissions' ON CONFLICT
+def test_links_are_computed_from_the_course_and_a_forged_one_opens_nothing(client):
+    course_id, reqs = open_course(client, [trainee(), trainee()])
+    [sent] = outbox_events(client.application, "evaluation.trainee_feedback_requested")
+    assert sorted((r["civil_servant_id"], r["link"]) for r in sent["recipients"]) == sorted(
+        (r["civil_servant_id"], r["link"]) for r in reqs)  # the links sent are the links listed, computed again
+    token = reqs[0]["token"]
+    forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BA")
+    assert client.get(f"/api/v1/feedback/{forged}").status_code == 404
+    assert client.post(f"/api/v1/feedback/{forged}", json={"scores": scores()}).status_code == 404
+    assert client.post(f"/api/v1/feedback/{token}", json={"scores": scores()}).status_code == 201
+    assert client.post(f"/api/v1/feedback/{token}", json={"scores": scores()}).status_code == 409
+    [progress] = [p for p in client.get("/admin/evaluation/progress", headers=ADMIN_AUTH).get_json()["items"]
+                  if p["course_id"] == course_id]
+    assert (progress["requests"], progress["answered"]) == (2, 1)
