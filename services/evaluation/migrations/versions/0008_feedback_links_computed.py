@@ -18,7 +18,7 @@ same derivation as the domain's, copied here as migrations copy what they need) 
 reminders counted from the notifications.
 """
 import base64
-import hmac
+import hashlib
 
 import sqlalchemy as sa
 from alembic import op
@@ -78,12 +78,14 @@ def _unb64(text: str) -> bytes:
 
 
 def _computed_tokens(handle: str, key: str, roster: dict) -> dict:
-    """services.evaluation.domain.feedback_tokens at revision 0008."""
+    """services.evaluation.domain.feedback_tokens at revision 0008: handle, position, keyed BLAKE2b."""
     ordered = sorted(cs for ids in roster.get("communes", {}).values() for cs in ids)
     out = {}
     for position, cs in enumerate(ordered):
         head = _unb64(handle) + position.to_bytes(2, "big")
-        out[cs] = _b64(head + hmac.digest(_unb64(key), b"feedback\x00" + head + cs.encode(), "sha256")[:16])
+        mac = hashlib.blake2b(key=_unb64(key), digest_size=17, person=b"feedback-link")
+        mac.update(head + cs.encode())
+        out[cs] = _b64(head + mac.digest())
     return out
 
 
