@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from shared.db import utcnow
@@ -517,8 +518,16 @@ def new_event(event_type: str, payload: dict, *, producer: str, causation_id: st
             "payload": wire_payload}
     if traceparent is not None:  # absent rather than null: bodies without traces stay as they were
         wire["traceparent"] = traceparent
-    body = json.dumps(wire, ensure_ascii=False, separators=(",", ":"))
-    return env, body
+    return env, _json_text(wire)
+
+
+def _json_text(wire: dict) -> str:
+    """Compact UTF-8 JSON, as json.dumps(ensure_ascii=False, separators=(",", ":")) writes it, by orjson (a
+    fifth of the time: issue 16); what orjson does not write (an integer beyond 64 bits) goes through json."""
+    try:
+        return orjson.dumps(wire).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(wire, ensure_ascii=False, separators=(",", ":"))
 
 
 def wire_payload_of(event_type: str, version: int, payload: dict) -> dict:
@@ -553,7 +562,7 @@ def wire_payload_of(event_type: str, version: int, payload: dict) -> dict:
 def decode(body: bytes | str) -> Envelope:
     """Parse and validate a message body; raise EventContractError for anything that can never be processed."""
     try:
-        raw = json.loads(body)
+        raw = orjson.loads(body)  # strict JSON: no NaN or Infinity, no lone surrogates (refused like bad bytes)
     except (ValueError, UnicodeDecodeError) as exc:
         raise EventContractError(f"undecodable body: {exc.__class__.__name__}") from None
     if not isinstance(raw, dict):

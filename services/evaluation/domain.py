@@ -6,10 +6,6 @@ versioned `rule_versions` table; the defaults below equal the seeded 2017 values
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -402,89 +398,3 @@ def before_after(periods: list[dict], start: date, end: date, delay_days: int) -
                 default=None)
     change = round(after["value"] - before["value"], 2) if before and after else None
     return {"before": before, "after": after, "change": change}
-
-
-# --- the trainees' answer links (issue 16) ---------------------------------------------------------------------
-# A course keeps one random handle (8 bytes, its public name inside the links) and one random key (32 bytes); a
-# trainee's token is the handle, the trainee's place among the course's attendees sorted by id (2 bytes), and a MAC
-# of both and of the trainee's id under the course's key: keyed BLAKE2b (RFC 7693 §2.9, its keyed mode is a MAC),
-# 17 bytes (136 bits: more than a random token of 16 bytes). Nothing per trainee is stored when the window opens:
-# the token is computed again when it is shown, sent or checked. 27 bytes, 36 characters of URL-safe base64 (a
-# multiple of 3 bytes: a course's tokens are encoded in one call); the older random tokens (24 bytes, 32
-# characters) are told apart by their length.
-FEEDBACK_HANDLE_BYTES, FEEDBACK_KEY_BYTES, FEEDBACK_MAC_BYTES = 8, 32, 17
-FEEDBACK_TOKEN_BYTES = FEEDBACK_HANDLE_BYTES + 2 + FEEDBACK_MAC_BYTES
-FEEDBACK_TOKEN_LENGTH = FEEDBACK_TOKEN_BYTES // 3 * 4
-MAX_ATTENDEES = 0xFFFF  # a position is two bytes
-_MAC_PERSON = b"feedback-link"  # BLAKE2's personalisation: these MACs are of nothing else
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def new_feedback_secrets(count: int, random_bytes) -> list[tuple[str, str]]:
-    """`count` (handle, key) pairs, each base64url text, from one read of `random_bytes(n)` (the OS CSPRNG)."""
-    size = FEEDBACK_HANDLE_BYTES + FEEDBACK_KEY_BYTES
-    raw = random_bytes(size * count)
-    return [(_b64(raw[i:i + FEEDBACK_HANDLE_BYTES]), _b64(raw[i + FEEDBACK_HANDLE_BYTES:i + size]))
-            for i in range(0, size * count, size)]
-
-
-def _course_mac(handle: bytes, key: bytes):
-    """The MAC of the course, fed its handle: each token's is a copy fed the position and the trainee's id."""
-    mac = hashlib.blake2b(key=key, digest_size=FEEDBACK_MAC_BYTES, person=_MAC_PERSON)
-    mac.update(handle)
-    return mac
-
-
-def attendee_order(civil_servant_ids) -> list[str]:
-    """The attendees in token order (sorted by id): a trainee's position in it is part of their token."""
-    ordered = sorted(civil_servant_ids)
-    if len(ordered) > MAX_ATTENDEES:
-        raise ValueError(f"a course has at most {MAX_ATTENDEES} attendees")
-    return ordered
-
-
-def feedback_tokens(handle: str, key: str, ordered_ids: list[str]) -> dict[str, str]:
-    """civil_servant_id → token, for the attendees in attendee_order()."""
-    h = _unb64(handle)
-    course = _course_mac(h, _unb64(key))
-    raw = bytearray()
-    for position, cs in enumerate(ordered_ids):
-        pos = position.to_bytes(2, "big")
-        mac = course.copy()
-        mac.update(pos + cs.encode())
-        raw += h + pos + mac.digest()
-    text = base64.urlsafe_b64encode(raw).decode()  # whole tokens: each is 27 bytes, 36 characters
-    n = FEEDBACK_TOKEN_LENGTH
-    return {cs: text[i * n:(i + 1) * n] for i, cs in enumerate(ordered_ids)}
-
-
-def parse_feedback_token(token: str) -> tuple[str, int] | None:
-    """(course handle, position) of a token of this form, or None (another kind of token, or not a token)."""
-    if len(token) != FEEDBACK_TOKEN_LENGTH:
-        return None
-    try:
-        raw = _unb64(token)
-    except (ValueError, binascii.Error):
-        return None
-    if len(raw) != FEEDBACK_TOKEN_BYTES or _b64(raw) != token:
-        return None
-    return _b64(raw[:FEEDBACK_HANDLE_BYTES]), int.from_bytes(raw[FEEDBACK_HANDLE_BYTES:FEEDBACK_HANDLE_BYTES + 2], "big")
-
-
-def feedback_token_holder(token: str, key: str, ordered_ids: list[str]) -> str | None:
-    """The attendee a token of the course (of this key) belongs to, or None when it is not one of its tokens."""
-    parsed = parse_feedback_token(token)
-    if parsed is None or parsed[1] >= len(ordered_ids):
-        return None
-    raw = _unb64(token)
-    cs = ordered_ids[parsed[1]]
-    mac = _course_mac(raw[:FEEDBACK_HANDLE_BYTES], _unb64(key))
-    mac.update(raw[FEEDBACK_HANDLE_BYTES:FEEDBACK_HANDLE_BYTES + 2] + cs.encode())
-    return cs if hmac.compare_digest(raw[FEEDBACK_HANDLE_BYTES + 2:], mac.digest()) else None

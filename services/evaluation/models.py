@@ -53,7 +53,7 @@ class EvaluatedCourse(Base):
     # course cheap (tools/bench.py). It is also who was asked for feedback (one request per attendee).
     roster: Mapped[dict | None] = mapped_column(sa.JSON)
     # Added in 0008: the course's public handle inside its trainees' links and the secret key their tokens are
-    # computed with (services.evaluation.domain.feedback_tokens); NULL for the courses opened before, whose random
+    # computed with (shared.capability); NULL for the courses opened before, whose random
     # tokens are kept in feedback_legacy_tokens.
     feedback_handle: Mapped[str | None] = mapped_column(sa.String(16), unique=True, index=True)
     feedback_key: Mapped[str | None] = mapped_column(sa.String(64))
@@ -63,7 +63,7 @@ class FeedbackSubmission(Base):
     """That a trainee has answered the course form, and when (the primary key makes a second answer impossible).
 
     Nothing per trainee is written when a window opens (issue 16): who was asked is the course's roster, each
-    trainee's link is computed from the course's handle and key (domain.feedback_tokens), and the reminders a
+    trainee's link is computed from the course's handle and key (shared.capability), and the reminders a
     trainee was sent are their notification records. This row is written by the answer itself.
     """
 

@@ -13,8 +13,11 @@ from services.evaluation.models import (
     OUTBOX, EvaluatedCourse, FeedbackResponse, FeedbackSubmission, FormTemplate, JOBS_TABLE, TestScore,
 )
 from services.evaluation.usecases.queries import lookup_token
-from services.evaluation.usecases.requests import CourseRequest, commune_of, feedback_link, unanswered_count
+from services.evaluation.usecases.requests import (
+    FEEDBACK_LINKS, CourseRequest, commune_of, feedback_link, unanswered_count,
+)
 from services.evaluation.usecases.rules import active_rule, active_rules, current_template_ids, scored_indicators
+from shared import capability
 from shared import jobs as durable
 from shared.db import bulk_insert, insert_ignoring_conflicts, is_postgres
 from shared.errors import Conflict, Gone, Invalid
@@ -74,7 +77,7 @@ def open_feedback(session: Session, envelopes: list[Envelope], *, base_url: str,
     known = set(session.scalars(sa.select(EvaluatedCourse.course_id)
                                 .where(EvaluatedCourse.course_id.in_(list(courses)))))
     fresh = [cid for cid in courses if cid not in known]
-    secrets_of = dict(zip(fresh, domain.new_feedback_secrets(len(fresh), secrets.token_bytes)))
+    secrets_of = dict(zip(fresh, capability.new_secrets(len(fresh), secrets.token_bytes)))
     new_courses = [
             {"course_id": cid, "code": env.payload["code"], "title": env.payload["title"],
              "completed_at": env.payload["completed_at"], "feedback_deadline": deadline,
@@ -91,7 +94,8 @@ def open_feedback(session: Session, envelopes: list[Envelope], *, base_url: str,
         if cid not in opened:
             continue
         handle, key = secrets_of[cid]
-        tokens = domain.feedback_tokens(handle, key, domain.attendee_order(x["civil_servant_id"] for x in attendees))
+        tokens = capability.tokens(FEEDBACK_LINKS, handle, key,
+                                   capability.member_order(x["civil_servant_id"] for x in attendees))
         asked += len(attendees)
         recipients = []
         for x in attendees:

@@ -1,7 +1,7 @@
 """Who a course asked for feedback, their links, and who has answered (issue 16).
 
 A course's requests are not rows: the attendees are its roster, each trainee's token is computed from the course's
-handle and key (services.evaluation.domain.feedback_tokens), an answer writes one `feedback_submissions` row, and
+handle and key (shared.capability, FEEDBACK_LINKS), an answer writes one `feedback_submissions` row, and
 the reminders a trainee received are their `feedback_reminder` notifications. Courses opened before migration 0008
 keep the random tokens they were opened with (`feedback_legacy_tokens`). Read-only, like queries.py.
 """
@@ -14,8 +14,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.evaluation import domain
+from shared import capability
 from services.evaluation.models import EvaluatedCourse, FeedbackSubmission, LegacyFeedbackToken, Notification
+
+
+FEEDBACK_LINKS = b"feedback-link"  # the purpose the MACs of evaluation's course tokens are personalised with
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ def commune_of(roster: dict | None) -> dict[str, str]:
 
 def attendees(course: EvaluatedCourse) -> list[str]:
     """The trainees asked for feedback, in token order (every attendee of the course)."""
-    return domain.attendee_order(commune_of(course.roster))
+    return capability.member_order(commune_of(course.roster))
 
 
 def feedback_link(base_url: str, token: str) -> str:
@@ -46,7 +49,7 @@ def feedback_link(base_url: str, token: str) -> str:
 def tokens_of(session: Session, course: EvaluatedCourse) -> dict[str, str]:
     """civil_servant_id → token of every attendee of the course."""
     if course.feedback_key is not None:
-        return domain.feedback_tokens(course.feedback_handle, course.feedback_key, attendees(course))
+        return capability.tokens(FEEDBACK_LINKS, course.feedback_handle, course.feedback_key, attendees(course))
     return dict(session.execute(sa.select(LegacyFeedbackToken.civil_servant_id, LegacyFeedbackToken.token)
                                 .where(LegacyFeedbackToken.course_id == course.course_id)).all())
 
@@ -75,10 +78,10 @@ def reminder_counts(session: Session, course_id: str) -> dict[str, int]:
 
 def find_course_request(session: Session, token: str) -> CourseRequest | None:
     """The course request a token stands for, or None (a follow-up's token, or no token at all)."""
-    parsed = domain.parse_feedback_token(token)
+    parsed = capability.parse(token)
     if parsed is not None:
         course = session.scalar(sa.select(EvaluatedCourse).where(EvaluatedCourse.feedback_handle == parsed[0]))
-        holder = domain.feedback_token_holder(token, course.feedback_key, attendees(course)) if course else None
+        holder = capability.holder(FEEDBACK_LINKS, token, course.feedback_key, attendees(course)) if course else None
         if holder is None:
             return None
         course_id = course.course_id

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.orm import Session
 
-from services.evaluation import domain
-from services.evaluation.usecases import requests
+from services.evaluation.usecases import queries, requests
+from shared import capability
 from shared.db import UTCDateTime
 from shared.migrate import alembic_config, upgrade
 
@@ -67,6 +67,8 @@ def test_requests_become_submissions_and_kept_tokens_and_come_back(db_url_factor
         with Session(engine) as s:
             legacy = s.get(EvaluatedCourse, "c-0")
             assert legacy.roster == {"communes": {"": ["cs-z"]}, "uncertified": None}  # built from its requests
+            assert queries.trainees(s, "c-0") == [{"civil_servant_id": "cs-z", "commune_code": "", "certified": None}]
+            assert [r["civil_servant_id"] for r in requests.list_requests(s, legacy, "http://x")] == ["cs-z"]
             # The links already sent still open their trainee's request, answered or not.
             a = requests.find_course_request(s, "A" * 32)
             assert (a.course_id, a.civil_servant_id, a.submitted_at is not None) == ("c-1", "cs-a", True)
@@ -75,10 +77,10 @@ def test_requests_become_submissions_and_kept_tokens_and_come_back(db_url_factor
             assert [(r["civil_servant_id"], r["token"], r["reminders"]) for r in listed] == [
                 ("cs-a", "A" * 32, 1), ("cs-b", "B" * 32, 1)]
             # A course opened since: a handle and a key, no rows per trainee.
-            [(handle, key)] = domain.new_feedback_secrets(1, lambda n: bytes(range(n)))
+            [(handle, key)] = capability.new_secrets(1, lambda n: bytes(range(n)))
             s.add(EvaluatedCourse(**{**_course("c-2", ROSTER), "feedback_handle": handle, "feedback_key": key}))
             s.commit()
-            computed = domain.feedback_tokens(handle, key, ["cs-a", "cs-b"])
+            computed = capability.tokens(requests.FEEDBACK_LINKS, handle, key, ["cs-a", "cs-b"])
             assert requests.find_course_request(s, computed["cs-b"]).civil_servant_id == "cs-b"
     finally:
         engine.dispose()

@@ -250,3 +250,25 @@ def test_links_are_computed_from_the_course_and_a_forged_one_opens_nothing(clien
     [progress] = [p for p in client.get("/admin/evaluation/progress", headers=ADMIN_AUTH).get_json()["items"]
                   if p["course_id"] == course_id]
     assert (progress["requests"], progress["answered"]) == (2, 1)
+
+
+@pytest.mark.usefixtures("backend")  # the rosters searched as text: JSON on both backends
+def test_a_persons_requests_are_read_from_the_rosters_with_answer_and_reminders(client):
+    from services.evaluation.usecases.requests import requests_of_person
+    person = trainee()
+    lookalike = {**trainee(), "civil_servant_id": person["civil_servant_id"][:-1] + "%"}  # LIKE's wildcard, escaped
+    first, reqs = open_course(client, [person, trainee()])
+    second, _ = open_course(client, [{**person}, lookalike])
+    open_course(client, [trainee()])  # a course without the person
+    mine = next(r for r in reqs if r["civil_servant_id"] == person["civil_servant_id"])
+    client.post(f"/api/v1/feedback/{mine['token']}", json={"scores": scores()})
+    client.post(f"/api/v1/courses/{second}/reminders", headers=API_AUTH)
+    with session_factory(client)() as s:
+        rows = requests_of_person(s, person["civil_servant_id"], 100)
+        assert requests_of_person(s, person["civil_servant_id"][:-1], 100) == []  # a prefix names nobody
+        assert [r["course_id"] for r in requests_of_person(s, lookalike["civil_servant_id"], 100)] == [second]
+    by_course = {r["course_id"]: r for r in rows}
+    assert sorted(by_course) == sorted([first, second])
+    assert by_course[first]["submitted_at"] is not None and by_course[first]["reminders"] == 0
+    assert by_course[second]["submitted_at"] is None and by_course[second]["reminders"] == 1
+    assert not any("token" in k or "link" in k for r in rows for k in r)

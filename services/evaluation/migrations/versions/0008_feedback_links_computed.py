@@ -7,7 +7,7 @@ Create Date: 2026-12-04 19:30:00
 Opening a course's feedback window wrote one `feedback_requests` row per trainee (its key, its token's unique index
 and its foreign key): 8,000 rows, 66–74 ms, for a consumer batch of 200 completions × 40 trainees, and most of the
 WAL an event wrote (issue 16). Who was asked is already the course's roster; a trainee's token is now computed
-from the course's random handle and key (services.evaluation.domain.feedback_tokens), an answer writes one
+from the course's random handle and key (shared.capability), an answer writes one
 `feedback_submissions` row, and a trainee's reminders are counted from their notifications.
 
 Upgrade: the answered requests become submissions; every existing token is kept in `feedback_legacy_tokens`, so
@@ -78,7 +78,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _computed_tokens(handle: str, key: str, roster: dict) -> dict:
-    """services.evaluation.domain.feedback_tokens at revision 0008: handle, position, keyed BLAKE2b."""
+    """shared.capability.tokens(b"feedback-link", …) at revision 0008: handle, position, keyed BLAKE2b."""
     ordered = sorted(cs for ids in roster.get("communes", {}).values() for cs in ids)
     out = {}
     for position, cs in enumerate(ordered):
