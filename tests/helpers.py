@@ -33,3 +33,14 @@ class Clock:
 
     def __call__(self):
         return self.at if self.at is not None else utcnow()
+
+
+def query_rows(url: str, sql: str) -> list[tuple]:
+    """The rows of `sql` on the database at `url` (a short-lived engine: migration tests read between revisions)."""
+    import sqlalchemy as sa
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(sql))]
+    finally:
+        engine.dispose()

@@ -13,6 +13,7 @@ from services.evaluation.usecases import queries, requests
 from shared import capability
 from shared.db import UTCDateTime
 from shared.migrate import alembic_config, upgrade
+from tests.helpers import query_rows
 
 NOW = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
 ROSTER = {"communes": {"X1": ["cs-b", "cs-a"]}, "uncertified": []}
@@ -45,11 +46,7 @@ def _seed_0007(url: str) -> None:
 
 
 def _rows(url: str, sql: str) -> list[tuple]:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        rows = sorted(tuple(r) for r in conn.execute(sa.text(sql)))
-    engine.dispose()
-    return rows
+    return sorted(query_rows(url, sql))
 
 
 def test_requests_become_submissions_and_kept_tokens_and_come_back(db_url_factory):

@@ -10,6 +10,7 @@ from alembic import command
 
 from services.needs.usecases.gaps import reason_set_id
 from shared.migrate import alembic_config, upgrade
+from tests.helpers import query_rows
 
 GAP = [{"code": "gap", "label": "Thiếu hụt 2 mức năng lực so với yêu cầu vị trí", "points": 20.0}]
 MINORITY = GAP + [{"code": "ethnic_minority", "label": "Công chức là người dân tộc thiểu số", "points": 10.0}]
@@ -29,23 +30,15 @@ def _seed_0010(url: str) -> None:
     engine.dispose()
 
 
-def _read(url: str, sql: str) -> list[tuple]:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        rows = [tuple(r) for r in conn.execute(sa.text(sql))]
-    engine.dispose()
-    return rows
-
-
 def test_reasons_move_into_shared_sets_and_back(db_url_factory):
     url = db_url_factory("mig_reason_sets")
     upgrade("needs", url, "0010")
     _seed_0010(url)
     upgrade("needs", url, "0011")
-    sets = {i: r for i, r in _read(url, "SELECT id, CAST(reasons AS TEXT) FROM need_reason_sets")}
+    sets = {i: r for i, r in query_rows(url, "SELECT id, CAST(reasons AS TEXT) FROM need_reason_sets")}
     assert sorted(sets) == sorted({reason_set_id(r) for r in STORED.values()})  # the close's own ids: 3 sets
-    named = dict(_read(url, "SELECT id, reason_set_id FROM needs"))
+    named = dict(query_rows(url, "SELECT id, reason_set_id FROM needs"))
     assert {nid: reason_set_id(r) for nid, r in STORED.items()} == named
     command.downgrade(alembic_config("needs", url), "0010")
-    back = {nid: json.loads(text) for nid, text in _read(url, "SELECT id, CAST(reasons AS TEXT) FROM needs")}
+    back = {nid: json.loads(text) for nid, text in query_rows(url, "SELECT id, CAST(reasons AS TEXT) FROM needs")}
     assert back == STORED
