@@ -62,6 +62,14 @@ PAYLOAD_VARIANTS = [
     (("participants", 0, "excused_sessions"), None), (("participants", 0, "need_ids"), ["n1", 2]),
     (("venue",), {"venue_id": "v", "name": "Hội trường", "distances": [{"commune_code": "X", "km": -1}]}),
     (("venue",), {"venue_id": "v", "name": "Hội trường", "distances": [{"commune_code": "X", "km": 0}]}),
+    # lists and nested objects written inline (issue 16): items of the wrong kind, None where it is not allowed
+    (("participants", 0, "tests"), [{"kind": "pre", "score": 5}, {"kind": "post", "score": 9.5}]),
+    (("participants", 0, "tests"), [{"kind": "pre", "score": 11}]), (("participants", 0, "tests"), [None]),
+    (("participants", 0, "tests"), None), (("participants", 0, "tests"), {"kind": "pre", "score": 5}),
+    (("participants", 0, "tests"), ["pre"]), (("participants", 0, "need_ids"), [None]),
+    (("participants", 0, "need_ids"), "n1"), (("participants", 0, "need_ids"), ("n1",)),
+    (("participants", 0, "need_ids"), ["n1", "n2"]), (("participants",), [None]), (("participants",), None),
+    (("venue",), None), (("venue",), []), (("venue",), "v"), (("venue",), {"venue_id": "v"}),
 ]
 
 
