@@ -13,8 +13,9 @@ from tools.bench_costs import WireCounter, measure_service, prepare
 SHAPES = [(200, 40), (200, 10), (50, 40)]  # (events in the batch, participants per event)
 # what a batch costs today (inbox claim, rules and known rows read once, multi-row writes, outbox, notify), with room
 # for a few more constant statements — a count that grows with the batch would pass it at once. Lowered from 12 for
-# evaluation (it runs 8 since its trainees' links are computed, not written: lowered from 10) and from 20 for funding (it runs 13: the settled check is the locked row's status, the
-# reservations come with their lines and the budget lines are found and locked by one statement each).
+# evaluation (to 10, then to 9: it runs 8 since its trainees' links are computed, not written) and from 20 for
+# funding (it runs 13: the settled check is the locked row's status, the reservations come with their lines and the
+# budget lines are found and locked by one statement each).
 BOUND = {"evaluation": 9, "funding": 15}
 # Executes on the wire (PostgreSQL): an executemany is one per row, so before the outbox rows went in by COPY
 # evaluation's 200 × 40 batch sent 8,211 (one per follow-up); now 12 — held constant across shapes and bounded.

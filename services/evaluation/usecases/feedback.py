@@ -45,9 +45,9 @@ def _roster(attendees: list[dict]) -> dict:
 def open_feedback(session: Session, envelopes: list[Envelope], *, base_url: str, window_days: int | None = None,
                   now: datetime | None = None) -> int:
     """For each completed course, ask every participant who attended for feedback — the course's roster, handle and
-    key, from which each trainee's link is computed (no row per trainee) —; publish
-    evaluation.feedback_requested and the trainees' links per course; store the pre/post test scores; schedule the reminder and the
-    closing. Multi-row statements: this runs for a whole batch of events.
+    key, from which each trainee's link is computed (no row per trainee) —; publish evaluation.feedback_requested
+    and the trainees' links per course; store the pre/post test scores; schedule the reminder and the closing.
+    Multi-row statements: this runs for a whole batch of events.
 
     Returns how many trainees were asked. A course already opened is skipped (a second guard behind the
     inbox, so a replayed event under a new id cannot open the course twice). `window_days`: the operator's

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from services.evaluation import domain, formats
 from services.evaluation.models import (
-    EvaluatedCourse, FeedbackResponse, FeedbackSubmission, FollowupRequest, FollowupResponse, FormTemplate, Notification,
-    TestScore, UnitIndicator,
+    EvaluatedCourse, FeedbackResponse, FeedbackSubmission, FollowupRequest, FollowupResponse, FormTemplate,
+    Notification, TestScore, UnitIndicator,
 )
 from services.evaluation.usecases import requests
 from services.evaluation.usecases.requests import commune_of, feedback_link

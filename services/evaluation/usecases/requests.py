@@ -14,9 +14,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared import capability
 from services.evaluation.models import EvaluatedCourse, FeedbackSubmission, LegacyFeedbackToken, Notification
-
+from shared import capability
 
 FEEDBACK_LINKS = b"feedback-link"  # the purpose the MACs of evaluation's course tokens are personalised with
 
