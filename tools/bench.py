@@ -4,7 +4,8 @@ Prints figures; asserts nothing (targets are read by people, not by a flaky time
 
 1. Drain: 3,000 `courses.course_completed` events × 40 participants wait in evaluation's queue; the real
    worker process (`python -m services.evaluation.worker`, PostgreSQL) starts and drains them: inbox rows,
-   120,000 feedback requests, 3,000 `evaluation.feedback_requested` follow-ups relayed with confirms.
+   3,000 courses opened for feedback (120,000 trainees asked, their links computed, not stored), 6,000 follow-ups
+   (`evaluation.feedback_requested` and `evaluation.trainee_feedback_requested`) relayed with confirms.
 2. Baseline: a bare kombu consumer drains an identical backlog: decode, publish one event, ack; no database.
 3. Latency: the whole stack on PostgreSQL; at light load (one course at a time) the time from
    `POST /courses/<id>/complete` until the course is `closed`, p50 and p95: server side (the stored `closed_at`,
@@ -276,7 +277,7 @@ def latency_ports(port_base: int | None) -> list[int]:
 
 
 def print_drain(w: dict, label: str = "") -> None:
-    print(f"   {label}{w['events']:,} events, {w['requests']:,} feedback requests, {w['followups']:,} follow-ups relayed;"
+    print(f"   {label}{w['events']:,} events, {w['requests']:,} trainees asked, {w['followups']:,} follow-ups relayed;"
           f" drain {w['drain_s']:.2f} s (first claimed → last follow-up confirmed) = {w['rate']:,.0f} events/s"
           f"  [wall incl. process start {w['wall_s']:.2f} s]")
     print(f"     timeline from the first claim: last batch claimed {w['last_claim_s']:.2f} s, last follow-up written "
