@@ -42,11 +42,10 @@ def list_requests(session: Session, course_id: str, base_url: str) -> list[dict]
 def list_progress(session: Session, limit: int = 200) -> list[dict]:
     """Operators: requests and answers per course with the window's state, latest deadline first."""
     s, c = FeedbackSubmission, EvaluatedCourse
-    answered = (sa.select(s.course_id, sa.func.count().label("n")).group_by(s.course_id).subquery())
+    # counted per listed course (its key's range of the submissions' primary key), not over every answer ever given
+    answered = sa.select(sa.func.count()).where(s.course_id == c.course_id).correlate(c).scalar_subquery()
     rows = session.execute(
-        sa.select(c.course_id, c.code, c.feedback_deadline, c.status, c.participants,
-                  sa.func.coalesce(answered.c.n, 0))
-        .join(answered, answered.c.course_id == c.course_id, isouter=True)
+        sa.select(c.course_id, c.code, c.feedback_deadline, c.status, c.participants, answered)
         .order_by(c.feedback_deadline.desc(), c.course_id).limit(limit)).all()
     return [{"course_id": cid, "code": code, "deadline": d.isoformat(), "status": st, "requests": n, "answered": a}
             for cid, code, d, st, n, a in rows]
