@@ -127,7 +127,7 @@ def list_notifications(session: Session, course_id: str | None = None, kind: str
 def trainees(session: Session, course_id: str) -> list[dict]:
     """The attendees with their commune and certificate (from the course's roster)."""
     course = session.get(EvaluatedCourse, course_id)
-    if course.roster.get("uncertified") is None:  # opened before the roster existed (filled by migration 0008)
+    if not course.roster or course.roster.get("uncertified") is None:  # opened before rosters (0008 built one)
         return [{"civil_servant_id": cs, "commune_code": "", "certified": None} for cs in requests.attendees(course)]
     uncertified = set(course.roster["uncertified"])
     return [{"civil_servant_id": cs, "commune_code": commune, "certified": cs not in uncertified}

@@ -134,13 +134,13 @@ def report_communes(session: Session, year: int | None = None) -> list[dict]:
         return []
     ids = list(courses)
     commune_of = {(cid, cs): commune for cid, c in courses.items() for cs, commune in roster_communes(c.roster).items()}
-    answered = set(session.execute(sa.select(FeedbackSubmission.course_id, FeedbackSubmission.civil_servant_id)
-                                   .where(FeedbackSubmission.course_id.in_(ids))).tuples())
+    answered_by = set(session.execute(sa.select(FeedbackSubmission.course_id, FeedbackSubmission.civil_servant_id)
+                                      .where(FeedbackSubmission.course_id.in_(ids))).tuples())
     counts: dict = {}
     for key, commune in commune_of.items():  # everyone asked: the attendees of each course
         n = counts.setdefault(commune, [0, 0])
         n[0] += 1
-        n[1] += key in answered
+        n[1] += key in answered_by
     reqs = [(commune, n, answered) for commune, (n, answered) in counts.items()]
     forms: dict[str, list[float]] = {}
     for commune, scores, valid in session.execute(sa.select(
