@@ -67,15 +67,21 @@ def tokens(purpose: bytes, handle: str, key: str, ordered_ids: list[str]) -> dic
     return {member: text[i * TOKEN_LENGTH:(i + 1) * TOKEN_LENGTH] for i, member in enumerate(ordered_ids)}
 
 
-def parse(token: str) -> tuple[str, int] | None:
-    """(group handle, position) of a token of this form, or None (another kind of token, or not a token)."""
+def _decoded(token: str) -> bytes | None:
+    """The bytes of a token of this form (canonical base64url of TOKEN_BYTES), else None."""
     if len(token) != TOKEN_LENGTH:
         return None
     try:
         raw = _unb64(token)
     except (ValueError, binascii.Error):
         return None
-    if len(raw) != TOKEN_BYTES or _b64(raw) != token:
+    return raw if len(raw) == TOKEN_BYTES and _b64(raw) == token else None
+
+
+def parse(token: str) -> tuple[str, int] | None:
+    """(group handle, position) of a token of this form, or None (another kind of token, or not a token)."""
+    raw = _decoded(token)
+    if raw is None:
         return None
     return _b64(raw[:HANDLE_BYTES]), int.from_bytes(raw[HANDLE_BYTES:HANDLE_BYTES + 2], "big")
 
@@ -83,11 +89,13 @@ def parse(token: str) -> tuple[str, int] | None:
 def holder(purpose: bytes, token: str, key: str, ordered_ids: list[str]) -> str | None:
     """The member a token of the group (of this key) belongs to, or None when it is not one of its tokens. The MAC
     is compared in constant time."""
-    parsed = parse(token)
-    if parsed is None or parsed[1] >= len(ordered_ids):
+    raw = _decoded(token)
+    if raw is None:
         return None
-    raw = _unb64(token)
-    member = ordered_ids[parsed[1]]
+    position = int.from_bytes(raw[HANDLE_BYTES:HANDLE_BYTES + 2], "big")
+    if position >= len(ordered_ids):
+        return None
+    member = ordered_ids[position]
     mac = _group_mac(purpose, raw[:HANDLE_BYTES], _unb64(key))
     mac.update(raw[HANDLE_BYTES:HANDLE_BYTES + 2] + member.encode())
     return member if hmac.compare_digest(raw[HANDLE_BYTES + 2:], mac.digest()) else None

@@ -76,7 +76,7 @@ def open_feedback(session: Session, envelopes: list[Envelope], *, base_url: str,
     # one message at a time, when this SELECT sees that worker's row.
     known = set(session.scalars(sa.select(EvaluatedCourse.course_id)
                                 .where(EvaluatedCourse.course_id.in_(list(courses)))))
-    fresh = [cid for cid in courses if cid not in known]
+    fresh = {cid: course for cid, course in courses.items() if cid not in known}
     secrets_of = dict(zip(fresh, capability.new_secrets(len(fresh), secrets.token_bytes)))
     new_courses = [
             {"course_id": cid, "code": env.payload["code"], "title": env.payload["title"],
@@ -86,13 +86,10 @@ def open_feedback(session: Session, envelopes: list[Envelope], *, base_url: str,
              "lecturer_ids": lecturers(env.payload), "competency_codes": env.payload.get("competency_codes") or [],
              "template_id": templates["course"], "lecturer_template_id": templates["lecturer"], "status": "open",
              "roster": _roster(attendees), "feedback_handle": secrets_of[cid][0], "feedback_key": secrets_of[cid][1]}
-            for cid, (env, attendees) in courses.items() if cid not in known]
+            for cid, (env, attendees) in fresh.items()]
     bulk_insert(session, EvaluatedCourse.__table__, new_courses)
-    opened = {c["course_id"] for c in new_courses}
     asked, scores, jobs, published = 0, [], [], []
-    for cid, (env, attendees) in courses.items():
-        if cid not in opened:
-            continue
+    for cid, (env, attendees) in fresh.items():
         handle, key = secrets_of[cid]
         tokens = capability.tokens(FEEDBACK_LINKS, handle, key,
                                    capability.member_order(x["civil_servant_id"] for x in attendees))

@@ -108,21 +108,19 @@ def requests_of_person(session: Session, civil_servant_id: str, limit: int) -> l
     how often reminded; never the token. The rosters are searched as text, then parsed to confirm."""
     # The id as the roster's JSON text holds it, LIKE's wildcards escaped.
     needle = json.dumps(civil_servant_id).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    courses = session.scalars(sa.select(EvaluatedCourse).where(
+    candidates = session.execute(sa.select(EvaluatedCourse.course_id, EvaluatedCourse.roster).where(
         sa.cast(EvaluatedCourse.roster, sa.Text).like(f"%{needle}%", escape="\\"))
         .order_by(EvaluatedCourse.course_id))
-    rows = []
-    for course in courses:
-        if civil_servant_id not in commune_of(course.roster):
-            continue
-        cid = course.course_id
-        submitted = session.scalar(sa.select(FeedbackSubmission.submitted_at).where(
-            FeedbackSubmission.course_id == cid, FeedbackSubmission.civil_servant_id == civil_servant_id))
-        reminders = session.scalar(sa.select(sa.func.count()).where(
-            Notification.course_id == cid, Notification.civil_servant_id == civil_servant_id,
-            Notification.kind == "feedback_reminder"))
-        rows.append({"course_id": cid, "civil_servant_id": civil_servant_id,
-                     "submitted_at": submitted.isoformat() if submitted else None, "reminders": reminders})
-        if len(rows) >= limit:
-            break
-    return rows
+    ids = [cid for cid, roster in candidates if civil_servant_id in commune_of(roster)][:limit]
+    if not ids:
+        return []
+    mine = (FeedbackSubmission.course_id.in_(ids), FeedbackSubmission.civil_servant_id == civil_servant_id)
+    submitted = dict(session.execute(sa.select(FeedbackSubmission.course_id, FeedbackSubmission.submitted_at)
+                                     .where(*mine)).all())
+    reminded = dict(session.execute(
+        sa.select(Notification.course_id, sa.func.count())
+        .where(Notification.course_id.in_(ids), Notification.civil_servant_id == civil_servant_id,
+               Notification.kind == "feedback_reminder").group_by(Notification.course_id)).all())
+    return [{"course_id": cid, "civil_servant_id": civil_servant_id,
+             "submitted_at": submitted[cid].isoformat() if cid in submitted else None,
+             "reminders": reminded.get(cid, 0)} for cid in ids]
